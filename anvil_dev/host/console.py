@@ -1,0 +1,313 @@
+"""The dev console: a page at /_/console, its live event stream and its JSON API.
+
+Only loopback clients get it (it can see every user, session and outbox message), and only
+under a loopback Host name, so a web page that rebinds its DNS to 127.0.0.1 cannot read it.
+Panels for services (tables, users, sessions, tasks, outbox) appear when that service's module
+imports; each is read through a small adapter here so the console never breaks the host.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import importlib
+import ipaddress
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import jsonify
+from flask import request
+from flask import send_from_directory
+
+log = logging.getLogger("anvil_dev")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+bp = Blueprint("anvil_dev_console", __name__)
+
+
+def init_app(app: Flask) -> None:
+    """Register the console's routes on the host's Flask app."""
+    app.register_blueprint(bp)
+
+
+def _state() -> Any:
+    return current_app.config["ANVIL_DEV"]
+
+
+# ---- who may see it -------------------------------------------------------------------------
+
+def is_loopback_request() -> bool:
+    """True when the client is on this machine and used a loopback host name to get here."""
+    try:
+        if not ipaddress.ip_address((request.remote_addr or "").split("%")[0]).is_loopback:
+            return False
+    except ValueError:
+        return False
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@bp.before_request
+def _only_loopback() -> Response | None:
+    if not is_loopback_request():
+        return Response("The anvil-dev console is only served to this machine (open it via "
+                        "http://127.0.0.1:PORT/_/console).\n", status=403, mimetype="text/plain")
+    if request.method == "POST":
+        # No other site may drive the console's actions with this browser (CSRF): a same-origin
+        # JSON request is something a cross-site form cannot send.
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != request.host_url.rstrip("/"):
+            return _error(403, "cross-origin requests to the console are refused")
+        if not request.is_json:
+            return _error(415, "console actions take a JSON body")
+    return None
+
+
+def _error(status: int, message: str) -> Response:
+    resp = jsonify({"error": message})
+    resp.status_code = status
+    return resp
+
+
+# ---- the page ---------------------------------------------------------------------------------
+
+def console_page() -> Response:
+    """The console's HTML (also what the host serves at / when the app has no index page)."""
+    if not is_loopback_request():
+        return Response("The anvil-dev console is only served to this machine.\n", status=403,
+                        mimetype="text/plain")
+    resp = send_from_directory(STATIC_DIR, "console.html", mimetype="text/html", max_age=0)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/_/console")
+@bp.get("/_/console/")
+def page() -> Response:
+    return console_page()
+
+
+@bp.get("/_/console/assets/<name>")
+def asset(name: str) -> Response:
+    if name not in ASSETS:
+        abort(404)
+    resp = send_from_directory(STATIC_DIR, name, mimetype=ASSETS[name], max_age=0)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/_/console/events")
+def events() -> Response:
+    bus = _state().bus
+    after = bus.parse_last_id(request.headers.get("Last-Event-ID") or request.args.get("after"))
+    return Response(bus.sse(after), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# ---- status and functions -----------------------------------------------------------------
+
+@bp.get("/_/console/api/status")
+def status() -> Response:
+    state = _state()
+    try:
+        described = state.describe() or {}
+    except Exception as e:  # the console must still load to show what is wrong
+        log.exception("console: describe() failed")
+        described = {"functions": [], "import_error": {"type": type(e).__name__, "message": str(e), "trace": []}}
+    functions = [dict(f, params=parse_signature(f.get("signature") or "")) for f in described.get("functions") or []]
+    functions.sort(key=lambda f: (str(f.get("module") or ""), str(f.get("name"))))
+    app_dir = state.app_dir
+    return jsonify({
+        "app": {"name": _app_name(app_dir), "path": str(app_dir.path)},
+        "functions": functions,
+        "import_error": described.get("import_error"),
+        "syntax_error": getattr(state, "syntax_error", None),
+        "services": {name: _service(name) is not None for name in SERVICES},
+    })
+
+
+def _app_name(app_dir: Any) -> str:
+    try:
+        return str(app_dir.config.get("name") or app_dir.path.name)
+    except Exception:
+        return str(app_dir.path.name)
+
+
+def parse_signature(signature: str) -> list[dict[str, Any]] | None:
+    """The parameters of a Python signature string like "(a, b=1, *args, c, **kw)", or None.
+
+    Each is {"name", "kind": positional|keyword|varargs|varkw, "default": source text or None,
+    "required": bool}; the console draws one input per parameter from this.
+    """
+    text = signature.strip()
+    start = text.find("(")
+    if start < 0:
+        return None
+    text = text[start:]
+    try:
+        tree = ast.parse(f"def _f{text}:\n    pass\n")
+        fn = tree.body[0]
+    except SyntaxError:
+        return None
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    a = fn.args
+    params: list[dict[str, Any]] = []
+    positional = a.posonlyargs + a.args
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    for arg, default in zip(positional, defaults, strict=True):
+        params.append(_param(arg.arg, "positional", default))
+    if a.vararg:
+        params.append(_param(a.vararg.arg, "varargs", None, required=False))
+    for arg, kw_default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
+        params.append(_param(arg.arg, "keyword", kw_default))
+    if a.kwarg:
+        params.append(_param(a.kwarg.arg, "varkw", None, required=False))
+    return params
+
+
+def _param(name: str, kind: str, default: ast.expr | None, required: bool | None = None) -> dict[str, Any]:
+    return {
+        "name": name, "kind": kind,
+        "default": ast.unparse(default) if default is not None else None,
+        "required": (default is None) if required is None else required,
+    }
+
+
+# ---- service panels -------------------------------------------------------------------------
+
+SERVICES = {
+    "tables": "anvil_dev.services.tables",
+    "users": "anvil_dev.services.users",
+    "sessions": "anvil_dev.services.sessions",
+    "tasks": "anvil_dev.services.tasks",
+    "outbox": "anvil_dev.services.outbox",
+}
+
+
+def _service(name: str) -> Any:
+    """The service module, configured for this app, or None while that service does not exist."""
+    try:
+        module = importlib.import_module(SERVICES[name])
+    except ImportError:
+        return None
+    except Exception:
+        log.exception("console: importing %s failed", SERVICES[name])
+        return None
+    from anvil_dev import services
+
+    if not services.is_configured():
+        services.configure(_state().app_dir)
+    return module
+
+
+def _call_service(name: str, candidates: tuple[str, ...], *args: Any, **kwargs: Any) -> Any:
+    """Call the first of `candidates` that the service has; a 404 when none (or no service)."""
+    module = _service(name)
+    if module is None:
+        abort(_error(404, f"the {name} service is not available in this anvil-dev"))
+    for attr in candidates:
+        fn: Callable[..., Any] | None = getattr(module, attr, None)
+        if callable(fn):
+            return fn(*args, **kwargs)
+    abort(_error(501, f"the {name} service has no {candidates[0]}() for the console yet"))
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """A JSON-able rendering of a service value for display (dates as ISO text, bytes as a size)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat(sep=" ") if isinstance(value, _dt.datetime) else value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if depth > 6:
+        return "..."
+    if isinstance(value, dict):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v, depth + 1) for v in value]
+    return repr(value)
+
+
+def _limit(default: int = 50, most: int = 500) -> int:
+    try:
+        return max(1, min(most, int(request.args.get("limit", default))))
+    except ValueError:
+        return default
+
+
+def _offset() -> int:
+    try:
+        return max(0, int(request.args.get("offset", 0)))
+    except ValueError:
+        return 0
+
+
+@bp.get("/_/console/api/tables")
+def tables_list() -> Response:
+    return jsonify({"tables": plain(_call_service("tables", ("describe_tables",)))})
+
+
+@bp.get("/_/console/api/tables/<name>/rows")
+def tables_rows(name: str) -> Response:
+    search = request.args.get("search") or None
+    result = _call_service("tables", ("browse_rows",), name, search=search, offset=_offset(), limit=_limit())
+    return jsonify(plain(result))
+
+
+@bp.get("/_/console/api/users")
+def users_list() -> Response:
+    return jsonify({"users": plain(_call_service("users", ("list_users",), limit=_limit(200, 1000)))})
+
+
+@bp.get("/_/console/api/sessions")
+def sessions_list() -> Response:
+    sessions = _call_service("sessions", ("list_sessions",), limit=_limit(200, 1000))
+    return jsonify({"sessions": plain(sessions)})
+
+
+@bp.get("/_/console/api/tasks")
+def tasks_list() -> Response:
+    return jsonify({"tasks": plain(_call_service("tasks", ("list_tasks",), limit=_limit(200, 1000)))})
+
+
+@bp.post("/_/console/api/tasks/<task_id>/kill")
+def tasks_kill(task_id: str) -> Response:
+    result = _call_service("tasks", ("kill_task", "kill"), task_id)
+    _state().bus.publish("task_killed", {"id": task_id})
+    return jsonify({"ok": True, "result": plain(result)})
+
+
+@bp.get("/_/console/api/outbox")
+def outbox_list() -> Response:
+    return jsonify({"messages": plain(_call_service("outbox", ("list_messages",), limit=_limit(100, 1000)))})
+
+
+@bp.get("/_/console/api/outbox/<message_id>")
+def outbox_message(message_id: str) -> Response:
+    message = _call_service("outbox", ("get_message",), message_id)
+    if message is None:
+        return _error(404, f"no message {message_id!r} in the outbox")
+    return jsonify({"message": plain(message)})

@@ -1,0 +1,724 @@
+// The anvil-dev console: functions and their call forms, the live log, and service panels.
+// Plain ES module; talks to /_/console/api/*, /_/console/events (SSE) and calls functions
+// through the same browser client apps use (/_/anvil.js).
+
+import { anvil, AnvilError, DateOnly, PortableClass, PortableValue, Row } from "/_/anvil.js";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const API = "/_/console/api";
+const LOG_LIMIT = 500;
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (k === "html") el.innerHTML = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+async function api(path, options = {}) {
+  const r = await fetch(API + path, {
+    credentials: "same-origin",
+    headers: options.body ? { "Content-Type": "application/json" } : {},
+    ...options,
+  });
+  let data = null;
+  try {
+    data = await r.json();
+  } catch {
+    /* not JSON */
+  }
+  if (!r.ok) throw new Error((data && data.error) || `HTTP ${r.status}`);
+  return data;
+}
+
+function clock(t) {
+  const d = t instanceof Date ? t : new Date(typeof t === "number" ? t * 1000 : t);
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+function when(t) {
+  if (t === null || t === undefined || t === "") return "";
+  const d = typeof t === "number" ? new Date(t * 1000) : new Date(String(t).replace(" ", "T"));
+  if (Number.isNaN(d.getTime())) return String(t);
+  return d.toLocaleString([], { dateStyle: "medium", timeStyle: "medium", hour12: false });
+}
+
+function ms(n) {
+  if (n === null || n === undefined || Number.isNaN(Number(n))) return "";
+  n = Number(n);
+  return n < 10 ? `${n.toFixed(1)} ms` : n < 10000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`;
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// ---- rendering Python values ------------------------------------------------------------------
+
+function pyStr(s) {
+  const q = s.includes("'") && !s.includes('"') ? '"' : "'";
+  const body = s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(new RegExp(q, "g"), "\\" + q);
+  return q + body + q;
+}
+
+function span(cls, text) {
+  return `<span class="v-${cls}">${esc(text)}</span>`;
+}
+
+function fmtDateTime(d) {
+  if (Number.isNaN(d.getTime())) return "Invalid Date";
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? "+" : "-";
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:` +
+    `${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}${sign}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}
+
+/** HTML for a decoded value, Python-flavoured (None, True, 'text'), indented like pprint. */
+function renderValue(v, indent = 0, seen = new Set()) {
+  const pad = "  ".repeat(indent + 1);
+  const close = "  ".repeat(indent);
+  if (v === null || v === undefined) return span("none", "None");
+  if (typeof v === "boolean") return span("bool", v ? "True" : "False");
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) return span("num", "nan");
+    if (!Number.isFinite(v)) return span("num", v > 0 ? "inf" : "-inf");
+    return span("num", String(v));
+  }
+  if (typeof v === "bigint") return span("num", v.toString());
+  if (typeof v === "string") return span("str", pyStr(v));
+  if (v instanceof Date) return `${span("type", "datetime")} ${span("date", fmtDateTime(v))}`;
+  if (v instanceof DateOnly) return `${span("type", "date")} ${span("date", v.toString())}`;
+  if (v instanceof PortableClass) return span("type", `<class '${v.typeName}'>`);
+  if (v instanceof Blob) {
+    const url = URL.createObjectURL(v);
+    const name = v.name || "media";
+    return `${span("type", "Media")} <a class="v-media" href="${esc(url)}" download="${esc(name)}">${esc(name)}</a> ` +
+      span("muted", `(${v.type || "?"}, ${bytes(v.size)})`);
+  }
+  if (typeof v !== "object") return esc(String(v));
+  if (seen.has(v)) return span("muted", "…");
+  seen = new Set(seen).add(v);
+  let prefix = "";
+  if (v instanceof Row) prefix = `${span("type", `Row ${v.tableName || ""}`.trim())} ${span("muted", v.getId() || "")} `;
+  else if (v instanceof PortableValue) return `${span("type", v.__type__)}(${renderValue(v.value, indent, seen)})`;
+  else if (Object.prototype.hasOwnProperty.call(v, "__type__")) prefix = span("type", v.__type__) + " ";
+  if (Array.isArray(v)) {
+    if (!v.length) return prefix + "[]";
+    const items = v.map((x) => pad + renderValue(x, indent + 1, seen));
+    const oneLine = v.every((x) => x === null || typeof x !== "object") && v.length <= 12;
+    return oneLine ? `${prefix}[${v.map((x) => renderValue(x, indent + 1, seen)).join(", ")}]`
+      : `${prefix}[\n${items.join(",\n")}\n${close}]`;
+  }
+  const entries = Object.entries(v);
+  if (!entries.length) return prefix + "{}";
+  const items = entries.map(([k, x]) => `${pad}${span("key", pyStr(k))}: ${renderValue(x, indent + 1, seen)}`);
+  return `${prefix}{\n${items.join(",\n")}\n${close}}`;
+}
+
+// ---- functions ----------------------------------------------------------------------------------
+
+const cards = new Map(); // name -> {el, signature, fn}
+
+function requireBadge(req) {
+  if (req === true) return h("span", { class: "badge badge-auth", title: "require_user=True: callers must be logged in" }, "login required");
+  if (req === "predicate" || (req && req !== true)) {
+    return h("span", { class: "badge badge-auth", title: "require_user=<predicate>: the logged-in user must pass a check" }, "user check");
+  }
+  return null;
+}
+
+function paramField(p) {
+  const id = `p-${Math.random().toString(36).slice(2, 9)}`;
+  const hint = {
+    positional: p.required ? "required" : `default ${p.default}`,
+    keyword: p.required ? "keyword-only, required" : `keyword-only, default ${p.default}`,
+    varargs: "more positional arguments: a JSON list",
+    varkw: "more keyword arguments: a JSON object",
+  }[p.kind];
+  const label = { varargs: `*${p.name}`, varkw: `**${p.name}` }[p.kind] || p.name;
+  const input = h("input", {
+    id, class: "arg", type: "text", spellcheck: "false", autocomplete: "off",
+    placeholder: p.kind === "varargs" ? "[]" : p.kind === "varkw" ? "{}" : p.required ? "" : p.default,
+    dataset: { name: p.name, kind: p.kind, required: p.required ? "1" : "" },
+  });
+  return h("div", { class: "field" }, h("label", { for: id }, h("code", {}, label), h("span", { class: "muted" }, hint)), input);
+}
+
+function parseArg(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Positional args up to the first empty field; later filled fields go by name. */
+function collectArgs(form) {
+  const args = [];
+  const kwargs = {};
+  let gap = false;
+  for (const input of form.querySelectorAll("input.arg")) {
+    const { name, kind } = input.dataset;
+    const text = input.value.trim();
+    if (kind === "raw-args") {
+      const v = text ? JSON.parse(text) : [];
+      if (!Array.isArray(v)) throw new Error("args must be a JSON list, e.g. [1, \"two\"]");
+      args.push(...v);
+    } else if (kind === "raw-kwargs" || kind === "varkw") {
+      const v = text ? JSON.parse(text) : {};
+      if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error(`${name} must be a JSON object, e.g. {"key": 1}`);
+      Object.assign(kwargs, v);
+    } else if (kind === "varargs") {
+      if (!text) continue;
+      const v = JSON.parse(text);
+      if (!Array.isArray(v)) throw new Error(`*${name} must be a JSON list`);
+      if (gap) throw new Error(`*${name} needs every positional argument before it filled in`);
+      args.push(...v);
+    } else if (!text) {
+      gap = true;
+    } else if (kind === "keyword" || gap) {
+      kwargs[name] = parseArg(text);
+    } else {
+      args.push(parseArg(text));
+    }
+  }
+  return { args, kwargs };
+}
+
+function buildForm(fn) {
+  const params = fn.params;
+  const fields = params
+    ? params.map(paramField)
+    : [
+        h("div", { class: "field" }, h("label", {}, h("code", {}, "args"), h("span", { class: "muted" }, "a JSON list")),
+          h("input", { class: "arg", type: "text", placeholder: "[]", spellcheck: "false", dataset: { name: "args", kind: "raw-args" } })),
+        h("div", { class: "field" }, h("label", {}, h("code", {}, "kwargs"), h("span", { class: "muted" }, "a JSON object")),
+          h("input", { class: "arg", type: "text", placeholder: "{}", spellcheck: "false", dataset: { name: "kwargs", kind: "raw-kwargs" } })),
+      ];
+  const result = h("div", { class: "result", hidden: true });
+  const button = h("button", { class: "btn btn-primary call", type: "submit" }, "Call");
+  const form = h("form", { class: "call-form" },
+    h("div", { class: "fields" }, fields.length ? fields : h("p", { class: "muted no-args" }, "This function takes no arguments.")),
+    h("div", { class: "form-actions" }, button, h("span", { class: "call-status muted" })),
+    result);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    runCall(fn.name, form, button, result);
+  });
+  return form;
+}
+
+async function runCall(name, form, button, result) {
+  const status = $(".call-status", form);
+  let call;
+  try {
+    call = collectArgs(form);
+  } catch (e) {
+    showResult(result, { ok: false, error: new AnvilError("JSONError", e.message), local: true });
+    return;
+  }
+  button.disabled = true;
+  status.textContent = "running…";
+  try {
+    const r = await anvil.server.callDetailed(name, call.args, call.kwargs, { spinner: false });
+    showResult(result, { ok: true, value: r.value, output: r.output, ms: r.ms });
+  } catch (e) {
+    const err = e instanceof AnvilError ? e : new AnvilError("Error", String((e && e.message) || e));
+    showResult(result, { ok: false, error: err, output: err.output, ms: err.ms });
+  } finally {
+    button.disabled = false;
+    status.textContent = "";
+  }
+}
+
+function traceList(trace) {
+  if (!trace || !trace.length) return null;
+  return h("ol", { class: "trace" }, trace.map((t) => {
+    const [file, line] = Array.isArray(t) ? t : [t, ""];
+    return h("li", {}, h("code", {}, `${file}`), line !== "" ? h("span", { class: "muted" }, ` line ${line}`) : null);
+  }));
+}
+
+function showResult(el, r) {
+  el.hidden = false;
+  el.className = `result ${r.ok ? "result-ok" : "result-error"}`;
+  el.replaceChildren();
+  const head = h("div", { class: "result-head" },
+    h("span", { class: `pill ${r.ok ? "pill-ok" : "pill-error"}` }, r.ok ? "returned" : r.local ? "not sent" : "raised"),
+    r.ms !== undefined ? h("span", { class: "muted result-time" }, ms(r.ms)) : null);
+  el.append(head);
+  if (r.ok) {
+    el.append(h("pre", { class: "value", html: renderValue(r.value) }));
+  } else {
+    el.append(h("div", { class: "error-line" }, h("strong", {}, r.error.type), ": ", r.error.message));
+    const tl = traceList(r.error.trace);
+    if (tl) el.append(h("div", { class: "section-label" }, "Traceback (most recent call last)"), tl);
+  }
+  if (r.output) el.append(h("div", { class: "section-label" }, "Output"), h("pre", { class: "output" }, r.output));
+}
+
+function renderFunctionCard(fn) {
+  const formHolder = h("div", { class: "card-body" });
+  const head = h("button", { class: "card-head", type: "button", "aria-expanded": "false" },
+    h("span", { class: "chev", "aria-hidden": "true" }),
+    h("span", { class: "fn-name" }, fn.name),
+    h("span", { class: "fn-sig" }, fn.signature || "()"),
+    h("span", { class: "grow" }),
+    requireBadge(fn.require_user),
+    fn.file ? h("span", { class: "fn-where muted" }, `${fn.file}${fn.line ? ":" + fn.line : ""}`) : null);
+  const doc = fn.doc ? h("div", { class: "fn-doc" }, fn.doc.trim()) : null;
+  const card = h("article", { class: "card fn-card", dataset: { name: fn.name } }, head, doc, formHolder);
+  head.addEventListener("click", () => toggleCard(card, fn));
+  return card;
+}
+
+function toggleCard(card, fn, open) {
+  const entry = cards.get(fn.name);
+  const willOpen = open ?? !card.classList.contains("open");
+  card.classList.toggle("open", willOpen);
+  $(".card-head", card).setAttribute("aria-expanded", String(willOpen));
+  const body = $(".card-body", card);
+  if (willOpen && !body.firstChild) body.append(buildForm(entry ? entry.fn : fn));
+  if (willOpen) {
+    const first = $("input.arg", body);
+    if (first) first.focus({ preventScroll: true });
+  }
+}
+
+function renderFunctions(functions) {
+  const root = $("#functions");
+  const seen = new Set();
+  for (const fn of functions) {
+    seen.add(fn.name);
+    const prev = cards.get(fn.name);
+    const sig = JSON.stringify([fn.signature, fn.doc, fn.require_user, fn.file, fn.line]);
+    if (prev && prev.signature === sig) {
+      prev.fn = fn;
+      root.append(prev.el); // keeps the order, and the open form with what was typed in it
+      continue;
+    }
+    const el = renderFunctionCard(fn);
+    const wasOpen = prev && prev.el.classList.contains("open");
+    if (prev) prev.el.replaceWith(el);
+    root.append(el);
+    cards.set(fn.name, { el, signature: sig, fn });
+    if (wasOpen) toggleCard(el, fn, true);
+  }
+  for (const [name, entry] of cards) {
+    if (!seen.has(name)) {
+      entry.el.remove();
+      cards.delete(name);
+    }
+  }
+  $("#fn-count").textContent = functions.length ? String(functions.length) : "";
+  applyFilter();
+}
+
+function applyFilter() {
+  const q = $("#fn-filter").value.trim().toLowerCase();
+  let shown = 0;
+  for (const [name, { el, fn }] of cards) {
+    const match = !q || name.toLowerCase().includes(q) || (fn.doc || "").toLowerCase().includes(q);
+    el.hidden = !match;
+    if (match) shown += 1;
+  }
+  const empty = $("#functions-empty");
+  empty.hidden = shown > 0;
+  empty.textContent = cards.size
+    ? "No function matches the filter."
+    : "No server functions yet. Decorate one in server_code/ with @anvil.server.callable and save: it appears here.";
+}
+
+// ---- status and banners -----------------------------------------------------------------------
+
+let services = {};
+
+function showSyntaxError(err) {
+  const banner = $("#syntax-banner");
+  if (!err) {
+    banner.hidden = true;
+    return;
+  }
+  $("#syntax-title").textContent = "SyntaxError";
+  $("#syntax-text").textContent = ` in ${err.file || "?"}${err.line ? ` line ${err.line}` : ""}: ${err.message || ""}.`;
+  banner.hidden = false;
+}
+
+function showImportError(err) {
+  const banner = $("#import-banner");
+  if (!err) {
+    banner.hidden = true;
+    return;
+  }
+  $("#import-title").textContent = err.type || "ImportError";
+  const where = err.trace && err.trace.length ? err.trace[err.trace.length - 1] : null;
+  $("#import-text").textContent = `: ${err.message || ""}${where ? ` (${where[0]} line ${where[1]})` : ""}.`;
+  banner.hidden = false;
+}
+
+async function loadStatus() {
+  const s = await api("/status");
+  $("#app-name").textContent = s.app.name;
+  document.title = `${s.app.name} · anvil-dev console`;
+  renderFunctions(s.functions || []);
+  showSyntaxError(s.syntax_error);
+  showImportError(s.syntax_error ? null : s.import_error);
+  services = s.services || {};
+  for (const tab of document.querySelectorAll("#tabs [data-tab]")) {
+    if (tab.dataset.tab !== "functions") tab.hidden = !services[tab.dataset.tab];
+  }
+}
+
+let statusTimer = null;
+function refreshStatusSoon() {
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => loadStatus().catch(() => {}), 150);
+}
+
+// ---- tabs and panels -----------------------------------------------------------------------------
+
+let currentTab = "functions";
+const loaders = {};
+
+function selectTab(name) {
+  currentTab = name;
+  for (const tab of document.querySelectorAll("#tabs [data-tab]")) tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
+  for (const panel of document.querySelectorAll(".panel")) panel.hidden = panel.dataset.panel !== name;
+  if (loaders[name]) loaders[name]();
+  history.replaceState(null, "", name === "functions" ? location.pathname : `#${name}`);
+}
+
+function dataTable(columns, rows, cell) {
+  if (!rows.length) return h("div", { class: "empty" }, "Nothing here yet.");
+  return h("table", { class: "grid" },
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.label)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell ? cell(c, r) : fmtCell(r[c.key])))))));
+}
+
+function fmtCell(v) {
+  if (v === null || v === undefined) return h("span", { class: "muted" }, "—");
+  if (typeof v === "boolean") return h("span", { class: v ? "yes" : "no" }, v ? "yes" : "no");
+  if (typeof v === "object") return h("code", { class: "cell-json", title: JSON.stringify(v, null, 2) }, JSON.stringify(v));
+  return String(v);
+}
+
+function panelError(el, e) {
+  el.replaceChildren(h("div", { class: "empty empty-error" }, `Could not load: ${e.message}`));
+}
+
+// Tables: a list on the left, rows of the selected table on the right.
+const tableState = { name: null, offset: 0, limit: 50, total: null };
+
+loaders.tables = async () => {
+  const list = $("#table-list");
+  try {
+    const { tables } = await api("/tables");
+    list.replaceChildren(...tables.map((t) => {
+      const name = t.name || t.python_name;
+      const count = t.rows ?? t.row_count ?? t.count;
+      return h("li", {},
+        h("button", { class: `side-item${name === tableState.name ? " active" : ""}`, onclick: () => openTable(name) },
+          h("span", {}, name), count !== undefined ? h("span", { class: "count" }, String(count)) : null));
+    }));
+    if (!tables.length) list.replaceChildren(h("li", { class: "muted side-empty" }, "No tables in anvil.yaml yet."));
+    if (!tableState.name && tables.length) openTable(tables[0].name || tables[0].python_name);
+    else if (tableState.name) loadRows();
+  } catch (e) {
+    panelError($("#rows"), e);
+  }
+};
+
+function openTable(name) {
+  tableState.name = name;
+  tableState.offset = 0;
+  for (const b of document.querySelectorAll("#table-list .side-item")) b.classList.toggle("active", b.firstChild.textContent === name);
+  loadRows();
+}
+
+async function loadRows() {
+  const el = $("#rows");
+  if (!tableState.name) return;
+  const q = new URLSearchParams({ offset: tableState.offset, limit: tableState.limit });
+  const search = $("#row-search").value.trim();
+  if (search) q.set("search", search);
+  try {
+    const r = await api(`/tables/${encodeURIComponent(tableState.name)}/rows?${q}`);
+    const rows = r.rows || [];
+    const columns = (r.columns || Object.keys(rows[0] || {})).map((c) => (typeof c === "string" ? c : c.name));
+    const cols = [{ key: "__id", label: "id" }, ...columns.map((c) => ({ key: c, label: c }))];
+    el.replaceChildren(dataTable(cols, rows, (c, row) => fmtCell(c.key === "__id" ? row.id ?? row._id ?? null : (row.data || row)[c.key])));
+    tableState.total = r.total ?? null;
+    const end = tableState.offset + rows.length;
+    $("#row-info").textContent = rows.length
+      ? `rows ${tableState.offset + 1}–${end}${tableState.total !== null ? ` of ${tableState.total}` : ""}`
+      : "";
+    $("#row-prev").disabled = tableState.offset === 0;
+    $("#row-next").disabled = tableState.total !== null ? end >= tableState.total : rows.length < tableState.limit;
+  } catch (e) {
+    panelError(el, e);
+  }
+}
+
+loaders.users = async () => {
+  const el = $("#users");
+  try {
+    const { users } = await api("/users");
+    const keys = [...new Set(users.flatMap((u) => Object.keys(u)))].filter((k) => k !== "password_hash" && k !== "email_confirmation_key");
+    const order = ["id", "email", "enabled", "confirmed_email", "signed_up", "last_login"];
+    keys.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
+    el.replaceChildren(dataTable(keys.map((k) => ({ key: k, label: k.replace(/_/g, " ") })), users,
+      (c, u) => (["signed_up", "last_login"].includes(c.key) && u[c.key] ? when(u[c.key]) : fmtCell(u[c.key]))));
+  } catch (e) {
+    panelError(el, e);
+  }
+};
+
+loaders.sessions = async () => {
+  const el = $("#sessions");
+  try {
+    const { sessions } = await api("/sessions");
+    const cols = [
+      { key: "id", label: "session" }, { key: "user_id", label: "user" }, { key: "client_type", label: "client" },
+      { key: "data", label: "session data" }, { key: "created", label: "created" }, { key: "updated", label: "last used" },
+    ];
+    el.replaceChildren(dataTable(cols, sessions, (c, s) => {
+      if (c.key === "id") return h("code", { title: s.id }, String(s.id).slice(0, 10) + "…");
+      if (c.key === "created" || c.key === "updated") return when(s[c.key]);
+      if (c.key === "data") {
+        let data = s.data;
+        try {
+          data = typeof data === "string" ? JSON.parse(data) : data;
+        } catch {
+          /* show as text */
+        }
+        const keys = data && typeof data === "object" ? Object.keys(data).filter((k) => k !== "objects") : [];
+        return keys.length ? h("code", { class: "cell-json", title: JSON.stringify(data, null, 2) }, keys.join(", ")) : h("span", { class: "muted" }, "empty");
+      }
+      return fmtCell(s[c.key]);
+    }));
+  } catch (e) {
+    panelError(el, e);
+  }
+};
+
+loaders.tasks = async () => {
+  const el = $("#tasks");
+  try {
+    const { tasks } = await api("/tasks");
+    const cols = [
+      { key: "id", label: "id" }, { key: "name", label: "task" }, { key: "status", label: "status" },
+      { key: "start_time", label: "started" }, { key: "duration", label: "duration" }, { key: "state", label: "task_state" },
+      { key: "actions", label: "" },
+    ];
+    el.replaceChildren(dataTable(cols, tasks, (c, t) => {
+      const status = t.status || t.termination_status || (t.running ? "running" : "");
+      if (c.key === "id") return h("code", {}, String(t.id));
+      if (c.key === "name") return t.name || t.task_name || "";
+      if (c.key === "status") return h("span", { class: `pill pill-${status}` }, status || "?");
+      if (c.key === "start_time") return when(t.start_time ?? t.started);
+      if (c.key === "duration") {
+        const d = t.duration ?? t.duration_s;
+        return d !== undefined && d !== null ? ms(Number(d) * 1000) : "";
+      }
+      if (c.key === "state") return fmtCell(t.state ?? t.task_state);
+      if (c.key === "actions") {
+        if (status !== "running") return "";
+        return h("button", { class: "btn btn-small btn-danger", onclick: async (e) => {
+          e.target.disabled = true;
+          try {
+            await api(`/tasks/${encodeURIComponent(t.id)}/kill`, { method: "POST", body: "{}" });
+          } catch (err) {
+            alert(`Could not kill task ${t.id}: ${err.message}`);
+          }
+          loaders.tasks();
+        } }, "Kill");
+      }
+      return fmtCell(t[c.key]);
+    }));
+  } catch (e) {
+    panelError(el, e);
+  }
+};
+
+loaders.outbox = async () => {
+  const list = $("#outbox-list");
+  try {
+    const { messages } = await api("/outbox");
+    list.replaceChildren(...messages.map((m) => h("li", {},
+      h("button", { class: "side-item mail", onclick: (e) => openMessage(m.id, e.currentTarget) },
+        h("span", { class: "mail-subject" }, m.subject || "(no subject)"),
+        h("span", { class: "muted mail-to" }, `to ${[].concat(m.to || []).join(", ")}`),
+        h("span", { class: "muted mail-time" }, when(m.time ?? m.sent ?? m.created))))));
+    if (!messages.length) list.replaceChildren(h("li", { class: "muted side-empty" }, "No email sent yet. anvil.email.send() lands here."));
+  } catch (e) {
+    panelError($("#outbox-message"), e);
+  }
+};
+
+async function openMessage(id, button) {
+  for (const b of document.querySelectorAll("#outbox-list .side-item")) b.classList.toggle("active", b === button);
+  const el = $("#outbox-message");
+  try {
+    const { message: m } = await api(`/outbox/${encodeURIComponent(id)}`);
+    const header = (label, v) => (v && (!Array.isArray(v) || v.length) ? h("div", { class: "mail-h" }, h("span", { class: "muted" }, label), [].concat(v).join(", ")) : null);
+    const body = m.html
+      ? h("iframe", { class: "mail-html", sandbox: "", srcdoc: m.html, title: "HTML body" })
+      : h("pre", { class: "output" }, m.text || "");
+    const attachments = m.attachments || [];
+    el.replaceChildren(
+      h("h3", {}, m.subject || "(no subject)"),
+      header("From", m.from_address || m.from), header("To", m.to), header("Cc", m.cc), header("Bcc", m.bcc),
+      header("Sent", when(m.time ?? m.sent ?? m.created)),
+      body,
+      m.html && m.text ? h("details", {}, h("summary", {}, "Plain text"), h("pre", { class: "output" }, m.text)) : null,
+      attachments.length ? h("div", { class: "section-label" }, "Attachments") : null,
+      attachments.length ? h("ul", {}, attachments.map((a) => h("li", {}, typeof a === "string" ? a : `${a.name || "attachment"} (${a.content_type || a["mime-type"] || "?"}${a.length !== undefined ? ", " + bytes(a.length) : ""})`))) : null);
+  } catch (e) {
+    panelError(el, e);
+  }
+}
+
+// ---- live log ---------------------------------------------------------------------------------------
+
+function logItem(kind, time, ...children) {
+  return h("li", { class: `log-item log-${kind}`, dataset: { kind } }, h("time", { class: "log-time" }, clock(time)), ...children);
+}
+
+function addLog(item) {
+  const log = $("#log");
+  const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+  log.append(item);
+  while (log.children.length > LOG_LIMIT) log.firstElementChild.remove();
+  $("#log-empty").hidden = true;
+  if (stick) log.scrollTop = log.scrollHeight;
+}
+
+const onEvent = {
+  call(d, t) {
+    const ok = d.ok !== false && !d.error_type;
+    const item = logItem(ok ? "call" : "call-error", d.time ?? t,
+      h("span", { class: `log-icon ${ok ? "ok" : "bad"}`, "aria-label": ok ? "ok" : "error" }, ok ? "✓" : "✕"),
+      h("span", { class: "log-fn" }, d.command || "?"),
+      d.client_type ? h("span", { class: "tag" }, d.client_type) : null,
+      d.user ? h("span", { class: "tag tag-user", title: "called as" }, String(d.user)) : null,
+      h("span", { class: "grow" }),
+      h("span", { class: "log-ms" }, ms(d.duration_ms)));
+    if (!ok) item.append(h("div", { class: "log-detail" }, h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""));
+    addLog(item);
+    if (currentTab !== "functions" && loaders[currentTab]) refreshPanelSoon();
+  },
+  output(d, t) {
+    const text = String(d.text || "").replace(/\n$/, "");
+    if (!text) return;
+    addLog(logItem("output", t, h("span", { class: "log-fn muted" }, d.command || ""), h("pre", { class: "log-text" }, text)));
+  },
+  reload(d, t) {
+    addLog(logItem("reload", d.time ?? t, h("span", { class: "log-icon reload", "aria-hidden": "true" }, "↻"),
+      h("span", {}, "Reloaded "), h("code", {}, d.file || "server code"), h("span", { class: "grow" }),
+      h("span", { class: "log-ms" }, ms(d.ms))));
+    refreshStatusSoon();
+  },
+  syntax_error(d, t) {
+    showSyntaxError(d);
+    addLog(logItem("syntax-error", t, h("span", { class: "log-icon bad" }, "✕"),
+      h("span", {}, h("strong", {}, "SyntaxError"), ` in ${d.file || "?"}${d.line ? ` line ${d.line}` : ""}: ${d.message || ""}`)));
+    refreshStatusSoon();
+  },
+  syntax_ok() {
+    showSyntaxError(null);
+    refreshStatusSoon();
+  },
+  task_killed(d, t) {
+    addLog(logItem("task", t, h("span", { class: "log-icon bad" }, "■"), h("span", {}, `Killed background task ${d.id}`)));
+  },
+};
+
+let panelTimer = null;
+function refreshPanelSoon() {
+  clearTimeout(panelTimer);
+  panelTimer = setTimeout(() => loaders[currentTab] && loaders[currentTab](), 400);
+}
+
+function connectEvents() {
+  const live = $("#live");
+  const setLive = (state, text) => {
+    live.dataset.state = state;
+    $(".live-text", live).textContent = text;
+  };
+  const es = new EventSource("/_/console/events");
+  es.onopen = () => setLive("live", "live");
+  es.onerror = () => setLive("down", es.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…");
+  for (const kind of Object.keys(onEvent)) {
+    es.addEventListener(kind, (e) => {
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      onEvent[kind](msg.data || {}, msg.time);
+    });
+  }
+}
+
+// ---- start -----------------------------------------------------------------------------------------
+
+function start() {
+  for (const tab of document.querySelectorAll("#tabs [data-tab]")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+  for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => loaders[b.dataset.refresh]());
+  $("#fn-filter").addEventListener("input", applyFilter);
+  let searchTimer = null;
+  $("#row-search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      tableState.offset = 0;
+      loadRows();
+    }, 250);
+  });
+  $("#row-prev").addEventListener("click", () => {
+    tableState.offset = Math.max(0, tableState.offset - tableState.limit);
+    loadRows();
+  });
+  $("#row-next").addEventListener("click", () => {
+    tableState.offset += tableState.limit;
+    loadRows();
+  });
+  $("#log-clear").addEventListener("click", () => {
+    $("#log").replaceChildren();
+    $("#log-empty").hidden = false;
+  });
+  $("#log-output").addEventListener("change", (e) => document.body.classList.toggle("hide-output", !e.target.checked));
+  loadStatus()
+    .then(() => {
+      const wanted = location.hash.slice(1);
+      if (wanted && services[wanted]) selectTab(wanted);
+    })
+    .catch((e) => {
+      $("#functions-empty").hidden = false;
+      $("#functions-empty").textContent = `Could not load the server's functions: ${e.message}`;
+    });
+  connectEvents();
+}
+
+start();
