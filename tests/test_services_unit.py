@@ -136,9 +136,12 @@ def test_secrets_file_is_private_and_names_never_values(rt: Any, app: AppDir) ->
 
 def test_missing_secrets_names_unset_ones_only(app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
     assert secrets.missing_secrets(app) == ["api_key", "webhook_token"]
+    line = secrets.missing_secrets_message(app)
+    assert line is not None and "api_key, webhook_token" in line and "anvil-dev secrets set NAME" in line
     secrets.set_secret(app, "api_key", "v")
     monkeypatch.setenv("ANVIL_DEV_SECRET_webhook_token", "w")
     assert secrets.missing_secrets(app) == []
+    assert secrets.missing_secrets_message(app) is None
 
 
 def test_encrypt_with_key_is_aes_gcm_with_iv_prefix(rt: Any, app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,10 +200,14 @@ def test_send_keeps_mail_in_outbox_and_prints_one_line(rt: Any, app: AppDir, cap
     assert msg is not None
     assert (msg["text"], msg["html"], msg["message_id"]) == ("Thanks!", "<p>Thanks!</p>", report.message_id)
     [att] = msg["attachments"]
-    assert (att.name, att.content_type, att.content) == ("invoice.pdf", "application/pdf", b"%PDF-1.4 fake")
+    assert (att["name"], att["content_type"], att["content"]) == ("invoice.pdf", "application/pdf", b"%PDF-1.4 fake")
     eml = outbox.message_eml(app, listed["id"])
     assert eml is not None and b"Bcc" not in eml and b"eve@z.org" not in eml
     assert outbox.get_message(app, 999) is None
+    # The console's way: no app_dir where services are configured, ids as text.
+    assert outbox.list_messages(limit=1)[0]["id"] == listed["id"]
+    assert outbox.get_message(str(listed["id"]))["subject"] == "Your order"
+    assert outbox.get_message("nonsense") is None
 
 
 def test_send_refuses_bad_recipients_with_send_failure(rt: Any, app: AppDir) -> None:

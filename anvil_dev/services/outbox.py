@@ -351,8 +351,11 @@ def _smtp_text(value: bytes | str) -> str:
 # Reading the outbox (host side: CLI, console)
 
 
-def list_messages(app_dir: AppDir, limit: int | None = None) -> list[dict[str, Any]]:
-    """Stored messages, newest first: id, time, from, to, cc, bcc, subject, status, error, attachments."""
+def list_messages(app_dir: AppDir | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Stored messages, newest first: id, time, from, to, cc, bcc, subject, status, error, attachments.
+
+    `app_dir` may be left out in a process whose services are configured (the console does so).
+    """
     conn = _database(app_dir).connection()
     sql = ("SELECT m.id, m.time, m.from_address, m.from_name, m.to_json, m.cc_json, m.bcc_json, m.subject,"
            " m.status, m.error, (SELECT COUNT(*) FROM outbox_attachments a WHERE a.message = m.id)"
@@ -366,29 +369,44 @@ def list_messages(app_dir: AppDir, limit: int | None = None) -> list[dict[str, A
              "attachments": r[10]} for r in conn.execute(sql, params)]
 
 
-def get_message(app_dir: AppDir, id: int) -> dict[str, Any] | None:
-    """One message with its text, HTML and attachments (bytes included), or None if there is none."""
-    conn = _database(app_dir).connection()
+def get_message(app_dir: AppDir | int | str | None, id: int | str | None = None) -> dict[str, Any] | None:
+    """One message with its text, HTML and attachments (bytes included), or None if there is none.
+
+    Called as get_message(app_dir, id), or get_message(id) where services are configured. Each
+    attachment is a dict: name, content_type, size, content (bytes) and, for inline ones, cid.
+    """
+    where = app_dir if isinstance(app_dir, AppDir) else None
+    if id is None and where is None:
+        id = app_dir  # type: ignore[assignment]
+    try:
+        row_id = int(id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    conn = _database(where).connection()
     r = conn.execute("SELECT id, time, message_id, from_address, from_name, to_json, cc_json, bcc_json, subject,"
                      " text, html, headers_json, status, error FROM outbox_messages WHERE id = ?",
-                     (int(id),)).fetchone()
+                     (row_id,)).fetchone()
     if r is None:
         return None
-    atts = [Attachment(content_type=a[1], content=bytes(a[3]), name=a[0], cid=a[2]) for a in conn.execute(
-        "SELECT name, content_type, cid, content FROM outbox_attachments WHERE message = ? ORDER BY position",
-        (r[0],))]
+    atts = [{"name": a[0], "content_type": a[1], "cid": a[2], "size": len(a[3]), "content": bytes(a[3])}
+            for a in conn.execute("SELECT name, content_type, cid, content FROM outbox_attachments"
+                                  " WHERE message = ? ORDER BY position", (r[0],))]
     return {"id": r[0], "time": r[1], "message_id": r[2], "from_address": r[3], "from_name": r[4],
             "from": formataddr((r[4] or "", r[3])), "to": json.loads(r[5]), "cc": json.loads(r[6]),
             "bcc": json.loads(r[7]), "subject": r[8], "text": r[9], "html": r[10], "headers": json.loads(r[11]),
             "status": r[12], "error": r[13],
-            "attachments": [a for a in atts if a.cid is None],
-            "inline_attachments": [a for a in atts if a.cid is not None]}
+            "attachments": [a for a in atts if a["cid"] is None],
+            "inline_attachments": [a for a in atts if a["cid"] is not None]}
 
 
 def message_eml(app_dir: AppDir, id: int) -> bytes | None:
     """A stored message as a .eml file (what was, or would have been, relayed), or None."""
     rec = get_message(app_dir, id)
-    return None if rec is None else build_mime(rec).as_bytes()
+    if rec is None:
+        return None
+    for kind in ("attachments", "inline_attachments"):
+        rec[kind] = [Attachment(a["content_type"], a["content"], a["name"], a["cid"]) for a in rec[kind]]
+    return build_mime(rec).as_bytes()
 
 
 def clear_messages(app_dir: AppDir) -> int:

@@ -173,6 +173,16 @@ def missing_secrets(app_dir: AppDir) -> list[str]:
             if kind == "secret" and n not in stored and _from_env(n, SECRET_ENV_PREFIX) is None]
 
 
+def missing_secrets_message(app_dir: AppDir) -> str | None:
+    """The one line serve prints at start when anvil.yaml lists secrets that are not set, else None."""
+    missing = missing_secrets(app_dir)
+    if not missing:
+        return None
+    names = ", ".join(missing)
+    return (f"anvil.yaml lists secrets with no value here: {names} - get_secret() will raise SecretError "
+            f"for them until you run `anvil-dev secrets set NAME` or pass `serve --secret NAME=VALUE`")
+
+
 def _check_name(name: str) -> None:
     if not name or not isinstance(name, str) or name.strip() != name:
         raise SecretError(f"Invalid secret name {name!r}: use a non-empty name without surrounding spaces")
