@@ -1,0 +1,3 @@
+from anvil_dev.cli import main
+
+main()

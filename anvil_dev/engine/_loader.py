@@ -1,0 +1,106 @@
+"""Import an app as Anvil does: one package over server_code/ and client_code/, every server module first."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+from anvil_dev.appdir import AppDir
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+class _AppAliasFinder(importlib.abc.MetaPathFinder):
+    """`import Logic` or `import Pkg.Sub` in app code gives the module `<package>.Logic` itself,
+    as on Anvil, so one module never exists twice under two names."""
+
+    def __init__(self, package: str, roots: list[Path]) -> None:
+        self.package = package
+        self.roots = roots
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        top = fullname.split(".", 1)[0]
+        if top == self.package or top in sys.builtin_module_names:
+            return None
+        for root in self.roots:
+            if (root / (top + ".py")).is_file() or (root / top / "__init__.py").is_file():
+                return importlib.util.spec_from_loader(fullname, _AliasLoader(f"{self.package}.{fullname}"))
+        return None
+
+
+def install_app_package(app: AppDir) -> str:
+    """Create the app's package module and the alias finder; returns the package name."""
+    package = app.package_name
+    if package in sys.modules:
+        return package
+    roots = [app.server_code, app.client_code]
+    mod = types.ModuleType(package)
+    mod.__path__ = [str(r) for r in roots]  # type: ignore[attr-defined]
+    mod.__package__ = package
+    mod.__file__ = None
+    spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+    spec.submodule_search_locations = mod.__path__  # type: ignore[attr-defined]
+    mod.__spec__ = spec
+    sys.modules[package] = mod
+    sys.meta_path.insert(0, _AppAliasFinder(package, roots))
+    return package
+
+
+class ModuleLoadError(Exception):
+    """A server module failed to import; carries a message that names the file and what to do."""
+
+
+def import_server_modules(app: AppDir) -> None:
+    """Import every module under server_code/, packages before their submodules, as Anvil does."""
+    package = install_app_package(app)
+    for file in app.server_module_files():
+        name = app.module_name(file)
+        if not name:
+            continue
+        try:
+            importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as e:
+            missing = (e.name or "").split(".")[0]
+            if missing and missing != package and not _is_app_module(app, missing):
+                raise ModuleNotFoundError(
+                    f"No module named '{e.name}' (imported by {app.relpath(file)}). It is not installed in "
+                    f"the Python that runs anvil-dev: `pip install {missing}` there, then save any file to reload.",
+                    name=e.name) from e
+            raise
+
+
+def _is_app_module(app: AppDir, name: str) -> bool:
+    return any((r / (name + ".py")).is_file() or (r / name).is_dir() for r in (app.server_code, app.client_code))
+
+
+def third_party_imports(app: AppDir) -> list[str]:
+    """Top-level modules the server code imports that are not the app's own: the zygote preloads them."""
+    names: set[str] = set()
+    for file in app.server_module_files():
+        try:
+            tree = ast.parse(file.read_bytes(), str(file))
+        except (SyntaxError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    own = {app.package_name, "anvil", "__future__"}
+    return sorted(n for n in names if n not in own and not _is_app_module(app, n))

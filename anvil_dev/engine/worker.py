@@ -1,0 +1,220 @@
+"""The child side: a forked process that imports the app and runs one call (fresh) or many (persistent)."""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+import io
+import os
+import socket
+import sys
+import threading
+import uuid
+from typing import Any
+
+from anvil_dev import services
+from anvil_dev.appdir import AppDir
+from anvil_dev.engine import _loader
+from anvil_dev.engine._frames import Channel, encode
+
+MB = 1 << 20
+
+
+class CallInterrupted(BaseException):
+    """Raised inside a persistent worker's call thread when the host says its time is up."""
+
+
+class _TerminalOutput(io.TextIOBase):
+    """sys.stdout in a worker: print() goes to the caller's output and, prefixed, to the serve terminal."""
+
+    def __init__(self, terminal: Any) -> None:
+        self.terminal = terminal
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        from anvil import _context
+
+        state = _context.current()
+        if not _context.in_call():
+            self.terminal.write(text)
+            self.terminal.flush()
+            return len(text)
+        state.output.append(text)
+        partial = state.cache.get("_partial", "") + text
+        lines = partial.split("\n")
+        state.cache["_partial"] = lines.pop()
+        if lines:
+            name = state.command or "?"
+            if state.background_task_id:
+                name = f"task {name} {state.background_task_id}"
+            with self._lock:
+                self.terminal.write("".join(f"[{name}] {line}\n" for line in lines))
+                self.terminal.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+
+class Worker:
+    def __init__(self, chan: Channel, app: AppDir, mode: str) -> None:
+        self.chan = chan
+        self.app = app
+        self.mode = mode
+        self.load_error: dict[str, Any] | None = None
+        self.max_response = int(float(os.environ.get("ANVIL_DEV_MAX_RESPONSE_MB", "4")) * MB)
+        self._pending: dict[str, list[Any]] = {}
+        self._threads: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        from anvil import _engine_hooks, _errors
+
+        _engine_hooks.app_root = str(self.app.path)
+        _engine_hooks.outbound = self.outbound
+        try:
+            _loader.import_server_modules(self.app)
+        except BaseException as e:  # noqa: BLE001 - any failure of user code is reported to callers
+            self.load_error = _errors.error_dict(e, str(self.app.path))
+            self.load_error["moduleLoadFailed"] = True
+
+    def describe(self) -> dict[str, Any]:
+        from anvil import server
+
+        functions = []
+        for name, reg in sorted(server.registrations.items()):
+            fn = reg.fn
+            try:
+                file = self.app.relpath(inspect.getsourcefile(fn) or "")
+                line = fn.__code__.co_firstlineno
+            except (TypeError, AttributeError):
+                file, line = None, None
+            ru = reg.require_user
+            functions.append({
+                "name": name, "signature": server.signature_of(fn), "doc": inspect.getdoc(fn),
+                "require_user": None if ru is None or ru is False else (True if ru is True else "predicate"),
+                "module": getattr(fn, "__module__", None), "file": file, "line": line,
+            })
+        return {"type": "DESCRIBE", "functions": functions, "import_error": self.load_error}
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Read frames until EOF; calls run on their own threads so replies to nested calls get through."""
+        if self.mode == "persistent":
+            self.chan.send({"type": "READY", "import_error": self.load_error, "pid": os.getpid()})
+        while True:
+            frame = self.chan.recv()
+            if frame is None:
+                return
+            kind = frame.get("type")
+            if kind == "CALL":
+                t = threading.Thread(target=self._run_call, args=(frame,), daemon=True)
+                t.start()
+                if self.mode == "fresh":
+                    self._read_until_done(t)
+                    return
+            elif kind == "REPLY":
+                self._deliver(frame)
+            elif kind == "INTERRUPT":
+                self._interrupt(frame.get("id"))
+
+    def _read_until_done(self, thread: threading.Thread) -> None:
+        # A fresh child serves exactly one call, but must keep reading replies to its nested calls.
+        while thread.is_alive():
+            frame = self.chan.recv()
+            if frame is None:
+                return
+            if frame.get("type") == "REPLY":
+                self._deliver(frame)
+        thread.join()
+
+    def _run_call(self, frame: dict[str, Any]) -> None:
+        from anvil import _engine_hooks
+
+        call_id = frame.get("id") or uuid.uuid4().hex
+        with self._lock:
+            self._threads[call_id] = threading.get_ident()
+        output: list[str] = []
+        try:
+            if self.load_error is not None:
+                reply: dict[str, Any] = {"error": self.load_error, "objects": []}
+            else:
+                reply = _engine_hooks.execute(frame, frame.get("caller") or {}, output=output)
+        except CallInterrupted:
+            reply = {"error": {"type": "anvil.server.TimeoutError", "message": "Server code took too long",
+                               "trace": []}, "objects": []}
+        finally:
+            with self._lock:
+                self._threads.pop(call_id, None)
+        reply["type"] = "REPLY"
+        reply["id"] = call_id
+        reply["output"] = "".join(output)
+        data = encode(reply)
+        if len(data) > self.max_response and "response" in reply:
+            data = encode({"type": "REPLY", "id": call_id, "output": reply["output"], "objects": [], "error": {
+                "type": "anvil.server.SerializationError", "trace": [],
+                "message": "This function returned too much data - please use Media objects to transfer "
+                           "large amounts of data."}})
+        try:
+            self.chan.send_raw(data)
+        except OSError:
+            pass
+
+    def _interrupt(self, call_id: Any) -> None:
+        with self._lock:
+            ident = self._threads.get(call_id)
+        if ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(CallInterrupted))
+
+    # -- nested calls the host must route (uplinks, native services) -------------------------
+
+    def outbound(self, msg: dict[str, Any], caller: dict[str, Any]) -> dict[str, Any]:
+        call_id = "w" + uuid.uuid4().hex[:12]
+        slot: list[Any] = [threading.Event(), None]
+        with self._lock:
+            self._pending[call_id] = slot
+        frame = dict(msg, type="CALL", id=call_id, caller=caller)
+        self.chan.send(frame)
+        slot[0].wait()
+        return slot[1]
+
+    def _deliver(self, frame: dict[str, Any]) -> None:
+        with self._lock:
+            slot = self._pending.pop(frame.get("id"), None)
+        if slot is not None:
+            slot[1] = frame
+            slot[0].set()
+
+
+def child_main(fd: int, app_path: str, mode: str) -> None:
+    """Entry point of a forked child; never returns (the process exits)."""
+    code = 0
+    try:
+        sock = socket.socket(fileno=fd)
+        chan = Channel(sock)
+        app = AppDir(app_path)
+        services.configure(app)
+        sys.stdout = _TerminalOutput(sys.__stdout__)
+        worker = Worker(chan, app, mode)
+        worker.load()
+        if mode == "describe":
+            chan.send(worker.describe())
+        else:
+            worker.serve()
+    except BaseException:  # noqa: BLE001
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.__stderr__.flush()
+        finally:
+            os._exit(code)

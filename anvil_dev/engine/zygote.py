@@ -1,0 +1,117 @@
+"""The zygote: imports the runtime and the app's third-party modules once, then forks children on request.
+
+Run by the host as `python -m anvil_dev.engine.zygote CTRL_FD APP_DIR`. It stays single-threaded: a
+forked child inherits locks held by other threads, so there must be none. Control messages arrive on a
+SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpair as SCM_RIGHTS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+from pathlib import Path
+
+RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "runtime")
+RUNTIME_MODULES = ["anvil", "anvil.server", "anvil._engine_hooks", "anvil._sessions", "anvil.tables",
+                   "anvil.tables.query", "anvil.users", "anvil.media", "anvil.email", "anvil.secrets",
+                   "anvil.http", "anvil.tz", "anvil_dev.engine.worker", "anvil_dev.services.sessions"]
+
+
+def _preload(names: list[str]) -> tuple[list[str], list[str]]:
+    ok, failed = [], []
+    for name in names:
+        try:
+            importlib.import_module(name)
+            ok.append(name)
+        except BaseException:  # noqa: BLE001 - a failure here surfaces in the call that needs it
+            failed.append(name)
+    return ok, failed
+
+
+def _send(ctrl: socket.socket, msg: dict) -> None:
+    ctrl.send(json.dumps(msg).encode())
+
+
+def main() -> None:
+    ctrl_fd, app_path = int(sys.argv[1]), sys.argv[2]
+    sys.path.insert(0, RUNTIME_DIR)
+    from anvil_dev.appdir import AppDir
+    from anvil_dev.engine import _loader
+
+    app = AppDir(app_path)
+    ok, failed = _preload(RUNTIME_MODULES)
+    extra_ok, extra_failed = _preload(_loader.third_party_imports(app))
+    ctrl = socket.socket(fileno=ctrl_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when we stop
+    _send(ctrl, {"op": "ready", "pid": os.getpid(), "preloaded": extra_ok, "failed": extra_failed + failed})
+    children: set[int] = set()
+    exiting = False
+    while True:
+        if exiting and not children:
+            break
+        try:
+            readable, _, _ = select.select([ctrl, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+            _reap(ctrl, children)
+        if ctrl in readable:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(ctrl, 65536, 4)
+            except OSError:
+                data, fds = b"", []
+            if not data:  # the host is gone: take every child with us
+                for pid in children:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                os._exit(0)
+            msg = json.loads(data)
+            if msg["op"] == "spawn":
+                pid = os.fork()
+                if pid == 0:
+                    ctrl.close()
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    from anvil_dev.engine.worker import child_main
+
+                    child_main(fds[0], app_path, msg["mode"])
+                os.close(fds[0])
+                children.add(pid)
+                _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})
+            elif msg["op"] == "exit":
+                exiting = True
+                for fd in fds:
+                    os.close(fd)
+
+
+def _reap(ctrl: socket.socket, children: set[int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        try:
+            _send(ctrl, {"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main()

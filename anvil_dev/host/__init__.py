@@ -1,0 +1,1 @@
+"""The serving process: Flask app, calls, sessions, static files, console, uplink."""

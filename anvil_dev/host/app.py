@@ -1,0 +1,260 @@
+"""The Flask app of `anvil-dev serve`: /_/call, media, the browser client, theme assets, console."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, request, send_file, send_from_directory
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.calls import Caller, Message, error
+from anvil_dev.host.dispatch import Dispatcher
+from anvil_dev.host.media import MediaLinks
+from anvil_dev.host.sessions import COOKIE_NAME, SessionCookies
+from anvil_dev.services.mediastore import MediaStore
+
+log = logging.getLogger("anvil_dev")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_JSON_BODY = 16 << 20
+MAX_REQUEST_BODY = 2 << 30
+AS_HEADER = "X-Anvil-Dev-As"
+TOKEN_HEADER = "X-Anvil-Dev-Token"
+
+_STATUS = {
+    "anvil.server.NoServerFunctionError": 404,
+    "anvil.server.PermissionDenied": 403,
+    "anvil.users.AuthenticationFailed": 401,
+    "anvil.server.SerializationError": 400,
+    "anvil.server.TimeoutError": 504,
+    "anvil.server.StackOverflow": 400,
+    "anvil.server.UplinkDisconnectedError": 502,
+    "anvil.server.RuntimeUnavailableError": 503,
+}
+
+
+@dataclass
+class HostState:
+    """What the routes need: reachable as current_app.config["ANVIL_DEV"]."""
+
+    app_dir: AppDir
+    engine: Any
+    dispatcher: Dispatcher
+    bus: Any
+    cookies: SessionCookies
+    media: MediaLinks
+    cli_token: str
+    syntax_error: dict[str, Any] | None = None
+    uplink: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return self.engine.describe()
+
+
+def _json_error(status: int, type_name: str, message: str) -> Response:
+    return Response(json.dumps(error(type_name, message)), status=status, mimetype="application/json")
+
+
+def create_app(state: HostState) -> Flask:
+    app = Flask("anvil_dev", static_folder=None)
+    app.config["ANVIL_DEV"] = state
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY
+
+    @app.errorhandler(413)
+    def too_large(_e: Any) -> Response:
+        return _json_error(413, "anvil.server.SerializationError",
+                           "Tried to pass too much data to a server function - please use Media objects "
+                           "to transfer large amounts of data.")
+
+    @app.post("/_/call")
+    def call() -> Response:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != request.host_url.rstrip("/"):
+            return _json_error(403, "anvil.server.PermissionDenied",
+                               f"Cross-origin call from {origin} refused: calls must come from this app's own pages")
+        mimetype = request.mimetype
+        if mimetype == "application/json":
+            if (request.content_length or 0) > MAX_JSON_BODY:
+                return too_large(None)
+            raw = request.get_data(cache=False)
+            if len(raw) > MAX_JSON_BODY:
+                return too_large(None)
+            parsed = _parse_call(raw)
+            if isinstance(parsed, Response):
+                return parsed
+            msg = parsed
+            if _has_media(msg):
+                return _json_error(400, "anvil.server.SerializationError",
+                                   "Media in a JSON call must be sent as multipart/form-data parts")
+        elif mimetype == "multipart/form-data":
+            parsed = _parse_multipart(state.media.store)
+            if isinstance(parsed, Response):
+                return parsed
+            msg = parsed
+        else:
+            return _json_error(415, "anvil.server.InternalError",
+                               "Calls must be sent as application/json or multipart/form-data "
+                               f"(got {mimetype or 'no content type'})")
+        caller, new_session = _caller(state)
+        if isinstance(caller, Response):
+            return caller
+        reply = state.dispatcher.call(msg, caller)
+        return _reply_response(state, reply, new_session)
+
+    @app.get("/_/media/<token>")
+    def media(token: str) -> Response:
+        found = state.media.resolve(token)
+        if found is None:
+            abort(404)
+        media_id, mime, name = found
+        try:
+            path = state.media.store.path(media_id)
+        except ValueError:
+            abort(404)
+        if not path.is_file():
+            abort(404)
+        return send_file(path, mimetype=mime or "application/octet-stream", download_name=name or media_id,
+                         as_attachment=False, conditional=True, max_age=0)
+
+    @app.get("/_/health")
+    def health() -> Response:
+        return Response(json.dumps({"ok": True, "app": state.app_dir.path.name}), mimetype="application/json")
+
+    @app.get("/_/anvil.js")
+    def anvil_js() -> Response:
+        return send_from_directory(STATIC_DIR, "anvil.js", mimetype="text/javascript", max_age=0)
+
+    @app.get("/_/theme/<path:name>")
+    def theme(name: str) -> Response:
+        return _asset(state.app_dir, name)
+
+    @app.get("/")
+    def index() -> Response:
+        if (state.app_dir.theme_assets / "index.html").is_file():
+            return _asset(state.app_dir, "index.html")
+        from anvil_dev.host import console
+
+        return console.console_page()
+
+    try:
+        from anvil_dev.host import console
+
+        console.init_app(app)
+    except ImportError:  # pragma: no cover - the console is optional while it is being built
+        pass
+    return app
+
+
+def _asset(app_dir: AppDir, name: str) -> Response:
+    root = app_dir.theme_assets.resolve()
+    # send_from_directory refuses '..' and absolute paths; resolve() also stops symlinks out of assets/.
+    try:
+        target = (root / name).resolve()
+    except (OSError, ValueError):
+        abort(404)
+    if not target.is_relative_to(root) or not target.is_file():
+        abort(404)
+    return send_from_directory(root, str(target.relative_to(root)), max_age=0)
+
+
+def _parse_call(raw: bytes | str) -> Message | Response:
+    try:
+        msg = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        return _json_error(400, "anvil.server.InternalError", f"Malformed JSON in call body: {e}")
+    if not isinstance(msg, dict):
+        return _json_error(400, "anvil.server.InternalError", "A call body must be a JSON object")
+    command = msg.get("command")
+    if not isinstance(command, str) or not command:
+        return _json_error(400, "anvil.server.InternalError", "A call body needs \"command\": the function's name")
+    for key, kind in (("args", list), ("kwargs", dict), ("objects", list)):
+        if key in msg and not isinstance(msg[key], kind):
+            return _json_error(400, "anvil.server.InternalError",
+                               f"\"{key}\" must be a JSON {'array' if kind is list else 'object'}, "
+                               f"not {type(msg[key]).__name__}")
+    return {"command": command, "args": msg.get("args", []), "kwargs": msg.get("kwargs", {}),
+            "objects": msg.get("objects", [])}
+
+
+def _has_media(msg: Message) -> bool:
+    return any(isinstance(e, dict) and e.get("type") == ["DataMedia"] for e in msg.get("objects", []))
+
+
+def _parse_multipart(store: MediaStore) -> Message | Response:
+    raw = request.form.get("json")
+    if raw is None:
+        return _json_error(400, "anvil.server.InternalError", "A multipart call needs a 'json' part holding the call")
+    msg = _parse_call(raw)
+    if isinstance(msg, Response):
+        return msg
+    for entry in msg["objects"]:
+        if isinstance(entry, dict) and entry.get("type") == ["DataMedia"]:
+            part = request.files.get(str(entry.get("id")))
+            if part is None:
+                return _json_error(400, "anvil.server.SerializationError",
+                                   f"Media at {entry.get('path')} has no part named {entry.get('id')!r}")
+            media_id, _length = store.put_stream(part.stream)
+            entry["id"] = media_id
+            entry.setdefault("mime-type", part.mimetype or "application/octet-stream")
+            entry.setdefault("name", part.filename)
+    return msg
+
+
+def _caller(state: HostState) -> tuple[Caller | Response, str | None]:
+    """The caller of this request: its session (new if the cookie is missing or bad) and `--as` user."""
+    session_id = state.cookies.session_id(request.cookies.get(COOKIE_NAME))
+    new_session = None
+    if session_id is None:
+        session_id = new_session = state.cookies.new_id()
+    as_user = request.headers.get(AS_HEADER)
+    if as_user is not None:
+        token = request.headers.get(TOKEN_HEADER, "")
+        if not _same_secret(token, state.cli_token):
+            return _json_error(403, "anvil.server.PermissionDenied",
+                               "Calling as another user needs the token from the app's .anvil-dev/ directory "
+                               "(use `anvil-dev call --as EMAIL` on the machine that serves the app)"), None
+    caller = Caller(client_type="browser", ip=request.remote_addr, session_id=session_id, trusted=False,
+                    call_stack=[{"type": "browser"}], user_email_override=as_user)
+    return caller, new_session
+
+
+def _same_secret(a: str, b: str) -> bool:
+    import hmac
+
+    return bool(a) and hmac.compare_digest(a.encode(), b.encode())
+
+
+def _reply_response(state: HostState, reply: Message, new_session: str | None) -> Response:
+    reply.pop("type", None)
+    reply.pop("id", None)
+    if "error" in reply:
+        err = reply["error"]
+        status = _STATUS.get(err.get("type"), 500 if err.get("type", "").startswith("anvil.server.") else 500)
+        if err.get("type", "").startswith("anvil.users.") and status == 500:
+            status = 400
+    else:
+        status = 200
+        state.media.add_urls(reply)
+    resp = Response(json.dumps(reply), status=status, mimetype="application/json")
+    if new_session is not None:
+        resp.set_cookie(COOKIE_NAME, state.cookies.cookie_for(new_session), httponly=True, samesite="Lax",
+                        max_age=30 * 24 * 3600, path="/")
+    return resp
+
+
+def build_state(app_dir: AppDir, engine: Any, bus: Any) -> HostState:
+    secret = app_dir.secret_key()
+    store = MediaStore(app_dir.media_dir)
+    origin = os.environ.get("ANVIL_DEV_ORIGIN", "")
+    dispatcher = Dispatcher(engine, bus, origin)
+    return HostState(app_dir=app_dir, engine=engine, dispatcher=dispatcher, bus=bus,
+                     cookies=SessionCookies(secret), media=MediaLinks(store, secret), cli_token=app_dir.cli_token())
+
+

@@ -1,0 +1,63 @@
+"""Routes one server call to whoever runs it: a native handler, an uplink, or the engine."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from anvil_dev.calls import Caller, Message, error
+
+__all__ = ["Caller", "Dispatcher", "Message", "error"]
+
+log = logging.getLogger("anvil_dev")
+
+MAX_CALL_DEPTH = 10
+
+
+class Dispatcher:
+    """Anvil's dispatch order: native handlers, then uplink registrations, then server modules."""
+
+    def __init__(self, engine: Any, bus: Any = None, origin: str = "") -> None:
+        self.engine = engine
+        self.bus = bus
+        self.uplink: Any = None
+        self.origin = origin
+        self.native: dict[str, Callable[[Message, Caller], Message]] = {
+            "anvil.private.echo": lambda msg, caller: {"response": (msg.get("args") or [None])[0], "objects": []},
+            "anvil.private.get_app_origin": lambda msg, caller: {"response": self.origin, "objects": []},
+            "anvil.private.get_api_origin": lambda msg, caller: {"response": self.origin + "/_/api", "objects": []},
+        }
+
+    def call(self, msg: Message, caller: Caller) -> Message:
+        """Run a call and return its reply; never raises."""
+        command = msg.get("command")
+        if not isinstance(command, str):
+            return error("anvil.server.InternalError", "A call must name a server function ('command' string)")
+        if len(caller.call_stack) > MAX_CALL_DEPTH or msg.get("call_depth", 0) > MAX_CALL_DEPTH:
+            return error("anvil.server.StackOverflow", "Too many nested anvil.server.call()s")
+        if ":" in command and not caller.trusted:
+            return error("anvil.server.PermissionDenied",
+                         f'Cannot call scoped server function "{command}" from client code')
+        start = time.perf_counter()
+        native = self.native.get(command)
+        if native is not None:
+            reply = native(msg, caller)
+        elif self.uplink is not None and self.uplink.match(command) is not None:
+            reply = self.uplink.call(msg, caller)
+        else:
+            reply = self.engine.call(msg, caller)
+        if self.bus is not None and command != "anvil.private.echo":
+            self._publish(command, caller, reply, time.perf_counter() - start)
+        return reply
+
+    def _publish(self, command: str, caller: Caller, reply: Message, seconds: float) -> None:
+        err = reply.get("error") or {}
+        self.bus.publish("call", {
+            "command": command, "client_type": caller.client_type, "user": caller.user_email_override,
+            "duration_ms": round(seconds * 1000, 2), "ok": "error" not in reply,
+            "error_type": err.get("type"), "error_message": err.get("message"), "time": time.time(),
+        })
+        if reply.get("output"):
+            self.bus.publish("output", {"command": command, "text": reply["output"]})

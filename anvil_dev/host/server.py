@@ -1,0 +1,177 @@
+"""`anvil-dev serve`: start the engine, the watcher and the HTTP server; stop them all together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from werkzeug.serving import make_server
+
+from anvil_dev import services
+from anvil_dev.appdir import AppDir
+from anvil_dev.engine import Engine
+from anvil_dev.host.app import HostState, build_state, create_app
+from anvil_dev.host.watcher import Watcher, syntax_error
+
+log = logging.getLogger("anvil_dev")
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 3030
+    persistent: bool = False
+    workers: int = 1
+    timeout: float = 30.0
+    max_response_mb: float = 4.0
+    reload: bool = True
+    poll: bool = False
+    uplink_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Server:
+    def __init__(self, app_dir: AppDir, opts: ServeOptions) -> None:
+        self.app_dir = app_dir
+        self.opts = opts
+        self.state: HostState | None = None
+        self.engine: Engine | None = None
+        self.watcher: Watcher | None = None
+        self.http: Any = None
+        self.uplink: Any = None
+        self._reload_lock = threading.Lock()
+
+    def start(self) -> None:
+        app_dir, opts = self.app_dir, self.opts
+        os.environ.setdefault("ANVIL_DEV_ORIGIN", f"http://{_url_host(opts.host)}:{opts.port}")
+        services.configure(app_dir)
+        try:
+            from anvil_dev.host.events import EventBus
+
+            bus: Any = EventBus()
+        except ImportError:  # pragma: no cover
+            bus = None
+        self.engine = Engine(app_dir, persistent=opts.persistent, workers=opts.workers, timeout=opts.timeout,
+                             max_response_mb=opts.max_response_mb)
+        # Bind first: a busy port should fail before anything else starts.
+        self.state = build_state(app_dir, self.engine, bus)
+        self.engine.outbound = self.state.dispatcher.call
+        flask_app = create_app(self.state)
+        self._start_uplink(flask_app)
+        self.http = make_server(opts.host, opts.port, flask_app, threaded=True)
+        self.engine.start()
+        self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
+        if opts.reload:
+            self.watcher = Watcher(app_dir, self._on_change, poll=opts.poll)
+            self.watcher.start()
+
+    def _start_uplink(self, flask_app: Any) -> None:
+        assert self.state is not None
+        try:
+            from anvil_dev.host.uplink import UplinkHub
+        except ImportError:  # pragma: no cover
+            return
+        key = self.opts.uplink_key or self.app_dir.uplink_key()
+        self.uplink = UplinkHub(self.state.dispatcher, key, self.state.media.store)
+        self.uplink.init_app(flask_app)
+        self.state.uplink = self.uplink
+        self.state.dispatcher.uplink = self.uplink
+        self.state.extra["uplink_key"] = key
+
+    def _on_change(self, paths: list[str]) -> None:
+        assert self.state is not None and self.engine is not None
+        with self._reload_lock:
+            start = time.perf_counter()
+            files = [Path(p) for p in paths]
+            err = syntax_error(self.app_dir, [f for f in files if f.suffix == ".py"])
+            if err is None and self.state.syntax_error is not None:
+                # A fix elsewhere must not hide an error still standing in another file.
+                err = syntax_error(self.app_dir, self.app_dir.server_module_files())
+            self.engine.reload()
+            ms = (time.perf_counter() - start) * 1000
+            names = ", ".join(self.app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+            bus = self.state.bus
+            if err is not None:
+                click.secho(f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
+                            "(calls will fail until it is fixed)", fg="red", err=True)
+                if bus is not None:
+                    bus.publish("syntax_error", err)
+            else:
+                click.echo(f"reloaded {names} in {ms:.0f} ms", err=True)
+                if bus is not None:
+                    if self.state.syntax_error is not None:
+                        bus.publish("syntax_ok", {})
+                    bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
+            self.state.syntax_error = err
+
+    def banner(self) -> None:
+        assert self.state is not None and self.engine is not None
+        url = f"http://{_url_host(self.opts.host)}:{self.http.server_port}"
+        desc = self.engine.describe()
+        funcs = [f["name"] for f in desc.get("functions", []) if not f["name"].startswith(("anvil.", "task:", "http:", "route:"))]
+        mode = "keep server running" if self.opts.persistent else "fresh interpreter per call"
+        click.echo(f"anvil-dev {self.app_dir.path.name}: {len(funcs)} server functions ({mode}, timeout "
+                   f"{self.opts.timeout:g} s)")
+        if funcs:
+            click.echo("  " + ", ".join(funcs))
+        if desc.get("import_error"):
+            e = desc["import_error"]
+            click.secho(f"  server modules failed to import - {e.get('type')}: {e.get('message')}", fg="red")
+        if self.state.syntax_error:
+            e = self.state.syntax_error
+            click.secho(f"  SyntaxError in {e['file']} line {e['line']}: {e['message']}", fg="red")
+        if funcs:
+            click.echo(f"  call one: anvil-dev call {funcs[0]} ...   (or open {url}/_/console)")
+        if "uplink_key" in self.state.extra:
+            click.echo(f"  uplink: anvil.server.connect({self.state.extra['uplink_key']!r}, "
+                       f"url=\"ws://{_url_host(self.opts.host)}:{self.http.server_port}/_/uplink\")")
+        click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
+        sys.stdout.flush()
+
+    def serve_forever(self) -> None:
+        self.http.serve_forever()
+
+    def shutdown(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.state is not None and self.state.bus is not None:
+            self.state.bus.close()
+        if self.uplink is not None:
+            self.uplink.close()
+        if self.engine is not None:
+            self.engine.stop()
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def serve(app_dir: AppDir, opts: ServeOptions) -> None:
+    """Run until Ctrl-C or SIGTERM; everything started here stops with it."""
+    server = _Server(app_dir, opts)
+    try:
+        server.start()
+    except OSError as e:
+        server.shutdown()
+        raise click.ClickException(f"cannot listen on {opts.host}:{opts.port}: {e.strerror or e} "
+                                   "(is another server running? try --port)") from None
+
+    def stop(_signum: int, _frame: Any) -> None:
+        threading.Thread(target=server.http.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.banner()
+    try:
+        server.serve_forever()
+    finally:
+        server.shutdown()
+        click.echo("anvil-dev stopped", err=True)

@@ -1,0 +1,71 @@
+"""The wire registry of this process: portable classes, Media, and Anvil's SerializationError."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from anvil._errors import MaybeWrappedError
+from anvil_dev import wire
+
+
+class SerializationError(MaybeWrappedError):
+    pass
+
+
+SerializationError.__module__ = "anvil.server"
+
+
+class RuntimeRegistry(wire.TypeRegistry):
+    error_class = SerializationError
+
+    def lookup(self, name: str) -> type | None:
+        cls = self.classes.get(name)
+        if cls is None and "." in name:
+            # Anvil imports the module a type name points into, then looks again.
+            try:
+                importlib.import_module(name.rsplit(".", 1)[0])
+            except Exception:
+                return None
+            cls = self.classes.get(name)
+        return cls
+
+    def encode_other(self, obj: Any, path: list[Any]) -> dict[str, Any] | None:
+        from anvil import FileMedia, Media
+
+        if not isinstance(obj, Media):
+            return None
+        store = _media_store()
+        media_id = getattr(obj, "media_id", None)
+        if not (isinstance(obj, FileMedia) and media_id and store.exists(media_id)):
+            if isinstance(obj, FileMedia):
+                with open(obj.path, "rb") as f:
+                    media_id, _ = store.put_stream(f)
+            else:
+                media_id = store.put_bytes(obj.get_bytes())
+        return {"type": ["DataMedia"], "id": media_id, "mime-type": obj.content_type or "application/octet-stream",
+                "name": obj.name}
+
+    def decode_other(self, entry: dict[str, Any], path: list[Any]) -> Any:
+        from anvil import FileMedia
+
+        kind = entry.get("type")
+        if isinstance(kind, list) and kind and kind[0] == "DataMedia":
+            try:
+                p = _media_store().path(entry.get("id", ""))
+            except ValueError as e:
+                raise self.error_class(f"{e} at {wire.format_path(path)}") from None
+            if not p.is_file():
+                raise self.error_class(f"Media {entry.get('id')!r} is missing (expired?) at {wire.format_path(path)}")
+            return FileMedia(p, entry.get("mime-type"), entry.get("name"), media_id=entry.get("id"))
+        return super().decode_other(entry, path)
+
+
+def _media_store() -> Any:
+    from anvil_dev import services
+    from anvil_dev.services.mediastore import MediaStore
+
+    return MediaStore(services.app_context().app_dir.media_dir)
+
+
+REGISTRY = RuntimeRegistry()

@@ -1,0 +1,355 @@
+"""`anvil.server` for server modules: registration, calls, portable classes, session, context."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from anvil import _context
+from anvil._errors import AnvilWrappedError, MaybeWrappedError, _anvil_error, register_exception_type
+from anvil._registry import REGISTRY
+
+__all__ = [
+    "AnvilWrappedError", "BackgroundTaskError", "BackgroundTaskKilled", "BackgroundTaskNotFound",
+    "ExecutionTerminatedError", "HttpResponse", "InternalError", "NoServerFunctionError", "PermissionDenied",
+    "SerializationError", "TimeoutError", "UplinkDisconnectedError", "call", "callable", "context",
+    "get_app_origin", "portable_class", "session",
+]
+
+SerializationError = REGISTRY.error_class
+register_exception_type("anvil.server.SerializationError", SerializationError)
+InternalError = _anvil_error("anvil.server.InternalError")
+InvalidResponseError = _anvil_error("anvil.server.InvalidResponseError")
+RuntimeUnavailableError = _anvil_error("anvil.server.RuntimeUnavailableError")
+UplinkDisconnectedError = _anvil_error("anvil.server.UplinkDisconnectedError")
+ExecutionTerminatedError = _anvil_error("anvil.server.ExecutionTerminatedError")
+TimeoutError = _anvil_error("anvil.server.TimeoutError")  # noqa: A001 - Anvil's name
+QuotaExceededError = _anvil_error("anvil.server.QuotaExceededError")
+BackgroundTaskError = _anvil_error("anvil.server.BackgroundTaskError")
+BackgroundTaskNotFound = _anvil_error("anvil.server.BackgroundTaskNotFound")
+BackgroundTaskKilled = _anvil_error("anvil.server.BackgroundTaskKilled")
+PermissionDenied = _anvil_error("anvil.server.PermissionDenied")
+ServiceNotAdded = _anvil_error("anvil.server.ServiceNotAdded")
+StackOverflow = _anvil_error("anvil.server.StackOverflow")
+NoServerFunctionError = _anvil_error("anvil.server.NoServerFunctionError", AnvilWrappedError)
+CookieError = _anvil_error("anvil.server.CookieError", AnvilWrappedError)
+
+MAX_CALL_DEPTH = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration
+
+
+@dataclass
+class Registration:
+    name: str
+    fn: Callable[..., Any]
+    require_user: Any = None
+
+
+registrations: dict[str, Registration] = {}
+_pattern_registrations: list[tuple[Any, Registration]] = []
+
+
+def register(fn: Callable[..., Any], name: str | None = None, name_prefix: str | None = None,
+             require_user: Any = None) -> Callable[..., Any]:
+    """Register fn under name (default: its __name__); returns fn unchanged, as Anvil does."""
+    if name is None:
+        name = fn.__name__
+    if name_prefix:
+        name = name_prefix + name
+    old = registrations.get(name)
+    if old is not None and old.fn is not fn:
+        print(f"Warning: a callable with the name '{name}' has already been registered "
+              f"(previously by '{_where(old.fn)}' now by '{_where(fn)}').", file=sys.__stderr__)
+    registrations[name] = Registration(name, fn, require_user)
+
+    def reregister(new_f: Callable[..., Any]) -> None:
+        registrations[name] = Registration(name, new_f, require_user)
+
+    try:
+        fn._anvil_reregister = reregister  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
+    return fn
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def callable(fn_or_name: Any = None, require_user: Any = None) -> Any:  # noqa: A001 - Anvil's name
+    """@anvil.server.callable, @callable(), @callable("name"), @callable(require_user=...)."""
+    if fn_or_name is None or isinstance(fn_or_name, str):
+        name = fn_or_name
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return register(fn, name, require_user=require_user)
+
+        return decorator
+    return register(fn_or_name, require_user=require_user)
+
+
+def callable_as(name: str) -> Any:
+    return callable(name)
+
+
+def background_task(fn_or_name: Any = None) -> Any:
+    """Register a background task as "task:<name>"; launch it with launch_background_task."""
+    if fn_or_name is None or isinstance(fn_or_name, str):
+        name = fn_or_name
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return register(fn, name or fn.__name__, name_prefix="task:")
+
+        return decorator
+    return register(fn_or_name, name_prefix="task:")
+
+
+def lookup(name: str) -> Registration | None:
+    reg = registrations.get(name)
+    if reg is None:
+        for pattern, preg in _pattern_registrations:
+            if pattern.fullmatch(name):
+                return preg
+    return reg
+
+
+# ---------------------------------------------------------------------------------------------
+# Portable classes
+
+
+def portable_class(cls: Any = None, name: str | None = None) -> Any:
+    """@anvil.server.portable_class or @portable_class("explicit.name")."""
+    if isinstance(cls, str):
+        name, cls = cls, None
+    if cls is None:
+        return lambda c: portable_class(c, name)
+    type_name = name or f"{cls.__module__}.{cls.__name__}"
+    cls.SERIALIZATION_INFO = (type_name, cls)
+    REGISTRY.register(cls, type_name)
+    return cls
+
+
+serializable_type = portable_class
+
+
+# ---------------------------------------------------------------------------------------------
+# Calling other server functions
+
+
+_outbound: Callable[[str, tuple[Any, ...], dict[str, Any]], Any] | None = None
+
+
+def set_outbound(fn: Callable[[str, tuple[Any, ...], dict[str, Any]], Any] | None) -> None:
+    """The engine's way to route a call this process cannot answer (e.g. to an uplink)."""
+    global _outbound
+    _outbound = fn
+
+
+def call(*args: Any, **kwargs: Any) -> Any:
+    """Call a server function by name, with the same serialization rules as a client call."""
+    if not args or not isinstance(args[0], str):
+        raise TypeError("anvil.server.call() requires the name of a server function as its first argument")
+    fn_name, fn_args = args[0], args[1:]
+    state = _context.current()
+    if state.depth + 1 > MAX_CALL_DEPTH:
+        raise StackOverflow("Too many nested anvil.server.call()s")
+    from anvil import _engine_hooks
+
+    return _engine_hooks.nested_call(fn_name, fn_args, kwargs)
+
+
+def call_s(*args: Any, **kwargs: Any) -> Any:
+    return call(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Session and context
+
+
+class _Session(MutableMapping[str, Any]):
+    """anvil.server.session: the caller's session, loaded when first touched, saved after the call."""
+
+    def _data(self) -> dict[str, Any]:
+        from anvil import _sessions
+
+        return _sessions.current_data()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        from anvil import _sessions
+
+        _sessions.check_storable(value)
+        self._data()[key] = value
+        _sessions.mark_dirty()
+
+    def __delitem__(self, key: str) -> None:
+        from anvil import _sessions
+
+        del self._data()[key]
+        _sessions.mark_dirty()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data()))
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return repr(self._data())
+
+
+session = _Session()
+
+
+class StackFrame:
+    def __init__(self, frame: dict[str, Any]) -> None:
+        self.type = frame.get("type")
+        self.is_trusted = self.type in ("server_module", "uplink", "background_task")
+        self.protocol_version = frame.get("protocol-version", 8)
+
+    def __repr__(self) -> str:
+        return f"<StackFrame {self.type}>"
+
+
+class ClientInfo:
+    def __init__(self, type: str | None, ip: str | None) -> None:  # noqa: A002 - Anvil's name
+        self.type = type
+        self.ip = ip
+        self.location = None
+
+    def __repr__(self) -> str:
+        return f"<ClientInfo type={self.type!r} ip={self.ip!r}>"
+
+
+class _Context:
+    """anvil.server.context: who called the running function."""
+
+    @property
+    def type(self) -> str:
+        return "server_module"
+
+    @property
+    def client(self) -> ClientInfo:
+        s = _context.current()
+        return ClientInfo(s.client_type, s.client_ip)
+
+    @property
+    def call_stack(self) -> list[StackFrame]:
+        return [StackFrame(f) for f in _context.current().call_stack]
+
+    @property
+    def remote_caller(self) -> StackFrame | None:
+        stack = _context.current().call_stack
+        return StackFrame(stack[-1]) if stack else None
+
+    @property
+    def background_task_id(self) -> str | None:
+        return _context.current().background_task_id
+
+    def __repr__(self) -> str:
+        return f"<anvil.server.context client={self.client!r}>"
+
+
+context = _Context()
+
+
+def get_session_id() -> str | None:
+    return _context.current().session_id
+
+
+def get_app_origin(environment_type: str | None = None, **kwargs: Any) -> str:
+    return os.environ.get("ANVIL_DEV_ORIGIN", "http://127.0.0.1:3030")
+
+
+def get_api_origin(environment_type: str | None = None, **kwargs: Any) -> str:
+    return get_app_origin() + "/_/api"
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP endpoints
+
+
+class HttpResponse:
+    def __init__(self, status: int = 200, body: Any = "", headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+class _NoRequest:
+    def __getattr__(self, name: str) -> Any:
+        raise Exception("anvil.server.request is only available in http_endpoint calls.")
+
+
+class _RequestProxy:
+    def __getattr__(self, name: str) -> Any:
+        req = _context.current().http_request
+        if req is None:
+            raise Exception("anvil.server.request is only available in http_endpoint calls.")
+        return getattr(req, name)
+
+
+request = _RequestProxy()
+
+
+def _endpoint_pattern(path: str) -> tuple[str, list[str]]:
+    import re
+
+    names: list[str] = []
+    parts = []
+    for seg in path.strip("/").split("/"):
+        if seg.startswith(":"):
+            names.append(seg[1:])
+            parts.append("([^/]*)")
+        else:
+            parts.append(re.escape(seg))
+    return "/" + "/".join(parts), names
+
+
+def http_endpoint(path: str, require_credentials: bool = False, authenticate_users: bool = False,
+                  authenticate_user: bool = False, methods: list[str] | None = None,
+                  enable_cors: bool = False, cross_site_session: bool = False) -> Any:
+    return _endpoint("http:", path, require_credentials, authenticate_users or authenticate_user,
+                     methods, enable_cors, cross_site_session)
+
+
+def route(path: str, require_credentials: bool = False, authenticate_users: bool = False,
+          methods: list[str] | None = None, enable_cors: bool = False, cross_site_session: bool = False) -> Any:
+    return _endpoint("route:", path, require_credentials, authenticate_users, methods, enable_cors,
+                     cross_site_session)
+
+
+def _endpoint(prefix: str, path: str, require_credentials: bool, authenticate_users: bool,
+              methods: list[str] | None, enable_cors: bool, cross_site_session: bool) -> Any:
+    import re
+
+    pattern, names = _endpoint_pattern(path)
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        reg = Registration(prefix + pattern, fn)
+        reg.endpoint = {  # type: ignore[attr-defined]
+            "path": path, "params": names, "methods": [m.upper() for m in (methods or ["GET", "POST"])],
+            "require_credentials": require_credentials, "authenticate_users": authenticate_users,
+            "enable_cors": enable_cors, "cross_site_session": cross_site_session,
+        }
+        _pattern_registrations.append((re.compile(prefix + pattern), reg))
+        registrations[prefix + pattern] = reg
+        return fn
+
+    return decorator
+
+
+def signature_of(fn: Callable[..., Any]) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "(...)"

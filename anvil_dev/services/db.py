@@ -1,0 +1,81 @@
+"""The app's one SQLite database: per-thread connections, WAL, explicit transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+_schemas_done: set[tuple[str, str]] = set()
+_schema_lock = threading.Lock()
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open the database the way every process here must: WAL, 30 s busy wait, autocommit mode."""
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable against process crashes (what SIGKILL does); only power loss can
+    # lose the last transactions, never corrupt the file.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Database:
+    """One database file; `connection()` gives each thread its own connection."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._pid = os.getpid()
+
+    def connection(self) -> sqlite3.Connection:
+        # A connection must never cross a fork: a child opens its own.
+        if os.getpid() != self._pid:
+            self._local = threading.local()
+            self._pid = os.getpid()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction (BEGIN IMMEDIATE), unless one is already open on this thread."""
+        conn = self.connection()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def ensure_schema(db: Database, name: str, sql: str) -> None:
+    """Run a service's CREATE ... IF NOT EXISTS script once per process and database."""
+    key = (str(db.path), name)
+    if key in _schemas_done:
+        return
+    with _schema_lock:
+        if key in _schemas_done:
+            return
+        # A separate connection: executescript would commit a transaction open on this thread's.
+        conn = connect(db.path)
+        try:
+            conn.executescript(sql)
+        finally:
+            conn.close()
+        _schemas_done.add(key)
