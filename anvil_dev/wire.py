@@ -82,7 +82,9 @@ def format_datetime(value: _dt.datetime) -> str:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     minutes = abs(minutes)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f") + f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+    # Not strftime: it does not zero-pad years before 1000.
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond:06d}{sign}{minutes // 60:02d}{minutes % 60:02d}")
 
 
 def parse_datetime(text: str) -> _dt.datetime:

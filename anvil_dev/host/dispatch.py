@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import click
+
 from anvil_dev.calls import Caller, Message, error
 
 __all__ = ["Caller", "Dispatcher", "Message", "error"]
@@ -48,6 +50,10 @@ class Dispatcher:
             reply = self.uplink.call(msg, caller)
         else:
             reply = self.engine.call(msg, caller)
+        if "error" in reply and command != "anvil.private.echo":
+            err = reply["error"] or {}
+            click.secho(f"{command} failed ({caller.client_type}): {err.get('type')}: {err.get('message')}",
+                        fg="yellow", err=True)
         if self.bus is not None and command != "anvil.private.echo":
             self._publish(command, caller, reply, time.perf_counter() - start)
         return reply

@@ -53,6 +53,8 @@ class _Server:
         app_dir, opts = self.app_dir, self.opts
         os.environ.setdefault("ANVIL_DEV_ORIGIN", f"http://{_url_host(opts.host)}:{opts.port}")
         services.configure(app_dir)
+        # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         try:
             from anvil_dev.host.events import EventBus
 

@@ -1,0 +1,34 @@
+# anvil-dev: `make demo` runs the product on a demo app, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@test -d demo || $(BIN)/anvil-dev init demo
+	$(BIN)/anvil-dev --app demo serve
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check anvil_dev tests bench
+	$(BIN)/mypy anvil_dev --ignore-missing-imports
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo

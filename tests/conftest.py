@@ -1,0 +1,154 @@
+"""Fixtures: scaffolded apps, real `anvil-dev serve` subprocesses on free ports, clients, a CliRunner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from anvil_dev.client import Connection, connect
+from anvil_dev.scaffold import scaffold
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A real `anvil-dev serve` in a subprocess; its combined output is collected line by line."""
+
+    def __init__(self, app_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.app_dir = Path(app_dir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        self._eof = False
+        self._cond = threading.Condition()
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "anvil_dev", "--app", str(self.app_dir), "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=full_env,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.wait_for_output("Serving on", timeout=60)
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def mark(self) -> int:
+        """A position in the output; wait_for_output(after=mark) looks only at what comes later."""
+        with self._cond:
+            return len(self.lines)
+
+    def wait_for_output(self, text: str, timeout: float = 10, after: int = 0) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[after:]:
+                    if text in line:
+                        return line
+                if self._eof:
+                    raise AssertionError(f"server exited ({self.proc.returncode}) before printing {text!r}:\n"
+                                         + "\n".join(self.lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {text!r} in server output after {timeout}s:\n" + "\n".join(self.lines))
+                self._cond.wait(min(remaining, 0.2))
+
+    def client(self, **kwargs: object) -> Connection:
+        return connect(self.url, **kwargs)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        # Anything the server left behind in its session (it must leave nothing) goes too.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    """A freshly scaffolded app (as `anvil-dev init` makes it)."""
+    return scaffold(tmp_path / "TestApp")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(app: Path, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        s = ServerProcess(app, *args, env=env)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def server(app_dir: Path, server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    return server_factory(app_dir)
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Connection:
+    return server.client()
+
+
+@pytest.fixture
+def cli_runner() -> CliRunner:
+    return CliRunner()
+
+
+def write_module(app: Path, name: str, source: str) -> Path:
+    """Write server_code/<name>.py (dedented)."""
+    import textwrap
+
+    path = app / "server_code" / f"{name}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real `anvil-dev` command line in a subprocess."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT))
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "anvil_dev", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
