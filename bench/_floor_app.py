@@ -1,0 +1,31 @@
+"""The floor: the same function in a bare Flask route, over the same HTTP client and server."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from flask import Flask, Response, request
+from werkzeug.serving import make_server
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+app = Flask(__name__)
+
+
+@app.get("/_/health")
+def health() -> Response:
+    return Response("{}", mimetype="application/json")
+
+
+@app.post("/_/call")
+def call() -> Response:
+    msg = json.loads(request.get_data())
+    return Response(json.dumps({"response": add(*msg["args"]), "objects": []}), mimetype="application/json")
+
+
+if __name__ == "__main__":
+    make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True).serve_forever()
