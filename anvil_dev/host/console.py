@@ -9,8 +9,10 @@ imports; each is read through a small adapter here so the console never breaks t
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as _dt
 import importlib
+import inspect
 import ipaddress
 import logging
 import math
@@ -18,14 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint
-from flask import Flask
-from flask import Response
-from flask import abort
-from flask import current_app
-from flask import jsonify
-from flask import request
-from flask import send_from_directory
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
 
 log = logging.getLogger("anvil_dev")
 
@@ -131,7 +126,8 @@ def status() -> Response:
     except Exception as e:  # the console must still load to show what is wrong
         log.exception("console: describe() failed")
         described = {"functions": [], "import_error": {"type": type(e).__name__, "message": str(e), "trace": []}}
-    functions = [dict(f, params=parse_signature(f.get("signature") or "")) for f in described.get("functions") or []]
+    functions = [dict(f, params=parse_signature(f.get("signature") or "")) for f in described.get("functions") or []
+                 if _client_callable(str(f.get("name", "")))]
     functions.sort(key=lambda f: (str(f.get("module") or ""), str(f.get("name"))))
     app_dir = state.app_dir
     return jsonify({
@@ -141,6 +137,11 @@ def status() -> Response:
         "syntax_error": getattr(state, "syntax_error", None),
         "services": {name: _service(name) is not None for name in SERVICES},
     })
+
+
+def _client_callable(name: str) -> bool:
+    """App functions a browser may call: not built-ins, tasks, endpoints or routes."""
+    return bool(name) and ":" not in name and not name.startswith("anvil.")
 
 
 def _app_name(app_dir: Any) -> str:
@@ -219,15 +220,32 @@ def _service(name: str) -> Any:
 
 
 def _call_service(name: str, candidates: tuple[str, ...], *args: Any, **kwargs: Any) -> Any:
-    """Call the first of `candidates` that the service has; a 404 when none (or no service)."""
+    """Call the first of `candidates` that the service has; a 404 when none (or no service).
+
+    Services differ in style (some take the app directory first, some use the configured
+    context), so `app_dir` is passed when the function has that parameter, and keyword
+    arguments only when it accepts them.
+    """
     module = _service(name)
     if module is None:
         abort(_error(404, f"the {name} service is not available in this anvil-dev"))
     for attr in candidates:
         fn: Callable[..., Any] | None = getattr(module, attr, None)
         if callable(fn):
-            return fn(*args, **kwargs)
+            return _invoke(fn, *args, **kwargs)
     abort(_error(501, f"the {name} service has no {candidates[0]}() for the console yet"))
+
+
+def _invoke(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if "app_dir" in params:
+        args = (_state().app_dir, *args)
+    kwargs = {k: v for k, v in kwargs.items() if takes_any or k in params}
+    return fn(*args, **kwargs)
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -248,6 +266,8 @@ def plain(value: Any, depth: int = 0) -> Any:
         return {str(k): plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(v, depth + 1) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}
     return repr(value)
 
 
@@ -273,8 +293,48 @@ def tables_list() -> Response:
 @bp.get("/_/console/api/tables/<name>/rows")
 def tables_rows(name: str) -> Response:
     search = request.args.get("search") or None
-    result = _call_service("tables", ("browse_rows",), name, search=search, offset=_offset(), limit=_limit())
+    tables = _service("tables")
+    if tables is None:
+        return _error(404, "the tables service is not available in this anvil-dev")
+    if callable(getattr(tables, "browse_rows", None)):
+        result = _invoke(tables.browse_rows, name, search=search, offset=_offset(), limit=_limit())
+    else:
+        result = _browse_rows(tables, name, search, _offset(), _limit())
     return jsonify(plain(result))
+
+
+def _browse_rows(tables: Any, name: str, search: str | None, offset: int, limit: int) -> dict[str, Any]:
+    """A page of a table's rows, matching `search` (case-insensitive) in any text column."""
+    from anvil_dev.services import _tables_query as q
+
+    st = tables.store()
+    info = st.table(name)
+    if info is None:
+        abort(_error(404, f"no table {name!r} in this app"))
+    columns = list(info.columns.values())
+    args: tuple[Any, ...] = ()
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        text_cols = [c.name for c in columns if c.type == "string"]
+        args = (q.any_of(**{c: q.ilike(pattern) for c in text_cols}),)
+    compiled = st.compile(info.id, args, {})
+    rows = st.select(info.id, compiled, limit=limit, offset=offset)
+    return {
+        "columns": [{"name": c.name, "type": c.type} for c in columns],
+        "rows": [{"id": f"[{info.id},{rid}]", "data": {k: _cell(v) for k, v in data.items()}} for rid, data in rows],
+        "total": st.count(info.id, compiled),
+    }
+
+
+def _cell(value: Any) -> Any:
+    """A stored value as the console shows it: links and media by reference."""
+    if hasattr(value, "table_id") and hasattr(value, "row_id"):
+        return {"link": f"[{value.table_id},{value.row_id}]"}
+    if hasattr(value, "media_id"):
+        return {"media": value.media_id}
+    if isinstance(value, list):
+        return [_cell(v) for v in value]
+    return value
 
 
 @bp.get("/_/console/api/users")
@@ -307,7 +367,29 @@ def outbox_list() -> Response:
 
 @bp.get("/_/console/api/outbox/<message_id>")
 def outbox_message(message_id: str) -> Response:
-    message = _call_service("outbox", ("get_message",), message_id)
+    if not message_id.isdigit():
+        return _error(404, f"no message {message_id!r} in the outbox")
+    message = _call_service("outbox", ("get_message",), int(message_id))
     if message is None:
         return _error(404, f"no message {message_id!r} in the outbox")
+    message = dict(message)
+    for key in ("attachments", "inline_attachments"):
+        message[key] = [_attachment(a) for a in message.get(key) or []]
     return jsonify({"message": plain(message)})
+
+
+@bp.get("/_/console/api/outbox/<int:message_id>.eml")
+def outbox_eml(message_id: int) -> Response:
+    data = _call_service("outbox", ("message_eml",), message_id)
+    if data is None:
+        return _error(404, f"no message {message_id} in the outbox")
+    return Response(data, mimetype="message/rfc822",
+                    headers={"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'})
+
+
+def _attachment(a: Any) -> dict[str, Any]:
+    """An attachment's description without its bytes."""
+    get = a.get if isinstance(a, dict) else lambda k, d=None: getattr(a, k, d)
+    content = get("content")
+    return {"name": get("name"), "content_type": get("content_type"),
+            "length": len(content) if isinstance(content, (bytes, bytearray, str)) else get("length")}

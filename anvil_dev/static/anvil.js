@@ -284,7 +284,7 @@ function encodeCall(command, args, kw) {
   const json = JSON.stringify(message);
   if (!enc.media.length) return { body: json, headers: { "Content-Type": "application/json" } };
   const form = new FormData();
-  form.append("json", new Blob([json], { type: "application/json" }), "call.json");
+  form.append("json", json);
   for (const { id, blob } of enc.media) form.append(id, blob, blob.name || id);
   return { body: form, headers: {} };
 }
@@ -403,6 +403,7 @@ function spinnerElement() {
     style.textContent = `
       #anvil-loading { position: fixed; inset: 0; z-index: 2147483000; display: flex; align-items: center;
         justify-content: center; pointer-events: none; opacity: 0; transition: opacity .15s ease-in; }
+      #anvil-loading[hidden] { display: none; }
       #anvil-loading.anvil-loading-visible { opacity: 1; }
       #anvil-loading .anvil-spinner { width: 44px; height: 44px; border-radius: 50%; box-sizing: border-box;
         border: 4px solid rgba(40, 110, 220, .18); border-top-color: #2a6edc; background: rgba(255,255,255,.85);

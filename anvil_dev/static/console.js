@@ -123,17 +123,18 @@ function renderValue(v, indent = 0, seen = new Set()) {
   if (v instanceof Row) prefix = `${span("type", `Row ${v.tableName || ""}`.trim())} ${span("muted", v.getId() || "")} `;
   else if (v instanceof PortableValue) return `${span("type", v.__type__)}(${renderValue(v.value, indent, seen)})`;
   else if (Object.prototype.hasOwnProperty.call(v, "__type__")) prefix = span("type", v.__type__) + " ";
-  if (Array.isArray(v)) {
-    if (!v.length) return prefix + "[]";
-    const items = v.map((x) => pad + renderValue(x, indent + 1, seen));
-    const oneLine = v.every((x) => x === null || typeof x !== "object") && v.length <= 12;
-    return oneLine ? `${prefix}[${v.map((x) => renderValue(x, indent + 1, seen)).join(", ")}]`
-      : `${prefix}[\n${items.join(",\n")}\n${close}]`;
-  }
-  const entries = Object.entries(v);
-  if (!entries.length) return prefix + "{}";
-  const items = entries.map(([k, x]) => `${pad}${span("key", pyStr(k))}: ${renderValue(x, indent + 1, seen)}`);
-  return `${prefix}{\n${items.join(",\n")}\n${close}}`;
+  const entries = Array.isArray(v) ? v.map((x) => [null, x]) : Object.entries(v);
+  const [open, shut] = Array.isArray(v) ? ["[", "]"] : ["{", "}"];
+  if (!entries.length) return prefix + open + shut;
+  const parts = entries.map(([k, x]) => (k === null ? "" : `${span("key", pyStr(k))}: `) + renderValue(x, indent + 1, seen));
+  // Short, flat collections read best on one line, as pprint prints them.
+  const flat = parts.join(", ");
+  if (!flat.includes("\n") && textLength(flat) <= 72) return `${prefix}${open}${flat}${shut}`;
+  return `${prefix}${open}\n${parts.map((p) => pad + p).join(",\n")}\n${close}${shut}`;
+}
+
+function textLength(html) {
+  return html.replace(/<[^>]*>/g, "").replace(/&[a-z#0-9]+;/g, "x").length;
 }
 
 // ---- functions ----------------------------------------------------------------------------------
@@ -347,7 +348,9 @@ function applyFilter() {
   empty.hidden = shown > 0;
   empty.textContent = cards.size
     ? "No function matches the filter."
-    : "No server functions yet. Decorate one in server_code/ with @anvil.server.callable and save: it appears here.";
+    : !$("#import-banner").hidden || !$("#syntax-banner").hidden
+      ? "The server modules did not load: fix the error above and save, and their functions appear here."
+      : "No server functions yet. Decorate one in server_code/ with @anvil.server.callable and save: it appears here.";
 }
 
 // ---- status and banners -----------------------------------------------------------------------
@@ -361,7 +364,7 @@ function showSyntaxError(err) {
     return;
   }
   $("#syntax-title").textContent = "SyntaxError";
-  $("#syntax-text").textContent = ` in ${err.file || "?"}${err.line ? ` line ${err.line}` : ""}: ${err.message || ""}.`;
+  $("#syntax-text").textContent = `in ${err.file || "?"}${err.line ? ` line ${err.line}` : ""}: ${err.message || ""}`;
   banner.hidden = false;
 }
 
@@ -372,8 +375,7 @@ function showImportError(err) {
     return;
   }
   $("#import-title").textContent = err.type || "ImportError";
-  const where = err.trace && err.trace.length ? err.trace[err.trace.length - 1] : null;
-  $("#import-text").textContent = `: ${err.message || ""}${where ? ` (${where[0]} line ${where[1]})` : ""}.`;
+  $("#import-text").textContent = err.message || "";
   banner.hidden = false;
 }
 
@@ -381,9 +383,9 @@ async function loadStatus() {
   const s = await api("/status");
   $("#app-name").textContent = s.app.name;
   document.title = `${s.app.name} · anvil-dev console`;
-  renderFunctions(s.functions || []);
   showSyntaxError(s.syntax_error);
   showImportError(s.syntax_error ? null : s.import_error);
+  renderFunctions(s.functions || []);
   services = s.services || {};
   for (const tab of document.querySelectorAll("#tabs [data-tab]")) {
     if (tab.dataset.tab !== "functions") tab.hidden = !services[tab.dataset.tab];
@@ -412,13 +414,26 @@ function selectTab(name) {
 function dataTable(columns, rows, cell) {
   if (!rows.length) return h("div", { class: "empty" }, "Nothing here yet.");
   return h("table", { class: "grid" },
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.label)))),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { title: c.title ? `type: ${c.title}` : null }, c.label)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell ? cell(c, r) : fmtCell(r[c.key])))))));
 }
 
+const ISO_DATETIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:?\d{2}|Z)?$/;
+
 function fmtCell(v) {
   if (v === null || v === undefined) return h("span", { class: "muted" }, "—");
+  if (typeof v === "string" && ISO_DATETIME.test(v)) {
+    const m = ISO_DATETIME.exec(v);
+    return h("span", { class: "cell-date", title: v }, `${m[1]} ${m[2]}`);
+  }
   if (typeof v === "boolean") return h("span", { class: v ? "yes" : "no" }, v ? "yes" : "no");
+  if (typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1) {
+    if ("link" in v) return h("code", { class: "cell-link", title: "a linked row" }, `→ ${v.link}`);
+    if ("media" in v) return h("span", { class: "cell-link" }, "Media");
+  }
+  if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === "object" && "link" in x)) {
+    return h("code", { class: "cell-link", title: "linked rows" }, v.map((x) => `→ ${x.link}`).join("  "));
+  }
   if (typeof v === "object") return h("code", { class: "cell-json", title: JSON.stringify(v, null, 2) }, JSON.stringify(v));
   return String(v);
 }
@@ -466,7 +481,8 @@ async function loadRows() {
     const r = await api(`/tables/${encodeURIComponent(tableState.name)}/rows?${q}`);
     const rows = r.rows || [];
     const columns = (r.columns || Object.keys(rows[0] || {})).map((c) => (typeof c === "string" ? c : c.name));
-    const cols = [{ key: "__id", label: "id" }, ...columns.map((c) => ({ key: c, label: c }))];
+    const types = Object.fromEntries((r.columns || []).filter((c) => typeof c === "object").map((c) => [c.name, c.type]));
+    const cols = [{ key: "__id", label: "id" }, ...columns.map((c) => ({ key: c, label: c, title: types[c] }))];
     el.replaceChildren(dataTable(cols, rows, (c, row) => fmtCell(c.key === "__id" ? row.id ?? row._id ?? null : (row.data || row)[c.key])));
     tableState.total = r.total ?? null;
     const end = tableState.offset + rows.length;
@@ -587,7 +603,12 @@ async function openMessage(id, button) {
       : h("pre", { class: "output" }, m.text || "");
     const attachments = m.attachments || [];
     el.replaceChildren(
-      h("h3", {}, m.subject || "(no subject)"),
+      h("div", { class: "mail-top" },
+        h("h3", {}, m.subject || "(no subject)"),
+        m.status ? h("span", { class: `pill pill-${m.status}`, title: m.error || "" }, m.status) : null,
+        h("span", { class: "grow" }),
+        h("a", { class: "btn btn-small", href: `${API}/outbox/${encodeURIComponent(m.id)}.eml`, download: "" }, "Download .eml")),
+      m.error ? h("div", { class: "error-line" }, m.error) : null,
       header("From", m.from_address || m.from), header("To", m.to), header("Cc", m.cc), header("Bcc", m.bcc),
       header("Sent", when(m.time ?? m.sent ?? m.created)),
       body,
@@ -601,8 +622,14 @@ async function openMessage(id, button) {
 
 // ---- live log ---------------------------------------------------------------------------------------
 
-function logItem(kind, time, ...children) {
-  return h("li", { class: `log-item log-${kind}`, dataset: { kind } }, h("time", { class: "log-time" }, clock(time)), ...children);
+/** One log line: time, icon, what happened, a figure on the right, and optional detail below. */
+function logItem(kind, time, { icon = "", iconClass = "", main = [], right = "", detail = null }) {
+  return h("li", { class: `log-item log-${kind}`, dataset: { kind } },
+    h("time", { class: "log-time" }, clock(time)),
+    h("span", { class: `log-icon ${iconClass}`, "aria-hidden": "true" }, icon),
+    h("div", { class: "log-main" }, main),
+    h("span", { class: "log-ms" }, right),
+    detail ? h("div", { class: "log-detail" }, detail) : null);
 }
 
 function addLog(item) {
@@ -617,40 +644,47 @@ function addLog(item) {
 const onEvent = {
   call(d, t) {
     const ok = d.ok !== false && !d.error_type;
-    const item = logItem(ok ? "call" : "call-error", d.time ?? t,
-      h("span", { class: `log-icon ${ok ? "ok" : "bad"}`, "aria-label": ok ? "ok" : "error" }, ok ? "✓" : "✕"),
-      h("span", { class: "log-fn" }, d.command || "?"),
-      d.client_type ? h("span", { class: "tag" }, d.client_type) : null,
-      d.user ? h("span", { class: "tag tag-user", title: "called as" }, String(d.user)) : null,
-      h("span", { class: "grow" }),
-      h("span", { class: "log-ms" }, ms(d.duration_ms)));
-    if (!ok) item.append(h("div", { class: "log-detail" }, h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""));
-    addLog(item);
+    addLog(logItem(ok ? "call" : "call-error", d.time ?? t, {
+      icon: ok ? "✓" : "✕", iconClass: ok ? "ok" : "bad",
+      main: [
+        h("span", { class: "log-fn" }, d.command || "?"),
+        d.client_type ? h("span", { class: "tag" }, d.client_type) : null,
+        d.user ? h("span", { class: "tag tag-user", title: "called as this user" }, String(d.user)) : null,
+      ],
+      right: ms(d.duration_ms),
+      detail: ok ? null : [h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""],
+    }));
     if (currentTab !== "functions" && loaders[currentTab]) refreshPanelSoon();
   },
   output(d, t) {
     const text = String(d.text || "").replace(/\n$/, "");
     if (!text) return;
-    addLog(logItem("output", t, h("span", { class: "log-fn muted" }, d.command || ""), h("pre", { class: "log-text" }, text)));
+    addLog(logItem("output", t, {
+      icon: "›", main: [h("span", { class: "log-src" }, `${d.command || ""} printed`)], detail: h("pre", {}, text),
+    }));
   },
   reload(d, t) {
-    addLog(logItem("reload", d.time ?? t, h("span", { class: "log-icon reload", "aria-hidden": "true" }, "↻"),
-      h("span", {}, "Reloaded "), h("code", {}, d.file || "server code"), h("span", { class: "grow" }),
-      h("span", { class: "log-ms" }, ms(d.ms))));
+    addLog(logItem("reload", d.time ?? t, {
+      icon: "↻", iconClass: "reload", main: ["Reloaded ", h("code", {}, d.file || "server code")], right: ms(d.ms),
+    }));
     refreshStatusSoon();
   },
   syntax_error(d, t) {
     showSyntaxError(d);
-    addLog(logItem("syntax-error", t, h("span", { class: "log-icon bad" }, "✕"),
-      h("span", {}, h("strong", {}, "SyntaxError"), ` in ${d.file || "?"}${d.line ? ` line ${d.line}` : ""}: ${d.message || ""}`)));
+    addLog(logItem("syntax-error", t, {
+      icon: "✕", iconClass: "bad",
+      main: [h("strong", {}, "SyntaxError"), ` in ${d.file || "?"}${d.line ? ` line ${d.line}` : ""}`],
+      detail: d.message || "",
+    }));
     refreshStatusSoon();
   },
-  syntax_ok() {
+  syntax_ok(d, t) {
     showSyntaxError(null);
+    addLog(logItem("syntax-ok", t, { icon: "✓", iconClass: "ok", main: ["Syntax error fixed"] }));
     refreshStatusSoon();
   },
   task_killed(d, t) {
-    addLog(logItem("task", t, h("span", { class: "log-icon bad" }, "■"), h("span", {}, `Killed background task ${d.id}`)));
+    addLog(logItem("task", t, { icon: "■", iconClass: "bad", main: [`Killed background task ${d.id}`] }));
   },
 };
 
