@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,21 +21,32 @@ from typing import Any
 import pytest
 from conftest import ServerProcess, write_module
 
+from anvil_dev.host.events import EventBus
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WAIT_MS = 15_000
 
-SLOW_MODULE = '''
+EXTRA_MODULE = '''
 import time
 import anvil.server
+from anvil.tables import app_tables
 
 @anvil.server.callable
 def slow(seconds=1.0):
     """Sleep, then answer."""
     time.sleep(seconds)
     return "slept"
+
+@anvil.server.callable
+def a_feedback_row(name):
+    return app_tables.feedback.get(name=name)
+
+@anvil.server.callable
+def describe_row(row):
+    return {"id": row.get_id(), "name": row["name"], "email": row["email"]}
 '''
 
 
@@ -68,9 +82,9 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def slow_server(app_dir: Path, server_factory: Callable[..., ServerProcess]) -> ServerProcess:
-    """The scaffolded app plus a `slow(seconds)` server function."""
-    write_module(app_dir, "Slow", SLOW_MODULE)
+def extra_server(app_dir: Path, server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    """The scaffolded app plus `slow(seconds)` and functions that return and take table rows."""
+    write_module(app_dir, "Extra", EXTRA_MODULE)
     return server_factory(app_dir)
 
 
@@ -166,6 +180,22 @@ def test_portable_values_round_trip_through_the_browser(server: ServerProcess, p
     assert result["kw"] == 3
 
 
+def test_rows_arrive_with_readable_columns_and_go_back_as_live_rows(extra_server: ServerProcess, page: Any) -> None:
+    extra_server.client().call("add_feedback", "Bo", "bo@example.org", "Hi")
+    page.goto(extra_server.url + "/")
+    result = page.evaluate("""async () => {
+        const row = await anvil.server.call("a_feedback_row", "Bo");
+        const seen = await anvil.server.call("describe_row", row);
+        return {isRow: row instanceof anvil.Row, name: row.name, email: row["email"], columns: Object.keys(row),
+                created: row.created instanceof Date, id: row.getId(), seen};
+    }""")
+    assert result["isRow"] is True
+    assert (result["name"], result["email"], result["created"]) == ("Bo", "bo@example.org", True)
+    assert result["columns"] == ["name", "email", "feedback", "created"]
+    assert re.fullmatch(r"\[\d+,\d+\]", result["id"])
+    assert result["seen"] == {"id": result["id"], "name": "Bo", "email": "bo@example.org"}
+
+
 SPINNER_SEEN = """async ([fn, seconds]) => {
     let seen = false;
     const timer = setInterval(() => {
@@ -184,8 +214,8 @@ SPINNER_SEEN = """async ([fn, seconds]) => {
 }"""
 
 
-def test_spinner_shows_during_a_slow_call_but_not_for_call_s(slow_server: ServerProcess, page: Any) -> None:
-    page.goto(slow_server.url + "/")
+def test_spinner_shows_during_a_slow_call_but_not_for_call_s(extra_server: ServerProcess, page: Any) -> None:
+    page.goto(extra_server.url + "/")
     page.evaluate("() => { window.pending = anvil.server.call('slow', 1.5); }")
     page.wait_for_selector("#anvil-loading", state="visible")
     shot(page, "spinner")
@@ -276,3 +306,45 @@ def test_console_refuses_other_host_names(server: ServerProcess) -> None:
     assert e.value.code == 403
     with urllib.request.urlopen(server.url + "/_/console/api/status", timeout=10) as ok:
         assert ok.status == 200
+
+
+def test_an_open_console_does_not_hold_up_server_shutdown(server: ServerProcess, page: Any) -> None:
+    open_console(page, server)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(timeout=20)
+    assert time.monotonic() - started < 8, "serve took too long to stop while a console was streaming events"
+    page.locator("#live[data-state=down]").wait_for()  # and the console says it lost the server
+
+
+def test_event_stream_replays_what_a_reconnecting_console_missed() -> None:
+    bus = EventBus(history=3)
+    for i in range(5):
+        bus.publish("call", {"n": i})
+    assert [e.data["n"] for e in bus.history()] == [2, 3, 4]  # only the newest are kept
+    last = bus.history()[1]
+    # A console that saw event 3 of this server gets only what came after; one that saw an
+    # event of a previous server (another boot token) gets everything still remembered.
+    assert [e.data["n"] for e in bus.history(bus.parse_last_id(f"{bus.boot}-{last.seq}"))] == [4]
+    assert bus.parse_last_id("0123abcd-4") == 0
+    chunks = bus.sse(after=last.seq, wait_step=0.05)
+    assert next(chunks).startswith("retry:")
+    assert f"id: {bus.boot}-{last.seq + 1}\nevent: call\n" in next(chunks)
+
+
+def test_closing_the_event_bus_ends_waiting_streams_promptly() -> None:
+    bus = EventBus()
+    got_event = threading.Event()
+    ended = threading.Event()
+
+    def consume() -> None:
+        for chunk in bus.sse(wait_step=0.1):
+            if "event: reload" in chunk:
+                got_event.set()  # the stream now waits for the next event
+        ended.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    bus.publish("reload", {"file": "server_code/A.py"})
+    assert got_event.wait(2)
+    bus.close()
+    assert ended.wait(2), "an SSE stream kept running after the bus closed"
