@@ -348,3 +348,41 @@ def test_closing_the_event_bus_ends_waiting_streams_promptly() -> None:
     assert got_event.wait(2)
     bus.close()
     assert ended.wait(2), "an SSE stream kept running after the bus closed"
+
+
+MAIL_MODULE = '''
+import anvil.email
+import anvil.server
+
+@anvil.server.callable
+def send_welcome(email):
+    anvil.email.send(to=email, subject="Welcome aboard", text="Hello, and welcome.",
+                     html="<h1>Hello</h1><p>Welcome aboard.</p>")
+'''
+
+
+def test_console_browses_tables_and_the_email_outbox(app_dir: Path, server_factory: Callable[..., ServerProcess],
+                                                       page: Any) -> None:
+    write_module(app_dir, "Mail", MAIL_MODULE)
+    server = server_factory(app_dir)
+    client = server.client()
+    for name in ("Ann", "Bob", "Cy"):
+        client.call("add_feedback", name, f"{name.lower()}@example.org", f"Notes from {name}")
+    client.call("send_welcome", "ann@example.org")
+    open_console(page, server)
+
+    page.click("#tabs [data-tab=tables]")
+    page.locator("#table-list .side-item", has_text="feedback").wait_for()
+    page.locator("#rows tbody tr").nth(2).wait_for()
+    assert page.locator("#rows tbody tr").count() == 3
+    page.fill("#row-search", "bob")
+    page.locator("#row-info", has_text="of 1").wait_for()
+    assert "bob@example.org" in page.locator("#rows tbody").inner_text()
+    shot(page, "console-tables")
+
+    page.click("#tabs [data-tab=outbox]")
+    page.locator("#outbox-list .side-item", has_text="Welcome aboard").click()
+    page.frame_locator("#outbox-message iframe").locator("h1", has_text="Hello").wait_for()
+    shown = page.locator("#outbox-message").inner_text()
+    assert "ann@example.org" in shown and "null" not in shown
+    shot(page, "console-outbox")

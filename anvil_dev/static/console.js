@@ -602,7 +602,7 @@ async function openMessage(id, button) {
       ? h("iframe", { class: "mail-html", sandbox: "", srcdoc: m.html, title: "HTML body" })
       : h("pre", { class: "output" }, m.text || "");
     const attachments = m.attachments || [];
-    el.replaceChildren(
+    el.replaceChildren(...[
       h("div", { class: "mail-top" },
         h("h3", {}, m.subject || "(no subject)"),
         m.status ? h("span", { class: `pill pill-${m.status}`, title: m.error || "" }, m.status) : null,
@@ -614,7 +614,8 @@ async function openMessage(id, button) {
       body,
       m.html && m.text ? h("details", {}, h("summary", {}, "Plain text"), h("pre", { class: "output" }, m.text)) : null,
       attachments.length ? h("div", { class: "section-label" }, "Attachments") : null,
-      attachments.length ? h("ul", {}, attachments.map((a) => h("li", {}, typeof a === "string" ? a : `${a.name || "attachment"} (${a.content_type || a["mime-type"] || "?"}${a.length !== undefined ? ", " + bytes(a.length) : ""})`))) : null);
+      attachments.length ? h("ul", {}, attachments.map((a) => h("li", {}, typeof a === "string" ? a : `${a.name || "attachment"} (${a.content_type || a["mime-type"] || "?"}${a.length !== undefined ? ", " + bytes(a.length) : ""})`))) : null,
+    ].filter(Boolean));
   } catch (e) {
     panelError(el, e);
   }
