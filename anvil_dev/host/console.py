@@ -44,26 +44,33 @@ def _state() -> Any:
 
 def is_loopback_request() -> bool:
     """True when the client is on this machine and used a loopback host name to get here."""
-    try:
-        if not ipaddress.ip_address((request.remote_addr or "").split("%")[0]).is_loopback:
-            return False
-    except ValueError:
+    if not _is_loopback_address(request.remote_addr or ""):
         return False
     host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
     host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
+    return host in LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback_address(host)
+
+
+def _is_loopback_address(text: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        addr = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return False
+    # A dual-stack socket reports IPv4 clients as ::ffff:127.0.0.1.
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
+def _refusal() -> Response:
+    port = request.host.rsplit(":", 1)[1] if request.host.rsplit(":", 1)[-1].isdigit() else "PORT"
+    return Response(f"The anvil-dev console is only served to this machine: open http://127.0.0.1:{port}/_/console "
+                    "there.\n", status=403, mimetype="text/plain")
 
 
 @bp.before_request
 def _only_loopback() -> Response | None:
     if not is_loopback_request():
-        return Response("The anvil-dev console is only served to this machine (open it via "
-                        "http://127.0.0.1:PORT/_/console).\n", status=403, mimetype="text/plain")
+        return _refusal()
     if request.method == "POST":
         # No other site may drive the console's actions with this browser (CSRF): a same-origin
         # JSON request is something a cross-site form cannot send.
@@ -86,8 +93,7 @@ def _error(status: int, message: str) -> Response:
 def console_page() -> Response:
     """The console's HTML (also what the host serves at / when the app has no index page)."""
     if not is_loopback_request():
-        return Response("The anvil-dev console is only served to this machine.\n", status=403,
-                        mimetype="text/plain")
+        return _refusal()
     resp = send_from_directory(STATIC_DIR, "console.html", mimetype="text/html", max_age=0)
     resp.headers["Cache-Control"] = "no-cache"
     return resp
