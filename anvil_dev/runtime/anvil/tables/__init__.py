@@ -1,0 +1,133 @@
+"""`anvil.tables`: the app's Data Tables, stored in its SQLite database (anvil_dev.services.tables)."""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from anvil.tables import query
+from anvil.tables._row import Row
+from anvil.tables._table import AppTables, SearchIterator, Table, get_table_by_id
+from anvil_dev.services import tables as _svc
+from anvil_dev.services._tables_errors import (
+    NoSuchColumnError,
+    QuotaExceededError,
+    RowDeleted,
+    TableError,
+    TransactionConflict,
+)
+from anvil_dev.services._tables_query import order_by
+
+from .query import fetch_only
+
+__all__ = ["NoSuchColumnError", "QuotaExceededError", "Row", "RowDeleted", "SearchIterator", "Table",
+           "TableError", "Transaction", "TransactionConflict", "app_tables", "batch", "batch_delete",
+           "batch_update", "fetch_only", "get_connection_string", "get_table_by_id", "in_transaction",
+           "order_by"]
+
+order_by.__module__ = "anvil.tables"
+app_tables = AppTables()
+_MAX_ATTEMPTS = 18
+
+
+class Transaction:
+    """`with anvil.tables.Transaction():` - everything inside commits together, or not at all.
+
+    Writers from every process are serialised (SQLite's write lock, taken when the block starts);
+    an exception inside the block, or abort(), rolls it back.
+    """
+
+    def __init__(self, relaxed: bool = False) -> None:
+        self._aborting = False
+        self.relaxed = relaxed
+
+    def __enter__(self) -> Transaction:
+        _svc.store().begin()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        st = _svc.store()
+        if self._aborting or exc is not None:
+            st.rollback()
+        else:
+            st.commit()
+
+    def abort(self) -> None:
+        """Roll back everything this transaction wrote, when it ends."""
+        self._aborting = True
+
+
+def in_transaction(maybe_f: Callable[..., Any] | None = None, relaxed: bool | None = None) -> Any:
+    """Run the decorated function in a transaction, retrying (up to 18 attempts) on conflict.
+
+    Called inside a transaction already open on this thread, it joins that one.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def new_f(*args: Any, **kwargs: Any) -> Any:
+            if _svc.store().in_transaction():
+                return f(*args, **kwargs)
+            n = 0
+            while True:
+                try:
+                    with Transaction(relaxed=bool(relaxed)):
+                        return f(*args, **kwargs)
+                except TransactionConflict:
+                    n += 1
+                    if n >= _MAX_ATTEMPTS:
+                        raise
+                    time.sleep(random.random() * (1.5 ** n) * 0.05)
+
+        reregister = getattr(f, "_anvil_reregister", None)
+        if reregister is not None:
+            reregister(new_f)
+        return new_f
+
+    return wrap if maybe_f is None else wrap(maybe_f)
+
+
+class _Batch:
+    """`batch_update`/`batch_delete`/`batch` (Accelerated Tables): writes here are immediate, so a no-op."""
+
+    def __enter__(self) -> _Batch:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+batch_update = _Batch()
+batch_delete = _Batch()
+batch = _Batch()
+
+
+def get_connection_string(via_host: str | None = None, via_port: int | None = None) -> str:
+    raise TableError("get_connection_string() is for Anvil's hosted Postgres; anvil-dev keeps the tables in "
+                     f"SQLite at {_svc.store().db.path}")
+
+
+def portable_types() -> dict[str, type]:
+    """The classes that cross the wire, by their Anvil names."""
+    types: dict[str, type] = {"anvil.tables.Row": Row, "anvil.tables.SearchIterator": SearchIterator,
+                              "anvil.tables.Table": Table, "anvil.tables.order_by": order_by}
+    types.update({name: cls for cls, name in query.PORTABLE_NAMES.items()})
+    return types
+
+
+def _register() -> None:
+    try:
+        from anvil import server
+        from anvil._errors import register_exception_type
+    except ImportError:  # the runtime without anvil.server (unit tests of this package alone)
+        return
+    for name, cls in portable_types().items():
+        server.portable_class(cls, name)
+    for exc in (TableError, RowDeleted, NoSuchColumnError, TransactionConflict, QuotaExceededError):
+        register_exception_type(f"anvil.tables.{exc.__name__}", exc)
+
+
+_register()

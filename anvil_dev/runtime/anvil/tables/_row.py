@@ -1,0 +1,283 @@
+"""`anvil.tables.Row`: a live row with a cache, portable as "anvil.tables.Row"."""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+from typing import Any
+
+import anvil
+from anvil_dev.services import tables as _svc
+from anvil_dev.services._tables_errors import NoSuchColumnError, RowDeleted, TableError
+from anvil_dev.services._tables_values import MediaRef, RowRef
+
+# Rows on the wire: the row itself and the rows it links to carry their data; links further
+# away carry only id, table and MAC, so a cycle of links cannot make a message recurse.
+_WIRE_DATA_DEPTH = 2
+
+
+def _utc() -> _dt.tzinfo:
+    try:
+        from anvil.tz import tzutc
+
+        return tzutc()
+    except ImportError:
+        return _dt.timezone.utc
+
+
+class _TableMedia(anvil.BlobMedia):
+    """A media value of a media column: its bytes are read from the database when first asked for."""
+
+    def __init__(self, media_id: int) -> None:  # lazy: no super().__init__, nothing read yet
+        self._media_id = media_id
+        self._loaded: tuple[str | None, str | None, bytes] | None = None
+
+    def _load(self) -> tuple[str | None, str | None, bytes]:
+        if self._loaded is None:
+            got = _svc.store().load_media(self._media_id)
+            if got is None:
+                raise RowDeleted("This media object's row has been deleted or changed")
+            self._loaded = got
+        return self._loaded
+
+    @property  # type: ignore[override]
+    def content_type(self) -> str | None:
+        return self._load()[0]
+
+    @content_type.setter
+    def content_type(self, value: str | None) -> None:
+        self._loaded = (value, *self._load()[1:])  # type: ignore[assignment]
+
+    @property  # type: ignore[override]
+    def name(self) -> str | None:
+        return self._load()[1]
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        ct, _, data = self._load()
+        self._loaded = (ct, value, data)
+
+    def get_bytes(self) -> bytes:
+        return self._load()[2]
+
+    @property
+    def length(self) -> int:
+        return len(self._load()[2])
+
+
+def to_user(value: Any) -> Any:
+    """A value from the service as server code sees it: links become Rows, media Media."""
+    if isinstance(value, RowRef):
+        return Row._make(value.table_id, value.row_id)
+    if isinstance(value, MediaRef):
+        return _TableMedia(value.media_id)
+    if isinstance(value, list) and value and isinstance(value[0], RowRef):
+        return [Row._make(r.table_id, r.row_id) for r in value]
+    if isinstance(value, _dt.datetime) and value.tzinfo is _dt.timezone.utc:
+        return value.replace(tzinfo=_utc())
+    return value
+
+
+def parse_row_id(row_id: Any) -> tuple[int, int]:
+    """(table id, row id) from Anvil's "[table_id,row_id]" form (a list or tuple will do too)."""
+    try:
+        parts = json.loads(row_id) if isinstance(row_id, str) else row_id
+        tid, rid = parts
+        if isinstance(tid, bool) or isinstance(rid, bool):
+            raise ValueError
+        return int(tid), int(rid)
+    except (TypeError, ValueError):
+        raise TableError(f"Invalid row id {row_id!r:.80}: expected the form \"[table_id,row_id]\"") from None
+
+
+class Row:
+    """A row of a data table. Reads come from a cache filled by the search that found the row
+    (or on first use); writes go to the database at once."""
+
+    __slots__ = ("_table_id", "_id", "_cache", "_deleted", "_only", "_depth")
+    _table_id: int
+    _id: int
+    _cache: dict[str, Any] | None
+    _deleted: bool
+    _only: tuple[str, ...] | None
+    _depth: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Rows cannot be created directly: use app_tables.<table>.add_row(...)")
+
+    @classmethod
+    def _make(cls, table_id: int, row_id: int, data: dict[str, Any] | None = None,
+              only: tuple[str, ...] | None = None, depth: int = 0) -> Row:
+        self = object.__new__(cls)
+        s = object.__setattr__
+        s(self, "_table_id", table_id)
+        s(self, "_id", row_id)
+        s(self, "_cache", None if data is None else {k: to_user(v) for k, v in data.items()})
+        s(self, "_deleted", False)
+        s(self, "_only", only)
+        s(self, "_depth", depth)
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Rows cannot have local state, trying to set {name!r} attribute on {self!r}")
+
+    def _anvil_row_ref(self) -> RowRef:
+        if self._deleted:
+            raise RowDeleted("This row has been deleted")
+        return RowRef(self._table_id, self._id)
+
+    # -------------------------------------------------------------- reading
+
+    def _fill(self) -> dict[str, Any]:
+        data = _svc.store().load_row(self._table_id, self._id)
+        if data is None:
+            object.__setattr__(self, "_deleted", True)
+            raise RowDeleted("This row has been deleted")
+        cache = {k: to_user(v) for k, v in data.items()}
+        object.__setattr__(self, "_cache", cache)
+        return cache
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str):
+            raise TypeError(f"Row columns are always strings, not {type(key).__name__}")
+        if self._deleted:
+            raise RowDeleted("This row has been deleted")
+        if self._only is not None and key not in self._only:
+            raise NoSuchColumnError(f"No such column '{key}'")
+        cache = self._cache
+        if cache is None or key not in cache:
+            cache = self._fill()
+            if key not in cache:
+                _svc.store().column(self._table_id, key)  # raises NoSuchColumnError
+                cache = self._fill()
+        value = cache[key]
+        # The cache must not change when the caller edits what it got.
+        if isinstance(value, list) and value and isinstance(value[0], Row):
+            return list(value)
+        if isinstance(value, (dict, list)):
+            return copy.deepcopy(value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except NoSuchColumnError:
+            return default
+
+    def keys(self) -> list[str]:
+        if self._deleted:
+            raise RowDeleted("This row has been deleted")
+        names = list(_svc.store().table_by_id(self._table_id).columns)
+        return [n for n in names if n in self._only] if self._only is not None else names
+
+    def values(self) -> list[Any]:
+        return [self[k] for k in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, self[k]) for k in self.keys()]
+
+    def __iter__(self) -> Any:
+        return iter(self.items())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def get_id(self) -> str:
+        return f"[{self._table_id},{self._id}]"
+
+    def refresh(self, fetch: Any = None) -> None:
+        """Re-read the row from the database."""
+        self._fill()
+
+    # -------------------------------------------------------------- writing
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update(**{key: value})
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Write columns (row.update(a=1) or row.update({"a": 1})); with no arguments, re-read the row."""
+        if len(args) > 1:
+            raise TypeError(f"update() takes at most 1 positional argument ({len(args)} given)")
+        values = dict(args[0]) if args else {}
+        values.update(kwargs)
+        if self._deleted:
+            raise RowDeleted("This row has been deleted")
+        if not values:
+            self._fill()
+            return
+        if self._only is not None:
+            for k in values:
+                if k not in self._only:
+                    raise NoSuchColumnError(f"No such column '{k}'")
+        try:
+            written = _svc.store().update_row(self._table_id, self._id, values)
+        except RowDeleted:
+            object.__setattr__(self, "_deleted", True)
+            raise
+        if self._cache is not None:
+            self._cache.update((k, to_user(v)) for k, v in written.items())
+
+    def delete(self) -> None:
+        if self._deleted:
+            raise RowDeleted("This row has been deleted")
+        object.__setattr__(self, "_deleted", True)
+        _svc.store().delete_row(self._table_id, self._id)
+
+    # -------------------------------------------------------------- identity
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Row):
+            return NotImplemented
+        return self._id == other._id and self._table_id == other._table_id
+
+    def __hash__(self) -> int:
+        return hash((self._table_id, self._id))
+
+    def __repr__(self) -> str:
+        if self._cache is None or self._deleted:
+            return f"<anvil.tables.Row {self.get_id()}{' (deleted)' if self._deleted else ''}>"
+        shown = [f"{k}={v!r:.40}" for k, v in list(self._cache.items())[:5]]
+        more = ", ..." if len(self._cache) > 5 else ""
+        return f"<anvil.tables.Row: {', '.join(shown)}{more}>"
+
+    # -------------------------------------------------------------- the wire
+
+    def __serialize__(self, info: Any) -> dict[str, Any]:
+        st = _svc.store()
+        out: dict[str, Any] = {"id": self.get_id(), "table": st.table_by_id(self._table_id).name,
+                               "mac": st.mac("row", self._table_id, self._id)}
+        if self._depth < _WIRE_DATA_DEPTH:
+            out["data"] = {k: self._wire_value(v) for k, v in self.items()}
+        return out
+
+    def _wire_value(self, value: Any) -> Any:
+        # A linked row travels as a copy that knows how far it is from the row being sent.
+        if isinstance(value, Row):
+            return Row._make(value._table_id, value._id, None, None, self._depth + 1)._share(value)
+        if isinstance(value, list) and value and isinstance(value[0], Row):
+            return [self._wire_value(v) for v in value]
+        return value
+
+    def _share(self, original: Row) -> Row:
+        object.__setattr__(self, "_cache", original._cache)
+        return self
+
+    @classmethod
+    def __new_deserialized__(cls, data: Any, info: Any) -> Row:
+        if not isinstance(data, dict):
+            raise TableError("Invalid row reference")
+        tid, rid = parse_row_id(data.get("id"))
+        st = _svc.store()
+        if not getattr(info, "remote_is_trusted", False) and not st.check_mac(data.get("mac"), "row", tid, rid):
+            raise _permission_denied("Invalid row reference: its signature does not match (was it altered?)")
+        st.table_by_id(tid)
+        return cls._make(tid, rid)
+
+
+def _permission_denied(message: str) -> Exception:
+    try:
+        from anvil.server import PermissionDenied
+    except ImportError:
+        return TableError(message)
+    return PermissionDenied(message)

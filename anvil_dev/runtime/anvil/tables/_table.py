@@ -1,0 +1,322 @@
+"""`anvil.tables` Table (and its client views), SearchIterator and `app_tables`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import anvil
+from anvil.tables._row import Row, _permission_denied, parse_row_id
+from anvil_dev.services import tables as _svc
+from anvil_dev.services._tables_errors import TableError
+from anvil_dev.services._tables_query import QUERY_CLASSES, Compiled, _OfQuery, all_of
+
+DEFAULT_PAGE_SIZE = 100
+_PERMS = {"r": "client_readable", "rw": "client_writable", "rwc": "client_writable_cascade"}
+
+
+def _canon(value: Any) -> Any:
+    """A JSON-able, order-independent form of a view's constraint, for its MAC."""
+    if isinstance(value, Row):
+        return ["row", value._table_id, value._id]
+    if isinstance(value, dict):
+        return {str(k): _canon(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return ["time", value.isoformat()]
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return [type(value).__name__, _canon(vars(value))]
+    return value
+
+
+class Table:
+    """A data table (`app_tables.name`), or a view of it restricted to rows matching a query."""
+
+    def __init__(self, table_id: int, name: str, perm: str | None = None,
+                 view_args: tuple[Any, ...] = (), view_kwargs: dict[str, Any] | None = None) -> None:
+        self._id = table_id
+        self._name = name
+        self._perm = perm
+        self._view_args = tuple(view_args)
+        self._view_kwargs = dict(view_kwargs or {})
+
+    @property
+    def _is_view(self) -> bool:
+        return bool(self._view_args or self._view_kwargs)
+
+    def _compile(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
+        if self._is_view:
+            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, _OfQuery)], **self._view_kwargs))
+        return _svc.store().compile(self._id, args, kwargs)
+
+    # -------------------------------------------------------------- rows in, rows out
+
+    def add_row(self, **column_values: Any) -> Row:
+        return self.add_rows([column_values])[0]
+
+    def add_rows(self, rows: Iterable[dict[str, Any]]) -> list[Row]:
+        # A writable view's plain column=value constraints are what its new rows hold.
+        fixed = {k: v for k, v in self._view_kwargs.items() if not isinstance(v, QUERY_CLASSES)}
+        prepared = []
+        for values in rows:
+            values = dict(values)
+            for k, v in fixed.items():
+                if k in values and values[k] != v:
+                    raise TableError(f"This view only holds rows whose '{k}' is {v!r:.60}")
+                values[k] = v
+            prepared.append(values)
+        return [Row._make(self._id, rid, data) for rid, data in _svc.store().add_rows(self._id, prepared)]
+
+    def search(self, *args: Any, **kwargs: Any) -> SearchIterator:
+        return SearchIterator(self._id, self._compile(args, kwargs))
+
+    def get(self, *args: Any, **kwargs: Any) -> Row | None:
+        compiled = self._compile(args, kwargs)
+        rows = _svc.store().select(self._id, compiled, limit=2)
+        if len(rows) > 1:
+            raise TableError("More than one row matched this query")
+        return Row._make(self._id, rows[0][0], rows[0][1], compiled.only) if rows else None
+
+    def get_by_id(self, row_id: Any, fetch: Any = None) -> Row | None:
+        tid, rid = parse_row_id(row_id)
+        if tid != self._id:
+            return None
+        compiled = self._compile((), {}) if self._is_view else None
+        if compiled is not None and not _svc.store().has_row(self._id, rid, compiled):
+            return None
+        data = _svc.store().load_row(self._id, rid)
+        return Row._make(self._id, rid, data) if data is not None else None
+
+    def has_row(self, row: Any) -> bool:
+        if not isinstance(row, Row):
+            raise TypeError("has_row() needs a table row")
+        if row._table_id != self._id:
+            return False
+        return _svc.store().has_row(self._id, row._id, self._compile((), {}) if self._is_view else None)
+
+    __contains__ = has_row
+
+    def delete_all_rows(self) -> None:
+        _svc.store().delete_where(self._id, self._compile((), {}) if self._is_view else None)
+
+    def list_columns(self) -> list[dict[str, Any]]:
+        info = _svc.store().table_by_id(self._id)
+        return [{"name": c.name, "type": c.type, **({"table_id": c.target} if c.target is not None else {})}
+                for c in info.columns.values()]
+
+    def to_csv(self, escape_for_excel: bool = False) -> anvil.BlobMedia:
+        return self.search().to_csv(escape_for_excel)
+
+    # -------------------------------------------------------------- views for client code
+
+    def _view(self, perm: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Table:
+        self._compile(args, kwargs)  # check the constraint now, not when the client uses it
+        return Table(self._id, self._name, perm, self._view_args + args, {**self._view_kwargs, **kwargs})
+
+    def client_readable(self, *args: Any, **kwargs: Any) -> Table:
+        return self._view("r", args, kwargs)
+
+    def client_writable(self, *args: Any, **kwargs: Any) -> Table:
+        return self._view("rw", args, kwargs)
+
+    def client_writable_cascade(self, *args: Any, **kwargs: Any) -> Table:
+        return self._view("rwc", args, kwargs)
+
+    # -------------------------------------------------------------- identity and the wire
+
+    def __iter__(self) -> Iterator[Row]:
+        raise TypeError("You can't iterate on a table. Call search() on this table to get an iterator "
+                        "of rows instead.")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Table):
+            return NotImplemented
+        return (self._id, self._perm, _canon(self._view_args), _canon(self._view_kwargs)) == \
+            (other._id, other._perm, _canon(other._view_args), _canon(other._view_kwargs))
+
+    def __hash__(self) -> int:
+        return hash((self._id, self._perm))
+
+    def __repr__(self) -> str:
+        view = f" ({_PERMS[self._perm]} view)" if self._perm else ""
+        return f"<anvil.tables.Table: {self._name}{view}>"
+
+    def _mac_parts(self) -> tuple[Any, ...]:
+        canon = json.dumps([_canon(self._view_args), _canon(self._view_kwargs)], sort_keys=True, default=str)
+        return ("table", self._id, self._perm or "", canon)
+
+    def __serialize__(self, info: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self._id, "name": self._name, "perm": self._perm,
+                               "mac": _svc.store().mac(*self._mac_parts())}
+        if self._is_view:
+            out["view"] = {"args": list(self._view_args), "kwargs": self._view_kwargs}
+        return out
+
+    @classmethod
+    def __new_deserialized__(cls, data: Any, info: Any) -> Table:
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            raise TableError("Invalid table reference")
+        view: dict[str, Any] = data["view"] if isinstance(data.get("view"), dict) else {}
+        table = cls(data["id"], str(data.get("name")), data.get("perm") if data.get("perm") in _PERMS else None,
+                    tuple(view.get("args") or ()), dict(view.get("kwargs") or {}))
+        if not getattr(info, "remote_is_trusted", False) and \
+                not _svc.store().check_mac(data.get("mac"), *table._mac_parts()):
+            raise _permission_denied("Invalid table reference: its signature does not match (was it altered?)")
+        table._name = _svc.store().table_by_id(table._id).name
+        return table
+
+
+class SearchIterator:
+    """The rows a search matched, loaded a page at a time as they are used."""
+
+    def __init__(self, table_id: int, compiled: Compiled, ids: list[int] | None = None) -> None:
+        self._table_id = table_id
+        self._compiled = compiled
+        self._page = compiled.page_size or DEFAULT_PAGE_SIZE
+        self._fixed = ids is not None
+        self._ids = ids
+        self._prefetched: dict[int, dict[str, Any]] = {}
+
+    @property
+    def _cols(self) -> list[str] | None:
+        if self._compiled.only is not None:
+            return list(self._compiled.only)
+        return list(self._compiled.fetch) if self._compiled.fetch else None
+
+    def _load_ids(self) -> list[int]:
+        if self._ids is None:
+            st = _svc.store()
+            first = st.select(self._table_id, self._compiled, limit=self._page + 1, cols=self._cols)
+            if len(first) <= self._page:
+                self._ids = [rid for rid, _ in first]
+            else:
+                # Many rows: remember only their ids now, read their data a page at a time.
+                self._ids = st.select_ids(self._table_id, self._compiled)
+                first = first[: self._page]
+            self._prefetched = dict(first)
+        return self._ids
+
+    def _rows(self, ids: list[int]) -> Iterator[Row]:
+        st = _svc.store()
+        for start in range(0, len(ids), self._page):
+            chunk = ids[start:start + self._page]
+            missing = [i for i in chunk if i not in self._prefetched]
+            loaded = st.load_rows(self._table_id, missing, self._cols) if missing else {}
+            for rid in chunk:
+                data = self._prefetched.pop(rid, None) or loaded.get(rid)
+                if data is not None:  # else deleted since the search: skip it
+                    yield Row._make(self._table_id, rid, data, self._compiled.only)
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._rows(list(self._load_ids()))
+
+    def __len__(self) -> int:
+        if self._ids is not None:
+            return len(self._ids)
+        return _svc.store().count(self._table_id, self._compiled)
+
+    def __bool__(self) -> bool:
+        if self._ids is not None:
+            return bool(self._ids)
+        return bool(_svc.store().select(self._table_id, self._compiled, limit=1, cols=[]))
+
+    def __getitem__(self, index: Any) -> Any:
+        ids = self._load_ids()
+        if isinstance(index, slice):
+            return SearchIterator(self._table_id, self._compiled, ids[index])
+        if not isinstance(index, int):
+            raise TypeError("search indices must be integers")
+        try:
+            rid = ids[index]
+        except IndexError:
+            raise IndexError("search index out of range") from None
+        for row in self._rows([rid]):
+            return row
+        return Row._make(self._table_id, rid)  # deleted since: using it raises RowDeleted
+
+    def refresh(self) -> None:
+        if not self._fixed:
+            self._ids = None
+            self._prefetched = {}
+
+    def delete_all_rows(self) -> None:
+        st = _svc.store()
+        if self._fixed:
+            with_txn = not st.in_transaction()
+            if with_txn:
+                st.begin()
+            try:
+                for row in self:
+                    row.delete()
+            except BaseException:
+                if with_txn:
+                    st.rollback()
+                raise
+            if with_txn:
+                st.commit()
+        else:
+            st.delete_where(self._table_id, self._compiled)
+        self._ids = []
+
+    def to_csv(self, escape_for_excel: bool = False) -> anvil.BlobMedia:
+        import io
+
+        buf = io.StringIO()
+        st = _svc.store()
+        st.write_csv(self._table_id, buf, list(self._load_ids()), escape_for_excel)
+        name = st.table_by_id(self._table_id).name
+        return anvil.BlobMedia("text/csv", buf.getvalue().encode("utf-8"), name=f"{name}.csv")
+
+    def __repr__(self) -> str:
+        return f"<anvil.tables.SearchIterator: {_svc.store().table_by_id(self._table_id).name}>"
+
+    def __serialize__(self, info: Any) -> list[Row]:
+        return list(self)
+
+    @classmethod
+    def __new_deserialized__(cls, data: Any, info: Any) -> Any:
+        rows = [r for r in (data or []) if isinstance(r, Row)]
+        if not rows or len({r._table_id for r in rows}) != 1:
+            return rows
+        return cls(rows[0]._table_id, Compiled(order='"_anvil_id" ASC'), [r._id for r in rows])
+
+
+class AppTables:
+    """`app_tables`: each table of the app by its Python name (attribute or item)."""
+
+    def __getattr__(self, name: str) -> Table:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        info = _svc.store().table(name)
+        if info is None:
+            raise AttributeError(f"No such app table: '{name}'")
+        return Table(info.id, info.name)
+
+    def __getitem__(self, name: str) -> Table:
+        try:
+            return self.__getattr__(name)
+        except AttributeError as e:
+            raise KeyError(str(e)) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("app_tables is read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_svc.store().table_names())
+
+    def __dir__(self) -> list[str]:
+        return _svc.store().table_names()
+
+    def __repr__(self) -> str:
+        return "<anvil.tables.app_tables>"
+
+
+def get_table_by_id(table_id: Any) -> Table:
+    """A table by its id (a row id "[table_id,row_id]" names its table too)."""
+    if isinstance(table_id, str) and table_id.startswith("["):
+        table_id = parse_row_id(table_id)[0]
+    info = _svc.store().table_by_id(int(table_id))
+    return Table(info.id, info.name)

@@ -1,0 +1,34 @@
+"""`anvil.tables.query` (imported as `q`): the query operators of search() and get()."""
+
+from __future__ import annotations
+
+from anvil_dev.services._tables_query import (
+    all_of,
+    any_of,
+    between,
+    fetch_only,
+    full_text_match,
+    greater_than,
+    greater_than_or_equal_to,
+    ilike,
+    less_than,
+    less_than_or_equal_to,
+    like,
+    none_of,
+    not_,
+    only_cols,
+    page_size,
+)
+
+__all__ = ["all_of", "any_of", "between", "fetch_only", "full_text_match", "greater_than",
+           "greater_than_or_equal_to", "ilike", "less_than", "less_than_or_equal_to", "like", "none_of",
+           "not_", "only_cols", "page_size"]
+
+# Anvil's wire names for the operators (they are portable, so a client can send a query).
+PORTABLE_NAMES: dict[type, str] = {cls: f"anvil.tables.query.{cls.__name__}" for cls in (
+    like, ilike, greater_than, less_than, greater_than_or_equal_to, less_than_or_equal_to, full_text_match,
+    all_of, any_of, none_of, page_size, only_cols)}
+PORTABLE_NAMES[fetch_only] = "anvil.tables.fetch_only"
+
+for _cls in PORTABLE_NAMES:
+    _cls.__module__ = "anvil.tables.query"
