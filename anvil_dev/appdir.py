@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 DATA_DIR_NAME = ".anvil-dev"
+# libyaml's loader where it is built in: real apps' anvil.yaml files run to thousands of lines.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class AppDirError(Exception):
@@ -68,7 +70,7 @@ class AppDir:
         """Parse anvil.yaml afresh (the cached `config` is the one read first)."""
         try:
             with open(self.yaml_path, encoding="utf-8") as f:
-                data = yaml.safe_load(f) or {}
+                data = yaml.load(f, Loader=_YamlLoader) or {}
         except FileNotFoundError:
             return {}
         except yaml.YAMLError as e:
@@ -106,21 +108,29 @@ class AppDir:
         return d
 
     def _private_file(self, name: str, make: Any) -> bytes:
-        """Read .anvil-dev/NAME, creating it (mode 0600) with make() on first use."""
+        """Read .anvil-dev/NAME, creating it (mode 0600) with make() on first use.
+
+        Several processes may race to create it: each writes a private temporary file and links
+        it into place, so a reader never sees a half-written file and only one value wins.
+        """
         p = self.ensure_data_dir() / name
         try:
             return p.read_bytes().strip()
         except FileNotFoundError:
             pass
-        value: bytes = make()
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = p.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, value)
-        except BaseException:
+            os.write(fd, make())
+        finally:
             os.close(fd)
-            raise
-        os.close(fd)
-        return value
+        try:
+            os.link(tmp, p)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        return p.read_bytes().strip()
 
     def secret_key(self) -> bytes:
         """The app's signing key (sessions, row MACs, media URLs), made on first run."""

@@ -217,6 +217,13 @@ class Engine:
             while len(self._spares) < self.n_spares:
                 self._spares.append(self._zygote.spawn("fresh", self.generation))
 
+    def spawn_child(self) -> Child:
+        """A fresh child of the current code outside the pool: each background task runs in one."""
+        with self._lock:
+            if self._zygote is None or self._stopping:
+                raise RuntimeError("the engine is not running")
+            return self._zygote.spawn("fresh", self.generation)
+
     # -- calls ----------------------------------------------------------------------------------
 
     def call(self, msg: Message, caller: Caller) -> Message:
@@ -302,12 +309,14 @@ class Engine:
 
     # -- reload ---------------------------------------------------------------------------------
 
-    def reload(self) -> None:
+    def reload(self, paths: list[str] | None = None) -> None:
         """New code: the next call sees it. Spares are replaced; persistent workers are replaced by a
-        pre-warmed generation while the old one drains."""
+        pre-warmed generation while the old one drains. A new zygote starts when what it holds
+        changed: the third-party imports, or anvil.yaml (which it has parsed for its children)."""
         preloads = _loader.third_party_imports(self.app)
+        yaml_changed = any(os.path.basename(p) == "anvil.yaml" for p in paths or [])
         new_zygote = None
-        if preloads != self._preloads:
+        if preloads != self._preloads or yaml_changed:
             new_zygote = ZygoteHandle(str(self.app.path), self._env)
             new_zygote.wait_ready()
             self._preloads = preloads

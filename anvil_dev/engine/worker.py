@@ -12,7 +12,6 @@ import threading
 import uuid
 from typing import Any
 
-from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.engine import _loader
 from anvil_dev.engine._frames import Channel, encode
@@ -49,7 +48,7 @@ class _TerminalOutput(io.TextIOBase):
         if lines:
             name = state.command or "?"
             if state.background_task_id:
-                name = f"task {name} {state.background_task_id}"
+                name = f"task {name.removeprefix('task:')} {state.background_task_id}"
             with self._lock:
                 self.terminal.write("".join(f"[{name}] {line}\n" for line in lines))
                 self.terminal.flush()
@@ -192,14 +191,12 @@ class Worker:
             slot[0].set()
 
 
-def child_main(fd: int, app_path: str, mode: str) -> None:
-    """Entry point of a forked child; never returns (the process exits)."""
+def child_main(fd: int, app: AppDir, mode: str) -> None:
+    """Entry point of a forked child (services already configured by the zygote); never returns."""
     code = 0
     try:
         sock = socket.socket(fileno=fd)
         chan = Channel(sock)
-        app = AppDir(app_path)
-        services.configure(app)
         sys.stdout = _TerminalOutput(sys.__stdout__)
         worker = Worker(chan, app, mode)
         worker.load()

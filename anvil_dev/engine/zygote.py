@@ -7,6 +7,7 @@ SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpa
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -40,12 +41,19 @@ def _send(ctrl: socket.socket, msg: dict) -> None:
 def main() -> None:
     ctrl_fd, app_path = int(sys.argv[1]), sys.argv[2]
     sys.path.insert(0, RUNTIME_DIR)
-    from anvil_dev.appdir import AppDir
+    from anvil_dev import services
     from anvil_dev.engine import _loader
 
-    app = AppDir(app_path)
+    # Work every child would repeat is done here once: reading anvil.yaml (the host starts a
+    # new zygote when it changes), the app's keys, and the imports.
+    app = services.configure(app_path).app_dir
+    _ = app.config, app.package_name
     ok, failed = _preload(RUNTIME_MODULES)
     extra_ok, extra_failed = _preload(_loader.third_party_imports(app))
+    # Objects that exist now are shared with every child; keep the collector from touching
+    # (and so copying) their pages in each child.
+    gc.collect()
+    gc.freeze()
     ctrl = socket.socket(fileno=ctrl_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -88,7 +96,7 @@ def main() -> None:
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     from anvil_dev.engine.worker import child_main
 
-                    child_main(fds[0], app_path, msg["mode"])
+                    child_main(fds[0], app, msg["mode"])
                 os.close(fds[0])
                 children.add(pid)
                 _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})

@@ -68,6 +68,7 @@ class _Server:
         self.engine.outbound = self.state.dispatcher.call
         flask_app = create_app(self.state)
         self._start_uplink(flask_app)
+        self._start_tasks()
         self.http = make_server(opts.host, opts.port, flask_app, threaded=True)
         self.engine.start()
         self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
@@ -88,6 +89,16 @@ class _Server:
         self.state.dispatcher.uplink = self.uplink
         self.state.extra["uplink_key"] = key
 
+    def _start_tasks(self) -> None:
+        """Background tasks: tasks left "running" by a server that is gone read "missing"; launches
+        from server code come to the host, which starts each task in a child of its own."""
+        assert self.state is not None and self.engine is not None
+        from anvil_dev.engine._tasks import LAUNCH, TaskLauncher
+        from anvil_dev.services import tasks
+
+        tasks.mark_orphans_missing()
+        self.state.dispatcher.native[LAUNCH] = TaskLauncher(self.engine, self.uplink)
+
     def _on_change(self, paths: list[str]) -> None:
         assert self.state is not None and self.engine is not None
         with self._reload_lock:
@@ -97,7 +108,7 @@ class _Server:
             if err is None and self.state.syntax_error is not None:
                 # A fix elsewhere must not hide an error still standing in another file.
                 err = syntax_error(self.app_dir, self.app_dir.server_module_files())
-            self.engine.reload()
+            self.engine.reload(paths)
             ms = (time.perf_counter() - start) * 1000
             names = ", ".join(self.app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
             bus = self.state.bus
