@@ -356,13 +356,22 @@ def sessions_list() -> Response:
 
 @bp.get("/_/console/api/tasks")
 def tasks_list() -> Response:
-    return jsonify({"tasks": plain(_call_service("tasks", ("list_tasks",), limit=_limit(200, 1000)))})
+    tasks = _call_service("tasks", ("list_tasks",), limit=_limit(200, 1000))
+    # The wire-encoded copies are for decoding in server code, not for people.
+    tasks = [{k: v for k, v in t.items() if not k.endswith("_wire")} for t in tasks]
+    return jsonify({"tasks": plain(tasks)})
 
 
 @bp.post("/_/console/api/tasks/<task_id>/kill")
 def tasks_kill(task_id: str) -> Response:
-    result = _call_service("tasks", ("kill_task", "kill"), task_id)
-    _state().bus.publish("task_killed", {"id": task_id})
+    try:
+        result = _call_service("tasks", ("kill_task", "kill"), task_id)
+    except LookupError as e:
+        return _error(404, str(e))
+    if isinstance(result, dict):
+        if result.get("was_running", True):
+            _state().bus.publish("task_killed", {"id": result.get("id", task_id), "name": result.get("name")})
+        result = {k: v for k, v in result.items() if not k.endswith("_wire")}
     return jsonify({"ok": True, "result": plain(result)})
 
 

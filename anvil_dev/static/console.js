@@ -545,11 +545,17 @@ loaders.tasks = async () => {
     const cols = [
       { key: "id", label: "id" }, { key: "name", label: "task" }, { key: "status", label: "status" },
       { key: "start_time", label: "started" }, { key: "duration", label: "duration" }, { key: "state", label: "task_state" },
-      { key: "actions", label: "" },
+      { key: "error", label: "error" }, { key: "actions", label: "" },
     ];
     el.replaceChildren(dataTable(cols, tasks, (c, t) => {
       const status = t.status || t.termination_status || (t.running ? "running" : "");
-      if (c.key === "id") return h("code", {}, String(t.id));
+      if (c.key === "id") return h("code", { title: String(t.id) }, String(t.id).slice(0, 8));
+      if (c.key === "error") {
+        const e = t.error;
+        if (!e) return "";
+        return h("span", { class: "cell-error", title: (e.trace || []).map((f) => f.join(" line ")).join("\n") },
+          `${e.type || "Error"}: ${e.message || ""}`);
+      }
       if (c.key === "name") return t.name || t.task_name || "";
       if (c.key === "status") return h("span", { class: `pill pill-${status}` }, status || "?");
       if (c.key === "start_time") return when(t.start_time ?? t.started);
@@ -685,7 +691,7 @@ const onEvent = {
     refreshStatusSoon();
   },
   task_killed(d, t) {
-    addLog(logItem("task", t, { icon: "■", iconClass: "bad", main: [`Killed background task ${d.id}`] }));
+    addLog(logItem("task", t, { icon: "■", iconClass: "bad", main: [`Killed background task ${d.name ? d.name + " " : ""}`, h("code", {}, String(d.id).slice(0, 8))] }));
   },
 };
 
