@@ -444,7 +444,8 @@ def test_full_text_match(people: Any) -> None:
     p, q = people, people.q
     p.T.groups.add_rows([{"name": "a", "notes": "The quick brown foxes are running home"},
                          {"name": "b", "notes": "A slow fox walked to the shops"},
-                         {"name": "c", "notes": "Nothing to see"}])
+                         {"name": "c", "notes": "Nothing to see"},
+                         {"name": "d", "notes": "Fruit flies like a banana"}])
 
     def ft(*args: Any, **kw: Any) -> list[str]:
         return names(p.T.groups.search(notes=q.full_text_match(*args, **kw)))
@@ -453,6 +454,7 @@ def test_full_text_match(people: Any) -> None:
     assert ft("running foxes") == ["a"]
     assert ft("the fox") == ["a", "b"]  # stop words ignored
     assert ft("fox cat") == []
+    assert ft("fly") == ["d"] and ft("FRUITS") == ["d"]
     assert ft("fox & !slow", raw=True) == ["a"]
     assert ft("shop | see", raw=True) == ["b", "c"]
     assert ft("wal:*", raw=True) == ["b"]

@@ -292,8 +292,12 @@ def _column_expr(col: Column, value: Any, out: Compiled) -> str:
         params.append(query_value(col, value.value))
         return f"{qc} {value._op} ?"
     if isinstance(value, full_text_match):
+        # SQLite's LIKE first: it rules out most rows before our (slower) word matcher sees them.
+        fragments = [] if value.raw else _tables_text.required_fragments(str(value.query))
+        for frag in fragments:
+            params.append("%" + frag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         params.extend([str(value.query), 1 if value.raw else 0])
-        return f"anvil_fts({qc}, ?, ?)"
+        return "".join(f"{qc} LIKE ? ESCAPE '\\' AND " for _ in fragments) + f"anvil_fts({qc}, ?, ?)"
     if isinstance(value, (order_by, page_size, fetch_only, only_cols)):
         raise TypeError(f"{type(value).__name__}() is not a value for column '{col.name}'")
     return _equality(col, value, out)

@@ -66,7 +66,8 @@ def stem(word: str) -> str:
         return w
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ingly", ""), ("edly", ""), ("ing", ""),
                          ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not (suffix == "s" and w.endswith("ss")):
+        keep = 2 if suffix == "ies" else 3  # flies -> fly, but sing stays sing
+        if w.endswith(suffix) and len(w) - len(suffix) >= keep and not (suffix == "s" and w.endswith("ss")):
             w = w[: len(w) - len(suffix)] + repl
             break
     if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
@@ -77,6 +78,22 @@ def stem(word: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _doc_terms(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in _WORD.findall(text) if w.lower() not in STOP_WORDS)
+
+
+def required_fragments(query: str) -> list[str]:
+    """Text that a matching value must contain (ASCII, any case), for a cheap LIKE pre-filter.
+
+    Each stem minus its last letter is a substring of every word it came from ("flies" -> "fly"
+    -> "fl", "running" -> "run" -> "ru"), so no match is lost.
+    """
+    out = []
+    for w in _WORD.findall(query):
+        if w.lower() in STOP_WORDS:
+            continue
+        frag = stem(w)[:-1]
+        if len(frag) >= 2 and frag.isascii():
+            out.append(frag)
+    return out
 
 
 def fts_match(value: Any, query: str, raw: int) -> int:
