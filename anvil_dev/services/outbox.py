@@ -222,7 +222,7 @@ def send(*, to: Any = None, cc: Any = None, bcc: Any = None, from_address: str |
     headers = {k: v for k, v in (("Reply-To", ", ".join(_addresses(reply_to, "reply_to"))),
                                  ("In-Reply-To", in_reply_to), ("References", references)) if v}
     rec: dict[str, Any] = {
-        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "message_id": make_msgid(domain=_bare(sender).rsplit("@", 1)[1]),
         "from_address": sender, "from_name": from_name, "to": to_l, "cc": cc_l, "bcc": bcc_l,
         "subject": subject, "text": text, "html": html, "headers": headers,
