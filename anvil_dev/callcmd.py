@@ -52,6 +52,22 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def run_http(url: str, method: str, path: str, params: list[str]) -> int:
+    """`anvil-dev call --http GET /path k=v`: request an HTTP endpoint and print what it answered."""
+    import requests
+
+    query = dict(p.partition("=")[::2] for p in params)
+    target = url.rstrip("/") + "/_/api/" + path.lstrip("/")
+    try:
+        resp = requests.request(method.upper(), target, params=query, timeout=120)
+    except requests.ConnectionError:
+        click.echo(f"no anvil-dev server at {url} - start one with `anvil-dev serve`", err=True)
+        return 2
+    click.echo(f"HTTP {resp.status_code} {resp.headers.get('Content-Type', '')}", err=True)
+    click.echo(resp.text, nl=not resp.text.endswith("\n"))
+    return 0 if resp.ok else 1
+
+
 def run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_json: bool = False,
         as_user: str | None = None, token: str | None = None, media_dir: Path = Path(".")) -> int:
     conn = connect(url, as_user=as_user, token=token)

@@ -59,7 +59,12 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
         kwargs = msg.get("kwargs") or {}
         if reg.require_user is not None and reg.require_user is not False:
             check_require_user(reg)
-        result = reg.fn(*args, **kwargs)
+        if getattr(reg, "endpoint", None) is not None:
+            from anvil import _endpoints
+
+            result = _endpoints.run(reg, command, kwargs)
+        else:
+            result = reg.fn(*args, **kwargs)
         if isinstance(result, (bytes, bytearray)):
             raise UnicodeError("This function returned a binary string (not text). If you want to return "
                                "binary data, use a BlobMedia object instead.")
