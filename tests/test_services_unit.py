@@ -385,6 +385,19 @@ def test_require_dkim_rejects_unsigned_mail(rt: Any, app: AppDir, no_handler: No
     assert seen == ["hi"]
 
 
+def test_registered_handler_takes_raw_eml_as_the_engine_passes_it(rt: Any, app: AppDir, no_handler: None) -> None:
+    subjects: list[str] = []
+
+    @rt.email.handle_message
+    def incoming(msg: Any) -> None:
+        subjects.append(msg.subject)
+
+    registered = rt.server.lookup("email:handle_message").fn
+    registered(rt.anvil.BlobMedia("message/rfc822", b"Subject: as media\r\n\r\nx"))
+    registered(b"Subject: as bytes\r\n\r\nx")
+    assert subjects == ["as media", "as bytes"]
+
+
 def test_deliver_without_handler_says_how_to_add_one(rt: Any, app: AppDir, no_handler: None) -> None:
     with pytest.raises(rt.server.NoServerFunctionError, match="@anvil.email.handle_message"):
         rt.email.deliver_eml(b"Subject: x\r\n\r\ny")
