@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("anvil_dev")
 
@@ -141,7 +142,7 @@ def status() -> Response:
         "functions": functions,
         "import_error": described.get("import_error"),
         "syntax_error": getattr(state, "syntax_error", None),
-        "services": {name: _service(name) is not None for name in SERVICES},
+        "services": {name: _service_in_use(name) for name in SERVICES},
     })
 
 
@@ -223,6 +224,28 @@ def _service(name: str) -> Any:
     if not services.is_configured():
         services.configure(_state().app_dir)
     return module
+
+
+def _service_in_use(name: str) -> bool:
+    """Whether to show the service's panel: it exists here and (for users) the app has it on."""
+    module = _service(name)
+    if module is None:
+        return False
+    if name == "users" and callable(getattr(module, "settings", None)):
+        try:
+            return module.settings(_state().app_dir) is not None
+        except Exception:
+            return True  # show the panel: it will say what is wrong
+    return True
+
+
+@bp.errorhandler(Exception)
+def _api_failure(e: Exception) -> Any:
+    """A service that fails answers with its error as JSON, for the panel to show."""
+    if isinstance(e, HTTPException):
+        return e
+    log.exception("console: %s failed", request.path)
+    return _error(500, f"{type(e).__name__}: {e}")
 
 
 def _call_service(name: str, candidates: tuple[str, ...], *args: Any, **kwargs: Any) -> Any:
@@ -345,7 +368,8 @@ def _cell(value: Any) -> Any:
 
 @bp.get("/_/console/api/users")
 def users_list() -> Response:
-    return jsonify({"users": plain(_call_service("users", ("list_users",), limit=_limit(200, 1000)))})
+    users = _call_service("users", ("list_users",), limit=_limit(200, 1000))
+    return jsonify({"users": plain([{k: _cell(v) for k, v in u.items()} for u in users])})
 
 
 @bp.get("/_/console/api/sessions")

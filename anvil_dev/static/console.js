@@ -411,8 +411,8 @@ function selectTab(name) {
   history.replaceState(null, "", name === "functions" ? location.pathname : `#${name}`);
 }
 
-function dataTable(columns, rows, cell) {
-  if (!rows.length) return h("div", { class: "empty" }, "Nothing here yet.");
+function dataTable(columns, rows, cell, empty = "Nothing here yet.") {
+  if (!rows.length) return h("div", { class: "empty" }, empty);
   return h("table", { class: "grid" },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { title: c.title ? `type: ${c.title}` : null }, c.label)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell ? cell(c, r) : fmtCell(r[c.key])))))));
@@ -483,7 +483,8 @@ async function loadRows() {
     const columns = (r.columns || Object.keys(rows[0] || {})).map((c) => (typeof c === "string" ? c : c.name));
     const types = Object.fromEntries((r.columns || []).filter((c) => typeof c === "object").map((c) => [c.name, c.type]));
     const cols = [{ key: "__id", label: "id" }, ...columns.map((c) => ({ key: c, label: c, title: types[c] }))];
-    el.replaceChildren(dataTable(cols, rows, (c, row) => fmtCell(c.key === "__id" ? row.id ?? row._id ?? null : (row.data || row)[c.key])));
+    el.replaceChildren(dataTable(cols, rows, (c, row) => fmtCell(c.key === "__id" ? row.id ?? row._id ?? null : (row.data || row)[c.key]),
+      search ? "No rows match the search." : "This table has no rows yet."));
     tableState.total = r.total ?? null;
     const end = tableState.offset + rows.length;
     $("#row-info").textContent = rows.length
@@ -504,7 +505,8 @@ loaders.users = async () => {
     const order = ["id", "email", "enabled", "confirmed_email", "signed_up", "last_login"];
     keys.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
     el.replaceChildren(dataTable(keys.map((k) => ({ key: k, label: k.replace(/_/g, " ") })), users,
-      (c, u) => (["signed_up", "last_login"].includes(c.key) && u[c.key] ? when(u[c.key]) : fmtCell(u[c.key]))));
+      (c, u) => (["signed_up", "last_login"].includes(c.key) && u[c.key] ? when(u[c.key]) : fmtCell(u[c.key])),
+      "No users yet. Sign one up from your app, or run: anvil-dev users add EMAIL"));
   } catch (e) {
     panelError(el, e);
   }
@@ -514,6 +516,14 @@ loaders.sessions = async () => {
   const el = $("#sessions");
   try {
     const { sessions } = await api("/sessions");
+    const emails = {};
+    if (services.users) {
+      try {
+        for (const u of (await api("/users")).users) emails[u.id] = u.email;
+      } catch {
+        /* show ids instead */
+      }
+    }
     const cols = [
       { key: "id", label: "session" }, { key: "user_id", label: "user" }, { key: "client_type", label: "client" },
       { key: "data", label: "session data" }, { key: "created", label: "created" }, { key: "updated", label: "last used" },
@@ -531,8 +541,9 @@ loaders.sessions = async () => {
         const keys = data && typeof data === "object" ? Object.keys(data).filter((k) => k !== "objects") : [];
         return keys.length ? h("code", { class: "cell-json", title: JSON.stringify(data, null, 2) }, keys.join(", ")) : h("span", { class: "muted" }, "empty");
       }
+      if (c.key === "user_id" && s.user_id) return h("span", { title: s.user_id }, emails[s.user_id] || s.user_id);
       return fmtCell(s[c.key]);
-    }));
+    }, "No sessions stored yet: they appear once server code uses anvil.server.session or someone logs in."));
   } catch (e) {
     panelError(el, e);
   }
@@ -577,7 +588,7 @@ loaders.tasks = async () => {
         } }, "Kill");
       }
       return fmtCell(t[c.key]);
-    }));
+    }, "No background tasks yet. Server code starts one with anvil.server.launch_background_task()."));
   } catch (e) {
     panelError(el, e);
   }
@@ -629,6 +640,11 @@ async function openMessage(id, button) {
 
 // ---- live log ---------------------------------------------------------------------------------------
 
+/** A dotted name that may wrap after its dots ("anvil.private.users.login_with_email"). */
+function breakable(name) {
+  return name.split(/(?<=\.)/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+}
+
 /** One log line: time, icon, what happened, a figure on the right, and optional detail below. */
 function logItem(kind, time, { icon = "", iconClass = "", main = [], right = "", detail = null }) {
   return h("li", { class: `log-item log-${kind}`, dataset: { kind } },
@@ -654,7 +670,7 @@ const onEvent = {
     addLog(logItem(ok ? "call" : "call-error", d.time ?? t, {
       icon: ok ? "✓" : "✕", iconClass: ok ? "ok" : "bad",
       main: [
-        h("span", { class: "log-fn" }, d.command || "?"),
+        h("span", { class: "log-fn" }, breakable(d.command || "?")),
         d.client_type ? h("span", { class: "tag" }, d.client_type) : null,
         d.user ? h("span", { class: "tag tag-user", title: "called as this user" }, String(d.user)) : null,
       ],
