@@ -91,6 +91,38 @@ class AppDir:
         opts = self.config.get("runtime_options") or {}
         return opts if isinstance(opts, dict) else {}
 
+    def dependencies(self, explicit: dict[str, str] | None = None) -> tuple[list[AppDir], list[str]]:
+        """The app's dependencies as app directories, and a line for each one that cannot be found.
+
+        A dependency comes from `explicit` (app id -> path, from --dep), else from ANVIL_DEV_DEPS
+        (the same, as "ID=PATH;ID=PATH"), else from a directory beside this app named for its package.
+        """
+        given = dict(explicit or {})
+        for item in filter(None, os.environ.get("ANVIL_DEV_DEPS", "").split(";")):
+            key, _, value = item.partition("=")
+            given.setdefault(key, value)
+        found: list[AppDir] = []
+        missing: list[str] = []
+        for dep in self.config.get("dependencies") or []:
+            if not isinstance(dep, dict):
+                continue
+            app_id = str(dep.get("app_id") or dep.get("dep_id") or "")
+            hints = dep.get("resolution_hints") or {}
+            package = hints.get("package_name") or dep.get("package_name")
+            candidates = [given[app_id]] if app_id in given else []
+            if package:
+                candidates.append(str(self.path.parent / package))
+            if hints.get("name"):
+                candidates.append(str(self.path.parent / hints["name"]))
+            dep_dir = next((AppDir(c) for c in candidates if (Path(c) / "anvil.yaml").is_file()), None)
+            if dep_dir is None:
+                what = f"{hints.get('name') or package or 'dependency'} ({app_id})"
+                missing.append(f"dependency {what} not found - give its directory with --dep {app_id}=PATH"
+                               + (f" or put it beside the app as {self.path.parent / package}" if package else ""))
+            else:
+                found.append(dep_dir)
+        return found, missing
+
     def service_config(self, source_suffix: str) -> dict[str, Any] | None:
         """The `services:` entry whose source ends with `source_suffix`, or None when absent."""
         for svc in self.config.get("services") or []:

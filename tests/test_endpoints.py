@@ -108,3 +108,40 @@ def test_cli_http(api) -> None:
     assert "HTTP 200" in r.stderr
     r = run_cli("call", "--http", "GET", "/secret", "--url", api.url)
     assert r.returncode == 1 and "HTTP 401" in r.stderr
+
+
+def test_app_dependency_server_and_client_modules(tmp_path, server_factory) -> None:
+    from anvil_dev.scaffold import scaffold
+
+    dep = tmp_path / "dep_lib"
+    (dep / "server_code").mkdir(parents=True)
+    (dep / "client_code").mkdir()
+    (dep / "anvil.yaml").write_text("name: Dep Lib\npackage_name: dep_lib\n")
+    (dep / "server_code" / "DepServer.py").write_text(
+        "import anvil.server\n\n@anvil.server.callable\ndef from_dep():\n    return 'dep says hi'\n")
+    (dep / "client_code" / "Shared.py").write_text("GREETING = 'shared'\n")
+    app = scaffold(tmp_path / "MainApp")
+    yaml_path = app / "anvil.yaml"
+    yaml_path.write_text(yaml_path.read_text() + (
+        "dependencies:\n- app_id: DEP123\n  version: {dev: false}\n"
+        "  resolution_hints: {app_id: DEP123, name: Dep Lib, package_name: dep_lib}\n"
+        "- app_id: GONE999\n  version: {dev: false}\n"))
+    write_module(app, "UsesDep", """
+        import anvil.server
+        from dep_lib import Shared
+        from dep_lib.DepServer import from_dep
+
+        @anvil.server.callable
+        def use_dep():
+            return [Shared.GREETING, from_dep(), anvil.server.call("from_dep")]
+    """)
+    srv = server_factory(app)
+    line = srv.wait_for_output("GONE999")
+    assert "--dep GONE999=PATH" in line
+    assert srv.client().call("use_dep") == ["shared", "dep says hi", "dep says hi"]
+    # --dep points at a directory anywhere.
+    moved = tmp_path / "elsewhere" / "lib"
+    moved.parent.mkdir()
+    dep.rename(moved)
+    srv2 = server_factory(app, "--dep", f"DEP123={moved}")
+    assert srv2.client().call("use_dep")[0] == "shared"

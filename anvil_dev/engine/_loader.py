@@ -44,8 +44,8 @@ class _AppAliasFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install_app_package(app: AppDir) -> str:
-    """Create the app's package module and the alias finder; returns the package name."""
+def install_app_package(app: AppDir, aliases: bool = True) -> str:
+    """Create the app's package module (and, for the main app, the alias finder); returns its name."""
     package = app.package_name
     if package in sys.modules:
         return package
@@ -58,7 +58,8 @@ def install_app_package(app: AppDir) -> str:
     spec.submodule_search_locations = mod.__path__  # type: ignore[attr-defined]
     mod.__spec__ = spec
     sys.modules[package] = mod
-    sys.meta_path.insert(0, _AppAliasFinder(package, roots))
+    if aliases:
+        sys.meta_path.insert(0, _AppAliasFinder(package, roots))
     return package
 
 
@@ -67,8 +68,18 @@ class ModuleLoadError(Exception):
 
 
 def import_server_modules(app: AppDir) -> None:
-    """Import every module under server_code/, packages before their submodules, as Anvil does."""
-    package = install_app_package(app)
+    """Import the dependencies' server modules, then the app's, packages before submodules, as Anvil does."""
+    deps, _missing = app.dependencies()
+    for dep in deps:
+        install_app_package(dep, aliases=False)
+    for dep in deps:
+        _import_all(dep)
+    install_app_package(app)
+    _import_all(app)
+
+
+def _import_all(app: AppDir) -> None:
+    package = app.package_name
     for file in app.server_module_files():
         name = app.module_name(file)
         if not name:
@@ -102,5 +113,5 @@ def third_party_imports(app: AppDir) -> list[str]:
                 names.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    own = {app.package_name, "anvil", "__future__"}
+    own = {app.package_name, "anvil", "__future__"} | {d.package_name for d in app.dependencies()[0]}
     return sorted(n for n in names if n not in own and not _is_app_module(app, n))

@@ -135,6 +135,8 @@ class _Server:
                    f"{self.opts.timeout:g} s)")
         if funcs:
             click.echo("  " + ", ".join(funcs))
+        for line in self.app_dir.dependencies()[1]:
+            click.secho(f"  {line}", fg="yellow")
         if desc.get("import_error"):
             e = desc["import_error"]
             click.secho(f"  server modules failed to import - {e.get('type')}: {e.get('message')}", fg="red")
