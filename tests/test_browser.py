@@ -47,6 +47,11 @@ def a_feedback_row(name):
 @anvil.server.callable
 def describe_row(row):
     return {"id": row.get_id(), "name": row["name"], "email": row["email"]}
+
+@anvil.server.callable(require_user=True)
+def my_notes(limit=10, *, newest_first=True):
+    """The logged-in user's notes."""
+    return []
 '''
 
 
@@ -229,8 +234,13 @@ def test_spinner_shows_during_a_slow_call_but_not_for_call_s(extra_server: Serve
 
 # ---- the dev console -----------------------------------------------------------------------------
 
-def test_console_lists_functions_calls_one_and_logs_calls_live(server: ServerProcess, page: Any) -> None:
+def test_console_lists_functions_calls_one_and_logs_calls_live(extra_server: ServerProcess, page: Any) -> None:
+    server = extra_server
     open_console(page, server)
+    notes = page.locator(".fn-card[data-name=my_notes]")
+    assert notes.locator(".fn-sig").inner_text() == "(limit=10, *, newest_first=True)"
+    assert notes.locator(".badge").inner_text() == "login required"
+    assert notes.locator(".fn-doc").inner_text() == "The logged-in user's notes."
     add = page.locator(".fn-card[data-name=add]")
     assert add.locator(".fn-sig").inner_text() == "(a, b)"
     assert "Add two numbers." in add.inner_text()
