@@ -62,6 +62,10 @@ class TypeRegistry:
         """An objects-list entry (without "path") for an object of no built-in kind, or None."""
         return None
 
+    def make_tz(self, offset: _dt.timedelta) -> _dt.tzinfo:
+        """The tzinfo decoded datetimes carry (the runtime gives Anvil's anvil.tz.tzoffset)."""
+        return _dt.timezone(offset)
+
     def decode_other(self, entry: dict[str, Any], path: list[Any]) -> Any:
         raise self.error_class(f"Cannot deserialize object of type {entry.get('type')} at {format_path(path)}")
 
@@ -87,7 +91,7 @@ def format_datetime(value: _dt.datetime) -> str:
             f"{value.second:02d}.{value.microsecond:06d}{sign}{minutes // 60:02d}{minutes % 60:02d}")
 
 
-def parse_datetime(text: str) -> _dt.datetime:
+def parse_datetime(text: str, make_tz: Callable[[_dt.timedelta], _dt.tzinfo] = _dt.timezone) -> _dt.datetime:
     """Parse Anvil's DateTime string (offset `+HHMM`, `Z`, or none for naive)."""
     t = text.strip().replace("T", " ")
     if t.endswith("Z"):
@@ -95,11 +99,11 @@ def parse_datetime(text: str) -> _dt.datetime:
     tz = None
     if len(t) > 5 and t[-5] in "+-" and t[-4:].isdigit():
         sign = 1 if t[-5] == "+" else -1
-        tz = _dt.timezone(sign * _dt.timedelta(hours=int(t[-4:-2]), minutes=int(t[-2:])))
+        tz = make_tz(sign * _dt.timedelta(hours=int(t[-4:-2]), minutes=int(t[-2:])))
         t = t[:-5]
     elif len(t) > 6 and t[-6] in "+-" and t[-3] == ":":
         sign = 1 if t[-6] == "+" else -1
-        tz = _dt.timezone(sign * _dt.timedelta(hours=int(t[-5:-3]), minutes=int(t[-2:])))
+        tz = make_tz(sign * _dt.timedelta(hours=int(t[-5:-3]), minutes=int(t[-2:])))
         t = t[:-6]
     fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in t else "%Y-%m-%d %H:%M:%S"
     value = _dt.datetime.strptime(t, fmt)
@@ -249,7 +253,7 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
         if kind == "Date":
             return _dt.date.fromisoformat(entry["value"])
         if kind == "DateTime":
-            return parse_datetime(entry["value"])
+            return parse_datetime(entry["value"], registry.make_tz)
         if kind == "Primitive":
             return entry["value"]
     except (KeyError, ValueError, TypeError):

@@ -43,6 +43,10 @@ class Dispatcher:
         if ":" in command and not caller.trusted and not scoped:
             return error("anvil.server.PermissionDenied",
                          f'Cannot call scoped server function "{command}" from client code')
+        if command.startswith("anvil.private.secrets."):
+            who = "Uplink code cannot access secrets for this app." if caller.client_type == "uplink" \
+                else "Client code cannot access app secrets."
+            return error("anvil.secrets.SecretError", who)
         start = time.perf_counter()
         native = self.native.get(command)
         if native is not None:

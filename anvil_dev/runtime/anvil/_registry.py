@@ -30,6 +30,11 @@ class RuntimeRegistry(wire.TypeRegistry):
             cls = self.classes.get(name)
         return cls
 
+    def make_tz(self, offset: Any) -> Any:
+        from anvil.tz import tzoffset
+
+        return tzoffset(seconds=offset.total_seconds())
+
     def encode_other(self, obj: Any, path: list[Any]) -> dict[str, Any] | None:
         from anvil import FileMedia, Media
 

@@ -266,3 +266,15 @@ def deliver_eml(raw_bytes: bytes, envelope_from: str | None = None, recipient: s
             f'No server function matching "{INBOUND_NAME}" has been registered '
             "(decorate a server function with @anvil.email.handle_message to receive email)")
     return handler(message_from_eml(raw_bytes, envelope_from, recipient, dkim_valid))
+
+
+def _send_for_trusted(**kwargs: Any) -> SendReport:
+    """anvil.private.email.send.v2: how uplink code sends mail; refused to browsers, as on Anvil."""
+    from anvil import _context
+
+    if not _context.current().remote_trusted:
+        raise server.PermissionDenied("Client code cannot send email directly; call a server function that does.")
+    return send(**kwargs)
+
+
+server.register(_send_for_trusted, "anvil.private.email.send.v2")
