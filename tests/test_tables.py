@@ -1,0 +1,339 @@
+"""anvil.tables through a real `anvil-dev serve`: a server module written as public Anvil apps
+write them, rows returned to the client and passed back, concurrent writers in fresh children,
+data across restarts, and a server killed with SIGKILL in the middle of writes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ServerProcess, write_module
+
+from anvil_dev.client import Connection, Media, ServerError
+from anvil_dev.scaffold import scaffold
+
+TABLES = {
+    "people": {"title": "People", "client": "none", "server": "full", "columns": [
+        {"name": "name", "type": "string"}, {"name": "age", "type": "number"},
+        {"name": "Lic. #", "type": "string"}, {"name": "joined", "type": "datetime"},
+        {"name": "tags", "type": "simpleObject"}, {"name": "photo", "type": "media"},
+        {"name": "boss", "type": "link_single", "target": "people"},
+        {"name": "friends", "type": "link_multiple", "target": "people"},
+    ]},
+    "counters": {"title": "Counters", "client": "none", "server": "full", "columns": [
+        {"name": "name", "type": "string"}, {"name": "value", "type": "number"},
+    ]},
+    "log": {"title": "Log", "client": "none", "server": "full", "columns": [
+        {"name": "seq", "type": "number"}, {"name": "writer", "type": "string"},
+    ]},
+}
+
+MODULE = """
+    import datetime
+    import time
+
+    import anvil
+    import anvil.server
+    import anvil.tables as tables
+    import anvil.tables.query as q
+    from anvil.tables import app_tables
+
+
+    @anvil.server.callable
+    def reset():
+        for t in (app_tables.people, app_tables.counters, app_tables.log):
+            t.delete_all_rows()
+        app_tables.counters.add_row(name="hits", value=0)
+
+
+    @anvil.server.callable
+    def add_person(name, age=None, boss=None, **extra):
+        return app_tables.people.add_row(name=name, age=age, boss=boss,
+                                         joined=datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc),
+                                         **extra)
+
+
+    @anvil.server.callable
+    def older_than(age):
+        return app_tables.people.search(tables.order_by("age", ascending=False), age=q.greater_than(age))
+
+
+    @anvil.server.callable
+    def names_matching(pattern):
+        return [r["name"] for r in app_tables.people.search(q.any_of(name=q.ilike(pattern), tags=["vip"]))]
+
+
+    @anvil.server.callable
+    def reports_of(boss):
+        return [r["name"] for r in app_tables.people.search(boss=boss)]
+
+
+    @anvil.server.callable
+    def rename(person, new_name):
+        person["name"] = new_name
+        return person
+
+
+    @anvil.server.callable
+    def befriend(person, friend):
+        person["friends"] = (person["friends"] or []) + [friend]
+        return [f["name"] for f in person["friends"]]
+
+
+    @anvil.server.callable
+    def copy_person(data):
+        # dict(row) from the client, with a linked row and a datetime inside, as real apps send it
+        return app_tables.people.add_row(**data)
+
+
+    @anvil.server.callable
+    def describe(person):
+        return {"id": person.get_id(), "name": person["name"], "boss": person["boss"] and person["boss"]["name"],
+                "joined": person["joined"], "is_row": isinstance(person, tables.Row)}
+
+
+    @anvil.server.callable
+    def fire(person):
+        person.delete()
+
+
+    @anvil.server.callable
+    def read_name(person):
+        return person["name"]
+
+
+    @anvil.server.callable
+    def get_by_id(row_id):
+        row = app_tables.people.get_by_id(row_id)
+        return row and row["name"]
+
+
+    @anvil.server.callable
+    def typo():
+        return app_tables.people.search(nmae="x")
+
+
+    @anvil.server.callable
+    def photo_of(person):
+        return person["photo"]
+
+
+    @anvil.server.callable
+    def set_photo(person, media):
+        person["photo"] = media
+
+
+    @anvil.server.callable
+    def transfer_then_fail():
+        with tables.Transaction():
+            app_tables.counters.get(name="hits")["value"] = 1000
+            raise ValueError("changed my mind")
+
+
+    @anvil.server.callable
+    def hits():
+        return app_tables.counters.get(name="hits")["value"]
+
+
+    @anvil.server.callable
+    @tables.in_transaction
+    def bump(writer):
+        row = app_tables.counters.get(name="hits")
+        value = row["value"]
+        app_tables.log.add_row(seq=value, writer=writer)
+        row["value"] = value + 1
+        return value
+
+
+    @anvil.server.callable
+    def write_forever(seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            bump("forever")
+
+
+    @anvil.server.callable
+    def log_seqs():
+        return sorted(r["seq"] for r in app_tables.log.search())
+"""
+
+
+def make_tables_app(root: Path) -> Path:
+    app = scaffold(root / "TablesApp")
+    config = yaml.safe_load((app / "anvil.yaml").read_text())
+    config["db_schema"].update(TABLES)
+    (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_module(app, "Tables", MODULE)
+    return app
+
+
+@pytest.fixture(scope="module")
+def tables_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tables_app(tmp_path_factory.mktemp("tables"))
+
+
+@pytest.fixture(scope="module")
+def shared_server(tables_app: Path) -> Iterator[ServerProcess]:
+    s = ServerProcess(tables_app)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def c(shared_server: ServerProcess) -> Connection:
+    client = shared_server.client()
+    client.call("reset")
+    return client
+
+
+def test_rows_returned_to_the_client_carry_their_columns_and_links(c: Connection) -> None:
+    boss = c.call("add_person", "Ann", 50)
+    bob = c.call("add_person", "Bob", 30, boss=boss, tags=["vip"], **{"Lic. #": "L-1"})
+    assert boss["name"] == "Ann" and bob["Lic. #"] == "L-1" and bob["tags"] == ["vip"]
+    table_id, row_id = (int(x) for x in bob.get_id().strip("[]").split(","))
+    assert bob.get_id() == f"[{table_id},{row_id}]"
+    assert bob["boss"]["name"] == "Ann" and bob["boss"] == boss
+    assert bob["joined"].isoformat() == "2024-05-06T07:08:09+00:00"
+    assert c.call("get_by_id", bob.get_id()) == "Bob"
+
+
+def test_searches_with_operators_and_order_by(c: Connection) -> None:
+    ann = c.call("add_person", "Ann", 50)
+    c.call("add_person", "Bob", 30, boss=ann)
+    c.call("add_person", "Cyd", 40, boss=ann, tags=["vip", "new"])
+    c.call("add_person", "Dee", 20)
+    older = c.call("older_than", 25)
+    assert type(older).type_name == "anvil.tables.SearchIterator"  # the client sees its rows as a list
+    assert [r["name"] for r in older.data] == ["Ann", "Cyd", "Bob"]
+    assert c.call("names_matching", "%E") == ["Cyd", "Dee"]
+    assert c.call("reports_of", ann) == ["Bob", "Cyd"]
+
+
+def test_rows_passed_back_are_live_rows(c: Connection) -> None:
+    ann = c.call("add_person", "Ann", 50)
+    bob = c.call("add_person", "Bob", 30, boss=ann)
+    assert c.call("describe", bob) == {"id": bob.get_id(), "name": "Bob", "boss": "Ann",
+                                       "joined": bob["joined"], "is_row": True}
+    renamed = c.call("rename", bob, "Robert")
+    assert renamed["name"] == "Robert" and c.call("read_name", bob) == "Robert"
+    assert c.call("befriend", bob, ann) == ["Ann"]
+    copy = c.call("copy_person", dict(ann, name="Ann II", boss=bob))
+    assert copy["name"] == "Ann II" and copy["boss"]["name"] == "Robert" and copy["joined"] == ann["joined"]
+
+
+def test_a_forged_row_reference_is_refused(c: Connection) -> None:
+    ann = c.call("add_person", "Ann", 50)
+    bob = c.call("add_person", "Bob", 30)
+    bob.data["data"]["name"] = "Mallory"  # data sent back is ignored ...
+    assert c.call("read_name", bob) == "Bob"
+    bob.data["id"] = ann.get_id()  # ... and an altered id fails its MAC
+    with pytest.raises(ServerError) as e:
+        c.call("fire", bob)
+    assert e.value.type == "anvil.server.PermissionDenied" and "Invalid row reference" in str(e.value)
+    assert c.call("read_name", ann) == "Ann"
+
+
+def test_deleted_rows_and_unknown_columns_raise_anvils_errors(c: Connection) -> None:
+    bob = c.call("add_person", "Bob", 30)
+    c.call("fire", bob)
+    with pytest.raises(ServerError) as e:
+        c.call("read_name", bob)
+    assert e.value.type == "anvil.tables.RowDeleted" and "This row has been deleted" in str(e.value)
+    with pytest.raises(ServerError) as e:
+        c.call("typo")
+    assert e.value.type == "anvil.tables.NoSuchColumnError" and "nmae" in str(e.value)
+
+
+def test_media_columns(c: Connection) -> None:
+    ann = c.call("add_person", "Ann", 50)
+    c.call("set_photo", ann, Media("image/png", b"\x89PNG fake", name="ann.png"))
+    photo = c.call("photo_of", ann)
+    assert (photo.content_type, photo.name, photo.get_bytes()) == ("image/png", "ann.png", b"\x89PNG fake")
+
+
+def test_a_failed_transaction_changes_nothing(c: Connection) -> None:
+    with pytest.raises(ServerError, match="changed my mind"):
+        c.call("transfer_then_fail")
+    assert c.call("hits") == 0
+
+
+def test_concurrent_writers_in_fresh_children_are_serialised(c: Connection, shared_server: ServerProcess) -> None:
+    n_threads, n_calls = 6, 15
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        client = shared_server.client()
+        try:
+            for _ in range(n_calls):
+                client.call("bump", f"w{i}")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    total = n_threads * n_calls
+    assert c.call("hits") == total
+    assert c.call("log_seqs") == list(range(total))  # each read-modify-write saw the one before
+
+
+def test_data_survives_a_restart(tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    app = make_tables_app(tmp_path)
+    first = server_factory(app)
+    first.client().call("reset")
+    ann = first.client().call("add_person", "Ann", 50)
+    first.stop()
+    second = server_factory(app)
+    assert second.client().call("read_name", ann) == "Ann"
+
+
+def _db_state(app: Path) -> tuple[str, int, list[int]]:
+    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3", timeout=30)
+    try:
+        ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+        hits = db.execute('SELECT value FROM "app_counters" WHERE name=?', ("hits",)).fetchone()[0]
+        seqs = sorted(r[0] for r in db.execute('SELECT seq FROM "app_log"'))
+        return ok, hits, seqs
+    finally:
+        db.close()
+
+
+def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_one(
+        tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    app = make_tables_app(tmp_path)
+    server = server_factory(app)
+    server.client().call("reset")
+    threading.Thread(target=lambda: _ignore_errors(server.client().call, "write_forever", 25), daemon=True).start()
+    deadline = time.monotonic() + 30
+    seen = 0
+    while seen < 300 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen = len(_db_state(app)[2])
+    assert seen >= 300, "the writer never got going"
+    os.killpg(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
+    ok, hits, seqs = _db_state(app)
+    assert ok == "ok"
+    assert hits == len(seqs) >= seen and seqs == list(range(hits))  # each transaction whole, or not at all
+    restarted = server_factory(app)
+    assert restarted.client().call("hits") == hits
+    assert restarted.client().call("bump", "after") == hits  # and writing goes on
+
+
+def _ignore_errors(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - the server is killed under this call on purpose
+        pass
