@@ -217,12 +217,12 @@ class Engine:
             while len(self._spares) < self.n_spares:
                 self._spares.append(self._zygote.spawn("fresh", self.generation))
 
-    def spawn_child(self) -> Child:
-        """A fresh child of the current code outside the pool: each background task runs in one."""
+    def spawn_child(self, mode: str = "fresh") -> Child:
+        """A child of the current code outside the pool: each background task runs in one."""
         with self._lock:
             if self._zygote is None or self._stopping:
                 raise RuntimeError("the engine is not running")
-            return self._zygote.spawn("fresh", self.generation)
+            return self._zygote.spawn(mode, self.generation)
 
     # -- calls ----------------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from anvil._registry import REGISTRY
 __all__ = [
     "AnvilWrappedError", "BackgroundTaskError", "BackgroundTaskKilled", "BackgroundTaskNotFound",
     "ExecutionTerminatedError", "HttpResponse", "InternalError", "NoServerFunctionError", "PermissionDenied",
-    "SerializationError", "TimeoutError", "UplinkDisconnectedError", "call", "callable", "context",
-    "get_app_origin", "portable_class", "session",
+    "SerializationError", "Task", "TimeoutError", "UplinkDisconnectedError", "background_task", "call", "callable",
+    "context", "get_app_origin", "get_background_task", "launch_background_task", "list_background_tasks",
+    "portable_class", "session", "task_state",
 ]
 
 SerializationError = REGISTRY.error_class
@@ -105,10 +106,27 @@ def background_task(fn_or_name: Any = None) -> Any:
         name = fn_or_name
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            return register(fn, name or fn.__name__, name_prefix="task:")
+            return _register_task(fn, name or fn.__name__)
 
         return decorator
-    return register(fn_or_name, name_prefix="task:")
+    return _register_task(fn_or_name, fn_or_name.__name__)
+
+
+def _register_task(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """Registers a wrapper that sets up task_state when the call is the task itself; returns fn."""
+    from anvil import _tasks
+
+    full_name = "task:" + name
+    register(_tasks.entry(fn), full_name)
+
+    def reregister(new_f: Callable[..., Any]) -> None:
+        registrations[full_name] = Registration(full_name, _tasks.entry(new_f))
+
+    try:
+        fn._anvil_reregister = reregister  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
+    return fn
 
 
 def lookup(name: str) -> Registration | None:
@@ -273,6 +291,17 @@ def get_app_origin(environment_type: str | None = None, **kwargs: Any) -> str:
 def get_api_origin(environment_type: str | None = None, **kwargs: Any) -> str:
     return get_app_origin() + "/_/api"
 
+
+# ---------------------------------------------------------------------------------------------
+# Background tasks (anvil._tasks holds the logic)
+
+from anvil._tasks import (  # noqa: E402 - after the error classes it uses
+    Task,
+    get_background_task,
+    launch_background_task,
+    list_background_tasks,
+    task_state,
+)
 
 # ---------------------------------------------------------------------------------------------
 # HTTP endpoints

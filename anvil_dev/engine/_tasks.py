@@ -1,0 +1,186 @@
+"""The host side of background tasks: launch requests, one fresh child per task, how each ends.
+
+Server code launches a task with a nested call, `anvil.private.background_tasks.launch`, which
+the host answers here (a worker has threads and must not fork). The task's child is forked from
+the zygote, and the launch returns once the child has imported the code: a task keeps the code
+of its launch across reloads. There is no timeout: a thread waits for the child's REPLY,
+answering its nested calls meanwhile, and records how the task ended in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import click
+
+from anvil_dev.calls import Caller, Message, error
+from anvil_dev.engine._frames import FrameTimeout
+from anvil_dev.engine._zygote_handle import Child
+from anvil_dev.services import tasks
+
+log = logging.getLogger("anvil_dev")
+
+LAUNCH = "anvil.private.background_tasks.launch"
+TASK_TYPE = "anvil.server.Task"
+UPLINK_STATE_POLL_S = 0.5
+READY_TIMEOUT_S = 60.0
+
+
+class TaskLauncher:
+    """The Dispatcher's native handler for LAUNCH: records the task, starts it, replies with its Task."""
+
+    def __init__(self, engine: Any, uplink: Any = None) -> None:
+        self.engine = engine
+        # The host's uplink hub, when there is one: tasks an uplink registered run there.
+        self.uplink = uplink
+
+    def __call__(self, msg: Message, caller: Caller) -> Message:
+        if not caller.trusted:
+            return error("anvil.server.BackgroundTaskError", "Can't launch background tasks from the client.")
+        args = list(msg.get("args") or [])
+        if not args or not isinstance(args[0], str):
+            return error("anvil.server.BackgroundTaskError",
+                         "launch_background_task() needs the name of a @anvil.server.background_task function")
+        name = args[0]
+        command = "task:" + name
+        on_uplink = self.uplink is not None and self.uplink.match(command) == "live"
+        if not on_uplink and not self._registered(command):
+            return error("anvil.server.NoServerFunctionError",
+                         f'No server function matching "{command}" has been registered')
+        call = {"command": command, "args": args[1:], "kwargs": msg.get("kwargs") or {},
+                "objects": _without_first_arg(msg.get("objects") or [])}
+        task_id = tasks.create(name, session_id=caller.session_id)
+        task_caller = Caller(client_type="background_task", ip=caller.ip, session_id=caller.session_id, trusted=True,
+                             call_stack=[{"type": "background_task"}], user_email_override=caller.user_email_override,
+                             background_task_id=task_id)
+        if on_uplink:
+            threading.Thread(target=self._run_on_uplink, args=(task_id, name, call, task_caller),
+                             name=f"task-{task_id}", daemon=True).start()
+        else:
+            child = self._start_child(task_id, name)
+            if child is not None:
+                threading.Thread(target=self._run_in_child, args=(task_id, name, call, task_caller, child),
+                                 name=f"task-{task_id}", daemon=True).start()
+        return {"response": {"id": task_id, "name": name},
+                "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": TASK_TYPE}]}
+
+    def _registered(self, command: str) -> bool:
+        desc = self.engine.describe()
+        if desc.get("import_error"):
+            return True  # the task's own process will report the import error as the task's failure
+        return any(f.get("name") == command for f in desc.get("functions", []))
+
+    # -- a task in a fresh child ----------------------------------------------------------------
+
+    def _start_child(self, task_id: str, name: str) -> Child | None:
+        """A child for the task that has imported the code: the code of the launch, whatever is saved next.
+
+        (A child spawned in "persistent" mode says READY once it has imported the app; it runs
+        the one call it is sent, and exits when its socket closes.)
+        """
+        try:
+            child = self.engine.spawn_child("persistent")
+        except RuntimeError:
+            _ended(task_id, name, tasks.MISSING, "the server is stopping")
+            return None
+        try:
+            ready = child.chan.recv(time.monotonic() + READY_TIMEOUT_S)
+        except (FrameTimeout, OSError, ValueError):
+            ready = None
+        if not ready or ready.get("type") != "READY":
+            child.kill()
+            child.chan.close()
+            _ended(task_id, name, tasks.MISSING, "its process did not start")
+            return None
+        if tasks.set_pid(task_id, ready.get("pid") or child.pid) != tasks.RUNNING:
+            child.kill()  # killed already
+            child.chan.close()
+            return None
+        return child
+
+    def _run_in_child(self, task_id: str, name: str, call: Message, caller: Caller, child: Child) -> None:
+        chan = child.chan
+        try:
+            chan.send(dict(call, type="CALL", id=task_id, caller=caller.to_json()))
+            while True:
+                frame = chan.recv()
+                if frame is None:
+                    break
+                kind = frame.get("type")
+                if kind == "REPLY":
+                    _record_reply(task_id, name, frame)
+                    return
+                if kind == "CALL":
+                    threading.Thread(target=self.engine._answer_outbound, args=(chan, frame), daemon=True).start()
+        except OSError:
+            pass
+        finally:
+            chan.close()
+        code = child.wait_exit(2.0)
+        if getattr(self.engine, "_stopping", False):
+            tasks.finish(task_id, tasks.MISSING)
+            return
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        _ended(task_id, name, tasks.MISSING, f"its process ended without finishing ({how})")
+
+    # -- a task an uplink registered ------------------------------------------------------------
+
+    def _run_on_uplink(self, task_id: str, name: str, call: Message, caller: Caller) -> None:
+        done = threading.Event()
+        threading.Thread(target=self._poll_uplink_task, args=(task_id, done), daemon=True).start()
+        try:
+            reply = self.uplink.launch_background(task_id, call, caller)
+        finally:
+            done.set()
+        objects = reply.get("objects") or []
+        if "taskState" in reply:
+            state_objects = [dict(o, path=["state", *o["path"][1:]]) for o in objects if o["path"][:1] == ["taskState"]]
+            tasks.save_state(task_id, json.dumps({"state": reply["taskState"], "objects": state_objects}))
+        reply = dict(reply, objects=[o for o in objects if o["path"][:1] != ["taskState"]])
+        _record_reply(task_id, name, reply)
+
+    def _poll_uplink_task(self, task_id: str, done: threading.Event) -> None:
+        """Copy a running uplink task's state to its record, and pass a kill on to the uplink."""
+        while not done.wait(UPLINK_STATE_POLL_S):
+            record = tasks.get(task_id)
+            if record is None or record["status"] != tasks.RUNNING:
+                self.uplink.kill_task(task_id)
+                return
+            got = self.uplink.get_task_state(task_id)
+            if "response" in got:
+                objects = [dict(o, path=["state", *o["path"][1:]]) for o in got.get("objects") or []]
+                tasks.save_state(task_id, json.dumps({"state": got["response"], "objects": objects}))
+
+
+def _without_first_arg(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The launch's objects as the task's own call sees them: its args lose the task name."""
+    out = []
+    for entry in objects:
+        path = entry.get("path") or []
+        if len(path) >= 2 and path[0] == "args" and isinstance(path[1], int):
+            entry = dict(entry, path=["args", path[1] - 1, *path[2:]])
+        out.append(entry)
+    return out
+
+
+def _record_reply(task_id: str, name: str, reply: Message) -> None:
+    if "error" in reply:
+        err = reply["error"] or {}
+        _ended(task_id, name, tasks.FAILED, f"failed: {err.get('type')}: {err.get('message')}", error=err)
+    else:
+        result = json.dumps({"response": reply.get("response"), "objects": reply.get("objects") or []})
+        tasks.finish(task_id, tasks.COMPLETED, result=result)
+
+
+def _ended(task_id: str, name: str, status: str, how: str, error: dict[str, Any] | None = None) -> None:
+    """Record an ending that is not a success, and say so in the serve terminal."""
+    if tasks.finish(task_id, status, error=error):
+        click.secho(f"[task {name} {task_id}] {how}", fg="yellow", err=True)
+    else:
+        record = tasks.get(task_id)
+        if record is not None and record["status"] == tasks.KILLED:
+            click.secho(f"[task {name} {task_id}] killed", fg="yellow", err=True)
