@@ -549,10 +549,17 @@ loaders.sessions = async () => {
   }
 };
 
+let tasksTimer = null;
+
 loaders.tasks = async () => {
   const el = $("#tasks");
+  clearTimeout(tasksTimer);
   try {
     const { tasks } = await api("/tasks");
+    // Running tasks change by themselves (task_state, duration): keep them fresh while shown.
+    if (tasks.some((t) => t.status === "running")) {
+      tasksTimer = setTimeout(() => currentTab === "tasks" && loaders.tasks(), 2000);
+    }
     const cols = [
       { key: "id", label: "id" }, { key: "name", label: "task" }, { key: "status", label: "status" },
       { key: "start_time", label: "started" }, { key: "duration", label: "duration" }, { key: "state", label: "task_state" },
