@@ -77,10 +77,18 @@ def init_command(directory: str, name: str | None) -> None:
 @click.option("--poll", is_flag=True, envvar="ANVIL_DEV_POLL", help="Poll for changes (where file events don't work).")
 @click.option("--uplink-key", envvar="ANVIL_DEV_UPLINK_KEY", help="The uplink key (default: generated, kept in .anvil-dev/).")
 @click.option("--secret", "secrets", multiple=True, metavar="NAME=VALUE", help="An app secret (repeatable).")
+@click.option("--smtp-host", envvar="ANVIL_DEV_SMTP_HOST", help="Relay email through this SMTP server.")
+@click.option("--smtp-port", type=int, envvar="ANVIL_DEV_SMTP_PORT")
+@click.option("--smtp-user", envvar="ANVIL_DEV_SMTP_USER")
+@click.option("--smtp-password", envvar="ANVIL_DEV_SMTP_PASSWORD")
+@click.option("--smtp-encryption", type=click.Choice(["none", "ssl", "starttls"]), envvar="ANVIL_DEV_SMTP_ENCRYPTION")
+@click.option("--dep", "deps", multiple=True, metavar="APP_ID=PATH",
+              help="Where a dependency of anvil.yaml lives (repeatable; default: beside the app, by package name).")
 @pass_info
 def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, workers: int, timeout: float,
                   max_response_mb: float, reload: bool, poll: bool, uplink_key: str | None,
-                  secrets: tuple[str, ...]) -> None:
+                  secrets: tuple[str, ...], smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
+                  smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...]) -> None:
     """Serve the app, reloading server code on save."""
     import os
 
@@ -94,6 +102,20 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
         if not sep or not name:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--secret")
         os.environ[f"ANVIL_DEV_SECRET_{name}"] = value
+    # Workers read these from the environment they inherit.
+    for key, value in (("HOST", smtp_host), ("PORT", smtp_port), ("USER", smtp_user), ("PASSWORD", smtp_password),
+                       ("ENCRYPTION", smtp_encryption)):
+        if value is not None:
+            os.environ[f"ANVIL_DEV_SMTP_{key}"] = str(value)
+    for item in deps:
+        app_id, sep, path = item.partition("=")
+        if not sep or not app_id or not path:
+            raise click.BadParameter(f"{item!r} is not APP_ID=PATH", param_hint="--dep")
+    if deps:
+        # Workers read it too: they are forked from a process started with this environment.
+        os.environ["ANVIL_DEV_DEPS"] = ";".join(
+            [f"{a}={Path(p).resolve()}" for a, _, p in (d.partition("=") for d in deps)]
+            + list(filter(None, os.environ.get("ANVIL_DEV_DEPS", "").split(";"))))
     serve(app, ServeOptions(host=host, port=port, persistent=persistent, workers=workers, timeout=timeout,
                             max_response_mb=max_response_mb, reload=reload, poll=poll, uplink_key=uplink_key))
 
@@ -114,11 +136,17 @@ def _parse_arg(text: str) -> Any:
 @click.option("--as", "as_user", metavar="EMAIL", help="Call as this user (needs access to the app's .anvil-dev/).")
 @click.option("--media-dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where returned media are written.")
+@click.option("--http", "http_method", metavar="METHOD",
+              help="Request NAME as a path of the app's HTTP endpoints (/_/api/NAME) with this method; "
+                   "ARGS become query parameters KEY=VALUE.")
 @pass_info
 def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], url: str,
-                 as_json: bool, as_user: str | None, media_dir: str) -> None:
+                 as_json: bool, as_user: str | None, media_dir: str, http_method: str | None) -> None:
     """Call server function NAME with ARGS (each parsed as JSON where it is valid JSON, else a string)."""
     from anvil_dev import callcmd
+
+    if http_method is not None:
+        sys.exit(callcmd.run_http(url, http_method, name, list(args)))
 
     kw = {}
     for item in kwargs:
@@ -193,6 +221,62 @@ def reset_command(info: AppInfo, yes: bool) -> None:
         click.confirm(f"Delete {d} and all the data in it?", abort=True)
     shutil.rmtree(d)
     click.echo(f"deleted {d}")
+
+
+@cli.group("users")
+def users_command() -> None:
+    """Add and list the app's users (its Users service table)."""
+
+
+@users_command.command("add")
+@click.argument("email")
+@click.option("--password", help="Their password (prompted for when omitted on a terminal; "
+                                   "without one they can only be used with `call --as`).")
+@click.option("--admin", is_flag=True, help="Set the user's admin column to True.")
+@pass_info
+def users_add_command(info: AppInfo, email: str, password: str | None, admin: bool) -> None:
+    """Add a user who can log in at once, or enable, confirm and update an existing one."""
+    from anvil_dev.services.users import UsersError, add_user
+
+    if password is None and sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, default="",
+                                show_default=False) or None
+    try:
+        user = add_user(info.app, email, password, admin)
+    except UsersError as e:
+        raise click.ClickException(e.message) from None
+    click.echo(f"{'added' if user['created'] else 'updated'} {user['email']} {user['id']}"
+               + (" (admin)" if admin else "") + ("" if password else " (no password)"))
+
+
+@users_command.command("list")
+@pass_info
+def users_list_command(info: AppInfo) -> None:
+    """List the users: email, enabled, admin, last login."""
+    from anvil_dev.services.users import UsersError, list_users
+
+    try:
+        users = list_users(info.app)
+    except UsersError as e:
+        raise click.ClickException(e.message) from None
+    if not users:
+        click.echo("no users yet (add one: anvil-dev users add EMAIL)")
+        return
+    for u in users:
+        flags = [f for f, on in (("enabled", u.get("enabled")), ("admin", u.get("admin")),
+                                 ("no password", not u["has_password"])) if on]
+        last = u.get("last_login")
+        click.echo(f"{u['id']:<10} {u['email'] or '-':<32} {', '.join(flags):<24} "
+                   f"last login: {last.strftime('%Y-%m-%d %H:%M') if last else 'never'}")
+
+
+def _register_service_commands() -> None:
+    from anvil_dev import _cli_services
+
+    _cli_services.register(cli)
+
+
+_register_service_commands()
 
 
 def main() -> None:

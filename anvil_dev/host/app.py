@@ -67,6 +67,16 @@ def create_app(state: HostState) -> Flask:
     app.config["ANVIL_DEV"] = state
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY
 
+    @app.before_request
+    def refuse_foreign_host_names() -> Response | None:
+        # DNS rebinding: a site whose name is made to resolve to 127.0.0.1 would otherwise be
+        # "same-origin" with this server and could call its functions from a visitor's browser.
+        if _is_loopback_name(request.environ.get("SERVER_NAME", "")) and not _is_loopback_name(request.host):
+            return _json_error(403, "anvil.server.PermissionDenied",
+                               f"Host {request.host!r} refused: this server listens on loopback only, so open it "
+                               "as http://127.0.0.1:PORT or http://localhost:PORT (or serve with --host)")
+        return None
+
     @app.errorhandler(413)
     def too_large(_e: Any) -> Response:
         return _json_error(413, "anvil.server.SerializationError",
@@ -123,6 +133,19 @@ def create_app(state: HostState) -> Flask:
         return send_file(path, mimetype=mime or "application/octet-stream", download_name=name or media_id,
                          as_attachment=False, conditional=True, max_age=0)
 
+    @app.post("/_/dev/email")
+    def deliver_email() -> Response:
+        """`anvil-dev email deliver`: only a process that can read .anvil-dev/ has the token."""
+        if not _same_secret(request.headers.get(TOKEN_HEADER, ""), state.cli_token):
+            return _json_error(403, "anvil.server.PermissionDenied", "Delivering email needs the app's CLI token")
+        media_id = state.media.store.put_bytes(request.get_data())
+        msg = {"command": "email:handle_message", "args": [None], "kwargs": {}, "objects": [
+            {"path": ["args", 0], "type": ["DataMedia"], "id": media_id, "mime-type": "message/rfc822",
+             "name": "message.eml"}]}
+        caller = Caller(client_type="email", ip=request.remote_addr, trusted=True, call_stack=[{"type": "email"}])
+        reply = state.dispatcher.call(msg, caller, scoped=True)
+        return _reply_response(state, reply, None)
+
     @app.get("/_/health")
     def health() -> Response:
         return Response(json.dumps({"ok": True, "app": state.app_dir.path.name}), mimetype="application/json")
@@ -163,6 +186,23 @@ def create_app(state: HostState) -> Flask:
     except ImportError:  # pragma: no cover - the console is optional while it is being built
         pass
     return app
+
+
+def _is_loopback_name(host: str) -> bool:
+    """True for 127.x.x.x, ::1, localhost and *.localhost, with or without a port."""
+    import ipaddress
+
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _asset(app_dir: AppDir, name: str) -> Response:

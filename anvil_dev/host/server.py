@@ -137,6 +137,11 @@ class _Server:
             click.echo("  " + ", ".join(funcs))
         for line in self.app_dir.dependencies()[1]:
             click.secho(f"  {line}", fg="yellow")
+        from anvil_dev.services import secrets
+
+        missing = secrets.missing_secrets_message(self.app_dir)
+        if missing:
+            click.secho(f"  {missing}", fg="yellow")
         if desc.get("import_error"):
             e = desc["import_error"]
             click.secho(f"  server modules failed to import - {e.get('type')}: {e.get('message')}", fg="red")
