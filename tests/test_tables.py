@@ -289,6 +289,29 @@ def test_concurrent_writers_in_fresh_children_are_serialised(c: Connection, shar
     assert c.call("log_seqs") == list(range(total))  # each read-modify-write saw the one before
 
 
+def test_concurrent_writers_in_persistent_worker_threads(tmp_path: Path,
+                                                         server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory(make_tables_app(tmp_path), "--keep-server-running", "--workers", "2")
+    server.client().call("reset")
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        client = server.client()
+        try:
+            for _ in range(10):
+                client.call("bump", f"w{i}")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert server.client().call("log_seqs") == list(range(60))
+
+
 def test_data_survives_a_restart(tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
     app = make_tables_app(tmp_path)
     first = server_factory(app)

@@ -790,3 +790,21 @@ def test_query_operators_are_portable(T: Any, rt: Any) -> None:
     assert back[0].kwargs["name"] == T.q.like("A%") and back[0].kwargs["boss"] == a
     assert back[1:] == query[1:]
     assert names(T.people.search(back[0])) == ["Ann"]
+
+
+def test_end_call_rolls_back_a_transaction_left_open(T: Any) -> None:
+    txn = T.t.Transaction()
+    txn.__enter__()  # a call that never leaves its transaction
+    T.groups.add_row(name="left open")
+    svc.end_call()
+    assert not svc.store().in_transaction()
+    assert len(T.groups.search()) == 0
+    T.groups.add_row(name="next call")
+    assert names(T.groups.search()) == ["next call"]
+
+
+def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
+    T.groups.add_row(name="g")
+    svc.warm()
+    assert getattr(services.app_context().db._local, "conn", None) is None
+    assert names(T.groups.search()) == ["g"]

@@ -31,7 +31,6 @@ TYPE_ALIASES = {"liveObject": "link_single", "liveObjectArray": "link_multiple",
 _TYPE_WORDS = {"string": "a string", "number": "a number", "bool": "a bool", "date": "a date",
                "datetime": "a datetime", "simpleObject": "a simple object", "media": "a media object",
                "link_single": "a link to a single row", "link_multiple": "a link to multiple rows"}
-_DT_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class RowRef(NamedTuple):
@@ -99,11 +98,13 @@ def kind_of(value: Any) -> str:
 
 def datetime_to_sql(value: _dt.datetime) -> str:
     # A naive datetime is taken as the server's local time, as Anvil's server does.
-    return value.astimezone(_dt.timezone.utc).strftime(_DT_FORMAT)
+    utc = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(sep=" ", timespec="microseconds")
 
 
 def datetime_from_sql(text: str) -> _dt.datetime:
-    return _dt.datetime.strptime(text, _DT_FORMAT).replace(tzinfo=_dt.timezone.utc)
+    # fromisoformat, not strptime: the first strptime in a process imports _strptime (3 ms).
+    return _dt.datetime.fromisoformat(text).replace(tzinfo=_dt.timezone.utc)
 
 
 def _bad(col: Column, value: Any, table: str) -> TableError:

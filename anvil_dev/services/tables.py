@@ -41,7 +41,7 @@ from anvil_dev.services.db import Database, ensure_schema
 
 __all__ = ["MediaRef", "NoSuchColumnError", "QuotaExceededError", "RowDeleted", "RowRef", "TableError",
            "TablesStore", "TransactionConflict", "client_access", "describe_tables", "end_call",
-           "export_csv", "store"]
+           "export_csv", "store", "warm"]
 
 TABLES_SERVICE = "/runtime/services/tables.yml"
 # A column filtered or sorted on in a table of at least this many rows gets an index.
@@ -516,6 +516,18 @@ def end_call() -> None:
     """Roll back a transaction that a call left open on this thread (the engine calls this after each call)."""
     if services.is_configured():
         store().rollback()
+
+
+def warm() -> None:
+    """Sync the schema and cache it, then close the connection: for a zygote, before it forks.
+
+    Fresh children then skip that work (about 2 ms a call), and no open database connection
+    crosses the fork.
+    """
+    if services.is_configured():
+        st = store()
+        st.conn()
+        st.db.close()
 
 
 def _host_store(app_dir: AppDir | str | Path) -> TablesStore:
