@@ -396,3 +396,36 @@ def test_console_browses_tables_and_the_email_outbox(app_dir: Path, server_facto
     shown = page.locator("#outbox-message").inner_text()
     assert "ann@example.org" in shown and "null" not in shown
     shot(page, "console-outbox")
+
+
+TASK_MODULE = '''
+import time
+import anvil.server
+
+@anvil.server.background_task
+def crunch(n):
+    anvil.server.task_state["done"] = 0
+    for i in range(n):
+        anvil.server.task_state["done"] = i + 1
+        time.sleep(0.5)
+
+@anvil.server.callable
+def start_crunch(n):
+    return anvil.server.launch_background_task("crunch", n).get_id()
+'''
+
+
+def test_console_lists_background_tasks_and_kills_one(app_dir: Path, server_factory: Callable[..., ServerProcess],
+                                                      page: Any) -> None:
+    write_module(app_dir, "Tasks", TASK_MODULE)
+    server = server_factory(app_dir)
+    task_id = server.client().call("start_crunch", 600)
+    open_console(page, server)
+    page.click("#tabs [data-tab=tasks]")
+    row = page.locator("#tasks tbody tr", has_text="crunch")
+    row.locator(".pill-running").wait_for()
+    row.locator("td", has_text=re.compile(r'"done":([3-9]|\d\d)')).wait_for()  # task_state updates by itself
+    shot(page, "console-tasks")
+    row.locator("button", has_text="Kill").click()
+    row.locator(".pill-killed").wait_for()
+    page.locator(".log-item[data-kind=task]", has_text=task_id[:8]).wait_for()
