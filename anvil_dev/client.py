@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 from typing import Any
 
 import requests
@@ -178,6 +179,46 @@ class Media:
 BlobMedia = Media
 
 
+class _MultipartBody:
+    """A multipart/form-data body read piece by piece, so media stream from their files.
+
+    (requests' own `files=` builds the whole body in memory: several copies of a 100 MB media.)
+    """
+
+    def __init__(self, parts: list[tuple[str, str | None, str, bytes | Media]]) -> None:
+        boundary = uuid.uuid4().hex
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        self._pieces: list[bytes | Media] = []
+        for name, filename, content_type, content in parts:
+            head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'
+            if filename is not None:
+                safe = filename.replace('"', "%22").replace("\r", "").replace("\n", "")
+                head += f'; filename="{safe}"'
+            self._pieces += [f"{head}\r\nContent-Type: {content_type}\r\n\r\n".encode(), content, b"\r\n"]
+        self._pieces.append(f"--{boundary}--\r\n".encode())
+        self._length = sum(len(p) if isinstance(p, bytes) else p.length for p in self._pieces)
+        self._stream: Any = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size < 0 or len(out) < size:
+            if self._stream is None:
+                if not self._pieces:
+                    break
+                piece = self._pieces.pop(0)
+                self._stream = io.BytesIO(piece) if isinstance(piece, bytes) else piece.open()
+            chunk = self._stream.read(-1 if size < 0 else size - len(out))
+            if not chunk:
+                self._stream.close()
+                self._stream = None
+                continue
+            out += chunk
+        return bytes(out)
+
+
 class _ClientRegistry(wire.TypeRegistry):
     def __init__(self, connection: Connection) -> None:
         super().__init__()
@@ -220,7 +261,7 @@ class Connection:
             self.http.headers["X-Anvil-Dev-Token"] = token or ""
         self.last_output = ""
 
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call a server function; returns its result or raises ServerError (a subclass named for its type)."""
         reply = self.call_raw(name, list(args), kwargs)
         return reply.get("response")
@@ -231,10 +272,10 @@ class Connection:
         msg["command"] = name
         try:
             if self._uploads:
-                files: dict[str, Any] = {"json": (None, json.dumps(msg), "application/json")}
-                for part, media in self._uploads:
-                    files[part] = (media.name or part, media.open(), media.content_type)
-                resp = self.http.post(self.url + "/_/call", files=files, timeout=self.timeout)
+                body = _MultipartBody([("json", None, "application/json", json.dumps(msg).encode("utf-8"))] + [
+                    (part, media.name or part, media.content_type, media) for part, media in self._uploads])
+                resp = self.http.post(self.url + "/_/call", data=body, timeout=self.timeout,
+                                      headers={"Content-Type": body.content_type})
             else:
                 resp = self.http.post(self.url + "/_/call", data=json.dumps(msg),
                                       headers={"Content-Type": "application/json"}, timeout=self.timeout)

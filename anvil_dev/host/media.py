@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -9,12 +12,24 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from anvil_dev.services.mediastore import MediaStore
 
 URL_MAX_AGE_S = 3600
+# Media files are transient (call arguments and results): kept a day after last use, then swept.
+KEEP_S = 24 * 3600
+SWEEP_EVERY_S = 3600
 
 
 class MediaLinks:
     def __init__(self, store: MediaStore, secret_key: bytes) -> None:
         self.store = store
         self._signer = URLSafeTimedSerializer(secret_key, salt="anvil-dev-media")
+        self._next_sweep = 0.0
+
+    def maybe_sweep(self) -> None:
+        """Delete media unused for KEEP_S, at most once an hour, off the request's thread."""
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_EVERY_S
+        threading.Thread(target=self.store.sweep, args=(KEEP_S,), name="media-sweep", daemon=True).start()
 
     def add_urls(self, reply: dict[str, Any]) -> None:
         """Give every DataMedia entry of a reply a signed download URL."""
@@ -23,9 +38,12 @@ class MediaLinks:
                 token = self._signer.dumps([entry["id"], entry.get("mime-type"), entry.get("name")])
                 entry["url"] = f"/_/media/{token}"
                 try:
-                    entry["length"] = self.store.path(entry["id"]).stat().st_size
+                    path = self.store.path(entry["id"])
+                    entry["length"] = path.stat().st_size
+                    os.utime(path)  # in use again: the sweep keeps it while its URL is valid
                 except (OSError, ValueError):
                     pass
+        self.maybe_sweep()
 
     def resolve(self, token: str) -> tuple[str, str | None, str | None] | None:
         """(media id, content type, name) for a valid, unexpired token; else None."""

@@ -46,7 +46,8 @@ def mark_dirty() -> None:
 def check_storable(value: Any, _depth: int = 0) -> None:
     """Refuse what Anvil refuses in a session (Media); other values must be portable."""
     if isinstance(value, Media):
-        raise REGISTRY.error_class(f"Cannot save {type(value).__name__} objects in anvil.server.session")
+        # Anvil's wording, whatever the Media class: all of them travel as DataMedia.
+        raise REGISTRY.error_class("Cannot save DataMedia objects in anvil.server.session")
     if _depth > 50:
         return
     if isinstance(value, dict):
