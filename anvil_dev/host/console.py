@@ -314,6 +314,33 @@ def _offset() -> int:
         return 0
 
 
+@bp.get("/_/console/api/me")
+def me() -> Response:
+    """Who this browser's session is logged in as: the console can then call require_user functions."""
+    user_id = _session_user_id()
+    email = None
+    if user_id is not None and _service("users") is not None:
+        try:
+            users = _call_service("users", ("list_users",), limit=100_000)
+            email = next((u.get("email") for u in users if u.get("id") == user_id), None)
+        except Exception:
+            log.debug("console: cannot look up user %s", user_id, exc_info=True)
+    return jsonify({"user_id": user_id, "email": email})
+
+
+def _session_user_id() -> str | None:
+    from anvil_dev.host.sessions import COOKIE_NAME
+
+    cookies = getattr(_state(), "cookies", None)
+    sessions = _service("sessions")
+    if cookies is None or sessions is None:
+        return None
+    session_id = cookies.session_id(request.cookies.get(COOKIE_NAME))
+    record = sessions.load(session_id) if session_id else None
+    user_id = (record or {}).get("user_id")
+    return str(user_id) if user_id else None
+
+
 @bp.get("/_/console/api/tables")
 def tables_list() -> Response:
     return jsonify({"tables": plain(_call_service("tables", ("describe_tables",)))})

@@ -398,6 +398,58 @@ function refreshStatusSoon() {
   statusTimer = setTimeout(() => loadStatus().catch(() => {}), 150);
 }
 
+// ---- who the console is logged in as -------------------------------------------------------------
+
+async function loadMe() {
+  const box = $("#me");
+  if (!services.users) {
+    box.hidden = true;
+    return;
+  }
+  let me;
+  try {
+    me = await api("/me");
+  } catch {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const who = me.email || me.user_id;
+  $("#me-text").replaceChildren(who ? h("span", {}, "Logged in as ", h("span", { class: "me-user" }, who)) : "Not logged in");
+  const action = $("#me-action");
+  action.textContent = who ? "Log out" : "Log in";
+  action.onclick = async () => {
+    if (who) {
+      await anvil.users.logout().catch(() => {});
+      loadMe();
+    } else {
+      const form = $("#login-form");
+      form.hidden = !form.hidden;
+      if (!form.hidden) $("#login-email").focus();
+    }
+  };
+}
+
+async function submitLogin(e) {
+  e.preventDefault();
+  const error = $("#login-error");
+  error.textContent = "";
+  try {
+    await anvil.users.loginWithEmail($("#login-email").value.trim(), $("#login-password").value);
+    $("#login-form").hidden = true;
+    $("#login-password").value = "";
+    loadMe();
+  } catch (err) {
+    error.textContent = err.message || String(err);
+  }
+}
+
+let meTimer = null;
+function refreshMeSoon() {
+  clearTimeout(meTimer);
+  meTimer = setTimeout(loadMe, 300);
+}
+
 // ---- tabs and panels -----------------------------------------------------------------------------
 
 let currentTab = "functions";
@@ -685,6 +737,8 @@ const onEvent = {
       detail: ok ? null : [h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""],
     }));
     if (currentTab !== "functions" && loaders[currentTab]) refreshPanelSoon();
+    // A login or logout (here or on an app page in this browser) changes who the console is.
+    if (String(d.command || "").startsWith("anvil.private.users.")) refreshMeSoon();
   },
   output(d, t) {
     const text = String(d.text || "").replace(/\n$/, "");
@@ -773,8 +827,10 @@ function start() {
     $("#log-empty").hidden = false;
   });
   $("#log-output").addEventListener("change", (e) => document.body.classList.toggle("hide-output", !e.target.checked));
+  $("#login-form").addEventListener("submit", submitLogin);
   loadStatus()
     .then(() => {
+      loadMe();
       const wanted = location.hash.slice(1);
       if (wanted && services[wanted]) selectTab(wanted);
     })
