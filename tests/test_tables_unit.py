@@ -808,3 +808,25 @@ def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
     svc.warm()
     assert getattr(services.app_context().db._local, "conn", None) is None
     assert names(T.groups.search()) == ["g"]
+
+
+def test_a_column_added_in_an_open_transaction_is_invisible_to_other_threads(T: Any) -> None:
+    T.groups.add_row(name="g")
+    inside, finish = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with T.t.Transaction():
+            T.groups.add_row(name="a", brand_new=1)
+            inside.set()
+            finish.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        assert names(T.groups.search()) == ["g"]  # this thread's connection: neither row nor column yet
+        assert "brand_new" not in dict(T.groups.get(name="g"))
+    finally:
+        finish.set()
+        thread.join(10)
+    assert T.groups.get(name="a")["brand_new"] == 1 and T.groups.get(name="g")["brand_new"] is None

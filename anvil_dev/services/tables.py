@@ -65,7 +65,9 @@ class TablesStore:
         self.db = db
         self.app_dir = app_dir
         self.secret_key = secret_key
-        self._schema: Schema | None = None
+        # Schemas by PRAGMA schema_version: a thread inside a transaction that added a column
+        # sees a version the other threads' connections do not, and each gets its own.
+        self._schemas: dict[int, Schema] = {}
         self._ready = False
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -98,28 +100,42 @@ class TablesStore:
                 with self._write(conn):
                     schema_mod.sync(conn, config)
                     conn.execute("INSERT OR REPLACE INTO anvil_tables_state VALUES ('yaml', ?)", (want,))
-            self._schema = schema_mod.load(conn)
+            self._remember(schema_mod.load(conn))
             self._ready = True
 
     def schema(self, conn: sqlite3.Connection | None = None) -> Schema:
-        """The schema, re-read when another process changed it (checked once per transaction)."""
+        """The schema as this thread's connection sees it (checked once per operation, or once
+        per transaction); re-read when another process or thread changed it."""
         conn = conn or self.conn()
-        s = self._schema
         marker = getattr(self._local, "txn", None)
-        if s is not None and marker is not None and getattr(self._local, "checked", None) == marker:
-            return s
+        mine: Schema | None = getattr(self._local, "schema", None)
+        if mine is not None and marker is not None and getattr(self._local, "checked", None) is marker:
+            return mine
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
-        if s is None or s.version != version:
-            with self._lock:
-                s = self._schema = schema_mod.load(conn)
+        s = self._schemas.get(version)
+        if s is None:
+            s = self._remember(schema_mod.load(conn))
+        self._local.schema = s
         if marker is not None:
             self._local.checked = marker
         return s
 
-    def _reload(self, conn: sqlite3.Connection) -> Schema:
+    def _remember(self, s: Schema) -> Schema:
         with self._lock:
-            self._schema = schema_mod.load(conn)
-            return self._schema
+            if len(self._schemas) > 16:
+                self._schemas.clear()
+            self._schemas[s.version] = s
+        self._local.schema = s
+        return s
+
+    def _forget(self) -> None:
+        """After a rollback: cached schemas may hold columns it took away."""
+        with self._lock:
+            self._schemas.clear()
+        self._local.schema = None
+
+    def _reload(self, conn: sqlite3.Connection) -> Schema:
+        return self._remember(schema_mod.load(conn))
 
     def table(self, name: str) -> TableInfo | None:
         conn = self.conn()
@@ -175,7 +191,7 @@ class TablesStore:
             except BaseException:
                 conn.execute("ROLLBACK TO anvil_tables_op")
                 conn.execute("RELEASE anvil_tables_op")
-                self._schema = None
+                self._forget()
                 raise
             conn.execute("RELEASE anvil_tables_op")
             return
@@ -187,7 +203,7 @@ class TablesStore:
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
-            self._schema = None  # it may hold columns the rollback took away
+            self._forget()
             raise
         conn.execute("COMMIT")
 
@@ -215,7 +231,7 @@ class TablesStore:
         conn = self.db.connection()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-            self._schema = None
+            self._forget()
 
     def in_transaction(self) -> bool:
         return self.db.connection().in_transaction

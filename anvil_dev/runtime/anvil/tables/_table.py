@@ -178,6 +178,7 @@ class SearchIterator:
         self._page = compiled.page_size or DEFAULT_PAGE_SIZE
         self._fixed = ids is not None
         self._ids = ids
+        self._first_rows: list[tuple[int, dict[str, Any]]] | None = None
         self._prefetched: dict[int, dict[str, Any]] = {}
 
     @property
@@ -186,17 +187,22 @@ class SearchIterator:
             return list(self._compiled.only)
         return list(self._compiled.fetch) if self._compiled.fetch else None
 
+    def _first(self) -> list[tuple[int, dict[str, Any]]]:
+        """The first page of rows (one query); when that is all of them, the id list too."""
+        if self._first_rows is None:
+            rows = _svc.store().select(self._table_id, self._compiled, limit=self._page + 1, cols=self._cols)
+            self._first_rows = rows[: self._page]
+            self._prefetched.update(self._first_rows)
+            if len(rows) <= self._page:
+                self._ids = [rid for rid, _ in rows]
+        return self._first_rows
+
     def _load_ids(self) -> list[int]:
         if self._ids is None:
-            st = _svc.store()
-            first = st.select(self._table_id, self._compiled, limit=self._page + 1, cols=self._cols)
-            if len(first) <= self._page:
-                self._ids = [rid for rid, _ in first]
-            else:
-                # Many rows: remember only their ids now, read their data a page at a time.
-                self._ids = st.select_ids(self._table_id, self._compiled)
-                first = first[: self._page]
-            self._prefetched = dict(first)
+            self._first()
+        if self._ids is None:
+            # Many rows: remember only their ids now, read their data a page at a time.
+            self._ids = _svc.store().select_ids(self._table_id, self._compiled)
         return self._ids
 
     def _rows(self, ids: list[int]) -> Iterator[Row]:
@@ -221,16 +227,20 @@ class SearchIterator:
     def __bool__(self) -> bool:
         if self._ids is not None:
             return bool(self._ids)
-        return bool(_svc.store().select(self._table_id, self._compiled, limit=1, cols=[]))
+        return bool(self._first())
 
     def __getitem__(self, index: Any) -> Any:
-        ids = self._load_ids()
         if isinstance(index, slice):
-            return SearchIterator(self._table_id, self._compiled, ids[index])
+            return SearchIterator(self._table_id, self._compiled, self._load_ids()[index])
         if not isinstance(index, int):
             raise TypeError("search indices must be integers")
+        if self._ids is None and 0 <= index < self._page:
+            first = self._first()
+            if index < len(first):
+                rid, data = first[index]
+                return Row._make(self._table_id, rid, data, self._compiled.only)
         try:
-            rid = ids[index]
+            rid = self._load_ids()[index]
         except IndexError:
             raise IndexError("search index out of range") from None
         for row in self._rows([rid]):
@@ -240,6 +250,7 @@ class SearchIterator:
     def refresh(self) -> None:
         if not self._fixed:
             self._ids = None
+            self._first_rows = None
             self._prefetched = {}
 
     def delete_all_rows(self) -> None:
