@@ -293,3 +293,55 @@ def test_task_running_when_its_server_dies_reads_missing(app_dir: Path, server_f
     listed = run_cli("--app", str(app_dir), "tasks")
     line = next(ln for ln in listed.stdout.splitlines() if ln.startswith(task.id))
     assert "missing" in line and "running" not in line
+
+
+UPLINK_SCRIPT = """
+import sys
+import time
+
+import anvil.server
+
+@anvil.server.background_task
+def uplink_count(n):
+    for i in range(n):
+        anvil.server.task_state["i"] = i
+        time.sleep(0.05)
+    return "counted on the uplink"
+
+anvil.server.connect(sys.argv[1], url=sys.argv[2], quiet=True)
+anvil.server.wait_forever()
+"""
+
+
+def test_task_registered_by_an_uplink(client: Connection, server: ServerProcess, tasks_app: Path,
+                                      tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from anvil_dev.appdir import AppDir
+
+    script = tmp_path / "uplink_tasks.py"
+    script.write_text(UPLINK_SCRIPT)
+    mark = server.mark()
+    # The real anvil-uplink client (its own `anvil` package, not the runtime's), from a neutral directory.
+    proc = subprocess.Popen([sys.executable, str(script), AppDir(tasks_app).uplink_key(),
+                             server.url.replace("http", "ws") + "/_/uplink"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        server.wait_for_output("uplink connected", after=mark, timeout=30)
+        task = wait_until(lambda: _try_launch(client, "uplink_count", 5), what="the uplink's registration")
+        done = poll_until_status(client, task, "completed")
+        assert done["get_return_value"] == "counted on the uplink"
+        assert done["state"] == {"i": 4}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _try_launch(client: Connection, name: str, *args: Any) -> Any:
+    try:
+        return client.call("launch", name, *args)
+    except ServerError as e:
+        if e.type == "anvil.server.NoServerFunctionError":
+            return None
+        raise
