@@ -278,61 +278,6 @@ def _register_service_commands() -> None:
 
 _register_service_commands()
 
-@cli.group("users")
-def users_command() -> None:
-    """Add and list the app's users (its Users service table)."""
-
-
-@users_command.command("add")
-@click.argument("email")
-@click.option("--password", help="Their password (prompted for when omitted on a terminal; "
-                                   "without one they can only be used with `call --as`).")
-@click.option("--admin", is_flag=True, help="Set the user's admin column to True.")
-@pass_info
-def users_add_command(info: AppInfo, email: str, password: str | None, admin: bool) -> None:
-    """Add a user who can log in at once, or enable, confirm and update an existing one."""
-    from anvil_dev.services.users import UsersError, add_user
-
-    if password is None and sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, default="",
-                                show_default=False) or None
-    try:
-        user = add_user(info.app, email, password, admin)
-    except UsersError as e:
-        raise click.ClickException(e.message) from None
-    click.echo(f"{'added' if user['created'] else 'updated'} {user['email']} {user['id']}"
-               + (" (admin)" if admin else "") + ("" if password else " (no password)"))
-
-
-@users_command.command("list")
-@pass_info
-def users_list_command(info: AppInfo) -> None:
-    """List the users: email, enabled, admin, last login."""
-    from anvil_dev.services.users import UsersError, list_users
-
-    try:
-        users = list_users(info.app)
-    except UsersError as e:
-        raise click.ClickException(e.message) from None
-    if not users:
-        click.echo("no users yet (add one: anvil-dev users add EMAIL)")
-        return
-    for u in users:
-        flags = [f for f, on in (("enabled", u.get("enabled")), ("admin", u.get("admin")),
-                                 ("no password", not u["has_password"])) if on]
-        last = u.get("last_login")
-        click.echo(f"{u['id']:<10} {u['email'] or '-':<32} {', '.join(flags):<24} "
-                   f"last login: {last.strftime('%Y-%m-%d %H:%M') if last else 'never'}")
-
-
-def _register_service_commands() -> None:
-    from anvil_dev import _cli_services
-
-    _cli_services.register(cli)
-
-
-_register_service_commands()
-
 
 def main() -> None:
     cli(prog_name="anvil-dev")

@@ -1,0 +1,60 @@
+"""`anvil.server.cookies` storage: kept server-side, per session, not in the browser.
+
+Anvil keeps these in encrypted browser cookies. anvil-dev keeps them in the app's database next
+to the session the signed session cookie names, one row per (session, scope, name), each with its
+own expiry. They therefore live as long as the session cookie does (30 days, or until the
+browser drops it), which is what an app can observe of real cookies.
+"""
+
+from __future__ import annotations
+
+import time
+
+from anvil_dev.services import app_context
+from anvil_dev.services.db import Database, ensure_schema
+
+SCOPES = ("local", "shared")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS anvil_cookies (
+    session_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (session_id, scope, name)
+);
+"""
+
+
+def _db() -> Database:
+    db = app_context().db
+    ensure_schema(db, "cookies", SCHEMA)
+    return db
+
+
+def load(session_id: str, scope: str) -> dict[str, str]:
+    """The unexpired cookies of one scope: name -> stored text."""
+    rows = _db().connection().execute(
+        "SELECT name, value FROM anvil_cookies WHERE session_id = ? AND scope = ? AND expires > ?",
+        (session_id, scope, time.time())).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def store(session_id: str, scope: str, values: dict[str, str], timeout_days: float) -> None:
+    """Set some cookies, each expiring `timeout_days` from now."""
+    expires = time.time() + timeout_days * 86400
+    with _db().write() as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO anvil_cookies (session_id, scope, name, value, expires) VALUES (?, ?, ?, ?, ?)",
+            [(session_id, scope, k, v, expires) for k, v in values.items()])
+
+
+def delete(session_id: str, scope: str, name: str | None = None) -> None:
+    """Delete one cookie, or (name None) every cookie of the scope."""
+    with _db().write() as conn:
+        if name is None:
+            conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ?", (session_id, scope))
+        else:
+            conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ? AND name = ?",
+                         (session_id, scope, name))

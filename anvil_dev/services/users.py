@@ -1,0 +1,272 @@
+"""The Users service underneath `anvil.users`: its settings, password hashes, lockout, and CLI helpers.
+
+Plain Python, no `anvil` imports. The runtime's `anvil.users` keeps users in the app's users data
+table (through `anvil.tables`); this module holds what must not live in user code's reach:
+
+- password hashes: scrypt with a random salt per password (about 70 ms to check, on purpose);
+- lockout: after `max_password_failures` wrong passwords in a row (10, as on Anvil) an account is
+  locked for `LOCKOUT_SECONDS` (5 minutes; Anvil locks until a password reset, which a local
+  server cannot email). The count lives in the table `anvil_users_failures`, and is mirrored to
+  the users table's `n_password_failures` column when it has one;
+- `add_user` / `list_users` for `anvil-dev users add|list` and the console, which run in the host
+  (where `anvil` is never imported) and so work on the tables store directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.services.db import Database, ensure_schema
+
+USERS_SERVICE = "/runtime/services/anvil/users.yml"
+DEFAULT_USER_TABLE = "users"
+MAX_PASSWORD_FAILURES = 10
+LOCKOUT_SECONDS = float(os.environ.get("ANVIL_DEV_LOCKOUT_SECONDS", "300"))
+MIN_SECURE_LENGTH = 8
+# Columns of the users table that never leave the server (the console and client rows skip them).
+SECRET_COLUMNS = frozenset({"password_hash", "email_confirmation_key", "remembered_logins", "mfa"})
+
+# Anvil's defaults for the service's options (anvil.yaml client_config and server_config).
+DEFAULTS: dict[str, Any] = {
+    "allow_signup": True, "enable_automatically": True, "use_email": True, "confirm_email": False,
+    "require_secure_passwords": False, "allow_remember_me": True, "remember_me_days": 30,
+    "share_login_status": False, "require_mfa": False, "use_token": False,
+    "user_table": DEFAULT_USER_TABLE, "max_password_failures": MAX_PASSWORD_FAILURES,
+}
+
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+_SCRYPT_MAXMEM = 64 << 20
+# The most common leaked passwords: refused when require_secure_passwords is on (Anvil asks
+# haveibeenpwned; a local server must work offline).
+_COMMON_PASSWORDS = frozenset("""
+123456 1234567 12345678 123456789 1234567890 12345678910 password password1 password123 passw0rd
+qwerty qwerty123 qwertyuiop 11111111 00000000 iloveyou abc12345 abcd1234 1q2w3e4r 1qaz2wsx
+sunshine princess football baseball welcome welcome1 letmein1 trustno1 superman dragon123
+monkey123 starwars 87654321 asdfghjk asdfghjkl zxcvbnm123 admin123 administrator changeme
+""".split())
+
+FAILURES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS anvil_users_failures (
+    user_id TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0
+);
+"""
+
+
+class UsersError(Exception):
+    """A users operation failed; `kind` is the short name of Anvil's exception (e.g. "UserExists")."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def settings(app_dir: AppDir) -> dict[str, Any] | None:
+    """The Users service options of anvil.yaml (client_config + server_config over Anvil's defaults),
+    or None when the app has no Users service."""
+    svc = app_dir.service_config(USERS_SERVICE)
+    if svc is None:
+        return None
+    out = dict(DEFAULTS)
+    for part in ("client_config", "server_config"):
+        cfg = svc.get(part)
+        if isinstance(cfg, dict):
+            out.update({k: v for k, v in cfg.items() if v is not None})
+    return out
+
+
+def normalise_email(email: Any) -> str:
+    """Emails are kept trimmed and lower-cased, as Anvil signs them up."""
+    if not isinstance(email, str):
+        raise UsersError("AuthenticationFailed", "Please provide an email address.")
+    return email.strip().lower()
+
+
+# ------------------------------------------------------------------------------ passwords
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash: "scrypt$n$r$p$salt$hash" (base64), slow enough to resist guessing."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, maxmem=_SCRYPT_MAXMEM, dklen=32, **_SCRYPT)
+    return "scrypt${n}${r}${p}${salt}${hash}".format(
+        **_SCRYPT, salt=base64.b64encode(salt).decode(), hash=base64.b64encode(digest).decode())
+
+
+def check_password(password: Any, stored: Any) -> bool:
+    """True when `password` matches `stored` (a hash from hash_password); False for anything else.
+
+    With nothing to check against it still spends the time a real check takes, so a wrong email
+    cannot be told from a wrong password by how long the answer takes.
+    """
+    if not isinstance(password, str):
+        password = ""
+    try:
+        kind, n, r, p, salt_b64, hash_b64 = str(stored).split("$")
+        if kind != "scrypt":
+            raise ValueError(kind)
+        salt, want = base64.b64decode(salt_b64), base64.b64decode(hash_b64)
+        params = {"n": int(n), "r": int(r), "p": int(p)}
+    except (ValueError, TypeError):
+        hashlib.scrypt(password.encode("utf-8"), salt=b"\0" * 16, maxmem=_SCRYPT_MAXMEM, dklen=32, **_SCRYPT)
+        return False
+    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, maxmem=_SCRYPT_MAXMEM, dklen=len(want), **params)
+    return hmac.compare_digest(got, want)
+
+
+def password_problem(password: Any, secure: bool) -> str | None:
+    """Why a new password is refused (Anvil's PasswordNotAcceptable messages), or None."""
+    if not isinstance(password, str) or not password:
+        return "Please provide a password."
+    if secure and len(password) < MIN_SECURE_LENGTH:
+        return "Passwords must be 8 characters or more"
+    if secure and password.lower() in _COMMON_PASSWORDS:
+        return "This password is not safe to use: It has previously been leaked and posted on the internet."
+    return None
+
+
+# ------------------------------------------------------------------------------ lockout
+
+
+def _failures_db(db: Database | None) -> Database:
+    if db is None:
+        from anvil_dev.services import app_context
+
+        db = app_context().db
+    ensure_schema(db, "users_failures", FAILURES_SCHEMA)
+    return db
+
+
+def locked_for(user_id: str, db: Database | None = None) -> float:
+    """Seconds until a locked account may try again (0 when it is not locked)."""
+    row = _failures_db(db).connection().execute(
+        "SELECT locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)).fetchone()
+    return max(0.0, row[0] - time.time()) if row else 0.0
+
+
+def record_failure(user_id: str, max_failures: int, db: Database | None = None) -> int:
+    """Count one wrong password; at `max_failures` the account locks. Returns the count so far."""
+    now = time.time()
+    with _failures_db(db).write() as conn:
+        row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
+                           (user_id,)).fetchone()
+        failures = 0 if row is None or (row[1] and row[1] <= now) else row[0]
+        failures += 1
+        locked_until = now + LOCKOUT_SECONDS if failures >= max_failures else 0.0
+        conn.execute("INSERT OR REPLACE INTO anvil_users_failures (user_id, failures, locked_until) VALUES (?, ?, ?)",
+                     (user_id, failures, locked_until))
+    return failures
+
+
+def clear_failures(user_id: str, db: Database | None = None) -> None:
+    with _failures_db(db).write() as conn:
+        conn.execute("DELETE FROM anvil_users_failures WHERE user_id = ?", (user_id,))
+
+
+# ------------------------------------------------------------------------------ host side (CLI, console)
+
+
+@dataclass
+class _HostTable:
+    store: Any
+    table_id: int
+    name: str
+
+
+def _host_table(app_dir: AppDir) -> _HostTable:
+    from anvil_dev.services.tables import TablesStore
+
+    opts = settings(app_dir)
+    if opts is None:
+        raise UsersError("ServiceNotAdded", f"{app_dir.yaml_path} has no Users service: add "
+                         f"`- source: {USERS_SERVICE}` under services:")
+    app_dir.ensure_data_dir()
+    store = TablesStore(Database(app_dir.db_path), app_dir, b"")
+    name = opts["user_table"]
+    info = store.table_by_id(name) if isinstance(name, int) else store.table(str(name))
+    if info is None:
+        raise UsersError("TableError", f"The users table '{name}' does not exist: add it to db_schema in "
+                         "anvil.yaml (or set the Users service's server_config user_table)")
+    return _HostTable(store, info.id, info.name)
+
+
+def _find(table: _HostTable, email: str) -> tuple[int, dict[str, Any]] | None:
+    for candidate in dict.fromkeys([email.strip().lower(), email.strip()]):
+        rows = table.store.select(table.table_id, table.store.compile(table.table_id, (), {"email": candidate}),
+                                  limit=1)
+        if rows:
+            return rows[0]
+    return None
+
+
+def add_user(app_dir: AppDir | str | Path, email: str, password: str | None = None, admin: bool = False) -> dict[str, Any]:
+    """Create a user who can log in at once (enabled, email confirmed), or update an existing one:
+    enable and confirm them, set the password when given, and make them an admin with `admin`.
+
+    Returns {"email", "id", "created"}. Raises UsersError with a message for the command line.
+    """
+    app = app_dir if isinstance(app_dir, AppDir) else AppDir(app_dir)
+    email = normalise_email(email)
+    if "@" not in email:
+        raise UsersError("AuthenticationFailed", f"{email!r} is not an email address")
+    values: dict[str, Any] = {"enabled": True, "confirmed_email": True}
+    if password is not None:
+        problem = password_problem(password, bool((settings(app) or {}).get("require_secure_passwords")))
+        if problem:
+            raise UsersError("PasswordNotAcceptable", problem)
+        values["password_hash"] = hash_password(password)
+    if admin:
+        values["admin"] = True
+    table = _host_table(app)
+    try:
+        found = _find(table, email)
+        if found is None:
+            values.update(email=email, signed_up=datetime.datetime.now(datetime.timezone.utc))
+            row_id, _ = table.store.add_row(table.table_id, values)
+            created = True
+        else:
+            row_id = found[0]
+            table.store.update_row(table.table_id, row_id, values)
+            created = False
+        user_id = f"[{table.table_id},{row_id}]"
+        if password is not None:
+            clear_failures(user_id, table.store.db)
+    except Exception as e:
+        if type(e).__name__ == "NoSuchColumnError":
+            raise UsersError("NoSuchColumnError", f"{e} (add the column to the {table.name} table in anvil.yaml)") from None
+        raise
+    finally:
+        table.store.db.close()
+    return {"email": email, "id": user_id, "created": created}
+
+
+def list_users(app_dir: AppDir | str | Path, limit: int = 1000) -> list[dict[str, Any]]:
+    """The app's users, oldest first, without their secrets: id, email and the other columns."""
+    app = app_dir if isinstance(app_dir, AppDir) else AppDir(app_dir)
+    table = _host_table(app)
+    try:
+        rows = table.store.select(table.table_id, table.store.compile(table.table_id, (), {}), limit=limit)
+        out = []
+        for row_id, data in rows:
+            user: dict[str, Any] = {"id": f"[{table.table_id},{row_id}]", "email": data.get("email")}
+            user.update((k, v) for k, v in data.items() if k not in SECRET_COLUMNS and k != "email")
+            user["has_password"] = bool(data.get("password_hash"))
+            out.append(user)
+        return out
+    finally:
+        table.store.db.close()
