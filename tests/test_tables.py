@@ -162,6 +162,51 @@ MODULE = """
 
 
     @anvil.server.callable
+    def every_operator_and_method():
+        P = app_tables.people
+        ann = P.add_row(name="Ann", age=30, tags={"role": "admin", "langs": ["py", "js"]})
+        bob = P.add_row(name="Bob", age=40, boss=ann, friends=[ann])
+        cyd = P.add_row(name="cyd 100% sure", age=None, boss=ann, friends=[ann, bob])
+        P.add_rows([{"name": "Dee", "age": 50}, {"name": "Eve", "age": 60}])
+        n = lambda rows: [r["name"] for r in rows]
+        try:
+            P.get(age=q.greater_than(0))
+            many = "no error"
+        except tables.TableError as e:
+            many = str(e)
+        bob.update(age=41)
+        bob["age"] = 42
+        eve = P.get(name="Eve")
+        eve.delete()
+        return {
+            "like": n(P.search(name=q.like("%b"))), "like_escape": n(P.search(name=q.like("%100\\%%"))),
+            "ilike": n(P.search(name=q.ilike("C%"))),
+            "gt": n(P.search(age=q.greater_than(40))), "lt": n(P.search(age=q.less_than(40))),
+            "gte": n(P.search(age=q.greater_than_or_equal_to(42))),
+            "lte": n(P.search(age=q.less_than_or_equal_to(42))),
+            "between": n(P.search(age=q.between(30, 50))),
+            "full_text": n(P.search(name=q.full_text_match("sure"))),
+            "all_of": n(P.search(q.all_of(boss=ann, age=42))), "any_of": n(P.search(q.any_of(name="Ann", age=50))),
+            "none_of": n(P.search(q.none_of(name="Ann", age=None))), "not_": n(P.search(q.not_(age=q.less_than(45)))),
+            "none": n(P.search(age=None)), "link": n(P.search(boss=ann)),
+            "multi": n(P.search(friends=[ann, bob])), "simple": n(P.search(tags={"langs": ["js"]})),
+            "order": n(P.search(tables.order_by("age", ascending=False))),
+            "page_size": n(P.search(q.page_size(1), tables.order_by("name"))),
+            "fetch_only": P.search(q.fetch_only("name"), name="Ann")[0]["age"],
+            "only_cols": list(dict(P.search(q.only_cols("name"), name="Ann")[0])),
+            "len": len(P.search()), "index": P.search(tables.order_by("name"))[1]["name"],
+            "slice": n(P.search(tables.order_by("name"))[1:3]), "bool": [bool(P.search()), bool(P.search(age=-1))],
+            "get": P.get(name="Ann") == ann, "get_none": P.get(name="nobody"), "get_many": many,
+            "get_by_id": P.get_by_id(bob.get_id())["name"], "has_row": [P.has_row(ann), P.has_row(eve)],
+            "columns": [c["name"] for c in P.list_columns()][:3],
+            "csv_lines": len(P.to_csv().get_bytes().decode().splitlines()),
+            "keys": bob.keys()[:2], "items": bob.items()[:2], "dict": dict(bob)["age"], "get_default": bob.get("x", 7),
+            "id_form": bob.get_id() == "[%d,%d]" % tuple(int(x) for x in bob.get_id().strip("[]").split(",")),
+            "readable": n(P.client_readable(boss=ann).search()),
+        }
+
+
+    @anvil.server.callable
     def log_seqs():
         return sorted(r["seq"] for r in app_tables.log.search())
 """
@@ -216,6 +261,23 @@ def test_searches_with_operators_and_order_by(c: Connection) -> None:
     assert [r["name"] for r in older.data] == ["Ann", "Cyd", "Bob"]
     assert c.call("names_matching", "%E") == ["Cyd", "Dee"]
     assert c.call("reports_of", ann) == ["Bob", "Cyd"]
+
+
+def test_every_operator_and_method_in_a_server_module(c: Connection) -> None:
+    got = c.call("every_operator_and_method")
+    assert got == {
+        "like": ["Bob"], "like_escape": ["cyd 100% sure"], "ilike": ["cyd 100% sure"],
+        "gt": ["Bob", "Dee"], "lt": ["Ann"], "gte": ["Bob", "Dee"], "lte": ["Ann", "Bob"],
+        "between": ["Ann", "Bob"], "full_text": ["cyd 100% sure"], "all_of": ["Bob"], "any_of": ["Ann", "Dee"],
+        "none_of": ["Bob", "Dee"], "not_": ["cyd 100% sure", "Dee"], "none": ["cyd 100% sure"],
+        "link": ["Bob", "cyd 100% sure"], "multi": ["cyd 100% sure"], "simple": ["Ann"],
+        "order": ["cyd 100% sure", "Dee", "Bob", "Ann"], "page_size": ["Ann", "Bob", "Dee", "cyd 100% sure"],
+        "fetch_only": 30, "only_cols": ["name"], "len": 4, "index": "Bob", "slice": ["Bob", "Dee"],
+        "bool": [True, False], "get": True, "get_none": None, "get_many": "More than one row matched this query",
+        "get_by_id": "Bob", "has_row": [True, False], "columns": ["name", "age", "Lic. #"], "csv_lines": 5,
+        "keys": ["name", "age"], "items": [["name", "Bob"], ["age", 42]], "dict": 42, "get_default": 7,
+        "id_form": True, "readable": ["Bob", "cyd 100% sure"],
+    }
 
 
 def test_rows_passed_back_are_live_rows(c: Connection) -> None:
