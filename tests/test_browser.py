@@ -398,6 +398,27 @@ def test_console_browses_tables_and_the_email_outbox(app_dir: Path, server_facto
     shot(page, "console-outbox")
 
 
+def test_users_sign_up_log_in_and_out_from_the_page(server: ServerProcess, page: Any) -> None:
+    page.goto(server.url + "/")
+    result = page.evaluate("""async () => {
+        const out = {};
+        const user = await anvil.users.signupWithEmail("pat@example.org", "a long enough password");
+        out.signup = [user instanceof anvil.Row, user.email];
+        out.current = (await anvil.users.getUser()).email;
+        await anvil.users.logout();
+        out.afterLogout = await anvil.users.getUser();
+        try { await anvil.users.loginWithEmail("pat@example.org", "wrong password"); out.wrong = "logged in"; }
+        catch (e) { out.wrong = e.type; }
+        out.login = (await anvil.users.loginWithEmail("pat@example.org", "a long enough password")).email;
+        out.again = (await anvil.users.getUser()).email;
+        return out;
+    }""")
+    assert result == {
+        "signup": [True, "pat@example.org"], "current": "pat@example.org", "afterLogout": None,
+        "wrong": "anvil.users.AuthenticationFailed", "login": "pat@example.org", "again": "pat@example.org",
+    }
+
+
 TASK_MODULE = '''
 import time
 import anvil.server
@@ -429,3 +450,22 @@ def test_console_lists_background_tasks_and_kills_one(app_dir: Path, server_fact
     row.locator("button", has_text="Kill").click()
     row.locator(".pill-killed").wait_for()
     page.locator(".log-item[data-kind=task]", has_text=task_id[:8]).wait_for()
+
+
+def test_console_logs_in_to_call_functions_that_need_a_user(extra_server: ServerProcess, page: Any) -> None:
+    extra_server.client().call("anvil.private.users.signup_with_email", "lee@example.org", "a long enough password")
+    open_console(page, extra_server)
+    page.locator("#me-text", has_text="Not logged in").wait_for()
+    notes = page.locator(".fn-card[data-name=my_notes]")
+    notes.locator(".card-head").click()
+    notes.locator("button.call").click()
+    notes.locator(".result-error .error-line", has_text="AuthenticationFailed").wait_for()
+
+    page.click("#me-action")
+    page.fill("#login-email", "lee@example.org")
+    page.fill("#login-password", "a long enough password")
+    shot(page, "console-login")
+    page.click("#login-form button[type=submit]")
+    page.locator("#me-text", has_text="Logged in as lee@example.org").wait_for()
+    notes.locator("button.call").click()
+    notes.locator(".result-ok .value", has_text="[]").wait_for()
