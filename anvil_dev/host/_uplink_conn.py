@@ -17,7 +17,10 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
+import click
+
 from anvil_dev.host._uplink_media import IncomingMessage, ProtocolError, prepare_outgoing, send_media
+from anvil_dev.host._uplink_rows import ROW_TYPE, live_objects_to_rows, rows_to_live_objects
 from anvil_dev.host.dispatch import Caller, Message, error
 
 if TYPE_CHECKING:
@@ -38,6 +41,11 @@ OUTDATED = ("You are using an outdated version of the uplink library. "
             "Please use 'pip install --upgrade anvil-uplink' to get a new one.")
 DEPRECATED = ("You are using a deprecated version of the uplink library. "
               "Please use 'pip install --upgrade anvil-uplink' to get a new one.")
+
+
+def say(text: str, color: str | None = None) -> None:
+    """A line for the serve terminal: uplinks coming and going are worth seeing there."""
+    click.secho(text, fg=color, err=True)
 
 
 class UplinkGone(Exception):
@@ -66,6 +74,17 @@ class _Pending:
         return self._result
 
 
+def _live_object_call(spec: Any) -> Message:
+    """A method call on a LiveObject the uplink holds; only rows' get_id() is answered here."""
+    spec = spec if isinstance(spec, dict) else {}
+    if spec.get("backend") == ROW_TYPE and spec.get("method") == "get_id":
+        return {"response": spec.get("id"), "objects": [], "output": ""}
+    what = f"{spec.get('backend')}.{spec.get('method')}"
+    return error("anvil.server.InternalError",
+                 f"anvil-dev cannot run {what} for uplink code: rows reach uplinks as read-only copies of the "
+                 "columns sent with them. Call a server function to read or change data tables.")
+
+
 def _check_id(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > _MAX_ID_LEN:
         raise ProtocolError(f"{what} without a valid id: {value!r:.80}")
@@ -77,6 +96,9 @@ class UplinkConnection:
         self.hub = hub
         self.ws = ws
         self.remote_addr = remote_addr or "?"
+        # One server-side session per connection, as on Anvil: anvil.server.session and a login
+        # made from uplink code last until the uplink disconnects.
+        self.session_id = secrets.token_urlsafe(24)
         self.patterns: dict[str, re.Pattern[str]] = {}
         self.closed = False
         self._lock = threading.Lock()
@@ -108,7 +130,7 @@ class UplinkConnection:
 
     def send_message(self, msg: dict[str, Any]) -> None:
         """Send a message with an id, then the bytes of any DataMedia it refers to."""
-        out, media = prepare_outgoing(msg, self.hub.media_store)
+        out, media = prepare_outgoing(rows_to_live_objects(msg), self.hub.media_store)
         self._send_text(out)
         if media:
             send_media(out["id"], media, self._send_pair, self._send_text)
@@ -130,7 +152,7 @@ class UplinkConnection:
                 else:
                     self._on_text(frame)
         except ProtocolError as e:
-            log.warning("Uplink from %s broke the protocol (%s); disconnecting it", self.remote_addr, e)
+            say(f"uplink from {self.remote_addr} broke the protocol ({e}); disconnected it", "yellow")
             self.close(1002, "Protocol error")
         except (_Close, UplinkGone):
             self.close()
@@ -140,8 +162,8 @@ class UplinkConnection:
     def _handshake(self) -> bool:
         frame = self.ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
         if frame is None:
-            log.warning("Uplink from %s sent no key within %d s; disconnecting it", self.remote_addr,
-                        HANDSHAKE_TIMEOUT_S)
+            say(f"uplink from {self.remote_addr} sent no key within {HANDSHAKE_TIMEOUT_S} s; disconnected it",
+                "yellow")
             self.close()
             return False
         try:
@@ -150,7 +172,8 @@ class UplinkConnection:
             data = None
         key = data.get("key") if isinstance(data, dict) else None
         if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self.hub.key.encode()):
-            log.warning("Uplink from %s gave an incorrect key; see `anvil-dev uplink-key`", self.remote_addr)
+            say(f"uplink from {self.remote_addr} refused: incorrect uplink key "
+                "(`anvil-dev uplink-key` prints the right one)", "yellow")
             self._fatal("Incorrect uplink key")
             return False
         v = data.get("v") if isinstance(data, dict) else None
@@ -160,7 +183,7 @@ class UplinkConnection:
         if v < 7:
             self._send_text({"output": DEPRECATED})
         self._send_text({"auth": "OK", "priv": "uplink", "app-info": self.hub.app_info})
-        log.info("Uplink connected from %s", self.remote_addr)
+        say(f"uplink connected from {self.remote_addr}")
         return True
 
     def _fatal(self, message: str) -> None:
@@ -267,6 +290,7 @@ class UplinkConnection:
             self._resolve(incoming.id, err)  # type: ignore[arg-type]
 
     def _deliver(self, data: dict[str, Any]) -> None:
+        live_objects_to_rows(data)
         if data.get("type") == "CALL":
             self._start_call(data)
             return
@@ -300,7 +324,8 @@ class UplinkConnection:
             outer = pending.caller
             return dataclasses.replace(outer, trusted=True,
                                        call_stack=[*outer.call_stack, {"type": "uplink"}])
-        return Caller(client_type="uplink", trusted=True, call_stack=[{"type": "uplink"}])
+        return Caller(client_type="uplink", ip=self.remote_addr, session_id=self.session_id, trusted=True,
+                      call_stack=[{"type": "uplink"}])
 
     def _start_call(self, data: dict[str, Any]) -> None:
         with self._lock:
@@ -319,6 +344,8 @@ class UplinkConnection:
                     not isinstance(command, str) and "liveObjectCall" not in data):
                 result = error("anvil.server.InternalError", "Malformed call from the uplink "
                                "(needs a command string, an args list and a kwargs object)")
+            elif "liveObjectCall" in data:
+                result = _live_object_call(data["liveObjectCall"])
             else:
                 msg: Message = {"command": command, "args": args, "kwargs": kwargs,
                                 "objects": data.get("objects") or []}

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, request
 from flask_sock import Sock
 
-from anvil_dev.host._uplink_conn import UplinkConnection
+from anvil_dev.host._uplink_conn import UplinkConnection, say
 from anvil_dev.host.dispatch import Caller, Message, error
 from anvil_dev.services.mediastore import MediaStore
 
@@ -86,7 +86,7 @@ class UplinkHub:
                 self._stale.popitem(last=False)
             for task_id in [t for t, (c, _) in self._tasks.items() if c is conn]:
                 del self._tasks[task_id]
-        log.info("Uplink from %s disconnected", conn.remote_addr)
+        say(f"uplink from {conn.remote_addr} disconnected")
 
     def _live(self, command: str) -> list[UplinkConnection]:
         with self._lock:
