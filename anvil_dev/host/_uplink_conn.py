@@ -30,6 +30,10 @@ log = logging.getLogger("anvil_dev.uplink")
 
 PROTOCOL_VERSION = 8
 HANDSHAKE_TIMEOUT_S = 30
+# anvil-uplink sends a heartbeat every 10 s; an uplink silent this long has vanished (machine
+# asleep, network gone) without closing its socket. (Websocket pings would find it sooner, but
+# simple-websocket sends them from its own thread, unsynchronised with our frames.)
+IDLE_TIMEOUT_S = 120
 MAX_CALLS_IN_FLIGHT = 200
 MAX_AWAITING_MEDIA = 64
 MAX_PATTERNS = 10000
@@ -144,9 +148,12 @@ class UplinkConnection:
                 return
             self.hub._attach(self)
             while True:
-                frame = self.ws.receive()
+                frame = self.ws.receive(timeout=IDLE_TIMEOUT_S)
                 if frame is None:
-                    continue
+                    say(f"uplink from {self.remote_addr} sent nothing for {IDLE_TIMEOUT_S} s "
+                        "(its heartbeat comes every 10 s); disconnected it", "yellow")
+                    self.close()
+                    return
                 if isinstance(frame, (bytes, bytearray)):
                     self._on_binary(bytes(frame))
                 else:
@@ -422,10 +429,15 @@ class UplinkConnection:
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Close the websocket (from any thread); the receiving loop then ends."""
+        # Not in the middle of another thread's frame, unless that thread is stuck sending.
+        locked = self._send_lock.acquire(timeout=2)
         try:
             self.ws.close(code, reason)
         except Exception:
             pass
+        finally:
+            if locked:
+                self._send_lock.release()
         # Wake a receive() that is waiting for a peer that may never answer the close.
         try:
             self.ws.sock.shutdown(socket.SHUT_RDWR)

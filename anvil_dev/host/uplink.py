@@ -28,8 +28,6 @@ log = logging.getLogger("anvil_dev.uplink")
 PATH = "/_/uplink"
 # Anvil's own cap on one websocket frame; media travel in 64 KiB chunks, so only JSON gets near it.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
-# Pings find uplinks whose machine vanished (sleep, network loss) without closing the socket.
-PING_INTERVAL_S = 25
 _MAX_STALE = 10000
 DEFAULT_APP_INFO: dict[str, Any] = {"id": "", "branch": "master",
                                     "environment": {"description": "anvil-dev", "tags": []}}
@@ -56,7 +54,6 @@ class UplinkHub:
         """Register the `/_/uplink` websocket route on the host's Flask app."""
         opts = flask_app.config.setdefault("SOCK_SERVER_OPTIONS", {})
         opts.setdefault("max_message_size", MAX_FRAME_BYTES)
-        opts.setdefault("ping_interval", PING_INTERVAL_S)
         opts.setdefault("receive_bytes", 65536)
         sock = Sock(flask_app)
         sock.route(PATH, endpoint="anvil_dev_uplink")(self._serve)
