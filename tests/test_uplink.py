@@ -101,6 +101,7 @@ class Uplink:
         self.lines: list[str] = []
         self._replies: queue.Queue[str] = queue.Queue()
         self._cond = threading.Condition()
+        self._eof = False
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -112,6 +113,9 @@ class Uplink:
                 self._cond.notify_all()
             if line.startswith(("RESULT ", "ERROR ")):
                 self._replies.put(line)
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
 
     @property
     def output(self) -> str:
@@ -123,7 +127,7 @@ class Uplink:
         with self._cond:
             while not any(text in line for line in self.lines):
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.proc.poll() is not None:
+                if remaining <= 0 or self._eof:
                     raise AssertionError(f"uplink never printed {text!r}:\n{self.output}")
                 self._cond.wait(min(remaining, 0.2))
 
@@ -165,11 +169,14 @@ class UplinkSideError(Exception):
 
 
 @pytest.fixture
-def start_uplink(server: ServerProcess, tmp_path: Path) -> Iterator[Callable[..., Uplink]]:
-    """Start an uplink script (its own code between the prelude and the command loop)."""
+def start_uplink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Uplink]]:
+    """Start an uplink script (its own code between the prelude and the command loop), connected
+    to `server` (by default the test's `server` fixture)."""
     started: list[Uplink] = []
 
-    def start(code: str = "", key: str | None = None, wait: bool = True) -> Uplink:
+    def start(code: str = "", key: str | None = None, wait: bool = True,
+              server: ServerProcess | None = None) -> Uplink:
+        server = server or request.getfixturevalue("server")
         path = tmp_path / f"uplink_script_{len(started)}.py"
         path.write_text(PRELUDE + textwrap.dedent(code) + MAIN)
         up = Uplink(path, key if key is not None else uplink_key(server), f"ws://127.0.0.1:{server.port}/_/uplink")
@@ -240,8 +247,30 @@ def my_session():
 
 
 def test_uplink_calls_server_functions_with_portable_types_and_media(server: ServerProcess, start_uplink) -> None:
-    up = start_uplink()
+    write_module(server.app_dir, "Pairs", '''
+        import anvil.server
+
+        @anvil.server.portable_class("test.Pair")
+        class Pair:
+            def __init__(self, a, b):
+                self.a, self.b = a, b
+
+        @anvil.server.callable
+        def swap(p):
+            return [type(p).__name__, Pair(p.b, p.a)]
+    ''')
+    up = start_uplink('''
+        @anvil.server.portable_class("test.Pair")
+        class Pair:
+            def __init__(self, a, b):
+                self.a, self.b = a, b
+    ''')
     assert up.call("add", 2, 40) == 42
+    # A portable class both sides define, with a date inside.
+    swapped = wait_until(lambda: _do_or_none(
+        up, "run (lambda r: _plain([r[0], type(r[1]).__name__, r[1].a, r[1].b]))("
+            "anvil.server.call('swap', Pair(1, datetime.date(2024, 1, 2))))"), what="the Pairs module to load")
+    assert swapped == ["Pair", "Pair", "'2024-01-02'", 1]
     sent = ('[2**40, -2**70, float("inf"), 1.5, None, True, "héllo", {"a": [1, {"b": 2}]}, '
             'datetime.date(2024, 5, 6), '
             'datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))]')
@@ -301,6 +330,13 @@ def test_disconnected_uplink_gives_uplink_disconnected_error_and_reconnects(
     wait_until(lambda: _call_or_none(client, "up_who") == pid, what="calls to work again")
 
 
+def _do_or_none(up: Uplink, command: str) -> Any:
+    try:
+        return up.do(command)
+    except UplinkSideError:
+        return None
+
+
 def _call_or_none(client: Any, name: str, *args: Any) -> Any:
     try:
         return client.call(name, *args)
@@ -347,9 +383,12 @@ def test_two_uplinks_share_a_name(server: ServerProcess, start_uplink) -> None:
     assert {client.call("up_who") for _ in range(20)} == {b.proc.pid}
 
 
-def test_uplink_calls_server_which_calls_back_into_the_uplink(server: ServerProcess, start_uplink) -> None:
-    write_module(server.app_dir, "Nested", NESTED_MODULE)
-    up = start_uplink('''
+@pytest.mark.parametrize("mode", [[], ["--keep-server-running"]], ids=["fresh", "persistent"])
+def test_uplink_calls_server_which_calls_back_into_the_uplink(
+        app_dir: Path, server_factory: Callable[..., ServerProcess], start_uplink, mode: list[str]) -> None:
+    write_module(app_dir, "Nested", NESTED_MODULE)
+    server = server_factory(app_dir, *mode)
+    up = start_uplink(server=server, code='''
         @anvil.server.callable
         def up_double(x):
             return 2 * x
@@ -358,8 +397,8 @@ def test_uplink_calls_server_which_calls_back_into_the_uplink(server: ServerProc
         def up_outer(x):
             return anvil.server.call("via_server", x)
     ''')
-    wait_until(lambda: _call_or_none(server.client(), "server_calls_uplink", 4) == 8,
-               what="the new server module to load")
+    # client -> server module -> uplink
+    assert server.client().call("server_calls_uplink", 4) == 8
     # uplink -> server module -> uplink
     assert up.call("via_server", 21)["doubled"] == 42
     # browser -> uplink -> server module -> uplink: the server module shares the browser's session.
