@@ -147,6 +147,22 @@ def test_forged_cookies_give_a_new_anonymous_session(attacked: ServerProcess, ap
     assert attacked.victim.call("whoami") == "victim@example.org"  # type: ignore[attr-defined]
 
 
+def test_login_moves_the_session_to_a_new_id(attacked: ServerProcess) -> None:
+    # Session fixation: the attacker gets a valid anonymous cookie and plants it in the victim's
+    # browser (a page on another port of 127.0.0.1 can set cookies for it); the victim logs in.
+    planted = raw_call(attacked, "bump").cookies[COOKIE_NAME]
+    victim = attacked.client()
+    victim.http.cookies.set(COOKIE_NAME, planted, domain="127.0.0.1", path="/")
+    assert victim.call("bump") == 2, "the victim is on the planted session"
+    victim.login("victim@example.org", "victim's password")
+    fresh = victim.http.cookies[COOKIE_NAME]
+    assert session_id_of(attacked, fresh) != session_id_of(attacked, planted)
+    assert victim.call("whoami") == "victim@example.org"
+    assert victim.call("bump") == 3, "the session's data moved with it"
+    r = raw_call(attacked, "whoami", cookie=planted)
+    assert r.status_code == 401, "the planted id must not be logged in as the victim"
+
+
 def test_session_cookie_flags(attacked: ServerProcess) -> None:
     r = raw_call(attacked, "bump")
     header = r.headers["Set-Cookie"].lower()

@@ -333,6 +333,9 @@ def _same_secret(a: str, b: str) -> bool:
 def _reply_response(state: HostState, reply: Message, new_session: str | None) -> Response:
     reply.pop("type", None)
     reply.pop("id", None)
+    rotated = reply.pop("session_id", None)
+    if isinstance(rotated, str) and rotated:
+        new_session = rotated  # a login moved this caller to a new session (no fixation of the old id)
     if "error" in reply:
         err = reply["error"]
         status = _STATUS.get(err.get("type"), 500 if err.get("type", "").startswith("anvil.server.") else 500)

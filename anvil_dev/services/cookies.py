@@ -58,3 +58,10 @@ def delete(session_id: str, scope: str, name: str | None = None) -> None:
         else:
             conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ? AND name = ?",
                          (session_id, scope, name))
+
+
+def move(old_session_id: str, new_session_id: str) -> None:
+    """Carry a session's cookies over to the session that replaces it (on login)."""
+    with _db().write() as conn:
+        conn.execute("UPDATE OR REPLACE anvil_cookies SET session_id = ? WHERE session_id = ?",
+                     (new_session_id, old_session_id))

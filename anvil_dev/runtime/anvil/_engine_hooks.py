@@ -78,6 +78,9 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
         if parent is None:
             _finish_call(state)
         _context.pop(prev)
+    rotated = state.cache.get("session_rotated_to") if parent is None else None
+    if rotated:
+        reply["session_id"] = rotated  # a login moved the caller to a new session: the host sends its cookie
     return reply
 
 

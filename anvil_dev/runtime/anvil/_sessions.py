@@ -32,7 +32,8 @@ def current_data() -> dict[str, Any]:
         def flush() -> None:
             text = json.dumps(wire.encode({"session": data}, REGISTRY))
             if text != original and not (original is None and not data):
-                sessions.save(session_id, data=text)
+                # A login during the call may have moved the session to a new id (anvil.users).
+                sessions.save(state.cache.get("session_rotated_to") or session_id, data=text)
 
         state.cache["session_flush"] = flush
     state.cache["session_data"] = data

@@ -143,13 +143,33 @@ def _set_login(user: Any, remember: bool) -> None:
     if state.session_id and _context.in_call():
         from anvil_dev.services import sessions
 
-        sessions.save(state.session_id, user_id=user.get_id(), remember=bool(remember))
+        sessions.save(_new_session_id(state), user_id=user.get_id(), remember=bool(remember))
     state.cache[_CACHE_KEY] = user
     _svc.clear_failures(user.get_id())
     values: dict[str, Any] = {"last_login": _now()}
     if user.get("n_password_failures"):
         values["n_password_failures"] = 0
     _write(user, **values)
+
+
+def _new_session_id(state: _context.CallState) -> str:
+    """Move the caller to a new session id, keeping its data and cookies; returns the new id.
+
+    A login must not stay on an id someone else may already know (session fixation: a page on
+    another port of this host can plant its own session cookie in the victim's browser). The
+    host sends the caller a cookie for the new id with this call's reply.
+    """
+    from anvil_dev.services import cookies, sessions
+
+    old = state.cache.get("session_rotated_to") or state.session_id
+    new = secrets.token_urlsafe(24)
+    record = sessions.load(old)
+    sessions.save(new, data=record["data"] if record else None, client_type=state.client_type)
+    cookies.move(old, new)
+    sessions.delete(old)
+    state.cache["session_rotated_to"] = new
+    state.session_id = new
+    return new
 
 
 def force_login(user: Any, remember: bool = False, fetch: Any = None) -> Any:
@@ -171,7 +191,7 @@ def logout(invalidate_client_objects: bool = False) -> None:
     if state.session_id and _context.in_call():
         from anvil_dev.services import sessions
 
-        sessions.save(state.session_id, user_id=None, remember=False)
+        sessions.save(_new_session_id(state), user_id=None, remember=False)
     state.cache[_CACHE_KEY] = None
 
 
