@@ -50,6 +50,12 @@ def main() -> None:
     _ = app.config, app.package_name
     ok, failed = _preload(RUNTIME_MODULES)
     extra_ok, extra_failed = _preload(_loader.third_party_imports(app))
+    try:
+        from anvil_dev.services import tables
+
+        tables.warm()  # the table schema, synced and cached; no connection stays open across the fork
+    except Exception as e:  # noqa: BLE001 - a bad schema is reported by the calls that use it
+        failed.append(f"tables: {e}")
     # Objects that exist now are shared with every child; keep the collector from touching
     # (and so copying) their pages in each child.
     gc.collect()

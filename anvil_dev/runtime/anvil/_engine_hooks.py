@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -85,7 +86,11 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
 
 
 def _finish_call(state: _context.CallState) -> None:
-    """Save what the call changed in its session (once, at the end of the outermost call)."""
+    """At the end of the outermost call: roll back a transaction it left open (a persistent worker's
+    thread would otherwise keep the write lock), then save what it changed in its session."""
+    tables = sys.modules.get("anvil_dev.services.tables")
+    if tables is not None:
+        tables.end_call()
     flush = state.cache.get("session_flush")
     if flush is not None:
         flush()
