@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ServerProcess, run_cli, write_module
 
 from anvil_dev.client import Connection, ServerError
-from conftest import ServerProcess, run_cli, write_module
 
 USERS_MODULE = """
     import anvil.secrets
@@ -78,6 +78,10 @@ USERS_MODULE = """
                     u.UserExists, u.AuthenticationFailed, u.EmailNotConfirmed, u.AccountIsNotEnabled,
                     u.TooManyPasswordFailures, u.PasswordNotAcceptable, u.MFARequired, u.PasswordResetRequested)),
                 "locked_is_auth": issubclass(u.TooManyPasswordFailures, u.AuthenticationFailed)}
+
+    @anvil.server.callable
+    def count_rows(table):
+        return len(app_tables[table].search())
 
     @anvil.server.callable
     def bump():
@@ -174,6 +178,43 @@ def test_users_not_enabled_automatically_cannot_log_in(users_app: Path, server_f
                                    "This account has not been enabled by an administrator")
     assert run_cli("--app", str(users_app), "users", "add", "new@example.org").returncode == 0  # enables them
     assert c.login("new@example.org", "pass word 1")["email"] == "new@example.org"
+
+
+def test_confirm_email_and_password_reset_emails(users_app: Path, server_factory) -> None:
+    from anvil_dev.appdir import AppDir
+    from anvil_dev.services import outbox
+
+    set_users_options(users_app, confirm_email=True)
+    srv = server_factory(users_app, "--secret", "api_key=x")
+    c = srv.client()
+    assert c.signup("conf@example.org", "confirm me")["email"] == "conf@example.org"
+    assert c.call("current") is None, "not logged in before the address is confirmed"
+    e = error_of(c, "anvil.private.users.login_with_email", "conf@example.org", "confirm me")
+    assert e.type == "anvil.users.EmailNotConfirmed" and "confirm" in e.message
+    sent = outbox.list_messages(AppDir(users_app))
+    assert [(m["to"], m["subject"]) for m in sent] == [(["conf@example.org"], "Confirm your email address")]
+    assert run_cli("--app", str(users_app), "users", "add", "conf@example.org").returncode == 0  # confirms
+    assert c.login("conf@example.org", "confirm me")["email"] == "conf@example.org"
+    assert c.call("anvil.private.users.send_password_reset_email", "conf@example.org") is None
+    latest = max(outbox.list_messages(AppDir(users_app)), key=lambda m: m["id"])
+    assert (latest["to"], latest["subject"]) == (["conf@example.org"], "Reset your password")
+    e = error_of(c, "anvil.private.users.send_password_reset_email", "nobody@example.org")
+    assert (e.type, e.message) == ("anvil.users.AuthenticationFailed", "User disabled, or not found.")
+
+
+def test_users_live_in_the_table_server_config_names(users_app: Path, server_factory) -> None:
+    config = yaml.safe_load((users_app / "anvil.yaml").read_text())
+    config["db_schema"]["members"] = {"title": "Members", "client": "none", "server": "full", "columns": [
+        {"name": "email", "type": "string"}, {"name": "enabled", "type": "bool"},
+        {"name": "password_hash", "type": "string"}]}
+    for svc in config["services"]:
+        if svc["source"].endswith("/users.yml"):
+            svc["server_config"]["user_table"] = "members"
+    (users_app / "anvil.yaml").write_text(yaml.safe_dump(config))
+    c = server_factory(users_app, "--secret", "api_key=x").client()
+    c.signup("member@example.org", "members only")
+    assert c.call("whoami") == "member@example.org"
+    assert (c.call("count_rows", "members"), c.call("count_rows", "users")) == (1, 0)
 
 
 # ---------------------------------------------------------------------------------------------------- login

@@ -214,7 +214,8 @@ def _find(table: _HostTable, email: str) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-def add_user(app_dir: AppDir | str | Path, email: str, password: str | None = None, admin: bool = False) -> dict[str, Any]:
+def add_user(app_dir: AppDir | str | Path, email: str, password: str | None = None,
+             admin: bool = False) -> dict[str, Any]:
     """Create a user who can log in at once (enabled, email confirmed), or update an existing one:
     enable and confirm them, set the password when given, and make them an admin with `admin`.
 
@@ -248,7 +249,8 @@ def add_user(app_dir: AppDir | str | Path, email: str, password: str | None = No
             clear_failures(user_id, table.store.db)
     except Exception as e:
         if type(e).__name__ == "NoSuchColumnError":
-            raise UsersError("NoSuchColumnError", f"{e} (add the column to the {table.name} table in anvil.yaml)") from None
+            raise UsersError("NoSuchColumnError",
+                             f"{e} (add the column to the {table.name} table in anvil.yaml)") from None
         raise
     finally:
         table.store.db.close()

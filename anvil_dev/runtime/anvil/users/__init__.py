@@ -161,7 +161,7 @@ def _new_session_id(state: _context.CallState) -> str:
     """
     from anvil_dev.services import cookies, sessions
 
-    old = state.cache.get("session_rotated_to") or state.session_id
+    old = str(state.cache.get("session_rotated_to") or state.session_id)
     new = secrets.token_urlsafe(24)
     record = sessions.load(old)
     sessions.save(new, data=record["data"] if record else None, client_type=state.client_type)
