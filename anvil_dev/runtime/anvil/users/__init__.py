@@ -143,13 +143,23 @@ def _set_login(user: Any, remember: bool) -> None:
     if state.session_id and _context.in_call():
         from anvil_dev.services import sessions
 
-        sessions.save(_new_session_id(state), user_id=user.get_id(), remember=bool(remember))
+        session_id = _new_session_id(state) if _caller_holds_cookie(state) else state.session_id
+        sessions.save(session_id, user_id=user.get_id(), remember=bool(remember))
     state.cache[_CACHE_KEY] = user
     _svc.clear_failures(user.get_id())
     values: dict[str, Any] = {"last_login": _now()}
     if user.get("n_password_failures"):
         values["n_password_failures"] = 0
     _write(user, **values)
+
+
+def _caller_holds_cookie(state: _context.CallState) -> bool:
+    """True when this call's reply goes straight to a client that holds a session cookie: a
+    browser-style HTTP call, maybe through server code here, not through an uplink (whose
+    connection keeps its own session id)."""
+    stack = state.call_stack
+    return (bool(stack) and stack[0].get("type") == "browser"
+            and all(f.get("type") == "server_module" for f in stack[1:]))
 
 
 def _new_session_id(state: _context.CallState) -> str:
