@@ -35,6 +35,7 @@ class ServeOptions:
     reload: bool = True
     poll: bool = False
     uplink_key: str | None = None
+    scheduled_tasks: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,12 +48,14 @@ class _Server:
         self.watcher: Watcher | None = None
         self.http: Any = None
         self.uplink: Any = None
+        self.scheduler: Any = None
         self._reload_lock = threading.Lock()
 
     def start(self) -> None:
         app_dir, opts = self.app_dir, self.opts
         os.environ.setdefault("ANVIL_DEV_ORIGIN", f"http://{_url_host(opts.host)}:{opts.port}")
         services.configure(app_dir)
+        _tune_switch_interval()
         # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         try:
@@ -71,6 +74,7 @@ class _Server:
         self._start_tasks()
         self.http = make_server(opts.host, opts.port, flask_app, threaded=True)
         self.engine.start()
+        self._start_scheduler()
         self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
         if opts.reload:
             self.watcher = Watcher(app_dir, self._on_change, poll=opts.poll)
@@ -99,6 +103,21 @@ class _Server:
         tasks.mark_orphans_missing()
         self.state.dispatcher.native[LAUNCH] = TaskLauncher(self.engine, self.uplink)
 
+    def _start_scheduler(self) -> None:
+        """anvil.yaml scheduled_tasks launch their background task on schedule (host/scheduler.py)."""
+        assert self.state is not None and self.engine is not None
+        from anvil_dev.engine._tasks import LAUNCH
+        from anvil_dev.host import scheduler
+
+        if not self.opts.scheduled_tasks:
+            line = scheduler.disabled_line(self.app_dir)
+            if line:
+                click.echo(line, err=True)
+            return
+        self.scheduler = scheduler.Scheduler(self.app_dir, self.state.dispatcher.native[LAUNCH],
+                                             scheduler.registered_in(self.engine, self.uplink))
+        self.scheduler.start()
+
     def _on_change(self, paths: list[str]) -> None:
         assert self.state is not None and self.engine is not None
         with self._reload_lock:
@@ -124,6 +143,8 @@ class _Server:
                         bus.publish("syntax_ok", {})
                     bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
             self.state.syntax_error = err
+        if self.scheduler is not None and any(Path(p).name == "anvil.yaml" for p in paths):
+            self.scheduler.reload()
 
     def banner(self) -> None:
         assert self.state is not None and self.engine is not None
@@ -162,12 +183,20 @@ class _Server:
     def shutdown(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.state is not None and self.state.bus is not None:
             self.state.bus.close()
         if self.uplink is not None:
             self.uplink.close()
         if self.engine is not None:
             self.engine.stop()
+
+
+def _tune_switch_interval() -> None:
+    """Hand the GIL over sooner: a thread back from socket I/O otherwise waits up to 5 ms for it
+    while another thread computes, and each call crosses several such hand-offs."""
+    sys.setswitchinterval(0.0005)
 
 
 def _url_host(host: str) -> str:
