@@ -84,11 +84,14 @@ def init_command(directory: str, name: str | None) -> None:
 @click.option("--smtp-encryption", type=click.Choice(["none", "ssl", "starttls"]), envvar="ANVIL_DEV_SMTP_ENCRYPTION")
 @click.option("--dep", "deps", multiple=True, metavar="APP_ID=PATH",
               help="Where a dependency of anvil.yaml lives (repeatable; default: beside the app, by package name).")
+@click.option("--no-scheduled-tasks", is_flag=True, envvar="ANVIL_DEV_NO_SCHEDULED_TASKS",
+              help="Do not run anvil.yaml's scheduled tasks.")
 @pass_info
 def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, workers: int, timeout: float,
                   max_response_mb: float, reload: bool, poll: bool, uplink_key: str | None,
                   secrets: tuple[str, ...], smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
-                  smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...]) -> None:
+                  smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...],
+                  no_scheduled_tasks: bool) -> None:
     """Serve the app, reloading server code on save."""
     import os
 
@@ -117,7 +120,8 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
             [f"{a}={Path(p).resolve()}" for a, _, p in (d.partition("=") for d in deps)]
             + list(filter(None, os.environ.get("ANVIL_DEV_DEPS", "").split(";"))))
     serve(app, ServeOptions(host=host, port=port, persistent=persistent, workers=workers, timeout=timeout,
-                            max_response_mb=max_response_mb, reload=reload, poll=poll, uplink_key=uplink_key))
+                            max_response_mb=max_response_mb, reload=reload, poll=poll, uplink_key=uplink_key,
+                            scheduled_tasks=not no_scheduled_tasks))
 
 
 def _parse_arg(text: str) -> Any:
@@ -164,15 +168,21 @@ def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many tasks to show.")
 @click.pass_context
 def tasks_command(ctx: click.Context, limit: int) -> None:
-    """List background tasks, newest first: status, duration and task_state."""
+    """List background tasks, newest first: status, duration and task_state; and the scheduled tasks."""
     if ctx.invoked_subcommand is not None:
         return
     import datetime
 
+    from anvil_dev.host.scheduler import schedule_lines
     from anvil_dev.services import tasks
 
     info = ctx.find_object(AppInfo)
     assert info is not None
+    scheduled = schedule_lines(info.app)
+    for line in scheduled:
+        click.echo(line)
+    if scheduled:
+        click.echo()
     records = tasks.list_tasks(info.app, limit=limit)
     if not records:
         click.echo("no background tasks yet")
