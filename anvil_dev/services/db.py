@@ -42,6 +42,12 @@ class Database:
             conn = self._local.conn = connect(self.path)
         return conn
 
+    def existing_connection(self) -> sqlite3.Connection | None:
+        """This thread's connection if it has opened one, else None (opening one just to check is slow)."""
+        if os.getpid() != self._pid:
+            return None
+        return getattr(self._local, "conn", None)
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A short write transaction (BEGIN IMMEDIATE), unless one is already open on this thread."""

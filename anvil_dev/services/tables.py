@@ -228,8 +228,8 @@ class TablesStore:
 
     def rollback(self) -> None:
         self._local.txn = None
-        conn = self.db.connection()
-        if conn.in_transaction:
+        conn = self.db.existing_connection()
+        if conn is not None and conn.in_transaction:
             conn.execute("ROLLBACK")
             self._forget()
 
