@@ -237,10 +237,14 @@ class Engine:
 
     def _call_fresh(self, frame: Message) -> Message:
         with self._lock:
-            child = self._spares.popleft() if self._spares else None
-            self._fill()
-        if child is None:  # stopping
-            return error("anvil.server.RuntimeUnavailableError", "The server is shutting down")
+            if self._stopping or self._zygote is None:
+                return error("anvil.server.RuntimeUnavailableError", "The server is shutting down")
+            child = self._spares.popleft() if self._spares else self._zygote.spawn("fresh", self.generation)
+            # Replace the spare now only if none is left; otherwise after this call, so that the
+            # fork and import of the next child do not compete with this call for the CPU.
+            deferred = bool(self._spares)
+            if not deferred:
+                self._fill()
         deadline = time.monotonic() + self.timeout if self.timeout else None
         chan = child.chan
         try:
@@ -261,6 +265,9 @@ class Engine:
             return terminated_error(child.wait_exit(2.0))
         finally:
             chan.close()
+            if deferred:
+                with self._lock:
+                    self._fill()
 
     def _call_persistent(self, frame: Message) -> Message:
         with self._lock:
