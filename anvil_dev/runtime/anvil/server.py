@@ -392,11 +392,6 @@ class HttpResponse:
         self.headers = dict(headers or {})
 
 
-class _NoRequest:
-    def __getattr__(self, name: str) -> Any:
-        raise Exception("anvil.server.request is only available in http_endpoint calls.")
-
-
 class _RequestProxy:
     def __getattr__(self, name: str) -> Any:
         req = _context.current().http_request
@@ -443,12 +438,13 @@ def _endpoint(prefix: str, path: str, require_credentials: bool, authenticate_us
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         reg = Registration(prefix + pattern, fn)
+        reg.pattern = re.compile(prefix + pattern)  # type: ignore[attr-defined]
         reg.endpoint = {  # type: ignore[attr-defined]
             "path": path, "params": names, "methods": [m.upper() for m in (methods or ["GET", "POST"])],
             "require_credentials": require_credentials, "authenticate_users": authenticate_users,
             "enable_cors": enable_cors, "cross_site_session": cross_site_session,
         }
-        _pattern_registrations.append((re.compile(prefix + pattern), reg))
+        _pattern_registrations.append((reg.pattern, reg))  # type: ignore[attr-defined]
         registrations[prefix + pattern] = reg
         return fn
 
