@@ -18,7 +18,7 @@ def tables_command(ctx: click.Context) -> None:
         return
     from anvil_dev.services.tables import describe_tables
 
-    tables = describe_tables(ctx.find_object(AppInfo).app)
+    tables = describe_tables(ctx.ensure_object(AppInfo).app)
     if not tables:
         click.echo("no data tables (add them under db_schema in anvil.yaml)")
     for t in tables:
@@ -54,7 +54,7 @@ def outbox_command(ctx: click.Context) -> None:
         return
     from anvil_dev.services import outbox
 
-    messages = outbox.list_messages(ctx.find_object(AppInfo).app)
+    messages = outbox.list_messages(ctx.ensure_object(AppInfo).app)
     if not messages:
         click.echo("the outbox is empty")
     for m in messages:
@@ -100,7 +100,7 @@ def secrets_command(ctx: click.Context) -> None:
         return
     from anvil_dev.services import secrets
 
-    app = ctx.find_object(AppInfo).app
+    app = ctx.ensure_object(AppInfo).app
     names = secrets.list_secret_names(app)
     click.echo("\n".join(names) if names else "no secrets set (set one: anvil-dev secrets set NAME)")
     line = secrets.missing_secrets_message(app)

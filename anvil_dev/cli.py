@@ -17,7 +17,7 @@ from anvil_dev.appdir import AppDir, AppDirError
 class AppInfo:
     """The app a command works on, found lazily (commands like `init` never need one)."""
 
-    def __init__(self, app_path: str | None) -> None:
+    def __init__(self, app_path: str | None = None) -> None:
         self.app_path = app_path or "."
         self._app: AppDir | None = None
 
@@ -75,7 +75,8 @@ def init_command(directory: str, name: str | None) -> None:
               envvar="ANVIL_DEV_MAX_RESPONSE_MB", help="Largest return value, excluding Media.")
 @click.option("--reload/--no-reload", default=True, envvar="ANVIL_DEV_RELOAD", help="Reload code on save.")
 @click.option("--poll", is_flag=True, envvar="ANVIL_DEV_POLL", help="Poll for changes (where file events don't work).")
-@click.option("--uplink-key", envvar="ANVIL_DEV_UPLINK_KEY", help="The uplink key (default: generated, kept in .anvil-dev/).")
+@click.option("--uplink-key", envvar="ANVIL_DEV_UPLINK_KEY",
+              help="The uplink key (default: generated, kept in .anvil-dev/).")
 @click.option("--secret", "secrets", multiple=True, metavar="NAME=VALUE", help="An app secret (repeatable).")
 @click.option("--smtp-host", envvar="ANVIL_DEV_SMTP_HOST", help="Relay email through this SMTP server.")
 @click.option("--smtp-port", type=int, envvar="ANVIL_DEV_SMTP_PORT")
@@ -106,10 +107,11 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--secret")
         os.environ[f"ANVIL_DEV_SECRET_{name}"] = value
     # Workers read these from the environment they inherit.
-    for key, value in (("HOST", smtp_host), ("PORT", smtp_port), ("USER", smtp_user), ("PASSWORD", smtp_password),
-                       ("ENCRYPTION", smtp_encryption)):
-        if value is not None:
-            os.environ[f"ANVIL_DEV_SMTP_{key}"] = str(value)
+    smtp: dict[str, object] = {"HOST": smtp_host, "PORT": smtp_port, "USER": smtp_user, "PASSWORD": smtp_password,
+                               "ENCRYPTION": smtp_encryption}
+    for key, setting in smtp.items():
+        if setting is not None:
+            os.environ[f"ANVIL_DEV_SMTP_{key}"] = str(setting)
     for item in deps:
         app_id, sep, path = item.partition("=")
         if not sep or not app_id or not path:

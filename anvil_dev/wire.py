@@ -257,7 +257,8 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
         if kind == "Primitive":
             return entry["value"]
     except (KeyError, ValueError, TypeError):
-        raise registry.error_class(f"Malformed {kind} value at {format_path(path)}: {entry.get('value')!r:.100}") from None
+        raise registry.error_class(
+            f"Malformed {kind} value at {format_path(path)}: {entry.get('value')!r:.100}") from None
     if kind in ("ValueType", "ClassType"):
         name = entry.get("typeName")
         cls = registry.lookup(name) if isinstance(name, str) else None
@@ -269,7 +270,7 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
         new = getattr(cls, "__new_deserialized__", None)
         if new is not None:
             return new(data, info)
-        obj = cls.__new__(cls)
+        obj: Any = object.__new__(cls)
         deserialize = getattr(obj, "__deserialize__", None)
         if deserialize is not None:
             deserialize(data, info)

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ServerProcess, write_module
 
 from anvil_dev.host.events import EventBus
+
+from conftest import ServerProcess, write_module
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

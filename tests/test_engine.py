@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from anvil_dev.client import ServerError
+
 from conftest import ServerProcess, write_module
 
 ENGINE_MODULE = """
@@ -241,14 +242,16 @@ def test_hot_reload_syntax_error_then_fix(plain_app, server_factory, flag) -> No
     c = srv.client()
     assert c.call("bump") == 1
     mark = srv.mark()
-    write_module(plain_app, "Engine", textwrap.dedent(ENGINE_MODULE) + "\n@anvil.server.callable\ndef broken(:\n    pass\n")
+    broken = "\n@anvil.server.callable\ndef broken(:\n    pass\n"
+    write_module(plain_app, "Engine", textwrap.dedent(ENGINE_MODULE) + broken)
     line = srv.wait_for_output("SyntaxError in server_code/Engine.py line", after=mark)
     assert "calls will fail until it is fixed" in line
     with pytest.raises(ServerError) as e:
         c.call("bump")
     assert e.value.type == "SyntaxError" and "Engine.py" in e.value.message
     mark = srv.mark()
-    write_module(plain_app, "Engine", textwrap.dedent(ENGINE_MODULE) + "\n@anvil.server.callable\ndef added():\n    return 'new'\n")
+    added = "\n@anvil.server.callable\ndef added():\n    return 'new'\n"
+    write_module(plain_app, "Engine", textwrap.dedent(ENGINE_MODULE) + added)
     line = srv.wait_for_output("reloaded server_code/Engine.py in", after=mark)
     assert c.call("added") == "new"
 
@@ -257,7 +260,8 @@ def test_new_and_deleted_modules_are_picked_up(plain_app, server_factory) -> Non
     srv = server_factory(plain_app)
     c = srv.client()
     mark = srv.mark()
-    extra = write_module(plain_app, "Extra", "import anvil.server\n\n@anvil.server.callable\ndef extra():\n    return 7\n")
+    source = "import anvil.server\n\n@anvil.server.callable\ndef extra():\n    return 7\n"
+    extra = write_module(plain_app, "Extra", source)
     srv.wait_for_output("reloaded server_code/Extra.py", after=mark)
     assert c.call("extra") == 7
     mark = srv.mark()

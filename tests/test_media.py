@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import ROOT, ServerProcess, run_cli, write_module
 
 from anvil_dev.client import Connection, Media
 from anvil_dev.scaffold import scaffold
+
+from conftest import ROOT, ServerProcess, run_cli, write_module
 
 MB = 1 << 20
 BLOCK = bytes(range(256)) * 4096  # 1 MiB with every byte value

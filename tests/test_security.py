@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ServerProcess, write_module
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from anvil_dev.host.sessions import COOKIE_NAME
+
+from conftest import ServerProcess, write_module
 
 MODULE = """
     import anvil.server

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import ServerProcess, free_port, write_module
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.client import ServerError
 from anvil_dev.services import outbox
+
+from conftest import ServerProcess, free_port, write_module
 
 APP_YAML = """\
 name: SvcApp

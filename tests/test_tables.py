@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ServerProcess, write_module
 
 from anvil_dev.client import Connection, Media, ServerError
 from anvil_dev.scaffold import scaffold
+
+from conftest import ServerProcess, write_module
 
 TABLES = {
     "people": {"title": "People", "client": "none", "server": "full", "columns": [

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ServerProcess, run_cli, write_module
 
 from anvil_dev.client import Connection, Media, ServerError
 from anvil_dev.scaffold import scaffold
+
+from conftest import ServerProcess, run_cli, write_module
 
 TASKS_MODULE = """
     import os

@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 import simple_websocket
-from conftest import ServerProcess, write_module
 
 from anvil_dev.client import Media, ServerError
+
+from conftest import ServerProcess, write_module
 
 PRELUDE = '''
 import datetime, json, os, socket, sys, threading, time

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ServerProcess, run_cli, write_module
 
 from anvil_dev.client import Connection, ServerError
+
+from conftest import ServerProcess, run_cli, write_module
 
 USERS_MODULE = """
     import anvil.secrets

@@ -64,7 +64,7 @@ class Channel:
                 self.sock.settimeout(None)
             try:
                 chunk = self.sock.recv(max(65536, n - len(self._buf)))
-            except socket.timeout:
+            except TimeoutError:
                 raise FrameTimeout() from None
             except OSError:
                 return None

@@ -221,7 +221,7 @@ class Worker:
 
     def _deliver(self, frame: dict[str, Any]) -> None:
         with self._lock:
-            slot = self._pending.pop(frame.get("id"), None)
+            slot = self._pending.pop(str(frame.get("id")), None)
         if slot is not None:
             slot[1] = frame
             slot[0].set()
@@ -248,6 +248,7 @@ def child_main(fd: int, app: AppDir, mode: str) -> None:
     finally:
         try:
             sys.stdout.flush()
-            sys.__stderr__.flush()
+            if sys.__stderr__ is not None:
+                sys.__stderr__.flush()
         finally:
             os._exit(code)

@@ -73,13 +73,13 @@ def main() -> None:
         if exiting and not children:
             break
         try:
-            readable, _, _ = select.select([ctrl, wake_r], [], [])
+            readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [])
         except InterruptedError:
             continue
         if wake_r in readable:
             os.read(wake_r, 4096)
             _reap(ctrl, children)
-        if ctrl in readable:
+        if ctrl.fileno() in readable:
             try:
                 data, fds, _flags, _addr = socket.recv_fds(ctrl, 65536, 4)
             except OSError:

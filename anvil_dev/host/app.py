@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,7 +244,7 @@ def _endpoint_call(state: HostState, prefix: str, path: str) -> Response:
         if err.get("type") == "anvil.server.NoServerFunctionError":
             return Response(f"No {prefix.rstrip(':')} endpoint matches {path}\n", status=404, mimetype="text/plain")
         text = f"{err.get('type')}: {err.get('message')}\n"
-        return Response(text, status=_STATUS.get(err.get("type"), 500), mimetype="text/plain")
+        return Response(text, status=_STATUS.get(str(err.get("type")), 500), mimetype="text/plain")
     resp = reply.get("response") or {}
     headers = resp.get("headers") or {}
     status = int(resp.get("status") or 200)
@@ -299,7 +298,7 @@ def _parse_multipart(store: MediaStore) -> Message | Response:
             if part is None:
                 return _json_error(400, "anvil.server.SerializationError",
                                    f"Media at {entry.get('path')} has no part named {entry.get('id')!r}")
-            media_id, _length = store.put_stream(part.stream)
+            media_id, _length = store.put_stream(part.stream)  # type: ignore[arg-type]
             entry["id"] = media_id
             entry.setdefault("mime-type", part.mimetype or "application/octet-stream")
             entry.setdefault("name", part.filename)

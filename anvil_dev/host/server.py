@@ -150,7 +150,8 @@ class _Server:
         assert self.state is not None and self.engine is not None
         url = f"http://{_url_host(self.opts.host)}:{self.http.server_port}"
         desc = self.engine.describe()
-        funcs = [f["name"] for f in desc.get("functions", []) if not f["name"].startswith(("anvil.", "task:", "http:", "route:"))]
+        internal = ("anvil.", "task:", "http:", "route:", "email:")
+        funcs = [f["name"] for f in desc.get("functions", []) if not f["name"].startswith(internal)]
         mode = "keep server running" if self.opts.persistent else "fresh interpreter per call"
         click.echo(f"anvil-dev {self.app_dir.path.name}: {len(funcs)} server functions ({mode}, timeout "
                    f"{self.opts.timeout:g} s)")

@@ -84,7 +84,7 @@ def run(reg: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
     kwargs.update(req.form_params)
     kwargs.update(req.query_params)
     if match is not None:
-        kwargs.update(zip(spec["params"], match.groups()))
+        kwargs.update(zip(spec["params"], match.groups(), strict=False))
     del prefix
     result = reg.fn(**kwargs)
     if isinstance(result, server.HttpResponse):

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from anvil import _context
-from anvil._errors import AnvilWrappedError, MaybeWrappedError, _anvil_error, register_exception_type
+from anvil._errors import AnvilWrappedError, _anvil_error, register_exception_type
 from anvil._registry import REGISTRY
 
 __all__ = [
     "AnvilWrappedError", "BackgroundTaskError", "BackgroundTaskKilled", "BackgroundTaskNotFound",
     "ExecutionTerminatedError", "HttpResponse", "InternalError", "NoServerFunctionError", "PermissionDenied",
     "SerializationError", "Task", "TimeoutError", "UplinkDisconnectedError", "background_task", "call", "callable",
-    "context", "get_app_origin", "get_background_task", "launch_background_task", "list_background_tasks",
+    "context", "cookies", "get_app_origin", "get_background_task", "launch_background_task", "list_background_tasks",
     "portable_class", "session", "task_state",
 ]
 
