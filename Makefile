@@ -25,6 +25,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_tables.py
+	$(BIN)/python bench/bench_media.py
+	$(BIN)/python bench/bench_uplink.py
 
 lint: install
 	$(BIN)/ruff check anvil_dev tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -143,6 +145,34 @@ def write_module(app: Path, name: str, source: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(source))
     return path
+
+
+def wait_until(check: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
+    """Poll `check` until it returns something truthy (and return that), or fail saying what never came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def load_runtime(*names: str) -> types.SimpleNamespace:
+    """Import the server-side `anvil` runtime in this process (for in-process unit tests).
+
+    anvil-uplink's own `anvil` package, if a test loaded it, is set aside first.
+    """
+    runtime = str(ROOT / "anvil_dev" / "runtime")
+    if runtime not in sys.path:
+        sys.path.insert(0, runtime)
+    loaded = sys.modules.get("anvil")
+    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(runtime):
+        for name in [n for n in sys.modules if n == "anvil" or n.startswith("anvil.")]:
+            del sys.modules[name]
+    mods = {n.replace(".", "_"): importlib.import_module(f"anvil.{n}") for n in names}
+    return types.SimpleNamespace(anvil=importlib.import_module("anvil"), **mods)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,

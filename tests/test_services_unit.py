@@ -10,12 +10,10 @@ import base64
 import datetime as dt
 import errno
 import http.server
-import importlib
 import json
 import os
 import socket
 import stat
-import sys
 import threading
 import time
 import types
@@ -34,20 +32,15 @@ from anvil_dev import services, wire
 from anvil_dev.appdir import AppDir
 from anvil_dev.services import outbox, secrets
 
+from conftest import load_runtime
+
 RUNTIME = Path(anvil_dev.__file__).parent / "runtime"
 
 
 @pytest.fixture(scope="module")
 def rt() -> types.SimpleNamespace:
     """The runtime's anvil modules (anvil-uplink's own `anvil` package is set aside if loaded)."""
-    if str(RUNTIME) not in sys.path:
-        sys.path.insert(0, str(RUNTIME))
-    loaded = sys.modules.get("anvil")
-    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(str(RUNTIME)):
-        for name in [n for n in sys.modules if n == "anvil" or n.startswith("anvil.")]:
-            del sys.modules[name]
-    mods = {n: importlib.import_module(f"anvil.{n}") for n in ("email", "http", "tz", "secrets", "server")}
-    return types.SimpleNamespace(anvil=importlib.import_module("anvil"), **mods)
+    return load_runtime("email", "http", "tz", "secrets", "server")
 
 
 APP_YAML: dict[str, Any] = {

@@ -7,7 +7,6 @@ the services are pointed at an app written into tmp_path.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import io
 import json
 import sqlite3
@@ -26,6 +25,8 @@ import anvil_dev
 from anvil_dev import services, wire
 from anvil_dev.services import tables as svc
 
+from conftest import load_runtime
+
 RUNTIME = Path(anvil_dev.__file__).parent / "runtime"
 ROOT = Path(anvil_dev.__file__).parent.parent
 
@@ -33,17 +34,9 @@ ROOT = Path(anvil_dev.__file__).parent.parent
 @pytest.fixture(scope="module")
 def rt() -> types.SimpleNamespace:
     """The runtime's anvil modules (anvil-uplink's own `anvil` package is set aside if loaded)."""
-    if str(RUNTIME) not in sys.path:
-        sys.path.insert(0, str(RUNTIME))
-    loaded = sys.modules.get("anvil")
-    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(str(RUNTIME)):
-        for name in [n for n in sys.modules if n == "anvil" or n.startswith("anvil.")]:
-            del sys.modules[name]
-    return types.SimpleNamespace(anvil=importlib.import_module("anvil"),
-                                 tables=importlib.import_module("anvil.tables"),
-                                 q=importlib.import_module("anvil.tables.query"),
-                                 server=importlib.import_module("anvil.server"),
-                                 registry=importlib.import_module("anvil._registry").REGISTRY)
+    rt = load_runtime("tables", "tables.query", "server", "_registry")
+    return types.SimpleNamespace(anvil=rt.anvil, tables=rt.tables, q=rt.tables_query, server=rt.server,
+                                 registry=rt._registry.REGISTRY)
 
 
 MAP_SCHEMA: dict[str, Any] = {

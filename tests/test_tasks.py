@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from anvil_dev.client import Connection, Media, ServerError
 from anvil_dev.scaffold import scaffold
 
-from conftest import ServerProcess, run_cli, write_module
+from conftest import ServerProcess, run_cli, wait_until, write_module
 
 TASKS_MODULE = """
     import os
@@ -116,21 +115,6 @@ def server(tasks_app: Path) -> Iterator[ServerProcess]:
     yield s
     s.stop()
 
-
-@pytest.fixture
-def client(server: ServerProcess) -> Connection:
-    return server.client()
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def poll_until_status(client: Connection, task: Any, status: str | None) -> dict[str, Any]:

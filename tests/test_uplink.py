@@ -25,7 +25,7 @@ import simple_websocket
 
 from anvil_dev.client import Media, ServerError
 
-from conftest import ServerProcess, write_module
+from conftest import ServerProcess, wait_until, write_module
 
 PRELUDE = '''
 import datetime, json, os, socket, sys, threading, time
@@ -193,17 +193,6 @@ def start_uplink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cal
 
 def uplink_key(server: ServerProcess) -> str:
     return (server.app_dir / ".anvil-dev" / "uplink.key").read_text().strip()
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 UPLINK_FUNCTIONS = '''
