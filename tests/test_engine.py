@@ -339,3 +339,54 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_reload_resets_persistent_globals(plain_app, server_factory) -> None:
+    srv = server_factory(plain_app, "--keep-server-running")
+    c = srv.client()
+    assert [c.call("bump"), c.call("bump")] == [1, 2]
+    mark = srv.mark()
+    (plain_app / "server_code" / "Engine.py").write_text(textwrap.dedent(ENGINE_MODULE) + "\n# edited\n")
+    srv.wait_for_output("reloaded server_code/Engine.py", after=mark)
+    assert c.call("bump") == 1
+
+
+def test_poll_mode_reloads_too(plain_app, server_factory) -> None:
+    srv = server_factory(plain_app, "--poll")
+    mark = srv.mark()
+    source = "import anvil.server\n\n@anvil.server.callable\ndef polled():\n    return 'seen'\n"
+    write_module(plain_app, "Polled", source)
+    srv.wait_for_output("reloaded server_code/Polled.py", after=mark)
+    assert srv.client().call("polled") == "seen"
+
+
+def test_a_new_third_party_import_restarts_the_zygote(plain_app, server_factory) -> None:
+    from conftest import wait_until
+
+    srv = server_factory(plain_app)
+
+    def zygote_pids() -> set[int]:
+        out = set()
+        for tid in os.listdir(f"/proc/{srv.proc.pid}/task"):
+            try:
+                with open(f"/proc/{srv.proc.pid}/task/{tid}/children") as f:
+                    out.update(int(p) for p in f.read().split())
+            except FileNotFoundError:  # a thread that has just ended
+                pass
+        zygotes = set()
+        for p in out:
+            try:
+                if b"engine.zygote" in Path(f"/proc/{p}/cmdline").read_bytes():
+                    zygotes.add(p)
+            except FileNotFoundError:
+                pass
+        return zygotes
+
+    before = zygote_pids()
+    mark = srv.mark()
+    write_module(plain_app, "Fractions", "import fractions\nimport anvil.server\n\n@anvil.server.callable\n"
+                                         "def half():\n    return str(fractions.Fraction(1, 2))\n")
+    srv.wait_for_output("reloaded server_code/Fractions.py", after=mark)
+    assert srv.client().call("half") == "1/2"
+    # The new zygote has preloaded `fractions`; the old one retires once its children are gone.
+    wait_until(lambda: zygote_pids() and not (zygote_pids() & before), what="the old zygote to retire")

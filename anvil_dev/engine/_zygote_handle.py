@@ -116,8 +116,12 @@ class ZygoteHandle:
                 if child is not None:
                     child.exit_code = msg["code"]
                     child.exited.set()
-        # The zygote is gone: nothing more will be reported; wake anyone waiting.
+        # The zygote is gone: nothing more will be reported; wake anyone waiting, and reap it.
         self.ready.set()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
         with self._lock:
             waiting = list(self._by_token.values()) + list(self._by_pid.values())
             self._by_token.clear()
