@@ -390,3 +390,39 @@ def test_a_new_third_party_import_restarts_the_zygote(plain_app, server_factory)
     assert srv.client().call("half") == "1/2"
     # The new zygote has preloaded `fractions`; the old one retires once its children are gone.
     wait_until(lambda: zygote_pids() and not (zygote_pids() & before), what="the old zygote to retire")
+
+
+def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_safe(plain_app, server_factory):
+    write_module(plain_app, "Stamp", """
+        import os
+        import anvil.server
+
+        IMPORTED_IN = os.getpid()
+
+        @anvil.server.callable
+        def stamp():
+            return [IMPORTED_IN == os.getpid(), os.getpid()]
+    """)
+    srv = server_factory(plain_app)
+    c = srv.client()
+    first, second = c.call("stamp"), c.call("stamp")
+    # Each call has a process of its own, which did not import the app itself: the template did.
+    assert first[1] != second[1] and first[0] is False and second[0] is False
+    assert [c.call("bump") for _ in range(2)] == [1, 1]
+    mark = srv.mark()
+    write_module(plain_app, "Threads", """
+        import threading
+        import time
+        import anvil.server
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+
+        @anvil.server.callable
+        def threads_ok():
+            return threading.active_count() >= 2
+    """)
+    srv.wait_for_output("reloaded server_code/Threads.py", after=mark)
+    # Forking from a process with threads is unsafe: each call imports the app itself instead.
+    assert c.call("threads_ok") is True
+    assert c.call("stamp")[0] is True
+    assert [c.call("bump") for _ in range(2)] == [1, 1]

@@ -172,6 +172,9 @@ class Engine:
         self._retiring: list[_PersistentWorker] = []
         self._preloads: list[str] = []
         self._zygote: ZygoteHandle | None = None
+        # Fresh children fork from the template of the current generation, which has imported the
+        # app already; None when the app cannot be forked that way (threads at import time).
+        self._template: ZygoteHandle | None = None
         self._description: dict[str, Any] | None = None
         self._stopping = False
 
@@ -181,8 +184,30 @@ class Engine:
         self._preloads = _loader.third_party_imports(self.app)
         self._zygote = ZygoteHandle(str(self.app.path), self._env)
         self._zygote.wait_ready()
+        template = self._new_template(self._zygote) if not self.persistent else None
         with self._lock:
+            self._template = template
             self._fill()
+
+    def _new_template(self, zygote: ZygoteHandle) -> ZygoteHandle | None:
+        """A template for the current code, or None where forking from one is not safe or failed."""
+        try:
+            template = zygote.spawn_template(self.generation)
+            template.wait_ready(60)
+        except (OSError, RuntimeError) as e:
+            log.warning("fresh calls will import the app themselves: %s", e)
+            return None
+        if not template.info.get("forkable"):
+            log.warning("the app starts threads when it is imported: fresh calls will import it themselves")
+            template.stop()
+            return None
+        return template
+
+    def _forker(self) -> ZygoteHandle:
+        """Where fresh children come from. Caller holds the lock."""
+        forker = self._template or self._zygote
+        assert forker is not None
+        return forker
 
     def stop(self) -> None:
         self._stopping = True
@@ -194,12 +219,14 @@ class Engine:
             w.stop()
         for c in spares:
             c.chan.close()
+        if self._template is not None:
+            self._template.stop()
         if self._zygote is not None:
             self._zygote.stop()
 
     @property
     def zygote_pid(self) -> int | None:
-        return self._zygote.proc.pid if self._zygote else None
+        return self._zygote.proc.pid if self._zygote and self._zygote.proc else None
 
     def worker_pids(self) -> list[int]:
         with self._lock:
@@ -215,7 +242,7 @@ class Engine:
                 self._workers.append(_PersistentWorker(self, self._zygote.spawn("persistent", self.generation)))
         else:
             while len(self._spares) < self.n_spares:
-                self._spares.append(self._zygote.spawn("fresh", self.generation))
+                self._spares.append(self._forker().spawn("fresh", self.generation))
 
     def spawn_child(self, mode: str = "fresh") -> Child:
         """A child of the current code outside the pool: each background task runs in one."""
@@ -239,7 +266,7 @@ class Engine:
         with self._lock:
             if self._stopping or self._zygote is None:
                 return error("anvil.server.RuntimeUnavailableError", "The server is shutting down")
-            child = self._spares.popleft() if self._spares else self._zygote.spawn("fresh", self.generation)
+            child = self._spares.popleft() if self._spares else self._forker().spawn("fresh", self.generation)
             # Replace the spare now only if none is left; otherwise after this call, so that the
             # fork and import of the next child do not compete with this call for the CPU.
             deferred = bool(self._spares)
@@ -327,12 +354,15 @@ class Engine:
             new_zygote = ZygoteHandle(str(self.app.path), self._env)
             new_zygote.wait_ready()
             self._preloads = preloads
+        assert self._zygote is not None
+        new_template = self._new_template(new_zygote or self._zygote) if not self.persistent else None
         with self._lock:
             self.generation += 1
             self._description = None
             old_zygote = None
             if new_zygote is not None:
                 old_zygote, self._zygote = self._zygote, new_zygote
+            old_template, self._template = self._template, new_template
             old_spares, self._spares = list(self._spares), collections.deque()
             old_workers = list(self._workers)
             if not self.persistent:
@@ -352,6 +382,8 @@ class Engine:
                     w.retired = True
             for w in old_workers:
                 w._maybe_finish_retire()
+        if old_template is not None:
+            old_template.retire()  # it exits once the children it forked have
         if old_zygote is not None:
             old_zygote.retire()
 
@@ -362,8 +394,7 @@ class Engine:
         with self._lock:
             if self._description is not None:
                 return self._description
-            assert self._zygote is not None
-            child = self._zygote.spawn("describe", self.generation)
+            child = (self._template or self._zygote or self._forker()).spawn("describe", self.generation)
         try:
             desc = child.chan.recv(time.monotonic() + 60) or {"functions": [], "import_error": {
                 "type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"}}

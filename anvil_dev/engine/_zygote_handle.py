@@ -43,9 +43,19 @@ class Child:
 
 
 class ZygoteHandle:
-    def __init__(self, app_path: str, env: dict[str, str] | None = None) -> None:
+    """A process that forks children on request: the zygote itself, or a template forked from it.
+
+    A template (`spawn_template`) has imported the app's modules before it forks, so its
+    children start with the app imported; it lives for one generation of the code.
+    """
+
+    def __init__(self, app_path: str, env: dict[str, str] | None = None,
+                 attach: socket.socket | None = None) -> None:
         self.app_path = app_path
-        host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if attach is not None:
+            host_end, zygote_end = attach, None
+        else:
+            host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._ctrl = host_end
         self._send_lock = threading.Lock()
         self._tokens = itertools.count()
@@ -54,19 +64,33 @@ class ZygoteHandle:
         self._lock = threading.Lock()
         self.ready = threading.Event()
         self.info: dict[str, Any] = {}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "anvil_dev.engine.zygote", str(zygote_end.fileno()), app_path],
-            pass_fds=(zygote_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
-        )
-        zygote_end.close()
+        self.proc: subprocess.Popen[bytes] | None = None
+        if zygote_end is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "anvil_dev.engine.zygote", str(zygote_end.fileno()), app_path],
+                pass_fds=(zygote_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
+            )
+            zygote_end.close()
         self._reader = threading.Thread(target=self._read_loop, name="zygote-reader", daemon=True)
         self._reader.start()
 
     def wait_ready(self, timeout: float = 60) -> None:
         if not self.ready.wait(timeout):
             raise RuntimeError("the zygote process did not start (see the output above)")
-        if self.proc.poll() is not None:
+        if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"the zygote process exited with code {self.proc.returncode}")
+        if not self.info:
+            raise RuntimeError("the zygote process ended before it was ready")
+
+    def spawn_template(self, generation: int) -> ZygoteHandle:
+        """Fork a template for this generation of the code; ready when its `info` says so."""
+        host_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        token = next(self._tokens)
+        with self._send_lock:
+            socket.send_fds(self._ctrl, [json.dumps({"op": "spawn", "token": token, "mode": "template"}).encode()],
+                            [template_end.fileno()])
+        template_end.close()
+        return ZygoteHandle(self.app_path, attach=host_end)
 
     def spawn(self, mode: str, generation: int = 0) -> Child:
         """Ask for a child; returns at once: the socket works before the fork has happened."""
@@ -118,10 +142,11 @@ class ZygoteHandle:
                     child.exited.set()
         # The zygote is gone: nothing more will be reported; wake anyone waiting, and reap it.
         self.ready.set()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         with self._lock:
             waiting = list(self._by_token.values()) + list(self._by_pid.values())
             self._by_token.clear()
@@ -145,6 +170,8 @@ class ZygoteHandle:
         except OSError:
             pass
         self._ctrl.close()
+        if self.proc is None:
+            return  # a template: its zygote reaps it
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:

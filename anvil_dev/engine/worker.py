@@ -59,6 +59,20 @@ class _TerminalOutput(io.TextIOBase):
         self.terminal.flush()
 
 
+def import_app(app: AppDir) -> dict[str, Any] | None:
+    """Import every server module; returns the error every call should then get, or None."""
+    from anvil import _engine_hooks, _errors
+
+    _engine_hooks.app_root = str(app.path)
+    try:
+        _loader.import_server_modules(app)
+    except BaseException as e:  # noqa: BLE001 - any failure of user code is reported to callers
+        error = _errors.error_dict(e, str(app.path))
+        error["moduleLoadFailed"] = True
+        return error
+    return None
+
+
 class Worker:
     def __init__(self, chan: Channel, app: AppDir, mode: str) -> None:
         self.chan = chan
@@ -76,15 +90,14 @@ class Worker:
     # -- start-up ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        from anvil import _engine_hooks, _errors
+        self.adopt(import_app(self.app))
 
-        _engine_hooks.app_root = str(self.app.path)
+    def adopt(self, load_error: dict[str, Any] | None) -> None:
+        """Take over the app as imported (here, or by the template this process was forked from)."""
+        from anvil import _engine_hooks
+
         _engine_hooks.outbound = self.outbound
-        try:
-            _loader.import_server_modules(self.app)
-        except BaseException as e:  # noqa: BLE001 - any failure of user code is reported to callers
-            self.load_error = _errors.error_dict(e, str(self.app.path))
-            self.load_error["moduleLoadFailed"] = True
+        self.load_error = load_error
 
     def describe(self) -> dict[str, Any]:
         from anvil import server
@@ -227,15 +240,22 @@ class Worker:
             slot[0].set()
 
 
-def child_main(fd: int, app: AppDir, mode: str) -> None:
-    """Entry point of a forked child (services already configured by the zygote); never returns."""
+def child_main(fd: int, app: AppDir, mode: str, preloaded: dict[str, Any] | None = None) -> None:
+    """Entry point of a forked child (services already configured by the zygote); never returns.
+
+    `preloaded` is set when the child was forked from a template that has imported the app
+    already: {"error": the import error or None}.
+    """
     code = 0
     try:
         sock = socket.socket(fileno=fd)
         chan = Channel(sock)
         sys.stdout = _TerminalOutput(sys.__stdout__)
         worker = Worker(chan, app, mode)
-        worker.load()
+        if preloaded is None:
+            worker.load()
+        else:
+            worker.adopt(preloaded.get("error"))
         if mode == "describe":
             chan.send(worker.describe())
         else:

@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "runtime")
 RUNTIME_MODULES = ["anvil", "anvil.server", "anvil._engine_hooks", "anvil._sessions", "anvil.tables",
@@ -56,22 +57,47 @@ def main() -> None:
         tables.warm()  # the table schema, synced and cached; no connection stays open across the fork
     except Exception as e:  # noqa: BLE001 - a bad schema is reported by the calls that use it
         failed.append(f"tables: {e}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when we stop
+    ctrl = socket.socket(fileno=ctrl_fd)
+    _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "preloaded": extra_ok,
+                           "failed": extra_failed + failed}, preloaded=None)
+
+
+def _become_template(ctrl: socket.socket, app: Any) -> None:
+    """A child that imports the app's modules once and then forks fresh children from itself, so
+    that they start with the app imported. One template serves one generation of the code."""
+    import threading
+
+    from anvil_dev.engine.worker import import_app
+
+    error = import_app(app)
+    # Forking is only safe from a single thread: an app that starts threads at import time
+    # gets children that import it themselves.
+    forkable = threading.active_count() == 1
+    _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "forkable": forkable, "import_error": error},
+               preloaded={"error": error})
+
+
+def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | None) -> None:
+    """Fork a child for each `spawn` on the control socket, report how each exits; never returns.
+
+    `preloaded` is None in the zygote; in a template it holds the outcome of importing the app,
+    which its children inherit instead of importing again.
+    """
     # Objects that exist now are shared with every child; keep the collector from touching
     # (and so copying) their pages in each child.
     gc.collect()
     gc.freeze()
-    ctrl = socket.socket(fileno=ctrl_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when we stop
-    _send(ctrl, {"op": "ready", "pid": os.getpid(), "preloaded": extra_ok, "failed": extra_failed + failed})
+    _send(ctrl, ready)
     children: set[int] = set()
     exiting = False
     while True:
         if exiting and not children:
-            break
+            os._exit(0)
         try:
             readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [])
         except InterruptedError:
@@ -100,9 +126,11 @@ def main() -> None:
                     os.close(wake_w)
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    if msg["mode"] == "template":
+                        _become_template(socket.socket(fileno=fds[0]), app)
                     from anvil_dev.engine.worker import child_main
 
-                    child_main(fds[0], app, msg["mode"])
+                    child_main(fds[0], app, msg["mode"], preloaded)
                 os.close(fds[0])
                 children.add(pid)
                 _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})
