@@ -320,3 +320,12 @@ def test_server_binds_loopback_by_default(server: ServerProcess) -> None:
 def test_client_connect_api(server: ServerProcess) -> None:
     c = connect(server.url)
     assert c.call("add", 40, 2) == 42
+
+
+def test_a_missing_part_of_anvil_is_named_as_such(app_dir, server_factory) -> None:
+    write_module(app_dir, "Pdf", "import anvil.pdf\n")
+    srv = server_factory(app_dir)
+    with pytest.raises(ServerError) as e:
+        srv.client().call("add", 1, 2)
+    assert "No module named 'anvil.pdf'" in e.value.message
+    assert "anvil-dev does not provide this part of Anvil's server API" in e.value.message

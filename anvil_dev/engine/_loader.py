@@ -88,6 +88,10 @@ def _import_all(app: AppDir) -> None:
             importlib.import_module(f"{package}.{name}")
         except ModuleNotFoundError as e:
             missing = (e.name or "").split(".")[0]
+            if missing == "anvil":
+                raise ModuleNotFoundError(
+                    f"No module named '{e.name}' (imported by {app.relpath(file)}): anvil-dev does not provide "
+                    "this part of Anvil's server API", name=e.name) from e
             if missing and missing != package and not _is_app_module(app, missing):
                 raise ModuleNotFoundError(
                     f"No module named '{e.name}' (imported by {app.relpath(file)}). It is not installed in "
