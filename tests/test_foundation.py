@@ -329,3 +329,21 @@ def test_a_missing_part_of_anvil_is_named_as_such(app_dir, server_factory) -> No
         srv.client().call("add", 1, 2)
     assert "No module named 'anvil.pdf'" in e.value.message
     assert "anvil-dev does not provide this part of Anvil's server API" in e.value.message
+
+
+def test_real_app_patterns_tabs_origin_and_client_imports(app_dir, server_factory) -> None:
+    (app_dir / "server_code" / "Mixed.py").write_text(
+        "import anvil.server\n"
+        "from Shapes import Point\n"
+        "\n"
+        "@anvil.server.callable\n"
+        "def tabbed():\n"
+        "\treturn 'tabs'\n"
+        "\n"
+        "@anvil.server.callable\n"
+        "def spaced():\n"
+        "    return [anvil.server.get_app_origin(), Point(1, 1).moved(1, 0).x]\n")
+    srv = server_factory(app_dir)
+    c = srv.client()
+    assert c.call("tabbed") == "tabs"
+    assert c.call("spaced") == [srv.url, 2]
