@@ -426,3 +426,43 @@ def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_
     assert c.call("threads_ok") is True
     assert c.call("stamp")[0] is True
     assert [c.call("bump") for _ in range(2)] == [1, 1]
+
+
+def test_killed_template_and_zygote_are_replaced(plain_app, server_factory) -> None:
+    from conftest import wait_until
+
+    srv = server_factory(plain_app)
+    c = srv.client()
+    assert c.call("bump") == 1
+
+    zygote = next(p for p in _children(srv.proc.pid) if b"engine.zygote" in Path(f"/proc/{p}/cmdline").read_bytes())
+    # The template is the zygote's child with children of its own (the spares).
+    template = next(p for p in _children(zygote) if _children(p))
+    os.kill(template, signal.SIGKILL)
+    # Calls keep working: from spares already forked, then from the zygote, then a new template.
+    for _ in range(6):
+        assert c.call("bump") == 1
+    os.kill(zygote, signal.SIGKILL)
+    wait_until(lambda: _call_ok(c), what="calls to work after the zygote died")
+    assert c.call("bump") == 1
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    out += [int(p) for p in f.read().split()]
+            except FileNotFoundError:
+                pass
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def _call_ok(c) -> bool:
+    try:
+        return c.call("bump") == 1
+    except ServerError:
+        return False

@@ -204,10 +204,35 @@ class Engine:
         return template
 
     def _forker(self) -> ZygoteHandle:
-        """Where fresh children come from. Caller holds the lock."""
+        """Where fresh children come from. Caller holds the lock.
+
+        A template or zygote that died (killed from outside, say) is replaced in the background;
+        meanwhile children come from whichever is still there.
+        """
+        if self._template is not None and not self._template.alive:
+            self._template = None
+            if not self._stopping:
+                threading.Thread(target=self._replace_template, daemon=True).start()
+        if self._zygote is not None and not self._zygote.alive and not self._stopping:
+            log.warning("the zygote process died; starting a new one")
+            self._zygote = ZygoteHandle(str(self.app.path), self._env)
+            self._zygote.wait_ready()
         forker = self._template or self._zygote
         assert forker is not None
         return forker
+
+    def _replace_template(self) -> None:
+        with self._lock:
+            zygote, generation = self._zygote, self.generation
+        if zygote is None:
+            return
+        template = self._new_template(zygote)
+        with self._lock:
+            if self.generation == generation and self._template is None and not self._stopping:
+                self._template = template
+                return
+        if template is not None:
+            template.stop()
 
     def stop(self) -> None:
         self._stopping = True

@@ -63,6 +63,7 @@ class ZygoteHandle:
         self._by_pid: dict[int, Child] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()
+        self.alive = True
         self.info: dict[str, Any] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         if zygote_end is not None:
@@ -141,6 +142,7 @@ class ZygoteHandle:
                     child.exit_code = msg["code"]
                     child.exited.set()
         # The zygote is gone: nothing more will be reported; wake anyone waiting, and reap it.
+        self.alive = False
         self.ready.set()
         if self.proc is not None:
             try:
