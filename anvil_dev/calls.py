@@ -24,13 +24,15 @@ class Caller:
     call_stack: list[dict[str, Any]] = field(default_factory=list)
     user_email_override: str | None = None
     background_task_id: str | None = None
+    # What the dev console's log shows as the caller ("cli", "python"), when not its client_type.
+    via: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "client_type": self.client_type, "ip": self.ip, "session_id": self.session_id,
             "trusted": self.trusted, "call_stack": self.call_stack,
             "user_email_override": self.user_email_override,
-            "background_task_id": self.background_task_id,
+            "background_task_id": self.background_task_id, "via": self.via,
         }
 
     @classmethod

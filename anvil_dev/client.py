@@ -253,6 +253,8 @@ class Connection:
                  timeout: float | None = None) -> None:
         self.url = url.rstrip("/")
         self.http = requests.Session()
+        # Only for the dev console's log: server code sees these calls as Anvil sees any client's.
+        self.http.headers["X-Anvil-Dev-Client"] = os.environ.get("ANVIL_DEV_CLIENT", "python")
         self.timeout = timeout
         self.registry = _ClientRegistry(self)
         self._uploads: list[tuple[str, Media]] = []

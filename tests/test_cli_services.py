@@ -77,3 +77,23 @@ def test_secrets_set_and_list(app_dir, server_factory) -> None:
     srv = server_factory(app_dir)
     assert srv.client().call("key_length") == 6
     assert "s3cret" not in srv.output
+
+
+def test_console_log_names_cli_and_python_callers(server) -> None:
+    import json
+
+    import requests
+
+    run_cli("call", "add", "1", "2", "--url", server.url)
+    server.client().call("add", 3, 4)
+    kinds = []
+    with requests.get(server.url + "/_/console/events", stream=True, timeout=10) as r:
+        for line in r.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                data = event.get("data", event)
+                if data.get("command") == "add":
+                    kinds.append(data.get("client_type"))
+            if len(kinds) == 2:
+                break
+    assert kinds == ["cli", "python"]

@@ -25,6 +25,7 @@ MAX_JSON_BODY = 16 << 20
 MAX_REQUEST_BODY = 2 << 30
 AS_HEADER = "X-Anvil-Dev-As"
 TOKEN_HEADER = "X-Anvil-Dev-Token"
+CLIENT_HEADER = "X-Anvil-Dev-Client"
 
 _STATUS = {
     "anvil.server.NoServerFunctionError": 404,
@@ -318,8 +319,10 @@ def _caller(state: HostState) -> tuple[Caller | Response, str | None]:
             return _json_error(403, "anvil.server.PermissionDenied",
                                "Calling as another user needs the token from the app's .anvil-dev/ directory "
                                "(use `anvil-dev call --as EMAIL` on the machine that serves the app)"), None
+    via = request.headers.get(CLIENT_HEADER)
     caller = Caller(client_type="browser", ip=request.remote_addr, session_id=session_id, trusted=False,
-                    call_stack=[{"type": "browser"}], user_email_override=as_user)
+                    call_stack=[{"type": "browser"}], user_email_override=as_user,
+                    via=via if via in ("cli", "python") else None)
     return caller, new_session
 
 

@@ -66,7 +66,7 @@ class Dispatcher:
     def _publish(self, command: str, caller: Caller, reply: Message, seconds: float) -> None:
         err = reply.get("error") or {}
         self.bus.publish("call", {
-            "command": command, "client_type": caller.client_type, "user": caller.user_email_override,
+            "command": command, "client_type": caller.via or caller.client_type, "user": caller.user_email_override,
             "duration_ms": round(seconds * 1000, 2), "ok": "error" not in reply,
             "error_type": err.get("type"), "error_message": err.get("message"), "time": time.time(),
         })
