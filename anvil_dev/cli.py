@@ -131,6 +131,8 @@ def _parse_arg(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise click.BadParameter(f"{text[:40]}... is JSON nested too deeply to send", param_hint="ARGS") from None
 
 
 @cli.command("call", context_settings={"ignore_unknown_options": True})
@@ -153,7 +155,9 @@ def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[
 
     if http_method is not None:
         sys.exit(callcmd.run_http(url, http_method, name, list(args)))
-
+    if not name.strip():
+        raise click.BadParameter("give the name of a server function (`anvil-dev serve` lists them)",
+                                 param_hint="NAME")
     kw = {}
     for item in kwargs:
         key, sep, value = item.partition("=")

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_INT = 2147483647
+# Deeper values are refused with a SerializationError naming the path, rather than a bare
+# RecursionError (the encoder recurses, up to three frames a level, under Python's limit of 1000).
+MAX_DEPTH = 200
 _JSON_SCALARS = (str, bool, type(None))
 
 
@@ -77,6 +80,32 @@ def format_path(path: list[Any]) -> str:
     return "msg" + "".join(f"[{p!r}]" for p in path)
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> list[Any] | None:
+    """The path of the first list or dict nested more than `limit` levels deep in decoded JSON, or None.
+
+    Iterative, so that it works on values too deep for the recursive encoder.
+    """
+    stack: list[tuple[Any, list[Any]]] = [(value, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        if len(path) > limit:
+            return path
+        stack.extend((v, path + [k]) for k, v in items if isinstance(v, (dict, list)))
+    return None
+
+
+def _short_path(path: list[Any]) -> str:
+    if len(path) <= 8:
+        return format_path(path)
+    return format_path(path[:6]) + f"...({len(path)} levels)"
+
+
 def format_datetime(value: _dt.datetime) -> str:
     """Anvil's DateTime string; a naive value is taken as local time, as Anvil's Python does."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -121,6 +150,10 @@ class _Encoder:
     def fail(self, what: str, path: list[Any]) -> Exception:
         return self.registry.error_class(f"{self.prefix}{what} at {format_path(path)}")
 
+    def too_deep(self, path: list[Any]) -> Exception:
+        return self.registry.error_class(
+            f"{self.prefix}Cannot serialize a value nested more than {MAX_DEPTH} levels deep at {_short_path(path)}")
+
     def encode(self, value: Any, path: list[Any]) -> Any:
         if isinstance(value, _JSON_SCALARS):
             return value
@@ -137,6 +170,8 @@ class _Encoder:
             self.objects.append({"path": list(path), "type": ["Float"], "value": text})
             return None
         if isinstance(value, (list, tuple, dict)) and t not in self.registry.names:
+            if len(path) > MAX_DEPTH:
+                raise self.too_deep(path)
             key = id(value)
             if key in self._active:
                 raise self.fail("Cannot serialize a value that contains itself (a circular reference)", path)
@@ -176,6 +211,8 @@ class _Encoder:
         raise self.fail(f"Cannot serialize {t} object", path)
 
     def _encode_portable(self, value: Any, name: str, path: list[Any]) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise self.too_deep(path)
         key = id(value)
         if key in self._active:
             raise self.fail("Cannot serialize a value that contains itself (a circular reference)", path)
@@ -256,7 +293,7 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
             return parse_datetime(entry["value"], registry.make_tz)
         if kind == "Primitive":
             return entry["value"]
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError):
         raise registry.error_class(
             f"Malformed {kind} value at {format_path(path)}: {entry.get('value')!r:.100}") from None
     if kind in ("ValueType", "ClassType"):

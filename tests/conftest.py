@@ -44,6 +44,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "anvil_dev", "--app", str(self.app_dir), "serve", "--port", str(self.port), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=full_env,
+            errors="backslashreplace",  # server code may print bytes that are not UTF-8
             start_new_session=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()

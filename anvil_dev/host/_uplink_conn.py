@@ -208,6 +208,8 @@ class UplinkConnection:
             data = json.loads(frame)
         except ValueError:
             raise ProtocolError("a text frame that is not JSON") from None
+        except RecursionError:
+            raise ProtocolError("a text frame nested too deeply") from None
         if not isinstance(data, dict):
             raise ProtocolError("a JSON frame that is not an object")
         kind = data.get("type")

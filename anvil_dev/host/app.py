@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, request, send_file, send_from_directory
 
+from anvil_dev import wire
 from anvil_dev.appdir import AppDir
 from anvil_dev.calls import Caller, Message, error
 from anvil_dev.host.dispatch import Dispatcher
@@ -124,6 +125,8 @@ def create_app(state: HostState) -> Flask:
         if found is None:
             abort(404)
         media_id, mime, name = found
+        mime = mime if isinstance(mime, str) else None  # a Media's content_type and name are server code's
+        name = name if isinstance(name, str) else None
         try:
             path = state.media.store.path(media_id)
         except ValueError:
@@ -268,6 +271,16 @@ def _parse_call(raw: bytes | str) -> Message | Response:
         msg = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         return _json_error(400, "anvil.server.InternalError", f"Malformed JSON in call body: {e}")
+    except RecursionError:
+        msg = None
+    # Deeper values could not reach server code anyway (RecursionError in some process on the way);
+    # brackets are counted first so that ordinary calls skip the walk.
+    opening = raw.count(b"[") + raw.count(b"{") if isinstance(raw, bytes) else raw.count("[") + raw.count("{")
+    deep = wire.too_deep(msg) if msg is not None and opening > wire.MAX_DEPTH else None
+    if msg is None or deep is not None:
+        where = f" (at {wire.format_path(deep[:6])}...)" if deep else ""
+        return _json_error(400, "anvil.server.SerializationError",
+                           f"Call body nested more than {wire.MAX_DEPTH} levels deep{where}")
     if not isinstance(msg, dict):
         return _json_error(400, "anvil.server.InternalError", "A call body must be a JSON object")
     command = msg.get("command")
@@ -278,6 +291,13 @@ def _parse_call(raw: bytes | str) -> Message | Response:
             return _json_error(400, "anvil.server.InternalError",
                                f"\"{key}\" must be a JSON {'array' if kind is list else 'object'}, "
                                f"not {type(msg[key]).__name__}")
+    for entry in msg.get("objects", []):
+        path = entry.get("path") if isinstance(entry, dict) else None
+        # Values are put back only inside the arguments: not over them, nor elsewhere in the call.
+        if not isinstance(path, list) or len(path) < 2 or path[0] not in ("args", "kwargs"):
+            return _json_error(400, "anvil.server.SerializationError",
+                               f"Malformed entry in 'objects': its \"path\" must be a list that starts with "
+                               f"\"args\" or \"kwargs\" and names an argument (got {entry!r:.200})")
     return {"command": command, "args": msg.get("args", []), "kwargs": msg.get("kwargs", {}),
             "objects": msg.get("objects", [])}
 
@@ -293,16 +313,22 @@ def _parse_multipart(store: MediaStore) -> Message | Response:
     msg = _parse_call(raw)
     if isinstance(msg, Response):
         return msg
+    stored: dict[str, str] = {}  # part name -> media id: a part named twice is one media, stored once
     for entry in msg["objects"]:
         if isinstance(entry, dict) and entry.get("type") == ["DataMedia"]:
-            part = request.files.get(str(entry.get("id")))
+            name = str(entry.get("id"))
+            part = request.files.get(name)
             if part is None:
                 return _json_error(400, "anvil.server.SerializationError",
                                    f"Media at {entry.get('path')} has no part named {entry.get('id')!r}")
-            media_id, _length = store.put_stream(part.stream)  # type: ignore[arg-type]
-            entry["id"] = media_id
-            entry.setdefault("mime-type", part.mimetype or "application/octet-stream")
-            entry.setdefault("name", part.filename)
+            if name not in stored:
+                stored[name], _length = store.put_stream(part.stream)  # type: ignore[arg-type]
+            entry["id"] = stored[name]
+            # Anything but a string (or a null name) would break the download URL made from them.
+            if not isinstance(entry.get("mime-type"), str):
+                entry["mime-type"] = part.mimetype or "application/octet-stream"
+            if "name" not in entry or not isinstance(entry["name"], (str, type(None))):
+                entry["name"] = part.filename
     return msg
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,8 +58,10 @@ class Dispatcher:
             reply = self.engine.call(msg, caller)
         if "error" in reply and command != "anvil.private.echo":
             err = reply["error"] or {}
-            click.secho(f"{command} failed ({caller.client_type}): {err.get('type')}: {err.get('message')}",
-                        fg="yellow", err=True)
+            # One line, whatever the caller put in the name (which messages may repeat): control
+            # characters escaped, so no terminal escape sequences and no fake lines.
+            click.secho(f"{_printable(command, 200)} failed ({caller.client_type}): {err.get('type')}: "
+                        f"{_printable(str(err.get('message')), 2000)}", fg="yellow", err=True)
         if self.bus is not None and command != "anvil.private.echo":
             self._publish(command, caller, reply, time.perf_counter() - start)
         return reply
@@ -72,3 +75,13 @@ class Dispatcher:
         })
         if reply.get("output"):
             self.bus.publish("output", {"command": command, "text": reply["output"]})
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str, limit: int) -> str:
+    """`text` safe to print on a terminal: control characters escaped, at most `limit` characters."""
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text) - limit} more characters)"
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)

@@ -72,8 +72,9 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
         reply = wire.encode({"response": result}, REGISTRY,
                             error_prefix="Cannot serialize return value from function. ")
     except BaseException as e:  # noqa: BLE001 - every failure of user code goes back to the caller
-        if isinstance(e, KeyboardInterrupt):
-            raise
+        # KeyboardInterrupt and SystemExit too: here they can only come from server code (workers
+        # ignore SIGINT), and re-raising them would end the process (fresh) or the call's thread
+        # without a reply (persistent), leaving the caller to wait for the timeout.
         reply = {"error": error_dict(e, app_root), "objects": []}
     finally:
         if parent is None:

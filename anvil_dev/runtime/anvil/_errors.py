@@ -73,8 +73,18 @@ def error_dict(exc: BaseException, app_root: str | None) -> dict[str, Any]:
             fname = fname[len(app_root) + 1:]
         return {"type": "SyntaxError", "message": f"{exc.msg} ({fname}, line {exc.lineno})",
                 "trace": [[fname, exc.lineno]]}
-    message = exc.message if isinstance(exc, AnvilWrappedError) else str(exc)
+    try:
+        message = exc.message if isinstance(exc, AnvilWrappedError) else str(exc)
+    except Exception as e:  # noqa: BLE001 - user code's __str__ must not take the reply down with it
+        message = f"<the exception's __str__ raised {type(e).__name__}: {_safe_str(e)}>"
     return {"type": type_name(exc), "message": message, "trace": app_trace(exc.__traceback__, app_root)}
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return "?"
 
 
 def exception_from_error(err: dict[str, Any]) -> BaseException:
