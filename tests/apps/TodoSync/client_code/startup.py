@@ -1,0 +1,6 @@
+import anvil.server
+from anvil_extras import routing
+
+from .TodoList import TodoList
+
+routing.launch()
