@@ -91,9 +91,8 @@ class Table:
         return Row._make(self._id, rid, data) if data is not None else None
 
     def has_row(self, row: Any) -> bool:
-        if not isinstance(row, Row):
-            raise TypeError("has_row() needs a table row")
-        if row._table_id != self._id:
+        # Anvil answers False for anything that is not a row (apps pass a dict for "not saved yet").
+        if not isinstance(row, Row) or row._table_id != self._id:
             return False
         return _svc.store().has_row(self._id, row._id, self._compile((), {}) if self._is_view else None)
 
