@@ -75,6 +75,14 @@ def ensure_schema(db: Database, name: str, sql: str) -> None:
     key = (str(db.path), name)
     if key in _schemas_done:
         return
+    own = db.existing_connection()
+    if own is not None and own.in_transaction:
+        # This thread holds the write lock (a data tables transaction): a second connection would
+        # wait for it until the busy timeout. Create the tables in that transaction instead, and
+        # not mark them done, as a rollback takes them away again.
+        for statement in _statements(sql):
+            own.execute(statement)
+        return
     with _schema_lock:
         if key in _schemas_done:
             return
@@ -85,3 +93,16 @@ def ensure_schema(db: Database, name: str, sql: str) -> None:
         finally:
             conn.close()
         _schemas_done.add(key)
+
+
+def _statements(sql: str) -> list[str]:
+    """The SQL statements of a script, one each (sqlite3's execute() takes only one)."""
+    out: list[str] = []
+    current = ""
+    for part in sql.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                out.append(current.strip())
+            current = ""
+    return out
