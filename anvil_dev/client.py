@@ -116,6 +116,24 @@ class Row(PortableObject):
         return f"<Row {self.get_id()} {self.data.get('data')!r}>"
 
 
+class SearchIterator(PortableObject):
+    """A data table search returned by a server function: its rows, iterable and indexable as a list."""
+
+    type_name = "anvil.tables.SearchIterator"
+
+    def __iter__(self) -> Any:
+        return iter(self.data or [])
+
+    def __len__(self) -> int:
+        return len(self.data or [])
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.data or [])[index]
+
+    def __repr__(self) -> str:
+        return f"<SearchIterator {list(self)!r}>"
+
+
 class Media:
     """Media from or for the server: bytes, content type and name."""
 
@@ -224,6 +242,7 @@ class _ClientRegistry(wire.TypeRegistry):
         super().__init__()
         self.connection = connection
         self.register(Row, Row.type_name)
+        self.register(SearchIterator, SearchIterator.type_name)
 
     def lookup(self, name: str) -> type | None:
         cls = self.classes.get(name)
