@@ -1,0 +1,2 @@
+"""`anvil.facebook`: its modules import (apps with the Facebook API service import them everywhere), but
+anvil-dev does not provide the service: using them raises NotImplementedError."""

@@ -1,0 +1,2 @@
+"""`anvil.google`: its modules import (apps with the Google API service import them everywhere), but
+anvil-dev does not provide the service: using them raises NotImplementedError."""
