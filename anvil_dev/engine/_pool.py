@@ -193,9 +193,14 @@ class Engine:
         """A template for the current code, or None where forking from one is not safe or failed."""
         try:
             template = zygote.spawn_template(self.generation)
-            template.wait_ready(60)
-        except (OSError, RuntimeError) as e:
+        except OSError as e:
             log.warning("fresh calls will import the app themselves: %s", e)
+            return None
+        try:
+            template.wait_ready(60)
+        except RuntimeError as e:
+            log.warning("fresh calls will import the app themselves: %s", e)
+            template.stop()
             return None
         if not template.info.get("forkable"):
             log.warning("the app starts threads when it is imported: fresh calls will import it themselves")
@@ -328,13 +333,18 @@ class Engine:
             if not live:
                 return error("anvil.server.RuntimeUnavailableError", "No server worker is available")
             worker = min(live, key=lambda w: w.load)
-        if not worker.ready.wait(60) or worker.dead:
+        # A worker that is still importing the app (a replacement, say) counts against the call's time.
+        started = time.monotonic()
+        if not worker.ready.wait(self.timeout or 600):
+            return timeout_error()
+        if worker.dead:
             return terminated_error(worker.child.exit_code)
         if worker.import_error is not None:
             # A worker whose modules failed to import answers once and is replaced, as on Anvil.
             self._retire(worker)
             return {"error": worker.import_error, "objects": []}
-        return worker.call(frame, self.timeout)
+        remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
+        return worker.call(frame, remaining)
 
     def _answer_outbound(self, chan: Any, frame: Message) -> None:
         """A worker's nested call that it cannot answer itself (an uplink function, say)."""

@@ -31,11 +31,15 @@ class Child:
         self.exited = threading.Event()
 
     def kill(self) -> None:
+        """SIGKILL the child and whatever it forked (each child leads a process group of its own)."""
         if self.spawned.wait(5) and self.pid and not self.exited.is_set():
             try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def wait_exit(self, timeout: float) -> int | None:
         self.exited.wait(timeout)

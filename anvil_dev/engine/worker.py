@@ -20,6 +20,16 @@ from anvil_dev.engine._frames import Channel, encode
 MB = 1 << 20
 
 
+MAX_OUTPUT = 1 << 20
+
+
+def _capped(text: str) -> str:
+    """A call's printed output as the caller gets it: all of it is in the serve terminal."""
+    if len(text) <= MAX_OUTPUT:
+        return text
+    return text[:MAX_OUTPUT] + f"\n[... {len(text) - MAX_OUTPUT} more characters of output are in the serve terminal]\n"
+
+
 class CallInterrupted(BaseException):
     """Raised inside a persistent worker's call thread when the host says its time is up."""
 
@@ -174,6 +184,10 @@ class Worker:
         except CallInterrupted:
             reply = {"error": {"type": "anvil.server.TimeoutError", "message": "Server code took too long",
                                "trace": []}, "objects": []}
+        except Exception as e:  # noqa: BLE001 - a failure of ours must still answer the caller
+            reply = {"error": {"type": "anvil.server.InternalError", "trace": [],
+                               "message": f"anvil-dev failed to run this call: {type(e).__name__}: {e}"},
+                     "objects": []}
         finally:
             with self._lock:
                 self._threads.pop(call_id, None)
@@ -181,9 +195,11 @@ class Worker:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
         reply["type"] = "REPLY"
         reply["id"] = call_id
-        reply["output"] = "".join(output)
+        reply["output"] = _capped("".join(output))
         data = encode(reply)
-        if len(data) > self.max_response and "response" in reply:
+        # The limit is on what the function returned: its printed output does not count.
+        if (len(data) > self.max_response and "response" in reply
+                and len(encode(dict(reply, output=""))) > self.max_response):
             data = encode({"type": "REPLY", "id": call_id, "output": reply["output"], "objects": [], "error": {
                 "type": "anvil.server.SerializationError", "trace": [],
                 "message": "This function returned too much data - please use Media objects to transfer "

@@ -110,17 +110,16 @@ def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | Non
                 data, fds, _flags, _addr = socket.recv_fds(ctrl, 65536, 4)
             except OSError:
                 data, fds = b"", []
-            if not data:  # the host is gone: take every child with us
+            if not data:  # the host is gone: take every child (and what it forked) with us
                 for pid in children:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                    _kill_group(pid)
                 os._exit(0)
             msg = json.loads(data)
             if msg["op"] == "spawn":
                 pid = os.fork()
                 if pid == 0:
+                    # A group of its own: whatever server code forks goes with it (killpg).
+                    os.setpgid(0, 0)
                     ctrl.close()
                     os.close(wake_r)
                     os.close(wake_w)
@@ -131,6 +130,10 @@ def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | Non
                     from anvil_dev.engine.worker import child_main
 
                     child_main(fds[0], app, msg["mode"], preloaded)
+                try:
+                    os.setpgid(pid, pid)  # as the child does: whichever runs first, no window without it
+                except OSError:
+                    pass
                 os.close(fds[0])
                 children.add(pid)
                 _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})
@@ -138,6 +141,13 @@ def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | Non
                 exiting = True
                 for fd in fds:
                     os.close(fd)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _reap(ctrl: socket.socket, children: set[int]) -> None:
@@ -149,6 +159,9 @@ def _reap(ctrl: socket.socket, children: set[int]) -> None:
         if pid == 0:
             return
         children.discard(pid)
+        # Processes server code forked die with the call: they would outlive serve, and hold the
+        # call's socket open so that the host never saw the crash.
+        _kill_group(pid)
         try:
             _send(ctrl, {"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
         except OSError:

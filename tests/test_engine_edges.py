@@ -1,0 +1,112 @@
+"""Engine edge cases the adversarial tests found: printed output, crashes during a replacement's
+import, and processes that server code forks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_adversarial import orphans
+
+from anvil_dev.client import ServerError
+from anvil_dev.scaffold import scaffold
+
+from conftest import write_module
+
+MODULE = """
+    import os, sys, time
+    import anvil.server
+
+    time.sleep(float(open(os.environ["SLOW_IMPORT_FILE"]).read() or 0))
+
+    @anvil.server.callable
+    def chatty(mb):
+        line = "y" * 1023 + "\\n"
+        for _ in range(mb * 1024):
+            sys.stdout.write(line)
+        return "done"
+
+    @anvil.server.callable
+    def fork_and_return():
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        return pid
+
+    @anvil.server.callable
+    def fork_then_die():
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        os._exit(7)
+
+    @anvil.server.callable
+    def die():
+        os._exit(7)
+
+    @anvil.server.callable
+    def pid():
+        return os.getpid()
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    app = scaffold(tmp_path / "EngApp")
+    write_module(app, "Eng", MODULE)
+    (tmp_path / "slow").write_text("0")
+    return app
+
+
+def env(app: Path) -> dict[str, str]:
+    return {"SLOW_IMPORT_FILE": str(app.parent / "slow")}
+
+
+@pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
+def test_printed_output_does_not_count_as_returned_data(app, server_factory, flag) -> None:
+    srv = server_factory(app, flag, env=env(app))
+    c = srv.client()
+    assert c.call("chatty", 5) == "done"
+    assert len(c.last_output) <= 4 << 20  # the caller gets a bounded amount of output, not 5 MB
+    assert "more characters of output are in the serve terminal" in c.last_output
+
+
+def test_persistent_call_after_a_crash_still_times_out(app, server_factory) -> None:
+    srv = server_factory(app, "--keep-server-running", "--timeout", "1", env=env(app))
+    c = srv.client()
+    (app.parent / "slow").write_text("5")
+    with pytest.raises(ServerError):
+        c.call("die")
+    start = time.monotonic()
+    try:
+        c.call("pid")
+    except ServerError as e:
+        assert e.type == "anvil.server.TimeoutError"
+    assert time.monotonic() - start < 2.5  # not the replacement's 5 s import
+
+
+@pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
+def test_a_process_forked_by_server_code_does_not_outlive_the_call(app, server_factory, flag) -> None:
+    srv = server_factory(app, flag, env=env(app))
+    c = srv.client()
+    c.call("fork_and_return")
+    time.sleep(0.5)
+    assert not orphans(srv)
+
+
+@pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
+def test_a_crash_after_a_fork_is_reported_at_once(app, server_factory, flag) -> None:
+    srv = server_factory(app, flag, "--timeout", "3", env=env(app))
+    c = srv.client()
+    if flag == "--keep-server-running":
+        c.call("fork_and_return")  # the grandchild holds the worker's socket
+        fn = "die"
+    else:
+        fn = "fork_then_die"
+    start = time.monotonic()
+    with pytest.raises(ServerError) as e:
+        c.call(fn)
+    assert e.value.type == "anvil.server.ExecutionTerminatedError", e.value
+    assert time.monotonic() - start < 2
