@@ -110,3 +110,55 @@ def test_a_crash_after_a_fork_is_reported_at_once(app, server_factory, flag) -> 
         c.call(fn)
     assert e.value.type == "anvil.server.ExecutionTerminatedError", e.value
     assert time.monotonic() - start < 2
+
+
+FIDELITY = """
+    import datetime
+    import random
+    import time
+
+    import anvil.server
+    from anvil.tables import app_tables
+
+    RNG = random.Random()
+    SEEDED = random.Random(42)
+    FEEDBACK = app_tables.feedback
+
+    @anvil.server.callable
+    def draws():
+        return [RNG.random(), random.random(), SEEDED.random()]
+
+    @anvil.server.callable
+    def zone():
+        return [time.strftime("%Z"), datetime.datetime.now().astimezone().utcoffset().total_seconds()]
+"""
+
+QUERY_AT_IMPORT = """
+    import anvil.server
+    from anvil.tables import app_tables
+
+    COUNT_AT_IMPORT = len(app_tables.feedback.search())
+
+    @anvil.server.callable
+    def count_at_import():
+        return COUNT_AT_IMPORT
+"""
+
+
+def test_fresh_calls_behave_as_if_each_imported_the_app(app_dir, server_factory) -> None:
+    write_module(app_dir, "Fidelity", FIDELITY)
+    srv = server_factory(app_dir)
+    c = srv.client()
+    first, second = c.call("draws"), c.call("draws")
+    assert first[0] != second[0] and first[1] != second[1]  # unseeded generators differ per call
+    assert first[2] == second[2]  # a generator seeded on purpose does not
+    assert c.call("zone") == ["UTC", 0.0]  # Anvil's servers run in UTC
+
+
+def test_a_query_at_import_time_sees_the_current_data(app_dir, server_factory) -> None:
+    write_module(app_dir, "AtImport", QUERY_AT_IMPORT)
+    srv = server_factory(app_dir)
+    c = srv.client()
+    before = c.call("count_at_import")
+    c.call("add_feedback", "Ann", "ann@example.org", "hi")
+    assert c.call("count_at_import") == before + 1

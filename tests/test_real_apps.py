@@ -164,8 +164,6 @@ def test_a_service_used_first_inside_a_transaction_creates_its_tables_there(tmp_
     assert db.connection().execute("SELECT note FROM probe_things").fetchall() == [(";",)]
 
 
-@pytest.mark.xfail(strict=True, reason="engine/_loader.py puts the app-module alias finder first on sys.meta_path; "
-                   "Anvil appends it, so the standard library and installed packages win over app modules")
 def test_a_server_module_named_like_the_standard_library_does_not_hide_it(
         tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
     app = tmp_path / "HelpDesk"

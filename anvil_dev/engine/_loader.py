@@ -35,13 +35,24 @@ class _AppAliasFinder(importlib.abc.MetaPathFinder):
         self.roots = roots
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        top = fullname.split(".", 1)[0]
-        if top == self.package or top in sys.builtin_module_names:
+        top, _, rest = fullname.partition(".")
+        if top == self.package:
             return None
-        for root in self.roots:
-            if (root / (top + ".py")).is_file() or (root / top / "__init__.py").is_file():
-                return importlib.util.spec_from_loader(fullname, _AliasLoader(f"{self.package}.{fullname}"))
-        return None
+        if rest:
+            # A submodule of an aliased module (`import model.portable`): the same module as
+            # `<package>.model.portable`, not a second copy found through model's __path__.
+            parent = sys.modules.get(top)
+            if parent is None or not getattr(parent, "__name__", "").startswith(self.package + "."):
+                return None
+            return importlib.util.spec_from_loader(fullname, _AliasLoader(f"{self.package}.{fullname}"))
+        if not any((r / (top + ".py")).is_file() or (r / top / "__init__.py").is_file() for r in self.roots):
+            return None
+        # As on Anvil, the standard library and installed packages win over an app module of the
+        # same name (an app's `email.py` must not hide `email.mime`).
+        if (top in sys.builtin_module_names or importlib.machinery.FrozenImporter.find_spec(top) is not None
+                or importlib.machinery.PathFinder.find_spec(top) is not None):
+            return None
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(f"{self.package}.{fullname}"))
 
 
 def install_app_package(app: AppDir, aliases: bool = True) -> str:

@@ -166,6 +166,9 @@ class Engine:
         pkg_root = str(Path(anvil_dev.__file__).resolve().parent.parent)
         self._env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_root, self._env.get("PYTHONPATH")]))
         self._env["ANVIL_DEV_MAX_RESPONSE_MB"] = str(max_response_mb)
+        # Anvil's servers run in UTC: datetime.now() and naive datetimes on the wire match them.
+        self._env.setdefault("ANVIL_DEV_TZ", "UTC")
+        self._env["TZ"] = self._env["ANVIL_DEV_TZ"]
         self._lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
         self._workers: list[_PersistentWorker] = []
@@ -175,6 +178,7 @@ class Engine:
         # Fresh children fork from the template of the current generation, which has imported the
         # app already; None when the app cannot be forked that way (threads at import time).
         self._template: ZygoteHandle | None = None
+        self._import_on_call = False
         self._description: dict[str, Any] | None = None
         self._stopping = False
 
@@ -202,10 +206,16 @@ class Engine:
             log.warning("fresh calls will import the app themselves: %s", e)
             template.stop()
             return None
-        if not template.info.get("forkable"):
-            log.warning("the app starts threads when it is imported: fresh calls will import it themselves")
+        reason = template.info.get("unforkable")
+        if reason is not None:
+            # Each fresh call then imports the app when it arrives, as on Anvil: an import that
+            # reads the database must see the data as it is at the call, not as it was earlier.
+            self._import_on_call = True
+            if reason == "threads":
+                log.warning("the app starts threads when it is imported: fresh calls import it themselves")
             template.stop()
             return None
+        self._import_on_call = False
         return template
 
     def _forker(self) -> ZygoteHandle:
@@ -225,6 +235,9 @@ class Engine:
         forker = self._template or self._zygote
         assert forker is not None
         return forker
+
+    def _fresh_mode(self) -> str:
+        return "fresh_import_on_call" if self._import_on_call and self._template is None else "fresh"
 
     def _replace_template(self) -> None:
         with self._lock:
@@ -272,7 +285,7 @@ class Engine:
                 self._workers.append(_PersistentWorker(self, self._zygote.spawn("persistent", self.generation)))
         else:
             while len(self._spares) < self.n_spares:
-                self._spares.append(self._forker().spawn("fresh", self.generation))
+                self._spares.append(self._forker().spawn(self._fresh_mode(), self.generation))
 
     def spawn_child(self, mode: str = "fresh") -> Child:
         """A child of the current code outside the pool: each background task runs in one."""
@@ -296,7 +309,8 @@ class Engine:
         with self._lock:
             if self._stopping or self._zygote is None:
                 return error("anvil.server.RuntimeUnavailableError", "The server is shutting down")
-            child = self._spares.popleft() if self._spares else self._forker().spawn("fresh", self.generation)
+            child = (self._spares.popleft() if self._spares
+                     else self._forker().spawn(self._fresh_mode(), self.generation))
             # Replace the spare now only if none is left; otherwise after this call, so that the
             # fork and import of the next child do not compete with this call for the CPU.
             deferred = bool(self._spares)

@@ -69,6 +69,40 @@ class _TerminalOutput(io.TextIOBase):
         self.terminal.flush()
 
 
+_unseeded: Any = None
+
+
+def track_unseeded_randoms() -> None:
+    """In a template: remember random.Random instances the app makes without a seed at import time,
+    so that each forked child can reseed them (else every call would draw the same numbers)."""
+    import random
+    import weakref
+
+    global _unseeded
+    _unseeded = weakref.WeakSet()
+    original = random.Random.__init__
+
+    def init(self: random.Random, x: Any = None) -> None:
+        original(self, x)
+        if x is None and _unseeded is not None:
+            _unseeded.add(self)
+
+    random.Random.__init__ = init  # type: ignore[method-assign]
+
+
+def reseed_after_fork() -> None:
+    """Give a forked child random state of its own (the stdlib's module-level generator reseeds
+    itself at fork; these do not)."""
+    for rng in list(_unseeded or ()):
+        rng.seed()
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        try:
+            np_random.seed()
+        except Exception:  # noqa: BLE001 - never worth failing a call over
+            pass
+
+
 def import_app(app: AppDir) -> dict[str, Any] | None:
     """Import every server module; returns the error every call should then get, or None."""
     from anvil import _engine_hooks, _errors
@@ -96,6 +130,7 @@ class Worker:
         self._read_lock = threading.Lock()
         self._work: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._idle_threads = 0
+        self._loaded = False
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -108,6 +143,7 @@ class Worker:
 
         _engine_hooks.outbound = self.outbound
         self.load_error = load_error
+        self._loaded = True
 
     def describe(self) -> dict[str, Any]:
         from anvil import server
@@ -142,6 +178,8 @@ class Worker:
             kind = frame.get("type")
             if kind == "CALL":
                 if self.mode == "fresh":
+                    if not self._loaded:
+                        self.load()
                     self._run_call(frame)
                     return
                 self._dispatch(frame)
@@ -267,11 +305,13 @@ def child_main(fd: int, app: AppDir, mode: str, preloaded: dict[str, Any] | None
         sock = socket.socket(fileno=fd)
         chan = Channel(sock)
         sys.stdout = _TerminalOutput(sys.__stdout__)
-        worker = Worker(chan, app, mode)
-        if preloaded is None:
-            worker.load()
-        else:
+        reseed_after_fork()
+        import_on_call = mode == "fresh_import_on_call"
+        worker = Worker(chan, app, "fresh" if import_on_call else mode)
+        if preloaded is not None:
             worker.adopt(preloaded.get("error"))
+        elif not import_on_call:
+            worker.load()
         if mode == "describe":
             chan.send(worker.describe())
         else:

@@ -41,6 +41,10 @@ def _send(ctrl: socket.socket, msg: dict) -> None:
 
 def main() -> None:
     ctrl_fd, app_path = int(sys.argv[1]), sys.argv[2]
+    # `python -m` put the working directory first on sys.path: server code must not import
+    # whatever files happen to be where serve was started.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     sys.path.insert(0, RUNTIME_DIR)
     from anvil_dev import services
     from anvil_dev.engine import _loader
@@ -68,14 +72,22 @@ def _become_template(ctrl: socket.socket, app: Any) -> None:
     that they start with the app imported. One template serves one generation of the code."""
     import threading
 
-    from anvil_dev.engine.worker import import_app
+    from anvil_dev import services
+    from anvil_dev.engine import worker
 
-    error = import_app(app)
-    # Forking is only safe from a single thread: an app that starts threads at import time
-    # gets children that import it themselves.
-    forkable = threading.active_count() == 1
-    _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "forkable": forkable, "import_error": error},
-               preloaded={"error": error})
+    worker.track_unseeded_randoms()
+    error = worker.import_app(app)
+    # Children must behave as if each imported the app itself. Two kinds of import cannot be
+    # shared that way, and their children import the app themselves instead: one that started
+    # threads (forking is only safe from a single thread), and one that read the database (a
+    # module-level query would otherwise go stale until the next reload).
+    unforkable = None
+    if threading.active_count() > 1:
+        unforkable = "threads"
+    elif services.app_context().db.existing_connection() is not None:
+        unforkable = "database"
+    _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "forkable": unforkable is None,
+                           "unforkable": unforkable, "import_error": error}, preloaded={"error": error})
 
 
 def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | None) -> None:
@@ -136,7 +148,12 @@ def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | Non
                     pass
                 os.close(fds[0])
                 children.add(pid)
-                _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})
+                try:
+                    _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})
+                except OSError:  # the host went away as we forked
+                    for child in children:
+                        _kill_group(child)
+                    os._exit(0)
             elif msg["op"] == "exit":
                 exiting = True
                 for fd in fds:

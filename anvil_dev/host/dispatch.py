@@ -51,7 +51,11 @@ class Dispatcher:
         start = time.perf_counter()
         native = self.native.get(command)
         if native is not None:
-            reply = native(msg, caller)
+            try:
+                reply = native(msg, caller)
+            except Exception as e:  # noqa: BLE001 - the caller gets an error, never an HTML 500
+                log.exception("native handler %s failed", command)
+                reply = error("anvil.server.InternalError", f"{command} failed: {type(e).__name__}: {e}")
         elif self.uplink is not None and self.uplink.match(command) is not None:
             reply = self.uplink.call(msg, caller)
         else:
@@ -60,7 +64,8 @@ class Dispatcher:
             err = reply["error"] or {}
             # One line, whatever the caller put in the name (which messages may repeat): control
             # characters escaped, so no terminal escape sequences and no fake lines.
-            click.secho(f"{_printable(command, 200)} failed ({caller.client_type}): {err.get('type')}: "
+            who = caller.via or caller.client_type
+            click.secho(f"{_printable(command, 200)} failed ({who}): {err.get('type')}: "
                         f"{_printable(str(err.get('message')), 2000)}", fg="yellow", err=True)
         if self.bus is not None and command != "anvil.private.echo":
             self._publish(command, caller, reply, time.perf_counter() - start)

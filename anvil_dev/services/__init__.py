@@ -18,6 +18,9 @@ class AppContext:
     app_dir: AppDir
     db: Database
     secret_key: bytes
+    # Records that must never wait for an app's own data transaction (background tasks: server
+    # code may launch one inside `with Transaction()`) live in a database file of their own.
+    runtime_db: Database
 
 
 _context: AppContext | None = None
@@ -29,7 +32,8 @@ def configure(app_dir: AppDir | str | Path) -> AppContext:
     if not isinstance(app_dir, AppDir):
         app_dir = AppDir(app_dir)
     app_dir.ensure_data_dir()
-    _context = AppContext(app_dir=app_dir, db=Database(app_dir.db_path), secret_key=app_dir.secret_key())
+    _context = AppContext(app_dir=app_dir, db=Database(app_dir.db_path), secret_key=app_dir.secret_key(),
+                          runtime_db=Database(app_dir.data_dir / "runtime.sqlite3"))
     return _context
 
 

@@ -60,7 +60,7 @@ class TaskNotFound(LookupError):
 def _db(app_dir: AppDir | str | Path | None = None) -> Database:
     if app_dir is not None and not services.is_configured():
         services.configure(app_dir)
-    db = services.app_context().db
+    db = services.app_context().runtime_db
     ensure_schema(db, "tasks", SCHEMA)
     return db
 
