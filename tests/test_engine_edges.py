@@ -162,3 +162,25 @@ def test_a_query_at_import_time_sees_the_current_data(app_dir, server_factory) -
     before = c.call("count_at_import")
     c.call("add_feedback", "Ann", "ann@example.org", "hi")
     assert c.call("count_at_import") == before + 1
+
+
+def test_a_task_launched_inside_a_transaction_does_not_wait_for_its_lock(app_dir, server_factory) -> None:
+    write_module(app_dir, "TxnTask", """
+        import anvil.server
+        import anvil.tables
+        from anvil.tables import app_tables
+
+        @anvil.server.background_task
+        def noted(n):
+            return n
+
+        @anvil.server.callable
+        @anvil.tables.in_transaction
+        def add_and_launch():
+            app_tables.feedback.add_row(name="txn", email="t@example.org", feedback="x")
+            return anvil.server.launch_background_task("noted", 5).get_id()
+    """)
+    srv = server_factory(app_dir, "--timeout", "10")
+    start = time.monotonic()
+    task_id = srv.client().call("add_and_launch")
+    assert isinstance(task_id, str) and time.monotonic() - start < 5
