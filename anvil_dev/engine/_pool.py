@@ -439,20 +439,32 @@ class Engine:
     # -- describe -------------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """The registered functions and any import error, from a child that imports the current code."""
-        with self._lock:
-            if self._description is not None:
-                return self._description
-            child = (self._template or self._zygote or self._forker()).spawn("describe", self.generation)
+        """The registered functions and any import error, from a child that imports the current code.
+
+        Cached per generation: a description that a reload overtook is returned to its caller but
+        never cached, and the next caller gets one of the new code.
+        """
+        for _ in range(3):
+            with self._lock:
+                if self._description is not None:
+                    return self._description
+                generation = self.generation
+                child = (self._template or self._zygote or self._forker()).spawn("describe", generation)
+            desc = self._read_description(child)
+            with self._lock:
+                if self.generation == generation:
+                    self._description = desc
+                    return desc
+        return desc
+
+    @staticmethod
+    def _read_description(child: Child) -> dict[str, Any]:
         try:
-            desc = child.chan.recv(time.monotonic() + 60) or {"functions": [], "import_error": {
+            return child.chan.recv(time.monotonic() + 60) or {"functions": [], "import_error": {
                 "type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"}}
         except FrameTimeout:
             child.kill()
-            desc = {"functions": [], "import_error": {"type": "anvil.server.TimeoutError",
+            return {"functions": [], "import_error": {"type": "anvil.server.TimeoutError",
                                                       "message": "Importing the server modules took too long"}}
         finally:
             child.chan.close()
-        with self._lock:
-            self._description = desc
-        return desc
