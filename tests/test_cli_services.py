@@ -97,3 +97,23 @@ def test_console_log_names_cli_and_python_callers(server) -> None:
             if len(kinds) == 2:
                 break
     assert kinds == ["cli", "python"]
+
+
+def test_reset_asks_first_and_then_wipes_local_data(app_dir, server_factory) -> None:
+    srv = server_factory(app_dir)
+    srv.client().call("add_feedback", "Ann", "ann@example.org", "hi")
+    srv.stop()
+    data = app_dir / ".anvil-dev"
+    assert (data / "data.sqlite3").exists()
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    declined = subprocess.run([sys.executable, "-m", "anvil_dev", "--app", str(app_dir), "reset"], input="n\n",
+                              capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)}, timeout=60)
+    assert declined.returncode == 1 and "Aborted" in declined.stderr and data.exists()
+    r = run_cli("--app", str(app_dir), "reset", "--yes")
+    assert r.returncode == 0 and not data.exists()
+    again = server_factory(app_dir)
+    assert again.client().call("list_feedback") == []
