@@ -117,3 +117,30 @@ def test_reset_asks_first_and_then_wipes_local_data(app_dir, server_factory) -> 
     assert r.returncode == 0 and not data.exists()
     again = server_factory(app_dir)
     assert again.client().call("list_feedback") == []
+
+
+def test_console_log_names_the_user_a_call_ran_as(app_dir, server_factory) -> None:
+    import json
+
+    import requests
+
+    write_module(app_dir, "Who", """
+        import anvil.server
+        import anvil.users
+
+        @anvil.server.callable(require_user=True)
+        def secret_sum(a, b):
+            return a + b
+    """)
+    srv = server_factory(app_dir)
+    c = srv.client()
+    c.signup("ann@example.org", "correct horse battery")
+    assert c.call("secret_sum", 1, 2) == 3
+    assert "user" not in json.dumps(c.call_raw("secret_sum", [1, 2], {}))
+    with requests.get(srv.url + "/_/console/events", stream=True, timeout=10) as r:
+        for line in r.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                data = json.loads(line[5:]).get("data", {})
+                if data.get("command") == "secret_sum":
+                    assert data["user"] == "ann@example.org"
+                    break

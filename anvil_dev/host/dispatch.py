@@ -60,6 +60,7 @@ class Dispatcher:
             reply = self.uplink.call(msg, caller)
         else:
             reply = self.engine.call(msg, caller)
+        user = reply.pop("user", None)  # who the call ran as, when it looked: for the console only
         if "error" in reply and command != "anvil.private.echo":
             err = reply["error"] or {}
             # One line, whatever the caller put in the name (which messages may repeat): control
@@ -68,13 +69,14 @@ class Dispatcher:
             click.secho(f"{_printable(command, 200)} failed ({who}): {err.get('type')}: "
                         f"{_printable(str(err.get('message')), 2000)}", fg="yellow", err=True)
         if self.bus is not None and command != "anvil.private.echo":
-            self._publish(command, caller, reply, time.perf_counter() - start)
+            self._publish(command, caller, reply, time.perf_counter() - start, user)
         return reply
 
-    def _publish(self, command: str, caller: Caller, reply: Message, seconds: float) -> None:
+    def _publish(self, command: str, caller: Caller, reply: Message, seconds: float, user: str | None) -> None:
         err = reply.get("error") or {}
         self.bus.publish("call", {
-            "command": command, "client_type": caller.via or caller.client_type, "user": caller.user_email_override,
+            "command": command, "client_type": caller.via or caller.client_type,
+            "user": user or caller.user_email_override,
             "duration_ms": round(seconds * 1000, 2), "ok": "error" not in reply,
             "error_type": err.get("type"), "error_message": err.get("message"), "time": time.time(),
         })

@@ -83,6 +83,13 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
     rotated = state.cache.get("session_rotated_to") if parent is None else None
     if rotated:
         reply["session_id"] = rotated  # a login moved the caller to a new session: the host sends its cookie
+    if parent is None:
+        user = state.cache.get("anvil.users.user")  # only when the call looked its user up
+        if user is not None:
+            try:
+                reply["user"] = str(user["email"])  # for the dev console's log; the host drops it
+            except Exception:  # noqa: BLE001 - a users table without an email column
+                pass
     return reply
 
 
