@@ -64,6 +64,7 @@ class _PersistentWorker:
         self.lock = threading.Lock()
         self.retired = False
         self.dead = False
+        self.claims = 0  # calls routed here that may not have sent their frame yet
         threading.Thread(target=self._read_loop, name="worker-reader", daemon=True).start()
 
     @property
@@ -135,12 +136,21 @@ class _PersistentWorker:
             log.warning("a timed-out call did not stop; retiring worker pid %s", self.child.pid)
             self.engine._retire(self)
 
+    def claim(self) -> None:
+        with self.lock:
+            self.claims += 1
+
+    def unclaim(self) -> None:
+        with self.lock:
+            self.claims -= 1
+        self._maybe_finish_retire()
+
     def _maybe_finish_retire(self) -> None:
         if not self.retired:
             return
         with self.lock:
-            live = [p for p in self.pending.values() if not p.timed_out]
-        if not live:
+            busy = self.claims or any(not p.timed_out for p in self.pending.values())
+        if not busy:
             self.child.kill()
 
     def stop(self) -> None:
@@ -347,18 +357,24 @@ class Engine:
             if not live:
                 return error("anvil.server.RuntimeUnavailableError", "No server worker is available")
             worker = min(live, key=lambda w: w.load)
-        # A worker that is still importing the app (a replacement, say) counts against the call's time.
-        started = time.monotonic()
-        if not worker.ready.wait(self.timeout or 600):
-            return timeout_error()
-        if worker.dead:
-            return terminated_error(worker.child.exit_code)
-        if worker.import_error is not None:
-            # A worker whose modules failed to import answers once and is replaced, as on Anvil.
-            self._retire(worker)
-            return {"error": worker.import_error, "objects": []}
-        remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
-        return worker.call(frame, remaining)
+            # Claimed while the lock is held: a reload that retires this worker now must let
+            # this call finish on it rather than kill it before the call has even been sent.
+            worker.claim()
+        try:
+            # A worker that is still importing the app (a replacement, say) counts against the call's time.
+            started = time.monotonic()
+            if not worker.ready.wait(self.timeout or 600):
+                return timeout_error()
+            if worker.dead:
+                return terminated_error(worker.child.exit_code)
+            if worker.import_error is not None:
+                # A worker whose modules failed to import answers once and is replaced, as on Anvil.
+                self._retire(worker)
+                return {"error": worker.import_error, "objects": []}
+            remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
+            return worker.call(frame, remaining)
+        finally:
+            worker.unclaim()
 
     def _answer_outbound(self, chan: Any, frame: Message) -> None:
         """A worker's nested call that it cannot answer itself (an uplink function, say)."""
