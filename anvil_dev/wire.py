@@ -170,12 +170,7 @@ class _Encoder:
             self.objects.append({"path": list(path), "type": ["Float"], "value": text})
             return None
         if isinstance(value, (list, tuple, dict)) and t not in self.registry.names:
-            if len(path) > MAX_DEPTH:
-                raise self.too_deep(path)
-            key = id(value)
-            if key in self._active:
-                raise self.fail("Cannot serialize a value that contains itself (a circular reference)", path)
-            self._active.add(key)
+            key = self._enter(value, path)
             try:
                 if isinstance(value, dict):
                     out = {}
@@ -210,13 +205,20 @@ class _Encoder:
             raise self.fail(f"Cannot serialize {t} (must be registered with @anvil.server.portable_class)", path)
         raise self.fail(f"Cannot serialize {t} object", path)
 
-    def _encode_portable(self, value: Any, name: str, path: list[Any]) -> Any:
+    def _enter(self, value: Any, path: list[Any]) -> int:
+        """Before encoding what a container or portable object holds: refuse cycles and deep nesting.
+        The caller discards the returned key from `_active` when done (no context manager: this is
+        on the path of every list and dict a call returns)."""
         if len(path) > MAX_DEPTH:
             raise self.too_deep(path)
         key = id(value)
         if key in self._active:
             raise self.fail("Cannot serialize a value that contains itself (a circular reference)", path)
         self._active.add(key)
+        return key
+
+    def _encode_portable(self, value: Any, name: str, path: list[Any]) -> Any:
+        key = self._enter(value, path)
         try:
             serialize = getattr(value, "__serialize__", None)
             data = serialize(self.info) if serialize is not None else dict(value.__dict__)
