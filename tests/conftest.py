@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class OutputLines:
+    """The lines a subprocess prints, collected by a thread as they come, and waited for."""
+
+    def __init__(self, stream: Iterable[str], on_line: Callable[[str], None] | None = None) -> None:
+        self.lines: list[str] = []
+        self.eof = False
+        self._cond = threading.Condition()
+        self._on_line = on_line
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Iterable[str]) -> None:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+            if self._on_line is not None:
+                self._on_line(line)
+        with self._cond:
+            self.eof = True
+            self._cond.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.lines)
+
+    def wait_for(self, text: str, timeout: float, after: int = 0, who: str = "process") -> str:
+        """The first line from `after` on that contains `text`; fails once the output ends or time is up."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[after:]:
+                    if text in line:
+                        return line
+                if self.eof:
+                    raise AssertionError(f"{who} ended before printing {text!r}:\n" + "\n".join(self.lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {text!r} in {who} output after {timeout}s:\n" + "\n".join(self.lines))
+                self._cond.wait(min(remaining, 0.2))
+
+
 class ServerProcess:
     """A real `anvil-dev serve` in a subprocess; its combined output is collected line by line."""
 
@@ -36,9 +83,6 @@ class ServerProcess:
         self.app_dir = Path(app_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self._eof = False
-        self._cond = threading.Condition()
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
         full_env.update(env or {})
         self.proc = subprocess.Popen(
@@ -47,43 +91,24 @@ class ServerProcess:
             errors="backslashreplace",  # server code may print bytes that are not UTF-8
             start_new_session=True,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        assert self.proc.stdout is not None
+        self._out = OutputLines(self.proc.stdout)
         self.wait_for_output("Serving on", timeout=60)
 
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._eof = True
-            self._cond.notify_all()
+    @property
+    def lines(self) -> list[str]:
+        return self._out.lines
 
     @property
     def output(self) -> str:
-        with self._cond:
-            return "\n".join(self.lines)
+        return self._out.text
 
     def mark(self) -> int:
         """A position in the output; wait_for_output(after=mark) looks only at what comes later."""
-        with self._cond:
-            return len(self.lines)
+        return self._out.mark()
 
     def wait_for_output(self, text: str, timeout: float = 10, after: int = 0) -> str:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[after:]:
-                    if text in line:
-                        return line
-                if self._eof:
-                    raise AssertionError(f"server exited ({self.proc.returncode}) before printing {text!r}:\n"
-                                         + "\n".join(self.lines))
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no {text!r} in server output after {timeout}s:\n" + "\n".join(self.lines))
-                self._cond.wait(min(remaining, 0.2))
+        return self._out.wait_for(text, timeout, after, who="the server")
 
     def client(self, **kwargs: object) -> Connection:
         return connect(self.url, **kwargs)  # type: ignore[arg-type]

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import simple_websocket
 
 from anvil_dev.client import Media, ServerError
 
-from conftest import ServerProcess, wait_until, write_module
+from conftest import OutputLines, ServerProcess, wait_until, write_module
 
 PRELUDE = '''
 import datetime, json, os, socket, sys, threading, time
@@ -99,38 +98,24 @@ class Uplink:
             [sys.executable, str(path), key, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, cwd=path.parent, env=dict(env, PYTHONUNBUFFERED="1"),
         )
-        self.lines: list[str] = []
         self._replies: queue.Queue[str] = queue.Queue()
-        self._cond = threading.Condition()
-        self._eof = False
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
-            if line.startswith(("RESULT ", "ERROR ")):
-                self._replies.put(line)
-        with self._cond:
-            self._eof = True
-            self._cond.notify_all()
+        self._out = OutputLines(self.proc.stdout, on_line=self._on_line)
+
+    def _on_line(self, line: str) -> None:
+        if line.startswith(("RESULT ", "ERROR ")):
+            self._replies.put(line)
+
+    @property
+    def lines(self) -> list[str]:
+        return self._out.lines
 
     @property
     def output(self) -> str:
-        with self._cond:
-            return "\n".join(self.lines)
+        return self._out.text
 
     def wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not any(text in line for line in self.lines):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._eof:
-                    raise AssertionError(f"uplink never printed {text!r}:\n{self.output}")
-                self._cond.wait(min(remaining, 0.2))
+        self._out.wait_for(text, timeout, who="the uplink")
 
     def do(self, command: str, timeout: float = 30) -> Any:
         """Send one command line; return its RESULT value, or raise UplinkSideError for an ERROR line."""
