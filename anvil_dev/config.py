@@ -1,0 +1,154 @@
+"""One typed `Settings`, built once: command-line option > environment variable > anvil.yaml > default.
+
+The CLI builds it (click has already resolved each option against its `ANVIL_DEV_*` variable),
+hands it to the host and the engine, and the engine hands it to the zygote as one JSON argument,
+so that every process of `anvil-dev serve` sees the same settings. Nothing else reads
+configuration from `os.environ`: the few settings without an option are read here, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECRET_ENV_PREFIX = "ANVIL_DEV_SECRET_"
+SMTP_KEYS = ("host", "port", "user", "password", "encryption")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the option and what it needs."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `anvil-dev serve` (and the commands that read the app's data) is configured with."""
+
+    app_path: str = "."
+    host: str = "127.0.0.1"
+    port: int = 3030
+    persistent: bool = False
+    workers: int = 1
+    timeout: float | None = 30.0  # None: no limit
+    max_response_mb: float = 4.0
+    reload: bool = True
+    poll: bool = False
+    uplink_key: str | None = None
+    scheduled_tasks: bool = True
+    spares: int = 2
+    # Secret values given here (`--secret`, ANVIL_DEV_SECRET_<NAME>), keyed as the variable's suffix.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    # SMTP relay settings given here (--smtp-*), keys from SMTP_KEYS; anvil.yaml fills the rest.
+    smtp: Mapping[str, str] = field(default_factory=dict)
+    # Dependency app id -> its directory (--dep), before the ones found beside the app.
+    deps: Mapping[str, str] = field(default_factory=dict)
+    # Env-only settings, for tests and special set-ups.
+    timezone: str = "UTC"  # ANVIL_DEV_TZ: workers' TZ (Anvil's servers run in UTC)
+    lockout_seconds: float = 300.0  # ANVIL_DEV_LOCKOUT_SECONDS: how long a locked account stays locked
+    schedule_speedup: float = 1.0  # ANVIL_DEV_SCHEDULE_SPEEDUP: scheduled tasks' clock runs this much faster
+
+    @property
+    def max_response_bytes(self) -> int:
+        return int(self.max_response_mb * (1 << 20))
+
+    @property
+    def origin(self) -> str:
+        """The app's origin as its pages see it (`anvil.server.get_app_origin()`)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    def secret(self, name: str) -> str | None:
+        """A secret's value given here: exact name first, then upper case, so `--secret api_key=...`
+        and `ANVIL_DEV_SECRET_API_KEY` both work."""
+        key = secret_key_for(name)
+        value = self.secrets.get(key)
+        return self.secrets.get(key.upper()) if value is None else value
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        for key in ("secrets", "smtp", "deps"):
+            data[key] = dict(data[key])
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data = json.loads(text)
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+def secret_key_for(name: str) -> str:
+    """How secret `name` is keyed in `Settings.secrets` (the env variable's suffix)."""
+    return re.sub(r"\W", "_", name)
+
+
+def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None = None,
+          persistent: bool | None = None, timeout: float | None = None, secrets: Iterable[str] = (),
+          smtp: Mapping[str, Any] | None = None, deps: Iterable[str] = (),
+          environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+    """Settings from what the command line gave (None where it gave nothing), anvil.yaml's
+    `server_persist` (`yaml_persist`) and the environment.
+
+    `secrets` are NAME=VALUE items and `deps` APP_ID=PATH items, as typed; options left None take
+    their default. Raises SettingsError naming the option for an item it cannot use.
+    """
+    env = os.environ if environ is None else environ
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = set(given) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    if persistent is None:
+        persistent = bool(yaml_persist)
+    limit = 30.0 if timeout is None else (float(timeout) if timeout > 0 else None)  # 0: no limit
+    return Settings(
+        app_path=str(Path(app_path).resolve()),
+        persistent=persistent,
+        timeout=limit,
+        secrets=_secrets(secrets, env),
+        smtp={k: str(v) for k, v in (smtp or {}).items() if k in SMTP_KEYS and v not in (None, "")},
+        deps=_deps(deps),
+        timezone=env.get("ANVIL_DEV_TZ") or "UTC",
+        lockout_seconds=_positive(env, "ANVIL_DEV_LOCKOUT_SECONDS", 300.0),
+        schedule_speedup=_positive(env, "ANVIL_DEV_SCHEDULE_SPEEDUP", 1.0),
+        **given,
+    )
+
+
+def _secrets(items: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
+    found = {k[len(SECRET_ENV_PREFIX):]: v for k, v in env.items() if k.startswith(SECRET_ENV_PREFIX)}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SettingsError(f"--secret {item!r} is not NAME=VALUE")
+        found[secret_key_for(name)] = value
+    return found
+
+
+def _deps(items: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in items:
+        app_id, sep, path = item.partition("=")
+        if not sep or not app_id or not path:
+            raise SettingsError(f"--dep {item!r} is not APP_ID=PATH")
+        found[app_id] = str(Path(path).resolve())
+    return found
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(f"{name}={raw!r} is not a positive number")
+    return value
