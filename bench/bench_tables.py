@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the searched table")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        services.configure(make_app(Path(tmp) / "app"))
+        services.open(make_app(Path(tmp) / "app"))
         import anvil.tables
         import anvil.tables.query as q
         from anvil.tables import app_tables

@@ -62,8 +62,8 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppDir:
             monkeypatch.delenv(var)
     (tmp_path / "anvil.yaml").write_text(yaml.safe_dump(APP_YAML))
     (tmp_path / "server_code").mkdir()
-    services.configure(tmp_path)
-    return services.app_context().app_dir
+    services.open(tmp_path)
+    return services.current().app_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_smtp_settings_can_come_from_anvil_yaml(rt: Any, app: AppDir, smtp: _Inb
     config = dict(APP_YAML, services=[{"source": "/runtime/services/anvil/email.yml", "server_config": {
         "custom_smtp": True, "smtp_host": "127.0.0.1", "smtp_port": int(port), "smtp_encryption": "none"}}])
     (app.path / "anvil.yaml").write_text(yaml.safe_dump(config))
-    services.configure(app.path)
+    services.open(app.path)
     rt.email.send(to="ann@x.org", subject="Via yaml")
     assert [r["to"] for r in smtp.received] == [["ann@x.org"]]
 

@@ -74,7 +74,7 @@ def make_app(path: Path, schema: Any = None, **server_config: Any) -> Path:
 @pytest.fixture
 def app(tmp_path: Path, rt: types.SimpleNamespace) -> Path:
     path = make_app(tmp_path / "app")
-    services.configure(path)
+    services.open(path)
     return path
 
 
@@ -119,7 +119,7 @@ def test_list_form_schema_with_ids_and_access(tmp_path: Path, rt: Any) -> None:
                                "table_id": 41}},
          "access": {"python_name": "people", "server": "full", "client": "none", "table_id": 42}},
     ]
-    services.configure(make_app(tmp_path / "app", schema))
+    services.open(make_app(tmp_path / "app", schema))
     tables = rt.tables.app_tables
     red = tables.colours.add_row(name="red")
     blue = tables.colours.add_row(name="blue")
@@ -154,16 +154,16 @@ def test_describe_and_export_csv_for_the_host(T: Any, app: Path) -> None:
 
 def test_editing_the_yaml_hides_columns_without_losing_data(tmp_path: Path, rt: Any) -> None:
     path = make_app(tmp_path / "app")
-    services.configure(path)
+    services.open(path)
     rt.tables.app_tables.groups.add_row(name="g", notes="keep me")
     schema = json.loads(json.dumps(MAP_SCHEMA))
     schema["groups"]["columns"] = [{"name": "name", "type": "string"}, {"name": "size", "type": "number"}]
     make_app(path, schema)
-    services.configure(path)
+    services.open(path)
     row = rt.tables.app_tables.groups.get(name="g")
     assert list(dict(row)) == ["name", "size"]
     make_app(path, MAP_SCHEMA)
-    services.configure(path)
+    services.open(path)
     assert rt.tables.app_tables.groups.get(name="g")["notes"] == "keep me"
 
 
@@ -236,7 +236,7 @@ def test_unknown_columns_are_created_with_inferred_types(T: Any, rt: Any) -> Non
 
 
 def test_unknown_columns_raise_without_auto_create(tmp_path: Path, rt: Any) -> None:
-    services.configure(make_app(tmp_path / "app", auto_create_missing_columns=False))
+    services.open(make_app(tmp_path / "app", auto_create_missing_columns=False))
     people = rt.tables.app_tables.people
     with pytest.raises(rt.tables.NoSuchColumnError, match="No such column 'nmae'"):
         people.add_row(nmae="typo")
@@ -549,7 +549,7 @@ def test_big_tables_get_indexes_on_searched_columns(T: Any, app: Path) -> None:
 
 def test_auto_index_can_be_turned_off(tmp_path: Path, rt: Any) -> None:
     path = make_app(tmp_path / "app", auto_index=False)
-    services.configure(path)
+    services.open(path)
     groups = rt.tables.app_tables.groups
     groups.add_rows([{"name": f"g{i}"} for i in range(svc.AUTO_INDEX_MIN_ROWS)])
     assert len(groups.search(name="g5")) == 1
@@ -665,7 +665,7 @@ def test_a_held_lock_gives_transaction_conflict_and_in_transaction_waits_it_out(
     T.groups.add_row(name="counter", notes="0")
     other = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
-    conn = services.app_context().db.connection()
+    conn = services.current().db.connection()
     conn.execute("PRAGMA busy_timeout=100")
     try:
         with pytest.raises(rt.tables.TransactionConflict):
@@ -690,7 +690,7 @@ def test_transactions_serialise_writers_in_several_processes(T: Any, app: Path) 
         import sys
         sys.path.insert(0, {str(RUNTIME)!r})
         from anvil_dev import services
-        services.configure({str(app)!r})
+        services.open({str(app)!r})
         import anvil.tables
         from anvil.tables import app_tables
 
@@ -799,7 +799,7 @@ def test_end_call_rolls_back_a_transaction_left_open(T: Any) -> None:
 def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
     T.groups.add_row(name="g")
     svc.warm()
-    assert getattr(services.app_context().db._local, "conn", None) is None
+    assert getattr(services.current().db._local, "conn", None) is None
     assert names(T.groups.search()) == ["g"]
 
 

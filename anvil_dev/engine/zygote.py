@@ -51,7 +51,7 @@ def main() -> None:
 
     # Work every child would repeat is done here once: reading anvil.yaml (the host starts a
     # new zygote when it changes), the app's keys, and the imports.
-    app = services.configure(app_path).app_dir
+    app = services.open(app_path).app_dir
     _ = app.config, app.package_name
     ok, failed = _preload(RUNTIME_MODULES)
     extra_ok, extra_failed = _preload(_loader.third_party_imports(app))
@@ -84,7 +84,7 @@ def _become_template(ctrl: socket.socket, app: Any) -> None:
     unforkable = None
     if threading.active_count() > 1:
         unforkable = "threads"
-    elif services.app_context().db.existing_connection() is not None:
+    elif services.current().db.existing_connection() is not None:
         unforkable = "database"
     _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "forkable": unforkable is None,
                            "unforkable": unforkable, "import_error": error}, preloaded={"error": error})

@@ -221,8 +221,8 @@ def _service(name: str) -> Any:
         return None
     from anvil_dev import services
 
-    if not services.is_configured():
-        services.configure(_state().app_dir)
+    if not services.is_open():
+        services.open(_state().app_dir)
     return module
 
 

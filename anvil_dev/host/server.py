@@ -54,7 +54,7 @@ class _Server:
     def start(self) -> None:
         app_dir, opts = self.app_dir, self.opts
         os.environ.setdefault("ANVIL_DEV_ORIGIN", f"http://{_url_host(opts.host)}:{opts.port}")
-        services.configure(app_dir)
+        services.open(app_dir)
         _tune_switch_interval()
         # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

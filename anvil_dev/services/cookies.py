@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from anvil_dev.services import app_context
+from anvil_dev.services import current
 from anvil_dev.services.db import Database, ensure_schema
 
 SCOPES = ("local", "shared")
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS anvil_cookies (
 
 
 def _db() -> Database:
-    db = app_context().db
+    db = current().db
     ensure_schema(db, "cookies", SCHEMA)
     return db
 

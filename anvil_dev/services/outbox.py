@@ -143,14 +143,14 @@ def _database(app_dir: AppDir | None) -> Database:
     """The app's database: the configured context's in workers, else one opened for app_dir."""
     from anvil_dev import services
 
-    if services.is_configured():
-        ctx = services.app_context()
+    if services.is_open():
+        ctx = services.current()
         if app_dir is None or ctx.app_dir.path == app_dir.path:
             db = ctx.db
             ensure_schema(db, "outbox", SCHEMA)
             return db
     if app_dir is None:
-        raise RuntimeError("anvil_dev.services.configure(app_dir) has not been called in this process")
+        raise RuntimeError("anvil_dev.services.open(app_dir) has not been called in this process")
     with _dbs_lock:
         if str(app_dir.db_path) not in _dbs:
             app_dir.ensure_data_dir()
@@ -165,7 +165,7 @@ def _app_dir_of(app_dir: AppDir | None) -> AppDir:
         return app_dir
     from anvil_dev import services
 
-    return services.app_context().app_dir
+    return services.current().app_dir
 
 
 # ---------------------------------------------------------------------------------------------

@@ -276,6 +276,6 @@ def decrypt_with_key(key_name: str, value: str, app_dir: AppDir | None = None) -
 def _app_dir() -> AppDir:
     from anvil_dev import services
 
-    if not services.is_configured():
+    if not services.is_open():
         raise SecretError("Secrets are only available inside anvil-dev (no app is configured in this process)")
-    return services.app_context().app_dir
+    return services.current().app_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from anvil_dev.services import app_context
+from anvil_dev.services import current
 from anvil_dev.services.db import Database, ensure_schema
 
 SCHEMA = """
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS anvil_sessions (
 
 
 def _db() -> Database:
-    db = app_context().db
+    db = current().db
     ensure_schema(db, "sessions", SCHEMA)
     return db
 

@@ -511,9 +511,9 @@ _current_lock = threading.Lock()
 
 
 def store() -> TablesStore:
-    """The store of the app this process was configured for (`services.configure`)."""
+    """The store of the app this process was configured for (`services.open`)."""
     global _current
-    ctx = services.app_context()
+    ctx = services.current()
     cur = _current
     if cur is not None and cur[0] is ctx:
         return cur[1]
@@ -530,7 +530,7 @@ def client_access(table_name: str) -> str:
 
 def end_call() -> None:
     """Roll back a transaction that a call left open on this thread (the engine calls this after each call)."""
-    if services.is_configured():
+    if services.is_open():
         store().rollback()
 
 
@@ -540,7 +540,7 @@ def warm() -> None:
     Fresh children then skip that work (about 2 ms a call), and no open database connection
     crosses the fork.
     """
-    if services.is_configured():
+    if services.is_open():
         st = store()
         st.conn()
         st.db.close()

@@ -58,9 +58,9 @@ class TaskNotFound(LookupError):
 
 
 def _db(app_dir: AppDir | str | Path | None = None) -> Database:
-    if app_dir is not None and not services.is_configured():
-        services.configure(app_dir)
-    db = services.app_context().runtime_db
+    if app_dir is not None and not services.is_open():
+        services.open(app_dir)
+    db = services.current().runtime_db
     ensure_schema(db, "tasks", SCHEMA)
     return db
 

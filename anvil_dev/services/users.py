@@ -145,9 +145,9 @@ def password_problem(password: Any, secure: bool) -> str | None:
 
 def _failures_db(db: Database | None) -> Database:
     if db is None:
-        from anvil_dev.services import app_context
+        from anvil_dev.services import current
 
-        db = app_context().db
+        db = current().db
     ensure_schema(db, "users_failures", FAILURES_SCHEMA)
     return db
 

@@ -145,9 +145,9 @@ class _AppInfo:
 def _app_dir_attr(name: str) -> Any:
     from anvil_dev import services
 
-    if not services.is_configured():
+    if not services.is_open():
         return None
-    return getattr(services.app_context().app_dir, name)
+    return getattr(services.current().app_dir, name)
 
 
 app = _AppInfo()

@@ -70,7 +70,7 @@ def _media_store() -> Any:
     from anvil_dev import services
     from anvil_dev.services.mediastore import MediaStore
 
-    return MediaStore(services.app_context().app_dir.media_dir)
+    return MediaStore(services.current().app_dir.media_dir)
 
 
 REGISTRY = RuntimeRegistry()

@@ -99,8 +99,8 @@ def _store() -> Any:
     """The app's media store, or None outside a configured process (plain BlobMedia then)."""
     from anvil_dev import services
 
-    if not services.is_configured():
+    if not services.is_open():
         return None
     from anvil_dev.services.mediastore import MediaStore
 
-    return MediaStore(services.app_context().app_dir.media_dir)
+    return MediaStore(services.current().app_dir.media_dir)

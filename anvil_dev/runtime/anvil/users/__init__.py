@@ -50,7 +50,7 @@ _OPTIONAL_COLUMNS = ("signed_up", "last_login", "n_password_failures", "confirme
 def _settings() -> dict[str, Any]:
     from anvil_dev import services
 
-    opts = _svc.settings(services.app_context().app_dir)
+    opts = _svc.settings(services.current().app_dir)
     if opts is None:
         raise server.ServiceNotAdded("Add the Users service to your app before calling this function")
     return opts
@@ -353,7 +353,7 @@ def _send_account_email(to: str, subject: str, text: str) -> None:
     try:
         from anvil_dev import services
 
-        app_name = str(services.app_context().app_dir.config.get("name") or "")
+        app_name = str(services.current().app_dir.config.get("name") or "")
     except Exception:  # noqa: BLE001 - the name only decorates the sender
         pass
     _email.send(to=to, subject=subject, text=text, from_address=opts.get("email_from_address") or "accounts",
