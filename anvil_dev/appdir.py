@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -91,16 +92,13 @@ class AppDir:
         opts = self.config.get("runtime_options") or {}
         return opts if isinstance(opts, dict) else {}
 
-    def dependencies(self, explicit: dict[str, str] | None = None) -> tuple[list[AppDir], list[str]]:
+    def dependencies(self, explicit: Mapping[str, str] | None = None) -> tuple[list[AppDir], list[str]]:
         """The app's dependencies as app directories, and a line for each one that cannot be found.
 
-        A dependency comes from `explicit` (app id -> path, from --dep), else from ANVIL_DEV_DEPS
-        (the same, as "ID=PATH;ID=PATH"), else from a directory beside this app named for its package.
+        A dependency comes from `explicit` (app id -> path, from --dep), else from a directory
+        beside this app named for its package.
         """
         given = dict(explicit or {})
-        for item in filter(None, os.environ.get("ANVIL_DEV_DEPS", "").split(";")):
-            key, _, value = item.partition("=")
-            given.setdefault(key, value)
         found: list[AppDir] = []
         missing: list[str] = []
         for dep in self.config.get("dependencies") or []:

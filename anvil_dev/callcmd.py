@@ -70,8 +70,7 @@ def run_http(url: str, method: str, path: str, params: list[str]) -> int:
 
 def run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_json: bool = False,
         as_user: str | None = None, token: str | None = None, media_dir: Path = Path(".")) -> int:
-    conn = connect(url, as_user=as_user, token=token)
-    conn.http.headers["X-Anvil-Dev-Client"] = "cli"
+    conn = connect(url, as_user=as_user, token=token, client_tag="cli")
     try:
         result = conn.call(name, *args, **kwargs)
     except ConnectionFailed as e:

@@ -94,36 +94,21 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
                   smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...],
                   no_scheduled_tasks: bool) -> None:
     """Serve the app, reloading server code on save."""
-    import os
-
-    from anvil_dev.host.server import ServeOptions, serve
+    from anvil_dev import config
+    from anvil_dev.host.server import serve
 
     app = info.app
-    if persistent is None:
-        persistent = bool(app.runtime_options.get("server_persist"))
-    for item in secrets:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--secret")
-        os.environ[f"ANVIL_DEV_SECRET_{name}"] = value
-    # Workers read these from the environment they inherit.
-    smtp: dict[str, object] = {"HOST": smtp_host, "PORT": smtp_port, "USER": smtp_user, "PASSWORD": smtp_password,
-                               "ENCRYPTION": smtp_encryption}
-    for key, setting in smtp.items():
-        if setting is not None:
-            os.environ[f"ANVIL_DEV_SMTP_{key}"] = str(setting)
-    for item in deps:
-        app_id, sep, path = item.partition("=")
-        if not sep or not app_id or not path:
-            raise click.BadParameter(f"{item!r} is not APP_ID=PATH", param_hint="--dep")
-    if deps:
-        # Workers read it too: they are forked from a process started with this environment.
-        os.environ["ANVIL_DEV_DEPS"] = ";".join(
-            [f"{a}={Path(p).resolve()}" for a, _, p in (d.partition("=") for d in deps)]
-            + list(filter(None, os.environ.get("ANVIL_DEV_DEPS", "").split(";"))))
-    serve(app, ServeOptions(host=host, port=port, persistent=persistent, workers=workers, timeout=timeout,
-                            max_response_mb=max_response_mb, reload=reload, poll=poll, uplink_key=uplink_key,
-                            scheduled_tasks=not no_scheduled_tasks))
+    smtp = {"host": smtp_host, "port": smtp_port, "user": smtp_user, "password": smtp_password,
+            "encryption": smtp_encryption}
+    try:
+        settings = config.build(app.path, yaml_persist=app.runtime_options.get("server_persist"),
+                                persistent=persistent, timeout=timeout, secrets=secrets, smtp=smtp, deps=deps,
+                                host=host, port=port, workers=workers, max_response_mb=max_response_mb,
+                                reload=reload, poll=poll, uplink_key=uplink_key,
+                                scheduled_tasks=not no_scheduled_tasks)
+    except config.SettingsError as e:
+        raise click.UsageError(str(e)) from None
+    serve(app, settings)
 
 
 def _parse_arg(text: str) -> Any:

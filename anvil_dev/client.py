@@ -17,7 +17,7 @@ import requests
 
 from anvil_dev import wire
 
-DEFAULT_URL = os.environ.get("ANVIL_DEV_URL", "http://127.0.0.1:3030")
+DEFAULT_URL = "http://127.0.0.1:3030"
 
 
 class ServerError(Exception):
@@ -269,11 +269,11 @@ class Connection:
     """A session with one server; keeps its cookie (and so its session and login) between calls."""
 
     def __init__(self, url: str = DEFAULT_URL, *, as_user: str | None = None, token: str | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, client_tag: str = "python") -> None:
         self.url = url.rstrip("/")
         self.http = requests.Session()
         # Only for the dev console's log: server code sees these calls as Anvil sees any client's.
-        self.http.headers["X-Anvil-Dev-Client"] = os.environ.get("ANVIL_DEV_CLIENT", "python")
+        self.http.headers["X-Anvil-Dev-Client"] = client_tag
         self.timeout = timeout
         self.registry = _ClientRegistry(self)
         self._uploads: list[tuple[str, Media]] = []

@@ -80,7 +80,7 @@ class ModuleLoadError(Exception):
 
 def import_server_modules(app: AppDir) -> None:
     """Import the dependencies' server modules, then the app's, packages before submodules, as Anvil does."""
-    deps, _missing = app.dependencies()
+    deps, _missing = app.dependencies(_explicit_deps())
     for dep in deps:
         install_app_package(dep, aliases=False)
     for dep in deps:
@@ -128,5 +128,12 @@ def third_party_imports(app: AppDir) -> list[str]:
                 names.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    own = {app.package_name, "anvil", "__future__"} | {d.package_name for d in app.dependencies()[0]}
+    own = {app.package_name, "anvil", "__future__"} | {d.package_name for d in app.dependencies(_explicit_deps())[0]}
     return sorted(n for n in names if n not in own and not _is_app_module(app, n))
+
+
+def _explicit_deps() -> dict[str, str]:
+    """Dependencies given with --dep, where this process has opened the app's services."""
+    from anvil_dev import services
+
+    return dict(services.current().settings.deps) if services.is_open() else {}

@@ -16,6 +16,7 @@ from typing import Any
 import anvil_dev
 from anvil_dev.appdir import AppDir
 from anvil_dev.calls import Caller, Message, error
+from anvil_dev.config import Settings
 from anvil_dev.engine import _loader
 from anvil_dev.engine._frames import FrameTimeout
 from anvil_dev.engine._zygote_handle import Child, ZygoteHandle
@@ -162,23 +163,21 @@ class _PersistentWorker:
 class Engine:
     """Runs server calls for one app. Thread-safe; one instance per `anvil-dev serve`."""
 
-    def __init__(self, app: AppDir, *, persistent: bool = False, workers: int = 1, timeout: float = 30.0,
-                 max_response_mb: float = 4.0, spares: int = 2,
+    def __init__(self, app: AppDir, settings: Settings,
                  outbound: Callable[[Message, Caller], Message] | None = None) -> None:
         self.app = app
-        self.persistent = persistent
-        self.n_workers = max(1, workers)
-        self.timeout = timeout if timeout and timeout > 0 else None
-        self.n_spares = max(1, spares)
+        self.settings = settings
+        self.persistent = settings.persistent
+        self.n_workers = max(1, settings.workers)
+        self.timeout = settings.timeout
+        self.n_spares = max(1, settings.spares)
         self.outbound = outbound
         self.generation = 0
         self._env = dict(os.environ)
         pkg_root = str(Path(anvil_dev.__file__).resolve().parent.parent)
         self._env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_root, self._env.get("PYTHONPATH")]))
-        self._env["ANVIL_DEV_MAX_RESPONSE_MB"] = str(max_response_mb)
         # Anvil's servers run in UTC: datetime.now() and naive datetimes on the wire match them.
-        self._env.setdefault("ANVIL_DEV_TZ", "UTC")
-        self._env["TZ"] = self._env["ANVIL_DEV_TZ"]
+        self._env["TZ"] = settings.timezone
         self._lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
         self._workers: list[_PersistentWorker] = []
@@ -196,7 +195,7 @@ class Engine:
 
     def start(self) -> None:
         self._preloads = _loader.third_party_imports(self.app)
-        self._zygote = ZygoteHandle(str(self.app.path), self._env)
+        self._zygote = ZygoteHandle(self.settings, self._env)
         self._zygote.wait_ready()
         template = self._new_template(self._zygote) if not self.persistent else None
         with self._lock:
@@ -240,7 +239,7 @@ class Engine:
                 threading.Thread(target=self._replace_template, daemon=True).start()
         if self._zygote is not None and not self._zygote.alive and not self._stopping:
             log.warning("the zygote process died; starting a new one")
-            self._zygote = ZygoteHandle(str(self.app.path), self._env)
+            self._zygote = ZygoteHandle(self.settings, self._env)
             self._zygote.wait_ready()
         forker = self._template or self._zygote
         assert forker is not None
@@ -416,7 +415,7 @@ class Engine:
         yaml_changed = any(os.path.basename(p) == "anvil.yaml" for p in paths or [])
         new_zygote = None
         if preloads != self._preloads or yaml_changed:
-            new_zygote = ZygoteHandle(str(self.app.path), self._env)
+            new_zygote = ZygoteHandle(self.settings, self._env)
             new_zygote.wait_ready()
             self._preloads = preloads
         assert self._zygote is not None

@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Any
 
+from anvil_dev.config import Settings
 from anvil_dev.engine._frames import Channel
 
 log = logging.getLogger("anvil_dev")
@@ -53,9 +54,9 @@ class ZygoteHandle:
     children start with the app imported; it lives for one generation of the code.
     """
 
-    def __init__(self, app_path: str, env: dict[str, str] | None = None,
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None,
                  attach: socket.socket | None = None) -> None:
-        self.app_path = app_path
+        self.settings = settings
         if attach is not None:
             host_end, zygote_end = attach, None
         else:
@@ -72,7 +73,7 @@ class ZygoteHandle:
         self.proc: subprocess.Popen[bytes] | None = None
         if zygote_end is not None:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anvil_dev.engine.zygote", str(zygote_end.fileno()), app_path],
+                [sys.executable, "-m", "anvil_dev.engine.zygote", str(zygote_end.fileno()), settings.to_json()],
                 pass_fds=(zygote_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
             )
             zygote_end.close()
@@ -95,7 +96,7 @@ class ZygoteHandle:
             socket.send_fds(self._ctrl, [json.dumps({"op": "spawn", "token": token, "mode": "template"}).encode()],
                             [template_end.fileno()])
         template_end.close()
-        return ZygoteHandle(self.app_path, attach=host_end)
+        return ZygoteHandle(self.settings, attach=host_end)
 
     def spawn(self, mode: str, generation: int = 0) -> Child:
         """Ask for a child; returns at once: the socket works before the fork has happened."""

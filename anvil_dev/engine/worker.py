@@ -17,9 +17,6 @@ from anvil_dev.appdir import AppDir
 from anvil_dev.engine import _loader
 from anvil_dev.engine._frames import Channel, encode
 
-MB = 1 << 20
-
-
 MAX_OUTPUT = 1 << 20
 
 
@@ -123,7 +120,9 @@ class Worker:
         self.app = app
         self.mode = mode
         self.load_error: dict[str, Any] | None = None
-        self.max_response = int(float(os.environ.get("ANVIL_DEV_MAX_RESPONSE_MB", "4")) * MB)
+        from anvil_dev import services
+
+        self.max_response = services.current().settings.max_response_bytes
         self._pending: dict[str, list[Any]] = {}
         self._threads: dict[str, int] = {}
         self._lock = threading.Lock()

@@ -1,6 +1,6 @@
 """The zygote: imports the runtime and the app's third-party modules once, then forks children on request.
 
-Run by the host as `python -m anvil_dev.engine.zygote CTRL_FD APP_DIR`. It stays single-threaded: a
+Run by the host as `python -m anvil_dev.engine.zygote CTRL_FD SETTINGS_JSON`. It stays single-threaded: a
 forked child inherits locks held by other threads, so there must be none. Control messages arrive on a
 SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpair as SCM_RIGHTS.
 """
@@ -40,18 +40,20 @@ def _send(ctrl: socket.socket, msg: dict) -> None:
 
 
 def main() -> None:
-    ctrl_fd, app_path = int(sys.argv[1]), sys.argv[2]
+    ctrl_fd, settings_json = int(sys.argv[1]), sys.argv[2]
     # `python -m` put the working directory first on sys.path: server code must not import
     # whatever files happen to be where serve was started.
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
     sys.path.insert(0, RUNTIME_DIR)
     from anvil_dev import services
+    from anvil_dev.config import Settings
     from anvil_dev.engine import _loader
 
     # Work every child would repeat is done here once: reading anvil.yaml (the host starts a
     # new zygote when it changes), the app's keys, and the imports.
-    app = services.open(app_path).app_dir
+    settings = Settings.from_json(settings_json)
+    app = services.open(settings.app_path, settings).app_dir
     _ = app.config, app.package_name
     ok, failed = _preload(RUNTIME_MODULES)
     extra_ok, extra_failed = _preload(_loader.third_party_imports(app))

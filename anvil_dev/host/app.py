@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,10 +378,9 @@ def _reply_response(state: HostState, reply: Message, new_session: str | None) -
     return resp
 
 
-def build_state(app_dir: AppDir, engine: Any, bus: Any) -> HostState:
+def build_state(app_dir: AppDir, engine: Any, bus: Any, origin: str) -> HostState:
     secret = app_dir.secret_key()
     store = MediaStore(app_dir.media_dir)
-    origin = os.environ.get("ANVIL_DEV_ORIGIN", "")
     dispatcher = Dispatcher(engine, bus, origin)
     return HostState(app_dir=app_dir, engine=engine, dispatcher=dispatcher, bus=bus,
                      cookies=SessionCookies(secret), media=MediaLinks(store, secret), cli_token=app_dir.cli_token())

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from anvil_dev.calls import Caller, Message
 UTC = dt.timezone.utc
 EVERY = ("minute", "hour", "day", "week", "month")
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-SPEEDUP_ENV = "ANVIL_DEV_SCHEDULE_SPEEDUP"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 # 1970-01-01 was a Thursday: weeks are counted from Sunday 1970-01-04.
 _FIRST_SUNDAY_S = 3 * 86400
@@ -214,22 +212,6 @@ class _Clock:
         return max(0.0, (when - self.now()).total_seconds() / self.speedup)
 
 
-def speedup_from_env() -> float:
-    """ANVIL_DEV_SCHEDULE_SPEEDUP (default 1): how much faster than real time schedules run."""
-    raw = os.environ.get(SPEEDUP_ENV, "").strip()
-    if not raw:
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        click.secho(f"{SPEEDUP_ENV}={raw!r} is not a positive number; scheduled tasks run in real time",
-                    fg="yellow", err=True)
-        return 1.0
-    return value
-
-
 class Scheduler:
     """Launches anvil.yaml's scheduled tasks on time, in a thread of the host.
 
@@ -238,11 +220,11 @@ class Scheduler:
     """
 
     def __init__(self, app: AppDir, launch: Callable[[Message, Caller], Message],
-                 registered: Callable[[str], bool | None] | None = None, speedup: float | None = None) -> None:
+                 registered: Callable[[str], bool | None] | None = None, speedup: float = 1.0) -> None:
         self.app = app
         self.launch = launch
         self.registered = registered
-        self.clock = _Clock(speedup_from_env() if speedup is None else speedup)
+        self.clock = _Clock(speedup)
         self.jobs: list[Job] = []
         self._wake = threading.Event()
         self._reload = True
@@ -289,7 +271,8 @@ class Scheduler:
         old = {job.key: job for job in self.jobs}
         first, self._loaded = not self._loaded, True
         if first and self.clock.speedup != 1 and config.get("scheduled_tasks"):
-            click.echo(f"scheduled tasks: time runs {self.clock.speedup:g}x faster ({SPEEDUP_ENV})", err=True)
+            click.echo(f"scheduled tasks: time runs {self.clock.speedup:g}x faster (ANVIL_DEV_SCHEDULE_SPEEDUP)",
+                       err=True)
         jobs = read_jobs(config, self.clock.now())
         for i, job in enumerate(jobs):
             kept = old.get(job.key)

@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from werkzeug.serving import make_server
 
 from anvil_dev import services
 from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
 from anvil_dev.engine import Engine
 from anvil_dev.host.app import HostState, build_state, create_app
 from anvil_dev.host.watcher import Watcher, syntax_error
@@ -24,23 +24,8 @@ from anvil_dev.host.watcher import Watcher, syntax_error
 log = logging.getLogger("anvil_dev")
 
 
-@dataclass
-class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 3030
-    persistent: bool = False
-    workers: int = 1
-    timeout: float = 30.0
-    max_response_mb: float = 4.0
-    reload: bool = True
-    poll: bool = False
-    uplink_key: str | None = None
-    scheduled_tasks: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class _Server:
-    def __init__(self, app_dir: AppDir, opts: ServeOptions) -> None:
+    def __init__(self, app_dir: AppDir, opts: Settings) -> None:
         self.app_dir = app_dir
         self.opts = opts
         self.state: HostState | None = None
@@ -53,8 +38,9 @@ class _Server:
 
     def start(self) -> None:
         app_dir, opts = self.app_dir, self.opts
-        os.environ.setdefault("ANVIL_DEV_ORIGIN", f"http://{_url_host(opts.host)}:{opts.port}")
-        services.open(app_dir)
+        # Until the runtime reads the origin from its settings.
+        os.environ.setdefault("ANVIL_DEV_ORIGIN", opts.origin)
+        services.open(app_dir, opts)
         _tune_switch_interval()
         # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -64,10 +50,9 @@ class _Server:
             bus: Any = EventBus()
         except ImportError:  # pragma: no cover
             bus = None
-        self.engine = Engine(app_dir, persistent=opts.persistent, workers=opts.workers, timeout=opts.timeout,
-                             max_response_mb=opts.max_response_mb)
+        self.engine = Engine(app_dir, opts)
         # Bind first: a busy port should fail before anything else starts.
-        self.state = build_state(app_dir, self.engine, bus)
+        self.state = build_state(app_dir, self.engine, bus, opts.origin)
         self.engine.outbound = self.state.dispatcher.call
         flask_app = create_app(self.state)
         self._start_uplink(flask_app)
@@ -115,7 +100,8 @@ class _Server:
                 click.echo(line, err=True)
             return
         self.scheduler = scheduler.Scheduler(self.app_dir, self.state.dispatcher.native[LAUNCH],
-                                             scheduler.registered_in(self.engine, self.uplink))
+                                             scheduler.registered_in(self.engine, self.uplink),
+                                             speedup=self.opts.schedule_speedup)
         self.scheduler.start()
 
     def _on_change(self, paths: list[str]) -> None:
@@ -153,11 +139,11 @@ class _Server:
         internal = ("anvil.", "task:", "http:", "route:", "email:")
         funcs = [f["name"] for f in desc.get("functions", []) if not f["name"].startswith(internal)]
         mode = "keep server running" if self.opts.persistent else "fresh interpreter per call"
-        click.echo(f"anvil-dev {self.app_dir.path.name}: {len(funcs)} server functions ({mode}, timeout "
-                   f"{self.opts.timeout:g} s)")
+        timeout = f"timeout {self.opts.timeout:g} s" if self.opts.timeout else "no timeout"
+        click.echo(f"anvil-dev {self.app_dir.path.name}: {len(funcs)} server functions ({mode}, {timeout})")
         if funcs:
             click.echo("  " + ", ".join(funcs))
-        for line in self.app_dir.dependencies()[1]:
+        for line in self.app_dir.dependencies(self.opts.deps)[1]:
             click.secho(f"  {line}", fg="yellow")
         from anvil_dev.services import secrets
 
@@ -204,7 +190,7 @@ def _url_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
-def serve(app_dir: AppDir, opts: ServeOptions) -> None:
+def serve(app_dir: AppDir, opts: Settings) -> None:
     """Run until Ctrl-C or SIGTERM; everything started here stops with it."""
     server = _Server(app_dir, opts)
     try:

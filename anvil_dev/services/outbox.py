@@ -101,8 +101,12 @@ def smtp_config(app_dir: AppDir) -> SmtpConfig | None:
     if not isinstance(yml, dict) or yml.get("custom_smtp") is False:
         yml = {}
 
+    from anvil_dev import services
+
+    given = services.current().settings.smtp if services.is_open() else {}
+
     def pick(env: str, *keys: str) -> Any:
-        value = os.environ.get("ANVIL_DEV_SMTP_" + env)
+        value = given.get(env.lower()) or os.environ.get("ANVIL_DEV_SMTP_" + env)
         if value not in (None, ""):
             return value
         for k in keys:

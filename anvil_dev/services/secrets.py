@@ -41,6 +41,13 @@ def env_var_name(name: str, prefix: str = SECRET_ENV_PREFIX) -> str:
 
 
 def _from_env(name: str, prefix: str) -> str | None:
+    if prefix == SECRET_ENV_PREFIX:
+        from anvil_dev import services
+
+        if services.is_open():
+            given = services.current().settings.secret(name)
+            if given is not None:
+                return given
     # Exact name first, then upper case, so `--secret api_key=...` and `ANVIL_DEV_SECRET_API_KEY` both work.
     var = env_var_name(name, prefix)
     value = os.environ.get(var)
