@@ -18,10 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from anvil_dev.appdir import AppDir
+from anvil_dev.protocol import ChildMode
+
 RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "runtime")
 RUNTIME_MODULES = ["anvil", "anvil.server", "anvil._engine_hooks", "anvil._sessions", "anvil.tables",
                    "anvil.tables.query", "anvil.users", "anvil.media", "anvil.email", "anvil.secrets",
-                   "anvil.http", "anvil.tz", "anvil_dev.engine.worker", "anvil_dev.services.sessions"]
+                   "anvil.http", "anvil.tz", "anvil_dev.engine.child", "anvil_dev.services.sessions"]
 
 
 def _preload(names: list[str]) -> tuple[list[str], list[str]]:
@@ -35,7 +38,7 @@ def _preload(names: list[str]) -> tuple[list[str], list[str]]:
     return ok, failed
 
 
-def _send(ctrl: socket.socket, msg: dict) -> None:
+def _send(ctrl: socket.socket, msg: dict[str, Any]) -> None:
     ctrl.send(json.dumps(msg).encode())
 
 
@@ -48,7 +51,7 @@ def main() -> None:
     sys.path.insert(0, RUNTIME_DIR)
     from anvil_dev import services
     from anvil_dev.config import Settings
-    from anvil_dev.engine import _loader
+    from anvil_dev.engine import loader
 
     # Work every child would repeat is done here once: reading anvil.yaml (the host starts a
     # new zygote when it changes), the app's keys, and the imports.
@@ -56,7 +59,7 @@ def main() -> None:
     app = services.open(settings.app_path, settings).app_dir
     _ = app.config, app.package_name
     ok, failed = _preload(RUNTIME_MODULES)
-    extra_ok, extra_failed = _preload(_loader.third_party_imports(app))
+    extra_ok, extra_failed = _preload(loader.third_party_imports(app))
     try:
         from anvil_dev.services import tables
 
@@ -69,16 +72,16 @@ def main() -> None:
                            "failed": extra_failed + failed}, preloaded=None)
 
 
-def _become_template(ctrl: socket.socket, app: Any) -> None:
+def _become_template(ctrl: socket.socket, app: AppDir) -> None:
     """A child that imports the app's modules once and then forks fresh children from itself, so
     that they start with the app imported. One template serves one generation of the code."""
     import threading
 
     from anvil_dev import services
-    from anvil_dev.engine import worker
+    from anvil_dev.engine import child
 
-    worker.track_unseeded_randoms()
-    error = worker.import_app(app)
+    child.track_unseeded_randoms()
+    error = child.import_app(app)
     # Children must behave as if each imported the app itself. Two kinds of import cannot be
     # shared that way, and their children import the app themselves instead: one that started
     # threads (forking is only safe from a single thread), and one that read the database (a
@@ -92,7 +95,7 @@ def _become_template(ctrl: socket.socket, app: Any) -> None:
                            "unforkable": unforkable, "import_error": error}, preloaded={"error": error})
 
 
-def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | None) -> None:
+def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloaded: dict[str, Any] | None) -> None:
     """Fork a child for each `spawn` on the control socket, report how each exits; never returns.
 
     `preloaded` is None in the zygote; in a template it holds the outcome of importing the app,
@@ -139,11 +142,12 @@ def _fork_loop(ctrl: socket.socket, app: Any, ready: dict, preloaded: dict | Non
                     os.close(wake_w)
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    if msg["mode"] == "template":
+                    mode = ChildMode(msg["mode"])
+                    if mode is ChildMode.TEMPLATE:
                         _become_template(socket.socket(fileno=fds[0]), app)
-                    from anvil_dev.engine.worker import child_main
+                    from anvil_dev.engine.child import child_main
 
-                    child_main(fds[0], app, msg["mode"], preloaded)
+                    child_main(fds[0], app, mode, preloaded)
                 try:
                     os.setpgid(pid, pid)  # as the child does: whichever runs first, no window without it
                 except OSError:

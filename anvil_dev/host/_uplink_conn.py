@@ -21,7 +21,7 @@ import click
 
 from anvil_dev.host._uplink_media import IncomingMessage, ProtocolError, prepare_outgoing, send_media
 from anvil_dev.host._uplink_rows import ROW_TYPE, live_objects_to_rows, rows_to_live_objects
-from anvil_dev.host.dispatch import Caller, Message, error
+from anvil_dev.protocol import Caller, Message, error
 
 if TYPE_CHECKING:
     from anvil_dev.host.uplink import UplinkHub
@@ -361,7 +361,7 @@ class UplinkConnection:
                 for extra in ("liveObjectCall", "vt_global"):
                     if extra in data:
                         msg[extra] = data[extra]
-                result = self.hub.dispatcher.call(msg, caller)
+                result = self.hub.dispatcher.call(msg, caller).message()
         except Exception as e:
             log.exception("Uplink call %r failed inside anvil-dev", command)
             result = error("anvil.server.InternalError", f"anvil-dev failed to run {command!r}: {e}")

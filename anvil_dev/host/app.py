@@ -12,10 +12,10 @@ from flask import Flask, Response, abort, request, send_file, send_from_director
 
 from anvil_dev import wire
 from anvil_dev.appdir import AppDir
-from anvil_dev.calls import Caller, Message, error
 from anvil_dev.host.dispatch import Dispatcher
 from anvil_dev.host.media import MediaLinks
 from anvil_dev.host.sessions import COOKIE_NAME, SessionCookies
+from anvil_dev.protocol import Caller, Message, Reply, error, http_status
 from anvil_dev.services.mediastore import MediaStore
 
 log = logging.getLogger("anvil_dev")
@@ -241,13 +241,14 @@ def _endpoint_call(state: HostState, prefix: str, path: str) -> Response:
     msg = {"command": command, "args": [], "kwargs": kwargs, "objects": objects}
     caller = Caller(client_type="http", ip=request.remote_addr, session_id=None, trusted=False,
                     call_stack=[{"type": "http"}])
-    reply = state.dispatcher.call(msg, caller, scoped=True)
-    if "error" in reply:
-        err = reply["error"] or {}
+    answer = state.dispatcher.call(msg, caller, scoped=True)
+    if answer.error is not None:
+        err = answer.error
         if err.get("type") == "anvil.server.NoServerFunctionError":
             return Response(f"No {prefix.rstrip(':')} endpoint matches {path}\n", status=404, mimetype="text/plain")
         text = f"{err.get('type')}: {err.get('message')}\n"
         return Response(text, status=_STATUS.get(str(err.get("type")), 500), mimetype="text/plain")
+    reply = answer.message()
     resp = reply.get("response") or {}
     headers = resp.get("headers") or {}
     status = int(resp.get("status") or 200)
@@ -357,21 +358,16 @@ def _same_secret(a: str, b: str) -> bool:
     return bool(a) and hmac.compare_digest(a.encode(), b.encode())
 
 
-def _reply_response(state: HostState, reply: Message, new_session: str | None) -> Response:
-    reply.pop("type", None)
-    reply.pop("id", None)
-    rotated = reply.pop("session_id", None)
-    if isinstance(rotated, str) and rotated:
-        new_session = rotated  # a login moved this caller to a new session (no fixation of the old id)
-    if "error" in reply:
-        err = reply["error"]
-        status = _STATUS.get(err.get("type"), 500 if err.get("type", "").startswith("anvil.server.") else 500)
-        if err.get("type", "").startswith("anvil.users.") and status == 500:
-            status = 400
-    else:
-        status = 200
-        state.media.add_urls(reply)
-    resp = Response(json.dumps(reply), status=status, mimetype="application/json")
+def _reply_response(state: HostState, reply: Reply, new_session: str | None) -> Response:
+    if reply.session_id:
+        new_session = reply.session_id  # a login moved this caller to a new session (no fixation of the old id)
+    if reply.ok and reply.has_media:
+        message = reply.message()
+        state.media.add_urls(message)
+        reply.replace_message(message)
+    elif reply.ok:
+        state.media.maybe_sweep()
+    resp = Response(reply.body, status=http_status(reply.error), mimetype="application/json")
     if new_session is not None:
         resp.set_cookie(COOKIE_NAME, state.cookies.cookie_for(new_session), httponly=True, samesite="Lax",
                         max_age=30 * 24 * 3600, path="/")

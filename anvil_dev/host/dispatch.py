@@ -5,83 +5,104 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import click
 
-from anvil_dev.calls import Caller, Message, error
-
-__all__ = ["Caller", "Dispatcher", "Message", "error"]
+from anvil_dev.engine.frames import printed_output
+from anvil_dev.protocol import (
+    MAX_CALL_DEPTH,
+    STACK_OVERFLOW_MESSAGE,
+    Caller,
+    Message,
+    Reply,
+    error_reply,
+)
 
 log = logging.getLogger("anvil_dev")
 
-MAX_CALL_DEPTH = 10
+NativeHandler = Callable[[Message, Caller], Message]
+
+
+class Engine(Protocol):
+    def call(self, call: Mapping[str, Any], caller: Caller) -> Reply: ...
+
+
+class Uplinks(Protocol):
+    def match(self, command: str) -> str | None: ...
+
+    def call(self, msg: Message, caller: Caller) -> Message: ...
+
+
+class EventBus(Protocol):
+    def publish(self, kind: str, data: dict[str, Any]) -> object: ...
 
 
 class Dispatcher:
     """Anvil's dispatch order: native handlers, then uplink registrations, then server modules."""
 
-    def __init__(self, engine: Any, bus: Any = None, origin: str = "") -> None:
+    def __init__(self, engine: Engine, bus: EventBus | None = None, origin: str = "") -> None:
         self.engine = engine
         self.bus = bus
-        self.uplink: Any = None
+        self.uplink: Uplinks | None = None
         self.origin = origin
-        self.native: dict[str, Callable[[Message, Caller], Message]] = {
+        self.native: dict[str, NativeHandler] = {
             "anvil.private.echo": lambda msg, caller: {"response": (msg.get("args") or [None])[0], "objects": []},
             "anvil.private.get_app_origin": lambda msg, caller: {"response": self.origin, "objects": []},
             "anvil.private.get_api_origin": lambda msg, caller: {"response": self.origin + "/_/api", "objects": []},
         }
 
-    def call(self, msg: Message, caller: Caller, scoped: bool = False) -> Message:
+    def call(self, msg: Message, caller: Caller, scoped: bool = False) -> Reply:
         """Run a call and return its reply; never raises. `scoped` is for the host's own HTTP endpoint
         and route requests, the one way an untrusted caller reaches a name with ':'."""
         command = msg.get("command")
         if not isinstance(command, str):
-            return error("anvil.server.InternalError", "A call must name a server function ('command' string)")
+            return error_reply("anvil.server.InternalError", "A call must name a server function ('command' string)")
         if len(caller.call_stack) > MAX_CALL_DEPTH or msg.get("call_depth", 0) > MAX_CALL_DEPTH:
-            return error("anvil.server.StackOverflow", "Too many nested anvil.server.call()s")
+            return error_reply("anvil.server.StackOverflow", STACK_OVERFLOW_MESSAGE)
         if ":" in command and not caller.trusted and not scoped:
-            return error("anvil.server.PermissionDenied",
-                         f'Cannot call scoped server function "{command}" from client code')
+            return error_reply("anvil.server.PermissionDenied",
+                               f'Cannot call scoped server function "{command}" from client code')
         if command.startswith("anvil.private.secrets."):
             who = "Uplink code cannot access secrets for this app." if caller.client_type == "uplink" \
                 else "Client code cannot access app secrets."
-            return error("anvil.secrets.SecretError", who)
+            return error_reply("anvil.secrets.SecretError", who)
         start = time.perf_counter()
         native = self.native.get(command)
         if native is not None:
             try:
-                reply = native(msg, caller)
+                reply = Reply.from_message(native(msg, caller))
             except Exception as e:  # noqa: BLE001 - the caller gets an error, never an HTML 500
                 log.exception("native handler %s failed", command)
-                reply = error("anvil.server.InternalError", f"{command} failed: {type(e).__name__}: {e}")
+                reply = error_reply("anvil.server.InternalError", f"{command} failed: {type(e).__name__}: {e}")
         elif self.uplink is not None and self.uplink.match(command) is not None:
-            reply = self.uplink.call(msg, caller)
+            reply = Reply.from_message(self.uplink.call(msg, caller))
         else:
             reply = self.engine.call(msg, caller)
-        user = reply.pop("user", None)  # who the call ran as, when it looked: for the console only
-        if "error" in reply and command != "anvil.private.echo":
-            err = reply["error"] or {}
+        if reply.error is not None and command != "anvil.private.echo":
+            err = reply.error
             # One line, whatever the caller put in the name (which messages may repeat): control
             # characters escaped, so no terminal escape sequences and no fake lines.
             who = caller.via or caller.client_type
             click.secho(f"{_printable(command, 200)} failed ({who}): {err.get('type')}: "
                         f"{_printable(str(err.get('message')), 2000)}", fg="yellow", err=True)
         if self.bus is not None and command != "anvil.private.echo":
-            self._publish(command, caller, reply, time.perf_counter() - start, user)
+            self._publish(command, caller, reply, time.perf_counter() - start)
         return reply
 
-    def _publish(self, command: str, caller: Caller, reply: Message, seconds: float, user: str | None) -> None:
-        err = reply.get("error") or {}
+    def _publish(self, command: str, caller: Caller, reply: Reply, seconds: float) -> None:
+        assert self.bus is not None
+        err = reply.error or {}
         self.bus.publish("call", {
             "command": command, "client_type": caller.via or caller.client_type,
-            "user": user or caller.user_email_override,
-            "duration_ms": round(seconds * 1000, 2), "ok": "error" not in reply,
+            "user": reply.user or caller.user_email_override,
+            "duration_ms": round(seconds * 1000, 2), "ok": reply.ok,
             "error_type": err.get("type"), "error_message": err.get("message"), "time": time.time(),
         })
-        if reply.get("output"):
-            self.bus.publish("output", {"command": command, "text": reply["output"]})
+        output = printed_output(reply)
+        if output:
+            self.bus.publish("output", {"command": command, "text": output})
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from anvil_dev.appdir import AppDir, AppDirError
-from anvil_dev.calls import Caller, Message
+from anvil_dev.protocol import Caller, Message
 
 UTC = dt.timezone.utc
 EVERY = ("minute", "hour", "day", "week", "month")

@@ -82,7 +82,7 @@ class _Server:
         """Background tasks: tasks left "running" by a server that is gone read "missing"; launches
         from server code come to the host, which starts each task in a child of its own."""
         assert self.state is not None and self.engine is not None
-        from anvil_dev.engine._tasks import LAUNCH, TaskLauncher
+        from anvil_dev.host.tasks import LAUNCH, TaskLauncher
         from anvil_dev.services import tasks
 
         tasks.mark_orphans_missing()
@@ -91,8 +91,8 @@ class _Server:
     def _start_scheduler(self) -> None:
         """anvil.yaml scheduled_tasks launch their background task on schedule (host/scheduler.py)."""
         assert self.state is not None and self.engine is not None
-        from anvil_dev.engine._tasks import LAUNCH
         from anvil_dev.host import scheduler
+        from anvil_dev.host.tasks import LAUNCH
 
         if not self.opts.scheduled_tasks:
             line = scheduler.disabled_line(self.app_dir)

@@ -20,7 +20,7 @@ from flask import Flask, request
 from flask_sock import Sock
 
 from anvil_dev.host._uplink_conn import UplinkConnection, say
-from anvil_dev.host.dispatch import Caller, Message, error
+from anvil_dev.protocol import Caller, Message, error
 from anvil_dev.services.mediastore import MediaStore
 
 log = logging.getLogger("anvil_dev.uplink")

@@ -1,4 +1,4 @@
-"""Running one server call inside a worker: decode, check, call, encode. Also nested calls."""
+"""Running one server call inside a child: decode, check, call, encode. Also nested calls."""
 
 from __future__ import annotations
 
@@ -6,45 +6,54 @@ import copy
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from anvil import _context, server
 from anvil._errors import error_dict, exception_from_error
 from anvil._registry import REGISTRY
 from anvil_dev import wire
-
-Message = dict[str, Any]
+from anvil_dev.protocol import Caller, Message, Reply, no_such_function
 
 app_root: str | None = None
 # Set by the engine: sends a call this process has no function for to the host, returns the reply.
-outbound: Callable[[Message, dict[str, Any]], Message] | None = None
+outbound: Callable[[Message, Caller], Reply] | None = None
 # Set by the users service when it loads: raises if the current caller may not call `reg`.
 require_user_check: Callable[[Any], None] | None = None
 
 
-def no_such_function(name: str) -> Message:
-    return {"error": {"type": "anvil.server.NoServerFunctionError",
-                      "message": f'No server function matching "{name}" has been registered', "trace": []},
-            "objects": []}
+@dataclass
+class Outcome:
+    """What a call made: the reply message for its caller, and what only the host needs to know."""
+
+    message: Message
+    session_id: str | None = None  # a login moved the caller to this session: the host sends its cookie
+    user: str | None = None  # the email of the user the call looked up, for the dev console's log
 
 
-def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | None = None,
-            output: list[str] | None = None) -> Message:
-    """Run the call `msg` ({"command","args","kwargs","objects"}) for `caller`; return the reply."""
-    command = msg.get("command")
+def execute(call: Message, caller: Caller, output: list[str] | None = None) -> Outcome:
+    """Run the call `call` ({"command","args","kwargs","objects"}, and "id") for `caller`."""
+    command = call.get("command")
     reg = server.lookup(command) if isinstance(command, str) else None
     if reg is None:
-        return no_such_function(str(command))
-    state = _context.CallState(
-        call_id=msg.get("id") or uuid.uuid4().hex[:10], command=command,
-        session_id=caller.get("session_id"), client_type=caller.get("client_type"),
-        client_ip=caller.get("ip"), remote_trusted=bool(caller.get("trusted")),
-        call_stack=list(caller.get("call_stack") or []),
-        user_email_override=caller.get("user_email_override"),
-        background_task_id=caller.get("background_task_id"),
-    )
+        return Outcome(no_such_function(str(command)))
+    state = _context.CallState.for_call(caller, call.get("id") or uuid.uuid4().hex[:10], str(command))
     if output is not None:
         state.output = output
+    message = _run(reg, call, state, None)
+    outcome = Outcome(message, session_id=state.cache.get("session_rotated_to") or None)
+    user = state.cache.get("anvil.users.user")  # only when the call looked its user up
+    if user is not None:
+        try:
+            outcome.user = str(user["email"])
+        except Exception:  # noqa: BLE001 - a users table without an email column
+            pass
+    return outcome
+
+
+def _run(reg: Any, call: Message, state: _context.CallState, parent: _context.CallState | None) -> Message:
+    """Decode, check, call, encode: the reply message; a nested call (`parent`) shares its caches."""
+    command = state.command
     if parent is not None:
         state.depth = parent.depth + 1
         state.output = parent.output
@@ -53,11 +62,11 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
     prev = _context.push(state)
     try:
         try:
-            wire.decode(msg, REGISTRY, trusted=state.remote_trusted)
+            wire.decode(call, REGISTRY, trusted=state.remote_trusted)
         except server.SerializationError as e:
             raise server.SerializationError(f"Cannot deserialize arguments to function. {e}") from None
-        args = msg.get("args") or []
-        kwargs = msg.get("kwargs") or {}
+        args = call.get("args") or []
+        kwargs = call.get("kwargs") or {}
         if reg.require_user is not None and reg.require_user is not False:
             check_require_user(reg)
         if getattr(reg, "endpoint", None) is not None:
@@ -80,16 +89,6 @@ def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | N
         if parent is None:
             _finish_call(state)
         _context.pop(prev)
-    rotated = state.cache.get("session_rotated_to") if parent is None else None
-    if rotated:
-        reply["session_id"] = rotated  # a login moved the caller to a new session: the host sends its cookie
-    if parent is None:
-        user = state.cache.get("anvil.users.user")  # only when the call looked its user up
-        if user is not None:
-            try:
-                reply["user"] = str(user["email"])  # for the dev console's log; the host drops it
-            except Exception:  # noqa: BLE001 - a users table without an email column
-                pass
     return reply
 
 
@@ -119,19 +118,17 @@ def check_require_user(reg: Any) -> None:
 def nested_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """anvil.server.call from server code: same serialization rules as any call, in this process when it can."""
     parent = _context.current()
-    msg = wire.encode({"args": list(args), "kwargs": kwargs}, REGISTRY,
-                      error_prefix="Cannot serialize arguments to function. ")
-    msg["command"] = name
-    caller = {
-        "session_id": parent.session_id, "client_type": parent.client_type, "ip": parent.client_ip,
-        "trusted": True, "call_stack": parent.call_stack + [{"type": "server_module"}],
-        "user_email_override": parent.user_email_override, "background_task_id": parent.background_task_id,
-    }
-    if server.lookup(name) is not None:
-        reply = execute(msg, caller, parent=parent if _context.in_call() else None)
+    call = wire.encode({"args": list(args), "kwargs": kwargs}, REGISTRY,
+                       error_prefix="Cannot serialize arguments to function. ")
+    call["command"] = name
+    caller = parent.caller().nested("server_module")
+    reg = server.lookup(name)
+    if reg is not None:
+        state = _context.CallState.for_call(caller, uuid.uuid4().hex[:10], name)
+        reply = _run(reg, call, state, parent if _context.in_call() else None)
     elif outbound is not None:
-        msg["call_depth"] = parent.depth + 1
-        reply = outbound(msg, caller)
+        call["call_depth"] = parent.depth + 1
+        reply = outbound(call, caller).message()
     else:
         reply = no_such_function(name)
     if "error" in reply:

@@ -1,28 +1,23 @@
 """The host side of background tasks: launch requests, one fresh child per task, how each ends.
 
 Server code launches a task with a nested call, `anvil.private.background_tasks.launch`, which
-the host answers here (a worker has threads and must not fork). The task's child is forked from
-the zygote, and the launch returns once the child has imported the code: a task keeps the code
-of its launch across reloads. There is no timeout: a thread waits for the child's REPLY,
-answering its nested calls meanwhile, and records how the task ended in the database.
+the host answers here (a worker has threads and must not fork). The task's child comes from the
+engine (`Engine.spawn_task_child`), and the launch returns once the child has imported the code:
+a task keeps the code of its launch across reloads. There is no timeout: a thread waits for the
+child's REPLY, answering its nested calls meanwhile, and records how the task ended in the database.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
-import time
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
-from anvil_dev.calls import Caller, Message, error
-from anvil_dev.engine._frames import FrameTimeout
-from anvil_dev.engine._zygote_handle import Child
+from anvil_dev.engine.workers import TaskRun
+from anvil_dev.protocol import Caller, Message, error, no_such_function
 from anvil_dev.services import tasks
-
-log = logging.getLogger("anvil_dev")
 
 LAUNCH = "anvil.private.background_tasks.launch"
 TASK_TYPE = "anvil.server.Task"
@@ -30,10 +25,33 @@ UPLINK_STATE_POLL_S = 0.5
 READY_TIMEOUT_S = 60.0
 
 
+class TaskEngine(Protocol):
+    """What the launcher needs of the engine."""
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def spawn_task_child(self) -> TaskRun: ...
+
+
+class TaskUplinks(Protocol):
+    """What the launcher needs of the uplink hub: tasks an uplink registered run there."""
+
+    def match(self, command: str) -> str | None: ...
+
+    def launch_background(self, task_id: str, msg: Message, caller: Caller) -> Message: ...
+
+    def get_task_state(self, task_id: str) -> Message: ...
+
+    def kill_task(self, task_id: str) -> bool: ...
+
+
 class TaskLauncher:
     """The Dispatcher's native handler for LAUNCH: records the task, starts it, replies with its Task."""
 
-    def __init__(self, engine: Any, uplink: Any = None) -> None:
+    def __init__(self, engine: TaskEngine, uplink: TaskUplinks | None = None) -> None:
         self.engine = engine
         # The host's uplink hub, when there is one: tasks an uplink registered run there.
         self.uplink = uplink
@@ -49,8 +67,7 @@ class TaskLauncher:
         command = "task:" + name
         on_uplink = self.uplink is not None and self.uplink.match(command) == "live"
         if not on_uplink and not self._registered(command):
-            return error("anvil.server.NoServerFunctionError",
-                         f'No server function matching "{command}" has been registered')
+            return no_such_function(command)
         call = {"command": command, "args": args[1:], "kwargs": msg.get("kwargs") or {},
                 "objects": _without_first_arg(msg.get("objects") or [])}
         task_id = tasks.create(name, session_id=caller.session_id)
@@ -61,9 +78,9 @@ class TaskLauncher:
             threading.Thread(target=self._run_on_uplink, args=(task_id, name, call, task_caller),
                              name=f"task-{task_id}", daemon=True).start()
         else:
-            child = self._start_child(task_id, name)
-            if child is not None:
-                threading.Thread(target=self._run_in_child, args=(task_id, name, call, task_caller, child),
+            run = self._start_child(task_id, name)
+            if run is not None:
+                threading.Thread(target=self._run_in_child, args=(task_id, name, call, task_caller, run),
                                  name=f"task-{task_id}", daemon=True).start()
         return {"response": {"id": task_id, "name": name},
                 "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": TASK_TYPE}]}
@@ -76,52 +93,30 @@ class TaskLauncher:
 
     # -- a task in a fresh child ----------------------------------------------------------------
 
-    def _start_child(self, task_id: str, name: str) -> Child | None:
-        """A child for the task that has imported the code: the code of the launch, whatever is saved next.
-
-        (A child spawned in "persistent" mode says READY once it has imported the app; it runs
-        the one call it is sent, and exits when its socket closes.)
-        """
+    def _start_child(self, task_id: str, name: str) -> TaskRun | None:
+        """A child for the task that has imported the code: the code of the launch, whatever is saved next."""
         try:
-            child = self.engine.spawn_child("persistent")
+            run = self.engine.spawn_task_child()
         except RuntimeError:
             _ended(task_id, name, tasks.MISSING, "the server is stopping")
             return None
-        try:
-            ready = child.chan.recv(time.monotonic() + READY_TIMEOUT_S)
-        except (FrameTimeout, OSError, ValueError):
-            ready = None
-        if not ready or ready.get("type") != "READY":
-            child.kill()
-            child.chan.close()
+        pid = run.wait_ready(READY_TIMEOUT_S)
+        if pid is None:
+            run.kill()
             _ended(task_id, name, tasks.MISSING, "its process did not start")
             return None
-        if tasks.set_pid(task_id, ready.get("pid") or child.pid) != tasks.RUNNING:
-            child.kill()  # killed already
-            child.chan.close()
+        if tasks.set_pid(task_id, pid) != tasks.RUNNING:
+            run.kill()  # killed already
             return None
-        return child
+        return run
 
-    def _run_in_child(self, task_id: str, name: str, call: Message, caller: Caller, child: Child) -> None:
-        chan = child.chan
-        try:
-            chan.send(dict(call, type="CALL", id=task_id, caller=caller.to_json()))
-            while True:
-                frame = chan.recv()
-                if frame is None:
-                    break
-                kind = frame.get("type")
-                if kind == "REPLY":
-                    _record_reply(task_id, name, frame)
-                    return
-                if kind == "CALL":
-                    threading.Thread(target=self.engine._answer_outbound, args=(chan, frame), daemon=True).start()
-        except OSError:
-            pass
-        finally:
-            chan.close()
-        code = child.wait_exit(2.0)
-        if getattr(self.engine, "_stopping", False):
+    def _run_in_child(self, task_id: str, name: str, call: Message, caller: Caller, run: TaskRun) -> None:
+        reply = run.run(call, task_id, caller)
+        if reply is not None:
+            _record_reply(task_id, name, reply.message())
+            return
+        code = run.exit_code()
+        if self.engine.stopping:
             tasks.finish(task_id, tasks.MISSING)
             return
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -130,6 +125,7 @@ class TaskLauncher:
     # -- a task an uplink registered ------------------------------------------------------------
 
     def _run_on_uplink(self, task_id: str, name: str, call: Message, caller: Caller) -> None:
+        assert self.uplink is not None
         done = threading.Event()
         threading.Thread(target=self._poll_uplink_task, args=(task_id, done), daemon=True).start()
         try:
@@ -145,6 +141,7 @@ class TaskLauncher:
 
     def _poll_uplink_task(self, task_id: str, done: threading.Event) -> None:
         """Copy a running uplink task's state to its record, and pass a kill on to the uplink."""
+        assert self.uplink is not None
         while not done.wait(UPLINK_STATE_POLL_S):
             record = tasks.get(task_id)
             if record is None or record["status"] != tasks.RUNNING:

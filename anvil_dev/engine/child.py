@@ -14,8 +14,21 @@ import uuid
 from typing import Any
 
 from anvil_dev.appdir import AppDir
-from anvil_dev.engine import _loader
-from anvil_dev.engine._frames import Channel, encode
+from anvil_dev.engine import loader
+from anvil_dev.engine.frames import Channel, Frame, encode_message, to_reply, with_output
+from anvil_dev.protocol import (
+    RETURNED_TOO_MUCH_MESSAGE,
+    Caller,
+    ChildMode,
+    ErrorInfo,
+    FrameKind,
+    Message,
+    Reply,
+    error,
+    has_media,
+    timeout_error,
+    unavailable,
+)
 
 MAX_OUTPUT = 1 << 20
 
@@ -100,34 +113,39 @@ def reseed_after_fork() -> None:
             pass
 
 
-def import_app(app: AppDir) -> dict[str, Any] | None:
+def import_app(app: AppDir) -> ErrorInfo | None:
     """Import every server module; returns the error every call should then get, or None."""
     from anvil import _engine_hooks, _errors
 
     _engine_hooks.app_root = str(app.path)
     try:
-        _loader.import_server_modules(app)
+        loader.import_server_modules(app)
     except BaseException as e:  # noqa: BLE001 - any failure of user code is reported to callers
-        error = _errors.error_dict(e, str(app.path))
-        error["moduleLoadFailed"] = True
-        return error
+        err: ErrorInfo = _errors.error_dict(e, str(app.path))  # type: ignore[assignment]
+        err["moduleLoadFailed"] = True
+        return err
     return None
 
 
-class Worker:
-    def __init__(self, chan: Channel, app: AppDir, mode: str) -> None:
+class ChildServer:
+    """The loop of a forked child: reads CALL frames and answers each with one REPLY.
+
+    A fresh child runs one call on its main thread; a persistent worker runs calls in threads.
+    """
+
+    def __init__(self, chan: Channel, app: AppDir, mode: ChildMode) -> None:
         self.chan = chan
         self.app = app
         self.mode = mode
-        self.load_error: dict[str, Any] | None = None
+        self.load_error: ErrorInfo | None = None
         from anvil_dev import services
 
         self.max_response = services.current().settings.max_response_bytes
-        self._pending: dict[str, list[Any]] = {}
+        self._pending: dict[str, _Slot] = {}
         self._threads: dict[str, int] = {}
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._work: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[Frame] = queue.SimpleQueue()
         self._idle_threads = 0
         self._loaded = False
 
@@ -136,7 +154,7 @@ class Worker:
     def load(self) -> None:
         self.adopt(import_app(self.app))
 
-    def adopt(self, load_error: dict[str, Any] | None) -> None:
+    def adopt(self, load_error: ErrorInfo | None) -> None:
         """Take over the app as imported (here, or by the template this process was forked from)."""
         from anvil import _engine_hooks
 
@@ -161,33 +179,33 @@ class Worker:
                 "require_user": None if ru is None or ru is False else (True if ru is True else "predicate"),
                 "module": getattr(fn, "__module__", None), "file": file, "line": line,
             })
-        return {"type": "DESCRIBE", "functions": functions, "import_error": self.load_error}
+        return {"type": FrameKind.DESCRIBE.value, "functions": functions, "import_error": self.load_error}
 
     # -- calls ------------------------------------------------------------------------------
 
     def serve(self) -> None:
         """Read frames until EOF. A fresh child runs its one call on this thread; a persistent worker
         hands calls to pooled threads so that this one keeps reading (replies, interrupts)."""
-        if self.mode == "persistent":
-            self.chan.send({"type": "READY", "import_error": self.load_error, "pid": os.getpid()})
+        if self.mode is ChildMode.PERSISTENT:
+            self.chan.send({"type": FrameKind.READY.value, "import_error": self.load_error, "pid": os.getpid()})
         while True:
             frame = self.chan.recv()
             if frame is None:
                 return
-            kind = frame.get("type")
-            if kind == "CALL":
-                if self.mode == "fresh":
+            kind = frame.kind
+            if kind == FrameKind.CALL:
+                if self.mode is ChildMode.FRESH:
                     if not self._loaded:
                         self.load()
                     self._run_call(frame)
                     return
                 self._dispatch(frame)
-            elif kind == "REPLY":
+            elif kind == FrameKind.REPLY:
                 self._deliver(frame)
-            elif kind == "INTERRUPT":
-                self._interrupt(frame.get("id"))
+            elif kind == FrameKind.INTERRUPT:
+                self._interrupt(frame.head.get("id"))
 
-    def _dispatch(self, frame: dict[str, Any]) -> None:
+    def _dispatch(self, frame: Frame) -> None:
         # Reusing threads saves starting one per call (tens of microseconds on the hot path).
         with self._lock:
             if self._idle_threads:
@@ -196,7 +214,7 @@ class Worker:
                 return
         threading.Thread(target=self._pool_loop, args=(frame,), daemon=True).start()
 
-    def _pool_loop(self, frame: dict[str, Any]) -> None:
+    def _pool_loop(self, frame: Frame) -> None:
         while True:
             try:
                 self._run_call(frame)
@@ -206,43 +224,41 @@ class Worker:
                 self._idle_threads += 1
             frame = self._work.get()
 
-    def _run_call(self, frame: dict[str, Any]) -> None:
+    def _run_call(self, frame: Frame) -> None:
         from anvil import _engine_hooks
 
-        call_id = frame.get("id") or uuid.uuid4().hex
+        call = frame.head
+        call_id = str(call.get("id") or uuid.uuid4().hex)
         with self._lock:
             self._threads[call_id] = threading.get_ident()
         output: list[str] = []
+        session_id = user = None
         try:
             if self.load_error is not None:
-                reply: dict[str, Any] = {"error": self.load_error, "objects": []}
+                message: Message = {"error": self.load_error, "objects": []}
             else:
-                reply = _engine_hooks.execute(frame, frame.get("caller") or {}, output=output)
+                outcome = _engine_hooks.execute(call, Caller.from_json(call.get("caller") or {}), output=output)
+                message, session_id, user = outcome.message, outcome.session_id, outcome.user
         except CallInterrupted:
-            reply = {"error": {"type": "anvil.server.TimeoutError", "message": "Server code took too long",
-                               "trace": []}, "objects": []}
+            message = timeout_error()
         except Exception as e:  # noqa: BLE001 - a failure of ours must still answer the caller
-            reply = {"error": {"type": "anvil.server.InternalError", "trace": [],
-                               "message": f"anvil-dev failed to run this call: {type(e).__name__}: {e}"},
-                     "objects": []}
+            message = error("anvil.server.InternalError",
+                            f"anvil-dev failed to run this call: {type(e).__name__}: {e}")
         finally:
             with self._lock:
                 self._threads.pop(call_id, None)
                 # An interrupt sent just as the call ended must not hit this thread's next call.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
-        reply["type"] = "REPLY"
-        reply["id"] = call_id
-        reply["output"] = _capped("".join(output))
-        data = encode(reply)
+        encoded = encode_message(message)
         # The limit is on what the function returned: its printed output does not count.
-        if (len(data) > self.max_response and "response" in reply
-                and len(encode(dict(reply, output=""))) > self.max_response):
-            data = encode({"type": "REPLY", "id": call_id, "output": reply["output"], "objects": [], "error": {
-                "type": "anvil.server.SerializationError", "trace": [],
-                "message": "This function returned too much data - please use Media objects to transfer "
-                           "large amounts of data."}})
+        if len(encoded) > self.max_response and "response" in message:
+            message = error("anvil.server.SerializationError", RETURNED_TOO_MUCH_MESSAGE)
+            encoded = encode_message(message)
+        body = with_output(encoded, _capped("".join(output)))
+        reply = Reply(body=body, error=message.get("error"), session_id=session_id, user=user,
+                      has_media=has_media(message))
         try:
-            self.chan.send_raw(data)
+            self.chan.send_reply(call_id, reply)
         except OSError:
             pass
 
@@ -254,46 +270,55 @@ class Worker:
 
     # -- nested calls the host must route (uplinks, native services) -------------------------
 
-    def outbound(self, msg: dict[str, Any], caller: dict[str, Any]) -> dict[str, Any]:
+    def outbound(self, call: Message, caller: Caller) -> Reply:
         call_id = "w" + uuid.uuid4().hex[:12]
-        slot: list[Any] = [threading.Event(), None]
+        slot = _Slot()
         with self._lock:
             self._pending[call_id] = slot
-        frame = dict(msg, type="CALL", id=call_id, caller=caller)
-        self.chan.send(frame)
-        if self.mode == "persistent":
-            slot[0].wait()  # the serve loop reads the reply
+        self.chan.send(dict(call, type=FrameKind.CALL.value, id=call_id, caller=caller.to_json()))
+        if self.mode is ChildMode.PERSISTENT:
+            slot.done.wait()  # the serve loop reads the reply
         else:
             self._read_until(slot)
-        return slot[1]
+        assert slot.reply is not None
+        return slot.reply
 
-    def _read_until(self, slot: list[Any]) -> None:
+    def _read_until(self, slot: _Slot) -> None:
         """In a fresh child nobody else reads: whichever waiting thread holds the read lock reads
         frames, delivering each reply to its waiter, until its own has come."""
-        while not slot[0].is_set():
+        while not slot.done.is_set():
             if not self._read_lock.acquire(timeout=0.05):
                 continue
             try:
-                while not slot[0].is_set():
+                while not slot.done.is_set():
                     frame = self.chan.recv()
                     if frame is None:
-                        slot[1] = {"error": {"type": "anvil.server.RuntimeUnavailableError",
-                                             "message": "The server went away", "trace": []}, "objects": []}
-                        slot[0].set()
-                    elif frame.get("type") == "REPLY":
+                        slot.reply = Reply.from_message(unavailable("The server went away"))
+                        slot.done.set()
+                    elif frame.kind == FrameKind.REPLY:
                         self._deliver(frame)
             finally:
                 self._read_lock.release()
 
-    def _deliver(self, frame: dict[str, Any]) -> None:
+    def _deliver(self, frame: Frame) -> None:
         with self._lock:
-            slot = self._pending.pop(str(frame.get("id")), None)
+            slot = self._pending.pop(str(frame.head.get("id")), None)
         if slot is not None:
-            slot[1] = frame
-            slot[0].set()
+            slot.reply = to_reply(frame)
+            slot.done.set()
 
 
-def child_main(fd: int, app: AppDir, mode: str, preloaded: dict[str, Any] | None = None) -> None:
+class _Slot:
+    """A nested call waiting for the host's reply."""
+
+    __slots__ = ("done", "reply")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply: Reply | None = None
+
+
+def child_main(fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] | None = None) -> None:
     """Entry point of a forked child (services already configured by the zygote); never returns.
 
     `preloaded` is set when the child was forked from a template that has imported the app
@@ -305,17 +330,17 @@ def child_main(fd: int, app: AppDir, mode: str, preloaded: dict[str, Any] | None
         chan = Channel(sock)
         sys.stdout = _TerminalOutput(sys.__stdout__)
         reseed_after_fork()
-        import_on_call = mode == "fresh_import_on_call"
-        worker = Worker(chan, app, "fresh" if import_on_call else mode)
+        import_on_call = mode is ChildMode.FRESH_IMPORT_ON_CALL
+        server = ChildServer(chan, app, ChildMode.FRESH if import_on_call else mode)
         if preloaded is not None:
-            worker.adopt(preloaded.get("error"))
+            server.adopt(preloaded.get("error"))
         elif not import_on_call:
-            worker.load()
-        if mode == "describe":
-            chan.send(worker.describe())
+            server.load()
+        if mode is ChildMode.DESCRIBE:
+            chan.send(server.describe())
         else:
-            worker.serve()
-    except BaseException:  # noqa: BLE001
+            server.serve()
+    except BaseException:  # noqa: BLE001 - whatever ends the child is printed for the serve terminal
         import traceback
 
         traceback.print_exc()

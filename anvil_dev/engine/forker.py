@@ -1,4 +1,9 @@
-"""The host's handle on a zygote process: start it, ask for children, learn how they exit."""
+"""The forker seam: where the engine's children come from, and the host's handle on each child.
+
+`Forker` is what the engine needs of a process that forks children on request; `ZygoteHandle`
+is the real one (the zygote, or a template forked from it). The engine takes a `ForkerFactory`,
+so its supervision can be tested in-process with a fake forker (tests/unit).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,14 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
 
+import anvil_dev
 from anvil_dev.config import Settings
-from anvil_dev.engine._frames import Channel
+from anvil_dev.engine.frames import Channel
+from anvil_dev.protocol import ChildMode
 
 log = logging.getLogger("anvil_dev")
 
@@ -22,7 +31,7 @@ log = logging.getLogger("anvil_dev")
 class Child:
     """A forked process and the host's end of its socket."""
 
-    def __init__(self, chan: Channel, mode: str, generation: int) -> None:
+    def __init__(self, chan: Channel, mode: ChildMode, generation: int) -> None:
         self.chan = chan
         self.mode = mode
         self.generation = generation
@@ -46,6 +55,49 @@ class Child:
         self.exited.wait(timeout)
         return self.exit_code
 
+    def close(self) -> None:
+        """Close the host's end: an idle child exits when its socket closes."""
+        self.chan.close()
+
+
+class Forker(Protocol):
+    """A process that forks children on request: the zygote, or a template of one generation."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def unforkable(self) -> str | None:
+        """Why a template's children cannot share its import ("threads", "database"), or None."""
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Block until it can fork; RuntimeError if it never will."""
+
+    def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
+        """A new child; returns at once (the child's socket works before the fork has happened)."""
+
+    def spawn_template(self, generation: int) -> Forker:
+        """A template for this generation: a child that imports the app, then forks children itself."""
+
+    def retire(self) -> None:
+        """Exit once the children already forked have."""
+
+    def stop(self) -> None:
+        """Exit now, and every child with it."""
+
+
+ForkerFactory = Callable[[Settings], Forker]
+
+
+def start_zygote(settings: Settings) -> ZygoteHandle:
+    """The real forker: `python -m anvil_dev.engine.zygote`, with the package on its path."""
+    env = dict(os.environ)
+    pkg_root = str(Path(anvil_dev.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_root, env.get("PYTHONPATH")]))
+    # Anvil's servers run in UTC: datetime.now() and naive datetimes on the wire match them.
+    env["TZ"] = settings.timezone
+    return ZygoteHandle(settings, env)
+
 
 class ZygoteHandle:
     """A process that forks children on request: the zygote itself, or a template forked from it.
@@ -68,7 +120,7 @@ class ZygoteHandle:
         self._by_pid: dict[int, Child] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()
-        self.alive = True
+        self._alive = True
         self.info: dict[str, Any] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         if zygote_end is not None:
@@ -79,6 +131,15 @@ class ZygoteHandle:
             zygote_end.close()
         self._reader = threading.Thread(target=self._read_loop, name="zygote-reader", daemon=True)
         self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @property
+    def unforkable(self) -> str | None:
+        reason = self.info.get("unforkable")
+        return reason if isinstance(reason, str) else None
 
     def wait_ready(self, timeout: float = 60) -> None:
         if not self.ready.wait(timeout):
@@ -91,14 +152,11 @@ class ZygoteHandle:
     def spawn_template(self, generation: int) -> ZygoteHandle:
         """Fork a template for this generation of the code; ready when its `info` says so."""
         host_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        token = next(self._tokens)
-        with self._send_lock:
-            socket.send_fds(self._ctrl, [json.dumps({"op": "spawn", "token": token, "mode": "template"}).encode()],
-                            [template_end.fileno()])
+        self._send({"op": "spawn", "token": next(self._tokens), "mode": ChildMode.TEMPLATE.value}, template_end)
         template_end.close()
         return ZygoteHandle(self.settings, attach=host_end)
 
-    def spawn(self, mode: str, generation: int = 0) -> Child:
+    def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
         """Ask for a child; returns at once: the socket works before the fork has happened."""
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         child = Child(Channel(host_sock), mode, generation)
@@ -106,9 +164,7 @@ class ZygoteHandle:
         with self._lock:
             self._by_token[token] = child
         try:
-            with self._send_lock:
-                socket.send_fds(self._ctrl, [json.dumps({"op": "spawn", "token": token, "mode": mode}).encode()],
-                                [child_sock.fileno()])
+            self._send({"op": "spawn", "token": token, "mode": mode.value}, child_sock)
         except OSError as e:
             child.exit_code = -1
             child.spawned.set()
@@ -118,6 +174,14 @@ class ZygoteHandle:
         finally:
             child_sock.close()
         return child
+
+    def _send(self, msg: dict[str, Any], sock: socket.socket | None = None) -> None:
+        data = json.dumps(msg).encode()
+        with self._send_lock:
+            if sock is None:
+                self._ctrl.send(data)
+            else:
+                socket.send_fds(self._ctrl, [data], [sock.fileno()])
 
     def _read_loop(self) -> None:
         while True:
@@ -147,7 +211,7 @@ class ZygoteHandle:
                     child.exit_code = msg["code"]
                     child.exited.set()
         # The zygote is gone: nothing more will be reported; wake anyone waiting, and reap it.
-        self.alive = False
+        self._alive = False
         self.ready.set()
         if self.proc is not None:
             try:
@@ -165,8 +229,7 @@ class ZygoteHandle:
     def retire(self) -> None:
         """Stop after the children already forked have exited."""
         try:
-            with self._send_lock:
-                self._ctrl.send(json.dumps({"op": "exit"}).encode())
+            self._send({"op": "exit"})
         except OSError:
             pass
 

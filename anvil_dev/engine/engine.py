@@ -1,0 +1,388 @@
+"""The engine: runs server calls in children of a zygote, and supervises them.
+
+Fresh mode: each call takes a spare child forked from the template of the current generation of
+the code (`spawn_spare` keeps `settings.spares` of them ready). Persistent mode: calls go to the
+least loaded `PersistentWorker`. The supervision is a handful of verbs, as in gunicorn's arbiter:
+`top_up`, `spawn_spare`, `spawn_worker`, `retire`, `reap`, `replace_template`, `replace_zygote`,
+`swap_generation` (a reload) and `stop`. Children come from a `Forker`, made by the factory the
+engine is given, so the supervision runs in-process against a fake in tests/unit.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
+from anvil_dev.engine import loader
+from anvil_dev.engine.forker import Child, Forker, ForkerFactory, start_zygote
+from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
+from anvil_dev.engine.workers import PersistentWorker, TaskRun, call_frame
+from anvil_dev.protocol import (
+    Caller,
+    ChildMode,
+    FrameKind,
+    Message,
+    Reply,
+    no_such_function,
+    terminated_error,
+    timeout_error,
+    unavailable,
+)
+
+log = logging.getLogger("anvil_dev")
+
+Outbound = Callable[[Message, Caller], Reply]
+DESCRIBE_TIMEOUT_S = 60.0
+
+
+class Engine:
+    """Runs server calls for one app. Thread-safe; one instance per `anvil-dev serve`."""
+
+    def __init__(self, app: AppDir, settings: Settings, outbound: Outbound | None = None,
+                 forker_factory: ForkerFactory = start_zygote) -> None:
+        self.app = app
+        self.settings = settings
+        self.persistent = settings.persistent
+        self.n_workers = max(1, settings.workers)
+        self.timeout = settings.timeout
+        self.n_spares = max(1, settings.spares)
+        # Where calls this engine has no function for go (the host's dispatcher): uplinks, native handlers.
+        self.outbound = outbound
+        self.generation = 0
+        self._start_forker = forker_factory
+        self._lock = threading.Lock()
+        self._spares: collections.deque[Child] = collections.deque()
+        self._workers: list[PersistentWorker] = []
+        self._retiring: list[PersistentWorker] = []
+        self._preloads: list[str] = []
+        self._zygote: Forker | None = None
+        # Fresh children fork from the template of the current generation, which has imported the
+        # app already; None when the app cannot be forked that way (threads at import time).
+        self._template: Forker | None = None
+        self._import_on_call = False
+        self._description: dict[str, Any] | None = None
+        self._stopping = False
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._preloads = loader.third_party_imports(self.app)
+        self._zygote = self._new_zygote()
+        template = self._new_template(self._zygote) if not self.persistent else None
+        with self._lock:
+            self._template = template
+            self.top_up()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Stop every child, the template and the zygote; calls after this get RuntimeUnavailableError."""
+        self._stopping = True
+        with self._lock:
+            workers = self._workers + self._retiring
+            self._workers, self._retiring = [], []
+            spares, self._spares = list(self._spares), collections.deque()
+        for w in workers:
+            w.stop()
+        for c in spares:
+            c.close()
+        if self._template is not None:
+            self._template.stop()
+        if self._zygote is not None:
+            self._zygote.stop()
+
+    # -- supervision ----------------------------------------------------------------------------
+
+    def top_up(self) -> None:
+        """Spares (fresh mode) or workers (persistent mode) back to their number. Caller holds the lock."""
+        if self._stopping or self._zygote is None:
+            return
+        if self.persistent:
+            while len(self._workers) < self.n_workers:
+                self._workers.append(self.spawn_worker())
+        else:
+            while len(self._spares) < self.n_spares:
+                self.spawn_spare()
+
+    def spawn_spare(self) -> None:
+        """Fork one fresh child ahead of its call. Caller holds the lock."""
+        self._spares.append(self._fresh_child())
+
+    def spawn_worker(self) -> PersistentWorker:
+        """Fork one persistent worker of the current generation (it says READY once it has imported the app)."""
+        assert self._zygote is not None
+        return PersistentWorker(self, self._zygote.spawn(ChildMode.PERSISTENT, self.generation))
+
+    def retire(self, worker: PersistentWorker) -> None:
+        """New calls go to a replacement; `worker` is killed once its calls in flight have finished."""
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+                self._retiring.append(worker)
+            worker.retired = True
+            self.top_up()
+        worker.kill_when_idle()
+
+    def reap(self, worker: PersistentWorker) -> None:
+        """`worker`'s process has ended (killed, crashed, retired): forget it and top up."""
+        with self._lock:
+            for group in (self._workers, self._retiring):
+                if worker in group:
+                    group.remove(worker)
+            self.top_up()
+
+    def replace_template(self) -> None:
+        """Start a template for the current generation, where the last one died."""
+        with self._lock:
+            zygote, generation = self._zygote, self.generation
+        if zygote is None:
+            return
+        template = self._new_template(zygote)
+        with self._lock:
+            if self.generation == generation and self._template is None and not self._stopping:
+                self._template = template
+                return
+        if template is not None:
+            template.stop()
+
+    def replace_zygote(self) -> None:
+        """The zygote died (killed from outside, say): start a new one. Caller holds the lock."""
+        log.warning("the zygote process died; starting a new one")
+        self._zygote = self._new_zygote()
+
+    def _new_zygote(self) -> Forker:
+        zygote = self._start_forker(self.settings)
+        zygote.wait_ready()
+        return zygote
+
+    def _new_template(self, zygote: Forker) -> Forker | None:
+        """A template for the current code, or None where forking from one is not safe or failed."""
+        try:
+            template = zygote.spawn_template(self.generation)
+        except OSError as e:
+            log.warning("fresh calls will import the app themselves: %s", e)
+            return None
+        try:
+            template.wait_ready(60)
+        except RuntimeError as e:
+            log.warning("fresh calls will import the app themselves: %s", e)
+            template.stop()
+            return None
+        reason = template.unforkable
+        if reason is not None:
+            # Each fresh call then imports the app when it arrives, as on Anvil: an import that
+            # reads the database must see the data as it is at the call, not as it was earlier.
+            self._import_on_call = True
+            if reason == "threads":
+                log.warning("the app starts threads when it is imported: fresh calls import it themselves")
+            template.stop()
+            return None
+        self._import_on_call = False
+        return template
+
+    def _forker(self) -> Forker:
+        """Where fresh children come from. Caller holds the lock.
+
+        A template or zygote that died is replaced (the template in the background); meanwhile
+        children come from whichever is still there.
+        """
+        if self._template is not None and not self._template.alive:
+            self._template = None
+            if not self._stopping:
+                threading.Thread(target=self.replace_template, daemon=True).start()
+        if self._zygote is not None and not self._zygote.alive and not self._stopping:
+            self.replace_zygote()
+        forker = self._template or self._zygote
+        assert forker is not None
+        return forker
+
+    def _fresh_child(self) -> Child:
+        """A fresh child of the current generation. Caller holds the lock."""
+        forker = self._forker()
+        import_on_call = self._import_on_call and self._template is None
+        return forker.spawn(ChildMode.FRESH_IMPORT_ON_CALL if import_on_call else ChildMode.FRESH, self.generation)
+
+    def spawn_task_child(self) -> TaskRun:
+        """A child of the current code outside the pool, for one background task (RuntimeError when stopping)."""
+        with self._lock:
+            if self._zygote is None or self._stopping:
+                raise RuntimeError("the engine is not running")
+            return TaskRun(self, self._zygote.spawn(ChildMode.PERSISTENT, self.generation))
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def call(self, call: Mapping[str, Any], caller: Caller) -> Reply:
+        """Run one call; always returns a Reply (whose body the host sends as it is), never raises."""
+        head = call_frame(call, uuid.uuid4().hex[:12], caller)
+        if self.persistent:
+            return self._call_persistent(head)
+        return self._call_fresh(head)
+
+    def _call_fresh(self, head: dict[str, Any]) -> Reply:
+        with self._lock:
+            if self._stopping or self._zygote is None:
+                return Reply.from_message(unavailable("The server is shutting down"))
+            child = self._spares.popleft() if self._spares else self._fresh_child()
+            # Replace the spare now only if none is left; otherwise after this call, so that the
+            # fork and import of the next child do not compete with this call for the CPU.
+            deferred = bool(self._spares)
+            if not deferred:
+                self.top_up()
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        chan = child.chan
+        try:
+            chan.send(head)
+            while True:
+                frame = chan.recv(deadline)
+                if frame is None:
+                    return Reply.from_message(terminated_error(child.wait_exit(2.0)))
+                if frame.kind == FrameKind.REPLY:
+                    return to_reply(frame)
+                if frame.kind == FrameKind.CALL:
+                    self.answer_nested(chan, frame)
+        except FrameTimeout:
+            child.kill()
+            return Reply.from_message(timeout_error())
+        except (OSError, ValueError):
+            return Reply.from_message(terminated_error(child.wait_exit(2.0)))
+        finally:
+            chan.close()
+            if deferred:
+                with self._lock:
+                    self.top_up()
+
+    def _call_persistent(self, head: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.top_up()
+            live = [w for w in self._workers if not w.dead and not w.retired]
+            if not live:
+                return Reply.from_message(unavailable("No server worker is available"))
+            worker = min(live, key=lambda w: w.load)
+            # Claimed while the lock is held: a reload that retires this worker now must let
+            # this call finish on it rather than kill it before the call has even been sent.
+            worker.claim()
+        try:
+            # A worker that is still importing the app (a replacement, say) counts against the call's time.
+            started = time.monotonic()
+            if not worker.ready.wait(self.timeout or 600):
+                return Reply.from_message(timeout_error())
+            if worker.dead:
+                return Reply.from_message(terminated_error(worker.child.exit_code))
+            if worker.import_error is not None:
+                # A worker whose modules failed to import answers once and is replaced, as on Anvil.
+                self.retire(worker)
+                return Reply.from_message({"error": worker.import_error, "objects": []})
+            remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
+            return worker.call(head, remaining)
+        finally:
+            worker.unclaim()
+
+    def answer_nested(self, chan: Channel, frame: Frame) -> None:
+        """A child's nested call that it cannot answer itself (an uplink function, say)."""
+        head = frame.head
+        caller = Caller.from_json(head.get("caller") or {})
+        call: Message = {"command": head.get("command"), "args": head.get("args") or [],
+                         "kwargs": head.get("kwargs") or {}, "objects": head.get("objects") or []}
+        if isinstance(head.get("call_depth"), int):
+            call["call_depth"] = head["call_depth"]
+        if self.outbound is None:
+            reply = Reply.from_message(no_such_function(str(head.get("command"))))
+        else:
+            reply = self.outbound(call, caller)
+        try:
+            chan.send_reply(head.get("id"), reply)
+        except OSError:
+            pass
+
+    # -- reload ---------------------------------------------------------------------------------
+
+    def reload(self, paths: list[str] | None = None) -> None:
+        """New code: the next call sees it. A new zygote starts when what it holds changed: the
+        third-party imports, or anvil.yaml (which it has parsed for its children)."""
+        preloads = loader.third_party_imports(self.app)
+        yaml_changed = any(os.path.basename(p) == "anvil.yaml" for p in paths or [])
+        new_zygote = None
+        if preloads != self._preloads or yaml_changed:
+            new_zygote = self._new_zygote()
+            self._preloads = preloads
+        self.swap_generation(new_zygote)
+
+    def swap_generation(self, new_zygote: Forker | None = None) -> None:
+        """Move every call to the next generation of the code: a new template and spares (the idle
+        spares close), or new persistent workers pre-warmed while the old ones drain."""
+        assert self._zygote is not None
+        new_template = self._new_template(new_zygote or self._zygote) if not self.persistent else None
+        with self._lock:
+            self.generation += 1
+            self._description = None
+            old_zygote = None
+            if new_zygote is not None:
+                old_zygote, self._zygote = self._zygote, new_zygote
+            old_template, self._template = self._template, new_template
+            old_spares, self._spares = list(self._spares), collections.deque()
+            old_workers = list(self._workers)
+            if not self.persistent:
+                self.top_up()
+        for c in old_spares:
+            c.close()  # an idle spare exits when its socket closes
+        if self.persistent:
+            fresh = [self.spawn_worker() for _ in range(self.n_workers)]
+            for w in fresh:
+                w.ready.wait(30)
+            with self._lock:
+                self._workers = [w for w in self._workers if w not in old_workers] + fresh
+                self._retiring.extend(old_workers)
+                for w in old_workers:
+                    w.retired = True
+            for w in old_workers:
+                w.kill_when_idle()
+        if old_template is not None:
+            old_template.retire()  # it exits once the children it forked have
+        if old_zygote is not None:
+            old_zygote.retire()
+
+    # -- describe -------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """The registered functions and any import error, from a child that imports the current code.
+
+        Cached per generation: a description that a reload overtook is returned to its caller but
+        never cached, and the next caller gets one of the new code.
+        """
+        for _ in range(3):
+            with self._lock:
+                if self._description is not None:
+                    return self._description
+                generation = self.generation
+                child = (self._template or self._zygote or self._forker()).spawn(ChildMode.DESCRIBE, generation)
+            desc = self._read_description(child)
+            with self._lock:
+                if self.generation == generation:
+                    self._description = desc
+                    return desc
+        return desc
+
+    @staticmethod
+    def _read_description(child: Child) -> dict[str, Any]:
+        try:
+            frame = child.chan.recv(time.monotonic() + DESCRIBE_TIMEOUT_S)
+        except FrameTimeout:
+            child.kill()
+            return {"functions": [], "import_error": {"type": "anvil.server.TimeoutError",
+                                                      "message": "Importing the server modules took too long"}}
+        finally:
+            child.close()
+        if frame is None:
+            return {"functions": [], "import_error": {
+                "type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"}}
+        return frame.head

@@ -1,0 +1,149 @@
+"""Frames over a stream socket between the host and its children: a JSON header and a raw payload.
+
+A frame is two 4-byte lengths, the header (a small JSON object whose "type" is a `FrameKind`) and
+the payload (bytes, usually empty). A REPLY carries the client's reply body as its payload, encoded
+once in the child: the host reads the small header (error, new session id, user, has_media) and
+writes the body out as it is, without parsing it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from typing import Any, NamedTuple
+
+from anvil_dev.protocol import ErrorInfo, FrameKind, Message, Reply
+
+_LENGTHS = struct.Struct("!II")
+MAX_FRAME = 1 << 30
+# What a reply body ends with when its call printed nothing (see `with_output`).
+_NO_OUTPUT_TAIL = b',"output":""}'
+
+
+class FrameTimeout(Exception):
+    """The deadline given to `Channel.recv` passed before a whole frame came."""
+
+
+class Frame(NamedTuple):
+    head: dict[str, Any]
+    payload: bytes = b""
+
+    @property
+    def kind(self) -> str | None:
+        return self.head.get("type")
+
+
+def encode(head: dict[str, Any], payload: bytes = b"") -> bytes:
+    data = json.dumps(head, separators=(",", ":")).encode("utf-8")
+    return _LENGTHS.pack(len(data), len(payload)) + data + payload
+
+
+def reply_head(call_id: str | None, reply: Reply) -> dict[str, Any]:
+    """The header of a REPLY frame: what the host needs without reading the body."""
+    head: dict[str, Any] = {"type": FrameKind.REPLY.value, "id": call_id}
+    if reply.error is not None:
+        head["error"] = reply.error
+    if reply.session_id:
+        head["session_id"] = reply.session_id
+    if reply.user:
+        head["user"] = reply.user
+    if reply.has_media:
+        head["has_media"] = True
+    return head
+
+
+def to_reply(frame: Frame) -> Reply:
+    """The Reply a REPLY frame carries (its body is not parsed here)."""
+    head = frame.head
+    error: ErrorInfo | None = head.get("error")
+    return Reply(body=frame.payload, error=error, session_id=head.get("session_id"), user=head.get("user"),
+                 has_media=bool(head.get("has_media")))
+
+
+def encode_message(message: Message) -> bytes:
+    """A reply message as the client gets it, compact; `with_output` then adds what the call printed."""
+    return json.dumps(message, separators=(",", ":")).encode("utf-8")
+
+
+def with_output(encoded: bytes, output: str) -> bytes:
+    """The client's reply body: the encoded message with the call's printed output as its last key.
+
+    Spliced in rather than encoded with the message, so that the message's own size (the limit is
+    on what the function returned, not on what it printed) is known without encoding twice.
+    """
+    tail = b'"output":' + json.dumps(output).encode("utf-8") + b"}"
+    return encoded[:-1] + (tail if encoded == b"{}" else b"," + tail)
+
+
+def printed_output(reply: Reply) -> str:
+    """The output a reply's call printed: from the body's tail when it is empty, else parsed."""
+    if reply.body.endswith(_NO_OUTPUT_TAIL):
+        return ""
+    output = reply.message().get("output")
+    return output if isinstance(output, str) else ""
+
+
+class Channel:
+    """One end of a socket carrying frames; sends are thread-safe, reads belong to one thread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = bytearray()
+        self._send_lock = threading.Lock()
+
+    def send(self, head: dict[str, Any], payload: bytes = b"") -> None:
+        self.send_raw(encode(head, payload))
+
+    def send_reply(self, call_id: str | None, reply: Reply) -> None:
+        self.send_raw(encode(reply_head(call_id, reply), reply.body))
+
+    def send_raw(self, data: bytes) -> None:
+        with self._send_lock:
+            self.sock.sendall(data)
+
+    def recv(self, deadline: float | None = None) -> Frame | None:
+        """The next frame, None at EOF; FrameTimeout if the monotonic deadline passes first."""
+        lengths = self._read(_LENGTHS.size, deadline)
+        if lengths is None:
+            return None
+        n_head, n_payload = _LENGTHS.unpack(lengths)
+        if n_head + n_payload > MAX_FRAME:
+            raise ValueError(f"frame of {n_head + n_payload} bytes is over the limit")
+        data = self._read(n_head + n_payload, deadline)
+        if data is None:
+            return None
+        head = json.loads(data[:n_head])
+        if not isinstance(head, dict):
+            raise ValueError("a frame's header must be a JSON object")
+        return Frame(head, data[n_head:])
+
+    def _read(self, n: int, deadline: float | None) -> bytes | None:
+        while len(self._buf) < n:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise FrameTimeout()
+                self.sock.settimeout(remaining)
+            else:
+                self.sock.settimeout(None)
+            try:
+                chunk = self.sock.recv(max(65536, n - len(self._buf)))
+            except TimeoutError:
+                raise FrameTimeout() from None
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            self._buf += chunk
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
