@@ -76,7 +76,7 @@ class Engine:
     def start(self) -> None:
         self._preloads = loader.third_party_imports(self.app)
         self._zygote = self._new_zygote()
-        template = self._new_template(self._zygote) if not self.persistent else None
+        template = self._new_template(self._zygote, self.generation) if not self.persistent else None
         with self._lock:
             self._template = template
             self.top_up()
@@ -147,7 +147,7 @@ class Engine:
             zygote, generation = self._zygote, self.generation
         if zygote is None:
             return
-        template = self._new_template(zygote)
+        template = self._new_template(zygote, generation)
         with self._lock:
             if self.generation == generation and self._template is None and not self._stopping:
                 self._template = template
@@ -165,10 +165,10 @@ class Engine:
         zygote.wait_ready()
         return zygote
 
-    def _new_template(self, zygote: Forker) -> Forker | None:
-        """A template for the current code, or None where forking from one is not safe or failed."""
+    def _new_template(self, zygote: Forker, generation: int) -> Forker | None:
+        """A template for this generation of the code, or None where forking from one is not safe or failed."""
         try:
-            template = zygote.spawn_template(self.generation)
+            template = zygote.spawn_template(generation)
         except OSError as e:
             log.warning("fresh calls will import the app themselves: %s", e)
             return None
@@ -321,7 +321,7 @@ class Engine:
         """Move every call to the next generation of the code: a new template and spares (the idle
         spares close), or new persistent workers pre-warmed while the old ones drain."""
         assert self._zygote is not None
-        new_template = self._new_template(new_zygote or self._zygote) if not self.persistent else None
+        new_template = self._new_template(new_zygote or self._zygote, self.generation + 1) if not self.persistent else None
         with self._lock:
             self.generation += 1
             self._description = None

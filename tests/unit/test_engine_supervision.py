@@ -1,0 +1,287 @@
+"""The engine's supervision, in-process: a fake forker whose children are threads speaking frames
+over socketpairs (as gunicorn's tests/test_arbiter.py patches the arbiter's seams)."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
+from anvil_dev.engine import Engine
+from anvil_dev.engine.forker import Child
+from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
+from anvil_dev.protocol import Caller, ChildMode, FrameKind, Message, Reply, error
+
+_pids = itertools.count(1_000_000)  # never a real process: FakeChild.kill signals nothing
+
+
+class FakeChild(Child):
+    """A child that is a thread: it answers CALL frames by command (see `_answer`)."""
+
+    def __init__(self, forker: FakeForker, mode: ChildMode, generation: int) -> None:
+        host_end, self.child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        super().__init__(Channel(host_end), mode, generation)
+        self.forker = forker
+        self.pid = next(_pids)
+        self.spawned.set()
+        self.killed = threading.Event()
+        self.calls: list[str] = []
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.thread.start()
+
+    def kill(self) -> None:
+        self._exit(-9)
+
+    def _exit(self, code: int) -> None:
+        if self.exited.is_set():
+            return
+        self.exit_code = code
+        self.exited.set()  # before the socket closes: the host reads the code when it sees EOF
+        self.killed.set()
+        try:
+            self.child_end.shutdown(socket.SHUT_RDWR)  # EOF both ways; the thread closes it as it ends
+        except OSError:
+            pass
+
+    @property
+    def idle(self) -> bool:
+        return not self.calls and not self.exited.is_set()
+
+    def _main(self) -> None:
+        try:
+            self._serve(Channel(self.child_end))
+        finally:
+            self.child_end.close()
+
+    def _serve(self, chan: Channel) -> None:
+        if self.mode is ChildMode.DESCRIBE:
+            chan.send({"type": FrameKind.DESCRIBE.value, "functions": [], "import_error": None})
+            return self._exit(0)
+        if self.mode is ChildMode.PERSISTENT:
+            chan.send({"type": FrameKind.READY.value, "import_error": None, "pid": self.pid})
+        while True:
+            frame = chan.recv()
+            if frame is None:
+                return self._exit(0)
+            if frame.kind == FrameKind.CALL:
+                self.calls.append(str(frame.head.get("command")))
+                if self.mode is ChildMode.PERSISTENT:
+                    threading.Thread(target=self._answer, args=(chan, frame), daemon=True).start()
+                else:
+                    return self._answer(chan, frame)
+
+    def _answer(self, chan: Channel, frame: Frame) -> None:
+        head = frame.head
+        command, args = head["command"], head.get("args") or []
+        if command == "crash":
+            return self._exit(1)
+        if command == "block":  # until killed; an INTERRUPT does not stop it (C code, say)
+            self.killed.wait()
+            return
+        if command == "gate":
+            self.forker.gate.wait(5)
+        if command == "nested":
+            chan.send({"type": FrameKind.CALL.value, "id": "n1", "command": "up", "args": [], "kwargs": {},
+                       "objects": [], "caller": head["caller"]})
+            nested = chan.recv()
+            assert nested is not None and nested.kind == FrameKind.REPLY
+            result: Any = Reply(nested.payload).message()["response"]
+        else:
+            result = {"pid": self.pid, "generation": self.generation, "args": args}
+        message: Message = {"response": result, "objects": []}
+        chan.send_reply(head["id"], Reply(with_output(encode_message(message), "")))
+        if self.mode is not ChildMode.PERSISTENT:
+            self._exit(0)
+
+
+class FakeForker:
+    """The zygote (or a template of one generation): forks FakeChild threads."""
+
+    def __init__(self, generation: int | None = None, parent: FakeForker | None = None) -> None:
+        self.generation = generation  # None: the zygote
+        self.children: list[FakeChild] = []
+        self.templates: list[FakeForker] = []
+        self.gate = parent.gate if parent else threading.Event()
+        self._alive = True
+        self.retired = False
+        self.stopped = False
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @property
+    def unforkable(self) -> str | None:
+        return None
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        pass
+
+    def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
+        child = FakeChild(self, mode, generation)
+        self.children.append(child)
+        return child
+
+    def spawn_template(self, generation: int) -> FakeForker:
+        template = FakeForker(generation, parent=self)
+        self.templates.append(template)
+        return template
+
+    def retire(self) -> None:
+        self.retired = True
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._alive = False
+        for child in self.children:
+            child.kill()
+
+    def die(self) -> None:
+        """Killed from outside."""
+        self._alive = False
+
+    def idle_spares(self) -> list[FakeChild]:
+        return [c for c in self.children if c.mode is ChildMode.FRESH and c.idle]
+
+
+def wait_for(check: Callable[[], object], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> AppDir:
+    (tmp_path / "server_code").mkdir()
+    (tmp_path / "client_code").mkdir()
+    (tmp_path / "anvil.yaml").write_text("name: Fake\npackage_name: Fake\n")
+    return AppDir(tmp_path)
+
+
+@pytest.fixture
+def start(app: AppDir) -> Iterator[Callable[..., tuple[Engine, list[FakeForker]]]]:
+    engines: list[Engine] = []
+
+    def start(**settings: Any) -> tuple[Engine, list[FakeForker]]:
+        zygotes: list[FakeForker] = []
+
+        def factory(_settings: Settings) -> FakeForker:
+            zygotes.append(FakeForker())
+            return zygotes[-1]
+
+        engine = Engine(app, Settings(app_path=str(app.path), **settings), forker_factory=factory)
+        engine.start()
+        engines.append(engine)
+        return engine, zygotes
+
+    yield start
+    for engine in engines:
+        engine.stop()
+
+
+def call(engine: Engine, command: str, *args: Any) -> Reply:
+    return engine.call({"command": command, "args": list(args), "kwargs": {}, "objects": []}, Caller())
+
+
+def test_spares_are_topped_up_to_the_setting(start) -> None:
+    engine, [zygote] = start(spares=3)
+    [template] = zygote.templates
+    assert len(template.idle_spares()) == 3
+    assert not zygote.idle_spares()  # fresh children come from the template, not the zygote
+
+
+def test_a_call_takes_a_spare_and_its_replacement_comes_after_the_call(start) -> None:
+    engine, [zygote] = start(spares=2)
+    [template] = zygote.templates
+    spares = template.idle_spares()
+    result: list[Reply] = []
+    worker = threading.Thread(target=lambda: result.append(call(engine, "gate")))
+    worker.start()
+    wait_for(lambda: any(c.calls for c in spares))
+    assert len(template.idle_spares()) == 1  # no fork competes with the call while it runs
+    template.gate.set()
+    worker.join(2)
+    assert result[0].ok and result[0].message()["response"]["pid"] in {c.pid for c in spares}
+    wait_for(lambda: len(template.idle_spares()) == 2)
+
+
+def test_the_body_is_the_childs_bytes_and_the_header_is_read_alone(start) -> None:
+    engine, _ = start()
+    reply = call(engine, "add", 1, 2)
+    assert reply.body.endswith(b',"output":""}') and reply.error is None and not reply.has_media
+    assert reply.message()["response"]["args"] == [1, 2]
+
+
+def test_a_dead_template_is_replaced_while_calls_keep_working(start) -> None:
+    engine, [zygote] = start(spares=1)
+    [old] = zygote.templates
+    old.die()
+    for _ in range(3):
+        assert call(engine, "add").ok
+    wait_for(lambda: len(zygote.templates) == 2)
+    new = zygote.templates[1]
+    wait_for(lambda: new.idle_spares())
+    served = call(engine, "add").message()["response"]["pid"]
+    assert served in {c.pid for c in new.children + zygote.children}
+
+
+def test_a_reload_swaps_the_generation_and_closes_old_spares(start) -> None:
+    engine, [zygote] = start(spares=2)
+    [old] = zygote.templates
+    old_spares = old.idle_spares()
+    engine.reload([])
+    wait_for(lambda: all(c.exited.is_set() for c in old_spares))
+    assert old.retired
+    new = zygote.templates[1]
+    assert new.generation == 1 and len(new.idle_spares()) == 2
+    assert call(engine, "add").message()["response"]["generation"] == 1
+
+
+def test_a_nested_call_goes_to_the_outbound_and_back(start) -> None:
+    engine, _ = start()
+    seen: list[tuple[str, bool]] = []
+
+    def outbound(msg: Message, caller: Caller) -> Reply:
+        seen.append((msg["command"], caller.trusted))
+        return Reply.from_message({"response": 42, "objects": []})
+
+    engine.outbound = outbound
+    assert call(engine, "nested").message()["response"] == 42
+    assert seen == [("up", False)]
+
+
+def test_a_worker_whose_timed_out_call_does_not_stop_is_retired_and_replaced(start) -> None:
+    engine, [zygote] = start(persistent=True, timeout=0.1)
+    first = call(engine, "add").message()["response"]["pid"]
+    reply = call(engine, "block")
+    assert reply.error is not None and reply.error["type"] == "anvil.server.TimeoutError"
+    old = next(c for c in zygote.children if c.pid == first)
+    wait_for(lambda: old.exited.is_set())  # retired: nothing but the stuck call was left on it
+    assert call(engine, "add").message()["response"]["pid"] != first
+
+
+def test_a_crashed_child_gives_execution_terminated(start) -> None:
+    engine, _ = start()
+    reply = call(engine, "crash")
+    assert reply.error is not None and reply.error["type"] == "anvil.server.ExecutionTerminatedError"
+    assert "exit code 1" in reply.error["message"]
+    assert call(engine, "add").ok
+
+
+def test_stop_stops_everything(start) -> None:
+    engine, [zygote] = start(spares=2)
+    engine.stop()
+    assert zygote.stopped and all(t.stopped for t in zygote.templates)
+    everyone = zygote.children + [c for t in zygote.templates for c in t.children]
+    wait_for(lambda: all(c.exited.is_set() for c in everyone))
+    reply = call(engine, "add")
+    assert reply.error == error("anvil.server.RuntimeUnavailableError", "The server is shutting down")["error"]
