@@ -52,13 +52,14 @@ class Server:
     """A subprocess serving HTTP on a free port, stopped (with its process group) by stop()."""
 
     def __init__(self, argv: list[str], port: int, ready_path: str = "/_/health", env: dict[str, str] | None = None,
-                 ) -> None:
+                 root: Path = ROOT) -> None:
+        """`root` is the source tree to run (`python -m anvil_dev` imports from its working directory)."""
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        full_env = dict(os.environ, PYTHONPATH=str(ROOT))
+        full_env = dict(os.environ, PYTHONPATH=str(root))
         full_env.update(env or {})
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     stdin=subprocess.DEVNULL, env=full_env, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, env=full_env, start_new_session=True, cwd=root)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -71,9 +72,10 @@ class Server:
             time.sleep(0.05)
 
     @classmethod
-    def anvil_dev(cls, app: Path, *args: str) -> Server:
+    def anvil_dev(cls, app: Path, *args: str, env: dict[str, str] | None = None, root: Path = ROOT) -> Server:
         port = free_port()
-        return cls([sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port), *args], port)
+        return cls([sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port), *args], port,
+                   env=env, root=root)
 
     def stop(self) -> None:
         try:

@@ -4,19 +4,25 @@
    per call (what Anvil's App Server does), over the same HTTP client;
 2. reload latency: from writing a changed module to the first call that returns the new result;
 3. throughput with 8 concurrent callers;
-4. memory: host, zygote, a warm worker, and the extra memory of each fresh child.
+4. memory: host, zygote, a warm worker, and the extra memory of each fresh child;
+5. JSON passes per call: every json.dumps/json.loads in the host and in the engine's processes
+   (`--json-passes [--root TREE]` runs only this, against another source tree if given).
 Other benches (tables, media, uplink) live beside this file and run with `python bench/NAME.py`.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
 import json
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -39,6 +45,8 @@ N_CALLS = 300
 N_SUBPROCESS = 40
 N_RELOADS = 15
 THROUGHPUT_S = 3.0
+N_COUNTED = 20
+JSON_ARG = "x" * 10_000  # big enough that a pass over the call's data stands out from small headers
 
 
 def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02) -> list[float]:
@@ -89,11 +97,70 @@ def reload_latency(app: Path, url: str, n: int = N_RELOADS) -> list[float]:
     return out
 
 
+def json_passes(root: Path, tmp: Path) -> dict[str, dict[str, Any]]:
+    """JSON work per call of add(10 kB, 10 kB), per mode: json calls in the host and in the engine's
+    processes (zygote, template, children), and how many of them went over the call's data."""
+    out: dict[str, dict[str, Any]] = {}
+    for mode in ("--fresh", "--keep-server-running"):
+        app = make_app(tmp, "Json" + mode.strip("-").replace("-", "_"))
+        log = tmp / f"json{mode}.log"
+        env = {"PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "bench" / "_jsoncount")]),
+               "ANVIL_DEV_BENCH_JSON_LOG": str(log)}
+        srv = Server.anvil_dev(app, mode, env=env, root=root)
+        try:
+            s = requests.Session()
+            for _ in range(10):
+                call(s, srv.url, "add", JSON_ARG, JSON_ARG)
+            time.sleep(0.5)  # spares forked after the last call report in
+            log.write_text("")
+            for _ in range(N_COUNTED):
+                call(s, srv.url, "add", JSON_ARG, JSON_ARG)
+                time.sleep(0.05)  # each call's spare replacement is counted with it
+            time.sleep(0.5)
+            lines = [line.split() for line in log.read_text().splitlines()]
+        finally:
+            srv.stop()
+        host = str(srv.proc.pid)
+        counts: collections.Counter[str] = collections.Counter()
+        sites: collections.Counter[str] = collections.Counter()
+        every: collections.Counter[str] = collections.Counter()
+        for pid, kind, size, site in lines:
+            where = "host" if pid == host else "engine"
+            counts[f"{where}_calls"] += 1
+            every[f"{where} {kind} {site}"] += 1
+            if int(size) >= len(JSON_ARG):
+                counts[f"{where}_data_passes"] += 1
+                sites[f"{where} {kind} {site}"] += 1
+        out[mode.strip("-")] = {k: round(v / N_COUNTED, 2) for k, v in sorted(counts.items())}
+        out[mode.strip("-")]["data_pass_sites"] = {k: round(v / N_COUNTED, 2) for k, v in sorted(sites.items())}
+        out[mode.strip("-")]["all_sites"] = {k: round(v / N_COUNTED, 2) for k, v in sorted(every.items())}
+    return out
+
+
+def print_json_passes(passes: dict[str, dict[str, Any]], every: bool = False) -> None:
+    print("5. JSON passes per call (json.dumps/loads calls; data passes: those over the 20 kB call or reply)")
+    for mode, v in passes.items():
+        data = v.get("host_data_passes", 0) + v.get("engine_data_passes", 0)
+        print(f"   {mode:<20} data passes {data:4.1f}   json calls: host {v.get('host_calls', 0)}, "
+              f"engine {v.get('engine_calls', 0)}")
+        for site, n in v["all_sites" if every else "data_pass_sites"].items():
+            print(f"      {n:4.1f}  {site}")
+
+
 def fmt(s: dict[str, float]) -> str:
     return f"p50 {s['p50']:7.2f} ms  p95 {s['p95']:7.2f} ms  (n={s['n']})"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json-passes", action="store_true", help="only count the JSON passes of a call (5.)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the source tree to count them in")
+    parser.add_argument("--every-site", action="store_true", help="list every json call's site, not only data passes")
+    args = parser.parse_args()
+    if args.json_passes:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_json_passes(json_passes(args.root.resolve(), Path(tmp)), every=args.every_site)
+        return
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         app = make_app(Path(tmp))
@@ -167,6 +234,10 @@ def main() -> None:
         for k, v in rl.items():
             print(f"   {k:<20} {fmt(v)}")
         results["reload_ms"] = rl
+
+        passes = json_passes(ROOT, Path(tmp))
+        print_json_passes(passes)
+        results["json_passes_per_call"] = passes
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

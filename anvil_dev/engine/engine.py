@@ -321,7 +321,8 @@ class Engine:
         """Move every call to the next generation of the code: a new template and spares (the idle
         spares close), or new persistent workers pre-warmed while the old ones drain."""
         assert self._zygote is not None
-        new_template = self._new_template(new_zygote or self._zygote, self.generation + 1) if not self.persistent else None
+        zygote = new_zygote or self._zygote
+        new_template = None if self.persistent else self._new_template(zygote, self.generation + 1)
         with self._lock:
             self.generation += 1
             self._description = None

@@ -74,7 +74,7 @@ def with_output(encoded: bytes, output: str) -> bytes:
     Spliced in rather than encoded with the message, so that the message's own size (the limit is
     on what the function returned, not on what it printed) is known without encoding twice.
     """
-    tail = b'"output":' + json.dumps(output).encode("utf-8") + b"}"
+    tail = b'"output":' + (json.dumps(output).encode("utf-8") if output else b'""') + b"}"
     return encoded[:-1] + (tail if encoded == b"{}" else b"," + tail)
 
 
