@@ -19,8 +19,9 @@ from anvil_dev.protocol import ErrorInfo, FrameKind, Message, Reply
 
 _LENGTHS = struct.Struct("!II")
 MAX_FRAME = 1 << 30
-# What a reply body ends with when its call printed nothing (see `with_output`).
-_NO_OUTPUT_TAIL = b',"output":""}'
+# How a reply body made by `with_output` ends.
+_OUTPUT_KEY = b',"output":'
+_NO_OUTPUT_TAIL = _OUTPUT_KEY + b'""}'
 
 
 class FrameTimeout(Exception):
@@ -79,10 +80,20 @@ def with_output(encoded: bytes, output: str) -> bytes:
 
 
 def printed_output(reply: Reply) -> str:
-    """The output a reply's call printed: from the body's tail when it is empty, else parsed."""
-    if reply.body.endswith(_NO_OUTPUT_TAIL):
+    """What a reply's call printed, for the dev console, without parsing the rest of the body.
+
+    A body made by `with_output` ends with `,"output":"..."}`; no earlier `,"output":` can match
+    once the last is found, as quotes inside JSON strings are escaped. Other bodies (made by
+    `Reply.from_message`, with its message at hand) are read whole.
+    """
+    body = reply.body
+    if body.endswith(_NO_OUTPUT_TAIL):
         return ""
-    output = reply.message().get("output")
+    at = body.rfind(_OUTPUT_KEY)
+    if at >= 0 and body.endswith(b'"}'):
+        output = json.loads(body[at + len(_OUTPUT_KEY):-1])
+    else:
+        output = reply.message().get("output")
     return output if isinstance(output, str) else ""
 
 
