@@ -7,11 +7,13 @@ import inspect
 import io
 import os
 import queue
+import random
 import socket
 import sys
 import threading
 import uuid
-from typing import Any
+import weakref
+from typing import Any, TextIO
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.engine import loader
@@ -47,7 +49,7 @@ class CallInterrupted(BaseException):
 class _TerminalOutput(io.TextIOBase):
     """sys.stdout in a worker: print() goes to the caller's output and, prefixed, to the serve terminal."""
 
-    def __init__(self, terminal: Any) -> None:
+    def __init__(self, terminal: TextIO) -> None:
         self.terminal = terminal
         self._lock = threading.Lock()
 
@@ -79,15 +81,12 @@ class _TerminalOutput(io.TextIOBase):
         self.terminal.flush()
 
 
-_unseeded: Any = None
+_unseeded: weakref.WeakSet[random.Random] | None = None
 
 
 def track_unseeded_randoms() -> None:
     """In a template: remember random.Random instances the app makes without a seed at import time,
     so that each forked child can reseed them (else every call would draw the same numbers)."""
-    import random
-    import weakref
-
     global _unseeded
     _unseeded = weakref.WeakSet()
     original = random.Random.__init__
@@ -203,7 +202,7 @@ class ChildServer:
             elif kind == FrameKind.REPLY:
                 self._deliver(frame)
             elif kind == FrameKind.INTERRUPT:
-                self._interrupt(frame.head.get("id"))
+                self._interrupt(str(frame.head.get("id")))
 
     def _dispatch(self, frame: Frame) -> None:
         # Reusing threads saves starting one per call (tens of microseconds on the hot path).
@@ -262,7 +261,7 @@ class ChildServer:
         except OSError:
             pass
 
-    def _interrupt(self, call_id: Any) -> None:
+    def _interrupt(self, call_id: str) -> None:
         with self._lock:
             ident = self._threads.get(call_id)
         if ident is not None:
@@ -328,6 +327,7 @@ def child_main(fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] 
     try:
         sock = socket.socket(fileno=fd)
         chan = Channel(sock)
+        assert sys.__stdout__ is not None
         sys.stdout = _TerminalOutput(sys.__stdout__)
         reseed_after_fork()
         import_on_call = mode is ChildMode.FRESH_IMPORT_ON_CALL

@@ -19,7 +19,7 @@ app_root: str | None = None
 # Set by the engine: sends a call this process has no function for to the host, returns the reply.
 outbound: Callable[[Message, Caller], Reply] | None = None
 # Set by the users service when it loads: raises if the current caller may not call `reg`.
-require_user_check: Callable[[Any], None] | None = None
+require_user_check: Callable[[server.Registration], None] | None = None
 
 
 @dataclass
@@ -51,9 +51,10 @@ def execute(call: Message, caller: Caller, output: list[str] | None = None) -> O
     return outcome
 
 
-def _run(reg: Any, call: Message, state: _context.CallState, parent: _context.CallState | None) -> Message:
+def _run(reg: server.Registration, call: Message, state: _context.CallState,
+         parent: _context.CallState | None) -> Message:
     """Decode, check, call, encode: the reply message; a nested call (`parent`) shares its caches."""
-    command = state.command
+    command = str(state.command)
     if parent is not None:
         state.depth = parent.depth + 1
         state.output = parent.output
@@ -103,7 +104,7 @@ def _finish_call(state: _context.CallState) -> None:
         flush()
 
 
-def check_require_user(reg: Any) -> None:
+def check_require_user(reg: server.Registration) -> None:
     if require_user_check is None:
         try:
             import anvil.users  # noqa: F401 - loading it installs require_user_check
