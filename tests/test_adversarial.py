@@ -23,7 +23,7 @@ import simple_websocket
 from anvil_dev.client import Media, ServerError
 from anvil_dev.scaffold import scaffold
 
-from conftest import ServerProcess, run_cli, wait_until, write_module
+from helpers import ServerProcess, run_cli, wait_until, write_module
 
 ATTACK_MODULE = """
     import os

@@ -22,7 +22,7 @@ import pytest
 
 from anvil_dev.host.events import EventBus
 
-from conftest import ServerProcess, write_module
+from helpers import ServerProcess, write_module
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run_cli, write_module
+from helpers import run_cli, write_module
 
 MAIL = """
     import anvil.email
@@ -108,7 +108,7 @@ def test_reset_asks_first_and_then_wipes_local_data(app_dir, server_factory) -> 
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     declined = subprocess.run([sys.executable, "-m", "anvil_dev", "--app", str(app_dir), "reset"], input="n\n",
                               capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)}, timeout=60)

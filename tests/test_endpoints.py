@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from conftest import run_cli, write_module
+from helpers import run_cli, write_module
 
 API = """
     import anvil.server

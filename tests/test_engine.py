@@ -13,7 +13,7 @@ import pytest
 
 from anvil_dev.client import ServerError
 
-from conftest import ServerProcess, write_module
+from helpers import ServerProcess, write_module
 
 ENGINE_MODULE = """
     import os
@@ -361,7 +361,7 @@ def test_poll_mode_reloads_too(plain_app, server_factory) -> None:
 
 
 def test_a_new_third_party_import_restarts_the_zygote(plain_app, server_factory) -> None:
-    from conftest import wait_until
+    from helpers import wait_until
 
     srv = server_factory(plain_app)
 
@@ -429,7 +429,7 @@ def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_
 
 
 def test_killed_template_and_zygote_are_replaced(plain_app, server_factory) -> None:
-    from conftest import wait_until
+    from helpers import wait_until
 
     srv = server_factory(plain_app)
     c = srv.client()

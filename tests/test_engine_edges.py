@@ -12,7 +12,7 @@ from test_adversarial import orphans
 from anvil_dev.client import ServerError
 from anvil_dev.scaffold import scaffold
 
-from conftest import write_module
+from helpers import write_module
 
 MODULE = """
     import os, sys, time

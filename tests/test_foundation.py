@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from anvil_dev.cli import cli
 from anvil_dev.client import ServerError, connect
 
-from conftest import ServerProcess, free_port, run_cli, write_module
+from helpers import ServerProcess, free_port, run_cli, write_module
 
 
 def test_init_scaffolds_anvil_layout(tmp_path, cli_runner: CliRunner) -> None:
@@ -294,7 +294,7 @@ def test_python_module_entry_points(tmp_path) -> None:
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     r2 = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--help"], capture_output=True, text=True, timeout=30)
     assert r2.returncode == 0 and "serve" in r2.stdout and "call" in r2.stdout

@@ -14,7 +14,7 @@ import yaml
 from anvil_dev.client import Connection, Media
 from anvil_dev.scaffold import scaffold
 
-from conftest import ROOT, ServerProcess, run_cli, write_module
+from helpers import ROOT, ServerProcess, run_cli, write_module
 
 MB = 1 << 20
 BLOCK = bytes(range(256)) * 4096  # 1 MiB with every byte value

@@ -23,7 +23,7 @@ import requests
 from anvil_dev.client import Media, ServerError
 from anvil_dev.services.db import Database, ensure_schema
 
-from conftest import ServerProcess
+from helpers import ServerProcess
 
 APPS = Path(__file__).resolve().parent / "apps"
 

@@ -14,7 +14,7 @@ import yaml
 
 from anvil_dev.host.scheduler import ScheduleError, describe, next_run
 
-from conftest import ServerProcess, run_cli, write_module
+from helpers import ServerProcess, run_cli, write_module
 
 UTC = dt.timezone.utc
 # Wednesday 15 January 2025, 12:34:56 UTC

@@ -16,7 +16,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from anvil_dev.host.sessions import COOKIE_NAME
 
-from conftest import ServerProcess, write_module
+from helpers import ServerProcess, write_module
 
 MODULE = """
     import anvil.server

@@ -21,7 +21,7 @@ from anvil_dev.appdir import AppDir
 from anvil_dev.client import ServerError
 from anvil_dev.services import outbox
 
-from conftest import ServerProcess, free_port, write_module
+from helpers import ServerProcess, free_port, write_module
 
 APP_YAML = """\
 name: SvcApp

@@ -32,7 +32,7 @@ from anvil_dev import services, wire
 from anvil_dev.appdir import AppDir
 from anvil_dev.services import outbox, secrets
 
-from conftest import load_runtime
+from helpers import load_runtime
 
 RUNTIME = Path(anvil_dev.__file__).parent / "runtime"
 

@@ -20,7 +20,7 @@ import yaml
 from anvil_dev.client import Connection, Media, ServerError
 from anvil_dev.scaffold import scaffold
 
-from conftest import ServerProcess, write_module
+from helpers import ServerProcess, write_module
 
 TABLES = {
     "people": {"title": "People", "client": "none", "server": "full", "columns": [

@@ -25,7 +25,7 @@ import anvil_dev
 from anvil_dev import services, wire
 from anvil_dev.services import tables as svc
 
-from conftest import load_runtime
+from helpers import load_runtime
 
 RUNTIME = Path(anvil_dev.__file__).parent / "runtime"
 ROOT = Path(anvil_dev.__file__).parent.parent

@@ -14,7 +14,7 @@ import pytest
 from anvil_dev.client import Connection, Media, ServerError
 from anvil_dev.scaffold import scaffold
 
-from conftest import ServerProcess, run_cli, wait_until, write_module
+from helpers import ServerProcess, run_cli, wait_until, write_module
 
 TASKS_MODULE = """
     import os

@@ -24,7 +24,7 @@ import simple_websocket
 
 from anvil_dev.client import Media, ServerError
 
-from conftest import OutputLines, ServerProcess, wait_until, write_module
+from helpers import OutputLines, ServerProcess, wait_until, write_module
 
 PRELUDE = '''
 import datetime, json, os, socket, sys, threading, time

@@ -10,7 +10,7 @@ import yaml
 
 from anvil_dev.client import Connection, ServerError
 
-from conftest import ServerProcess, run_cli, write_module
+from helpers import ServerProcess, run_cli, write_module
 
 USERS_MODULE = """
     import anvil.secrets
