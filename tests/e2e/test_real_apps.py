@@ -25,7 +25,7 @@ from anvil_dev.services.db import Database, ensure_schema
 
 from helpers import ServerProcess
 
-APPS = Path(__file__).resolve().parent / "apps"
+APPS = Path(__file__).resolve().parent.parent / "apps"
 
 
 def serve_copy(name: str, tmp_path: Path, server_factory: Callable[..., ServerProcess], *args: str) -> ServerProcess:
