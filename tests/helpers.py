@@ -15,6 +15,9 @@ import time
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from anvil_dev.client import Connection, connect
 
@@ -134,6 +137,19 @@ def write_module(app: Path, name: str, source: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(source))
     return path
+
+
+def set_schedule(app: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace anvil.yaml's scheduled_tasks with `entries`."""
+    path = app / "anvil.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["scheduled_tasks"] = entries
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def every_minute(task_name: str, job_id: str = "TICKJOB") -> dict[str, Any]:
+    """A scheduled_tasks entry that runs `task_name` every minute."""
+    return {"task_name": task_name, "time_spec": {"n": 1, "every": "minute", "at": {}}, "job_id": job_id}
 
 
 def wait_until(check: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
