@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -252,15 +251,3 @@ def test_missing_media_part_is_reported(server: ServerProcess) -> None:
     assert resp.status_code == 400 and "no part named 'part0'" in resp.json()["error"]["message"]
 
 
-def test_client_streams_uploads(tmp_path: Path) -> None:
-    """The client's multipart body reads media from their files piece by piece."""
-    from anvil_dev.client import _MultipartBody
-
-    path = write_blocks(tmp_path / "f.bin", 3 * MB + 5)
-    body = _MultipartBody([("json", None, "application/json", b"{}"),
-                           ("media0", 'we"ird.bin', "application/octet-stream", Media.from_file(str(path)))])
-    chunks = iter(lambda: body.read(16384), b"")
-    data = b"".join(chunks)
-    assert len(data) == len(body)
-    assert data.count(BLOCK) == 3 and b'filename="we%22ird.bin"' in data
-    assert os.path.getsize(path) == 3 * MB + 5

@@ -21,7 +21,6 @@ import pytest
 import requests
 
 from anvil_dev.client import Media, ServerError
-from anvil_dev.services.db import Database, ensure_schema
 
 from helpers import ServerProcess
 
@@ -148,20 +147,6 @@ def test_todosync_map_form_schema_portable_classes_media_and_endpoints(
     assert requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
 
     assert [c.call("visit"), c.call("visit"), srv.client().call("visit")] == [1, 2, 1]
-
-
-def test_a_service_used_first_inside_a_transaction_creates_its_tables_there(tmp_path: Path) -> None:
-    db = Database(tmp_path / "data.sqlite3")
-    sql = "CREATE TABLE IF NOT EXISTS probe_things (id INTEGER PRIMARY KEY, note TEXT DEFAULT ';');"
-    with pytest.raises(RuntimeError):
-        with db.write() as conn:  # the thread holds the write lock, as in @anvil.tables.in_transaction
-            ensure_schema(db, "probe", sql)  # used to wait 30 s for that lock on a second connection
-            conn.execute("INSERT INTO probe_things (note) VALUES ('x')")
-            raise RuntimeError("roll back")
-    ensure_schema(db, "probe", sql)  # the rollback took the table away: it is made again
-    with db.write() as conn:
-        conn.execute("INSERT INTO probe_things DEFAULT VALUES")
-    assert db.connection().execute("SELECT note FROM probe_things").fetchall() == [(";",)]
 
 
 def test_a_server_module_named_like_the_standard_library_does_not_hide_it(
