@@ -139,113 +139,113 @@ def media_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(media_app: Path) -> Iterator[ServerProcess]:
+def media_server(media_app: Path) -> Iterator[ServerProcess]:
     s = ServerProcess(media_app)
     yield s
     s.stop()
 
 
 @pytest.fixture
-def client(server: ServerProcess) -> Connection:
-    return server.client()
+def media_client(media_server: ServerProcess) -> Connection:
+    return media_server.client()
 
 
 @pytest.mark.parametrize("size", [0, 1, 70_000], ids=["0B", "1B", "70KB"])
-def test_media_both_ways(client: Connection, server: ServerProcess, size: int) -> None:
+def test_media_both_ways(media_client: Connection, media_server: ServerProcess, size: int) -> None:
     content = (BLOCK * 1)[:size]
     sent = Media("text/csv", content, "report.csv")
-    seen = client.call("describe", sent)
+    seen = media_client.call("describe", sent)
     assert seen["is_media"] and (seen["content_type"], seen["name"], seen["length"]) == ("text/csv", "report.csv", size)
     assert seen["sha256"] == hashlib.sha256(content).hexdigest()
 
-    back = client.call("echo", sent)
+    back = media_client.call("echo", sent)
     assert (back.content_type, back.name, back.length) == ("text/csv", "report.csv", size)
     assert back.get_bytes() == content
-    resp = requests.get(server.url + back.url)
+    resp = requests.get(media_server.url + back.url)
     assert resp.status_code == 200 and resp.content == content
     assert resp.headers["Content-Type"].startswith("text/csv")
     assert "report.csv" in resp.headers["Content-Disposition"]
 
 
-def test_media_made_on_the_server(client: Connection, server: ServerProcess) -> None:
-    made = client.call("blob", "héllo", "text/plain", "greeting.txt")
+def test_media_made_on_the_server(media_client: Connection, media_server: ServerProcess) -> None:
+    made = media_client.call("blob", "héllo", "text/plain", "greeting.txt")
     assert (made.content_type, made.name, made.get_bytes()) == ("text/plain", "greeting.txt", "héllo".encode())
-    resp = requests.get(server.url + made.url)
+    resp = requests.get(media_server.url + made.url)
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert "greeting.txt" in resp.headers["Content-Disposition"]
 
 
-def test_download_urls_are_signed(client: Connection, server: ServerProcess) -> None:
-    made = client.call("blob", "secret", "text/plain", "s.txt")
+def test_download_urls_are_signed(media_client: Connection, media_server: ServerProcess) -> None:
+    made = media_client.call("blob", "secret", "text/plain", "s.txt")
     token = made.url.rsplit("/", 1)[1]
-    assert requests.get(server.url + "/_/media/" + token[:-2] + "xx").status_code == 404
-    assert requests.get(server.url + "/_/media/not-a-token").status_code == 404
+    assert requests.get(media_server.url + "/_/media/" + token[:-2] + "xx").status_code == 404
+    assert requests.get(media_server.url + "/_/media/not-a-token").status_code == 404
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
-def test_100mb_media_round_trip_without_copies_in_memory(client: Connection, server: ServerProcess,
+def test_100mb_media_round_trip_without_copies_in_memory(media_client: Connection, media_server: ServerProcess,
                                                          tmp_path: Path) -> None:
     size = 100 * MB
     source = write_blocks(tmp_path / "big.bin", size)
     expected = sha256_file(source)
 
-    seen = client.call("describe", Media.from_file(str(source), "application/x-big"))
+    seen = media_client.call("describe", Media.from_file(str(source), "application/x-big"))
     assert (seen["length"], seen["sha256"], seen["name"]) == (size, expected, "big.bin")
-    back = client.call("echo", Media.from_file(str(source), "application/x-big"))
+    back = media_client.call("echo", Media.from_file(str(source), "application/x-big"))
     assert back.content_type == "application/x-big" and back.length == size
     assert back.write_to_file(str(tmp_path / "back.bin")) == size
     assert sha256_file(tmp_path / "back.bin") == expected
 
-    made = client.call("make", size, "made.bin")
+    made = media_client.call("make", size, "made.bin")
     assert made.write_to_file(str(tmp_path / "made.bin")) == size
     assert sha256_file(tmp_path / "made.bin") == expected
 
     # Neither the host nor the worker held the 100 MB in memory (a copy alone would be 100 MB).
-    assert peak_rss_mb(server.proc.pid) < 100, f"host peak RSS {peak_rss_mb(server.proc.pid):.0f} MB"
+    assert peak_rss_mb(media_server.proc.pid) < 100, f"host peak RSS {peak_rss_mb(media_server.proc.pid):.0f} MB"
     assert seen["peak_rss_mb"] < 100, f"worker peak RSS {seen['peak_rss_mb']:.0f} MB"
 
 
-def test_anvil_media_helpers(client: Connection) -> None:
-    assert client.call("helpers") == {
+def test_anvil_media_helpers(media_client: Connection) -> None:
+    assert media_client.call("helpers") == {
         "in_temp_file": "a,b\n1,2\n", "suffix": ".csv", "temp_file_gone": True,
         "from_file": [True, "text/csv", "copy.csv", 8], "opened": "a,b\n1,2\n"}
 
 
-def test_cli_call_writes_returned_media_to_a_file(server: ServerProcess, media_app: Path, tmp_path: Path) -> None:
+def test_cli_call_writes_returned_media_to_a_file(media_server: ServerProcess, media_app: Path, tmp_path: Path) -> None:
     out = run_cli("--app", str(media_app), "call", "make", "70000", "--kw", "name=report.csv",
-                  "--kw", "content_type=text/csv", "--url", server.url, "--media-dir", str(tmp_path))
+                  "--kw", "content_type=text/csv", "--url", media_server.url, "--media-dir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     target = tmp_path / "report.csv"
     assert f"wrote 70000 bytes (text/csv) to {target}" in out.stderr
     assert target.read_bytes() == BLOCK[:70000]
 
 
-def test_media_in_a_table_media_column(client: Connection) -> None:
+def test_media_in_a_table_media_column(media_client: Connection) -> None:
     if not (ROOT / "anvil_dev" / "runtime" / "anvil" / "tables" / "__init__.py").exists():
         pytest.skip("anvil.tables is not in this checkout")
-    row_id = client.call("store_in_table", Media("image/png", b"\x89PNG fake", "pic.png"))
-    label, media = client.call("load_from_table", row_id)
+    row_id = media_client.call("store_in_table", Media("image/png", b"\x89PNG fake", "pic.png"))
+    label, media = media_client.call("load_from_table", row_id)
     assert (label, media.content_type, media.name, media.get_bytes()) == ("pic.png", "image/png", "pic.png",
                                                                          b"\x89PNG fake")
 
 
-def test_media_refused_in_session(client: Connection) -> None:
+def test_media_refused_in_session(media_client: Connection) -> None:
     refusal = ["SerializationError", "Cannot save DataMedia objects in anvil.server.session"]
-    assert client.call("into_session") == refusal
-    assert client.call("into_session", Media("text/plain", b"from the client")) == refusal
+    assert media_client.call("into_session") == refusal
+    assert media_client.call("into_session", Media("text/plain", b"from the client")) == refusal
 
 
-def test_media_in_a_json_call_is_refused(server: ServerProcess) -> None:
-    resp = requests.post(server.url + "/_/call", json={
+def test_media_in_a_json_call_is_refused(media_server: ServerProcess) -> None:
+    resp = requests.post(media_server.url + "/_/call", json={
         "command": "echo", "args": [None],
         "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "abcdefghij", "mime-type": "text/plain"}]})
     assert resp.status_code == 400 and "multipart" in resp.json()["error"]["message"]
 
 
-def test_missing_media_part_is_reported(server: ServerProcess) -> None:
+def test_missing_media_part_is_reported(media_server: ServerProcess) -> None:
     import json
 
-    resp = requests.post(server.url + "/_/call", files={"json": (None, json.dumps({
+    resp = requests.post(media_server.url + "/_/call", files={"json": (None, json.dumps({
         "command": "echo", "args": [None],
         "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "mime-type": "text/plain"}]}))})
     assert resp.status_code == 400 and "no part named 'part0'" in resp.json()["error"]["message"]

@@ -109,11 +109,16 @@ def tasks_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tasks_app: Path) -> Iterator[ServerProcess]:
+def tasks_server(tasks_app: Path) -> Iterator[ServerProcess]:
     # One server for the tests that only launch tasks: each test uses tasks of its own.
     s = ServerProcess(tasks_app)
     yield s
     s.stop()
+
+
+@pytest.fixture
+def tasks_client(tasks_server: ServerProcess) -> Connection:
+    return tasks_server.client()
 
 
 
@@ -129,57 +134,57 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_task_reports_progress_through_task_state_read_live(client: Connection, server: ServerProcess,
+def test_task_reports_progress_through_task_state_read_live(tasks_client: Connection, tasks_server: ServerProcess,
                                                             tmp_path: Path) -> None:
     go = tmp_path / "go"
-    task = client.call("launch", "progress", str(go))
+    task = tasks_client.call("launch", "progress", str(go))
     # The client holds a Task it can pass back to a server function to poll it.
     assert task.type_name == "anvil.server.Task"
-    running = wait_until(lambda: (p := client.call("poll", task))["state"] == {"step": 1} and p, what="step 1")
+    running = wait_until(lambda: (p := tasks_client.call("poll", task))["state"] == {"step": 1} and p, what="step 1")
     assert (running["name"], running["running"], running["status"]) == ("progress", True, None)
     assert running["is_completed"] is False and running["get_return_value"] is None
     started = running["start"]
     assert isinstance(started, datetime.datetime)
     assert abs((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()) < 60
-    server.wait_for_output(f"[task progress {running['id']}] working on step 1")
+    tasks_server.wait_for_output(f"[task progress {running['id']}] working on step 1")
 
     go.write_text("go")
-    done = poll_until_status(client, task, "completed")
+    done = poll_until_status(tasks_client, task, "completed")
     assert done["running"] is False and done["is_completed"] is True and done["get_error"] is None
     assert done["state"] == {"step": 2}  # kept when the task ends
     assert done["get_return_value"] == {"steps": 2, "client": "background_task", "task_id": done["id"]}
-    assert client.call("find", done["id"]) == ["progress", True]
+    assert tasks_client.call("find", done["id"]) == ["progress", True]
 
 
-def test_failed_task_reraises_its_error(client: Connection) -> None:
-    task = client.call("launch", "fail")
-    done = poll_until_status(client, task, "failed")
+def test_failed_task_reraises_its_error(tasks_client: Connection) -> None:
+    task = tasks_client.call("launch", "fail")
+    done = poll_until_status(tasks_client, task, "failed")
     for method in ("is_completed", "get_return_value", "get_error"):
         assert done[method] == "raised ValueError: the task went wrong"
 
 
-def test_killed_task(client: Connection, server: ServerProcess) -> None:
-    task = client.call("launch", "forever")
-    pid = wait_until(lambda: client.call("poll", task)["state"].get("pid"), what="the task's pid")
-    client.call("kill", task)
-    done = client.call("poll", task)
+def test_killed_task(tasks_client: Connection, tasks_server: ServerProcess) -> None:
+    task = tasks_client.call("launch", "forever")
+    pid = wait_until(lambda: tasks_client.call("poll", task)["state"].get("pid"), what="the task's pid")
+    tasks_client.call("kill", task)
+    done = tasks_client.call("poll", task)
     assert (done["status"], done["running"]) == ("killed", False)
     assert done["is_completed"] == "raised anvil.server.BackgroundTaskKilled: The background task was killed."
     wait_until(lambda: not alive(pid), what="the task's process to go")
-    server.wait_for_output(f"[task forever {done['id']}] killed")
+    tasks_server.wait_for_output(f"[task forever {done['id']}] killed")
 
 
-def test_task_whose_process_is_killed_from_outside_reads_missing(client: Connection) -> None:
-    task = client.call("launch", "forever")
-    pid = wait_until(lambda: client.call("poll", task)["state"].get("pid"), what="the task's pid")
+def test_task_whose_process_is_killed_from_outside_reads_missing(tasks_client: Connection) -> None:
+    task = tasks_client.call("launch", "forever")
+    pid = wait_until(lambda: tasks_client.call("poll", task)["state"].get("pid"), what="the task's pid")
     os.kill(pid, signal.SIGKILL)
-    done = poll_until_status(client, task, "missing")
+    done = poll_until_status(tasks_client, task, "missing")
     assert done["is_completed"] == "raised anvil.server.InternalError: The background task failed (mia)."
 
 
-def test_cli_lists_tasks_and_kills_one(client: Connection, tasks_app: Path) -> None:
-    task = client.call("launch", "forever")
-    pid = wait_until(lambda: client.call("poll", task)["state"].get("pid"), what="the task's pid")
+def test_cli_lists_tasks_and_kills_one(tasks_client: Connection, tasks_app: Path) -> None:
+    task = tasks_client.call("launch", "forever")
+    pid = wait_until(lambda: tasks_client.call("poll", task)["state"].get("pid"), what="the task's pid")
     listed = run_cli("--app", str(tasks_app), "tasks")
     assert listed.returncode == 0, listed.stderr
     line = next(ln for ln in listed.stdout.splitlines() if ln.startswith(task.id))
@@ -188,7 +193,7 @@ def test_cli_lists_tasks_and_kills_one(client: Connection, tasks_app: Path) -> N
     killed = run_cli("--app", str(tasks_app), "tasks", "kill", task.id[:8])  # a unique start of the id will do
     assert killed.returncode == 0, killed.stderr
     assert f"killed task {task.id} (forever)" in killed.stdout
-    assert client.call("poll", task)["status"] == "killed"
+    assert tasks_client.call("poll", task)["status"] == "killed"
     wait_until(lambda: not alive(pid), what="the task's process to go")
 
     again = run_cli("--app", str(tasks_app), "tasks", "kill", task.id)
@@ -197,30 +202,31 @@ def test_cli_lists_tasks_and_kills_one(client: Connection, tasks_app: Path) -> N
     assert unknown.returncode == 1 and "Background Task not found: feedfeedfeedfeed" in unknown.stderr
 
 
-def test_media_argument_and_refusals(client: Connection) -> None:
-    task = client.call("launch", "measure", Media("text/plain", b"hello", "h.txt"))
-    done = poll_until_status(client, task, "completed")
+def test_media_argument_and_refusals(tasks_client: Connection) -> None:
+    task = tasks_client.call("launch", "measure", Media("text/plain", b"hello", "h.txt"))
+    done = poll_until_status(tasks_client, task, "completed")
     assert done["get_return_value"] == [5, "hello", "text/plain"]
     assert done["state"] == {"refused": "Cannot use BlobMedia objects in task state."}
 
-    task = client.call("launch", "returns_media")
-    done = poll_until_status(client, task, "failed")
+    task = tasks_client.call("launch", "returns_media")
+    done = poll_until_status(tasks_client, task, "failed")
     assert "Background tasks cannot return Media objects" in done["get_error"]
-    assert client.call("state_outside_a_task") == "Cannot access anvil.server.task_state outside a background task"
+    assert (tasks_client.call("state_outside_a_task")
+            == "Cannot access anvil.server.task_state outside a background task")
 
 
-def test_clients_cannot_launch_tasks(client: Connection) -> None:
+def test_clients_cannot_launch_tasks(tasks_client: Connection) -> None:
     with pytest.raises(ServerError) as e:
-        client.call("anvil.private.background_tasks.launch", "forever")
+        tasks_client.call("anvil.private.background_tasks.launch", "forever")
     assert (e.value.type, e.value.message) == ("anvil.server.BackgroundTaskError",
                                                "Can't launch background tasks from the client.")
     with pytest.raises(ServerError) as e:
-        client.call("task:forever")
+        tasks_client.call("task:forever")
     assert e.value.type == "anvil.server.PermissionDenied"
     with pytest.raises(ServerError) as e:
-        client.call("launch", "no_such_task")
+        tasks_client.call("launch", "no_such_task")
     assert e.value.message == 'No server function matching "task:no_such_task" has been registered'
-    assert client.call("find_missing") == ["anvil.server.BackgroundTaskNotFound",
+    assert tasks_client.call("find_missing") == ["anvil.server.BackgroundTaskNotFound",
                                            "Background Task not found: 0123456789abcdef"]
 
 
@@ -298,7 +304,7 @@ anvil.server.wait_forever()
 """
 
 
-def test_task_registered_by_an_uplink(client: Connection, server: ServerProcess, tasks_app: Path,
+def test_task_registered_by_an_uplink(tasks_client: Connection, tasks_server: ServerProcess, tasks_app: Path,
                                       tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -307,15 +313,15 @@ def test_task_registered_by_an_uplink(client: Connection, server: ServerProcess,
 
     script = tmp_path / "uplink_tasks.py"
     script.write_text(UPLINK_SCRIPT)
-    mark = server.mark()
+    mark = tasks_server.mark()
     # The real anvil-uplink client (its own `anvil` package, not the runtime's), from a neutral directory.
     proc = subprocess.Popen([sys.executable, str(script), AppDir(tasks_app).uplink_key(),
-                             server.url.replace("http", "ws") + "/_/uplink"],
+                             tasks_server.url.replace("http", "ws") + "/_/uplink"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        server.wait_for_output("uplink connected", after=mark, timeout=30)
-        task = wait_until(lambda: _try_launch(client, "uplink_count", 5), what="the uplink's registration")
-        done = poll_until_status(client, task, "completed")
+        tasks_server.wait_for_output("uplink connected", after=mark, timeout=30)
+        task = wait_until(lambda: _try_launch(tasks_client, "uplink_count", 5), what="the uplink's registration")
+        done = poll_until_status(tasks_client, task, "completed")
         assert done["get_return_value"] == "counted on the uplink"
         assert done["state"] == {"i": 4}
     finally:
