@@ -1,10 +1,11 @@
-# anvil-dev: `make demo` runs the product on a demo app, `make test` runs the whole suite.
+# anvil-dev: `make demo` runs the product on a demo app, `make test` runs the whole suite,
+# `make test-fast` only the in-process unit tier (tests/unit, seconds).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-fast bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# In-process, no server started: the codec, schedule maths, services, tables, the client's pieces.
+test-fast: install
+	$(BIN)/python -m pytest tests/unit
 
 bench: install
 	$(BIN)/python bench/run.py
