@@ -14,15 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from anvil_dev.host.uplink.frames import MAX_ID_LEN, ProtocolError, check_id
 from anvil_dev.services.mediastore import MediaStore
 
 CHUNK_SIZE = 65536
 MAX_MEDIA_PER_MESSAGE = 1000
-_MAX_ID_LEN = 200
-
-
-class ProtocolError(Exception):
-    """The uplink broke the protocol; the message says how. The connection is dropped."""
+MAX_AWAITING_MEDIA = 64
 
 
 def is_data_media(entry: Any) -> bool:
@@ -49,9 +46,9 @@ class IncomingMessage:
     entries' ids rewritten to store ids.
     """
 
-    def __init__(self, msg: dict[str, Any], store: MediaStore) -> None:
+    def __init__(self, msg_id: str, msg: dict[str, Any], store: MediaStore) -> None:
+        self.id = msg_id
         self.msg = msg
-        self.id = msg.get("id")
         self.parts: dict[str, _Part] = {}
         objects = msg.get("objects")
         if objects is None:
@@ -62,7 +59,7 @@ class IncomingMessage:
             if not is_data_media(entry):
                 continue
             media_id = entry.get("id")
-            if not isinstance(media_id, str) or not media_id or len(media_id) > _MAX_ID_LEN:
+            if not isinstance(media_id, str) or not media_id or len(media_id) > MAX_ID_LEN:
                 raise ProtocolError(f"a DataMedia entry has no valid id: {media_id!r:.80}")
             part = self.parts.get(media_id)
             if part is None:
@@ -77,11 +74,12 @@ class IncomingMessage:
         return all(p.done for p in self.parts.values())
 
     def add_chunk(self, header: dict[str, Any], data: bytes) -> None:
-        part = self.parts.get(header.get("mediaId"))  # type: ignore[arg-type]
+        media_id = header.get("mediaId")
+        part = self.parts.get(media_id) if isinstance(media_id, str) else None
         if part is None:
-            raise ProtocolError(f"a chunk for unknown media {header.get('mediaId')!r:.80} of {self.id!r:.80}")
+            raise ProtocolError(f"a chunk for unknown media {media_id!r:.80} of {self.id!r:.80}")
         if part.done:
-            raise ProtocolError(f"a chunk after the last one for media {header.get('mediaId')!r:.80}")
+            raise ProtocolError(f"a chunk after the last one for media {media_id!r:.80}")
         if header.get("chunkIndex") != part.next_index:
             raise ProtocolError(
                 f"chunk {header.get('chunkIndex')!r:.20} arrived where chunk {part.next_index} was expected"
@@ -111,6 +109,70 @@ class IncomingMessage:
                     pass
 
 
+class MediaInbox:
+    """One connection's incoming messages whose media are still arriving, and the CHUNK_HEADER
+    that announces the next binary frame. Used by the connection's receiving thread only."""
+
+    def __init__(self, store: MediaStore) -> None:
+        self.store = store
+        self._waiting: dict[str, IncomingMessage] = {}
+        self._next_header: dict[str, Any] | None = None
+
+    def expects_binary(self) -> bool:
+        """A CHUNK_HEADER came: the next frame must be its binary frame."""
+        return self._next_header is not None
+
+    def receive(self, msg_id: str, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """`msg` with store ids for its media if it has none to wait for, else None (it waits)."""
+        incoming = IncomingMessage(msg_id, msg, self.store)
+        if incoming.ready():
+            return incoming.finish()
+        if msg_id in self._waiting:
+            incoming.discard()
+            raise ProtocolError(f"two messages with the id {msg_id!r:.80}")
+        if len(self._waiting) >= MAX_AWAITING_MEDIA:
+            incoming.discard()
+            raise ProtocolError(f"more than {MAX_AWAITING_MEDIA} messages waiting for their media")
+        self._waiting[msg_id] = incoming
+        return None
+
+    def header(self, data: dict[str, Any]) -> None:
+        """A CHUNK_HEADER: remember it for the binary frame that follows."""
+        check_id(data.get("requestId"), "CHUNK_HEADER")
+        self._next_header = data
+
+    def chunk(self, data: bytes) -> dict[str, Any] | None:
+        """A binary frame: store it; the message it completes, if it does, else None."""
+        header = self._next_header
+        if header is None:
+            raise ProtocolError("a binary frame without a CHUNK_HEADER before it")
+        self._next_header = None
+        incoming = self._waiting.get(header["requestId"])
+        if incoming is None:
+            raise ProtocolError(f"a media chunk for unknown message {header['requestId']!r:.80}")
+        try:
+            incoming.add_chunk(header, data)
+        except OSError as e:
+            raise ProtocolError(f"cannot store media: {e}") from None
+        if not incoming.ready():
+            return None
+        del self._waiting[header["requestId"]]
+        return incoming.finish()
+
+    def failed(self, request_id: Any) -> IncomingMessage | None:
+        """A MEDIA_ERROR: the message whose media will not come (its files deleted), if one waits."""
+        incoming = self._waiting.pop(request_id, None) if isinstance(request_id, str) else None
+        if incoming is not None:
+            incoming.discard()
+        return incoming
+
+    def discard_all(self) -> None:
+        """The connection closed: delete the files of every half-received message."""
+        for incoming in self._waiting.values():
+            incoming.discard()
+        self._waiting.clear()
+
+
 def prepare_outgoing(msg: dict[str, Any], store: MediaStore) -> tuple[dict[str, Any], list[tuple[str, Path | None]]]:
     """A copy of `msg` whose DataMedia entries carry per-message ids, and the files to send.
 
@@ -124,7 +186,7 @@ def prepare_outgoing(msg: dict[str, Any], store: MediaStore) -> tuple[dict[str, 
         if is_data_media(entry):
             entry = dict(entry)
             try:
-                path: Path | None = store.path(entry.get("id"))  # type: ignore[arg-type]
+                path: Path | None = store.path(entry.get("id", ""))
             except ValueError:
                 path = None
             wire_id = f"m{len(media)}"

@@ -8,40 +8,32 @@ The protocol is the one anvil-uplink 0.7.0 speaks (reference/anvil-runtime.md se
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 import secrets
 import threading
 from collections import OrderedDict
-from typing import Any
 
 from flask import Flask, request
 from flask_sock import Sock
 
-from anvil_dev.host._uplink_conn import UplinkConnection, say
-from anvil_dev.host.dispatch import Caller, Message, error
+from anvil_dev.host.uplink.connection import Dispatcher, UplinkConnection, WebSocket, say
+from anvil_dev.protocol import Caller, Message, error, no_such_function
 from anvil_dev.services.mediastore import MediaStore
-
-log = logging.getLogger("anvil_dev.uplink")
 
 PATH = "/_/uplink"
 # Anvil's own cap on one websocket frame; media travel in 64 KiB chunks, so only JSON gets near it.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 _MAX_STALE = 10000
-DEFAULT_APP_INFO: dict[str, Any] = {"id": "", "branch": "master",
-                                    "environment": {"description": "anvil-dev", "tags": []}}
 
 
 class UplinkHub:
     """The connected uplinks, their registrations, and calls to and from them."""
 
-    def __init__(self, dispatcher: Any, key: str, media_store: MediaStore,
-                 app_info: dict[str, Any] | None = None) -> None:
+    def __init__(self, dispatcher: Dispatcher, key: str, media_store: MediaStore) -> None:
         self.dispatcher = dispatcher
         self.key = key
         self.media_store = media_store
-        self.app_info = app_info or DEFAULT_APP_INFO
         self._lock = threading.Lock()
         self._conns: list[UplinkConnection] = []
         # Patterns of uplinks that disconnected: calls to them get UplinkDisconnectedError
@@ -58,20 +50,22 @@ class UplinkHub:
         sock = Sock(flask_app)
         sock.route(PATH, endpoint="anvil_dev_uplink")(self._serve)
 
-    def _serve(self, ws: Any) -> None:
+    def _serve(self, ws: WebSocket) -> None:
         if self._closed:
             return
         UplinkConnection(self, ws, request.remote_addr).serve()
 
     # ---- the registry -----------------------------------------------------------------
 
-    def _attach(self, conn: UplinkConnection) -> None:
+    def attach(self, conn: UplinkConnection) -> None:
+        """Add a connection that has shaken hands (its registrations follow)."""
         with self._lock:
             self._conns.append(conn)
         if self._closed:
             conn.close()
 
-    def _detach(self, conn: UplinkConnection) -> None:
+    def detach(self, conn: UplinkConnection) -> None:
+        """Forget a connection that has closed; its names stay known as stale."""
         with self._lock:
             if conn not in self._conns:
                 return
@@ -103,21 +97,17 @@ class UplinkHub:
             return "stale"
         return None
 
-    def connected(self) -> int:
-        """How many uplinks are connected (for the console and logs)."""
-        with self._lock:
-            return len(self._conns)
-
-    def _pick(self, command: str) -> UplinkConnection | Message:
-        """A random live uplink for `command` (as Anvil picks one), or the error to return."""
+    def _pick(self, command: str) -> UplinkConnection | None:
+        """A random live uplink for `command`, as Anvil picks one."""
         live = self._live(command)
-        if live:
-            return random.choice(live)
+        return random.choice(live) if live else None
+
+    def _unavailable(self, command: str) -> Message:
+        """The error for a call no live uplink can take."""
         if self._is_stale(command):
             return error("anvil.server.UplinkDisconnectedError",
                          f'The uplink server for "{command}" has been disconnected')
-        return error("anvil.server.NoServerFunctionError",
-                     f'No server function matching "{command}" has been registered')
+        return no_such_function(command)
 
     # ---- calls to uplinks -------------------------------------------------------------
 
@@ -126,9 +116,10 @@ class UplinkHub:
 
         No timeout, as on Anvil. Returns `{"response", "objects", "output"}` or `{"error": ...}`.
         """
-        conn = self._pick(str(msg.get("command")))
-        if isinstance(conn, dict):
-            return conn
+        command = str(msg.get("command"))
+        conn = self._pick(command)
+        if conn is None:
+            return self._unavailable(command)
         return conn.call("CALL", msg, caller)
 
     def launch_background(self, task_id: str, msg: Message, caller: Caller) -> Message:
@@ -139,9 +130,10 @@ class UplinkHub:
         objects, if any, have paths under "taskState"). While it runs, `get_task_state(task_id)`
         asks the uplink for the live state.
         """
-        conn = self._pick(str(msg.get("command")))
-        if isinstance(conn, dict):
-            return conn
+        command = str(msg.get("command"))
+        conn = self._pick(command)
+        if conn is None:
+            return self._unavailable(command)
         launch_id = "bg-" + secrets.token_urlsafe(12)
         with self._lock:
             self._tasks[task_id] = (conn, launch_id)
@@ -169,7 +161,7 @@ class UplinkHub:
             return False
         conn, launch_id = found
         try:
-            conn._send_text({"type": "KILL_TASK", "task": launch_id})
+            conn.send_text({"type": "KILL_TASK", "task": launch_id})
         except Exception:
             return False
         return True
