@@ -112,7 +112,7 @@ def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None =
         persistent=persistent,
         timeout=limit,
         secrets=_secrets(secrets, env),
-        smtp={k: str(v) for k, v in (smtp or {}).items() if k in SMTP_KEYS and v not in (None, "")},
+        smtp=_smtp(smtp or {}, env),
         deps=_deps(deps),
         timezone=env.get("ANVIL_DEV_TZ") or "UTC",
         lockout_seconds=_positive(env, "ANVIL_DEV_LOCKOUT_SECONDS", 300.0),
@@ -128,6 +128,14 @@ def _secrets(items: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
         if not sep or not name:
             raise SettingsError(f"--secret {item!r} is not NAME=VALUE")
         found[secret_key_for(name)] = value
+    return found
+
+
+def _smtp(given: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    # ANVIL_DEV_SMTP_<KEY> as well as the options: processes that inherit the environment of
+    # `serve --smtp-*` (and commands run with the variables set) see the same relay.
+    found = {k: env[f"ANVIL_DEV_SMTP_{k.upper()}"] for k in SMTP_KEYS if env.get(f"ANVIL_DEV_SMTP_{k.upper()}")}
+    found.update((k, str(v)) for k, v in given.items() if k in SMTP_KEYS and v not in (None, ""))
     return found
 
 

@@ -98,9 +98,8 @@ class _Server:
         from server code come to the host, which starts each task in a child of its own."""
         assert self.state is not None and self.engine is not None
         from anvil_dev.engine._tasks import LAUNCH, TaskLauncher
-        from anvil_dev.services import tasks
 
-        tasks.mark_orphans_missing()
+        services.current().tasks.mark_orphans_missing()
         self.state.dispatcher.native[LAUNCH] = TaskLauncher(self.engine, self.uplink)
 
     def _start_scheduler(self) -> None:
@@ -159,9 +158,7 @@ class _Server:
             click.echo("  " + ", ".join(funcs))
         for line in self.app_dir.dependencies()[1]:
             click.secho(f"  {line}", fg="yellow")
-        from anvil_dev.services import secrets
-
-        missing = secrets.missing_secrets_message(self.app_dir)
+        missing = services.current().secrets.missing_secrets_message()
         if missing:
             click.secho(f"  {missing}", fg="yellow")
         if desc.get("import_error"):
