@@ -133,7 +133,8 @@ def test_list_form_schema_with_ids_and_access(tmp_path: Path, rt: Any) -> None:
 
 
 def test_client_access_from_map_form(T: Any) -> None:
-    assert [services.current().tables.client_access(n) for n in ("people", "groups", "secret_stuff")] == ["search", "none", "full"]
+    tables = services.current().tables
+    assert [tables.client_access(n) for n in ("people", "groups", "secret_stuff")] == ["search", "none", "full"]
 
 
 def test_describe_and_export_csv_for_the_host(T: Any, app: Path) -> None:

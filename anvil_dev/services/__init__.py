@@ -46,11 +46,12 @@ class AppContext:
     # code may launch one inside `with Transaction()`) live in a database file of their own.
     runtime_db: Database
     _made: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def _once(self, name: str, make: Callable[[], _T]) -> _T:
         # One object per context, even when threads ask at once: the tables store caches the
-        # schema and each thread's transaction marker, and two stores would split that state.
+        # schema and each thread's transaction marker, and two stores would split that state. Reentrant:
+        # making one service may make another (users needs the tables store).
         made = self._made.get(name)
         if made is None:
             with self._lock:
