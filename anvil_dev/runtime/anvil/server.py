@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -363,7 +362,9 @@ cookies = _Cookies()
 
 
 def get_app_origin(environment_type: str | None = None, **kwargs: Any) -> str:
-    return os.environ.get("ANVIL_DEV_ORIGIN", "http://127.0.0.1:3030")
+    from anvil_dev import services
+
+    return services.current().settings.origin
 
 
 def get_api_origin(environment_type: str | None = None, **kwargs: Any) -> str:
