@@ -17,9 +17,9 @@ def tables_command(ctx: click.Context) -> None:
     """Show the data tables: columns and row counts."""
     if ctx.invoked_subcommand is not None:
         return
-    from anvil_dev.services.tables import describe_tables
+    from anvil_dev import services
 
-    tables = describe_tables(ctx.ensure_object(AppInfo).app)
+    tables = services.open(ctx.ensure_object(AppInfo).app).tables.describe()
     if not tables:
         click.echo("no data tables (add them under db_schema in anvil.yaml)")
     for t in tables:
@@ -34,15 +34,16 @@ def tables_command(ctx: click.Context) -> None:
 @pass_info
 def tables_export_command(info: AppInfo, table: str, as_csv: bool, output: str | None) -> None:
     """Export TABLE's rows as CSV."""
-    from anvil_dev.services.tables import export_csv
+    from anvil_dev import services
 
+    tables = services.open(info.app).tables
     try:
         if output:
             with open(output, "w", newline="", encoding="utf-8") as f:
-                export_csv(info.app, table, f)
+                tables.export_csv(table, f)
             click.echo(f"wrote {output}", err=True)
         else:
-            export_csv(info.app, table, sys.stdout)
+            tables.export_csv(table, sys.stdout)
     except (KeyError, LookupError, ValueError) as e:
         raise click.ClickException(str(e).strip("'\"")) from None
 
@@ -53,9 +54,9 @@ def outbox_command(ctx: click.Context) -> None:
     """List the email the app has sent (kept locally unless --smtp-host relays it)."""
     if ctx.invoked_subcommand is not None:
         return
-    from anvil_dev.services import outbox
+    from anvil_dev import services
 
-    messages = outbox.list_messages(ctx.ensure_object(AppInfo).app)
+    messages = services.open(ctx.ensure_object(AppInfo).app).outbox.list_messages()
     if not messages:
         click.echo("the outbox is empty")
     for m in messages:
@@ -70,15 +71,16 @@ def outbox_command(ctx: click.Context) -> None:
 @pass_info
 def outbox_show_command(info: AppInfo, message_id: int, eml: bool) -> None:
     """Show one message: headers, text, HTML and attachments."""
-    from anvil_dev.services import outbox
+    from anvil_dev import services
 
+    outbox = services.open(info.app).outbox
     if eml:
-        raw = outbox.message_eml(info.app, message_id)
+        raw = outbox.message_eml(message_id)
         if raw is None:
             raise click.ClickException(f"no message {message_id} in the outbox")
         sys.stdout.buffer.write(raw)
         return
-    m = outbox.get_message(info.app, message_id)
+    m = outbox.get_message(message_id)
     if m is None:
         raise click.ClickException(f"no message {message_id} in the outbox")
     for key in ("from", "to", "cc", "bcc", "subject", "status"):
@@ -99,12 +101,12 @@ def secrets_command(ctx: click.Context) -> None:
     """List the app's secrets by name (values are never shown)."""
     if ctx.invoked_subcommand is not None:
         return
-    from anvil_dev.services import secrets
+    from anvil_dev import services
 
-    app = ctx.ensure_object(AppInfo).app
-    names = secrets.list_secret_names(app)
+    secrets = services.open(ctx.ensure_object(AppInfo).app).secrets
+    names = secrets.list_secret_names()
     click.echo("\n".join(names) if names else "no secrets set (set one: anvil-dev secrets set NAME)")
-    line = secrets.missing_secrets_message(app)
+    line = secrets.missing_secrets_message()
     if line:
         click.secho(line, fg="yellow")
 
@@ -115,11 +117,11 @@ def secrets_command(ctx: click.Context) -> None:
 @pass_info
 def secrets_set_command(info: AppInfo, name: str, value: str | None) -> None:
     """Set secret NAME, kept in .anvil-dev/secrets.json (mode 0600)."""
-    from anvil_dev.services import secrets
+    from anvil_dev import services
 
     if value is None:
         value = click.prompt(f"Value of {name}", hide_input=True)
-    secrets.set_secret(info.app, name, value)
+    services.open(info.app).secrets.set_secret(name, value)
     click.echo(f"secret {name} set")
 
 
@@ -158,8 +160,8 @@ def tasks_command(ctx: click.Context, limit: int) -> None:
         return
     import datetime
 
+    from anvil_dev import services
     from anvil_dev.host.scheduler import schedule_lines
-    from anvil_dev.services import tasks
 
     info = ctx.find_object(AppInfo)
     assert info is not None
@@ -168,7 +170,7 @@ def tasks_command(ctx: click.Context, limit: int) -> None:
         click.echo(line)
     if scheduled:
         click.echo()
-    records = tasks.list_tasks(info.app, limit=limit)
+    records = services.open(info.app).tasks.list_tasks(limit=limit)
     if not records:
         click.echo("no background tasks yet")
         return
@@ -185,11 +187,12 @@ def tasks_command(ctx: click.Context, limit: int) -> None:
 @pass_info
 def tasks_kill_command(info: AppInfo, task_id: str) -> None:
     """Kill the running background task TASK_ID (or a unique start of it)."""
-    from anvil_dev.services import tasks
+    from anvil_dev import services
+    from anvil_dev.services.tasks import TaskNotFound
 
     try:
-        record = tasks.kill_task(info.app, task_id)
-    except tasks.TaskNotFound as e:
+        record = services.open(info.app).tasks.kill_task(task_id)
+    except TaskNotFound as e:
         raise click.ClickException(str(e)) from None
     if not record["was_running"]:
         raise click.ClickException(f"task {record['id']} ({record['name']}) is not running (it is {record['status']})")
@@ -209,13 +212,14 @@ def users_command() -> None:
 @pass_info
 def users_add_command(info: AppInfo, email: str, password: str | None, admin: bool) -> None:
     """Add a user who can log in at once, or enable, confirm and update an existing one."""
-    from anvil_dev.services.users import UsersError, add_user
+    from anvil_dev import services
+    from anvil_dev.services.users import UsersError
 
     if password is None and sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True, default="",
                                 show_default=False) or None
     try:
-        user = add_user(info.app, email, password, admin)
+        user = services.open(info.app).users.add_user(email, password, admin)
     except UsersError as e:
         raise click.ClickException(e.message) from None
     click.echo(f"{'added' if user['created'] else 'updated'} {user['email']} {user['id']}"
@@ -226,10 +230,11 @@ def users_add_command(info: AppInfo, email: str, password: str | None, admin: bo
 @pass_info
 def users_list_command(info: AppInfo) -> None:
     """List the users: email, enabled, admin, last login."""
-    from anvil_dev.services.users import UsersError, list_users
+    from anvil_dev import services
+    from anvil_dev.services.users import UsersError
 
     try:
-        users = list_users(info.app)
+        users = services.open(info.app).users.list_users()
     except UsersError as e:
         raise click.ClickException(e.message) from None
     if not users:

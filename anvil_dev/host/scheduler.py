@@ -304,10 +304,11 @@ class Scheduler:
 
     def _fire(self, job: Job) -> None:
         assert job.next_run is not None
+        from anvil_dev import services
         from anvil_dev.services import tasks
 
         try:
-            last = tasks.get(job.last_task_id) if job.last_task_id else None
+            last = services.current().tasks.get(job.last_task_id) if job.last_task_id else None
             if last is not None and last["status"] == tasks.RUNNING:
                 self._report(job, f"[scheduled {job.task_name}] not launched: its previous run "
                                    f"(task {job.last_task_id}) is still running")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -38,8 +37,6 @@ class _Server:
 
     def start(self) -> None:
         app_dir, opts = self.app_dir, self.opts
-        # Until the runtime reads the origin from its settings.
-        os.environ.setdefault("ANVIL_DEV_ORIGIN", opts.origin)
         services.open(app_dir, opts)
         _tune_switch_interval()
         # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
@@ -83,9 +80,8 @@ class _Server:
         from server code come to the host, which starts each task in a child of its own."""
         assert self.state is not None and self.engine is not None
         from anvil_dev.engine._tasks import LAUNCH, TaskLauncher
-        from anvil_dev.services import tasks
 
-        tasks.mark_orphans_missing()
+        services.current().tasks.mark_orphans_missing()
         self.state.dispatcher.native[LAUNCH] = TaskLauncher(self.engine, self.uplink)
 
     def _start_scheduler(self) -> None:
@@ -145,9 +141,7 @@ class _Server:
             click.echo("  " + ", ".join(funcs))
         for line in self.app_dir.dependencies(self.opts.deps)[1]:
             click.secho(f"  {line}", fg="yellow")
-        from anvil_dev.services import secrets
-
-        missing = secrets.missing_secrets_message(self.app_dir)
+        missing = services.current().secrets.missing_secrets_message()
         if missing:
             click.secho(f"  {missing}", fg="yellow")
         if desc.get("import_error"):

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from anvil_dev.appdir import AppDir
+from anvil_dev import services
 from anvil_dev.client import ServerError
-from anvil_dev.services import outbox
 
 from helpers import ServerProcess, free_port, write_module
 
@@ -198,9 +197,9 @@ def test_email_kept_in_outbox_and_shown_in_terminal(svc_server: ServerProcess, s
     mark = svc_server.mark()
     message_id = svc_server.client().call("send", "ann@x.org", "Welcome aboard")
     svc_server.wait_for_output("[email] to ann@x.org: Welcome aboard", after=mark)
-    [listed] = outbox.list_messages(AppDir(svc_app))
+    [listed] = services.open(svc_app).outbox.list_messages()
     assert listed["subject"] == "Welcome aboard" and listed["status"] == "outbox"
-    msg = outbox.get_message(AppDir(svc_app), listed["id"])
+    msg = services.open(svc_app).outbox.get_message(listed["id"])
     assert msg is not None and msg["message_id"] == message_id and msg["text"] == "Hello from the app"
     assert [(a["name"], a["content"]) for a in msg["attachments"]] == [("note.txt", b"attached")]
 
@@ -216,7 +215,7 @@ def test_email_relayed_through_smtp_server(svc_app: Path, server_factory: Callab
     assert got["from"] == "shop@example.com" and got["to"] == ["ann@x.org", "bob@y.org"]
     assert b"Subject: Relayed" in got["data"] and b"Hello from the app" in got["data"]
     srv.wait_for_output(f"[email] to ann@x.org: Relayed (relayed via 127.0.0.1:{port})")
-    assert outbox.list_messages(AppDir(svc_app))[0]["status"] == "relayed"
+    assert services.open(svc_app).outbox.list_messages()[0]["status"] == "relayed"
 
 
 def test_failed_relay_reaches_the_caller_as_send_failure(svc_app: Path,

@@ -182,8 +182,7 @@ def test_users_not_enabled_automatically_cannot_log_in(users_app: Path, server_f
 
 
 def test_confirm_email_and_password_reset_emails(users_app: Path, server_factory) -> None:
-    from anvil_dev.appdir import AppDir
-    from anvil_dev.services import outbox
+    from anvil_dev import services
 
     set_users_options(users_app, confirm_email=True)
     srv = server_factory(users_app, "--secret", "api_key=x")
@@ -192,12 +191,12 @@ def test_confirm_email_and_password_reset_emails(users_app: Path, server_factory
     assert c.call("current") is None, "not logged in before the address is confirmed"
     e = error_of(c, "anvil.private.users.login_with_email", "conf@example.org", "confirm me")
     assert e.type == "anvil.users.EmailNotConfirmed" and "confirm" in e.message
-    sent = outbox.list_messages(AppDir(users_app))
+    sent = services.open(users_app).outbox.list_messages()
     assert [(m["to"], m["subject"]) for m in sent] == [(["conf@example.org"], "Confirm your email address")]
     assert run_cli("--app", str(users_app), "users", "add", "conf@example.org").returncode == 0  # confirms
     assert c.login("conf@example.org", "confirm me")["email"] == "conf@example.org"
     assert c.call("anvil.private.users.send_password_reset_email", "conf@example.org") is None
-    latest = max(outbox.list_messages(AppDir(users_app)), key=lambda m: m["id"])
+    latest = max(services.open(users_app).outbox.list_messages(), key=lambda m: m["id"])
     assert (latest["to"], latest["subject"]) == (["conf@example.org"], "Reset your password")
     e = error_of(c, "anvil.private.users.send_password_reset_email", "nobody@example.org")
     assert (e.type, e.message) == ("anvil.users.AuthenticationFailed", "User disabled, or not found.")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import anvil_dev
 from anvil_dev import services, wire
 from anvil_dev.appdir import AppDir
-from anvil_dev.services import outbox, secrets
+from anvil_dev.services import outbox
 
 from helpers import load_runtime
 
@@ -112,34 +112,37 @@ def test_tz_datetimes_cross_the_wire_with_their_offset(rt: Any) -> None:
 def test_secret_from_environment_then_file(rt: Any, app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(rt.secrets.SecretError, match="^No such secret 'api_key'$"):
         rt.secrets.get_secret("api_key")
-    secrets.set_secret(app, "api_key", "from-file")
+    services.current().secrets.set_secret("api_key", "from-file")
     assert rt.secrets.get_secret("api_key") == "from-file"
     monkeypatch.setenv("ANVIL_DEV_SECRET_api_key", "from-env")
+    services.open(app.path)  # settings, the environment's included, are read when services open
     assert rt.secrets.get_secret("api_key") == "from-env"
     assert isinstance(rt.secrets.SecretError("x"), rt.server.AnvilWrappedError)
 
 
 def test_secrets_file_is_private_and_names_never_values(rt: Any, app: AppDir) -> None:
-    secrets.set_secret(app, "webhook_token", "s3cr3t-value")
+    services.current().secrets.set_secret("webhook_token", "s3cr3t-value")
     path = app.data_dir / "secrets.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert secrets.list_secret_names(app) == ["webhook_token"]
-    assert "s3cr3t-value" not in repr(secrets.list_secret_names(app))
+    assert services.current().secrets.list_secret_names() == ["webhook_token"]
+    assert "s3cr3t-value" not in repr(services.current().secrets.list_secret_names())
 
 
 def test_missing_secrets_names_unset_ones_only(app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert secrets.missing_secrets(app) == ["api_key", "webhook_token"]
-    line = secrets.missing_secrets_message(app)
+    assert services.current().secrets.missing_secrets() == ["api_key", "webhook_token"]
+    line = services.current().secrets.missing_secrets_message()
     assert line is not None and "api_key, webhook_token" in line and "anvil-dev secrets set NAME" in line
-    secrets.set_secret(app, "api_key", "v")
+    services.current().secrets.set_secret("api_key", "v")
     monkeypatch.setenv("ANVIL_DEV_SECRET_webhook_token", "w")
-    assert secrets.missing_secrets(app) == []
-    assert secrets.missing_secrets_message(app) is None
+    services.open(app.path)
+    assert services.current().secrets.missing_secrets() == []
+    assert services.current().secrets.missing_secrets_message() is None
 
 
 def test_encrypt_with_key_is_aes_gcm_with_iv_prefix(rt: Any, app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
     key = bytes(range(16))
     monkeypatch.setenv("ANVIL_DEV_ENCRYPTION_KEY_mykey", base64.b64encode(key).decode())
+    services.open(app.path)  # settings are read from the environment when services open
     token = rt.secrets.encrypt_with_key("mykey", "hello wörld")
     raw = base64.b64decode(token)
     # The App Server's format: 12-byte IV, then ciphertext with its 16-byte tag.
@@ -152,6 +155,7 @@ def test_encrypt_with_key_is_aes_gcm_with_iv_prefix(rt: Any, app: AppDir, monkey
 def test_decrypt_refuses_other_keys_and_tampering(rt: Any, app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANVIL_DEV_ENCRYPTION_KEY_a", base64.b64encode(b"A" * 16).decode())
     monkeypatch.setenv("ANVIL_DEV_ENCRYPTION_KEY_b", base64.b64encode(b"B" * 16).decode())
+    services.open(app.path)
     token = rt.secrets.encrypt_with_key("a", "payload")
     with pytest.raises(rt.secrets.SecretError, match="different key, or has been altered"):
         rt.secrets.decrypt_with_key("b", token)
@@ -168,7 +172,7 @@ def test_declared_key_is_made_once_and_kept(rt: Any, app: AppDir) -> None:
     stored = json.loads((app.data_dir / "secrets.json").read_text())["keys"]["data_key"]
     assert len(base64.b64decode(stored)) == 16
     assert rt.secrets.decrypt_with_key("data_key", token) == "kept"
-    assert secrets.missing_secrets(app) == ["api_key", "webhook_token"]  # keys are not "missing"
+    assert services.current().secrets.missing_secrets() == ["api_key", "webhook_token"]  # keys are not "missing"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,22 +189,22 @@ def test_send_keeps_mail_in_outbox_and_prints_one_line(rt: Any, app: AppDir, cap
     assert out == ""
     assert report.message_id.startswith("<") and report.message_id.endswith("@localhost>")
 
-    [listed] = outbox.list_messages(app)
+    [listed] = services.current().outbox.list_messages()
     assert listed["to"] == ["Ann <ann@x.org>"] and listed["cc"] == ["bob@y.org"] and listed["bcc"] == ["eve@z.org"]
     assert listed["subject"] == "Your order" and listed["status"] == "outbox" and listed["attachments"] == 1
     assert listed["from"] == "Shop <no-reply@localhost>"
-    msg = outbox.get_message(app, listed["id"])
+    msg = services.current().outbox.get_message(listed["id"])
     assert msg is not None
     assert (msg["text"], msg["html"], msg["message_id"]) == ("Thanks!", "<p>Thanks!</p>", report.message_id)
     [att] = msg["attachments"]
     assert (att["name"], att["content_type"], att["content"]) == ("invoice.pdf", "application/pdf", b"%PDF-1.4 fake")
-    eml = outbox.message_eml(app, listed["id"])
+    eml = services.current().outbox.message_eml(listed["id"])
     assert eml is not None and b"Bcc" not in eml and b"eve@z.org" not in eml
-    assert outbox.get_message(app, 999) is None
+    assert services.current().outbox.get_message(999) is None
     # The console's way: no app_dir where services are configured, ids as text.
-    assert outbox.list_messages(limit=1)[0]["id"] == listed["id"]
-    assert outbox.get_message(str(listed["id"]))["subject"] == "Your order"
-    assert outbox.get_message("nonsense") is None
+    assert services.current().outbox.list_messages(limit=1)[0]["id"] == listed["id"]
+    assert services.current().outbox.get_message(str(listed["id"]))["subject"] == "Your order"
+    assert services.current().outbox.get_message("nonsense") is None
 
 
 def test_send_refuses_bad_recipients_with_send_failure(rt: Any, app: AppDir) -> None:
@@ -210,7 +214,7 @@ def test_send_refuses_bad_recipients_with_send_failure(rt: Any, app: AppDir) -> 
         rt.email.send(to="not-an-address", subject="x")
     with pytest.raises(TypeError, match="attachments must be Media"):
         rt.email.send(to="a@b.org", attachments=["file.txt"])
-    assert outbox.list_messages(app) == []
+    assert services.current().outbox.list_messages() == []
     assert isinstance(rt.email.SendFailure("x"), rt.server.AnvilWrappedError)
 
 
@@ -244,7 +248,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth
 
 
 @pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
+def smtp(app: AppDir, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
     inbox = _Inbox()
     port = _free_port()
     ctl = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=_authenticate,
@@ -253,6 +257,7 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
     monkeypatch.setenv("ANVIL_DEV_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("ANVIL_DEV_SMTP_PORT", str(port))
     monkeypatch.setenv("ANVIL_DEV_SMTP_ENCRYPTION", "none")
+    services.open(app.path)
     try:
         yield inbox
     finally:
@@ -263,6 +268,7 @@ def test_send_relays_through_smtp_with_login(rt: Any, app: AppDir, smtp: _Inbox,
                                              capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ANVIL_DEV_SMTP_USER", "mailer")
     monkeypatch.setenv("ANVIL_DEV_SMTP_PASSWORD", "pw")
+    services.open(app.path)
     rt.email.send(to="ann@x.org", bcc="eve@z.org", from_address="shop@example.com", subject="Relayed",
                   html='<img src="cid:logo">', inline_attachments={"logo": rt.anvil.BlobMedia("image/png", b"PNG!")})
     [got] = smtp.received
@@ -273,7 +279,7 @@ def test_send_relays_through_smtp_with_login(rt: Any, app: AppDir, smtp: _Inbox,
     assert parsed.inline_attachments["logo"].get_bytes() == b"PNG!"
     # Bcc recipients get the mail but are not shown, as they are not in the headers.
     assert "[email] to ann@x.org: Relayed (relayed via 127.0.0.1:" in capfd.readouterr().err
-    assert outbox.list_messages(app)[0]["status"] == "relayed"
+    assert services.current().outbox.list_messages()[0]["status"] == "relayed"
 
 
 def test_smtp_settings_can_come_from_anvil_yaml(rt: Any, app: AppDir, smtp: _Inbox,
@@ -292,7 +298,7 @@ def test_smtp_settings_can_come_from_anvil_yaml(rt: Any, app: AppDir, smtp: _Inb
 def test_refused_relay_raises_send_failure_and_is_marked(rt: Any, app: AppDir, smtp: _Inbox) -> None:
     with pytest.raises(rt.email.SendFailure, match="550"):
         rt.email.send(to="nobody@refuse.example", subject="Bounce")
-    [listed] = outbox.list_messages(app)
+    [listed] = services.current().outbox.list_messages()
     assert listed["status"] == "failed" and "550" in listed["error"]
     assert smtp.received == []
 
@@ -301,16 +307,18 @@ def test_unreachable_smtp_server_says_where(rt: Any, app: AppDir, monkeypatch: p
     port = _free_port()
     monkeypatch.setenv("ANVIL_DEV_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("ANVIL_DEV_SMTP_PORT", str(port))
+    services.open(app.path)
     with pytest.raises(rt.email.SendFailure, match=f"Could not send email via SMTP server 127.0.0.1:{port}"):
         rt.email.send(to="ann@x.org", subject="Lost")
-    assert outbox.list_messages(app)[0]["status"] == "failed"
+    assert services.current().outbox.list_messages()[0]["status"] == "failed"
 
 
 def test_bad_smtp_encryption_is_named(app: AppDir, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANVIL_DEV_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("ANVIL_DEV_SMTP_ENCRYPTION", "tls")
+    services.open(app.path)
     with pytest.raises(outbox.OutboxError, match="'tls' is not one of ssl, starttls, none"):
-        outbox.smtp_config(app)
+        services.current().outbox.smtp_config()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +337,7 @@ def test_handle_message_receives_a_delivered_eml(rt: Any, app: AppDir, no_handle
                   text="It broke", html="<b>It broke</b>",
                   attachments=[rt.anvil.BlobMedia("text/csv", b"a,b\n1,2\n", name="data.csv")],
                   inline_attachments={"pic": rt.anvil.BlobMedia("image/png", b"\x89PNG")})
-    eml = outbox.message_eml(app, outbox.list_messages(app)[0]["id"])
+    eml = services.current().outbox.message_eml(services.current().outbox.list_messages()[0]["id"])
     got: list[Any] = []
 
     @rt.email.handle_message
@@ -357,9 +365,9 @@ def test_reply_threads_to_the_sender(rt: Any, app: AppDir, no_handler: None) -> 
         msg.reply(text="Like this.")
 
     rt.email.deliver_eml(eml)
-    [sent] = outbox.list_messages(app)
+    [sent] = services.current().outbox.list_messages()
     assert sent["to"] == ["Ann <ann@x.org>"] and sent["subject"] == "Question"
-    full = outbox.get_message(app, sent["id"])
+    full = services.current().outbox.get_message(sent["id"])
     assert full is not None and full["from_address"] == "help@app.example"
     assert full["headers"]["In-Reply-To"] == "<q1@x.org>"
 

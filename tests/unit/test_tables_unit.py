@@ -127,29 +127,30 @@ def test_list_form_schema_with_ids_and_access(tmp_path: Path, rt: Any) -> None:
     assert red.get_id() == "[41,1]" and ann.get_id() == "[42,1]"
     assert ann["favourite_colour"]["name"] == "red"
     assert names(ann["also_likes"]) == ["red", "blue"]
-    assert svc.client_access("colours") == "search"
-    assert svc.client_access("people") == "none"
-    assert svc.client_access("no_such_table") == "none"
+    assert services.current().tables.client_access("colours") == "search"
+    assert services.current().tables.client_access("people") == "none"
+    assert services.current().tables.client_access("no_such_table") == "none"
 
 
 def test_client_access_from_map_form(T: Any) -> None:
-    assert [svc.client_access(n) for n in ("people", "groups", "secret_stuff")] == ["search", "none", "full"]
+    tables = services.current().tables
+    assert [tables.client_access(n) for n in ("people", "groups", "secret_stuff")] == ["search", "none", "full"]
 
 
 def test_describe_and_export_csv_for_the_host(T: Any, app: Path) -> None:
     g = T.groups.add_row(name="Admins", notes='says "hi", twice')
     T.people.add_row(name="Ann", age=30, group=g, **{"Lic. #": "L-1"})
     T.people.add_row(name="Bob")
-    described = {t["name"]: t for t in svc.describe_tables(app)}
+    described = {t["name"]: t for t in services.current().tables.describe()}
     assert described["people"]["rows"] == 2 and described["groups"]["rows"] == 1
     people_cols = {c["name"]: c for c in described["people"]["columns"]}
     assert people_cols["group"] == {"name": "group", "type": "link_single", "target": "groups"}
     assert people_cols["Lic. #"]["type"] == "string"
     out = io.StringIO()
-    svc.export_csv(app, "groups", out)
+    services.current().tables.export_csv("groups", out)
     assert out.getvalue().splitlines() == ["ID,name,notes", f'"{g.get_id()}",Admins,"says ""hi"", twice"']
     with pytest.raises(svc.TableError, match="No table 'nope'.*people"):
-        svc.export_csv(app, "nope", io.StringIO())
+        services.current().tables.export_csv("nope", io.StringIO())
 
 
 def test_editing_the_yaml_hides_columns_without_losing_data(tmp_path: Path, rt: Any) -> None:
@@ -789,8 +790,8 @@ def test_end_call_rolls_back_a_transaction_left_open(T: Any) -> None:
     txn = T.t.Transaction()
     txn.__enter__()  # a call that never leaves its transaction
     T.groups.add_row(name="left open")
-    svc.end_call()
-    assert not svc.store().in_transaction()
+    services.current().end_call()
+    assert not services.current().tables.in_transaction()
     assert len(T.groups.search()) == 0
     T.groups.add_row(name="next call")
     assert names(T.groups.search()) == ["next call"]
@@ -798,7 +799,7 @@ def test_end_call_rolls_back_a_transaction_left_open(T: Any) -> None:
 
 def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
     T.groups.add_row(name="g")
-    svc.warm()
+    services.current().warm()
     assert getattr(services.current().db._local, "conn", None) is None
     assert names(T.groups.search()) == ["g"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from anvil_dev.services._tables_errors import TableError
+from anvil_dev.services.tables.errors import TableError
 
 TYPES = ("string", "number", "bool", "date", "datetime", "simpleObject", "media", "link_single",
          "link_multiple")

@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from anvil_dev.services._tables_values import Column, canonical_type
+from anvil_dev.services.tables.values import Column, canonical_type
 
 ROW_ID = "_anvil_id"
 

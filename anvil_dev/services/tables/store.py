@@ -1,8 +1,9 @@
 """Data tables over the app's SQLite database: storage, search, transactions, row MACs.
 
-Plain Python, no `anvil` imports: the runtime's `anvil.tables` is a face over `store()`, and the
-host uses `describe_tables`, `export_csv` and `client_access`. Storage design: docs/architecture.md
-("Data tables"); schema: `_tables_schema`; values: `_tables_values`; queries: `_tables_query`.
+Plain Python, no `anvil` imports: the runtime's `anvil.tables` is a face over the context's
+`services.current().tables`, and the host and the CLI use the same object's `describe`,
+`export_csv` and `client_access`. Storage design: docs/architecture.md ("Data tables"); schema:
+`schema.py`; values: `values.py`; queries: `query.py`; CSV and descriptions: `export.py`.
 
 Concurrency: every write runs in a `BEGIN IMMEDIATE` transaction, so writers from any process
 (fresh children, persistent workers' threads, background tasks) are serialised by SQLite's lock
@@ -14,34 +15,29 @@ TransactionConflict, which `in_transaction` retries as Anvil does.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import hmac
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, TextIO
 
-from anvil_dev import services
 from anvil_dev.appdir import AppDir
-from anvil_dev.services import _tables_schema as schema_mod
-from anvil_dev.services._tables_errors import (
+from anvil_dev.services.db import Database, ensure_schema
+from anvil_dev.services.tables import export
+from anvil_dev.services.tables import schema as schema_mod
+from anvil_dev.services.tables.errors import (
     NoSuchColumnError,
-    QuotaExceededError,
     RowDeleted,
     TableError,
     TransactionConflict,
 )
-from anvil_dev.services._tables_query import Compiled, compile_search, register_functions
-from anvil_dev.services._tables_schema import ROW_ID, Schema, TableInfo, quote
-from anvil_dev.services._tables_values import Column, MediaRef, RowRef, csv_cell, from_sql, infer_type, to_sql
-from anvil_dev.services.db import Database, ensure_schema
+from anvil_dev.services.tables.query import Compiled, compile_search, register_functions
+from anvil_dev.services.tables.schema import ROW_ID, Schema, TableInfo, quote
+from anvil_dev.services.tables.values import Column, from_sql, infer_type, to_sql
 
-__all__ = ["MediaRef", "NoSuchColumnError", "QuotaExceededError", "RowDeleted", "RowRef", "TableError",
-           "TablesStore", "TransactionConflict", "client_access", "describe_tables", "end_call",
-           "export_csv", "store", "warm"]
+__all__ = ["AUTO_INDEX_MIN_ROWS", "TABLES_SERVICE", "TablesStore"]
 
 TABLES_SERVICE = "/runtime/services/tables.yml"
 # A column filtered or sorted on in a table of at least this many rows gets an index.
@@ -463,114 +459,38 @@ class TablesStore:
         return isinstance(given, str) and hmac.compare_digest(given, self.mac(kind, *parts))
 
     def client_access(self, table_name: str) -> str:
+        """'none', 'search' or 'full': what client code may do with a table (anvil.yaml `client`)."""
         info = self.table(table_name)
         return info.client if info is not None else "none"
 
     def write_csv(self, table_id: int, out: TextIO, ids: list[int] | None = None,
                   escape_for_excel: bool = False) -> None:
         """Rows (these ids in this order, else all) as CSV: an ID column, then the table's columns."""
-        info = self.table_by_id(table_id)
-        cols = list(info.columns.values())
-        writer = csv.writer(out)
-        writer.writerow(["ID", *[c.name for c in cols]])
-        if ids is None:
-            ids = self.select_ids(table_id, Compiled(order=f"{quote(ROW_ID)} ASC"))
-        for i in range(0, len(ids), _CHUNK):
-            rows = self.load_rows(table_id, ids[i:i + _CHUNK])
-            for rid in ids[i:i + _CHUNK]:
-                data = rows.get(rid)
-                if data is None:
-                    continue
-                cells = [f"[{table_id},{rid}]"] + [csv_cell(c, data[c.name], _ref_text) for c in cols]
-                if escape_for_excel:
-                    cells = ["'" + x if x[:1] in ("=", "+", "-", "@") else x for x in cells]
-                writer.writerow(cells)
+        export.write_csv(self, table_id, out, ids, escape_for_excel)
+
+    def export_csv(self, table_name: str, out: TextIO) -> None:
+        """Write one table, by name, as CSV to a text stream; TableError naming the tables if none."""
+        info = self.table(table_name)
+        if info is None:
+            names = ", ".join(self.table_names()) or "none"
+            raise TableError(f"No table '{table_name}' in this app (tables: {names})")
+        self.write_csv(info.id, out)
 
     def describe(self) -> list[dict[str, Any]]:
-        s = self.schema()
-        out = []
-        for info in s.by_name.values():
-            out.append({
-                "name": info.name, "title": info.title, "id": info.id, "client": info.client,
-                "server": info.server, "rows": self.count(info.id),
-                "columns": [{"name": c.name, "type": c.type,
-                             **({"target": s.by_id[c.target].name} if c.target in s.by_id else {})}
-                            for c in info.columns.values()],
-            })
-        return out
+        """Each table: name, title, id, client/server access, columns (name, type, target), rows."""
+        return export.describe(self)
 
+    # ---------------------------------------------------------------- this process
 
-def _ref_text(ref: RowRef) -> str:
-    return f"[{ref.table_id},{ref.row_id}]"
+    def end_call(self) -> None:
+        """Roll back a transaction that a call left open on this thread (after each call)."""
+        self.rollback()
 
+    def warm(self) -> None:
+        """Sync the schema and cache it, then close the connection: for a zygote, before it forks.
 
-# -------------------------------------------------------------------- this process's store
-
-_current: tuple[Any, TablesStore] | None = None
-_current_lock = threading.Lock()
-
-
-def store() -> TablesStore:
-    """The store of the app this process was configured for (`services.open`)."""
-    global _current
-    ctx = services.current()
-    cur = _current
-    if cur is not None and cur[0] is ctx:
-        return cur[1]
-    with _current_lock:
-        if _current is None or _current[0] is not ctx:
-            _current = (ctx, TablesStore(ctx.db, ctx.app_dir, ctx.secret_key))
-        return _current[1]
-
-
-def client_access(table_name: str) -> str:
-    """'none', 'search' or 'full': what client code may do with a table (anvil.yaml `client`)."""
-    return store().client_access(table_name)
-
-
-def end_call() -> None:
-    """Roll back a transaction that a call left open on this thread (the engine calls this after each call)."""
-    if services.is_open():
-        store().rollback()
-
-
-def warm() -> None:
-    """Sync the schema and cache it, then close the connection: for a zygote, before it forks.
-
-    Fresh children then skip that work (about 2 ms a call), and no open database connection
-    crosses the fork.
-    """
-    if services.is_open():
-        st = store()
-        st.conn()
-        st.db.close()
-
-
-def _host_store(app_dir: AppDir | str | Path) -> TablesStore:
-    app_dir = app_dir if isinstance(app_dir, AppDir) else AppDir(app_dir)
-    app_dir.ensure_data_dir()
-    return TablesStore(Database(app_dir.db_path), app_dir, b"")
-
-
-def describe_tables(app_dir: AppDir | str | Path) -> list[dict[str, Any]]:
-    """Each table of the app: name, title, id, client/server access, columns (name, type, target), rows."""
-    st = _host_store(app_dir)
-    try:
-        return st.describe()
-    finally:
-        st.db.close()
-
-
-def export_csv(app_dir: AppDir | str | Path, table_name: str, out_stream: TextIO) -> None:
-    """Write one table as CSV (an ID column, then its columns) to a text stream."""
-    st = _host_store(app_dir)
-    try:
-        info = st.table(table_name)
-        if info is None:
-            names = ", ".join(st.table_names()) or "none"
-            raise TableError(f"No table '{table_name}' in this app (tables: {names})")
-        st.write_csv(info.id, out_stream)
-    finally:
-        st.db.close()
-
-
+        Fresh children then skip that work (about 2 ms a call), and no open database connection
+        crosses the fork.
+        """
+        self.conn()
+        self.db.close()

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from anvil_dev.services import _tables_text
-from anvil_dev.services._tables_errors import TableError
-from anvil_dev.services._tables_schema import ROW_ID, TableInfo, quote
-from anvil_dev.services._tables_values import Column, query_value, row_ref
+from anvil_dev.services.tables import text as _text
+from anvil_dev.services.tables.errors import TableError
+from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
+from anvil_dev.services.tables.values import Column, query_value, row_ref
 
 
 def _fields_eq(*names: str) -> tuple[Callable[[Any], int], Callable[[Any, Any], bool]]:
@@ -101,7 +101,9 @@ class full_text_match:
         return f"q.full_text_match({self.query!r}, raw={self.raw!r})"
 
 
-class _OfQuery:
+class OfQuery:
+    """all_of, any_of and none_of: queries that combine other queries and column conditions."""
+
     _joiner = ""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -115,15 +117,15 @@ class _OfQuery:
         return f"q.{type(self).__name__}({', '.join(parts)})"
 
 
-class all_of(_OfQuery):
+class all_of(OfQuery):
     _joiner = " AND "
 
 
-class any_of(_OfQuery):
+class any_of(OfQuery):
     _joiner = " OR "
 
 
-class none_of(_OfQuery):
+class none_of(OfQuery):
     _joiner = " OR "
 
 
@@ -218,7 +220,7 @@ def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, An
     parts: list[str] = []
     orders: list[str] = []
     for a in args:
-        if isinstance(a, _OfQuery):
+        if isinstance(a, OfQuery):
             parts.append(_of_expr(a, lookup, out))
         elif isinstance(a, order_by):
             col = lookup(str(a.column_name))
@@ -245,10 +247,10 @@ def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, An
     return out
 
 
-def _of_expr(query: _OfQuery, lookup: Lookup, out: Compiled) -> str:
+def _of_expr(query: OfQuery, lookup: Lookup, out: Compiled) -> str:
     parts = []
     for a in query.args:
-        if not isinstance(a, _OfQuery):
+        if not isinstance(a, OfQuery):
             raise TypeError(f"q.{type(query).__name__}() takes query operators or column=value keyword "
                             f"arguments here, not {a!r:.80}")
         parts.append(_of_expr(a, lookup, out))
@@ -257,7 +259,7 @@ def _of_expr(query: _OfQuery, lookup: Lookup, out: Compiled) -> str:
     return _combine(query, parts)
 
 
-def _combine(query: _OfQuery, parts: list[str]) -> str:
+def _combine(query: OfQuery, parts: list[str]) -> str:
     if isinstance(query, all_of):
         return " AND ".join(f"({p})" for p in parts) if parts else "1"
     joined = " OR ".join(f"({p})" for p in parts) if parts else "0"
@@ -270,7 +272,7 @@ def _combine(query: _OfQuery, parts: list[str]) -> str:
 def _column_expr(col: Column, value: Any, out: Compiled) -> str:
     qc = quote(col.sql_name)
     params = out.params
-    if isinstance(value, _OfQuery):
+    if isinstance(value, OfQuery):
         if value.kwargs:
             raise TableError(f"q.{type(value).__name__}() for column '{col.name}' takes values or query "
                              "operators, not keyword arguments")
@@ -279,7 +281,7 @@ def _column_expr(col: Column, value: Any, out: Compiled) -> str:
         if not isinstance(value.pattern, str):
             raise TableError(f"q.{type(value).__name__}() needs a string pattern, not {value.pattern!r:.80}")
         if isinstance(value, like):
-            params.append(_tables_text.like_to_glob(value.pattern))
+            params.append(_text.like_to_glob(value.pattern))
             return f"typeof({qc}) = 'text' AND {qc} GLOB ?"
         if value.pattern.isascii():
             # SQLite's own LIKE folds ASCII case only; non-ASCII patterns go to our function.
@@ -293,7 +295,7 @@ def _column_expr(col: Column, value: Any, out: Compiled) -> str:
         return f"{qc} {value._op} ?"
     if isinstance(value, full_text_match):
         # SQLite's LIKE first: it rules out most rows before our (slower) word matcher sees them.
-        fragments = [] if value.raw else _tables_text.required_fragments(str(value.query))
+        fragments = [] if value.raw else _text.required_fragments(str(value.query))
         for frag in fragments:
             params.append("%" + frag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         params.extend([str(value.query), 1 if value.raw else 0])
@@ -368,7 +370,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """Define the SQL functions on a connection, once."""
     if _registered.get(id(conn)) is conn:
         return
-    conn.create_function("anvil_ilike", 2, _tables_text.ilike_match, deterministic=True)
+    conn.create_function("anvil_ilike", 2, _text.ilike_match, deterministic=True)
     conn.create_function("anvil_json_contains", 2, _json_contains, deterministic=True)
-    conn.create_function("anvil_fts", 3, _tables_text.fts_match, deterministic=True)
+    conn.create_function("anvil_fts", 3, _text.fts_match, deterministic=True)
     _registered[id(conn)] = conn
