@@ -158,12 +158,12 @@ def tasks_command(ctx: click.Context, limit: int) -> None:
         return
     import datetime
 
-    from anvil_dev.host.scheduler import schedule_lines
+    from anvil_dev.schedule import UTC, schedule_lines
     from anvil_dev.services import tasks
 
     info = ctx.find_object(AppInfo)
     assert info is not None
-    scheduled = schedule_lines(info.app)
+    scheduled = schedule_lines(info.app.config, datetime.datetime.now(UTC))
     for line in scheduled:
         click.echo(line)
     if scheduled:
