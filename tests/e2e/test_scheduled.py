@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from anvil_dev.host.scheduler import describe, next_run
+from anvil_dev.schedule import describe, next_run
 
 from helpers import ServerProcess, every_minute, run_cli, set_schedule, write_module
 

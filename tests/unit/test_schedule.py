@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from anvil_dev.host.scheduler import ScheduleError, describe, next_run
+from anvil_dev.schedule import ScheduleError, describe, next_run
 
 from helpers import every_minute, set_schedule
 

@@ -1,14 +1,14 @@
-"""`anvil-dev tables | outbox | secrets | email | tasks | users`: look at and feed the app's local services."""
+"""`anvil-dev tables | outbox | secrets | email | reset`: look at, feed and clear the app's local data."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import sys
 from pathlib import Path
 
 import click
 
-from anvil_dev.cli import AppInfo, pass_info
+from anvil_dev.cli._context import AppInfo, pass_info
 
 
 @click.group("tables", invoke_without_command=True)
@@ -151,104 +151,16 @@ def email_deliver_command(info: AppInfo, eml: str, url: str) -> None:
     click.echo("delivered")
 
 
-@click.group("tasks", invoke_without_command=True)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many tasks to show.")
-@click.pass_context
-def tasks_command(ctx: click.Context, limit: int) -> None:
-    """List background tasks, newest first: status, duration and task_state; and the scheduled tasks."""
-    if ctx.invoked_subcommand is not None:
-        return
-    import datetime
-
-    from anvil_dev import services
-    from anvil_dev.host.scheduler import schedule_lines
-
-    info = ctx.find_object(AppInfo)
-    assert info is not None
-    scheduled = schedule_lines(info.app)
-    for line in scheduled:
-        click.echo(line)
-    if scheduled:
-        click.echo()
-    records = services.open(info.app).tasks.list_tasks(limit=limit)
-    if not records:
-        click.echo("no background tasks yet")
-        return
-    click.echo(f"{'ID':<16}  {'TASK':<20}  {'STATUS':<9}  {'STARTED':<19}  {'DURATION':>9}  STATE")
-    for t in records:
-        started = datetime.datetime.fromtimestamp(t["start_time"]).strftime("%Y-%m-%d %H:%M:%S")
-        state = json.dumps(t["state"], default=str, separators=(",", ":"))
-        click.echo(f"{t['id']:<16}  {t['name'][:20]:<20}  {t['status']:<9}  {started}  {t['duration']:>7.1f} s  "
-                   f"{state[:60] + ('...' if len(state) > 60 else '')}")
-
-
-@tasks_command.command("kill")
-@click.argument("task_id")
+@click.command("reset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_info
-def tasks_kill_command(info: AppInfo, task_id: str) -> None:
-    """Kill the running background task TASK_ID (or a unique start of it)."""
-    from anvil_dev import services
-    from anvil_dev.services.tasks import TaskNotFound
-
-    try:
-        record = services.open(info.app).tasks.kill_task(task_id)
-    except TaskNotFound as e:
-        raise click.ClickException(str(e)) from None
-    if not record["was_running"]:
-        raise click.ClickException(f"task {record['id']} ({record['name']}) is not running (it is {record['status']})")
-    click.echo(f"killed task {record['id']} ({record['name']})")
-
-
-@click.group("users")
-def users_command() -> None:
-    """Add and list the app's users (its Users service table)."""
-
-
-@users_command.command("add")
-@click.argument("email")
-@click.option("--password", help="Their password (prompted for when omitted on a terminal; "
-                                   "without one they can only be used with `call --as`).")
-@click.option("--admin", is_flag=True, help="Set the user's admin column to True.")
-@pass_info
-def users_add_command(info: AppInfo, email: str, password: str | None, admin: bool) -> None:
-    """Add a user who can log in at once, or enable, confirm and update an existing one."""
-    from anvil_dev import services
-    from anvil_dev.services.users import UsersError
-
-    if password is None and sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, default="",
-                                show_default=False) or None
-    try:
-        user = services.open(info.app).users.add_user(email, password, admin)
-    except UsersError as e:
-        raise click.ClickException(e.message) from None
-    click.echo(f"{'added' if user['created'] else 'updated'} {user['email']} {user['id']}"
-               + (" (admin)" if admin else "") + ("" if password else " (no password)"))
-
-
-@users_command.command("list")
-@pass_info
-def users_list_command(info: AppInfo) -> None:
-    """List the users: email, enabled, admin, last login."""
-    from anvil_dev import services
-    from anvil_dev.services.users import UsersError
-
-    try:
-        users = services.open(info.app).users.list_users()
-    except UsersError as e:
-        raise click.ClickException(e.message) from None
-    if not users:
-        click.echo("no users yet (add one: anvil-dev users add EMAIL)")
+def reset_command(info: AppInfo, yes: bool) -> None:
+    """Delete the app's local data (.anvil-dev/: tables, users, sessions, tasks, keys)."""
+    d = info.app.data_dir
+    if not d.exists():
+        click.echo("nothing to reset")
         return
-    for u in users:
-        flags = [f for f, on in (("enabled", u.get("enabled")), ("admin", u.get("admin")),
-                                 ("no password", not u["has_password"])) if on]
-        last = u.get("last_login")
-        click.echo(f"{u['id']:<10} {u['email'] or '-':<32} {', '.join(flags):<24} "
-                   f"last login: {last.strftime('%Y-%m-%d %H:%M') if last else 'never'}")
-
-
-def register(cli: click.Group) -> None:
-    for command in (tables_command, outbox_command, secrets_command, email_command, tasks_command,
-                    users_command):
-        cli.add_command(command)
+    if not yes:
+        click.confirm(f"Delete {d} and all the data in it?", abort=True)
+    shutil.rmtree(d)
+    click.echo(f"deleted {d}")
