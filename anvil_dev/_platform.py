@@ -15,7 +15,9 @@ def unsupported_reason() -> str | None:
         missing = "Unix-domain SOCK_SEQPACKET sockets"
     else:
         return None
-    return f"anvil-dev serve needs {missing}, which this system ({sys.platform}) lacks: run it on Linux, or in WSL 2"
+    # Windows has no fork; macOS has fork but refuses SOCK_SEQPACKET on Unix-domain sockets (EPROTONOSUPPORT).
+    return (f"anvil-dev serve needs {missing}, which this system ({sys.platform}) lacks: "
+            "run it on Linux (WSL 2, a container or a VM will do)")
 
 
 def _has_seqpacket() -> bool:
