@@ -42,6 +42,12 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
                   no_scheduled_tasks: bool) -> None:
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
+    from anvil_dev._platform import unsupported_reason
+
+    # Refuse before anything starts: without these the engine would fail half-way up, with a traceback.
+    reason = unsupported_reason()
+    if reason is not None:
+        raise click.ClickException(reason)
     from anvil_dev.host.server import serve
 
     app = info.app
