@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import click
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from anvil_dev import services
 from anvil_dev.appdir import AppDir
@@ -33,7 +33,7 @@ class _Server:
         self.state: HostState | None = None
         self.engine: Engine | None = None
         self.reloader: Reloader | None = None
-        self.http: Any = None
+        self.http: BaseWSGIServer | None = None
         self.uplink: UplinkHub | None = None
         self.scheduler: scheduler.Scheduler | None = None
 
@@ -93,7 +93,7 @@ class _Server:
         self.scheduler.start()
 
     def banner(self) -> None:
-        assert self.state is not None and self.engine is not None
+        assert self.state is not None and self.engine is not None and self.http is not None
         url = f"http://{_url_host(self.opts.host)}:{self.http.server_port}"
         desc = self.engine.describe()
         internal = ("anvil.", "task:", "http:", "route:", "email:")
@@ -123,6 +123,7 @@ class _Server:
         sys.stdout.flush()
 
     def serve_forever(self) -> None:
+        assert self.http is not None
         self.http.serve_forever()
 
     def shutdown(self) -> None:
@@ -159,7 +160,8 @@ def serve(app_dir: AppDir, opts: Settings) -> None:
                                    "(is another server running? try --port)") from None
 
     def stop(_signum: int, _frame: Any) -> None:
-        threading.Thread(target=server.http.shutdown, daemon=True).start()
+        if server.http is not None:
+            threading.Thread(target=server.http.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
