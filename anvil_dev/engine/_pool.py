@@ -15,11 +15,11 @@ from typing import Any
 
 import anvil_dev
 from anvil_dev.appdir import AppDir
-from anvil_dev.calls import Caller, Message, error
 from anvil_dev.config import Settings
 from anvil_dev.engine import _loader
 from anvil_dev.engine._frames import FrameTimeout
 from anvil_dev.engine._zygote_handle import Child, ZygoteHandle
+from anvil_dev.protocol import Caller, Message, error
 
 log = logging.getLogger("anvil_dev")
 

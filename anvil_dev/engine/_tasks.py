@@ -18,9 +18,9 @@ from typing import Any
 import click
 
 from anvil_dev import services
-from anvil_dev.calls import Caller, Message, error
 from anvil_dev.engine._frames import FrameTimeout
 from anvil_dev.engine._zygote_handle import Child
+from anvil_dev.protocol import Caller, Message, error
 from anvil_dev.services import tasks
 
 log = logging.getLogger("anvil_dev")

@@ -11,14 +11,16 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as _dt
-import ipaddress
 import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Flask, Response, abort, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
+
+from anvil_dev.host.security import is_foreign_origin, is_loopback_request
+from anvil_dev.host.state import HostState, current
 
 if TYPE_CHECKING:
     from anvil_dev.services import AppContext
@@ -28,7 +30,6 @@ log = logging.getLogger("anvil_dev")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 bp = Blueprint("anvil_dev_console", __name__)
 
@@ -38,30 +39,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _state() -> Any:
-    return current_app.config["ANVIL_DEV"]
+def _state() -> HostState:
+    return current()
 
 
-# ---- who may see it -------------------------------------------------------------------------
-
-def is_loopback_request() -> bool:
-    """True when the client is on this machine and used a loopback host name to get here."""
-    if not _is_loopback_address(request.remote_addr or ""):
-        return False
-    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-    host = host.strip("[]").lower()
-    return host in LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback_address(host)
-
-
-def _is_loopback_address(text: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(text.split("%")[0])
-    except ValueError:
-        return False
-    # A dual-stack socket reports IPv4 clients as ::ffff:127.0.0.1.
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
-
+# ---- who may see it (the checks are host/security.py's) ----------------------------------------
 
 def _refusal() -> Response:
     port = request.host.rsplit(":", 1)[1] if request.host.rsplit(":", 1)[-1].isdigit() else "PORT"
@@ -76,8 +58,7 @@ def _only_loopback() -> Response | None:
     if request.method == "POST":
         # No other site may drive the console's actions with this browser (CSRF): a same-origin
         # JSON request is something a cross-site form cannot send.
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != request.host_url.rstrip("/"):
+        if is_foreign_origin():
             return _error(403, "cross-origin requests to the console are refused")
         if not request.is_json:
             return _error(415, "console actions take a JSON body")
@@ -285,7 +266,7 @@ def me() -> Response:
 
 
 def _session_user_id() -> str | None:
-    from anvil_dev.host.sessions import COOKIE_NAME
+    from anvil_dev.host.security import COOKIE_NAME
 
     cookies = getattr(_state(), "cookies", None)
     if cookies is None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from anvil_dev.calls import Caller, Message, error
+from anvil_dev.protocol import Caller, Message, error
 
 __all__ = ["Caller", "Dispatcher", "Message", "error"]
 

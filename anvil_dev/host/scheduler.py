@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from anvil_dev.appdir import AppDir, AppDirError
-from anvil_dev.calls import Caller, Message
+from anvil_dev.protocol import Caller, Message
 from anvil_dev.schedule import UTC, Job, describe, next_run, read_jobs
 
 

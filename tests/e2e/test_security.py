@@ -14,7 +14,7 @@ import pytest
 import requests
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from anvil_dev.host.sessions import COOKIE_NAME
+from anvil_dev.host.security import COOKIE_NAME
 
 from helpers import ServerProcess, write_module
 

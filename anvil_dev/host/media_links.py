@@ -1,4 +1,4 @@
-"""Media over HTTP: multipart uploads into the media store, signed expiring download URLs."""
+"""Signed, expiring download URLs (/_/media/<token>) for media in the store, and the sweep of unused ones."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ SWEEP_EVERY_S = 3600
 
 
 class MediaLinks:
+    """Signs and resolves media download URLs; the routes reach the store itself as `.store`."""
+
     def __init__(self, store: MediaStore, secret_key: bytes) -> None:
         self.store = store
         self._signer = URLSafeTimedSerializer(secret_key, salt="anvil-dev-media")

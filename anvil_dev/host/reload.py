@@ -1,4 +1,5 @@
-"""Hot reload: watchdog events on the app's code, debounced, checked for syntax, then one log line."""
+"""Hot reload: watchdog events on the app's code, debounced, checked for syntax, then the engine reloads
+and the terminal and the console get one line."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import click
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from anvil_dev.appdir import AppDir
+from anvil_dev.host.state import HostState
 
 DEBOUNCE_S = 0.05
 _WRITES = ("created", "modified", "deleted", "moved", "closed")
@@ -111,7 +114,49 @@ class Watcher:
         self._observer.join(2)
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1000
+
+class _Reloadable(Protocol):
+    """The scheduler, as the reloader sees it: told when anvil.yaml changes."""
+
+    def reload(self) -> None: ...
+
+
+class Reloader:
+    """Watches the app and, on each debounced batch of changes, reloads the engine and says so."""
+
+    def __init__(self, state: HostState, poll: bool = False, scheduler: _Reloadable | None = None) -> None:
+        self.state = state
+        self.scheduler = scheduler
+        self._watcher = Watcher(state.app_dir, self.on_change, poll=poll)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._watcher.stop()
+
+    def on_change(self, paths: list[str]) -> None:
+        state, app_dir = self.state, self.state.app_dir
+        with self._lock:
+            start = time.perf_counter()
+            files = [Path(p) for p in paths]
+            err = syntax_error(app_dir, [f for f in files if f.suffix == ".py"])
+            if err is None and state.syntax_error is not None:
+                # A fix elsewhere must not hide an error still standing in another file.
+                err = syntax_error(app_dir, app_dir.server_module_files())
+            state.engine.reload(paths)
+            ms = (time.perf_counter() - start) * 1000
+            names = ", ".join(app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+            if err is not None:
+                click.secho(f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
+                            "(calls will fail until it is fixed)", fg="red", err=True)
+                state.bus.publish("syntax_error", err)
+            else:
+                click.echo(f"reloaded {names} in {ms:.0f} ms", err=True)
+                if state.syntax_error is not None:
+                    state.bus.publish("syntax_ok", {})
+                state.bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
+            state.syntax_error = err
+        if self.scheduler is not None and any(Path(p).name == "anvil.yaml" for p in paths):
+            self.scheduler.reload()
