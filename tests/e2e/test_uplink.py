@@ -290,7 +290,10 @@ def test_disconnected_uplink_gives_uplink_disconnected_error_and_reconnects(
     up = start_uplink(UPLINK_FUNCTIONS)
     client = server.client()
     pid = client.call("up_who")
+    mark = server.mark()
     up.do("disconnect")
+    # The client returns once it has closed its end; the host learns of it a moment later.
+    server.wait_for_output("disconnected", after=mark)
     with pytest.raises(ServerError) as e:
         client.call("up_who")
     assert e.value.type == "anvil.server.UplinkDisconnectedError"
@@ -354,7 +357,9 @@ def test_two_uplinks_share_a_name(server: ServerProcess, start_uplink) -> None:
                       what="calls to reach both uplinks")
     assert seen == pids
     # One goes away: every call reaches the other, none fails.
+    mark = server.mark()
     a.do("disconnect")
+    server.wait_for_output("disconnected", after=mark)
     assert {client.call("up_who") for _ in range(20)} == {b.proc.pid}
 
 
