@@ -1,27 +1,38 @@
-# anvil-dev: `make demo` runs the product on a demo app, `make test` runs the whole suite.
+# anvil-dev: `make demo` runs the product on a demo app, `make test` runs the whole suite,
+# `make test-fast` only the in-process unit tier (tests/unit, seconds).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The runtime alone (what `make demo` needs), and the runtime with the test and dev extras.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-fast bench lint dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+$(RUNTIME_STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 install: $(STAMP)
 
-demo: install
+demo: $(RUNTIME_STAMP)
 	@test -d demo || $(BIN)/anvil-dev init demo
 	$(BIN)/anvil-dev --app demo serve
 
 test: install
 	$(BIN)/python -m pytest
+
+# In-process, no server started: the codec, schedule maths, services, tables, the client's pieces.
+test-fast: install
+	$(BIN)/python -m pytest tests/unit
 
 bench: install
 	$(BIN)/python bench/run.py
@@ -32,6 +43,11 @@ bench: install
 lint: install
 	$(BIN)/ruff check anvil_dev tests bench
 	$(BIN)/mypy anvil_dev --ignore-missing-imports
+
+# The sdist and wheel a release uploads, in dist/.
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo

@@ -1,3 +1,8 @@
+"""`python -m anvil_dev ...` is `anvil-dev ...` (debuggers and `python -m` users start it this way)."""
+
+from __future__ import annotations
+
 from anvil_dev.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

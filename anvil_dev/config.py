@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SECRET_ENV_PREFIX = "ANVIL_DEV_SECRET_"
+KEY_ENV_PREFIX = "ANVIL_DEV_ENCRYPTION_KEY_"
 SMTP_KEYS = ("host", "port", "user", "password", "encryption")
 
 
@@ -43,6 +44,8 @@ class Settings:
     spares: int = 2
     # Secret values given here (`--secret`, ANVIL_DEV_SECRET_<NAME>), keyed as the variable's suffix.
     secrets: Mapping[str, str] = field(default_factory=dict)
+    # Encryption keys given here (ANVIL_DEV_ENCRYPTION_KEY_<NAME>), keyed likewise.
+    encryption_keys: Mapping[str, str] = field(default_factory=dict)
     # SMTP relay settings given here (--smtp-*), keys from SMTP_KEYS; anvil.yaml fills the rest.
     smtp: Mapping[str, str] = field(default_factory=dict)
     # Dependency app id -> its directory (--dep), before the ones found beside the app.
@@ -65,16 +68,18 @@ class Settings:
     def secret(self, name: str) -> str | None:
         """A secret's value given here: exact name first, then upper case, so `--secret api_key=...`
         and `ANVIL_DEV_SECRET_API_KEY` both work."""
-        key = secret_key_for(name)
-        value = self.secrets.get(key)
-        return self.secrets.get(key.upper()) if value is None else value
+        return _lookup(self.secrets, name)
+
+    def encryption_key(self, name: str) -> str | None:
+        """An encryption key's text given here, looked up as `secret` looks up secrets."""
+        return _lookup(self.encryption_keys, name)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
-        for key in ("secrets", "smtp", "deps"):
+        for key in ("secrets", "encryption_keys", "smtp", "deps"):
             data[key] = dict(data[key])
         return json.dumps(data)
 
@@ -87,6 +92,12 @@ class Settings:
 def secret_key_for(name: str) -> str:
     """How secret `name` is keyed in `Settings.secrets` (the env variable's suffix)."""
     return re.sub(r"\W", "_", name)
+
+
+def _lookup(given: Mapping[str, str], name: str) -> str | None:
+    key = secret_key_for(name)
+    value = given.get(key)
+    return given.get(key.upper()) if value is None else value
 
 
 def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None = None,
@@ -112,7 +123,8 @@ def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None =
         persistent=persistent,
         timeout=limit,
         secrets=_secrets(secrets, env),
-        smtp={k: str(v) for k, v in (smtp or {}).items() if k in SMTP_KEYS and v not in (None, "")},
+        encryption_keys={k[len(KEY_ENV_PREFIX):]: v for k, v in env.items() if k.startswith(KEY_ENV_PREFIX)},
+        smtp=_smtp(smtp or {}, env),
         deps=_deps(deps),
         timezone=env.get("ANVIL_DEV_TZ") or "UTC",
         lockout_seconds=_positive(env, "ANVIL_DEV_LOCKOUT_SECONDS", 300.0),
@@ -128,6 +140,14 @@ def _secrets(items: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
         if not sep or not name:
             raise SettingsError(f"--secret {item!r} is not NAME=VALUE")
         found[secret_key_for(name)] = value
+    return found
+
+
+def _smtp(given: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    # ANVIL_DEV_SMTP_<KEY> as well as the options: processes that inherit the environment of
+    # `serve --smtp-*` (and commands run with the variables set) see the same relay.
+    found = {k: env[f"ANVIL_DEV_SMTP_{k.upper()}"] for k in SMTP_KEYS if env.get(f"ANVIL_DEV_SMTP_{k.upper()}")}
+    found.update((k, str(v)) for k, v in given.items() if k in SMTP_KEYS and v not in (None, ""))
     return found
 
 

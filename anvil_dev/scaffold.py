@@ -12,13 +12,10 @@ class ScaffoldError(Exception):
 
 
 def template_dir() -> Path:
-    """The app template: inside the installed package, or templates/ beside it in a checkout."""
+    """The app template, shipped inside the package (a checkout and an installed wheel alike)."""
     installed = Path(__file__).resolve().parent / "templates" / "app"
     if installed.is_dir():
         return installed
-    checkout = Path(__file__).resolve().parent.parent / "templates" / "app"
-    if checkout.is_dir():
-        return checkout
     raise ScaffoldError("the app template is missing from this installation of anvil-dev (reinstall it)")
 
 

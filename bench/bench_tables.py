@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "anvil_dev" / "runtime"))
 import yaml  # noqa: E402
 
 from anvil_dev import services  # noqa: E402
-from anvil_dev.services import tables as svc  # noqa: E402
+from anvil_dev.services.tables import store as svc  # noqa: E402
 
 SCHEMA = {
     "items": {"title": "Items", "client": "none", "server": "full", "columns": [

@@ -61,9 +61,7 @@ def main() -> None:
     ok, failed = _preload(RUNTIME_MODULES)
     extra_ok, extra_failed = _preload(loader.third_party_imports(app))
     try:
-        from anvil_dev.services import tables
-
-        tables.warm()  # the table schema, synced and cached; no connection stays open across the fork
+        services.current().warm()  # the table schema, synced and cached; no connection stays open across the fork
     except Exception as e:  # noqa: BLE001 - a bad schema is reported by the calls that use it
         failed.append(f"tables: {e}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when we stop

@@ -2,8 +2,8 @@
 
 Only loopback clients get it (it can see every user, session and outbox message), and only
 under a loopback Host name, so a web page that rebinds its DNS to 127.0.0.1 cannot read it.
-Panels for services (tables, users, sessions, tasks, outbox) appear when that service's module
-imports; each is read through a small adapter here so the console never breaks the host.
+Panels for services (tables, users, sessions, tasks, outbox) read the app's services the way
+workers do, `services.current().<service>`; the users panel appears when the app has the service.
 """
 
 from __future__ import annotations
@@ -11,23 +11,25 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as _dt
-import importlib
-import inspect
-import ipaddress
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Flask, Response, abort, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
+
+from anvil_dev.host.security import is_foreign_origin, is_loopback_request
+from anvil_dev.host.state import HostState, current
+
+if TYPE_CHECKING:
+    from anvil_dev.services import AppContext
+    from anvil_dev.services.tables import TablesStore
 
 log = logging.getLogger("anvil_dev")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 bp = Blueprint("anvil_dev_console", __name__)
 
@@ -37,30 +39,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _state() -> Any:
-    return current_app.config["ANVIL_DEV"]
+def _state() -> HostState:
+    return current()
 
 
-# ---- who may see it -------------------------------------------------------------------------
-
-def is_loopback_request() -> bool:
-    """True when the client is on this machine and used a loopback host name to get here."""
-    if not _is_loopback_address(request.remote_addr or ""):
-        return False
-    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-    host = host.strip("[]").lower()
-    return host in LOOPBACK_NAMES or host.endswith(".localhost") or _is_loopback_address(host)
-
-
-def _is_loopback_address(text: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(text.split("%")[0])
-    except ValueError:
-        return False
-    # A dual-stack socket reports IPv4 clients as ::ffff:127.0.0.1.
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
-
+# ---- who may see it (the checks are host/security.py's) ----------------------------------------
 
 def _refusal() -> Response:
     port = request.host.rsplit(":", 1)[1] if request.host.rsplit(":", 1)[-1].isdigit() else "PORT"
@@ -75,8 +58,7 @@ def _only_loopback() -> Response | None:
     if request.method == "POST":
         # No other site may drive the console's actions with this browser (CSRF): a same-origin
         # JSON request is something a cross-site form cannot send.
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != request.host_url.rstrip("/"):
+        if is_foreign_origin():
             return _error(403, "cross-origin requests to the console are refused")
         if not request.is_json:
             return _error(415, "console actions take a JSON body")
@@ -201,42 +183,26 @@ def _param(name: str, kind: str, default: ast.expr | None, required: bool | None
 
 # ---- service panels -------------------------------------------------------------------------
 
-SERVICES = {
-    "tables": "anvil_dev.services.tables",
-    "users": "anvil_dev.services.users",
-    "sessions": "anvil_dev.services.sessions",
-    "tasks": "anvil_dev.services.tasks",
-    "outbox": "anvil_dev.services.outbox",
-}
+SERVICES = ("tables", "users", "sessions", "tasks", "outbox")
 
 
-def _service(name: str) -> Any:
-    """The service module, configured for this app, or None while that service does not exist."""
-    try:
-        module = importlib.import_module(SERVICES[name])
-    except ImportError:
-        return None
-    except Exception:
-        log.exception("console: importing %s failed", SERVICES[name])
-        return None
+def _services() -> AppContext:
+    """The app's services, opened by the host at start (or here, for a console app made alone)."""
     from anvil_dev import services
 
     if not services.is_open():
         services.open(_state().app_dir)
-    return module
+    return services.current()
 
 
 def _service_in_use(name: str) -> bool:
-    """Whether to show the service's panel: it exists here and (for users) the app has it on."""
-    module = _service(name)
-    if module is None:
-        return False
-    if name == "users" and callable(getattr(module, "settings", None)):
-        try:
-            return module.settings(_state().app_dir) is not None
-        except Exception:
-            return True  # show the panel: it will say what is wrong
-    return True
+    """Whether to show the service's panel: for users, when the app has it on."""
+    if name != "users":
+        return True
+    try:
+        return _services().users.options() is not None
+    except Exception:
+        return True  # show the panel: it will say what is wrong
 
 
 @bp.errorhandler(Exception)
@@ -246,35 +212,6 @@ def _api_failure(e: Exception) -> Any:
         return e
     log.exception("console: %s failed", request.path)
     return _error(500, f"{type(e).__name__}: {e}")
-
-
-def _call_service(name: str, candidates: tuple[str, ...], *args: Any, **kwargs: Any) -> Any:
-    """Call the first of `candidates` that the service has; a 404 when none (or no service).
-
-    Services differ in style (some take the app directory first, some use the configured
-    context), so `app_dir` is passed when the function has that parameter, and keyword
-    arguments only when it accepts them.
-    """
-    module = _service(name)
-    if module is None:
-        abort(_error(404, f"the {name} service is not available in this anvil-dev"))
-    for attr in candidates:
-        fn: Callable[..., Any] | None = getattr(module, attr, None)
-        if callable(fn):
-            return _invoke(fn, *args, **kwargs)
-    abort(_error(501, f"the {name} service has no {candidates[0]}() for the console yet"))
-
-
-def _invoke(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    if "app_dir" in params:
-        args = (_state().app_dir, *args)
-    kwargs = {k: v for k, v in kwargs.items() if takes_any or k in params}
-    return fn(*args, **kwargs)
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -319,9 +256,9 @@ def me() -> Response:
     """Who this browser's session is logged in as: the console can then call require_user functions."""
     user_id = _session_user_id()
     email = None
-    if user_id is not None and _service("users") is not None:
+    if user_id is not None:
         try:
-            users = _call_service("users", ("list_users",), limit=100_000)
+            users = _services().users.list_users(limit=100_000)
             email = next((u.get("email") for u in users if u.get("id") == user_id), None)
         except Exception:
             log.debug("console: cannot look up user %s", user_id, exc_info=True)
@@ -329,41 +266,32 @@ def me() -> Response:
 
 
 def _session_user_id() -> str | None:
-    from anvil_dev.host.sessions import COOKIE_NAME
+    from anvil_dev.host.security import COOKIE_NAME
 
     cookies = getattr(_state(), "cookies", None)
-    sessions = _service("sessions")
-    if cookies is None or sessions is None:
+    if cookies is None:
         return None
     session_id = cookies.session_id(request.cookies.get(COOKIE_NAME))
-    record = sessions.load(session_id) if session_id else None
+    record = _services().sessions.load(session_id) if session_id else None
     user_id = (record or {}).get("user_id")
     return str(user_id) if user_id else None
 
 
 @bp.get("/_/console/api/tables")
 def tables_list() -> Response:
-    return jsonify({"tables": plain(_call_service("tables", ("describe_tables",)))})
+    return jsonify({"tables": plain(_services().tables.describe())})
 
 
 @bp.get("/_/console/api/tables/<name>/rows")
 def tables_rows(name: str) -> Response:
     search = request.args.get("search") or None
-    tables = _service("tables")
-    if tables is None:
-        return _error(404, "the tables service is not available in this anvil-dev")
-    if callable(getattr(tables, "browse_rows", None)):
-        result = _invoke(tables.browse_rows, name, search=search, offset=_offset(), limit=_limit())
-    else:
-        result = _browse_rows(tables, name, search, _offset(), _limit())
-    return jsonify(plain(result))
+    return jsonify(plain(_browse_rows(_services().tables, name, search, _offset(), _limit())))
 
 
-def _browse_rows(tables: Any, name: str, search: str | None, offset: int, limit: int) -> dict[str, Any]:
+def _browse_rows(st: TablesStore, name: str, search: str | None, offset: int, limit: int) -> dict[str, Any]:
     """A page of a table's rows, matching `search` (case-insensitive) in any text column."""
-    from anvil_dev.services import _tables_query as q
+    from anvil_dev.services.tables import query as q
 
-    st = tables.store()
     info = st.table(name)
     if info is None:
         abort(_error(404, f"no table {name!r} in this app"))
@@ -395,19 +323,19 @@ def _cell(value: Any) -> Any:
 
 @bp.get("/_/console/api/users")
 def users_list() -> Response:
-    users = _call_service("users", ("list_users",), limit=_limit(200, 1000))
+    users = _services().users.list_users(limit=_limit(200, 1000))
     return jsonify({"users": plain([{k: _cell(v) for k, v in u.items()} for u in users])})
 
 
 @bp.get("/_/console/api/sessions")
 def sessions_list() -> Response:
-    sessions = _call_service("sessions", ("list_sessions",), limit=_limit(200, 1000))
+    sessions = _services().sessions.list_sessions(limit=_limit(200, 1000))
     return jsonify({"sessions": plain(sessions)})
 
 
 @bp.get("/_/console/api/tasks")
 def tasks_list() -> Response:
-    tasks = _call_service("tasks", ("list_tasks",), limit=_limit(200, 1000))
+    tasks = _services().tasks.list_tasks(limit=_limit(200, 1000))
     # The wire-encoded copies are for decoding in server code, not for people.
     tasks = [{k: v for k, v in t.items() if not k.endswith("_wire")} for t in tasks]
     return jsonify({"tasks": plain(tasks)})
@@ -416,7 +344,7 @@ def tasks_list() -> Response:
 @bp.post("/_/console/api/tasks/<task_id>/kill")
 def tasks_kill(task_id: str) -> Response:
     try:
-        result = _call_service("tasks", ("kill_task", "kill"), task_id)
+        result = _services().tasks.kill_task(task_id)
     except LookupError as e:
         return _error(404, str(e))
     if isinstance(result, dict):
@@ -428,14 +356,14 @@ def tasks_kill(task_id: str) -> Response:
 
 @bp.get("/_/console/api/outbox")
 def outbox_list() -> Response:
-    return jsonify({"messages": plain(_call_service("outbox", ("list_messages",), limit=_limit(100, 1000)))})
+    return jsonify({"messages": plain(_services().outbox.list_messages(limit=_limit(100, 1000)))})
 
 
 @bp.get("/_/console/api/outbox/<message_id>")
 def outbox_message(message_id: str) -> Response:
     if not message_id.isdigit():
         return _error(404, f"no message {message_id!r} in the outbox")
-    message = _call_service("outbox", ("get_message",), int(message_id))
+    message = _services().outbox.get_message(int(message_id))
     if message is None:
         return _error(404, f"no message {message_id!r} in the outbox")
     message = dict(message)
@@ -446,7 +374,7 @@ def outbox_message(message_id: str) -> Response:
 
 @bp.get("/_/console/api/outbox/<int:message_id>.eml")
 def outbox_eml(message_id: int) -> Response:
-    data = _call_service("outbox", ("message_eml",), message_id)
+    data = _services().outbox.message_eml(message_id)
     if data is None:
         return _error(404, f"no message {message_id} in the outbox")
     return Response(data, mimetype="message/rfc822",

@@ -25,7 +25,7 @@ log = logging.getLogger("anvil_dev")
 NativeHandler = Callable[[Message, Caller], Message]
 
 
-class Engine(Protocol):
+class CallEngine(Protocol):
     def call(self, call: Mapping[str, Any], caller: Caller) -> Reply: ...
 
 
@@ -42,7 +42,7 @@ class EventBus(Protocol):
 class Dispatcher:
     """Anvil's dispatch order: native handlers, then uplink registrations, then server modules."""
 
-    def __init__(self, engine: Engine, bus: EventBus | None = None, origin: str = "") -> None:
+    def __init__(self, engine: CallEngine, bus: EventBus | None = None, origin: str = "") -> None:
         self.engine = engine
         self.bus = bus
         self.uplink: Uplinks | None = None

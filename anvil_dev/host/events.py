@@ -47,10 +47,6 @@ class EventBus:
         self._cond = threading.Condition()
         self._closed = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def publish(self, kind: str, data: dict[str, Any] | None = None) -> Event:
         """Record an event and wake subscribers; cheap, and safe from any thread."""
         with self._cond:

@@ -1,25 +1,27 @@
-"""`anvil-dev serve`: start the engine, the watcher and the HTTP server; stop them all together."""
+"""`anvil-dev serve`: start the engine, the reloader, the uplink hub, the scheduler and the HTTP server;
+stop them all together."""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import click
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import Engine
-from anvil_dev.host.app import HostState, build_state, create_app
-from anvil_dev.host.watcher import Watcher, syntax_error
+from anvil_dev.host import scheduler
+from anvil_dev.host.app import create_app
+from anvil_dev.host.events import EventBus
+from anvil_dev.host.reload import Reloader, syntax_error
+from anvil_dev.host.state import HostState, build_state
+from anvil_dev.host.uplink import UplinkHub
 
 log = logging.getLogger("anvil_dev")
 
@@ -30,26 +32,18 @@ class _Server:
         self.opts = opts
         self.state: HostState | None = None
         self.engine: Engine | None = None
-        self.watcher: Watcher | None = None
-        self.http: Any = None
-        self.uplink: Any = None
-        self.scheduler: Any = None
-        self._reload_lock = threading.Lock()
+        self.reloader: Reloader | None = None
+        self.http: BaseWSGIServer | None = None
+        self.uplink: UplinkHub | None = None
+        self.scheduler: scheduler.Scheduler | None = None
 
     def start(self) -> None:
         app_dir, opts = self.app_dir, self.opts
-        # Until the runtime reads the origin from its settings.
-        os.environ.setdefault("ANVIL_DEV_ORIGIN", opts.origin)
         services.open(app_dir, opts)
         _tune_switch_interval()
         # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        try:
-            from anvil_dev.host.events import EventBus
-
-            bus: Any = EventBus()
-        except ImportError:  # pragma: no cover
-            bus = None
+        bus = EventBus()
         self.engine = Engine(app_dir, opts)
         # Bind first: a busy port should fail before anything else starts.
         self.state = build_state(app_dir, self.engine, bus, opts.origin)
@@ -62,36 +56,30 @@ class _Server:
         self._start_scheduler()
         self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
         if opts.reload:
-            self.watcher = Watcher(app_dir, self._on_change, poll=opts.poll)
-            self.watcher.start()
+            self.reloader = Reloader(self.state, poll=opts.poll, scheduler=self.scheduler)
+            self.reloader.start()
 
     def _start_uplink(self, flask_app: Any) -> None:
         assert self.state is not None
-        try:
-            from anvil_dev.host.uplink import UplinkHub
-        except ImportError:  # pragma: no cover
-            return
         key = self.opts.uplink_key or self.app_dir.uplink_key()
         self.uplink = UplinkHub(self.state.dispatcher, key, self.state.media.store)
         self.uplink.init_app(flask_app)
         self.state.uplink = self.uplink
         self.state.dispatcher.uplink = self.uplink
-        self.state.extra["uplink_key"] = key
+        self.state.uplink_key = key
 
     def _start_tasks(self) -> None:
         """Background tasks: tasks left "running" by a server that is gone read "missing"; launches
         from server code come to the host, which starts each task in a child of its own."""
         assert self.state is not None and self.engine is not None
         from anvil_dev.host.tasks import LAUNCH, TaskLauncher
-        from anvil_dev.services import tasks
 
-        tasks.mark_orphans_missing()
+        services.current().tasks.mark_orphans_missing()
         self.state.dispatcher.native[LAUNCH] = TaskLauncher(self.engine, self.uplink)
 
     def _start_scheduler(self) -> None:
         """anvil.yaml scheduled_tasks launch their background task on schedule (host/scheduler.py)."""
         assert self.state is not None and self.engine is not None
-        from anvil_dev.host import scheduler
         from anvil_dev.host.tasks import LAUNCH
 
         if not self.opts.scheduled_tasks:
@@ -104,36 +92,8 @@ class _Server:
                                              speedup=self.opts.schedule_speedup)
         self.scheduler.start()
 
-    def _on_change(self, paths: list[str]) -> None:
-        assert self.state is not None and self.engine is not None
-        with self._reload_lock:
-            start = time.perf_counter()
-            files = [Path(p) for p in paths]
-            err = syntax_error(self.app_dir, [f for f in files if f.suffix == ".py"])
-            if err is None and self.state.syntax_error is not None:
-                # A fix elsewhere must not hide an error still standing in another file.
-                err = syntax_error(self.app_dir, self.app_dir.server_module_files())
-            self.engine.reload(paths)
-            ms = (time.perf_counter() - start) * 1000
-            names = ", ".join(self.app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
-            bus = self.state.bus
-            if err is not None:
-                click.secho(f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
-                            "(calls will fail until it is fixed)", fg="red", err=True)
-                if bus is not None:
-                    bus.publish("syntax_error", err)
-            else:
-                click.echo(f"reloaded {names} in {ms:.0f} ms", err=True)
-                if bus is not None:
-                    if self.state.syntax_error is not None:
-                        bus.publish("syntax_ok", {})
-                    bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
-            self.state.syntax_error = err
-        if self.scheduler is not None and any(Path(p).name == "anvil.yaml" for p in paths):
-            self.scheduler.reload()
-
     def banner(self) -> None:
-        assert self.state is not None and self.engine is not None
+        assert self.state is not None and self.engine is not None and self.http is not None
         url = f"http://{_url_host(self.opts.host)}:{self.http.server_port}"
         desc = self.engine.describe()
         internal = ("anvil.", "task:", "http:", "route:", "email:")
@@ -145,9 +105,7 @@ class _Server:
             click.echo("  " + ", ".join(funcs))
         for line in self.app_dir.dependencies(self.opts.deps)[1]:
             click.secho(f"  {line}", fg="yellow")
-        from anvil_dev.services import secrets
-
-        missing = secrets.missing_secrets_message(self.app_dir)
+        missing = services.current().secrets.missing_secrets_message()
         if missing:
             click.secho(f"  {missing}", fg="yellow")
         if desc.get("import_error"):
@@ -158,21 +116,22 @@ class _Server:
             click.secho(f"  SyntaxError in {e['file']} line {e['line']}: {e['message']}", fg="red")
         if funcs:
             click.echo(f"  call one: anvil-dev call {funcs[0]} ...   (or open {url}/_/console)")
-        if "uplink_key" in self.state.extra:
-            click.echo(f"  uplink: anvil.server.connect({self.state.extra['uplink_key']!r}, "
+        if self.state.uplink_key is not None:
+            click.echo(f"  uplink: anvil.server.connect({self.state.uplink_key!r}, "
                        f"url=\"ws://{_url_host(self.opts.host)}:{self.http.server_port}/_/uplink\")")
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
 
     def serve_forever(self) -> None:
+        assert self.http is not None
         self.http.serve_forever()
 
     def shutdown(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
+        if self.reloader is not None:
+            self.reloader.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
-        if self.state is not None and self.state.bus is not None:
+        if self.state is not None:
             self.state.bus.close()
         if self.uplink is not None:
             self.uplink.close()
@@ -201,7 +160,8 @@ def serve(app_dir: AppDir, opts: Settings) -> None:
                                    "(is another server running? try --port)") from None
 
     def stop(_signum: int, _frame: Any) -> None:
-        threading.Thread(target=server.http.shutdown, daemon=True).start()
+        if server.http is not None:
+            threading.Thread(target=server.http.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

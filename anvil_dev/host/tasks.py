@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import click
 
+from anvil_dev import services
 from anvil_dev.engine.workers import TaskRun
 from anvil_dev.protocol import Caller, Message, error, no_such_function
 from anvil_dev.services import tasks
@@ -70,7 +71,7 @@ class TaskLauncher:
             return no_such_function(command)
         call = {"command": command, "args": args[1:], "kwargs": msg.get("kwargs") or {},
                 "objects": _without_first_arg(msg.get("objects") or [])}
-        task_id = tasks.create(name, session_id=caller.session_id)
+        task_id = services.current().tasks.create(name, session_id=caller.session_id)
         task_caller = Caller(client_type="background_task", ip=caller.ip, session_id=caller.session_id, trusted=True,
                              call_stack=[{"type": "background_task"}], user_email_override=caller.user_email_override,
                              background_task_id=task_id)
@@ -105,7 +106,7 @@ class TaskLauncher:
             run.kill()
             _ended(task_id, name, tasks.MISSING, "its process did not start")
             return None
-        if tasks.set_pid(task_id, pid) != tasks.RUNNING:
+        if services.current().tasks.set_pid(task_id, pid) != tasks.RUNNING:
             run.kill()  # killed already
             return None
         return run
@@ -117,7 +118,7 @@ class TaskLauncher:
             return
         code = run.exit_code()
         if self.engine.stopping:
-            tasks.finish(task_id, tasks.MISSING)
+            services.current().tasks.finish(task_id, tasks.MISSING)
             return
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         _ended(task_id, name, tasks.MISSING, f"its process ended without finishing ({how})")
@@ -135,7 +136,8 @@ class TaskLauncher:
         objects = reply.get("objects") or []
         if "taskState" in reply:
             state_objects = [dict(o, path=["state", *o["path"][1:]]) for o in objects if o["path"][:1] == ["taskState"]]
-            tasks.save_state(task_id, json.dumps({"state": reply["taskState"], "objects": state_objects}))
+            state = json.dumps({"state": reply["taskState"], "objects": state_objects})
+            services.current().tasks.save_state(task_id, state)
         reply = dict(reply, objects=[o for o in objects if o["path"][:1] != ["taskState"]])
         _record_reply(task_id, name, reply)
 
@@ -143,14 +145,14 @@ class TaskLauncher:
         """Copy a running uplink task's state to its record, and pass a kill on to the uplink."""
         assert self.uplink is not None
         while not done.wait(UPLINK_STATE_POLL_S):
-            record = tasks.get(task_id)
+            record = services.current().tasks.get(task_id)
             if record is None or record["status"] != tasks.RUNNING:
                 self.uplink.kill_task(task_id)
                 return
             got = self.uplink.get_task_state(task_id)
             if "response" in got:
                 objects = [dict(o, path=["state", *o["path"][1:]]) for o in got.get("objects") or []]
-                tasks.save_state(task_id, json.dumps({"state": got["response"], "objects": objects}))
+                services.current().tasks.save_state(task_id, json.dumps({"state": got["response"], "objects": objects}))
 
 
 def _without_first_arg(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -170,14 +172,14 @@ def _record_reply(task_id: str, name: str, reply: Message) -> None:
         _ended(task_id, name, tasks.FAILED, f"failed: {err.get('type')}: {err.get('message')}", error=err)
     else:
         result = json.dumps({"response": reply.get("response"), "objects": reply.get("objects") or []})
-        tasks.finish(task_id, tasks.COMPLETED, result=result)
+        services.current().tasks.finish(task_id, tasks.COMPLETED, result=result)
 
 
 def _ended(task_id: str, name: str, status: str, how: str, error: dict[str, Any] | None = None) -> None:
     """Record an ending that is not a success, and say so in the serve terminal."""
-    if tasks.finish(task_id, status, error=error):
+    if services.current().tasks.finish(task_id, status, error=error):
         click.secho(f"[task {name} {task_id}] {how}", fg="yellow", err=True)
     else:
-        record = tasks.get(task_id)
+        record = services.current().tasks.get(task_id)
         if record is not None and record["status"] == tasks.KILLED:
             click.secho(f"[task {name} {task_id}] killed", fg="yellow", err=True)

@@ -1,22 +1,43 @@
 """Services over the app's database: plain Python used by workers, the host and the CLI alike.
 
-A process opens its app's services once with `open(app_dir, settings)` (after any fork, connections
-are opened lazily, per thread) and services reach them through `current()`.
+A process opens its app's services once, `ctx = open(app_dir, settings)`, and reaches them as that
+context's objects: `ctx.tables`, `.users`, `.sessions`, `.cookies`, `.outbox`, `.secrets`, `.tasks`
+and `.media`, each bound to the context (its databases, app directory and settings). Later code
+gets the same context with `current()`. Opening connects to nothing: each service object is made
+on first use, and its database connections are opened lazily, per thread, so that a zygote can
+open its services before it forks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from anvil_dev import config
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.services.db import Database
 
+if TYPE_CHECKING:
+    from anvil_dev.services.cookies import Cookies
+    from anvil_dev.services.mediastore import MediaStore
+    from anvil_dev.services.outbox import Outbox
+    from anvil_dev.services.secrets import Secrets
+    from anvil_dev.services.sessions import Sessions
+    from anvil_dev.services.tables import TablesStore
+    from anvil_dev.services.tasks import Tasks
+    from anvil_dev.services.users import Users
+
+_T = TypeVar("_T")
+
 
 @dataclass
 class AppContext:
+    """One app's services in this process."""
+
     app_dir: AppDir
     settings: Settings
     db: Database
@@ -24,14 +45,88 @@ class AppContext:
     # Records that must never wait for an app's own data transaction (background tasks: server
     # code may launch one inside `with Transaction()`) live in a database file of their own.
     runtime_db: Database
+    _made: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def _once(self, name: str, make: Callable[[], _T]) -> _T:
+        # One object per context, even when threads ask at once: the tables store caches the
+        # schema and each thread's transaction marker, and two stores would split that state. Reentrant:
+        # making one service may make another (users needs the tables store).
+        made = self._made.get(name)
+        if made is None:
+            with self._lock:
+                made = self._made.get(name)
+                if made is None:
+                    made = self._made[name] = make()
+        return made  # type: ignore[return-value]
+
+    @property
+    def tables(self) -> TablesStore:
+        from anvil_dev.services.tables import TablesStore
+
+        return self._once("tables", lambda: TablesStore(self.db, self.app_dir, self.secret_key))
+
+    @property
+    def users(self) -> Users:
+        from anvil_dev.services.users import Users
+
+        return self._once("users", lambda: Users(self.app_dir, self.db, self.settings, self.tables))
+
+    @property
+    def sessions(self) -> Sessions:
+        from anvil_dev.services.sessions import Sessions
+
+        return self._once("sessions", lambda: Sessions(self.db))
+
+    @property
+    def cookies(self) -> Cookies:
+        from anvil_dev.services.cookies import Cookies
+
+        return self._once("cookies", lambda: Cookies(self.db))
+
+    @property
+    def outbox(self) -> Outbox:
+        from anvil_dev.services.outbox import Outbox
+
+        return self._once("outbox", lambda: Outbox(self.app_dir, self.db, self.settings))
+
+    @property
+    def secrets(self) -> Secrets:
+        from anvil_dev.services.secrets import Secrets
+
+        return self._once("secrets", lambda: Secrets(self.app_dir, self.settings))
+
+    @property
+    def tasks(self) -> Tasks:
+        from anvil_dev.services.tasks import Tasks
+
+        return self._once("tasks", lambda: Tasks(self.runtime_db))
+
+    @property
+    def media(self) -> MediaStore:
+        from anvil_dev.services.mediastore import MediaStore
+
+        return self._once("media", lambda: MediaStore(self.app_dir.media_dir))
+
+    def end_call(self) -> None:
+        """After each call: roll back a data tables transaction it left open on this thread (a
+        persistent worker's thread would otherwise keep the write lock). Cheap when no call
+        used the tables."""
+        if "tables" in self._made:
+            self.tables.rollback()
+
+    def warm(self) -> None:
+        """Work every child of a zygote would repeat, done once before it forks: the tables
+        schema synced and cached. No connection stays open across the fork."""
+        self.tables.warm()
 
 
 _context: AppContext | None = None
 
 
 def open(app_dir: AppDir | str | Path, settings: Settings | None = None) -> AppContext:  # noqa: A001
-    """Point this process's services at an app and return them; connections are opened lazily, per
-    thread. Without `settings`, they are built from the environment and defaults (CLI commands)."""
+    """Point this process's services at an app and return them; nothing is connected yet.
+    Without `settings`, they are built from the environment and defaults (CLI commands)."""
     global _context
     if not isinstance(app_dir, AppDir):
         app_dir = AppDir(app_dir)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-from anvil_dev.services import current
 from anvil_dev.services.db import Database, ensure_schema
 
 SCOPES = ("local", "shared")
@@ -27,41 +26,42 @@ CREATE TABLE IF NOT EXISTS anvil_cookies (
 """
 
 
-def _db() -> Database:
-    db = current().db
-    ensure_schema(db, "cookies", SCHEMA)
-    return db
+class Cookies:
+    """The app's sessions' cookies (`services.current().cookies`)."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-def load(session_id: str, scope: str) -> dict[str, str]:
-    """The unexpired cookies of one scope: name -> stored text."""
-    rows = _db().connection().execute(
-        "SELECT name, value FROM anvil_cookies WHERE session_id = ? AND scope = ? AND expires > ?",
-        (session_id, scope, time.time())).fetchall()
-    return {r[0]: r[1] for r in rows}
+    def _db(self) -> Database:
+        ensure_schema(self.db, "cookies", SCHEMA)
+        return self.db
 
+    def load(self, session_id: str, scope: str) -> dict[str, str]:
+        """The unexpired cookies of one scope: name -> stored text."""
+        rows = self._db().connection().execute(
+            "SELECT name, value FROM anvil_cookies WHERE session_id = ? AND scope = ? AND expires > ?",
+            (session_id, scope, time.time())).fetchall()
+        return {r[0]: r[1] for r in rows}
 
-def store(session_id: str, scope: str, values: dict[str, str], timeout_days: float) -> None:
-    """Set some cookies, each expiring `timeout_days` from now."""
-    expires = time.time() + timeout_days * 86400
-    with _db().write() as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO anvil_cookies (session_id, scope, name, value, expires) VALUES (?, ?, ?, ?, ?)",
-            [(session_id, scope, k, v, expires) for k, v in values.items()])
+    def store(self, session_id: str, scope: str, values: dict[str, str], timeout_days: float) -> None:
+        """Set some cookies, each expiring `timeout_days` from now."""
+        expires = time.time() + timeout_days * 86400
+        with self._db().write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO anvil_cookies (session_id, scope, name, value, expires) VALUES (?, ?, ?, ?, ?)",
+                [(session_id, scope, k, v, expires) for k, v in values.items()])
 
+    def delete(self, session_id: str, scope: str, name: str | None = None) -> None:
+        """Delete one cookie, or (name None) every cookie of the scope."""
+        with self._db().write() as conn:
+            if name is None:
+                conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ?", (session_id, scope))
+            else:
+                conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ? AND name = ?",
+                             (session_id, scope, name))
 
-def delete(session_id: str, scope: str, name: str | None = None) -> None:
-    """Delete one cookie, or (name None) every cookie of the scope."""
-    with _db().write() as conn:
-        if name is None:
-            conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ?", (session_id, scope))
-        else:
-            conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ? AND name = ?",
-                         (session_id, scope, name))
-
-
-def move(old_session_id: str, new_session_id: str) -> None:
-    """Carry a session's cookies over to the session that replaces it (on login)."""
-    with _db().write() as conn:
-        conn.execute("UPDATE OR REPLACE anvil_cookies SET session_id = ? WHERE session_id = ?",
-                     (new_session_id, old_session_id))
+    def move(self, old_session_id: str, new_session_id: str) -> None:
+        """Carry a session's cookies over to the session that replaces it (on login)."""
+        with self._db().write() as conn:
+            conn.execute("UPDATE OR REPLACE anvil_cookies SET session_id = ? WHERE session_id = ?",
+                         (new_session_id, old_session_id))

@@ -1,10 +1,11 @@
 """Outgoing email: every message is kept in the app database (the outbox) and, when an SMTP
 server is configured, relayed through it.
 
-SMTP settings come from `ANVIL_DEV_SMTP_HOST`, `_PORT`, `_USER`, `_PASSWORD` and `_ENCRYPTION`
-(ssl | starttls | none), which `serve --smtp-*` sets, else from anvil.yaml's email service
+SMTP settings come from `Settings.smtp` (`serve --smtp-*`, `ANVIL_DEV_SMTP_HOST`, `_PORT`, `_USER`,
+`_PASSWORD` and `_ENCRYPTION`: ssl | starttls | none), else from anvil.yaml's email service
 `server_config` (`smtp_host`, `smtp_port`, `smtp_username`, `smtp_password`, `smtp_encryption`).
-Without a host, mail stays in the outbox: `anvil-dev outbox` lists it.
+Without a host, mail stays in the outbox: `anvil-dev outbox` lists it. `Outbox` is the service of
+one app (`services.current().outbox`); building and relaying MIME messages are plain functions.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-import os
 import smtplib
 import ssl
 import sys
-import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid
 from typing import Any
 
 from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
 from anvil_dev.services.db import Database, ensure_schema
 
 SCHEMA = """
@@ -94,19 +95,16 @@ class SendResult:
 # Configuration
 
 
-def smtp_config(app_dir: AppDir) -> SmtpConfig | None:
-    """The SMTP relay to use, or None to keep mail in the outbox only."""
+def smtp_config(app_dir: AppDir, given: Mapping[str, str]) -> SmtpConfig | None:
+    """The SMTP relay to use, or None to keep mail in the outbox only: `given` (Settings.smtp, keys
+    host, port, user, password, encryption) over anvil.yaml's email service."""
     svc = app_dir.service_config("/runtime/services/anvil/email.yml") or {}
     yml = svc.get("server_config") or {}
     if not isinstance(yml, dict) or yml.get("custom_smtp") is False:
         yml = {}
 
-    from anvil_dev import services
-
-    given = services.current().settings.smtp if services.is_open() else {}
-
-    def pick(env: str, *keys: str) -> Any:
-        value = given.get(env.lower()) or os.environ.get("ANVIL_DEV_SMTP_" + env)
+    def pick(setting: str, *keys: str) -> Any:
+        value = given.get(setting)
         if value not in (None, ""):
             return value
         for k in keys:
@@ -115,14 +113,14 @@ def smtp_config(app_dir: AppDir) -> SmtpConfig | None:
                 return yml[k]
         return None
 
-    host = pick("HOST", "smtp_host")
+    host = pick("host", "smtp_host")
     if not host:
         return None
-    encryption = str(pick("ENCRYPTION", "smtp_encryption") or "").lower() or None
+    encryption = str(pick("encryption", "smtp_encryption") or "").lower() or None
     if encryption is not None and encryption not in ENCRYPTIONS:
         raise OutboxError(f"SMTP encryption {encryption!r} is not one of ssl, starttls, none "
                           "(set --smtp-encryption / ANVIL_DEV_SMTP_ENCRYPTION)")
-    port_text = pick("PORT", "smtp_port")
+    port_text = pick("port", "smtp_port")
     try:
         port = int(port_text) if port_text is not None else None
     except ValueError:
@@ -131,45 +129,8 @@ def smtp_config(app_dir: AppDir) -> SmtpConfig | None:
         encryption = {465: "ssl", 587: "starttls"}.get(port or 0, "none")
     if port is None:
         port = {"ssl": 465, "starttls": 587}.get(encryption, 25)
-    return SmtpConfig(str(host), port, pick("USER", "smtp_username", "smtp_user"),
-                      pick("PASSWORD", "smtp_password"), encryption)
-
-
-# ---------------------------------------------------------------------------------------------
-# Database
-
-
-_dbs: dict[str, Database] = {}
-_dbs_lock = threading.Lock()
-
-
-def _database(app_dir: AppDir | None) -> Database:
-    """The app's database: the configured context's in workers, else one opened for app_dir."""
-    from anvil_dev import services
-
-    if services.is_open():
-        ctx = services.current()
-        if app_dir is None or ctx.app_dir.path == app_dir.path:
-            db = ctx.db
-            ensure_schema(db, "outbox", SCHEMA)
-            return db
-    if app_dir is None:
-        raise RuntimeError("anvil_dev.services.open(app_dir) has not been called in this process")
-    with _dbs_lock:
-        if str(app_dir.db_path) not in _dbs:
-            app_dir.ensure_data_dir()
-            _dbs[str(app_dir.db_path)] = Database(app_dir.db_path)
-        db = _dbs[str(app_dir.db_path)]
-    ensure_schema(db, "outbox", SCHEMA)
-    return db
-
-
-def _app_dir_of(app_dir: AppDir | None) -> AppDir:
-    if app_dir is not None:
-        return app_dir
-    from anvil_dev import services
-
-    return services.current().app_dir
+    return SmtpConfig(str(host), port, pick("user", "smtp_username", "smtp_user"),
+                      pick("password", "smtp_password"), encryption)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,49 +167,6 @@ def _from_address(from_address: str | None, cfg: SmtpConfig | None) -> str:
     if cfg is not None and cfg.user and "@" in cfg.user:
         domain = cfg.user.rsplit("@", 1)[1]
     return f"{addr}@{domain}"
-
-
-def send(*, to: Any = None, cc: Any = None, bcc: Any = None, from_address: str | None = "no-reply",
-         from_name: str | None = None, subject: str | None = None, text: str | None = None,
-         html: str | None = None, attachments: list[Attachment] | None = None,
-         inline_attachments: list[Attachment] | None = None, reply_to: Any = None,
-         in_reply_to: str | None = None, references: str | None = None,
-         app_dir: AppDir | None = None) -> SendResult:
-    """Store one message in the outbox and relay it if SMTP is configured; raises OutboxError."""
-    app_dir = _app_dir_of(app_dir)
-    cfg = smtp_config(app_dir)
-    to_l, cc_l, bcc_l = _addresses(to, "to"), _addresses(cc, "cc"), _addresses(bcc, "bcc")
-    if not (to_l or cc_l or bcc_l):
-        raise OutboxError("anvil.email.send() needs at least one recipient (to, cc or bcc)")
-    sender = _from_address(from_address, cfg)
-    if "@" not in _bare(sender):
-        raise OutboxError(f"anvil.email.send(): from_address {from_address!r} is not an email address")
-    headers = {k: v for k, v in (("Reply-To", ", ".join(_addresses(reply_to, "reply_to"))),
-                                 ("In-Reply-To", in_reply_to), ("References", references)) if v}
-    rec: dict[str, Any] = {
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "message_id": make_msgid(domain=_bare(sender).rsplit("@", 1)[1]),
-        "from_address": sender, "from_name": from_name, "to": to_l, "cc": cc_l, "bcc": bcc_l,
-        "subject": subject, "text": text, "html": html, "headers": headers,
-        "attachments": list(attachments or []), "inline_attachments": list(inline_attachments or []),
-    }
-    mime = build_mime(rec)  # before storing: a message that cannot be built is refused, not kept
-    db = _database(app_dir)
-    with db.write() as conn:
-        row_id = _insert(conn, rec, KEPT if cfg is None else SENDING)
-    status, error = KEPT, None
-    if cfg is not None:
-        try:
-            _relay(cfg, mime, _bare(sender), [_bare(a) for a in to_l + cc_l + bcc_l])
-            status = RELAYED
-        except OutboxError as e:
-            status, error = FAILED, str(e)
-        with db.write() as conn:
-            conn.execute("UPDATE outbox_messages SET status = ?, error = ? WHERE id = ?", (status, error, row_id))
-    _announce(to_l or cc_l or bcc_l, subject, cfg, error)
-    if error is not None:
-        raise OutboxError(error)
-    return SendResult(row_id, rec["message_id"], status)
 
 
 def _insert(conn: Any, rec: dict[str, Any], status: str) -> int:
@@ -352,69 +270,114 @@ def _smtp_text(value: bytes | str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading the outbox (host side: CLI, console)
+# The outbox of one app
 
 
-def list_messages(app_dir: AppDir | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Stored messages, newest first: id, time, from, to, cc, bcc, subject, status, error, attachments.
+class Outbox:
+    """One app's outgoing email (`services.current().outbox`): sent by workers, read by the host and the CLI."""
 
-    `app_dir` may be left out in a process whose services are configured (the console does so).
-    """
-    conn = _database(app_dir).connection()
-    sql = ("SELECT m.id, m.time, m.from_address, m.from_name, m.to_json, m.cc_json, m.bcc_json, m.subject,"
-           " m.status, m.error, (SELECT COUNT(*) FROM outbox_attachments a WHERE a.message = m.id)"
-           " FROM outbox_messages m ORDER BY m.id DESC")
-    params: tuple[Any, ...] = ()
-    if limit is not None:
-        sql += " LIMIT ?"
-        params = (int(limit),)
-    return [{"id": r[0], "time": r[1], "from": formataddr((r[3] or "", r[2])), "to": json.loads(r[4]),
-             "cc": json.loads(r[5]), "bcc": json.loads(r[6]), "subject": r[7], "status": r[8], "error": r[9],
-             "attachments": r[10]} for r in conn.execute(sql, params)]
+    def __init__(self, app_dir: AppDir, db: Database, settings: Settings) -> None:
+        self.app_dir = app_dir
+        self.db = db
+        self.settings = settings
 
+    def _db(self) -> Database:
+        ensure_schema(self.db, "outbox", SCHEMA)
+        return self.db
 
-def get_message(app_dir: AppDir | int | str | None, id: int | str | None = None) -> dict[str, Any] | None:
-    """One message with its text, HTML and attachments (bytes included), or None if there is none.
+    def smtp_config(self) -> SmtpConfig | None:
+        """The SMTP relay to use, or None to keep mail in the outbox only."""
+        return smtp_config(self.app_dir, self.settings.smtp)
 
-    Called as get_message(app_dir, id), or get_message(id) where services are configured. Each
-    attachment is a dict: name, content_type, size, content (bytes) and, for inline ones, cid.
-    """
-    where = app_dir if isinstance(app_dir, AppDir) else None
-    if id is None and where is None:
-        id = app_dir  # type: ignore[assignment]
-    try:
-        row_id = int(id)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    conn = _database(where).connection()
-    r = conn.execute("SELECT id, time, message_id, from_address, from_name, to_json, cc_json, bcc_json, subject,"
-                     " text, html, headers_json, status, error FROM outbox_messages WHERE id = ?",
-                     (row_id,)).fetchone()
-    if r is None:
-        return None
-    atts = [{"name": a[0], "content_type": a[1], "cid": a[2], "size": len(a[3]), "content": bytes(a[3])}
-            for a in conn.execute("SELECT name, content_type, cid, content FROM outbox_attachments"
-                                  " WHERE message = ? ORDER BY position", (r[0],))]
-    return {"id": r[0], "time": r[1], "message_id": r[2], "from_address": r[3], "from_name": r[4],
-            "from": formataddr((r[4] or "", r[3])), "to": json.loads(r[5]), "cc": json.loads(r[6]),
-            "bcc": json.loads(r[7]), "subject": r[8], "text": r[9], "html": r[10], "headers": json.loads(r[11]),
-            "status": r[12], "error": r[13],
-            "attachments": [a for a in atts if a["cid"] is None],
-            "inline_attachments": [a for a in atts if a["cid"] is not None]}
+    def send(self, *, to: Any = None, cc: Any = None, bcc: Any = None, from_address: str | None = "no-reply",
+             from_name: str | None = None, subject: str | None = None, text: str | None = None,
+             html: str | None = None, attachments: list[Attachment] | None = None,
+             inline_attachments: list[Attachment] | None = None, reply_to: Any = None,
+             in_reply_to: str | None = None, references: str | None = None) -> SendResult:
+        """Store one message in the outbox and relay it if SMTP is configured; raises OutboxError."""
+        cfg = self.smtp_config()
+        to_l, cc_l, bcc_l = _addresses(to, "to"), _addresses(cc, "cc"), _addresses(bcc, "bcc")
+        if not (to_l or cc_l or bcc_l):
+            raise OutboxError("anvil.email.send() needs at least one recipient (to, cc or bcc)")
+        sender = _from_address(from_address, cfg)
+        if "@" not in _bare(sender):
+            raise OutboxError(f"anvil.email.send(): from_address {from_address!r} is not an email address")
+        headers = {k: v for k, v in (("Reply-To", ", ".join(_addresses(reply_to, "reply_to"))),
+                                     ("In-Reply-To", in_reply_to), ("References", references)) if v}
+        rec: dict[str, Any] = {
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "message_id": make_msgid(domain=_bare(sender).rsplit("@", 1)[1]),
+            "from_address": sender, "from_name": from_name, "to": to_l, "cc": cc_l, "bcc": bcc_l,
+            "subject": subject, "text": text, "html": html, "headers": headers,
+            "attachments": list(attachments or []), "inline_attachments": list(inline_attachments or []),
+        }
+        mime = build_mime(rec)  # before storing: a message that cannot be built is refused, not kept
+        db = self._db()
+        with db.write() as conn:
+            row_id = _insert(conn, rec, KEPT if cfg is None else SENDING)
+        status, error = KEPT, None
+        if cfg is not None:
+            try:
+                _relay(cfg, mime, _bare(sender), [_bare(a) for a in to_l + cc_l + bcc_l])
+                status = RELAYED
+            except OutboxError as e:
+                status, error = FAILED, str(e)
+            with db.write() as conn:
+                conn.execute("UPDATE outbox_messages SET status = ?, error = ? WHERE id = ?", (status, error, row_id))
+        _announce(to_l or cc_l or bcc_l, subject, cfg, error)
+        if error is not None:
+            raise OutboxError(error)
+        return SendResult(row_id, rec["message_id"], status)
 
+    def list_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored messages, newest first: id, time, from, to, cc, bcc, subject, status, error, attachments."""
+        sql = ("SELECT m.id, m.time, m.from_address, m.from_name, m.to_json, m.cc_json, m.bcc_json, m.subject,"
+               " m.status, m.error, (SELECT COUNT(*) FROM outbox_attachments a WHERE a.message = m.id)"
+               " FROM outbox_messages m ORDER BY m.id DESC")
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (int(limit),)
+        return [{"id": r[0], "time": r[1], "from": formataddr((r[3] or "", r[2])), "to": json.loads(r[4]),
+                 "cc": json.loads(r[5]), "bcc": json.loads(r[6]), "subject": r[7], "status": r[8], "error": r[9],
+                 "attachments": r[10]} for r in self._db().connection().execute(sql, params)]
 
-def message_eml(app_dir: AppDir, id: int) -> bytes | None:
-    """A stored message as a .eml file (what was, or would have been, relayed), or None."""
-    rec = get_message(app_dir, id)
-    if rec is None:
-        return None
-    for kind in ("attachments", "inline_attachments"):
-        rec[kind] = [Attachment(a["content_type"], a["content"], a["name"], a["cid"]) for a in rec[kind]]
-    return build_mime(rec).as_bytes()
+    def get_message(self, id: int | str) -> dict[str, Any] | None:  # noqa: A002
+        """One message with its text, HTML and attachments (bytes included), or None if there is none.
 
+        Each attachment is a dict: name, content_type, size, content (bytes) and, for inline ones, cid.
+        """
+        try:
+            row_id = int(id)
+        except (TypeError, ValueError):
+            return None
+        conn = self._db().connection()
+        r = conn.execute("SELECT id, time, message_id, from_address, from_name, to_json, cc_json, bcc_json, subject,"
+                         " text, html, headers_json, status, error FROM outbox_messages WHERE id = ?",
+                         (row_id,)).fetchone()
+        if r is None:
+            return None
+        atts = [{"name": a[0], "content_type": a[1], "cid": a[2], "size": len(a[3]), "content": bytes(a[3])}
+                for a in conn.execute("SELECT name, content_type, cid, content FROM outbox_attachments"
+                                      " WHERE message = ? ORDER BY position", (r[0],))]
+        return {"id": r[0], "time": r[1], "message_id": r[2], "from_address": r[3], "from_name": r[4],
+                "from": formataddr((r[4] or "", r[3])), "to": json.loads(r[5]), "cc": json.loads(r[6]),
+                "bcc": json.loads(r[7]), "subject": r[8], "text": r[9], "html": r[10], "headers": json.loads(r[11]),
+                "status": r[12], "error": r[13],
+                "attachments": [a for a in atts if a["cid"] is None],
+                "inline_attachments": [a for a in atts if a["cid"] is not None]}
 
-def clear_messages(app_dir: AppDir) -> int:
-    """Delete every stored message; returns how many there were."""
-    with _database(app_dir).write() as conn:
-        conn.execute("DELETE FROM outbox_attachments")
-        return int(conn.execute("DELETE FROM outbox_messages").rowcount)
+    def message_eml(self, id: int) -> bytes | None:  # noqa: A002
+        """A stored message as a .eml file (what was, or would have been, relayed), or None."""
+        rec = self.get_message(id)
+        if rec is None:
+            return None
+        for kind in ("attachments", "inline_attachments"):
+            rec[kind] = [Attachment(a["content_type"], a["content"], a["name"], a["cid"]) for a in rec[kind]]
+        return build_mime(rec).as_bytes()
+
+    def clear_messages(self) -> int:
+        """Delete every stored message; returns how many there were."""
+        with self._db().write() as conn:
+            conn.execute("DELETE FROM outbox_attachments")
+            return int(conn.execute("DELETE FROM outbox_messages").rowcount)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from anvil_dev.services import current
 from anvil_dev.services.db import Database, ensure_schema
 
 SCHEMA = """
@@ -21,44 +20,44 @@ CREATE TABLE IF NOT EXISTS anvil_sessions (
 """
 
 
-def _db() -> Database:
-    db = current().db
-    ensure_schema(db, "sessions", SCHEMA)
-    return db
+class Sessions:
+    """The app's session records (`services.current().sessions`)."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-def load(session_id: str) -> dict[str, Any] | None:
-    """The session's record ({"data": json text, "user_id"}), or None if it was never saved."""
-    row = _db().connection().execute(
-        "SELECT data, user_id FROM anvil_sessions WHERE id = ?", (session_id,)).fetchone()
-    return {"data": row[0], "user_id": row[1]} if row else None
+    def _db(self) -> Database:
+        ensure_schema(self.db, "sessions", SCHEMA)
+        return self.db
 
+    def load(self, session_id: str) -> dict[str, Any] | None:
+        """The session's record ({"data": json text, "user_id"}), or None if it was never saved."""
+        row = self._db().connection().execute(
+            "SELECT data, user_id FROM anvil_sessions WHERE id = ?", (session_id,)).fetchone()
+        return {"data": row[0], "user_id": row[1]} if row else None
 
-def save(session_id: str, *, data: str | None = None, user_id: Any = ..., client_type: str | None = None,
-         remember: bool | None = None) -> None:
-    """Create or update a session; only the fields given change."""
-    now = time.time()
-    db = _db()
-    with db.write() as conn:
-        conn.execute(
-            "INSERT INTO anvil_sessions (id, data, client_type, created, updated) VALUES (?, '{}', ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated", (session_id, client_type, now, now))
-        if data is not None:
-            conn.execute("UPDATE anvil_sessions SET data = ? WHERE id = ?", (data, session_id))
-        if user_id is not ...:
-            conn.execute("UPDATE anvil_sessions SET user_id = ? WHERE id = ?", (user_id, session_id))
-        if remember is not None:
-            conn.execute("UPDATE anvil_sessions SET remember = ? WHERE id = ?", (int(remember), session_id))
+    def save(self, session_id: str, *, data: str | None = None, user_id: Any = ..., client_type: str | None = None,
+             remember: bool | None = None) -> None:
+        """Create or update a session; only the fields given change."""
+        now = time.time()
+        with self._db().write() as conn:
+            conn.execute(
+                "INSERT INTO anvil_sessions (id, data, client_type, created, updated) VALUES (?, '{}', ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated", (session_id, client_type, now, now))
+            if data is not None:
+                conn.execute("UPDATE anvil_sessions SET data = ? WHERE id = ?", (data, session_id))
+            if user_id is not ...:
+                conn.execute("UPDATE anvil_sessions SET user_id = ? WHERE id = ?", (user_id, session_id))
+            if remember is not None:
+                conn.execute("UPDATE anvil_sessions SET remember = ? WHERE id = ?", (int(remember), session_id))
 
+    def delete(self, session_id: str) -> None:
+        with self._db().write() as conn:
+            conn.execute("DELETE FROM anvil_sessions WHERE id = ?", (session_id,))
 
-def delete(session_id: str) -> None:
-    with _db().write() as conn:
-        conn.execute("DELETE FROM anvil_sessions WHERE id = ?", (session_id,))
-
-
-def list_sessions(limit: int = 200) -> list[dict[str, Any]]:
-    rows = _db().connection().execute(
-        "SELECT id, data, user_id, client_type, created, updated FROM anvil_sessions "
-        "ORDER BY updated DESC LIMIT ?", (limit,)).fetchall()
-    return [{"id": r[0], "data": r[1], "user_id": r[2], "client_type": r[3], "created": r[4], "updated": r[5]}
-            for r in rows]
+    def list_sessions(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self._db().connection().execute(
+            "SELECT id, data, user_id, client_type, created, updated FROM anvil_sessions "
+            "ORDER BY updated DESC LIMIT ?", (limit,)).fetchall()
+        return [{"id": r[0], "data": r[1], "user_id": r[2], "client_type": r[3], "created": r[4], "updated": r[5]}
+                for r in rows]

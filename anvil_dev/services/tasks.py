@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from anvil_dev import services
-from anvil_dev.appdir import AppDir
 from anvil_dev.services.db import Database, ensure_schema
 
 RUNNING = "running"
@@ -57,122 +55,115 @@ class TaskNotFound(LookupError):
     """No task has this id (or id prefix)."""
 
 
-def _db(app_dir: AppDir | str | Path | None = None) -> Database:
-    if app_dir is not None and not services.is_open():
-        services.open(app_dir)
-    db = services.current().runtime_db
-    ensure_schema(db, "tasks", SCHEMA)
-    return db
+class Tasks:
+    """The app's background task records (`services.current().tasks`), in its runtime database."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-# ---- written by the host and the task's process ---------------------------------------------
+    def _db(self) -> Database:
+        ensure_schema(self.db, "tasks", SCHEMA)
+        return self.db
 
+    # ---- written by the host and the task's process ---------------------------------------------
 
-def create(name: str, *, session_id: str | None = None, host_pid: int | None = None) -> str:
-    """Record a task that is starting; returns its id."""
-    task_id = secrets.token_hex(8)
-    with _db().write() as conn:
-        conn.execute("INSERT INTO anvil_background_tasks (id, name, status, start_time, host_pid, session_id, state) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (task_id, name, RUNNING, time.time(), host_pid or os.getpid(), session_id, EMPTY_STATE))
-        conn.execute("DELETE FROM anvil_background_tasks WHERE status != ? AND id NOT IN (SELECT id FROM "
-                     "anvil_background_tasks WHERE status != ? ORDER BY start_time DESC LIMIT ?)",
-                     (RUNNING, RUNNING, KEEP_FINISHED))
-    return task_id
+    def create(self, name: str, *, session_id: str | None = None, host_pid: int | None = None) -> str:
+        """Record a task that is starting; returns its id."""
+        task_id = secrets.token_hex(8)
+        with self._db().write() as conn:
+            conn.execute("INSERT INTO anvil_background_tasks (id, name, status, start_time, host_pid, session_id, "
+                         "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (task_id, name, RUNNING, time.time(), host_pid or os.getpid(), session_id, EMPTY_STATE))
+            conn.execute("DELETE FROM anvil_background_tasks WHERE status != ? AND id NOT IN (SELECT id FROM "
+                         "anvil_background_tasks WHERE status != ? ORDER BY start_time DESC LIMIT ?)",
+                         (RUNNING, RUNNING, KEEP_FINISHED))
+        return task_id
 
+    def set_pid(self, task_id: str, pid: int | None) -> str | None:
+        """Record the process running a task; returns the task's status (it may have been killed already)."""
+        db = self._db()
+        with db.write() as conn:
+            conn.execute("UPDATE anvil_background_tasks SET pid = ? WHERE id = ?", (pid, task_id))
+            row = conn.execute("SELECT status FROM anvil_background_tasks WHERE id = ?", (task_id,)).fetchone()
+        return row[0] if row else None
 
-def set_pid(task_id: str, pid: int | None) -> str | None:
-    """Record the process running a task; returns the task's status (it may have been killed already)."""
-    db = _db()
-    with db.write() as conn:
-        conn.execute("UPDATE anvil_background_tasks SET pid = ? WHERE id = ?", (pid, task_id))
-        row = conn.execute("SELECT status FROM anvil_background_tasks WHERE id = ?", (task_id,)).fetchone()
-    return row[0] if row else None
+    def save_state(self, task_id: str, state: str) -> None:
+        """Store a task's task_state: `state` is the JSON text of wire.encode({"state": ...})."""
+        with self._db().write() as conn:
+            conn.execute("UPDATE anvil_background_tasks SET state = ? WHERE id = ?", (state, task_id))
 
+    def finish(self, task_id: str, status: str, *, result: str | None = None,
+               error: dict[str, Any] | None = None) -> bool:
+        """Record how a running task ended; False if it had ended already (a kill came first, say)."""
+        with self._db().write() as conn:
+            cur = conn.execute(
+                "UPDATE anvil_background_tasks SET status = ?, end_time = ?, result = ?, error = ? "
+                "WHERE id = ? AND status = ?",
+                (status, time.time(), result, json.dumps(error) if error is not None else None, task_id, RUNNING))
+        return cur.rowcount > 0
 
-def save_state(task_id: str, state: str) -> None:
-    """Store a task's task_state: `state` is the JSON text of wire.encode({"state": ...})."""
-    with _db().write() as conn:
-        conn.execute("UPDATE anvil_background_tasks SET state = ? WHERE id = ?", (state, task_id))
+    def mark_orphans_missing(self) -> int:
+        """Tasks "running" under a server that is gone (stopped, crashed) become "missing"; returns how many."""
+        db = self._db()
+        rows = db.connection().execute(
+            "SELECT id, host_pid FROM anvil_background_tasks WHERE status = ?", (RUNNING,)).fetchall()
+        gone = [task_id for task_id, host_pid in rows if not _alive(host_pid)]
+        for task_id in gone:
+            self.finish(task_id, MISSING)
+        return len(gone)
 
+    # ---- read by server code, the CLI and the console -------------------------------------------
 
-def finish(task_id: str, status: str, *, result: str | None = None, error: dict[str, Any] | None = None) -> bool:
-    """Record how a running task ended; False if it had ended already (a kill came first, say)."""
-    with _db().write() as conn:
-        cur = conn.execute(
-            "UPDATE anvil_background_tasks SET status = ?, end_time = ?, result = ?, error = ? "
-            "WHERE id = ? AND status = ?",
-            (status, time.time(), result, json.dumps(error) if error is not None else None, task_id, RUNNING))
-    return cur.rowcount > 0
-
-
-def mark_orphans_missing(app_dir: AppDir | str | Path | None = None) -> int:
-    """Tasks "running" under a server that is gone (stopped, crashed) become "missing"; returns how many."""
-    db = _db(app_dir)
-    rows = db.connection().execute(
-        "SELECT id, host_pid FROM anvil_background_tasks WHERE status = ?", (RUNNING,)).fetchall()
-    gone = [task_id for task_id, host_pid in rows if not _alive(host_pid)]
-    for task_id in gone:
-        finish(task_id, MISSING)
-    return len(gone)
-
-
-# ---- read by server code, the CLI and the console -------------------------------------------
-
-
-def get(task_id: str, app_dir: AppDir | str | Path | None = None) -> dict[str, Any] | None:
-    """A task's record (see `_record`), or None if there is no such task."""
-    row = _db(app_dir).connection().execute(
-        f"SELECT {_COLUMNS} FROM anvil_background_tasks WHERE id = ?", (task_id,)).fetchone()
-    if row is None:
-        return None
-    record = _record(row)
-    if record["status"] == RUNNING and not _alive(record["host_pid"]):
-        finish(task_id, MISSING)
-        return get(task_id)
-    return record
-
-
-def list_tasks(app_dir: AppDir | str | Path | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest tasks first, each a record as `get` gives it."""
-    mark_orphans_missing(app_dir)
-    rows = _db().connection().execute(
-        f"SELECT {_COLUMNS} FROM anvil_background_tasks ORDER BY start_time DESC LIMIT ?", (limit,)).fetchall()
-    return [_record(r) for r in rows]
-
-
-def resolve(task_id: str, app_dir: AppDir | str | Path | None = None) -> dict[str, Any]:
-    """The task with this id or unique id prefix (people type short ids); TaskNotFound otherwise."""
-    record = get(task_id, app_dir)
-    if record is not None:
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        """A task's record (see `_record`), or None if there is no such task."""
+        row = self._db().connection().execute(
+            f"SELECT {_COLUMNS} FROM anvil_background_tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            return None
+        record = _record(row)
+        if record["status"] == RUNNING and not _alive(record["host_pid"]):
+            self.finish(task_id, MISSING)
+            return self.get(task_id)
         return record
-    ids = [] if not task_id.isalnum() else [r[0] for r in _db().connection().execute(
-        "SELECT id FROM anvil_background_tasks WHERE id LIKE ? LIMIT 2", (task_id + "%",)).fetchall()]
-    if len(ids) == 1:
-        found = get(ids[0])
-        if found is not None:
-            return found
-    if len(ids) > 1:
-        raise TaskNotFound(f"more than one background task id starts with {task_id!r}: give more of it")
-    raise TaskNotFound(f"Background Task not found: {task_id}")
 
+    def list_tasks(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest tasks first, each a record as `get` gives it."""
+        self.mark_orphans_missing()
+        rows = self._db().connection().execute(
+            f"SELECT {_COLUMNS} FROM anvil_background_tasks ORDER BY start_time DESC LIMIT ?", (limit,)).fetchall()
+        return [_record(r) for r in rows]
 
-def kill_task(app_dir: AppDir | str | Path | None, task_id: str) -> dict[str, Any]:
-    """Kill a running task (SIGKILL to its process) and mark it "killed"; returns its record.
+    def resolve(self, task_id: str) -> dict[str, Any]:
+        """The task with this id or unique id prefix (people type short ids); TaskNotFound otherwise."""
+        record = self.get(task_id)
+        if record is not None:
+            return record
+        ids = [] if not task_id.isalnum() else [r[0] for r in self._db().connection().execute(
+            "SELECT id FROM anvil_background_tasks WHERE id LIKE ? LIMIT 2", (task_id + "%",)).fetchall()]
+        if len(ids) == 1:
+            found = self.get(ids[0])
+            if found is not None:
+                return found
+        if len(ids) > 1:
+            raise TaskNotFound(f"more than one background task id starts with {task_id!r}: give more of it")
+        raise TaskNotFound(f"Background Task not found: {task_id}")
 
-    The record's "was_running" says whether there was anything to kill. Marking comes first, so
-    the host, seeing the process die, does not record it as "missing".
-    """
-    record = resolve(task_id, app_dir)
-    killed = record["status"] == RUNNING and finish(record["id"], KILLED)
-    if killed and record["pid"] and _is_task_process(record["pid"]):
-        try:
-            os.kill(record["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    out = get(record["id"]) or record
-    out["was_running"] = killed
-    return out
+    def kill_task(self, task_id: str) -> dict[str, Any]:
+        """Kill a running task (SIGKILL to its process) and mark it "killed"; returns its record.
+
+        The record's "was_running" says whether there was anything to kill. Marking comes first, so
+        the host, seeing the process die, does not record it as "missing".
+        """
+        record = self.resolve(task_id)
+        killed = record["status"] == RUNNING and self.finish(record["id"], KILLED)
+        if killed and record["pid"] and _is_task_process(record["pid"]):
+            try:
+                os.kill(record["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        out = self.get(record["id"]) or record
+        out["was_running"] = killed
+        return out
 
 
 # ---- helpers --------------------------------------------------------------------------------

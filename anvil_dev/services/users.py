@@ -5,11 +5,14 @@ table (through `anvil.tables`); this module holds what must not live in user cod
 
 - password hashes: scrypt with a random salt per password (about 70 ms to check, on purpose);
 - lockout: after `max_password_failures` wrong passwords in a row (10, as on Anvil) an account is
-  locked for `LOCKOUT_SECONDS` (5 minutes; Anvil locks until a password reset, which a local
-  server cannot email). The count lives in the table `anvil_users_failures`, and is mirrored to
+  locked for `Settings.lockout_seconds` (5 minutes; Anvil locks until a password reset, which a
+  local server cannot email). The count lives in the table `anvil_users_failures`, and is mirrored to
   the users table's `n_password_failures` column when it has one;
 - `add_user` / `list_users` for `anvil-dev users add|list` and the console, which run in the host
   (where `anvil` is never imported) and so work on the tables store directly.
+
+Password hashing and checks are pure functions; the rest is `Users`, bound to a context
+(`services.current().users`).
 """
 
 from __future__ import annotations
@@ -18,20 +21,20 @@ import base64
 import datetime
 import hashlib
 import hmac
-import os
 import secrets
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
 from anvil_dev.services.db import Database, ensure_schema
+
+if TYPE_CHECKING:
+    from anvil_dev.services.tables import TablesStore
 
 USERS_SERVICE = "/runtime/services/anvil/users.yml"
 DEFAULT_USER_TABLE = "users"
 MAX_PASSWORD_FAILURES = 10
-LOCKOUT_SECONDS = float(os.environ.get("ANVIL_DEV_LOCKOUT_SECONDS", "300"))
 MIN_SECURE_LENGTH = 8
 # Columns of the users table that never leave the server (the console and client rows skip them).
 SECRET_COLUMNS = frozenset({"password_hash", "email_confirmation_key", "remembered_logins", "mfa"})
@@ -76,7 +79,7 @@ class UsersError(Exception):
 # ------------------------------------------------------------------------------ settings
 
 
-def settings(app_dir: AppDir) -> dict[str, Any] | None:
+def service_options(app_dir: AppDir) -> dict[str, Any] | None:
     """The Users service options of anvil.yaml (client_config + server_config over Anvil's defaults),
     or None when the app has no Users service."""
     svc = app_dir.service_config(USERS_SERVICE)
@@ -140,135 +143,124 @@ def password_problem(password: Any, secure: bool) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------ lockout
+# ------------------------------------------------------------------------------ the service
 
 
-def _failures_db(db: Database | None) -> Database:
-    if db is None:
-        from anvil_dev.services import current
+class Users:
+    """The Users service of one app (`services.current().users`): its options, lockout, and the
+    host's add/list over the users table."""
 
-        db = current().db
-    ensure_schema(db, "users_failures", FAILURES_SCHEMA)
-    return db
+    def __init__(self, app_dir: AppDir, db: Database, settings: Settings, tables: TablesStore) -> None:
+        self.app_dir = app_dir
+        self.db = db
+        self.settings = settings
+        self.tables = tables
 
+    def options(self) -> dict[str, Any] | None:
+        """The service's anvil.yaml options over Anvil's defaults, or None when the app has no Users service."""
+        return service_options(self.app_dir)
 
-def locked_for(user_id: str, db: Database | None = None) -> float:
-    """Seconds until a locked account may try again (0 when it is not locked)."""
-    row = _failures_db(db).connection().execute(
-        "SELECT locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)).fetchone()
-    return max(0.0, row[0] - time.time()) if row else 0.0
+    @property
+    def lockout_seconds(self) -> float:
+        return self.settings.lockout_seconds
 
+    # ---------------------------------------------------------------------- lockout
 
-def record_failure(user_id: str, max_failures: int, db: Database | None = None) -> int:
-    """Count one wrong password; at `max_failures` the account locks. Returns the count so far."""
-    now = time.time()
-    with _failures_db(db).write() as conn:
-        row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
-                           (user_id,)).fetchone()
-        failures = 0 if row is None or (row[1] and row[1] <= now) else row[0]
-        failures += 1
-        locked_until = now + LOCKOUT_SECONDS if failures >= max_failures else 0.0
-        conn.execute("INSERT OR REPLACE INTO anvil_users_failures (user_id, failures, locked_until) VALUES (?, ?, ?)",
-                     (user_id, failures, locked_until))
-    return failures
+    def _failures_db(self) -> Database:
+        ensure_schema(self.db, "users_failures", FAILURES_SCHEMA)
+        return self.db
 
+    def locked_for(self, user_id: str) -> float:
+        """Seconds until a locked account may try again (0 when it is not locked)."""
+        row = self._failures_db().connection().execute(
+            "SELECT locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)).fetchone()
+        return max(0.0, row[0] - time.time()) if row else 0.0
 
-def clear_failures(user_id: str, db: Database | None = None) -> None:
-    with _failures_db(db).write() as conn:
-        conn.execute("DELETE FROM anvil_users_failures WHERE user_id = ?", (user_id,))
+    def record_failure(self, user_id: str, max_failures: int) -> int:
+        """Count one wrong password; at `max_failures` the account locks. Returns the count so far."""
+        now = time.time()
+        with self._failures_db().write() as conn:
+            row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
+                               (user_id,)).fetchone()
+            failures = 0 if row is None or (row[1] and row[1] <= now) else row[0]
+            failures += 1
+            locked_until = now + self.lockout_seconds if failures >= max_failures else 0.0
+            conn.execute("INSERT OR REPLACE INTO anvil_users_failures (user_id, failures, locked_until) "
+                         "VALUES (?, ?, ?)", (user_id, failures, locked_until))
+        return failures
 
+    def clear_failures(self, user_id: str) -> None:
+        with self._failures_db().write() as conn:
+            conn.execute("DELETE FROM anvil_users_failures WHERE user_id = ?", (user_id,))
 
-# ------------------------------------------------------------------------------ host side (CLI, console)
+    # ---------------------------------------------------------------------- host side (CLI, console)
 
+    def _table(self) -> tuple[int, str]:
+        """The users table's id and name; UsersError saying what to add when there is none."""
+        opts = self.options()
+        if opts is None:
+            raise UsersError("ServiceNotAdded", f"{self.app_dir.yaml_path} has no Users service: add "
+                             f"`- source: {USERS_SERVICE}` under services:")
+        name = opts["user_table"]
+        info = self.tables.table_by_id(name) if isinstance(name, int) else self.tables.table(str(name))
+        if info is None:
+            raise UsersError("TableError", f"The users table '{name}' does not exist: add it to db_schema in "
+                             "anvil.yaml (or set the Users service's server_config user_table)")
+        return info.id, info.name
 
-@dataclass
-class _HostTable:
-    store: Any
-    table_id: int
-    name: str
+    def _find(self, table_id: int, email: str) -> tuple[int, dict[str, Any]] | None:
+        for candidate in dict.fromkeys([email.strip().lower(), email.strip()]):
+            rows = self.tables.select(table_id, self.tables.compile(table_id, (), {"email": candidate}), limit=1)
+            if rows:
+                return rows[0]
+        return None
 
+    def add_user(self, email: str, password: str | None = None, admin: bool = False) -> dict[str, Any]:
+        """Create a user who can log in at once (enabled, email confirmed), or update an existing one:
+        enable and confirm them, set the password when given, and make them an admin with `admin`.
 
-def _host_table(app_dir: AppDir) -> _HostTable:
-    from anvil_dev.services.tables import TablesStore
+        Returns {"email", "id", "created"}. Raises UsersError with a message for the command line.
+        """
+        from anvil_dev.services.tables import NoSuchColumnError
 
-    opts = settings(app_dir)
-    if opts is None:
-        raise UsersError("ServiceNotAdded", f"{app_dir.yaml_path} has no Users service: add "
-                         f"`- source: {USERS_SERVICE}` under services:")
-    app_dir.ensure_data_dir()
-    store = TablesStore(Database(app_dir.db_path), app_dir, b"")
-    name = opts["user_table"]
-    info = store.table_by_id(name) if isinstance(name, int) else store.table(str(name))
-    if info is None:
-        raise UsersError("TableError", f"The users table '{name}' does not exist: add it to db_schema in "
-                         "anvil.yaml (or set the Users service's server_config user_table)")
-    return _HostTable(store, info.id, info.name)
-
-
-def _find(table: _HostTable, email: str) -> tuple[int, dict[str, Any]] | None:
-    for candidate in dict.fromkeys([email.strip().lower(), email.strip()]):
-        rows = table.store.select(table.table_id, table.store.compile(table.table_id, (), {"email": candidate}),
-                                  limit=1)
-        if rows:
-            return rows[0]
-    return None
-
-
-def add_user(app_dir: AppDir | str | Path, email: str, password: str | None = None,
-             admin: bool = False) -> dict[str, Any]:
-    """Create a user who can log in at once (enabled, email confirmed), or update an existing one:
-    enable and confirm them, set the password when given, and make them an admin with `admin`.
-
-    Returns {"email", "id", "created"}. Raises UsersError with a message for the command line.
-    """
-    app = app_dir if isinstance(app_dir, AppDir) else AppDir(app_dir)
-    email = normalise_email(email)
-    if "@" not in email:
-        raise UsersError("AuthenticationFailed", f"{email!r} is not an email address")
-    values: dict[str, Any] = {"enabled": True, "confirmed_email": True}
-    if password is not None:
-        problem = password_problem(password, bool((settings(app) or {}).get("require_secure_passwords")))
-        if problem:
-            raise UsersError("PasswordNotAcceptable", problem)
-        values["password_hash"] = hash_password(password)
-    if admin:
-        values["admin"] = True
-    table = _host_table(app)
-    try:
-        found = _find(table, email)
-        if found is None:
-            values.update(email=email, signed_up=datetime.datetime.now(datetime.timezone.utc))
-            row_id, _ = table.store.add_row(table.table_id, values)
-            created = True
-        else:
-            row_id = found[0]
-            table.store.update_row(table.table_id, row_id, values)
-            created = False
-        user_id = f"[{table.table_id},{row_id}]"
+        email = normalise_email(email)
+        if "@" not in email:
+            raise UsersError("AuthenticationFailed", f"{email!r} is not an email address")
+        values: dict[str, Any] = {"enabled": True, "confirmed_email": True}
         if password is not None:
-            clear_failures(user_id, table.store.db)
-    except Exception as e:
-        if type(e).__name__ == "NoSuchColumnError":
+            problem = password_problem(password, bool((self.options() or {}).get("require_secure_passwords")))
+            if problem:
+                raise UsersError("PasswordNotAcceptable", problem)
+            values["password_hash"] = hash_password(password)
+        if admin:
+            values["admin"] = True
+        table_id, table_name = self._table()
+        try:
+            found = self._find(table_id, email)
+            if found is None:
+                values.update(email=email, signed_up=datetime.datetime.now(datetime.timezone.utc))
+                row_id, _ = self.tables.add_row(table_id, values)
+                created = True
+            else:
+                row_id = found[0]
+                self.tables.update_row(table_id, row_id, values)
+                created = False
+        except NoSuchColumnError as e:
             raise UsersError("NoSuchColumnError",
-                             f"{e} (add the column to the {table.name} table in anvil.yaml)") from None
-        raise
-    finally:
-        table.store.db.close()
-    return {"email": email, "id": user_id, "created": created}
+                             f"{e} (add the column to the {table_name} table in anvil.yaml)") from None
+        user_id = f"[{table_id},{row_id}]"
+        if password is not None:
+            self.clear_failures(user_id)
+        return {"email": email, "id": user_id, "created": created}
 
-
-def list_users(app_dir: AppDir | str | Path, limit: int = 1000) -> list[dict[str, Any]]:
-    """The app's users, oldest first, without their secrets: id, email and the other columns."""
-    app = app_dir if isinstance(app_dir, AppDir) else AppDir(app_dir)
-    table = _host_table(app)
-    try:
-        rows = table.store.select(table.table_id, table.store.compile(table.table_id, (), {}), limit=limit)
+    def list_users(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The app's users, oldest first, without their secrets: id, email and the other columns."""
+        table_id, _ = self._table()
+        rows = self.tables.select(table_id, self.tables.compile(table_id, (), {}), limit=limit)
         out = []
         for row_id, data in rows:
-            user: dict[str, Any] = {"id": f"[{table.table_id},{row_id}]", "email": data.get("email")}
+            user: dict[str, Any] = {"id": f"[{table_id},{row_id}]", "email": data.get("email")}
             user.update((k, v) for k, v in data.items() if k not in SECRET_COLUMNS and k != "email")
             user["has_password"] = bool(data.get("password_hash"))
             out.append(user)
         return out
-    finally:
-        table.store.db.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,9 +95,10 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
 def _finish_call(state: _context.CallState) -> None:
     """At the end of the outermost call: roll back a transaction it left open (a persistent worker's
     thread would otherwise keep the write lock), then save what it changed in its session."""
-    tables = sys.modules.get("anvil_dev.services.tables")
-    if tables is not None:
-        tables.end_call()
+    from anvil_dev import services
+
+    if services.is_open():
+        services.current().end_call()
     flush = state.cache.get("session_flush")
     if flush is not None:
         flush()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil._errors import MaybeWrappedError
 from anvil_dev import wire
+
+if TYPE_CHECKING:
+    from anvil_dev.services.mediastore import MediaStore
 
 
 class SerializationError(MaybeWrappedError):
@@ -66,11 +69,10 @@ class RuntimeRegistry(wire.TypeRegistry):
         return super().decode_other(entry, path)
 
 
-def _media_store() -> Any:
+def _media_store() -> MediaStore:
     from anvil_dev import services
-    from anvil_dev.services.mediastore import MediaStore
 
-    return MediaStore(services.current().app_dir.media_dir)
+    return services.current().media
 
 
 REGISTRY = RuntimeRegistry()

@@ -17,9 +17,9 @@ def current_data() -> dict[str, Any]:
         return data
     data, original = {}, None
     if state.session_id and _context.in_call():
-        from anvil_dev.services import sessions
+        from anvil_dev import services
 
-        record = sessions.load(state.session_id)
+        record = services.current().sessions.load(state.session_id)
         if record is not None:
             original = record["data"]
             msg = json.loads(original or "{}")
@@ -33,7 +33,7 @@ def current_data() -> dict[str, Any]:
             text = json.dumps(wire.encode({"session": data}, REGISTRY))
             if text != original and not (original is None and not data):
                 # A login during the call may have moved the session to a new id (anvil.users).
-                sessions.save(state.cache.get("session_rotated_to") or session_id, data=text)
+                services.current().sessions.save(state.cache.get("session_rotated_to") or session_id, data=text)
 
         state.cache["session_flush"] = flush
     state.cache["session_data"] = data

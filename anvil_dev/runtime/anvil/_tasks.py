@@ -14,12 +14,15 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil import Media, _context
 from anvil._errors import exception_from_error
 from anvil._registry import REGISTRY, RuntimeRegistry
 from anvil_dev import wire
+
+if TYPE_CHECKING:
+    from anvil_dev.services.tasks import Tasks
 
 LAUNCH = "anvil.private.background_tasks.launch"
 TYPE_NAME = "anvil.server.Task"
@@ -32,10 +35,10 @@ RESULT_MEDIA_MESSAGE = ("Background tasks cannot return Media objects: store the
 OUTSIDE_MESSAGE = "Cannot access anvil.server.task_state outside a background task"
 
 
-def _svc() -> Any:
-    from anvil_dev.services import tasks
+def _svc() -> Tasks:
+    from anvil_dev import services
 
-    return tasks
+    return services.current().tasks
 
 
 def _server() -> Any:
@@ -149,7 +152,7 @@ class Task:
 
     def kill(self) -> None:
         """Stop the task now (its process is killed); its termination status becomes "killed"."""
-        _svc().kill_task(None, self._id)
+        _svc().kill_task(self._id)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and other._id == self._id

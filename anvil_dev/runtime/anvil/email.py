@@ -12,6 +12,7 @@ from typing import Any
 
 from anvil import BlobMedia, Media, server
 from anvil._errors import AnvilWrappedError, register_exception_type
+from anvil_dev import services
 from anvil_dev.services import outbox as _outbox
 
 __all__ = ["Address", "DeliveryFailure", "Message", "SendFailure", "SendReport", "deliver_eml",
@@ -75,7 +76,7 @@ def send(*, to: str | list[str] | None = None, cc: str | list[str] | None = None
     if inline_attachments is not None and not isinstance(inline_attachments, dict):
         raise TypeError("anvil.email.send(): inline_attachments must be a dict of {content_id: Media}")
     try:
-        result = _outbox.send(
+        result = services.current().outbox.send(
             to=to, cc=cc, bcc=bcc, from_address=from_address, from_name=_text(from_name, "from_name"),
             subject=_text(subject, "subject"), text=_text(text, "text"), html=_text(html, "html"),
             attachments=[_attachment(m, "attachments") for m in attachments or []],

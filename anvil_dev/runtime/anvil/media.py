@@ -11,9 +11,12 @@ import mimetypes
 import os
 import shutil
 import tempfile
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from anvil import BlobMedia, FileMedia, Media
+
+if TYPE_CHECKING:
+    from anvil_dev.services.mediastore import MediaStore
 
 __all__ = ["TempFile", "from_file", "open", "write_to_file"]
 
@@ -95,12 +98,10 @@ class TempFile:
                 pass
 
 
-def _store() -> Any:
+def _store() -> MediaStore | None:
     """The app's media store, or None outside a configured process (plain BlobMedia then)."""
     from anvil_dev import services
 
     if not services.is_open():
         return None
-    from anvil_dev.services.mediastore import MediaStore
-
-    return MediaStore(services.current().app_dir.media_dir)
+    return services.current().media

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -301,9 +300,9 @@ class AnvilCookie(MutableMapping[str, Any]):
         return sid
 
     def _stored(self) -> dict[str, str]:
-        from anvil_dev.services import cookies as _cookies
+        from anvil_dev import services
 
-        return _cookies.load(self._session(), self._scope)
+        return services.current().cookies.load(self._session(), self._scope)
 
     def __getitem__(self, key: str) -> Any:
         import json
@@ -322,7 +321,7 @@ class AnvilCookie(MutableMapping[str, Any]):
 
         from anvil import Media
         from anvil_dev import wire
-        from anvil_dev.services import cookies as _cookies
+        from anvil_dev.services import current
 
         encoded = {}
         for key, value in values.items():
@@ -330,19 +329,19 @@ class AnvilCookie(MutableMapping[str, Any]):
                 raise CookieError("Cannot store Media objects in cookies")
             encoded[key] = json.dumps(wire.encode({"v": value}, REGISTRY,
                                                   error_prefix="Cannot store this value in a cookie. "))
-        _cookies.store(self._session(), self._scope, encoded, float(timeout_days))
+        current().cookies.store(self._session(), self._scope, encoded, float(timeout_days))
 
     def __delitem__(self, key: str) -> None:
-        from anvil_dev.services import cookies as _cookies
+        from anvil_dev import services
 
         if key not in self._stored():
             raise KeyError(key)
-        _cookies.delete(self._session(), self._scope, key)
+        services.current().cookies.delete(self._session(), self._scope, key)
 
     def clear(self) -> None:
-        from anvil_dev.services import cookies as _cookies
+        from anvil_dev import services
 
-        _cookies.delete(self._session(), self._scope)
+        services.current().cookies.delete(self._session(), self._scope)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._stored()))
@@ -363,7 +362,9 @@ cookies = _Cookies()
 
 
 def get_app_origin(environment_type: str | None = None, **kwargs: Any) -> str:
-    return os.environ.get("ANVIL_DEV_ORIGIN", "http://127.0.0.1:3030")
+    from anvil_dev import services
+
+    return services.current().settings.origin
 
 
 def get_api_origin(environment_type: str | None = None, **kwargs: Any) -> str:

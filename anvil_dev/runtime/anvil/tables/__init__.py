@@ -11,15 +11,15 @@ from typing import Any
 from anvil.tables import query
 from anvil.tables._row import Row
 from anvil.tables._table import AppTables, SearchIterator, Table, get_table_by_id
-from anvil_dev.services import tables as _svc
-from anvil_dev.services._tables_errors import (
+from anvil_dev import services
+from anvil_dev.services.tables import (
     NoSuchColumnError,
     QuotaExceededError,
     RowDeleted,
     TableError,
     TransactionConflict,
 )
-from anvil_dev.services._tables_query import order_by
+from anvil_dev.services.tables.query import order_by
 
 from .query import fetch_only
 
@@ -45,11 +45,11 @@ class Transaction:
         self.relaxed = relaxed
 
     def __enter__(self) -> Transaction:
-        _svc.store().begin()
+        services.current().tables.begin()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        st = _svc.store()
+        st = services.current().tables
         if self._aborting or exc is not None:
             st.rollback()
         else:
@@ -69,7 +69,7 @@ def in_transaction(maybe_f: Callable[..., Any] | None = None, relaxed: bool | No
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def new_f(*args: Any, **kwargs: Any) -> Any:
-            if _svc.store().in_transaction():
+            if services.current().tables.in_transaction():
                 return f(*args, **kwargs)
             n = 0
             while True:
@@ -107,7 +107,7 @@ batch = _Batch()
 
 def get_connection_string(via_host: str | None = None, via_port: int | None = None) -> str:
     raise TableError("get_connection_string() is for Anvil's hosted Postgres; anvil-dev keeps the tables in "
-                     f"SQLite at {_svc.store().db.path}")
+                     f"SQLite at {services.current().tables.db.path}")
 
 
 def portable_types() -> dict[str, type]:

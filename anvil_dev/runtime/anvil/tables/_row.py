@@ -8,9 +8,8 @@ import json
 from typing import Any
 
 import anvil
-from anvil_dev.services import tables as _svc
-from anvil_dev.services._tables_errors import NoSuchColumnError, RowDeleted, TableError
-from anvil_dev.services._tables_values import MediaRef, RowRef
+from anvil_dev import services
+from anvil_dev.services.tables import MediaRef, NoSuchColumnError, RowDeleted, RowRef, TableError
 
 # Rows on the wire: the row itself and the rows it links to carry their data; links further
 # away carry only id, table and MAC, so a cycle of links cannot make a message recurse.
@@ -35,7 +34,7 @@ class _TableMedia(anvil.BlobMedia):
 
     def _load(self) -> tuple[str | None, str | None, bytes]:
         if self._loaded is None:
-            got = _svc.store().load_media(self._media_id)
+            got = services.current().tables.load_media(self._media_id)
             if got is None:
                 raise RowDeleted("This media object's row has been deleted or changed")
             self._loaded = got
@@ -130,7 +129,7 @@ class Row:
     # -------------------------------------------------------------- reading
 
     def _fill(self) -> dict[str, Any]:
-        data = _svc.store().load_row(self._table_id, self._id)
+        data = services.current().tables.load_row(self._table_id, self._id)
         if data is None:
             object.__setattr__(self, "_deleted", True)
             raise RowDeleted("This row has been deleted")
@@ -149,7 +148,7 @@ class Row:
         if cache is None or key not in cache:
             cache = self._fill()
             if key not in cache:
-                _svc.store().column(self._table_id, key)  # raises NoSuchColumnError
+                services.current().tables.column(self._table_id, key)  # raises NoSuchColumnError
                 cache = self._fill()
         value = cache[key]
         # The cache must not change when the caller edits what it got.
@@ -168,7 +167,7 @@ class Row:
     def keys(self) -> list[str]:
         if self._deleted:
             raise RowDeleted("This row has been deleted")
-        names = list(_svc.store().table_by_id(self._table_id).columns)
+        names = list(services.current().tables.table_by_id(self._table_id).columns)
         return [n for n in names if n in self._only] if self._only is not None else names
 
     def values(self) -> list[Any]:
@@ -211,7 +210,7 @@ class Row:
                 if k not in self._only:
                     raise NoSuchColumnError(f"No such column '{k}'")
         try:
-            written = _svc.store().update_row(self._table_id, self._id, values)
+            written = services.current().tables.update_row(self._table_id, self._id, values)
         except RowDeleted:
             object.__setattr__(self, "_deleted", True)
             raise
@@ -222,7 +221,7 @@ class Row:
         if self._deleted:
             raise RowDeleted("This row has been deleted")
         object.__setattr__(self, "_deleted", True)
-        _svc.store().delete_row(self._table_id, self._id)
+        services.current().tables.delete_row(self._table_id, self._id)
 
     # -------------------------------------------------------------- identity
 
@@ -244,7 +243,7 @@ class Row:
     # -------------------------------------------------------------- the wire
 
     def __serialize__(self, info: Any) -> dict[str, Any]:
-        st = _svc.store()
+        st = services.current().tables
         out: dict[str, Any] = {"id": self.get_id(), "table": st.table_by_id(self._table_id).name,
                                "mac": st.mac("row", self._table_id, self._id)}
         if self._depth < _WIRE_DATA_DEPTH:
@@ -268,7 +267,7 @@ class Row:
         if not isinstance(data, dict):
             raise TableError("Invalid row reference")
         tid, rid = parse_row_id(data.get("id"))
-        st = _svc.store()
+        st = services.current().tables
         if not getattr(info, "remote_is_trusted", False) and not st.check_mac(data.get("mac"), "row", tid, rid):
             raise _permission_denied("Invalid row reference: its signature does not match (was it altered?)")
         st.table_by_id(tid)

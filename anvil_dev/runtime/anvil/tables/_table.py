@@ -9,9 +9,9 @@ from typing import Any
 
 import anvil
 from anvil.tables._row import Row, _permission_denied, parse_row_id
-from anvil_dev.services import tables as _svc
-from anvil_dev.services._tables_errors import TableError
-from anvil_dev.services._tables_query import QUERY_CLASSES, Compiled, _OfQuery, all_of
+from anvil_dev import services
+from anvil_dev.services.tables import Compiled, TableError
+from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, all_of
 
 DEFAULT_PAGE_SIZE = 100
 _PERMS = {"r": "client_readable", "rw": "client_writable", "rwc": "client_writable_cascade"}
@@ -49,8 +49,8 @@ class Table:
 
     def _compile(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
         if self._is_view:
-            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, _OfQuery)], **self._view_kwargs))
-        return _svc.store().compile(self._id, args, kwargs)
+            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs))
+        return services.current().tables.compile(self._id, args, kwargs)
 
     # -------------------------------------------------------------- rows in, rows out
 
@@ -68,14 +68,14 @@ class Table:
                     raise TableError(f"This view only holds rows whose '{k}' is {v!r:.60}")
                 values[k] = v
             prepared.append(values)
-        return [Row._make(self._id, rid, data) for rid, data in _svc.store().add_rows(self._id, prepared)]
+        return [Row._make(self._id, rid, data) for rid, data in services.current().tables.add_rows(self._id, prepared)]
 
     def search(self, *args: Any, **kwargs: Any) -> SearchIterator:
         return SearchIterator(self._id, self._compile(args, kwargs))
 
     def get(self, *args: Any, **kwargs: Any) -> Row | None:
         compiled = self._compile(args, kwargs)
-        rows = _svc.store().select(self._id, compiled, limit=2)
+        rows = services.current().tables.select(self._id, compiled, limit=2)
         if len(rows) > 1:
             raise TableError("More than one row matched this query")
         return Row._make(self._id, rows[0][0], rows[0][1], compiled.only) if rows else None
@@ -85,24 +85,24 @@ class Table:
         if tid != self._id:
             return None
         compiled = self._compile((), {}) if self._is_view else None
-        if compiled is not None and not _svc.store().has_row(self._id, rid, compiled):
+        if compiled is not None and not services.current().tables.has_row(self._id, rid, compiled):
             return None
-        data = _svc.store().load_row(self._id, rid)
+        data = services.current().tables.load_row(self._id, rid)
         return Row._make(self._id, rid, data) if data is not None else None
 
     def has_row(self, row: Any) -> bool:
         # Anvil answers False for anything that is not a row (apps pass a dict for "not saved yet").
         if not isinstance(row, Row) or row._table_id != self._id:
             return False
-        return _svc.store().has_row(self._id, row._id, self._compile((), {}) if self._is_view else None)
+        return services.current().tables.has_row(self._id, row._id, self._compile((), {}) if self._is_view else None)
 
     __contains__ = has_row
 
     def delete_all_rows(self) -> None:
-        _svc.store().delete_where(self._id, self._compile((), {}) if self._is_view else None)
+        services.current().tables.delete_where(self._id, self._compile((), {}) if self._is_view else None)
 
     def list_columns(self) -> list[dict[str, Any]]:
-        info = _svc.store().table_by_id(self._id)
+        info = services.current().tables.table_by_id(self._id)
         return [{"name": c.name, "type": c.type, **({"table_id": c.target} if c.target is not None else {})}
                 for c in info.columns.values()]
 
@@ -149,7 +149,7 @@ class Table:
 
     def __serialize__(self, info: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self._id, "name": self._name, "perm": self._perm,
-                               "mac": _svc.store().mac(*self._mac_parts())}
+                               "mac": services.current().tables.mac(*self._mac_parts())}
         if self._is_view:
             out["view"] = {"args": list(self._view_args), "kwargs": self._view_kwargs}
         return out
@@ -162,9 +162,9 @@ class Table:
         table = cls(data["id"], str(data.get("name")), data.get("perm") if data.get("perm") in _PERMS else None,
                     tuple(view.get("args") or ()), dict(view.get("kwargs") or {}))
         if not getattr(info, "remote_is_trusted", False) and \
-                not _svc.store().check_mac(data.get("mac"), *table._mac_parts()):
+                not services.current().tables.check_mac(data.get("mac"), *table._mac_parts()):
             raise _permission_denied("Invalid table reference: its signature does not match (was it altered?)")
-        table._name = _svc.store().table_by_id(table._id).name
+        table._name = services.current().tables.table_by_id(table._id).name
         return table
 
 
@@ -189,7 +189,8 @@ class SearchIterator:
     def _first(self) -> list[tuple[int, dict[str, Any]]]:
         """The first page of rows (one query); when that is all of them, the id list too."""
         if self._first_rows is None:
-            rows = _svc.store().select(self._table_id, self._compiled, limit=self._page + 1, cols=self._cols)
+            rows = services.current().tables.select(self._table_id, self._compiled, limit=self._page + 1,
+                                                    cols=self._cols)
             self._first_rows = rows[: self._page]
             self._prefetched.update(self._first_rows)
             if len(rows) <= self._page:
@@ -201,11 +202,11 @@ class SearchIterator:
             self._first()
         if self._ids is None:
             # Many rows: remember only their ids now, read their data a page at a time.
-            self._ids = _svc.store().select_ids(self._table_id, self._compiled)
+            self._ids = services.current().tables.select_ids(self._table_id, self._compiled)
         return self._ids
 
     def _rows(self, ids: list[int]) -> Iterator[Row]:
-        st = _svc.store()
+        st = services.current().tables
         for start in range(0, len(ids), self._page):
             chunk = ids[start:start + self._page]
             missing = [i for i in chunk if i not in self._prefetched]
@@ -221,7 +222,7 @@ class SearchIterator:
     def __len__(self) -> int:
         if self._ids is not None:
             return len(self._ids)
-        return _svc.store().count(self._table_id, self._compiled)
+        return services.current().tables.count(self._table_id, self._compiled)
 
     def __bool__(self) -> bool:
         if self._ids is not None:
@@ -253,7 +254,7 @@ class SearchIterator:
             self._prefetched = {}
 
     def delete_all_rows(self) -> None:
-        st = _svc.store()
+        st = services.current().tables
         if self._fixed:
             with_txn = not st.in_transaction()
             if with_txn:
@@ -275,13 +276,13 @@ class SearchIterator:
         import io
 
         buf = io.StringIO()
-        st = _svc.store()
+        st = services.current().tables
         st.write_csv(self._table_id, buf, list(self._load_ids()), escape_for_excel)
         name = st.table_by_id(self._table_id).name
         return anvil.BlobMedia("text/csv", buf.getvalue().encode("utf-8"), name=f"{name}.csv")
 
     def __repr__(self) -> str:
-        return f"<anvil.tables.SearchIterator: {_svc.store().table_by_id(self._table_id).name}>"
+        return f"<anvil.tables.SearchIterator: {services.current().tables.table_by_id(self._table_id).name}>"
 
     def __serialize__(self, info: Any) -> list[Row]:
         return list(self)
@@ -300,7 +301,7 @@ class AppTables:
     def __getattr__(self, name: str) -> Table:
         if name.startswith("__"):
             raise AttributeError(name)
-        info = _svc.store().table(name)
+        info = services.current().tables.table(name)
         if info is None:
             raise AttributeError(f"No such app table: '{name}'")
         return Table(info.id, info.name)
@@ -315,10 +316,10 @@ class AppTables:
         raise AttributeError("app_tables is read-only")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_svc.store().table_names())
+        return iter(services.current().tables.table_names())
 
     def __dir__(self) -> list[str]:
-        return _svc.store().table_names()
+        return services.current().tables.table_names()
 
     def __repr__(self) -> str:
         return "<anvil.tables.app_tables>"
@@ -328,5 +329,5 @@ def get_table_by_id(table_id: Any) -> Table:
     """A table by its id (a row id "[table_id,row_id]" names its table too)."""
     if isinstance(table_id, str) and table_id.startswith("["):
         table_id = parse_row_id(table_id)[0]
-    info = _svc.store().table_by_id(int(table_id))
+    info = services.current().tables.table_by_id(int(table_id))
     return Table(info.id, info.name)

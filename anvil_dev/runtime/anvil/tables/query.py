@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anvil_dev.services._tables_query import (
+from anvil_dev.services.tables.query import (
     all_of,
     any_of,
     between,

@@ -28,6 +28,7 @@ from anvil.users.exceptions import (
     TooManyPasswordFailures,
     UserExists,
 )
+from anvil_dev import services
 from anvil_dev.services import users as _svc
 
 __all__ = ["AccountIsNotEnabled", "AuthenticationFailed", "EmailNotConfirmed", "MFAException", "MFARequired",
@@ -48,9 +49,7 @@ _OPTIONAL_COLUMNS = ("signed_up", "last_login", "n_password_failures", "confirme
 
 
 def _settings() -> dict[str, Any]:
-    from anvil_dev import services
-
-    opts = _svc.settings(services.current().app_dir)
+    opts = services.current().users.options()
     if opts is None:
         raise server.ServiceNotAdded("Add the Users service to your app before calling this function")
     return opts
@@ -123,9 +122,7 @@ def _load_user(state: _context.CallState) -> Any:
         return user
     if not state.session_id:
         return None
-    from anvil_dev.services import sessions
-
-    record = sessions.load(state.session_id)
+    record = services.current().sessions.load(state.session_id)
     user_id = record and record.get("user_id")
     if not user_id:
         return None
@@ -141,12 +138,11 @@ def _set_login(user: Any, remember: bool) -> None:
     """Make `user` the logged-in user of this call and of the caller's session."""
     state = _context.current()
     if state.session_id and _context.in_call():
-        from anvil_dev.services import sessions
 
         session_id = _new_session_id(state) if _caller_holds_cookie(state) else state.session_id
-        sessions.save(session_id, user_id=user.get_id(), remember=bool(remember))
+        services.current().sessions.save(session_id, user_id=user.get_id(), remember=bool(remember))
     state.cache[_CACHE_KEY] = user
-    _svc.clear_failures(user.get_id())
+    services.current().users.clear_failures(user.get_id())
     values: dict[str, Any] = {"last_login": _now()}
     if user.get("n_password_failures"):
         values["n_password_failures"] = 0
@@ -169,14 +165,12 @@ def _new_session_id(state: _context.CallState) -> str:
     another port of this host can plant its own session cookie in the victim's browser). The
     host sends the caller a cookie for the new id with this call's reply.
     """
-    from anvil_dev.services import cookies, sessions
-
     old = str(state.cache.get("session_rotated_to") or state.session_id)
     new = secrets.token_urlsafe(24)
-    record = sessions.load(old)
-    sessions.save(new, data=record["data"] if record else None, client_type=state.client_type)
-    cookies.move(old, new)
-    sessions.delete(old)
+    record = services.current().sessions.load(old)
+    services.current().sessions.save(new, data=record["data"] if record else None, client_type=state.client_type)
+    services.current().cookies.move(old, new)
+    services.current().sessions.delete(old)
     state.cache["session_rotated_to"] = new
     state.session_id = new
     return new
@@ -199,9 +193,8 @@ def logout(invalidate_client_objects: bool = False) -> None:
     """Log the current session out (for the rest of this call too, even under `call --as`)."""
     state = _context.current()
     if state.session_id and _context.in_call():
-        from anvil_dev.services import sessions
 
-        sessions.save(_new_session_id(state), user_id=None, remember=False)
+        services.current().sessions.save(_new_session_id(state), user_id=None, remember=False)
     state.cache[_CACHE_KEY] = None
 
 
@@ -218,7 +211,7 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
         _svc.check_password(password, None)  # the same time as a wrong password: no hint the email is unknown
         raise AuthenticationFailed(_BAD_LOGIN)
     user_id = user.get_id()
-    if _svc.locked_for(user_id) > 0:
+    if services.current().users.locked_for(user_id) > 0:
         raise TooManyPasswordFailures(_locked_message())
     if not _svc.check_password(password, user.get("password_hash")):
         _failed(user)
@@ -234,14 +227,14 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
 def _failed(user: Any, message: str = _BAD_LOGIN) -> None:
     """Count a wrong password and raise: TooManyPasswordFailures once the account locks."""
     limit = int(_settings().get("max_password_failures") or _svc.MAX_PASSWORD_FAILURES)
-    n = _svc.record_failure(user.get_id(), limit)
+    n = services.current().users.record_failure(user.get_id(), limit)
     if "n_password_failures" in user.keys():
         _write(user, n_password_failures=n)
     raise (TooManyPasswordFailures if n >= limit else AuthenticationFailed)(message)
 
 
 def _locked_message() -> str:
-    minutes = max(1, round(_svc.LOCKOUT_SECONDS / 60))
+    minutes = max(1, round(services.current().users.lockout_seconds / 60))
     return f"{_LOCKED} (anvil-dev unlocks the account after {minutes} minute{'s' if minutes != 1 else ''})"
 
 
@@ -305,7 +298,7 @@ def reset_password(old_password: str, new_password: str) -> bool:
     user = get_user()
     if user is None:
         raise AuthenticationFailed("You must be logged in to change your password")
-    if _svc.locked_for(user.get_id()) > 0:
+    if services.current().users.locked_for(user.get_id()) > 0:
         raise TooManyPasswordFailures(_locked_message())
     if not _svc.check_password(old_password, user.get("password_hash")):
         _failed(user, "Incorrect password")
@@ -313,18 +306,16 @@ def reset_password(old_password: str, new_password: str) -> bool:
     if problem:
         raise PasswordNotAcceptable(problem)
     _write(user, password_hash=_svc.hash_password(new_password))
-    _svc.clear_failures(user.get_id())
+    services.current().users.clear_failures(user.get_id())
     _logout_other_sessions(user.get_id())
     return True
 
 
 def _logout_other_sessions(user_id: str) -> None:
-    from anvil_dev.services import sessions
-
     mine = _context.current().session_id
-    for s in sessions.list_sessions(limit=1_000_000):
+    for s in services.current().sessions.list_sessions(limit=1_000_000):
         if s.get("user_id") == user_id and s.get("id") != mine:
-            sessions.save(s["id"], user_id=None)
+            services.current().sessions.save(s["id"], user_id=None)
 
 
 def send_password_reset_email(email: str) -> None:

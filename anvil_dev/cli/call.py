@@ -1,0 +1,150 @@
+"""`anvil-dev call`: call a function (or an HTTP endpoint) on a running server and show the result as a person
+reads it, with returned Media saved to files."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pprint
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from anvil_dev.cli._context import AppInfo, pass_info
+
+
+def _parse_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+    except RecursionError:
+        raise click.BadParameter(f"{text[:40]}... is JSON nested too deeply to send", param_hint="ARGS") from None
+
+
+@click.command("call", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--kw", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument (repeatable).")
+@click.option("--url", default="http://127.0.0.1:3030", show_default=True, envvar="ANVIL_DEV_URL")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (wire format).")
+@click.option("--as", "as_user", metavar="EMAIL", help="Call as this user (needs access to the app's .anvil-dev/).")
+@click.option("--media-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where returned media are written.")
+@click.option("--http", "http_method", metavar="METHOD",
+              help="Request NAME as a path of the app's HTTP endpoints (/_/api/NAME) with this method; "
+                   "ARGS become query parameters KEY=VALUE.")
+@pass_info
+def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], url: str,
+                 as_json: bool, as_user: str | None, media_dir: str, http_method: str | None) -> None:
+    """Call server function NAME with ARGS (each parsed as JSON where it is valid JSON, else a string)."""
+    if http_method is not None:
+        sys.exit(_run_http(url, http_method, name, list(args)))
+    if not name.strip():
+        raise click.BadParameter("give the name of a server function (`anvil-dev serve` lists them)",
+                                 param_hint="NAME")
+    kw = {}
+    for item in kwargs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--kw")
+        kw[key] = _parse_arg(value)
+    token = info.app.cli_token() if as_user else None
+    code = _run(url, name, [_parse_arg(a) for a in args], kw, as_json=as_json, as_user=as_user,
+                token=token, media_dir=Path(media_dir))
+    sys.exit(code)
+
+
+def _save_media(value: Any, media_dir: Path, saved: list[str]) -> Any:
+    """Write every Media in a result to a file; returns the result with paths in their place."""
+    from anvil_dev.client import Media
+
+    if isinstance(value, Media):
+        media_dir.mkdir(parents=True, exist_ok=True)
+        name = Path(value.name or "media.bin").name or "media.bin"
+        target = media_dir / name
+        n = 1
+        while target.exists():
+            target = media_dir / f"{Path(name).stem}-{n}{Path(name).suffix}"
+            n += 1
+        size = value.write_to_file(str(target))
+        saved.append(f"wrote {size} bytes ({value.content_type}) to {target}")
+        return _SavedMedia(str(target), value.content_type)
+    if isinstance(value, list):
+        return [_save_media(v, media_dir, saved) for v in value]
+    if isinstance(value, dict):
+        return {k: _save_media(v, media_dir, saved) for k, v in value.items()}
+    return value
+
+
+class _SavedMedia:
+    def __init__(self, path: str, content_type: str) -> None:
+        self.path = path
+        self.content_type = content_type
+
+    def __repr__(self) -> str:
+        return f"<Media {self.content_type} saved to {self.path}>"
+
+
+def _json_default(value: Any) -> Any:
+    from anvil_dev.client import PortableObject
+
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, PortableObject):
+        return {"__type__": value.type_name, **(value.data if isinstance(value.data, dict) else {"data": value.data})}
+    if isinstance(value, _SavedMedia):
+        return {"__type__": "Media", "content_type": value.content_type, "path": value.path}
+    return repr(value)
+
+
+def _run_http(url: str, method: str, path: str, params: list[str]) -> int:
+    """`anvil-dev call --http GET /path k=v`: request an HTTP endpoint and print what it answered."""
+    import requests
+
+    query = dict(p.partition("=")[::2] for p in params)
+    target = url.rstrip("/") + "/_/api/" + path.lstrip("/")
+    try:
+        resp = requests.request(method.upper(), target, params=query, timeout=120)
+    except requests.ConnectionError:
+        click.echo(f"no anvil-dev server at {url} - start one with `anvil-dev serve`", err=True)
+        return 2
+    click.echo(f"HTTP {resp.status_code} {resp.headers.get('Content-Type', '')}", err=True)
+    click.echo(resp.text, nl=not resp.text.endswith("\n"))
+    return 0 if resp.ok else 1
+
+
+def _run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_json: bool = False,
+         as_user: str | None = None, token: str | None = None, media_dir: Path = Path(".")) -> int:
+    """Make the call and print what came back: the result on stdout, the function's output and errors on stderr."""
+    # Imported here: the client pulls in requests, which every other command can do without.
+    from anvil_dev.client import ConnectionFailed, ServerError, connect
+
+    conn = connect(url, as_user=as_user, token=token, client_tag="cli")
+    try:
+        result = conn.call(name, *args, **kwargs)
+    except ConnectionFailed as e:
+        click.echo(str(e), err=True)
+        return 2
+    except ServerError as e:
+        if e.output:
+            click.echo(e.output, err=True, nl=not e.output.endswith("\n"))
+        click.secho(f"{e.type}: {e.message}", fg="red", err=True)
+        for file, line in e.trace or []:
+            click.echo(f"  at {file}, line {line}", err=True)
+        return 1
+    if conn.last_output:
+        click.echo(conn.last_output, err=True, nl=not conn.last_output.endswith("\n"))
+    saved: list[str] = []
+    result = _save_media(result, media_dir, saved)
+    for line in saved:
+        click.echo(line, err=True)
+    if as_json:
+        click.echo(json.dumps(result, default=_json_default, ensure_ascii=False))
+    elif isinstance(result, str):
+        click.echo(result)
+    else:
+        click.echo(pprint.pformat(result, sort_dicts=False))
+    return 0

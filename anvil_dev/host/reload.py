@@ -1,0 +1,162 @@
+"""Hot reload: watchdog events on the app's code, debounced, checked for syntax, then the engine reloads
+and the terminal and the console get one line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.host.state import HostState
+
+DEBOUNCE_S = 0.05
+_WRITES = ("created", "modified", "deleted", "moved", "closed")
+_TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload", ".kate-swp")
+
+
+def is_relevant(app: AppDir, path: str) -> bool:
+    """Whether a changed path can change what the app serves (not caches, dotfiles or editor temporaries)."""
+    p = Path(path)
+    try:
+        rel = p.relative_to(app.path)
+    except ValueError:
+        return False
+    parts = rel.parts
+    if not parts:
+        return False
+    if any(part.startswith(".") or part == "__pycache__" or part.endswith(".egg-info") for part in parts):
+        return False
+    name = parts[-1]
+    if name.endswith(_TEMP_SUFFIXES) or name.startswith("#") or name == "4913" or name.endswith(".pyc"):
+        return False
+    if len(parts) == 1:
+        return name == "anvil.yaml"
+    return parts[0] in ("server_code", "client_code", "theme")
+
+
+def syntax_error(app: AppDir, files: list[Path]) -> dict[str, Any] | None:
+    """The first SyntaxError among these .py files, as {"file", "line", "message"}, or None."""
+    for f in files:
+        if f.suffix != ".py" or not f.is_file():
+            continue
+        try:
+            compile(f.read_bytes(), str(f), "exec", dont_inherit=True)
+        except SyntaxError as e:
+            return {"file": app.relpath(f), "line": e.lineno, "message": e.msg}
+        except (ValueError, OSError):
+            continue
+    return None
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        # Reads (opened, closed_no_write) are ours and the editor's; directory events repeat file ones.
+        if event.event_type not in _WRITES or event.is_directory:
+            return
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if path and is_relevant(self.watcher.app, str(path)):
+                self.watcher.changed(str(path))
+
+
+class Watcher:
+    """Watches server_code/, client_code/, theme/ and anvil.yaml (never .git, venvs or .anvil-dev/)."""
+
+    def __init__(self, app: AppDir, on_change: Callable[[list[str]], None], poll: bool = False) -> None:
+        self.app = app
+        self.on_change = on_change
+        self._observer = PollingObserver(timeout=0.5) if poll else Observer()
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        handler = _Handler(self)
+        for sub in ("server_code", "client_code", "theme"):
+            d = self.app.path / sub
+            if d.is_dir():
+                self._observer.schedule(handler, str(d), recursive=True)
+        self._observer.schedule(handler, str(self.app.path), recursive=False)
+        self._observer.daemon = True
+        self._observer.start()
+
+    def changed(self, path: str) -> None:
+        with self._lock:
+            self._pending.add(path)
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(DEBOUNCE_S, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            paths, self._pending = sorted(self._pending), set()
+            self._timer = None
+        if paths:
+            self.on_change(paths)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        self._observer.stop()
+        self._observer.join(2)
+
+
+
+class _Reloadable(Protocol):
+    """The scheduler, as the reloader sees it: told when anvil.yaml changes."""
+
+    def reload(self) -> None: ...
+
+
+class Reloader:
+    """Watches the app and, on each debounced batch of changes, reloads the engine and says so."""
+
+    def __init__(self, state: HostState, poll: bool = False, scheduler: _Reloadable | None = None) -> None:
+        self.state = state
+        self.scheduler = scheduler
+        self._watcher = Watcher(state.app_dir, self.on_change, poll=poll)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._watcher.stop()
+
+    def on_change(self, paths: list[str]) -> None:
+        state, app_dir = self.state, self.state.app_dir
+        with self._lock:
+            start = time.perf_counter()
+            files = [Path(p) for p in paths]
+            err = syntax_error(app_dir, [f for f in files if f.suffix == ".py"])
+            if err is None and state.syntax_error is not None:
+                # A fix elsewhere must not hide an error still standing in another file.
+                err = syntax_error(app_dir, app_dir.server_module_files())
+            state.engine.reload(paths)
+            ms = (time.perf_counter() - start) * 1000
+            names = ", ".join(app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+            if err is not None:
+                click.secho(f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
+                            "(calls will fail until it is fixed)", fg="red", err=True)
+                state.bus.publish("syntax_error", err)
+            else:
+                click.echo(f"reloaded {names} in {ms:.0f} ms", err=True)
+                if state.syntax_error is not None:
+                    state.bus.publish("syntax_ok", {})
+                state.bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
+            state.syntax_error = err
+        if self.scheduler is not None and any(Path(p).name == "anvil.yaml" for p in paths):
+            self.scheduler.reload()

@@ -1,0 +1,1 @@
+"""The host's HTTP routes, one blueprint per module: call, media, endpoints, theme, email."""

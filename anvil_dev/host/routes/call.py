@@ -1,0 +1,147 @@
+"""/_/call: a browser's or client's call of a server function, as JSON or multipart (with media)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, request
+
+from anvil_dev import wire
+from anvil_dev.host import security
+from anvil_dev.host.errors import Refusal, too_much_data
+from anvil_dev.host.security import COOKIE_NAME
+from anvil_dev.host.state import HostState, current
+from anvil_dev.protocol import Caller, Message, Reply, http_status
+from anvil_dev.services.mediastore import MediaStore
+
+MAX_JSON_BODY = 16 << 20
+AS_HEADER = "X-Anvil-Dev-As"
+CLIENT_HEADER = "X-Anvil-Dev-Client"
+
+bp = Blueprint("call", __name__)
+
+
+@bp.post("/_/call")
+def call() -> Response:
+    state = current()
+    security.refuse_foreign_origin()
+    mimetype = request.mimetype
+    if mimetype == "application/json":
+        if (request.content_length or 0) > MAX_JSON_BODY:
+            raise too_much_data()
+        raw = request.get_data(cache=False)
+        if len(raw) > MAX_JSON_BODY:
+            raise too_much_data()
+        msg = _parse_call(raw)
+        if _has_media(msg):
+            raise Refusal(400, "anvil.server.SerializationError",
+                          "Media in a JSON call must be sent as multipart/form-data parts")
+    elif mimetype == "multipart/form-data":
+        msg = _parse_multipart(state.media.store)
+    else:
+        raise Refusal(415, "anvil.server.InternalError",
+                      "Calls must be sent as application/json or multipart/form-data "
+                      f"(got {mimetype or 'no content type'})")
+    caller, new_session = _caller(state)
+    reply = state.dispatcher.call(msg, caller)
+    return reply_response(state, reply, new_session)
+
+
+def _parse_call(raw: bytes | str) -> Message:
+    try:
+        msg = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Refusal(400, "anvil.server.InternalError", f"Malformed JSON in call body: {e}") from None
+    except RecursionError:
+        msg = None
+    # Deeper values could not reach server code anyway (RecursionError in some process on the way);
+    # brackets are counted first so that ordinary calls skip the walk.
+    opening = raw.count(b"[") + raw.count(b"{") if isinstance(raw, bytes) else raw.count("[") + raw.count("{")
+    deep = wire.too_deep(msg) if msg is not None and opening > wire.MAX_DEPTH else None
+    if msg is None or deep is not None:
+        where = f" (at {wire.format_path(deep[:6])}...)" if deep else ""
+        raise Refusal(400, "anvil.server.SerializationError",
+                      f"Call body nested more than {wire.MAX_DEPTH} levels deep{where}")
+    if not isinstance(msg, dict):
+        raise Refusal(400, "anvil.server.InternalError", "A call body must be a JSON object")
+    command = msg.get("command")
+    if not isinstance(command, str) or not command:
+        raise Refusal(400, "anvil.server.InternalError", "A call body needs \"command\": the function's name")
+    for key, kind in (("args", list), ("kwargs", dict), ("objects", list)):
+        if key in msg and not isinstance(msg[key], kind):
+            raise Refusal(400, "anvil.server.InternalError",
+                          f"\"{key}\" must be a JSON {'array' if kind is list else 'object'}, "
+                          f"not {type(msg[key]).__name__}")
+    for entry in msg.get("objects", []):
+        path = entry.get("path") if isinstance(entry, dict) else None
+        # Values are put back only inside the arguments: not over them, nor elsewhere in the call.
+        if not isinstance(path, list) or len(path) < 2 or path[0] not in ("args", "kwargs"):
+            raise Refusal(400, "anvil.server.SerializationError",
+                          f"Malformed entry in 'objects': its \"path\" must be a list that starts with "
+                          f"\"args\" or \"kwargs\" and names an argument (got {entry!r:.200})")
+    return {"command": command, "args": msg.get("args", []), "kwargs": msg.get("kwargs", {}),
+            "objects": msg.get("objects", [])}
+
+
+def _has_media(msg: Message) -> bool:
+    return any(isinstance(e, dict) and e.get("type") == ["DataMedia"] for e in msg.get("objects", []))
+
+
+def _parse_multipart(store: MediaStore) -> Message:
+    raw = request.form.get("json")
+    if raw is None:
+        raise Refusal(400, "anvil.server.InternalError", "A multipart call needs a 'json' part holding the call")
+    msg = _parse_call(raw)
+    stored: dict[str, str] = {}  # part name -> media id: a part named twice is one media, stored once
+    for entry in msg["objects"]:
+        if isinstance(entry, dict) and entry.get("type") == ["DataMedia"]:
+            name = str(entry.get("id"))
+            part = request.files.get(name)
+            if part is None:
+                raise Refusal(400, "anvil.server.SerializationError",
+                              f"Media at {entry.get('path')} has no part named {entry.get('id')!r}")
+            if name not in stored:
+                stored[name], _length = store.put_stream(part.stream)  # type: ignore[arg-type]
+            entry["id"] = stored[name]
+            # Anything but a string (or a null name) would break the download URL made from them.
+            if not isinstance(entry.get("mime-type"), str):
+                entry["mime-type"] = part.mimetype or "application/octet-stream"
+            if "name" not in entry or not isinstance(entry["name"], (str, type(None))):
+                entry["name"] = part.filename
+    return msg
+
+
+def _caller(state: HostState) -> tuple[Caller, str | None]:
+    """The caller of this request: its session (new if the cookie is missing or bad) and `--as` user."""
+    session_id = state.cookies.session_id(request.cookies.get(COOKIE_NAME))
+    new_session = None
+    if session_id is None:
+        session_id = new_session = state.cookies.new_id()
+    as_user = request.headers.get(AS_HEADER)
+    if as_user is not None:
+        security.require_cli_token(state.cli_token,
+                                   "Calling as another user needs the token from the app's .anvil-dev/ directory "
+                                   "(use `anvil-dev call --as EMAIL` on the machine that serves the app)")
+    via = request.headers.get(CLIENT_HEADER)
+    caller = Caller(client_type="browser", ip=request.remote_addr, session_id=session_id, trusted=False,
+                    call_stack=[{"type": "browser"}], user_email_override=as_user,
+                    via=via if via in ("cli", "python") else None)
+    return caller, new_session
+
+
+def reply_response(state: HostState, reply: Reply, new_session: str | None) -> Response:
+    """The HTTP response for a call's reply: its body as the child encoded it, its status, media URLs
+    (the one case where the body is parsed here), and the session cookie when it is new."""
+    if reply.session_id:
+        new_session = reply.session_id  # a login moved this caller to a new session (no fixation of the old id)
+    if reply.ok and reply.has_media:
+        message = reply.message()
+        state.media.add_urls(message)
+        reply.replace_message(message)
+    elif reply.ok:
+        state.media.maybe_sweep()
+    resp = Response(reply.body, status=http_status(reply.error), mimetype="application/json")
+    if new_session is not None:
+        resp.set_cookie(COOKIE_NAME, state.cookies.cookie_for(new_session), httponly=True, samesite="Lax",
+                        max_age=30 * 24 * 3600, path="/")
+    return resp

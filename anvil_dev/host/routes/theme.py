@@ -1,0 +1,51 @@
+"""The app's pages: / (the theme's index.html, else the console), theme assets, the browser client, health."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, send_from_directory
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.host import console
+from anvil_dev.host.state import current
+
+STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
+
+bp = Blueprint("theme", __name__)
+
+
+@bp.get("/")
+def index() -> Response:
+    app_dir = current().app_dir
+    if (app_dir.theme_assets / "index.html").is_file():
+        return _asset(app_dir, "index.html")
+    return console.console_page()
+
+
+@bp.get("/_/theme/<path:name>")
+def theme(name: str) -> Response:
+    return _asset(current().app_dir, name)
+
+
+@bp.get("/_/anvil.js")
+def anvil_js() -> Response:
+    return send_from_directory(STATIC_DIR, "anvil.js", mimetype="text/javascript", max_age=0)
+
+
+@bp.get("/_/health")
+def health() -> Response:
+    return Response(json.dumps({"ok": True, "app": current().app_dir.path.name}), mimetype="application/json")
+
+
+def _asset(app_dir: AppDir, name: str) -> Response:
+    root = app_dir.theme_assets.resolve()
+    # send_from_directory refuses '..' and absolute paths; resolve() also stops symlinks out of assets/.
+    try:
+        target = (root / name).resolve()
+    except (OSError, ValueError):
+        abort(404)
+    if not target.is_relative_to(root) or not target.is_file():
+        abort(404)
+    return send_from_directory(root, str(target.relative_to(root)), max_age=0)

@@ -1,0 +1,189 @@
+"""What the tests share, as plain functions and classes: free ports, real `anvil-dev` subprocesses and
+their output, waiting for a condition, the in-process runtime. Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from anvil_dev.client import Connection, connect
+
+# The repository: put on PYTHONPATH so the subprocesses run this checkout's anvil_dev.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OutputLines:
+    """The lines a subprocess prints, collected by a thread as they come, and waited for."""
+
+    def __init__(self, stream: Iterable[str], on_line: Callable[[str], None] | None = None) -> None:
+        self.lines: list[str] = []
+        self.eof = False
+        self._cond = threading.Condition()
+        self._on_line = on_line
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Iterable[str]) -> None:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+            if self._on_line is not None:
+                self._on_line(line)
+        with self._cond:
+            self.eof = True
+            self._cond.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.lines)
+
+    def wait_for(self, text: str, timeout: float, after: int = 0, who: str = "process") -> str:
+        """The first line from `after` on that contains `text`; fails once the output ends or time is up."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[after:]:
+                    if text in line:
+                        return line
+                if self.eof:
+                    raise AssertionError(f"{who} ended before printing {text!r}:\n" + "\n".join(self.lines))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {text!r} in {who} output after {timeout}s:\n" + "\n".join(self.lines))
+                self._cond.wait(min(remaining, 0.2))
+
+
+class ServerProcess:
+    """A real `anvil-dev serve` in a subprocess; its combined output is collected line by line."""
+
+    def __init__(self, app_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.app_dir = Path(app_dir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "anvil_dev", "--app", str(self.app_dir), "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=full_env,
+            errors="backslashreplace",  # server code may print bytes that are not UTF-8
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        self._out = OutputLines(self.proc.stdout)
+        self.wait_for_output("Serving on", timeout=60)
+
+    @property
+    def lines(self) -> list[str]:
+        return self._out.lines
+
+    @property
+    def output(self) -> str:
+        return self._out.text
+
+    def mark(self) -> int:
+        """A position in the output; wait_for_output(after=mark) looks only at what comes later."""
+        return self._out.mark()
+
+    def wait_for_output(self, text: str, timeout: float = 10, after: int = 0) -> str:
+        return self._out.wait_for(text, timeout, after, who="the server")
+
+    def client(self, **kwargs: object) -> Connection:
+        return connect(self.url, **kwargs)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        # Anything the server left behind in its session (it must leave nothing) goes too.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def write_module(app: Path, name: str, source: str) -> Path:
+    """Write server_code/<name>.py (dedented)."""
+    path = app / "server_code" / f"{name}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def set_schedule(app: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace anvil.yaml's scheduled_tasks with `entries`."""
+    path = app / "anvil.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["scheduled_tasks"] = entries
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def every_minute(task_name: str, job_id: str = "TICKJOB") -> dict[str, Any]:
+    """A scheduled_tasks entry that runs `task_name` every minute."""
+    return {"task_name": task_name, "time_spec": {"n": 1, "every": "minute", "at": {}}, "job_id": job_id}
+
+
+def wait_until(check: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
+    """Poll `check` until it returns something truthy (and return that), or fail saying what never came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def load_runtime(*names: str) -> types.SimpleNamespace:
+    """Import the server-side `anvil` runtime in this process (for in-process unit tests).
+
+    anvil-uplink's own `anvil` package, if a test loaded it, is set aside first.
+    """
+    runtime = str(ROOT / "anvil_dev" / "runtime")
+    if runtime not in sys.path:
+        sys.path.insert(0, runtime)
+    loaded = sys.modules.get("anvil")
+    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(runtime):
+        for name in [n for n in sys.modules if n == "anvil" or n.startswith("anvil.")]:
+            del sys.modules[name]
+    mods = {n.replace(".", "_"): importlib.import_module(f"anvil.{n}") for n in names}
+    return types.SimpleNamespace(anvil=importlib.import_module("anvil"), **mods)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real `anvil-dev` command line in a subprocess."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT))
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "anvil_dev", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)

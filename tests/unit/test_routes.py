@@ -1,0 +1,251 @@
+"""The host's HTTP routes through Flask's test client, over a stub engine (no processes).
+
+What a browser or client would notice: status codes, Anvil-shaped error replies, the session
+cookie, media URLs, and the refusals that keep other sites and other users out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from anvil_dev.appdir import AppDir
+from anvil_dev.host.app import create_app
+from anvil_dev.host.events import EventBus
+from anvil_dev.host.routes import call as call_route
+from anvil_dev.host.security import COOKIE_NAME, TOKEN_HEADER
+from anvil_dev.host.state import HostState, build_state
+from anvil_dev.protocol import Caller, Message, Reply, no_such_function
+from anvil_dev.scaffold import scaffold
+
+
+class StubEngine:
+    """Answers every call itself: echoes the call back, or what `reply` says."""
+
+    def __init__(self, functions: list[str] | None = None) -> None:
+        self.functions = functions or ["hello"]
+        self.calls: list[tuple[Message, Caller]] = []
+        self.reply: Message | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"functions": [{"name": n} for n in self.functions]}
+
+    def reload(self, paths: list[str] | None = None) -> None:
+        pass
+
+    def call(self, msg: Message, caller: Caller) -> Reply:
+        self.calls.append((msg, caller))
+        if self.reply is not None:
+            message = dict(self.reply)
+            # As the engine's replies do, a new session id travels beside the body, not in it.
+            session_id = message.pop("session_id", None)
+            return Reply.from_message(message, session_id=session_id)
+        if msg["command"] not in self.functions:
+            return Reply.from_message(no_such_function(msg["command"]))
+        return Reply.from_message({"response": {"args": msg["args"]}, "objects": [
+            dict(e, path=["response", *e["path"]]) for e in msg.get("objects", [])]})
+
+
+@pytest.fixture
+def engine() -> StubEngine:
+    return StubEngine()
+
+
+@pytest.fixture
+def state(tmp_path: Path, engine: StubEngine) -> HostState:
+    app_dir = AppDir(scaffold(tmp_path / "App"))
+    return build_state(app_dir, engine, EventBus(), "http://localhost")
+
+
+@pytest.fixture
+def app(state: HostState) -> Flask:
+    return create_app(state)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def _call(client: FlaskClient, command: str = "hello", *args: Any, **headers: str) -> Any:
+    return client.post("/_/call", data=json.dumps({"command": command, "args": list(args)}),
+                       content_type="application/json", headers=headers)
+
+
+def _error_type(resp: Any) -> str:
+    return str(resp.get_json()["error"]["type"])
+
+
+def test_call_reaches_the_engine_and_answers_its_reply(client: FlaskClient, engine: StubEngine) -> None:
+    resp = _call(client, "hello", 1, "two")
+    assert resp.status_code == 200
+    assert resp.get_json()["response"] == {"args": [1, "two"]}
+    msg, caller = engine.calls[0]
+    assert msg["command"] == "hello"
+    assert caller.client_type == "browser" and not caller.trusted and caller.ip == "127.0.0.1"
+
+
+def test_no_such_function_is_a_404_in_anvils_shape(client: FlaskClient) -> None:
+    resp = _call(client, "missing")
+    assert resp.status_code == 404
+    assert _error_type(resp) == "anvil.server.NoServerFunctionError"
+
+
+def test_malformed_json_is_refused_before_the_engine(client: FlaskClient, engine: StubEngine) -> None:
+    resp = client.post("/_/call", data=b'{"command": "hello", ', content_type="application/json")
+    assert resp.status_code == 400
+    assert _error_type(resp) == "anvil.server.InternalError"
+    assert "Malformed JSON" in resp.get_json()["error"]["message"]
+    assert engine.calls == []
+
+
+def test_objects_outside_the_arguments_are_refused(client: FlaskClient) -> None:
+    body = {"command": "hello", "objects": [{"path": ["command"], "type": ["DataMedia"], "id": "x"}]}
+    resp = client.post("/_/call", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 400 and _error_type(resp) == "anvil.server.SerializationError"
+
+
+def test_other_content_types_get_415(client: FlaskClient) -> None:
+    resp = client.post("/_/call", data="command=hello", content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 415
+    assert "multipart/form-data" in resp.get_json()["error"]["message"]
+
+
+def test_a_foreign_origin_is_refused(client: FlaskClient, engine: StubEngine) -> None:
+    resp = _call(client, Origin="https://evil.example")
+    assert resp.status_code == 403 and _error_type(resp) == "anvil.server.PermissionDenied"
+    assert engine.calls == []
+    assert _call(client, Origin="http://localhost").status_code == 200
+
+
+def test_a_foreign_host_on_loopback_is_refused(client: FlaskClient, engine: StubEngine) -> None:
+    """DNS rebinding: a page of evil.example resolving to 127.0.0.1 is not this server's origin."""
+    rebound = {"HTTP_HOST": "evil.example"}
+    resp = client.post("/_/call", data=json.dumps({"command": "hello"}), content_type="application/json",
+                       environ_overrides=rebound)
+    assert resp.status_code == 403 and "loopback only" in resp.get_json()["error"]["message"]
+    assert engine.calls == []
+    # The console has an error handler of its own; the refusal is the same there.
+    resp = client.get("/_/console", environ_overrides=rebound)
+    assert resp.status_code == 403 and _error_type(resp) == "anvil.server.PermissionDenied"
+
+
+def test_too_large_bodies_get_413(client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(call_route, "MAX_JSON_BODY", 1000)
+    resp = _call(client, "hello", "x" * 2000)
+    assert resp.status_code == 413 and _error_type(resp) == "anvil.server.SerializationError"
+    # Past the app's limit werkzeug stops reading; the answer is the same.
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    resp = client.post("/_/call", data={"json": "{}", "m": (io.BytesIO(b"x" * 2000), "big.bin")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 413 and "too much data" in resp.get_json()["error"]["message"]
+
+
+def test_calling_as_another_user_needs_the_cli_token(client: FlaskClient, engine: StubEngine,
+                                                     state: HostState) -> None:
+    resp = _call(client, **{"X-Anvil-Dev-As": "victim@example.org"})
+    assert resp.status_code == 403 and "token" in resp.get_json()["error"]["message"]
+    resp = _call(client, **{"X-Anvil-Dev-As": "victim@example.org", TOKEN_HEADER: "wrong"})
+    assert resp.status_code == 403
+    assert engine.calls == []
+    resp = _call(client, **{"X-Anvil-Dev-As": "victim@example.org", TOKEN_HEADER: state.cli_token})
+    assert resp.status_code == 200
+    assert engine.calls[0][1].user_email_override == "victim@example.org"
+
+
+def test_multipart_media_are_stored_and_come_back_as_urls(client: FlaskClient, engine: StubEngine) -> None:
+    call = {"command": "hello", "args": [None],
+            "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "name": "a.txt"}]}
+    resp = client.post("/_/call", content_type="multipart/form-data",
+                       data={"json": json.dumps(call), "part0": (io.BytesIO(b"media bytes"), "a.txt", "text/plain")})
+    assert resp.status_code == 200
+    stored = engine.calls[0][0]["objects"][0]
+    assert stored["id"] != "part0" and stored["mime-type"] == "text/plain"
+    entry = resp.get_json()["objects"][0]
+    assert entry["length"] == len(b"media bytes") and entry["url"].startswith("/_/media/")
+    download = client.get(entry["url"])
+    assert download.status_code == 200 and download.data == b"media bytes"
+    assert download.mimetype == "text/plain" and "a.txt" in download.headers["Content-Disposition"]
+    assert client.get("/_/media/not-a-token").status_code == 404
+
+
+def test_media_in_a_json_call_are_refused(client: FlaskClient) -> None:
+    body = {"command": "hello", "args": [None], "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "x"}]}
+    resp = client.post("/_/call", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 400 and "multipart" in resp.get_json()["error"]["message"]
+
+
+def test_endpoints_and_routes_are_404_without_registrations(client: FlaskClient, engine: StubEngine) -> None:
+    resp = client.get("/favicon.ico")
+    assert resp.status_code == 404 and resp.data == b"Not found: /favicon.ico\n"
+    assert client.post("/_/api/orders", data=b"{}").status_code == 404
+    assert client.get("/_/nothing-here").status_code == 404
+    assert engine.calls == []  # no worker spent on them
+
+
+def test_a_registered_endpoint_gets_the_request_and_shapes_the_reply(client: FlaskClient,
+                                                                     engine: StubEngine) -> None:
+    engine.functions.append("http:/orders/<id>")
+    engine.reply = {"response": {"status": 201, "body": "made", "headers": {"X-Made": "yes"}}, "objects": []}
+    resp = client.post("/_/api/orders/7?x=1", data=b"payload", content_type="text/plain")
+    assert resp.status_code == 201 and resp.data == b"made" and resp.headers["X-Made"] == "yes"
+    msg, caller = engine.calls[0]
+    assert msg["command"] == "http:/orders/7" and caller.client_type == "http"
+    assert msg["kwargs"]["query_params"] == {"x": "1"} and msg["objects"][0]["path"] == ["kwargs", "body"]
+
+
+def test_theme_assets_never_leave_theme_assets(client: FlaskClient, state: HostState) -> None:
+    assets = state.app_dir.theme_assets
+    assets.mkdir(parents=True, exist_ok=True)
+    (assets / "ok.css").write_text("body {}")
+    (assets.parent / "secret.txt").write_text("secret")
+    (assets / "link.txt").symlink_to(state.app_dir.yaml_path)
+    assert client.get("/_/theme/ok.css").data == b"body {}"
+    for path in ("/_/theme/../secret.txt", "/_/theme/%2E%2E/secret.txt", "/_/theme/link.txt",
+                 "/_/theme/..%2F..%2Fanvil.yaml", "/_/theme//etc/passwd"):
+        resp = client.get(path)
+        assert resp.status_code == 404, path
+        assert b"secret" not in resp.data
+
+
+def test_the_session_cookie_is_set_on_the_first_call_and_kept(client: FlaskClient, engine: StubEngine) -> None:
+    first = _call(client)
+    cookie = first.headers["Set-Cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    second = _call(client)
+    assert second.status_code == 200 and "Set-Cookie" not in second.headers
+    sessions = [caller.session_id for _msg, caller in engine.calls]
+    assert sessions[0] and sessions[0] == sessions[1]
+
+
+def test_a_login_moves_the_caller_to_a_new_session(client: FlaskClient, engine: StubEngine) -> None:
+    _call(client)
+    engine.reply = {"response": None, "objects": [], "session_id": "rotated-id"}
+    resp = _call(client)
+    assert "session_id" not in resp.get_json()
+    engine.reply = None
+    _call(client)
+    assert engine.calls[-1][1].session_id == "rotated-id"
+
+
+def test_email_delivery_needs_the_cli_token(client: FlaskClient, engine: StubEngine, state: HostState) -> None:
+    resp = client.post("/_/dev/email", data=b"Subject: hi\r\n\r\nbody", content_type="message/rfc822")
+    assert resp.status_code == 403 and engine.calls == []
+    engine.reply = {"response": None, "objects": []}
+    resp = client.post("/_/dev/email", data=b"Subject: hi\r\n\r\nbody", content_type="message/rfc822",
+                       headers={TOKEN_HEADER: state.cli_token})
+    assert resp.status_code == 200
+    msg, caller = engine.calls[0]
+    assert msg["command"] == "email:handle_message" and caller.trusted and caller.client_type == "email"
+
+
+def test_health_and_the_browser_client(client: FlaskClient, state: HostState) -> None:
+    assert client.get("/_/health").get_json() == {"ok": True, "app": state.app_dir.path.name}
+    resp = client.get("/_/anvil.js")
+    assert resp.status_code == 200 and resp.mimetype == "text/javascript"

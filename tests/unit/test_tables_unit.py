@@ -1,0 +1,826 @@
+"""In-process tests of anvil.tables over the SQLite tables service: every API and query operator.
+
+The runtime `anvil` package is imported from anvil_dev/runtime (not the anvil-uplink install), and
+the services are pointed at an app written into tmp_path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import anvil_dev
+from anvil_dev import services, wire
+from anvil_dev.services import tables as svc
+
+from helpers import load_runtime
+
+RUNTIME = Path(anvil_dev.__file__).parent / "runtime"
+ROOT = Path(anvil_dev.__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def rt() -> types.SimpleNamespace:
+    """The runtime's anvil modules (anvil-uplink's own `anvil` package is set aside if loaded)."""
+    rt = load_runtime("tables", "tables.query", "server", "_registry")
+    return types.SimpleNamespace(anvil=rt.anvil, tables=rt.tables, q=rt.tables_query, server=rt.server,
+                                 registry=rt._registry.REGISTRY)
+
+
+MAP_SCHEMA: dict[str, Any] = {
+    "people": {"title": "People", "client": "search", "server": "full", "columns": [
+        {"name": "name", "type": "string", "admin_ui": {"width": 200}},
+        {"name": "age", "type": "number"},
+        {"name": "Lic. #", "type": "string"},
+        {"name": "active", "type": "bool"},
+        {"name": "born", "type": "date"},
+        {"name": "seen", "type": "datetime"},
+        {"name": "meta", "type": "simpleObject"},
+        {"name": "photo", "type": "media"},
+        {"name": "boss", "type": "link_single", "target": "people"},
+        {"name": "friends", "type": "link_multiple", "target": "people"},
+        {"name": "group", "type": "link_single", "target": "groups"},
+    ]},
+    "groups": {"title": "Groups", "client": "none", "server": "full", "columns": [
+        {"name": "name", "type": "string"},
+        {"name": "notes", "type": "string"},
+    ]},
+    "secret_stuff": {"client": "full", "columns": [{"name": "x", "type": "number"}]},
+}
+
+
+def make_app(path: Path, schema: Any = None, **server_config: Any) -> Path:
+    server_config.setdefault("auto_create_missing_columns", True)
+    config = {"name": "T", "services": [{"source": "/runtime/services/tables.yml", "client_config": {},
+                                         "server_config": server_config}],
+              "db_schema": MAP_SCHEMA if schema is None else schema}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def app(tmp_path: Path, rt: types.SimpleNamespace) -> Path:
+    path = make_app(tmp_path / "app")
+    services.open(path)
+    return path
+
+
+@pytest.fixture
+def T(app: Path, rt: types.SimpleNamespace) -> types.SimpleNamespace:  # noqa: N802 - reads like a module
+    """The app's tables, and the anvil.tables API."""
+    return types.SimpleNamespace(people=rt.tables.app_tables.people, groups=rt.tables.app_tables.groups,
+                                 t=rt.tables, q=rt.q, app_tables=rt.tables.app_tables)
+
+
+def names(rows: Any) -> list[str]:
+    return [r["name"] for r in rows]
+
+
+# ------------------------------------------------------------------------------------- schema
+
+
+def test_map_form_schema_gives_tables_columns_and_links(T: Any) -> None:
+    assert sorted(T.app_tables) == ["groups", "people", "secret_stuff"]
+    assert T.app_tables["people"] == T.people
+    cols = {c["name"]: c for c in T.people.list_columns()}
+    assert cols["Lic. #"]["type"] == "string"
+    assert cols["friends"]["type"] == "link_multiple"
+    groups_id = json.loads(T.groups.add_row(name="g").get_id())[0]
+    assert cols["group"] == {"name": "group", "type": "link_single", "table_id": groups_id}
+    with pytest.raises(AttributeError, match="No such app table: 'nope'"):
+        T.app_tables.nope  # noqa: B018
+    with pytest.raises(AttributeError, match="read-only"):
+        T.app_tables.people = None
+
+
+def test_list_form_schema_with_ids_and_access(tmp_path: Path, rt: Any) -> None:
+    schema = [
+        {"name": "Colours", "id": 41, "python_name": "colours",
+         "columns": {"ZCAx=": {"name": "name", "type": "string"}},
+         "access": {"python_name": "colours", "server": "full", "client": "search", "table_id": 41}},
+        {"name": "People", "id": 42, "python_name": "people",
+         "columns": {"f+sB=": {"name": "name", "type": "string"},
+                     "yVT6=": {"name": "favourite_colour", "type": "liveObject", "backend": "anvil.tables.Row",
+                               "table_id": 41},
+                     "yVT7=": {"name": "also_likes", "type": "liveObjectArray", "backend": "anvil.tables.Row",
+                               "table_id": 41}},
+         "access": {"python_name": "people", "server": "full", "client": "none", "table_id": 42}},
+    ]
+    services.open(make_app(tmp_path / "app", schema))
+    tables = rt.tables.app_tables
+    red = tables.colours.add_row(name="red")
+    blue = tables.colours.add_row(name="blue")
+    ann = tables.people.add_row(name="Ann", favourite_colour=red, also_likes=[red, blue])
+    assert red.get_id() == "[41,1]" and ann.get_id() == "[42,1]"
+    assert ann["favourite_colour"]["name"] == "red"
+    assert names(ann["also_likes"]) == ["red", "blue"]
+    assert services.current().tables.client_access("colours") == "search"
+    assert services.current().tables.client_access("people") == "none"
+    assert services.current().tables.client_access("no_such_table") == "none"
+
+
+def test_client_access_from_map_form(T: Any) -> None:
+    tables = services.current().tables
+    assert [tables.client_access(n) for n in ("people", "groups", "secret_stuff")] == ["search", "none", "full"]
+
+
+def test_describe_and_export_csv_for_the_host(T: Any, app: Path) -> None:
+    g = T.groups.add_row(name="Admins", notes='says "hi", twice')
+    T.people.add_row(name="Ann", age=30, group=g, **{"Lic. #": "L-1"})
+    T.people.add_row(name="Bob")
+    described = {t["name"]: t for t in services.current().tables.describe()}
+    assert described["people"]["rows"] == 2 and described["groups"]["rows"] == 1
+    people_cols = {c["name"]: c for c in described["people"]["columns"]}
+    assert people_cols["group"] == {"name": "group", "type": "link_single", "target": "groups"}
+    assert people_cols["Lic. #"]["type"] == "string"
+    out = io.StringIO()
+    services.current().tables.export_csv("groups", out)
+    assert out.getvalue().splitlines() == ["ID,name,notes", f'"{g.get_id()}",Admins,"says ""hi"", twice"']
+    with pytest.raises(svc.TableError, match="No table 'nope'.*people"):
+        services.current().tables.export_csv("nope", io.StringIO())
+
+
+def test_editing_the_yaml_hides_columns_without_losing_data(tmp_path: Path, rt: Any) -> None:
+    path = make_app(tmp_path / "app")
+    services.open(path)
+    rt.tables.app_tables.groups.add_row(name="g", notes="keep me")
+    schema = json.loads(json.dumps(MAP_SCHEMA))
+    schema["groups"]["columns"] = [{"name": "name", "type": "string"}, {"name": "size", "type": "number"}]
+    make_app(path, schema)
+    services.open(path)
+    row = rt.tables.app_tables.groups.get(name="g")
+    assert list(dict(row)) == ["name", "size"]
+    make_app(path, MAP_SCHEMA)
+    services.open(path)
+    assert rt.tables.app_tables.groups.get(name="g")["notes"] == "keep me"
+
+
+# ------------------------------------------------------------------------------- rows and types
+
+
+def test_every_column_type_round_trips(T: Any, rt: Any) -> None:
+    g = T.groups.add_row(name="G")
+    boss = T.people.add_row(name="Boss")
+    seen = dt.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    T.people.add_row(name="Ann", age=30.5, active=False, born=dt.date(1990, 5, 6), seen=seen,
+                     meta={"tags": ["a", "b"], "n": None, "deep": {"x": 1}},
+                     photo=rt.anvil.BlobMedia("image/png", b"\x89PNG..", name="me.png"),
+                     boss=boss, friends=[boss], group=g, **{"Lic. #": "L-7"})
+    ann = T.people.get(name="Ann")  # a fresh read, not add_row's cache
+    assert ann["age"] == 30.5 and ann["active"] is False and ann["Lic. #"] == "L-7"
+    assert ann["born"] == dt.date(1990, 5, 6)
+    assert ann["seen"] == seen and ann["seen"].utcoffset() == dt.timedelta(0)
+    assert ann["meta"] == {"tags": ["a", "b"], "n": None, "deep": {"x": 1}}
+    photo = ann["photo"]
+    assert isinstance(photo, rt.anvil.BlobMedia)
+    assert (photo.content_type, photo.name, photo.get_bytes(), photo.length) == ("image/png", "me.png", b"\x89PNG..", 6)
+    assert ann["boss"] == boss and ann["boss"]["name"] == "Boss"
+    assert ann["friends"] == [boss] and ann["group"]["name"] == "G"
+    assert T.people.get(name="Boss")["age"] is None
+    big = T.people.add_row(name="Big", age=2**40)
+    assert T.people.get_by_id(big.get_id())["age"] == 2**40
+
+
+def test_naive_datetimes_are_local_time(T: Any) -> None:
+    naive = dt.datetime(2024, 6, 1, 12, 0)
+    row = T.people.add_row(name="N", seen=naive)
+    assert T.people.get(name="N")["seen"] == naive.astimezone()
+    assert row["seen"] == naive.astimezone()
+
+
+def test_cached_values_are_copies(T: Any) -> None:
+    row = T.people.add_row(name="A", meta={"list": [1]})
+    row["meta"]["list"].append(2)
+    assert row["meta"] == {"list": [1]}
+
+
+def test_wrong_types_are_refused(T: Any, rt: Any) -> None:
+    for col, value in [("name", 5), ("age", "5"), ("age", True), ("active", 1), ("born", dt.datetime.now()),
+                       ("seen", dt.date.today()), ("meta", {"d": dt.date.today()}), ("photo", b"bytes"),
+                       ("boss", "[1,1]"), ("friends", ["x"])]:
+        with pytest.raises(rt.tables.TableError, match=f"Column '{col}'"):
+            T.people.add_row(**{col: value})
+    g = T.groups.add_row(name="g")
+    with pytest.raises(rt.tables.TableError, match="links to rows of another table"):
+        T.people.add_row(boss=g)
+    assert len(T.people.search()) == 0
+
+
+def test_unknown_columns_are_created_with_inferred_types(T: Any, rt: Any) -> None:
+    g = T.groups.add_row(name="g")
+    row = T.groups.add_row(count=3, flag=True, when=dt.date(2020, 1, 1), at=dt.datetime.now(dt.timezone.utc),
+                           obj={"a": 1}, leader=T.people.add_row(name="L"), members=[row2 := T.people.add_row()],
+                           pic=rt.anvil.BlobMedia("text/plain", b"x"), nothing=None, Name="upper")
+    types_ = {c["name"]: c["type"] for c in T.groups.list_columns()}
+    assert {k: types_[k] for k in ("count", "flag", "when", "at", "obj", "leader", "members", "pic", "Name")} == {
+        "count": "number", "flag": "bool", "when": "date", "at": "datetime", "obj": "simpleObject",
+        "leader": "link_single", "members": "link_multiple", "pic": "media", "Name": "string"}
+    assert "nothing" not in types_
+    fresh = T.groups.get(count=3)
+    assert fresh["Name"] == "upper" and fresh["name"] is None  # "Name" and "name" are two columns
+    assert fresh["members"] == [row2] and fresh != g and row == fresh
+    g["count"] = 4
+    assert T.groups.get(count=4) == g
+
+
+def test_unknown_columns_raise_without_auto_create(tmp_path: Path, rt: Any) -> None:
+    services.open(make_app(tmp_path / "app", auto_create_missing_columns=False))
+    people = rt.tables.app_tables.people
+    with pytest.raises(rt.tables.NoSuchColumnError, match="No such column 'nmae'"):
+        people.add_row(nmae="typo")
+    row = people.add_row(name="ok")
+    with pytest.raises(rt.tables.NoSuchColumnError):
+        row["nmae"] = 1
+    with pytest.raises(rt.tables.NoSuchColumnError, match="No such column 'nmae'"):
+        row["nmae"]  # noqa: B018
+    with pytest.raises(rt.tables.NoSuchColumnError):
+        people.search(nmae="x")
+    assert issubclass(rt.tables.NoSuchColumnError, rt.tables.TableError)
+
+
+def test_row_behaves_like_a_dict(T: Any) -> None:
+    row = T.groups.add_row(name="G", notes="n")
+    assert row.keys() == ["name", "notes"]
+    assert row.values() == ["G", "n"] and row.items() == [("name", "G"), ("notes", "n")]
+    assert dict(row) == {"name": "G", "notes": "n"}
+    assert list(row) == [("name", "G"), ("notes", "n")]
+    assert "notes" in row and "x" not in row
+    assert row.get("x", 7) == 7 and row.get("notes") == "n"
+    with pytest.raises(TypeError):
+        row[0]  # noqa: B018
+    with pytest.raises(AttributeError, match="Rows cannot have local state"):
+        row.extra = 1
+    with pytest.raises(TypeError):
+        T.t.Row()
+
+
+def test_update_setitem_refresh_and_identity(T: Any) -> None:
+    row = T.groups.add_row(name="G")
+    row["notes"] = "one"
+    row.update(name="H", notes="two")
+    row.update({"notes": "three"})
+    other = T.groups.get(name="H")
+    assert other["notes"] == "three"
+    assert other == row and hash(other) == hash(row) and other is not row
+    assert len({row, other}) == 1
+    assert row.get_id() == other.get_id() and json.loads(row.get_id())[1] == 1
+    other["notes"] = "changed elsewhere"
+    assert row["notes"] == "three"  # the cache, as on Anvil
+    row.update()
+    assert row["notes"] == "changed elsewhere"
+    other["notes"] = "again"
+    row.refresh()
+    assert row["notes"] == "again"
+
+
+def test_deleted_rows_raise_row_deleted(T: Any, rt: Any) -> None:
+    boss = T.people.add_row(name="Boss")
+    ann = T.people.add_row(name="Ann", boss=boss)
+    stale = T.people.get(name="Boss")
+    boss.delete()
+    for action in (lambda: boss["name"], lambda: boss.update(name="x"), boss.delete,
+                   lambda: stale.update(name="y"), lambda: T.people.get(name="Ann")["boss"]["name"]):
+        with pytest.raises(rt.tables.RowDeleted, match="This row has been deleted"):
+            action()
+    assert T.people.get_by_id(boss.get_id()) is None
+    assert ann["name"] == "Ann"
+    assert issubclass(rt.tables.RowDeleted, rt.tables.TableError)
+
+
+def test_media_bytes_are_removed_with_their_row(T: Any, rt: Any, app: Path) -> None:
+    row = T.people.add_row(name="P", photo=rt.anvil.BlobMedia("text/plain", b"one"))
+    row["photo"] = rt.anvil.BlobMedia("text/plain", b"two")
+    assert T.people.get(name="P")["photo"].get_bytes() == b"two"
+    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3")
+    assert db.execute("SELECT count(*) FROM anvil_media").fetchone()[0] == 1
+    row.delete()
+    assert db.execute("SELECT count(*) FROM anvil_media").fetchone()[0] == 0
+
+
+# ------------------------------------------------------------------------------ table methods
+
+
+def test_get_get_by_id_and_has_row(T: Any, rt: Any) -> None:
+    a = T.people.add_row(name="Ann", age=30)
+    T.people.add_row(name="Bob", age=30)
+    assert T.people.get(name="Ann") == a
+    assert T.people.get(T.q.any_of(name="Ann", age=99)) == a
+    assert T.people.get(name="Nobody") is None
+    with pytest.raises(rt.tables.TableError, match="More than one row matched this query"):
+        T.people.get(age=30)
+    assert T.people.get_by_id(a.get_id()) == a
+    assert T.people.get_by_id(json.loads(a.get_id())) == a
+    assert T.groups.get_by_id(a.get_id()) is None
+    with pytest.raises(rt.tables.TableError, match="Invalid row id"):
+        T.people.get_by_id("not an id")
+    assert T.people.has_row(a) and a in T.people
+    assert not T.groups.has_row(a)
+    with pytest.raises(TypeError, match="You can't iterate on a table"):
+        iter(T.people)
+
+
+def test_add_rows_delete_all_rows_and_to_csv(T: Any) -> None:
+    rows = T.groups.add_rows([{"name": "a"}, {"name": "b", "notes": "x"}])
+    assert names(rows) == ["a", "b"]
+    media = T.groups.to_csv()
+    assert media.content_type == "text/csv" and media.name == "groups.csv"
+    assert media.get_bytes().decode().splitlines()[1:] == [f'"{rows[0].get_id()}",a,', f'"{rows[1].get_id()}",b,x']
+    T.groups.add_row(name="=cmd()")
+    excel = T.groups.search(name="=cmd()").to_csv(escape_for_excel=True).get_bytes().decode()
+    assert "'=cmd()" in excel
+    T.groups.search(name="a").delete_all_rows()
+    assert names(T.groups.search()) == ["b", "=cmd()"]
+    T.groups.delete_all_rows()
+    assert len(T.groups.search()) == 0
+
+
+def test_search_iterator_len_index_slice_bool_and_pages(T: Any) -> None:
+    T.groups.add_rows([{"name": f"g{i:03}", "notes": "even" if i % 2 == 0 else "odd"} for i in range(250)])
+    results = T.groups.search(T.t.order_by("name"))
+    assert len(results) == 250 and bool(results)
+    assert results[0]["name"] == "g000" and results[-1]["name"] == "g249" and results[120]["name"] == "g120"
+    with pytest.raises(IndexError):
+        results[250]  # noqa: B018
+    part = results[10:13]
+    assert len(part) == 3 and names(part) == ["g010", "g011", "g012"]
+    assert names(results[::100]) == ["g000", "g100", "g200"]
+    assert names(T.groups.search(T.q.page_size(7), notes="even"))[:3] == ["g000", "g002", "g004"]
+    assert len(list(T.groups.search(T.q.page_size(7), notes="even"))) == 125
+    assert not T.groups.search(name="none such") and len(T.groups.search(name="none such")) == 0
+    # Writing to rows while iterating a search (a common pattern) sees every row once.
+    seen = 0
+    for row in T.groups.search(notes="odd"):
+        row["notes"] = "was odd"
+        seen += 1
+    assert seen == 125 and len(T.groups.search(notes="was odd")) == 125
+
+
+def test_search_refresh_sees_new_rows(T: Any) -> None:
+    results = T.groups.search()
+    assert len(list(results)) == 0
+    T.groups.add_row(name="new")
+    assert len(list(results)) == 0
+    results.refresh()
+    assert names(results) == ["new"]
+
+
+# ------------------------------------------------------------------------------ query operators
+
+
+@pytest.fixture
+def people(T: Any) -> Any:
+    ann = T.people.add_row(name="Ann", age=30, active=True, born=dt.date(1994, 1, 1),
+                           seen=dt.datetime(2024, 1, 1, 9, tzinfo=dt.timezone.utc),
+                           meta={"tags": ["admin", "x"], "level": 3, "prefs": {"theme": "dark"}})
+    bob = T.people.add_row(name="Bob", age=40, active=False, born=dt.date(1984, 6, 1), boss=ann, friends=[ann],
+                           seen=dt.datetime(2024, 1, 2, 9, tzinfo=dt.timezone.utc), meta=["x", 1])
+    cyd = T.people.add_row(name="Cyd Ánez", age=50, boss=ann, friends=[ann, bob], meta="plain")
+    dee = T.people.add_row(name="dee 100% sure_thing", age=None)
+    return types.SimpleNamespace(ann=ann, bob=bob, cyd=cyd, dee=dee, T=T, q=T.q)
+
+
+def find(p: Any, *args: Any, **kwargs: Any) -> list[str]:
+    return names(p.T.people.search(*args, **kwargs))
+
+
+def test_equality_none_and_bools(people: Any) -> None:
+    p = people
+    assert find(p, name="Ann") == ["Ann"]
+    assert find(p, age=None) == ["dee 100% sure_thing"]
+    assert find(p, active=None) == ["Cyd Ánez", "dee 100% sure_thing"]
+    assert find(p, active=False) == ["Bob"]
+    assert find(p, born=dt.date(1984, 6, 1)) == ["Bob"]
+    assert find(p, seen=dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=1)))) == ["Ann"]
+    assert find(p, name="Ann", age=31) == []
+
+
+def test_like_and_ilike(people: Any) -> None:
+    p, q = people, people.q
+    assert find(p, name=q.like("%n")) == ["Ann"]
+    assert find(p, name=q.like("a%")) == []  # case-sensitive
+    assert find(p, name=q.like("_ob")) == ["Bob"]
+    assert find(p, name=q.like("%100\\%%")) == ["dee 100% sure_thing"]
+    assert find(p, name=q.like("%sure\\_%")) == ["dee 100% sure_thing"]
+    assert find(p, name=q.like("%[x]%")) == []
+    assert find(p, name=q.ilike("a%")) == ["Ann"]
+    assert find(p, name=q.ilike("%ÁNEZ")) == ["Cyd Ánez"]
+    assert find(p, name=q.ilike("%ánez")) == ["Cyd Ánez"]
+    assert find(p, name=q.ilike("BOB")) == ["Bob"]
+
+
+def test_comparisons_and_between(people: Any) -> None:
+    p, q = people, people.q
+    assert find(p, age=q.greater_than(30)) == ["Bob", "Cyd Ánez"]
+    assert find(p, age=q.greater_than_or_equal_to(40)) == ["Bob", "Cyd Ánez"]
+    assert find(p, age=q.less_than(40)) == ["Ann"]
+    assert find(p, age=q.less_than_or_equal_to(40)) == ["Ann", "Bob"]
+    assert find(p, age=q.between(30, 50)) == ["Ann", "Bob"]
+    assert find(p, age=q.between(30, 50, min_inclusive=False, max_inclusive=True)) == ["Bob", "Cyd Ánez"]
+    assert find(p, born=q.less_than(dt.date(1990, 1, 1))) == ["Bob"]
+    assert find(p, seen=q.greater_than(dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc))) == ["Bob"]
+    assert find(p, name=q.greater_than("C")) == ["Cyd Ánez", "dee 100% sure_thing"]
+
+
+def test_full_text_match(people: Any) -> None:
+    p, q = people, people.q
+    p.T.groups.add_rows([{"name": "a", "notes": "The quick brown foxes are running home"},
+                         {"name": "b", "notes": "A slow fox walked to the shops"},
+                         {"name": "c", "notes": "Nothing to see"},
+                         {"name": "d", "notes": "Fruit flies like a banana"}])
+
+    def ft(*args: Any, **kw: Any) -> list[str]:
+        return names(p.T.groups.search(notes=q.full_text_match(*args, **kw)))
+
+    assert ft("fox") == ["a", "b"]
+    assert ft("running foxes") == ["a"]
+    assert ft("the fox") == ["a", "b"]  # stop words ignored
+    assert ft("fox cat") == []
+    assert ft("fly") == ["d"] and ft("FRUITS") == ["d"]
+    assert ft("fox & !slow", raw=True) == ["a"]
+    assert ft("shop | see", raw=True) == ["b", "c"]
+    assert ft("wal:*", raw=True) == ["b"]
+    assert ft("(quick | slow) & fox", raw=True) == ["a", "b"]
+
+
+def test_all_of_any_of_none_of(people: Any) -> None:
+    p, q = people, people.q
+    assert find(p, q.any_of(name="Ann", age=50)) == ["Ann", "Cyd Ánez"]
+    assert find(p, q.all_of(age=q.greater_than(30), active=False)) == ["Bob"]
+    assert find(p, q.none_of(name="Ann", age=50)) == ["Bob", "dee 100% sure_thing"]
+    assert find(p, q.not_(active=True)) == ["Bob", "Cyd Ánez", "dee 100% sure_thing"]
+    assert find(p, name=q.any_of("Ann", "Bob")) == ["Ann", "Bob"]
+    assert find(p, age=q.all_of(q.greater_than(30), q.less_than(50))) == ["Bob"]
+    assert find(p, age=q.none_of(30, 40)) == ["Cyd Ánez", "dee 100% sure_thing"]
+    assert find(p, q.any_of(q.all_of(name="Ann", age=30), q.all_of(name="Bob", age=99))) == ["Ann"]
+    assert find(p, q.any_of()) == [] and len(find(p, q.all_of())) == 4
+    assert find(p, q.any_of(name=q.ilike("a%"), age=q.greater_than(45)), active=True) == ["Ann"]
+
+
+def test_links_in_searches(people: Any) -> None:
+    p, q = people, people.q
+    assert find(p, boss=p.ann) == ["Bob", "Cyd Ánez"]
+    assert find(p, boss=None) == ["Ann", "dee 100% sure_thing"]
+    assert find(p, friends=[p.ann]) == ["Bob", "Cyd Ánez"]
+    assert find(p, friends=[p.ann, p.bob]) == ["Cyd Ánez"]
+    assert find(p, friends=p.bob) == ["Cyd Ánez"]
+    assert find(p, boss=q.any_of(p.ann, p.bob)) == ["Bob", "Cyd Ánez"]
+    assert find(p, friends=q.any_of([p.bob], [p.dee])) == ["Cyd Ánez"]
+    assert find(p, q.any_of(boss=p.cyd, friends=[p.bob])) == ["Cyd Ánez"]
+
+
+def test_simple_object_containment(people: Any) -> None:
+    p = people
+    assert find(p, meta={"tags": ["admin"]}) == ["Ann"]
+    assert find(p, meta={"prefs": {"theme": "dark"}, "level": 3}) == ["Ann"]
+    assert find(p, meta={"level": 4}) == []
+    assert find(p, meta=["x"]) == ["Bob"]
+    assert find(p, meta="x") == ["Bob"]  # a list contains its items
+    assert find(p, meta="plain") == ["Cyd Ánez"]
+    assert find(p, meta=None) == ["dee 100% sure_thing"]
+
+
+def test_order_by(people: Any) -> None:
+    p, t = people, people.T.t
+    assert find(p, t.order_by("age", ascending=False)) == ["dee 100% sure_thing", "Cyd Ánez", "Bob", "Ann"]
+    assert find(p, t.order_by("age")) == ["Ann", "Bob", "Cyd Ánez", "dee 100% sure_thing"]
+    p.T.people.add_row(name="Ann", age=99)
+    assert [(r["name"], r["age"]) for r in p.T.people.search(t.order_by("name"), t.order_by("age", False),
+                                                              name=p.q.like("A%"))] == [("Ann", 99), ("Ann", 30)]
+    with pytest.raises(p.T.t.NoSuchColumnError):
+        p.T.people.search(t.order_by("nope"))
+
+
+def test_fetch_only_and_only_cols(people: Any) -> None:
+    p, q = people, people.q
+    row = p.T.people.search(q.fetch_only("name"), name="Ann")[0]
+    assert row["name"] == "Ann" and row["age"] == 30  # the rest loads when read
+    only = p.T.people.search(q.only_cols("name", "age"), name="Ann")[0]
+    assert dict(only) == {"name": "Ann", "age": 30}
+    with pytest.raises(p.T.t.NoSuchColumnError):
+        only["meta"]  # noqa: B018
+
+
+def test_bad_search_arguments(people: Any) -> None:
+    p, q = people, people.q
+    with pytest.raises(TypeError, match="positional arguments"):
+        p.T.people.search("Ann")
+    with pytest.raises(p.T.t.TableError, match="media column"):
+        p.T.people.search(photo=b"png")
+    with pytest.raises(ValueError):
+        p.T.people.search(q.page_size(0))
+
+
+def test_values_and_names_never_become_sql(T: Any) -> None:
+    evil = "x'); DROP TABLE \"app_people\"; --"
+    T.people.add_row(name=evil, **{'col "quoted"': 1, "a'b": 2})
+    assert T.people.get(name=evil)['col "quoted"'] == 1
+    assert T.people.get(**{"a'b": 2})["name"] == evil
+    assert len(T.people.search(name=T.q.like(evil))) == 1
+
+
+# ---------------------------------------------------------------------------------- auto index
+
+
+def test_big_tables_get_indexes_on_searched_columns(T: Any, app: Path) -> None:
+    T.groups.add_rows([{"name": f"g{i}", "notes": str(i % 7)} for i in range(svc.AUTO_INDEX_MIN_ROWS)])
+    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3")
+
+    def indexes() -> set[str]:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='app_groups'")}
+
+    assert not indexes()
+    assert len(T.groups.search(notes="3")) == 143
+    assert indexes() == {"ix_app_groups_notes"}
+    T.groups.search(name=T.q.like("g1%"))
+    assert indexes() == {"ix_app_groups_notes"}  # a LIKE scan gains nothing from an index
+
+
+def test_auto_index_can_be_turned_off(tmp_path: Path, rt: Any) -> None:
+    path = make_app(tmp_path / "app", auto_index=False)
+    services.open(path)
+    groups = rt.tables.app_tables.groups
+    groups.add_rows([{"name": f"g{i}"} for i in range(svc.AUTO_INDEX_MIN_ROWS)])
+    assert len(groups.search(name="g5")) == 1
+    db = sqlite3.connect(path / ".anvil-dev" / "data.sqlite3")
+    sql = "SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name='app_groups'"
+    assert db.execute(sql).fetchone()[0] == 0
+
+
+# ------------------------------------------------------------------------------- views
+
+
+def test_client_views_restrict_rows(people: Any) -> None:
+    p = people
+    readable = p.T.people.client_readable(boss=p.ann)
+    assert names(readable.search()) == ["Bob", "Cyd Ánez"]
+    assert names(readable.search(age=q_gt(p, 45))) == ["Cyd Ánez"]
+    assert readable.get(name="Ann") is None
+    assert readable.has_row(p.bob) and not readable.has_row(p.ann)
+    assert readable.get_by_id(p.ann.get_id()) is None and readable.get_by_id(p.bob.get_id()) == p.bob
+    writable = p.T.people.client_writable(boss=p.bob)
+    new = writable.add_row(name="Eve")
+    assert new["boss"] == p.bob
+    with pytest.raises(p.T.t.TableError, match="only holds rows"):
+        writable.add_row(name="Fay", boss=p.ann)
+    assert "client_writable view" in repr(writable)
+
+
+def q_gt(p: Any, v: Any) -> Any:
+    return p.q.greater_than(v)
+
+
+# ------------------------------------------------------------------------------- transactions
+
+
+def test_transaction_commits_or_rolls_back(T: Any, rt: Any) -> None:
+    with T.t.Transaction():
+        T.groups.add_row(name="kept")
+    with pytest.raises(ZeroDivisionError):
+        with T.t.Transaction():
+            T.groups.add_row(name="lost")
+            1 / 0  # noqa: B018
+    with T.t.Transaction() as txn:
+        T.groups.add_row(name="aborted")
+        txn.abort()
+    assert names(T.groups.search()) == ["kept"]
+
+
+def test_a_failed_write_inside_a_transaction_leaves_nothing_behind(T: Any, rt: Any, app: Path) -> None:
+    with T.t.Transaction():
+        with pytest.raises(rt.tables.TableError):
+            T.people.add_row(name="half", photo=rt.anvil.BlobMedia("text/plain", b"x"), age="not a number")
+        T.people.add_row(name="whole")
+    assert names(T.people.search()) == ["whole"]
+    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3")
+    assert db.execute("SELECT count(*) FROM anvil_media").fetchone()[0] == 0
+
+
+def test_columns_created_in_an_aborted_transaction_go_with_it(T: Any) -> None:
+    with T.t.Transaction() as txn:
+        T.groups.add_row(name="x", fresh_col=1)
+        assert T.groups.get(name="x")["fresh_col"] == 1
+        txn.abort()
+    assert "fresh_col" not in [c["name"] for c in T.groups.list_columns()]
+    T.groups.add_row(name="y", fresh_col="now a string")
+    assert T.groups.get(name="y")["fresh_col"] == "now a string"
+
+
+def test_nested_transaction_is_refused_but_in_transaction_joins(T: Any, rt: Any) -> None:
+    calls = []
+
+    @T.t.in_transaction
+    def add(name: str) -> Any:
+        calls.append(name)
+        return T.groups.add_row(name=name)
+
+    with T.t.Transaction() as txn:
+        with pytest.raises(rt.tables.TableError, match="already open"):
+            with T.t.Transaction():
+                pass
+        add("joined")
+        txn.abort()
+    assert len(T.groups.search()) == 0
+    assert add("alone")["name"] == "alone" and calls == ["joined", "alone"]
+
+
+def test_in_transaction_retries_conflicts(T: Any, rt: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt.tables.time, "sleep", lambda s: None)
+    attempts = []
+
+    @T.t.in_transaction(relaxed=True)
+    def flaky() -> str:
+        attempts.append(1)
+        T.groups.add_row(name=f"try{len(attempts)}")
+        if len(attempts) < 3:
+            raise rt.tables.TransactionConflict("simulated")
+        return "done"
+
+    assert flaky() == "done" and len(attempts) == 3
+    assert names(T.groups.search()) == ["try3"]  # the failed attempts were rolled back
+
+    @T.t.in_transaction
+    def always() -> None:
+        attempts.append(1)
+        raise rt.tables.TransactionConflict("simulated")
+
+    attempts.clear()
+    with pytest.raises(rt.tables.TransactionConflict):
+        always()
+    assert len(attempts) == 18
+
+
+def test_a_held_lock_gives_transaction_conflict_and_in_transaction_waits_it_out(T: Any, rt: Any, app: Path) -> None:
+    T.groups.add_row(name="counter", notes="0")
+    other = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    conn = services.current().db.connection()
+    conn.execute("PRAGMA busy_timeout=100")
+    try:
+        with pytest.raises(rt.tables.TransactionConflict):
+            with T.t.Transaction():
+                pass
+        threading.Timer(0.5, other.execute, ("COMMIT",)).start()
+
+        @T.t.in_transaction
+        def bump() -> None:
+            row = T.groups.get(name="counter")
+            row["notes"] = str(int(row["notes"]) + 1)
+
+        bump()
+    finally:
+        conn.execute("PRAGMA busy_timeout=30000")
+    assert T.groups.get(name="counter")["notes"] == "1"
+
+
+def test_transactions_serialise_writers_in_several_processes(T: Any, app: Path) -> None:
+    T.groups.add_row(name="counter", notes="0")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(RUNTIME)!r})
+        from anvil_dev import services
+        services.open({str(app)!r})
+        import anvil.tables
+        from anvil.tables import app_tables
+
+        @anvil.tables.in_transaction
+        def bump():
+            row = app_tables.groups.get(name="counter")
+            row["notes"] = str(int(row["notes"]) + 1)
+            app_tables.groups.add_row(name="log")
+
+        for _ in range(40):
+            bump()
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    assert T.groups.get(name="counter")["notes"] == "160"
+    assert len(T.groups.search(name="log")) == 160
+
+
+# ------------------------------------------------------------------------------- the wire
+
+
+def encode(rt: Any, value: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(wire.encode({"response": value}, rt.registry)))
+
+
+def decode(rt: Any, message: dict[str, Any], trusted: bool) -> Any:
+    return wire.decode(message, rt.registry, trusted=trusted)["response"]
+
+
+def test_rows_cross_the_wire_with_their_data_and_links_one_level_deep(T: Any, rt: Any) -> None:
+    a = T.people.add_row(name="A", seen=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    b = T.people.add_row(name="B", boss=a, friends=[a])
+    a["boss"] = b  # a cycle
+    c = T.people.add_row(name="C", boss=b)
+    msg = encode(rt, c)
+    data = msg["response"]
+    assert data["id"] == c.get_id() and data["table"] == "people" and len(data["mac"]) == 32
+    assert data["data"]["name"] == "C"
+    boss = data["data"]["boss"]
+    assert boss["id"] == b.get_id() and boss["data"]["name"] == "B"
+    assert "data" not in boss["data"]["boss"] and boss["data"]["boss"]["id"] == a.get_id()
+    assert "data" not in boss["data"]["friends"][0]
+    assert {"path": ["response"], "type": ["ValueType"], "typeName": "anvil.tables.Row"} in msg["objects"]
+    assert any(o["type"] == ["DateTime"] for o in encode(rt, a)["objects"])
+    back = decode(rt, msg, trusted=False)
+    assert back == c and back["boss"]["boss"]["name"] == "A"
+
+
+def test_forged_or_altered_row_references_are_refused(T: Any, rt: Any) -> None:
+    a = T.people.add_row(name="A")
+    b = T.people.add_row(name="B")
+    msg = encode(rt, a)
+    msg["response"]["id"] = b.get_id()
+    with pytest.raises(rt.server.PermissionDenied, match="Invalid row reference"):
+        decode(rt, json.loads(json.dumps(msg)), trusted=False)
+    assert decode(rt, json.loads(json.dumps(msg)), trusted=True) == b
+    bare = {"response": {"id": a.get_id(), "table": "people"},
+            "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": "anvil.tables.Row"}]}
+    with pytest.raises(rt.server.PermissionDenied):
+        decode(rt, json.loads(json.dumps(bare)), trusted=False)
+    # The data a client sends along is ignored: the server reads the row itself.
+    msg = encode(rt, a)
+    msg["response"]["data"]["name"] = "Mallory"
+    assert decode(rt, msg, trusted=False)["name"] == "A"
+
+
+def test_search_iterators_and_tables_cross_the_wire(T: Any, rt: Any) -> None:
+    T.people.add_rows([{"name": "A"}, {"name": "B"}])
+    msg = encode(rt, T.people.search(T.t.order_by("name", ascending=False)))
+    assert [r["data"]["name"] for r in msg["response"]] == ["B", "A"]
+    assert msg["objects"][-1]["typeName"] == "anvil.tables.SearchIterator"
+    back = decode(rt, msg, trusted=False)
+    assert names(back) == ["B", "A"] and len(back) == 2
+    view = T.people.client_readable(name="A")
+    msg = encode(rt, view)
+    assert msg["objects"][-1]["typeName"] == "anvil.tables.Table"
+    got = decode(rt, json.loads(json.dumps(msg)), trusted=False)
+    assert names(got.search()) == ["A"] and got == view
+    msg["response"]["view"]["kwargs"]["name"] = "B"
+    with pytest.raises(rt.server.PermissionDenied, match="Invalid table reference"):
+        decode(rt, msg, trusted=False)
+    assert decode(rt, encode(rt, T.people), trusted=False) == T.people
+
+
+def test_query_operators_are_portable(T: Any, rt: Any) -> None:
+    a = T.people.add_row(name="Ann", age=3)
+    query = [T.q.any_of(name=T.q.like("A%"), boss=a), T.t.order_by("age"), T.q.page_size(5),
+             T.q.fetch_only("name"), T.q.between(1, 5), T.q.full_text_match("x"), T.q.not_(age=None)]
+    back = decode(rt, encode(rt, query), trusted=True)
+    assert back[0].kwargs["name"] == T.q.like("A%") and back[0].kwargs["boss"] == a
+    assert back[1:] == query[1:]
+    assert names(T.people.search(back[0])) == ["Ann"]
+
+
+def test_end_call_rolls_back_a_transaction_left_open(T: Any) -> None:
+    txn = T.t.Transaction()
+    txn.__enter__()  # a call that never leaves its transaction
+    T.groups.add_row(name="left open")
+    services.current().end_call()
+    assert not services.current().tables.in_transaction()
+    assert len(T.groups.search()) == 0
+    T.groups.add_row(name="next call")
+    assert names(T.groups.search()) == ["next call"]
+
+
+def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
+    T.groups.add_row(name="g")
+    services.current().warm()
+    assert getattr(services.current().db._local, "conn", None) is None
+    assert names(T.groups.search()) == ["g"]
+
+
+def test_a_column_added_in_an_open_transaction_is_invisible_to_other_threads(T: Any) -> None:
+    T.groups.add_row(name="g")
+    inside, finish = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with T.t.Transaction():
+            T.groups.add_row(name="a", brand_new=1)
+            inside.set()
+            finish.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        assert names(T.groups.search()) == ["g"]  # this thread's connection: neither row nor column yet
+        assert "brand_new" not in dict(T.groups.get(name="g"))
+    finally:
+        finish.set()
+        thread.join(10)
+    assert T.groups.get(name="a")["brand_new"] == 1 and T.groups.get(name="g")["brand_new"] is None
