@@ -47,7 +47,8 @@ def main() -> None:
         app = scaffold(Path(tmp) / "benchapp")
         (app / "tests" / "test_server.py").unlink()
 
-        from anvil_dev.testing._env import TestData, use_runtime
+        from anvil_dev.inprocess import use_runtime
+        from anvil_dev.testing._env import TestData
 
         use_runtime()
         t = time.perf_counter()
@@ -56,8 +57,8 @@ def main() -> None:
         from anvil.tables import app_tables
 
         from anvil_dev.host.server import BackgroundServer
+        from anvil_dev.inprocess import import_app
         from anvil_dev.testing._calls import CallLog, HttpCaller, LocalCaller
-        from anvil_dev.testing._local import import_app
 
         t = time.perf_counter()
         server = BackgroundServer(data.app_dir, data.settings.replace(port=0, reload=False, scheduled_tasks=False))

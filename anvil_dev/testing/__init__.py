@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     they are collected (`anvil.server.PermissionDenied` in a test is then the class calls raise).
     Elsewhere (a project that merely has anvil-dev installed) the plugin changes nothing."""
     if _find_app(config, required=False) is not None:
-        from anvil_dev.testing._env import use_runtime
+        from anvil_dev.inprocess import use_runtime
 
         use_runtime()
 
@@ -92,7 +92,8 @@ def _anvil_data(anvil_app_dir: Path, tmp_path_factory: pytest.TempPathFactory,
                 pytestconfig: pytest.Config) -> TestData:
     from anvil_dev import config
     from anvil_dev.appdir import AppDir
-    from anvil_dev.testing._env import TestData, use_runtime
+    from anvil_dev.inprocess import use_runtime
+    from anvil_dev.testing._env import TestData
 
     use_runtime()
     raw = str(pytestconfig.getini("anvil_dev_keep_server_running") or "").strip()
@@ -156,9 +157,13 @@ def anvil_call(request: pytest.FixtureRequest, _anvil_http: HttpCaller, _anvil_f
 
 @pytest.fixture(scope="session")
 def _anvil_local_app(_anvil_data: TestData) -> None:
-    from anvil_dev.testing._local import import_app
+    from anvil_dev.inprocess import ImportFailed, import_app
+    from anvil_dev.testing._calls import exception_for
 
-    import_app(_anvil_data.app_dir)
+    try:
+        import_app(_anvil_data.app_dir)
+    except ImportFailed as e:
+        raise exception_for(e.error, _anvil_data.app_dir.path) from None
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ cached table schema.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from pathlib import Path
 
 from anvil_dev import config, services
@@ -21,19 +20,7 @@ from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.services import db as db_mod
 
-RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "runtime")
 _DATABASES = ("data.sqlite3", "runtime.sqlite3")
-
-
-def use_runtime() -> None:
-    """Put anvil-dev's `anvil` package first on sys.path, so that `import anvil` here is the runtime
-    server code sees (app_tables, anvil.users, exceptions). An installed anvil-uplink is shadowed."""
-    if RUNTIME_DIR not in sys.path:
-        sys.path.insert(0, RUNTIME_DIR)
-    loaded = sys.modules.get("anvil")
-    if loaded is not None and not str(getattr(loaded, "__file__", "") or "").startswith(RUNTIME_DIR):
-        raise RuntimeError(f"another `anvil` package ({loaded.__file__}) was imported before anvil-dev's "
-                           "runtime: import it after the anvil_dev fixtures have started")
 
 
 class TestData:

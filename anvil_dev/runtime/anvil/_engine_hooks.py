@@ -22,9 +22,28 @@ require_user_check: Callable[[Any], None] | None = None
 
 
 def no_such_function(name: str) -> Message:
-    return {"error": {"type": "anvil.server.NoServerFunctionError",
-                      "message": f'No server function matching "{name}" has been registered', "trace": []},
+    """Anvil's error for a name nothing registered, with the registered names it may have meant."""
+    message = f'No server function matching "{name}" has been registered'
+    close = did_you_mean(name)
+    if close:
+        message += " - did you mean " + " or ".join(f'"{n}"' for n in close) + "?"
+    return {"error": {"type": "anvil.server.NoServerFunctionError", "message": message, "trace": []},
             "objects": []}
+
+
+def did_you_mean(name: str) -> list[str]:
+    """Registered names close to `name` (a misspelling, a different case), of the same kind: a
+    callable for a callable, a task for a task; anvil's own names never."""
+    import difflib
+
+    prefix = name.partition(":")[0] + ":" if ":" in name else ""
+    names = [n for n in server.registrations if not n.startswith("anvil.")
+             and (n.startswith(prefix) if prefix else ":" not in n)]
+    by_lower = {n.lower(): n for n in names}
+    exact_case = by_lower.get(name.lower())
+    if exact_case is not None and exact_case != name:
+        return [exact_case]
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.75)
 
 
 def execute(msg: Message, caller: dict[str, Any], parent: _context.CallState | None = None,
