@@ -24,8 +24,10 @@ class AppDirError(Exception):
 class AppDir:
     """Paths and configuration of one app; cheap to build, reads anvil.yaml on first use."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).resolve()
+        # Where .anvil-dev/'s files live when not in the app (the pytest plugin's throwaway data).
+        self._data_dir = Path(data_dir).resolve() if data_dir is not None else None
 
     @property
     def yaml_path(self) -> Path:
@@ -45,7 +47,7 @@ class AppDir:
 
     @property
     def data_dir(self) -> Path:
-        return self.path / DATA_DIR_NAME
+        return self._data_dir or self.path / DATA_DIR_NAME
 
     @property
     def db_path(self) -> Path:

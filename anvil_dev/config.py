@@ -54,6 +54,9 @@ class Settings:
     timezone: str = "UTC"  # ANVIL_DEV_TZ: workers' TZ (Anvil's servers run in UTC)
     lockout_seconds: float = 300.0  # ANVIL_DEV_LOCKOUT_SECONDS: how long a locked account stays locked
     schedule_speedup: float = 1.0  # ANVIL_DEV_SCHEDULE_SPEEDUP: scheduled tasks' clock runs this much faster
+    # The app's local data (database, keys, media) somewhere other than its .anvil-dev/: the pytest
+    # plugin points every process of a test server at a throwaway directory.
+    data_dir: str | None = None
 
     @property
     def max_response_bytes(self) -> int:

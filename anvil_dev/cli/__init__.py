@@ -14,6 +14,7 @@ from anvil_dev.cli.app import init_command, uplink_key_command, users_command
 from anvil_dev.cli.call import call_command
 from anvil_dev.cli.data import email_command, outbox_command, reset_command, secrets_command, tables_command
 from anvil_dev.cli.serve import serve_command
+from anvil_dev.cli.shell import functions_command, shell_command, stubs_command
 from anvil_dev.cli.tasks import tasks_command
 
 
@@ -28,7 +29,8 @@ def cli(ctx: click.Context, app_path: str | None) -> None:
 
 
 for _command in (init_command, serve_command, call_command, uplink_key_command, reset_command, tables_command,
-                 outbox_command, secrets_command, email_command, tasks_command, users_command):
+                 outbox_command, secrets_command, email_command, tasks_command, users_command, shell_command,
+                 functions_command, stubs_command):
     cli.add_command(_command)
 
 

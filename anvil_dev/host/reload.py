@@ -158,5 +158,20 @@ class Reloader:
                     state.bus.publish("syntax_ok", {})
                 state.bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
             state.syntax_error = err
-        if self.scheduler is not None and any(Path(p).name == "anvil.yaml" for p in paths):
-            self.scheduler.reload()
+        if any(Path(p).name == "anvil.yaml" for p in paths):
+            if self.scheduler is not None:
+                self.scheduler.reload()
+            _refresh_stubs(state.app_dir)
+
+
+def _refresh_stubs(app_dir: AppDir) -> None:
+    """Rewrite the app's type stubs (`anvil-dev stubs`) when anvil.yaml changed, where they exist."""
+    from anvil_dev import stubs
+
+    try:
+        target = stubs.refresh(app_dir)
+    except Exception as e:  # noqa: BLE001 - a half-edited anvil.yaml must never stop the reload
+        click.secho(f"type stubs not updated: {e}", fg="yellow", err=True)
+        return
+    if target is not None:
+        click.echo(f"updated type stubs in {app_dir.relpath(target)}", err=True)

@@ -38,8 +38,9 @@ class _Server:
         self.scheduler: scheduler.Scheduler | None = None
 
     def start(self) -> None:
-        app_dir, opts = self.app_dir, self.opts
-        services.open(app_dir, opts)
+        opts = self.opts
+        # The services' AppDir: it carries Settings.data_dir, which every part of the host must use.
+        app_dir = self.app_dir = services.open(self.app_dir, opts).app_dir
         _tune_switch_interval()
         # One line per request is noise next to our own lines; failed calls are reported by the dispatcher.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -147,6 +148,33 @@ def _tune_switch_interval() -> None:
 
 def _url_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+class BackgroundServer:
+    """A server running in threads of this process (the pytest plugin's), until `stop()`."""
+
+    def __init__(self, app_dir: AppDir, opts: Settings) -> None:
+        self._server = _Server(app_dir, opts)
+        try:
+            self._server.start()
+        except BaseException:
+            self._server.shutdown()
+            raise
+        assert self._server.http is not None and self._server.state is not None
+        self.url = f"http://{_url_host(opts.host)}:{self._server.http.server_port}"
+        self.state = self._server.state
+        self.app_dir = self._server.app_dir
+        self._thread = threading.Thread(target=self._server.serve_forever, name="anvil-dev-http", daemon=True)
+        self._thread.start()
+
+    def describe(self) -> dict[str, Any]:
+        return self.state.describe()
+
+    def stop(self) -> None:
+        if self._server.http is not None:
+            self._server.http.shutdown()
+        self._thread.join(10)
+        self._server.shutdown()
 
 
 def serve(app_dir: AppDir, opts: Settings) -> None:

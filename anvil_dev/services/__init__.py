@@ -132,6 +132,8 @@ def open(app_dir: AppDir | str | Path, settings: Settings | None = None) -> AppC
         app_dir = AppDir(app_dir)
     if settings is None:
         settings = config.build(app_dir.path)
+    if settings.data_dir is not None and app_dir.data_dir != Path(settings.data_dir).resolve():
+        app_dir = AppDir(app_dir.path, data_dir=settings.data_dir)
     app_dir.ensure_data_dir()
     _context = AppContext(app_dir=app_dir, settings=settings, db=Database(app_dir.db_path),
                           secret_key=app_dir.secret_key(), runtime_db=Database(app_dir.data_dir / "runtime.sqlite3"))

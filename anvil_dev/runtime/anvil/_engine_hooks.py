@@ -11,14 +11,38 @@ from typing import Any
 from anvil import _context, server
 from anvil._errors import error_dict, exception_from_error
 from anvil._registry import REGISTRY
-from anvil_dev import wire
-from anvil_dev.protocol import Caller, Message, Reply, no_such_function
+from anvil_dev import protocol, wire
+from anvil_dev.protocol import Caller, Message, Reply
 
 app_root: str | None = None
 # Set by the engine: sends a call this process has no function for to the host, returns the reply.
 outbound: Callable[[Message, Caller], Reply] | None = None
 # Set by the users service when it loads: raises if the current caller may not call `reg`.
 require_user_check: Callable[[server.Registration], None] | None = None
+
+
+def no_such_function(name: str) -> Message:
+    """Anvil's error for a name nothing registered, with the registered names it may have meant."""
+    message = protocol.no_such_function(name)
+    close = did_you_mean(name)
+    if close:
+        message["error"]["message"] += " - did you mean " + " or ".join(f'"{n}"' for n in close) + "?"
+    return message
+
+
+def did_you_mean(name: str) -> list[str]:
+    """Registered names close to `name` (a misspelling, a different case), of the same kind: a
+    callable for a callable, a task for a task; anvil's own names never."""
+    import difflib
+
+    prefix = name.partition(":")[0] + ":" if ":" in name else ""
+    names = [n for n in server.registrations if not n.startswith("anvil.")
+             and (n.startswith(prefix) if prefix else ":" not in n)]
+    by_lower = {n.lower(): n for n in names}
+    exact_case = by_lower.get(name.lower())
+    if exact_case is not None and exact_case != name:
+        return [exact_case]
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.75)
 
 
 @dataclass
