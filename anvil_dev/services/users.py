@@ -23,7 +23,6 @@ import base64
 import datetime
 import hashlib
 import hmac
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 

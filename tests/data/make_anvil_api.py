@@ -63,7 +63,7 @@ def public_names(mod: Any) -> dict[str, Any]:
         if name.startswith("_") or (mod.__name__, name) in NOT_API:
             continue
         obj = mod.__dict__.get(name) if name in mod.__dict__ else getattr(mod, name)
-        if type(obj).__name__ == "HttpRequest" or name == "request":
+        if type(obj).__name__ == "HttpRequest" or type(obj).__name__ == "_RequestProxy":
             # a proxy that refuses every attribute outside an endpoint call
             out[name] = {"kind": "value", "type": "request proxy"}
             continue

@@ -77,7 +77,8 @@ def same_signature(mine: str | None, theirs: str) -> bool:
     head = [p for p in a if p.kind not in var]
     if len(head) == len(a) or [(p.name, p.default) for p in b[:len(head)]] != [(p.name, p.default) for p in head]:
         return False
-    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in a) and not any(
+    # A wrapper that takes **kws only (no *args) forwards any keyword: ours must take any keyword too.
+    if [p.kind for p in a if p.kind in var] == [inspect.Parameter.VAR_KEYWORD] and not any(
             p.kind == inspect.Parameter.VAR_KEYWORD for p in b):
         return False
     return True

@@ -120,8 +120,8 @@ class URLMedia(Media):
     def url(self) -> str:
         return self._url
 
-    @property  # type: ignore[override]
-    def content_type(self) -> str | None:
+    @property
+    def content_type(self) -> str | None:  # type: ignore[override]
         return self._fetch().content_type
 
     def get_bytes(self) -> bytes:
@@ -141,7 +141,7 @@ class LazyMedia(Media):
     def __init__(self, spec: Any) -> None:
         if isinstance(spec, LazyMedia):
             spec = spec._spec
-        self._spec = dict(spec)
+        self._spec: dict[str, Any] = dict(spec)
         self._fetched: Media | None = None
 
     def _fetch(self) -> Media:
@@ -158,12 +158,12 @@ class LazyMedia(Media):
             self._fetched = media
         return self._fetched
 
-    @property  # type: ignore[override]
-    def content_type(self) -> str | None:
+    @property
+    def content_type(self) -> str | None:  # type: ignore[override]
         return self._spec.get("mime-type") or self._fetch().content_type
 
-    @property  # type: ignore[override]
-    def name(self) -> str | None:
+    @property
+    def name(self) -> str | None:  # type: ignore[override]
         return self._spec["name"] if "name" in self._spec else self._fetch().name
 
     def get_bytes(self) -> bytes:

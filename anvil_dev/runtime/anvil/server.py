@@ -25,7 +25,7 @@ from anvil._events import (
     unsubscribe,
 )
 from anvil._registry import REGISTRY
-from anvil._responses import AppResponder, FormResponse, HttpHeaders, HttpResponse, _LoadAppResponse
+from anvil._responses import AppResponder, FormResponse, HttpHeaders, HttpResponse
 
 __all__ = [
     "AnvilWrappedError", "AppResponder", "Capability", "FormResponse", "HttpHeaders", "LazyMedia",
@@ -209,6 +209,8 @@ class server_method:  # noqa: N801 - Anvil's name
     "anvil.server_side/<class name>.<method>" with the instance (or class) first, as on Anvil
     (downlink/python/anvil/_server.py lines 440 and 1776)."""
 
+    _kws: dict[str, Any]
+
     def __new__(cls, func: Any = None, **kws: Any) -> Any:
         self = object.__new__(cls)
         self._kws = kws
@@ -283,7 +285,6 @@ def live_object_backend(cls: Any) -> Any:
 
 
 from anvil import LazyMedia  # noqa: E402 - anvil.LazyMedia is defined with the other Media classes
-
 
 # ---------------------------------------------------------------------------------------------
 # Calling other server functions

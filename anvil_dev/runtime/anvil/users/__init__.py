@@ -490,7 +490,8 @@ def _p_send_token_login_email(email: str, **_ignored: Any) -> None:
     send_token_login_email(email)
 
 
-for _fn, _name in ((_p_send_token_login_email, "send_token_login_email"), (_p_login_with_email, "login_with_email"), (_p_signup_with_email, "signup_with_email"),
+for _fn, _name in ((_p_send_token_login_email, "send_token_login_email"),
+                   (_p_login_with_email, "login_with_email"), (_p_signup_with_email, "signup_with_email"),
                    (_p_logout, "logout"), (_p_get_current_user, "get_current_user"),
                    (_p_get_current_user_email, "get_current_user_email"), (_p_force_login, "force_login"),
                    (_p_reset_password, "reset_password"),
