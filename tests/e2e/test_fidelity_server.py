@@ -70,6 +70,11 @@ CASES = '''
         }
 
     @anvil.server.callable
+    def dashed_secret():
+        import anvil.secrets
+        return anvil.secrets.get_secret("wix-site-id")
+
+    @anvil.server.callable
     def bad_session():
         anvil.server.session["x"] = object()
         return "returned"
@@ -108,7 +113,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
     app = scaffold(tmp_path_factory.mktemp("fidelity") / "FidelityApp")
     write_module(app, "Cases", CASES)
-    server = ServerProcess(app)
+    server = ServerProcess(app, "--secret", "wix-site-id=abc")
     yield server
     server.stop()
 
@@ -189,3 +194,8 @@ def test_endpoint_405_and_401_bodies(srv: ServerProcess) -> None:
     assert (r.status_code, r.text) == (401, "Unauthorized")
     r = requests.get(srv.url + "/routed", timeout=10)
     assert (r.status_code, r.text) == (200, "routed")
+
+
+def test_secret_with_a_dash_given_on_the_command_line(srv: ServerProcess) -> None:
+    # A public Anvil app's name (issue 21, "What real apps hit today"): `serve --secret wix-site-id=abc`.
+    assert srv.client().call("dashed_secret") == "abc"
