@@ -64,7 +64,12 @@ class MaybeWrappedError(Exception):
 
     def __init__(self, message: Any = "") -> None:
         if isinstance(message, dict):
+            self.error_obj: dict[str, Any] = dict(message)
             message = message.get("message", "")
+        else:
+            # Not on Anvil's class; kept so code that reads the wire type off any error still can.
+            name = _names.get(type(self)) or type(self).registered_type_name
+            self.error_obj = {"message": str(message), "trace": [], **({"type": name} if name else {})}
         Exception.__init__(self, message)
 
     @property
@@ -128,8 +133,6 @@ def exception_from_error(err: dict[str, Any]) -> BaseException:
     cls = _registered.get(str(err.get("type")))
     if cls is not None and issubclass(cls, (AnvilWrappedError, MaybeWrappedError)):
         exc: BaseException = cls(dict(err))
-        if isinstance(exc, MaybeWrappedError):
-            exc.error_obj = dict(err)  # type: ignore[attr-defined]
     elif cls is not None:
         exc = cls(err.get("message", ""))
     else:
