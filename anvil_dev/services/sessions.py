@@ -17,6 +17,11 @@ CREATE TABLE IF NOT EXISTS anvil_sessions (
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS anvil_session_channels (
+    session_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    PRIMARY KEY (session_id, channel)
+);
 """
 
 
@@ -54,6 +59,24 @@ class Sessions:
     def delete(self, session_id: str) -> None:
         with self._db().write() as conn:
             conn.execute("DELETE FROM anvil_sessions WHERE id = ?", (session_id,))
+            conn.execute("DELETE FROM anvil_session_channels WHERE session_id = ?", (session_id,))
+
+    def subscribe(self, session_id: str, channel: str) -> None:
+        """Add a channel to the session's subscriptions (anvil.server.subscribe)."""
+        self.save(session_id)
+        with self._db().write() as conn:
+            conn.execute("INSERT OR IGNORE INTO anvil_session_channels (session_id, channel) VALUES (?, ?)",
+                         (session_id, channel))
+
+    def unsubscribe(self, session_id: str, channel: str) -> None:
+        with self._db().write() as conn:
+            conn.execute("DELETE FROM anvil_session_channels WHERE session_id = ? AND channel = ?",
+                         (session_id, channel))
+
+    def subscriptions(self, session_id: str) -> list[str]:
+        rows = self._db().connection().execute(
+            "SELECT channel FROM anvil_session_channels WHERE session_id = ? ORDER BY channel", (session_id,))
+        return [r[0] for r in rows.fetchall()]
 
     def list_sessions(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = self._db().connection().execute(

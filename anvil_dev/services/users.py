@@ -3,7 +3,9 @@
 Plain Python, no `anvil` imports. The runtime's `anvil.users` keeps users in the app's users data
 table (through `anvil.tables`); this module holds what must not live in user code's reach:
 
-- password hashes: scrypt with a random salt per password (about 70 ms to check, on purpose);
+- password hashes: bcrypt, as Anvil's ("$2a$", 10 rounds, jBCrypt's format: users tables move
+  between Anvil and anvil-dev both ways); scrypt hashes written by older anvil-dev still verify, and
+  `needs_rehash` says to replace them at the next login;
 - lockout: after `max_password_failures` wrong passwords in a row (10, as on Anvil) an account is
   locked for `Settings.lockout_seconds` (5 minutes; Anvil locks until a password reset, which a
   local server cannot email). The count lives in the table `anvil_users_failures`, and is mirrored to
@@ -21,9 +23,10 @@ import base64
 import datetime
 import hashlib
 import hmac
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
+
+import bcrypt
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
@@ -103,30 +106,57 @@ def normalise_email(email: Any) -> str:
 # ------------------------------------------------------------------------------ passwords
 
 
+_BCRYPT_ROUNDS = 10  # jBCrypt's gensalt() default, which Anvil uses (users/core.clj line 490)
+# A hash to check against when there is none, so that an unknown email costs a real check's time.
+_DUMMY_HASH = b"$2a$10$" + b"." * 53
+
+
+def _bcrypt_bytes(password: str) -> bytes:
+    # bcrypt reads at most 72 bytes; jBCrypt ignores the rest, the Python library refuses them.
+    return password.encode("utf-8")[:72]
+
+
 def hash_password(password: str) -> str:
-    """A salted scrypt hash: "scrypt$n$r$p$salt$hash" (base64), slow enough to resist guessing."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, maxmem=_SCRYPT_MAXMEM, dklen=32, **_SCRYPT)
-    return "scrypt${n}${r}${p}${salt}${hash}".format(
-        **_SCRYPT, salt=base64.b64encode(salt).decode(), hash=base64.b64encode(digest).decode())
+    """A bcrypt hash as Anvil writes it: "$2a$10$..." (jBCrypt 0.4 reads only the $2a$ revision)."""
+    salt = bcrypt.gensalt(rounds=_BCRYPT_ROUNDS, prefix=b"2a")
+    return bcrypt.hashpw(_bcrypt_bytes(password), salt).decode("ascii")
+
+
+def needs_rehash(stored: Any) -> bool:
+    """True for a hash anvil-dev wrote before it used bcrypt (scrypt): replace it at the next login."""
+    return isinstance(stored, str) and stored.startswith("scrypt$")
 
 
 def check_password(password: Any, stored: Any) -> bool:
-    """True when `password` matches `stored` (a hash from hash_password); False for anything else.
+    """True when `password` matches `stored` (bcrypt $2a$/$2b$/$2y$, or an older anvil-dev scrypt hash).
 
     With nothing to check against it still spends the time a real check takes, so a wrong email
     cannot be told from a wrong password by how long the answer takes.
     """
     if not isinstance(password, str):
         password = ""
+    if needs_rehash(stored):
+        return _check_scrypt(password, stored)
+    text = str(stored) if isinstance(stored, str) else ""
+    if text[:4] in ("$2a$", "$2b$", "$2y$"):
+        try:
+            # $2y$ is PHP's name for the same algorithm.
+            return bcrypt.checkpw(_bcrypt_bytes(password), text.replace("$2y$", "$2b$", 1).encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            return False
     try:
-        kind, n, r, p, salt_b64, hash_b64 = str(stored).split("$")
-        if kind != "scrypt":
-            raise ValueError(kind)
+        bcrypt.checkpw(_bcrypt_bytes(password), _DUMMY_HASH)
+    except ValueError:
+        pass
+    return False
+
+
+def _check_scrypt(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt_b64, hash_b64 = stored.split("$")
         salt, want = base64.b64decode(salt_b64), base64.b64decode(hash_b64)
         params = {"n": int(n), "r": int(r), "p": int(p)}
     except (ValueError, TypeError):
-        hashlib.scrypt(password.encode("utf-8"), salt=b"\0" * 16, maxmem=_SCRYPT_MAXMEM, dklen=32, **_SCRYPT)
         return False
     got = hashlib.scrypt(password.encode("utf-8"), salt=salt, maxmem=_SCRYPT_MAXMEM, dklen=len(want), **params)
     return hmac.compare_digest(got, want)

@@ -238,7 +238,7 @@ def test_http_request_from_server_code(svc_server: ServerProcess, web: str) -> N
     assert c.call("encoded", "a b/é") == "a%20b%2F%C3%A9"
     with pytest.raises(ServerError) as info:
         c.call("fetch_media", f"http://127.0.0.1:{free_port()}/")
-    assert info.value.type == "anvil.http.HttpError" and "connection refused" in info.value.message
+    assert info.value.type == "anvil.http.HttpRequestFailed" and "connection refused" in info.value.message
 
 
 def test_tz_datetimes_on_the_wire(svc_server: ServerProcess) -> None:

@@ -6,7 +6,8 @@ import mimetypes
 import os
 from typing import Any
 
-__all__ = ["BlobMedia", "DataMedia", "Media", "URLMedia", "app", "is_server_side"]
+__all__ = ["BlobMedia", "DataMedia", "LazyMedia", "LiveObject", "Media", "URLMedia", "app", "create_lazy_media",
+           "is_server_side", "plot_image"]
 
 
 def is_server_side() -> bool:
@@ -47,14 +48,12 @@ class Media:
 
 
 class BlobMedia(Media):
-    """Media made from bytes (a str is encoded as UTF-8)."""
+    """Media made from bytes. As on Anvil's server (downlink/python/anvil/__init__.py line 81), both
+    arguments are required and a str is refused: encode it first."""
 
-    def __init__(self, content_type: str = "application/octet-stream", content: bytes | str = b"",
-                 name: str | None = None) -> None:
-        if isinstance(content, str):
-            content = content.encode("utf-8")
+    def __init__(self, content_type: str | None, content: bytes, name: str | None = None) -> None:
         if not isinstance(content, (bytes, bytearray, memoryview)):
-            raise TypeError(f"BlobMedia content must be bytes, not {type(content).__name__}")
+            raise TypeError("BlobMedia content must be a byte string.")
         self.content_type = content_type
         self._content = bytes(content)
         self.name = name
@@ -65,6 +64,10 @@ class BlobMedia(Media):
     @property
     def length(self) -> int:
         return len(self._content)
+
+    def __repr__(self) -> str:
+        name = f",name={self.name}" if self.name is not None else ""
+        return f"BlobMedia[{self.content_type},{len(self._content)} bytes{name}]"
 
 
 DataMedia = BlobMedia
@@ -93,27 +96,108 @@ StreamingMedia = FileMedia
 
 
 class URLMedia(Media):
-    """Media fetched from a URL when its bytes are asked for."""
+    """Media fetched from a URL when its bytes or content type are asked for.
+
+    As Anvil's (downlink/python/anvil/__init__.py line 97): no name, and the content type is the
+    one the server sends, so reading it fetches the URL.
+    """
+
+    name = None
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self.name = url.rstrip("/").rsplit("/", 1)[-1] or None
-        self.content_type = mimetypes.guess_type(url)[0]
-        self._content: bytes | None = None
+        self._fetched: Media | None = None
+
+    def _fetch(self) -> Media:
+        if self._fetched is None:
+            from anvil import http
+
+            resp: Any = http.request(self._url)
+            self._fetched = resp if isinstance(resp, Media) else BlobMedia(None, str(resp).encode("utf-8"))
+        return self._fetched
 
     @property
     def url(self) -> str:
         return self._url
 
-    def get_bytes(self) -> bytes:
-        if self._content is None:
-            from anvil import http
+    @property
+    def content_type(self) -> str | None:  # type: ignore[override]
+        return self._fetch().content_type
 
-            resp: Any = http.request(self._url)
-            self._content = resp.get_bytes() if isinstance(resp, Media) else bytes(str(resp), "utf-8")
-            if isinstance(resp, Media) and resp.content_type:
-                self.content_type = resp.content_type
-        return self._content
+    def get_bytes(self) -> bytes:
+        return self._fetch().get_bytes()
+
+    def __repr__(self) -> str:
+        return f"<anvil.URLMedia object at {self._url}>"
+
+
+class LazyMedia(Media):
+    """Media that a server function makes when its bytes are asked for (anvil.create_lazy_media).
+
+    As Anvil's `anvil.server.LazyMedia` (downlink/python/anvil/_server.py line 489), built from a spec;
+    here the spec names the server function and its arguments, and the first read calls it.
+    """
+
+    def __init__(self, spec: Any) -> None:
+        if isinstance(spec, LazyMedia):
+            spec = spec._spec
+        self._spec: dict[str, Any] = dict(spec)
+        self._fetched: Media | None = None
+
+    def _fetch(self) -> Media:
+        if self._fetched is None:
+            import anvil.server
+
+            fn = self._spec.get("server_function")
+            if not isinstance(fn, str):
+                raise ValueError("This LazyMedia names no server function to fetch it from")
+            media = anvil.server.call(fn, *self._spec.get("args", []), **self._spec.get("kwargs", {}))
+            if not isinstance(media, Media):
+                raise TypeError(f"The server function {fn!r} behind a LazyMedia returned "
+                                f"{type(media).__name__}, not Media")
+            self._fetched = media
+        return self._fetched
+
+    @property
+    def content_type(self) -> str | None:  # type: ignore[override]
+        return self._spec.get("mime-type") or self._fetch().content_type
+
+    @property
+    def name(self) -> str | None:  # type: ignore[override]
+        return self._spec["name"] if "name" in self._spec else self._fetch().name
+
+    def get_bytes(self) -> bytes:
+        return self._fetch().get_bytes()
+
+
+def create_lazy_media(mime_type: str, server_function_name: str, *args: Any, **kwargs: Any) -> LazyMedia:
+    """Media whose bytes come from calling `server_function_name(*args, **kwargs)` when first read."""
+    return LazyMedia({"mime-type": mime_type, "server_function": server_function_name, "args": list(args),
+                      "kwargs": kwargs})
+
+
+class LiveObject:
+    """Anvil's base for objects served by a backend (data table rows were these)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self._spec = spec
+
+    def __repr__(self) -> str:
+        return "<LiveObject: " + str(self._spec.get("backend")) + ">"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, LiveObject) and other._spec.get("id") == self._spec.get("id")
+                and other._spec.get("backend") == self._spec.get("backend"))
+
+    def __hash__(self) -> int:
+        return hash((self._spec.get("id"), self._spec.get("backend")))
+
+
+def plot_image() -> Media:
+    """The current matplotlib figure as PNG Media (anvil.mpl_util.plot_image)."""
+    import anvil.mpl_util
+
+    return anvil.mpl_util.plot_image()
 
 
 class _AppInfo:

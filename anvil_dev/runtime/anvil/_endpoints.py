@@ -65,19 +65,22 @@ def run(reg: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
     if method == "OPTIONS" and spec["enable_cors"]:
         return _response(200, "", cors)
     if method not in spec["methods"] and not (method == "HEAD" and "GET" in spec["methods"]):
-        return _response(405, f"Method {method} not allowed", {"Allow": ", ".join(spec["methods"]), **cors})
+        # Anvil's body (downlink/python/anvil/_server.py line 1595).
+        return _response(405, "Method not supported", {"Allow": ", ".join(spec["methods"])})
     req = HttpRequest(data)
     _context.current().http_request = req
-    if spec["require_credentials"] or spec["authenticate_users"]:
-        if req.username is None:
-            return _response(401, "Authentication required", {"WWW-Authenticate": BASIC_REALM, **cors})
-        if spec["authenticate_users"]:
-            import anvil.users
+    # As Anvil (_server.py lines 1553-1569): the session's user, else the Basic credentials; any
+    # failure answers 401 "Unauthorized".
+    unauthorized = _response(401, "Unauthorized", {"WWW-Authenticate": BASIC_REALM, **cors})
+    if spec["authenticate_users"]:
+        import anvil.users
 
-            try:
-                req.user = anvil.users.login_with_email(req.username, req.password or "")
-            except anvil.users.AuthenticationFailed:
-                return _response(401, "Authentication failed", {"WWW-Authenticate": BASIC_REALM, **cors})
+        try:
+            req.user = anvil.users.get_user() or anvil.users.login_with_email(req.username, req.password)
+        except Exception:  # noqa: BLE001 - Anvil answers 401 whatever the failure
+            return unauthorized
+    elif spec["require_credentials"] and (req.username is None or req.password is None):
+        return unauthorized
     prefix = command.split(":", 1)[0] + ":"
     match = reg.pattern.fullmatch(command) if hasattr(reg, "pattern") else None
     kwargs: dict[str, Any] = {}
@@ -88,10 +91,24 @@ def run(reg: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
     del prefix
     result = reg.fn(**kwargs)
     if isinstance(result, server.HttpResponse):
-        headers = {str(k): str(v) for k, v in (result.headers or {}).items()}
-        return _response(int(result.status), _body(result.body, headers), {**cors, **headers})
+        pairs = [(str(k), str(v)) for k, v in result.headers.items()]
+        headers = {**cors}
+        for k, v in pairs:
+            # One value per name for the host's dict; a header added more than once (Set-Cookie...)
+            # also travels in full, in order, as "header_list".
+            headers[_canonical(k)] = v
+        body = _body(result.body, headers)
+        out = _response(int(result.status), body, headers)
+        if len({k for k, _ in pairs}) < len(pairs):
+            out["header_list"] = [[k, v] for k, v in cors.items()] + [[_canonical(k), v] for k, v in pairs]
+        return out
     headers = dict(cors)
     return _response(200, _body(result, headers), headers)
+
+
+def _canonical(name: str) -> str:
+    """content-type -> Content-Type: HttpHeaders keeps names lower-case; HTTP does not care, readers do."""
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 def _body(value: Any, headers: dict[str, str]) -> Any:

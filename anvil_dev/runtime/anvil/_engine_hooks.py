@@ -102,6 +102,12 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
         if isinstance(result, (bytes, bytearray)):
             raise UnicodeError("This function returned a binary string (not text). If you want to return "
                                "binary data, use a BlobMedia object instead.")
+        if parent is None:
+            # The session is saved before the reply goes, so a value it cannot hold fails the call
+            # (as on Anvil) instead of being lost after the caller has its answer.
+            check = state.cache.get("session_check")
+            if check is not None:
+                check()
         reply = wire.encode({"response": result}, REGISTRY,
                             error_prefix="Cannot serialize return value from function. ")
     except BaseException as e:  # noqa: BLE001 - every failure of user code goes back to the caller
@@ -125,7 +131,10 @@ def _finish_call(state: _context.CallState) -> None:
         services.current().end_call()
     flush = state.cache.get("session_flush")
     if flush is not None:
-        flush()
+        try:
+            flush()
+        except Exception:  # noqa: BLE001 - checked before the reply; changed since only by a failing call
+            pass
 
 
 def check_require_user(reg: server.Registration) -> None:

@@ -10,33 +10,74 @@ _names: dict[type[BaseException], str] = {}
 
 
 def register_exception_type(name: str, cls: type[BaseException]) -> None:
+    """Give `cls` a name on the wire: raised in server code, it reaches callers as that type, and an
+    error of that type coming back from anvil.server.call is raised as `cls` again."""
     _registered[name] = cls
     _names[cls] = name
+    try:
+        cls.registered_type_name = name  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
 
 
 class AnvilWrappedError(Exception):
-    """An error whose type name and message travel on the wire as Anvil sends them."""
+    """An error whose type name and message travel on the wire as Anvil sends them.
 
-    def __init__(self, *args: Any) -> None:
-        if len(args) == 1 and isinstance(args[0], dict) and "message" in args[0]:
-            self.error_obj: dict[str, Any] = dict(args[0])
-            message = str(args[0].get("message", ""))
-            super().__init__(message)
+    As Anvil's (downlink/python/anvil/_server.py line 539): built from a message, or from the error
+    dict a call returned ({"type", "message", "trace"}).
+    """
+
+    registered_type_name: str | None = None
+
+    def __init__(self, message: Any = "") -> None:
+        if isinstance(message, dict):
+            self.manually_created = False
+            self.error_obj: dict[str, Any] = dict(message)
         else:
-            super().__init__(*args)
-            message = str(args[0]) if args else ""
-            self.error_obj = {"type": _names.get(type(self), type(self).__name__), "message": message}
-        self.message = message
+            self.manually_created = True
+            self.error_obj = {"message": str(message), "trace": []}
+            name = _names.get(type(self)) or type(self).registered_type_name
+            if name is not None:
+                self.error_obj["type"] = name
+        self.message = str(self.error_obj.get("message", ""))
+        Exception.__init__(self, self.message)
 
     def __str__(self) -> str:
         return self.message
 
+    def __repr__(self) -> str:
+        r = Exception.__repr__(self)
+        eo_type = self.error_obj.get("type")
+        if type(self) is not AnvilWrappedError or eo_type is None:
+            return r
+        return f"AnvilWrappedError({eo_type}{r[len('AnvilWrappedError'):]})"
 
-class MaybeWrappedError(AnvilWrappedError):
-    pass
+
+class MaybeWrappedError(Exception):
+    """The errors the platform itself raises (TimeoutError, PermissionDenied, SerializationError...).
+
+    On Anvil these are plain Exceptions, not AnvilWrappedErrors (_server.py line 639), so
+    `except anvil.server.AnvilWrappedError` does not catch them.
+    """
+
+    registered_type_name: str | None = None
+
+    def __init__(self, message: Any = "") -> None:
+        if isinstance(message, dict):
+            self.error_obj: dict[str, Any] = dict(message)
+            message = message.get("message", "")
+        else:
+            # Not on Anvil's class; kept so code that reads the wire type off any error still can.
+            name = _names.get(type(self)) or type(self).registered_type_name
+            self.error_obj = {"message": str(message), "trace": [], **({"type": name} if name else {})}
+        Exception.__init__(self, message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
-def _anvil_error(name: str, base: type[AnvilWrappedError] = MaybeWrappedError) -> type[AnvilWrappedError]:
+def _anvil_error(name: str, base: type[Exception] = MaybeWrappedError) -> Any:
     short = name.rsplit(".", 1)[-1]
     cls = type(short, (base,), {"__module__": name.rsplit(".", 1)[0]})
     register_exception_type(name, cls)
@@ -50,7 +91,7 @@ def type_name(exc: BaseException) -> str:
             if klass is type(exc) or not isinstance(exc, AnvilWrappedError):
                 return _names[klass]
             break
-    if isinstance(exc, AnvilWrappedError) and "type" in exc.error_obj and type(exc) not in _names:
+    if type(exc) is AnvilWrappedError and "type" in exc.error_obj:
         return str(exc.error_obj["type"])
     return type(exc).__name__
 
@@ -90,7 +131,7 @@ def _safe_str(exc: BaseException) -> str:
 def exception_from_error(err: dict[str, Any]) -> BaseException:
     """Rebuild an exception from its wire form: a registered class, else AnvilWrappedError."""
     cls = _registered.get(str(err.get("type")))
-    if cls is not None and issubclass(cls, AnvilWrappedError):
+    if cls is not None and issubclass(cls, (AnvilWrappedError, MaybeWrappedError)):
         exc: BaseException = cls(dict(err))
     elif cls is not None:
         exc = cls(err.get("message", ""))

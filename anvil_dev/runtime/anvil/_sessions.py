@@ -29,12 +29,18 @@ def current_data() -> dict[str, Any]:
 
         # Saved at the end of the call, and only if it changed: values may be mutated in
         # place (session["cart"].append(x)), which no __setitem__ sees.
+        def encoded() -> str:
+            # Anvil's message (downlink/python/anvil/_threaded_server.py line 297).
+            return json.dumps(wire.encode({"session": data}, REGISTRY,
+                                          error_prefix="Tried to store illegal value in a anvil.server.session. "))
+
         def flush() -> None:
-            text = json.dumps(wire.encode({"session": data}, REGISTRY))
+            text = encoded()
             if text != original and not (original is None and not data):
                 # A login during the call may have moved the session to a new id (anvil.users).
                 services.current().sessions.save(state.cache.get("session_rotated_to") or session_id, data=text)
 
+        state.cache["session_check"] = encoded
         state.cache["session_flush"] = flush
     state.cache["session_data"] = data
     return data

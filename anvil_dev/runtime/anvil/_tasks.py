@@ -183,10 +183,10 @@ def launch_background_task(fn_name: str, *args: Any, **kwargs: Any) -> Task:
     return task
 
 
-def get_background_task(task_id: str) -> Task:
-    record = _svc().get(task_id) if isinstance(task_id, str) else None
+def get_background_task(id: str) -> Task:  # noqa: A002 - Anvil's parameter name (get_background_task(id=...))
+    record = _svc().get(id) if isinstance(id, str) else None
     if record is None:
-        raise _server().BackgroundTaskNotFound(f"Background Task not found: {task_id}")
+        raise _server().BackgroundTaskNotFound(f"Background Task not found: {id}")
     return Task(record["id"], record["name"])
 
 

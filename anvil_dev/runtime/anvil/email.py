@@ -32,9 +32,13 @@ class DeliveryFailure(Exception):
     """Raise in an inbound handler to reject the message, optionally with an SMTP code."""
 
     def __init__(self, message: str | None = None, smtp_code: int | None = None) -> None:
-        super().__init__(message or "Delivery failed")
-        self.message = message
+        # As Anvil's (services/anvil/email.py line 16): DeliveryFailure("x", 552) reads "552: x".
         self.smtp_code = smtp_code
+        self.message = message
+        if message is None:
+            super().__init__()
+        else:
+            super().__init__(f"{smtp_code}: {message}" if smtp_code is not None else message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,8 +49,16 @@ class DeliveryFailure(Exception):
 class SendReport:
     """What send() returns: `message_id`, the Message-ID header of the outgoing message."""
 
-    def __init__(self, message_id: str | None = None) -> None:
-        self.message_id = message_id
+    message_id: str | None
+
+    def __init__(self) -> None:
+        raise Exception("Cannot construct a SendReport manually")
+
+    @classmethod
+    def _made(cls, message_id: str | None) -> SendReport:
+        report = cls.__new__(cls)
+        report.message_id = message_id
+        return report
 
     def __repr__(self) -> str:
         return f"<anvil.email.SendReport message_id={self.message_id!r}>"
@@ -69,7 +81,7 @@ def send(*, to: str | list[str] | None = None, cc: str | list[str] | None = None
          bcc: str | list[str] | None = None, from_address: str = "no-reply", from_name: str | None = None,
          subject: str | None = None, text: str | None = None, html: str | None = None,
          attachments: list[Media] | Media | None = None, inline_attachments: dict[str, Media] | None = None,
-         in_reply_to: str | None = None, references: str | None = None) -> SendReport:
+         in_reply_to: str | None = None, references: str | None = None, **kw: Any) -> SendReport:
     """Send an email; without an SMTP server configured it goes to the local outbox only."""
     if isinstance(attachments, Media):
         attachments = [attachments]
@@ -85,7 +97,7 @@ def send(*, to: str | list[str] | None = None, cc: str | list[str] | None = None
             in_reply_to=in_reply_to, references=references)
     except _outbox.OutboxError as e:
         raise SendFailure(str(e)) from None
-    return SendReport(result.message_id)
+    return SendReport._made(result.message_id)
 
 
 # ---------------------------------------------------------------------------------------------

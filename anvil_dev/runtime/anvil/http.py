@@ -16,20 +16,33 @@ from typing import Any
 from anvil import BlobMedia, Media
 from anvil._errors import AnvilWrappedError, register_exception_type
 
-__all__ = ["HttpError", "UrlEncodingError", "request", "url_decode", "url_encode"]
+__all__ = ["HttpError", "HttpErrorStatus", "HttpRequestFailed", "UrlEncodingError", "request", "url_decode",
+           "url_encode"]
 
 DEFAULT_TIMEOUT = 60.0
 
 
-class HttpError(AnvilWrappedError):
-    """The request failed: `.status` is the HTTP status (0 if there was no response), `.content` the body."""
+class HttpErrorStatus(Exception):
+    """An HTTP error response: `.status` (404...) and `.content` (the body as Media).
 
-    def __init__(self, *args: Any, status: int = 0, content: Media | None = None) -> None:
-        super().__init__(*args)
-        if len(args) == 1 and isinstance(args[0], dict):
-            status = int(args[0].get("status", status) or 0)
+    As Anvil's (downlink/python/anvil/http.py line 5): a plain Exception, "HTTP error 404" by default.
+    """
+
+    def __init__(self, status: Any, content: Any, message: str | None = None) -> None:
+        if isinstance(status, dict):  # from the wire: {"type", "message", "status"}
+            status, message = status.get("status", 0), status.get("message")
         self.status = status
         self.content = content
+        if message is None:
+            message = f"HTTP error {status}"
+        Exception.__init__(self, message)
+
+
+HttpError = HttpErrorStatus  # Anvil's older name, the same class
+
+
+class HttpRequestFailed(AnvilWrappedError):
+    """The request got no response at all (no network, refused, timed out)."""
 
 
 class UrlEncodingError(AnvilWrappedError):
@@ -37,6 +50,7 @@ class UrlEncodingError(AnvilWrappedError):
 
 
 register_exception_type("anvil.http.HttpError", HttpError)
+register_exception_type("anvil.http.HttpRequestFailed", HttpRequestFailed)
 register_exception_type("anvil.http.UrlEncodingError", UrlEncodingError)
 
 
@@ -108,14 +122,25 @@ def _media(status_body: bytes, headers: Any) -> BlobMedia:
     return BlobMedia(content_type, status_body, name=name)
 
 
-def request(url: str, method: str = "GET", data: Any = None, json: bool = False,
-            headers: dict[str, str] | None = None, username: str | None = None,
-            password: str | None = None, timeout: float | None = None) -> Any:
+def request(url: str, method: str = "GET", data: Any = None, headers: dict[str, str] | None = None,
+            username: str | None = None, password: str | None = None, json: bool = False,
+            timeout: float | None = None) -> Any:
     """Make an HTTP request; returns the body as Media, or parsed JSON when json=True.
 
-    A status outside 200-299 raises HttpError with `.status` and `.content`; a request that got no
-    response at all (no network, refused, timed out) raises HttpError with status 0.
+    Parameters in Anvil's order (downlink/python/anvil/http.py line 42). A status outside 200-299
+    raises HttpError with `.status` and `.content`; a request that got no response at all (no
+    network, refused, timed out) raises HttpRequestFailed.
     """
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+        raise TypeError("timeout must be a number")
+    method = str(method).upper()
+    if isinstance(data, dict) and method in ("GET", "HEAD"):
+        # GET data becomes the query string; a dict body without json=True is form-encoded.
+        sep = "&" if "?" in url else "?"
+        url, data = url + sep + urllib.parse.urlencode({k: str(v) for k, v in data.items()}), None
+    elif isinstance(data, dict) and not json:
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        data = urllib.parse.urlencode({k: str(v) for k, v in data.items()})
     if not isinstance(url, str):
         raise TypeError(f"anvil.http.request() needs the URL as a string, not {type(url).__name__}")
     parts = urllib.parse.urlsplit(url)
@@ -131,24 +156,25 @@ def request(url: str, method: str = "GET", data: Any = None, json: bool = False,
     if body is not None and not _has_header(hdrs, "Content-Type"):
         # urllib would otherwise claim a form body; say nothing more than that it is bytes.
         hdrs["Content-Type"] = "application/octet-stream"
-    req = urllib.request.Request(url, data=body, headers=hdrs, method=str(method).upper())
+    req = urllib.request.Request(url, data=body, headers=hdrs, method=method)
     wait = DEFAULT_TIMEOUT if timeout is None else float(timeout)
     try:
         with urllib.request.urlopen(req, timeout=wait) as resp:
             status, content, resp_headers = resp.status, resp.read(), resp.headers
     except urllib.error.HTTPError as e:
         content = e.read() if e.fp is not None else b""
-        raise HttpError(f"HTTP error {e.code}", status=e.code, content=_media(content, e.headers)) from None
+        raise HttpError(e.code, _media(content, e.headers)) from None
     except (urllib.error.URLError, OSError) as e:
-        raise HttpError(_no_response_message(url, e, wait), status=0) from None
+        raise HttpRequestFailed(_no_response_message(url, e, wait)) from None
     if not 200 <= status < 300:
-        raise HttpError(f"HTTP error {status}", status=status, content=_media(content, resp_headers))
+        raise HttpError(status, _media(content, resp_headers))
     if json:
         try:
             return _json.loads(content.decode("utf-8")) if content.strip() else None
         except (UnicodeDecodeError, ValueError):
-            raise HttpError(f"The response from {url} was not valid JSON (json=True was given): "
-                            f"{content[:100]!r}", status=status, content=_media(content, resp_headers)) from None
+            raise HttpError(status, _media(content, resp_headers),
+                            f"The response from {url} was not valid JSON (json=True was given): "
+                            f"{content[:100]!r}") from None
     return _media(content, resp_headers)
 
 

@@ -7,8 +7,8 @@ file to file, never through memory, so a 100 MB media costs no 100 MB of RAM.
 from __future__ import annotations
 
 import io
-import mimetypes
 import os
+import random
 import shutil
 import tempfile
 from typing import IO, TYPE_CHECKING, Any
@@ -18,9 +18,10 @@ from anvil import BlobMedia, FileMedia, Media
 if TYPE_CHECKING:
     from anvil_dev.services.mediastore import MediaStore
 
-__all__ = ["TempFile", "from_file", "open", "write_to_file"]
+__all__ = ["TempFile", "from_file", "open", "open_", "write_to_file"]
 
 _open = open
+open_ = open  # Anvil's module exports the builtin under this name (downlink/python/anvil/media.py line 8)
 _CHUNK = 1 << 20
 
 
@@ -28,24 +29,28 @@ class _StoredBlobMedia(FileMedia, BlobMedia):
     """A BlobMedia whose bytes were copied into the media store: a BlobMedia to user code, a file to us."""
 
     def __repr__(self) -> str:
-        return f"<BlobMedia {self.content_type!r} name={self.name!r}>"
+        name = f",name={self.name}" if self.name is not None else ""
+        return f"BlobMedia[{self.content_type},{self.length} bytes{name}]"
 
 
 def from_file(filename: str | os.PathLike[str], mime_type: str | None = None, name: str | None = None) -> BlobMedia:
     """A BlobMedia with the file's bytes as they are now (later changes to the file do not show).
 
-    The content type is guessed from the file name when not given, and the name is the file's.
+    As Anvil's (downlink/python/anvil/media.py line 38): the content type is `mime_type` (None when
+    not given: nothing is guessed), the name the file's own unless given.
     """
     path = os.fspath(filename)
-    content_type = mime_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
-    name = name if name is not None else os.path.basename(path)
+    content_type = mime_type
+    name = name or path.split(os.sep)[-1]
     store = _store()
     if store is None:
         with _open(path, "rb") as f:
             return BlobMedia(content_type, f.read(), name=name)
     with _open(path, "rb") as f:
         media_id, _length = store.put_stream(f)
-    return _StoredBlobMedia(store.path(media_id), content_type, name, media_id=media_id)
+    media = _StoredBlobMedia(store.path(media_id), content_type, name, media_id=media_id)
+    media.content_type = content_type
+    return media
 
 
 def write_to_file(media: Media, filename: str | os.PathLike[str]) -> None:
@@ -72,8 +77,8 @@ def open(media: Media) -> IO[bytes]:  # noqa: A001 - Anvil's name
 class TempFile:
     """`with TempFile(media) as filename:` a file in the temp directory, deleted on leaving the block.
 
-    Given a Media, the file holds its bytes; the file name keeps the media name's extension, for
-    libraries that go by it.
+    As Anvil's (downlink/python/anvil/media.py line 10): the name is 32 random letters and digits in
+    the temp directory, with no extension, and the file exists only when a Media was given.
     """
 
     def __init__(self, media: Media | None = None) -> None:
@@ -83,9 +88,8 @@ class TempFile:
         self.name: str | None = None
 
     def __enter__(self) -> str:
-        suffix = os.path.splitext(getattr(self.media, "name", None) or "")[1]
-        fd, self.name = tempfile.mkstemp(suffix=suffix)
-        os.close(fd)
+        letters = "1234567890abcdefghijklmnopqrstuvwxyz"
+        self.name = tempfile.gettempdir() + os.sep + "".join(random.choice(letters) for _ in range(32))
         if self.media is not None:
             write_to_file(self.media, self.name)
         return self.name

@@ -9,11 +9,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from anvil import _context
-from anvil._errors import AnvilWrappedError, _anvil_error, register_exception_type
+from anvil._capability import (
+    Capability,
+    _on_invalidate_client_objects,  # noqa: F401 - Anvil's private hook, used by anvil.users
+    invalidate_client_objects,
+    unwrap_capability,
+)
+from anvil._errors import AnvilWrappedError, MaybeWrappedError, _anvil_error, register_exception_type
+from anvil._events import (
+    get_client_session,
+    get_subscriptions,
+    list_client_sessions,
+    raise_event,
+    subscribe,
+    unsubscribe,
+)
 from anvil._registry import REGISTRY
+from anvil._responses import AppResponder, FormResponse, HttpHeaders, HttpResponse
 
 __all__ = [
-    "AnvilWrappedError", "BackgroundTaskError", "BackgroundTaskKilled", "BackgroundTaskNotFound",
+    "AnvilWrappedError", "AppResponder", "Capability", "FormResponse", "HttpHeaders", "LazyMedia",
+    "MaybeWrappedError", "Serializable", "get_client_session", "get_subscriptions", "invalidate_client_objects",
+    "list_client_sessions", "live_object_backend", "raise_event", "server_method", "subscribe", "unsubscribe",
+    "unwrap_capability", "wellknown_endpoint", "BackgroundTaskError", "BackgroundTaskKilled", "BackgroundTaskNotFound",
     "ExecutionTerminatedError", "HttpResponse", "InternalError", "NoServerFunctionError", "PermissionDenied",
     "SerializationError", "Task", "TimeoutError", "UplinkDisconnectedError", "background_task", "call", "callable",
     "context", "cookies", "get_app_origin", "get_background_task", "launch_background_task", "list_background_tasks",
@@ -39,6 +57,12 @@ NoServerFunctionError = _anvil_error("anvil.server.NoServerFunctionError", Anvil
 CookieError = _anvil_error("anvil.server.CookieError", AnvilWrappedError)
 
 MAX_CALL_DEPTH = 10
+
+
+def _register_exception_type(name: str, cls: type[BaseException]) -> None:
+    """Give an exception class a name on the wire (Anvil's _server.py line 578): raised by a server
+    function, it reaches anvil.server.call() callers as this very class again."""
+    register_exception_type(name, cls)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,20 +165,126 @@ def lookup(name: str) -> Registration | None:
 # Portable classes
 
 
-def portable_class(cls: Any = None, name: str | None = None) -> Any:
+def portable_class(cls: Any, name: str | None = None) -> Any:
     """@anvil.server.portable_class or @portable_class("explicit.name")."""
-    if isinstance(cls, str):
-        name, cls = cls, None
-    if cls is None:
-        return lambda c: portable_class(c, name)
+    if name is None and isinstance(cls, str):
+        explicit = cls
+        return lambda c: portable_class(c, explicit)
+    if name is not None and not isinstance(name, str):
+        raise TypeError("The second argument to portable_class must be a str")
     type_name = name or f"{cls.__module__}.{cls.__name__}"
     cls.SERIALIZATION_INFO = (type_name, cls)
     REGISTRY.register(cls, type_name)
+    for method_name, method in _server_methods.pop(cls, []):
+        _register_server_method(type_name, method_name, method, cls)
     return cls
 
 
 serializable_type = portable_class
 
+
+class Serializable:
+    """Anvil's old base class for portable classes (no longer needed): __dict__ travels."""
+
+    SERIALIZATION_INFO: Any = None
+
+    def __serialize__(self, info: Any) -> dict[str, Any]:
+        return self.__dict__
+
+    def __deserialize__(self, from_data: Any, info: Any) -> None:
+        self.__dict__.update(from_data)
+
+    @classmethod
+    def __new_deserialized__(cls, from_data: Any, info: Any) -> Any:
+        obj = cls.__new__(cls)
+        obj.__dict__.update(from_data)
+        return obj
+
+
+_server_methods: dict[type, list[tuple[str, Any]]] = {}
+
+
+class server_method:  # noqa: N801 - Anvil's name
+    """@anvil.server.server_method on a method of a portable class: callable from client code as
+    "anvil.server_side/<class name>.<method>" with the instance (or class) first, as on Anvil
+    (downlink/python/anvil/_server.py lines 440 and 1776)."""
+
+    _kws: dict[str, Any]
+
+    def __new__(cls, func: Any = None, **kws: Any) -> Any:
+        self = object.__new__(cls)
+        self._kws = kws
+        if func is None:
+            return self._decorator_call
+        return self
+
+    def __init__(self, func: Any = None, **kws: Any) -> None:
+        import builtins
+        import functools
+
+        functools.update_wrapper(self, func)
+        self._server_name: str | None = None
+        self._is_class_method = isinstance(func, classmethod)
+        if self._is_class_method:
+            func = func.__func__
+        if not builtins.callable(func):
+            raise TypeError(f"server_method must decorate a callable, got {type(func).__name__}")
+        self._func = func
+
+    def _decorator_call(self, func: Any) -> server_method:
+        self.__init__(func)  # type: ignore[misc]
+        return self
+
+    def _check_register(self) -> None:
+        if self._server_name is None:
+            raise RuntimeError(
+                "server_method must be used as the top-level decorator on a method within a portable class")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_register()
+        return self._func(*args, **kwargs)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        _server_methods.setdefault(owner, []).append((name, self))
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        import types
+
+        self._check_register()
+        if self._is_class_method:
+            self_arg = owner if owner is not None else type(instance)
+        elif instance is None:
+            return self
+        else:
+            self_arg = instance
+        return types.MethodType(self._func, self_arg)
+
+
+def _register_server_method(type_name: str, method_name: str, method: server_method, cls: type) -> None:
+    server_name = f"anvil.server_side/{type_name}.{method_name}"
+    method._server_name = server_name
+
+    def server_method_func(*args: Any, **kwargs: Any) -> Any:
+        self_or_cls, rest = args[0], args[1:]
+        if method._is_class_method:
+            if not (isinstance(self_or_cls, type) and issubclass(self_or_cls, cls)):
+                raise TypeError(f"Expected the first argument to be a class of type {cls.__name__} "
+                                f"(got {self_or_cls}) when calling {method_name}()")
+        elif not isinstance(self_or_cls, cls):
+            raise TypeError(f"'self' argument to method must be an instance of {cls.__name__} "
+                            f"(got {self_or_cls}) when calling {method_name}()")
+        return getattr(self_or_cls, method_name)(*rest, **kwargs)
+
+    register(server_method_func, server_name, require_user=method._kws.get("require_user"))
+
+
+def live_object_backend(cls: Any) -> Any:
+    """Anvil's decorator for live-object backends (its own services use it); anvil-dev's data tables
+    do not need it, so it registers nothing and returns the class."""
+    return cls
+
+
+from anvil import LazyMedia  # noqa: E402 - anvil.LazyMedia is defined with the other Media classes
 
 # ---------------------------------------------------------------------------------------------
 # Calling other server functions
@@ -171,9 +301,12 @@ def set_outbound(fn: Callable[[str, tuple[Any, ...], dict[str, Any]], Any] | Non
 
 def call(*args: Any, **kwargs: Any) -> Any:
     """Call a server function by name, with the same serialization rules as a client call."""
-    if not args or not isinstance(args[0], str):
-        raise TypeError("anvil.server.call() requires the name of a server function as its first argument")
+    # Anvil's two messages, spelling included (downlink/python/anvil/server.py lines 62-66).
+    if not args:
+        raise TypeError("anvil.server.call() expects atleast 1 argument")
     fn_name, fn_args = args[0], args[1:]
+    if not isinstance(fn_name, str):
+        raise TypeError("first argument to anvil.server.call() must be as str, got '" + type(fn_name).__name__ + "'")
     state = _context.current()
     if state.depth + 1 > MAX_CALL_DEPTH:
         raise StackOverflow("Too many nested anvil.server.call()s")
@@ -386,13 +519,6 @@ from anvil._tasks import (  # noqa: E402 - after the error classes it uses
 # HTTP endpoints
 
 
-class HttpResponse:
-    def __init__(self, status: int = 200, body: Any = "", headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-
-
 class _RequestProxy:
     def __getattr__(self, name: str) -> Any:
         req = _context.current().http_request
@@ -418,17 +544,36 @@ def _endpoint_pattern(path: str) -> tuple[str, list[str]]:
     return "/" + "/".join(parts), names
 
 
+_GET_POST = ["GET", "POST"]
+
+
 def http_endpoint(path: str, require_credentials: bool = False, authenticate_users: bool = False,
-                  authenticate_user: bool = False, methods: list[str] | None = None,
-                  enable_cors: bool = False, cross_site_session: bool = False) -> Any:
-    return _endpoint("http:", path, require_credentials, authenticate_users or authenticate_user,
+                  authenticate_user: bool = False, methods: list[str] = _GET_POST,  # noqa: B006 - Anvil's default
+                  enable_cors: bool = False, cross_site_session: bool = False, *, _task_prefix: str = "http") -> Any:
+    return _endpoint(_task_prefix + ":", path, require_credentials, authenticate_users or authenticate_user,
                      methods, enable_cors, cross_site_session)
 
 
 def route(path: str, require_credentials: bool = False, authenticate_users: bool = False,
-          methods: list[str] | None = None, enable_cors: bool = False, cross_site_session: bool = False) -> Any:
-    return _endpoint("route:", path, require_credentials, authenticate_users, methods, enable_cors,
-                     cross_site_session)
+          authenticate_user: bool = False, methods: list[str] = _GET_POST,  # noqa: B006 - Anvil's default
+          enable_cors: bool = False, cross_site_session: bool = False) -> Any:
+    """As Anvil's (functools.partial(http_endpoint, _task_prefix="route"), _server.py line 1636): every
+    keyword http_endpoint takes."""
+    return http_endpoint(path, require_credentials, authenticate_users, authenticate_user, methods,
+                         enable_cors, cross_site_session, _task_prefix="route")
+
+
+def wellknown_endpoint(path: str, require_credentials: bool = False, authenticate_users: bool = False,
+                       authenticate_user: bool = False, methods: list[str] = _GET_POST,  # noqa: B006
+                       enable_cors: bool = False, cross_site_session: bool = False) -> Any:
+    """A route under /.well-known/ (Anvil's _server.py line 1639): `path` "/x" answers /.well-known/x."""
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if path.startswith("/"):
+            route("/.well-known" + path, require_credentials, authenticate_users, authenticate_user, methods,
+                  enable_cors, cross_site_session)(fn)
+        return fn
+
+    return decorator
 
 
 def _endpoint(prefix: str, path: str, require_credentials: bool, authenticate_users: bool,

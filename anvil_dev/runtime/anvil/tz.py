@@ -11,15 +11,17 @@ _ZERO = _dt.timedelta(0)
 
 
 class tzoffset(_dt.tzinfo):
-    """A fixed offset from UTC, given as exactly one of hours, minutes or seconds (as in Anvil)."""
+    """A fixed offset from UTC, given as at most one of hours, minutes or seconds; none is UTC.
+
+    As Anvil's (downlink/python/anvil/tz.py line 8): any size of offset is accepted here (Python's
+    datetime refuses one of 24 hours or more when it is used).
+    """
 
     def __init__(self, **kwargs: float) -> None:
-        if len(kwargs) != 1 or next(iter(kwargs)) not in ("hours", "minutes", "seconds"):
+        if len(kwargs) > 1 or (len(kwargs) == 1 and next(iter(kwargs)) not in ("hours", "minutes", "seconds")):
             raise TypeError("tzoffset must be initialised with precisely one of 'seconds', 'minutes' "
                             "or 'hours' keyword arguments")
         self._offset = _dt.timedelta(**kwargs)
-        if abs(self._offset) >= _dt.timedelta(hours=24):
-            raise ValueError(f"tzoffset must be strictly between -24 and 24 hours, not {self._offset}")
 
     def utcoffset(self, dt: _dt.datetime | None) -> _dt.timedelta:
         return self._offset

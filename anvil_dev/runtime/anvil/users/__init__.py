@@ -34,7 +34,20 @@ from anvil_dev.services import users as _svc
 __all__ = ["AccountIsNotEnabled", "AuthenticationFailed", "EmailNotConfirmed", "MFAException", "MFARequired",
            "PasswordNotAcceptable", "PasswordResetRequested", "TooManyPasswordFailures", "UserExists",
            "force_login", "get_user", "login_with_email", "logout", "reset_password",
-           "send_password_reset_email", "signup_with_email"]
+           "send_password_reset_email", "send_token_login_email", "signup_with_email", "get_client_config"]
+
+# As Anvil's anvil.users does `from anvil import *` (services/anvil/users/__init__.py), so do we.
+from anvil import (  # noqa: E402
+    BlobMedia,  # noqa: F401
+    DataMedia,  # noqa: F401
+    LiveObject,  # noqa: F401
+    Media,  # noqa: F401
+    URLMedia,  # noqa: F401
+    app,  # noqa: F401
+    create_lazy_media,  # noqa: F401
+    is_server_side,  # noqa: F401
+    plot_image,  # noqa: F401
+)
 
 _CACHE_KEY = "anvil.users.user"
 _UNSET = object()
@@ -184,7 +197,8 @@ def force_login(user: Any, remember: bool = False, fetch: Any = None) -> Any:
     from anvil.tables import Row
 
     if not isinstance(user, Row) or not _table().has_row(user):
-        raise ValueError("force_login() must be passed a row from the users table")
+        # Anvil's error carries no type (users/core.clj line 175): a plain AnvilWrappedError.
+        raise server.AnvilWrappedError("force_login() must be passed a row from the users table")
     _set_login(user, remember)
     return user
 
@@ -205,7 +219,8 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
     """Check the password and log the user in; returns their row. Anvil's exceptions on failure."""
     opts = _settings()
     if not opts.get("use_email"):
-        raise AuthenticationFailed("Email/password authentication is not enabled.")
+        # Untyped on Anvil (users/core.clj line 220).
+        raise server.AnvilWrappedError("Email/password authentication is not enabled.")
     user = _find_by_email(_table(), email)
     if user is None:
         _svc.check_password(password, None)  # the same time as a wrong password: no hint the email is unknown
@@ -213,8 +228,12 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
     user_id = user.get_id()
     if services.current().users.locked_for(user_id) > 0:
         raise TooManyPasswordFailures(_locked_message())
-    if not _svc.check_password(password, user.get("password_hash")):
+    stored = user.get("password_hash")
+    if not _svc.check_password(password, stored):
         _failed(user)
+    if _svc.needs_rehash(stored):
+        # A hash from anvil-dev before bcrypt: replaced by Anvil's kind now the password is known.
+        _write(user, password_hash=_svc.hash_password(password))
     if not user.get("enabled"):
         raise AccountIsNotEnabled("This account has not been enabled by an administrator")
     if opts.get("confirm_email") and not user.get("confirmed_email"):
@@ -247,10 +266,11 @@ def _signup(email: Any, password: Any, remember: bool, from_client: bool) -> Any
     from anvil.tables import in_transaction
 
     opts = _settings()
+    # Both untyped on Anvil (users/core.clj lines 357-359).
     if from_client and not opts.get("allow_signup"):
-        raise server.PermissionDenied("Signups from client code are not enabled.")
+        raise server.AnvilWrappedError("Signups from client code are not enabled.")
     if not opts.get("use_email"):
-        raise AuthenticationFailed("Email/password authentication is not enabled.")
+        raise server.AnvilWrappedError("Email/password authentication is not enabled.")
     if not isinstance(email, str) or "@" not in email:
         raise AuthenticationFailed("Please provide an email address.")
     email = email.strip().lower()
@@ -326,14 +346,37 @@ def send_password_reset_email(email: str) -> None:
     if not email:
         raise AuthenticationFailed("Please provide an email address.")
     user = _find_by_email(_table(), email)
-    if user is None:
-        raise AuthenticationFailed("User disabled, or not found.")
-    if not user.get("enabled"):
-        raise AccountIsNotEnabled("This account has not been enabled by an administrator")
+    if user is None or not user.get("enabled"):
+        # Anvil's message for both (users/core.clj line 526).
+        raise AuthenticationFailed("This username does not exist or is disabled.")
     _send_account_email(user["email"], "Reset your password",
                         f"Hi there,\n\nYou have requested a password reset for your account {user['email']}. "
                         "anvil-dev serves no password-reset page: set a new password with "
                         f"`anvil-dev users add {user['email']} --password NEW`.")
+
+
+def send_token_login_email(email: str) -> None:
+    """Email the user a link that logs them in (Anvil's users/core.clj line 432). anvil-dev serves no
+    login-link page, so the email says how to log in locally instead; it goes to the outbox."""
+    opts = _settings()
+    if not opts.get("use_token") and _from_client():
+        raise AuthenticationFailed("Token login is not enabled.")
+    if not email:
+        raise AuthenticationFailed("Please provide an email address.")
+    user = _find_by_email(_table(), email)
+    if user is None or not user.get("enabled"):
+        raise AuthenticationFailed("User disabled, or not found.")
+    _send_account_email(user["email"], "Log in to your account",
+                        f"Hi there,\n\nYou asked for a link to log in as {user['email']}. anvil-dev serves "
+                        f"no login-link page: call with `anvil-dev call --as {user['email']} ...` instead.")
+
+
+def get_client_config() -> dict[str, Any]:
+    """The Users service's client_config from anvil.yaml (Anvil's anvil.users.get_client_config)."""
+    from anvil_dev.services.users import USERS_SERVICE
+
+    svc = services.current().app_dir.service_config(USERS_SERVICE) or {}
+    return dict(svc.get("client_config") or {})
 
 
 def _send_account_email(to: str, subject: str, text: str) -> None:
@@ -443,7 +486,12 @@ def _p_send_password_reset_email(email: str, **_ignored: Any) -> None:
     send_password_reset_email(email)
 
 
-for _fn, _name in ((_p_login_with_email, "login_with_email"), (_p_signup_with_email, "signup_with_email"),
+def _p_send_token_login_email(email: str, **_ignored: Any) -> None:
+    send_token_login_email(email)
+
+
+for _fn, _name in ((_p_send_token_login_email, "send_token_login_email"),
+                   (_p_login_with_email, "login_with_email"), (_p_signup_with_email, "signup_with_email"),
                    (_p_logout, "logout"), (_p_get_current_user, "get_current_user"),
                    (_p_get_current_user_email, "get_current_user_email"), (_p_force_login, "force_login"),
                    (_p_reset_password, "reset_password"),

@@ -40,7 +40,7 @@ class PasswordResetRequested(AnvilWrappedError):
     pass
 
 
-class MFAException(AnvilWrappedError):
+class MFAException(AuthenticationFailed):
     pass
 
 

@@ -9,7 +9,7 @@ from anvil.tables import app_tables
 def attach_csv(todo_id):
   row = app_tables.todos.get_by_id(todo_id)
   text = "description,done\n%s,%s\n" % (row['description'], row['done'])
-  row['attachment'] = anvil.BlobMedia('text/csv', text, name='todo.csv')
+  row['attachment'] = anvil.BlobMedia('text/csv', text.encode(), name='todo.csv')
   return row['attachment']
 
 

@@ -1,0 +1,1 @@
+"""`anvil.saml`: SAML sign-in through the Users service."""
