@@ -194,6 +194,8 @@ def test_endpoint_405_and_401_bodies(srv: ServerProcess) -> None:
     assert (r.status_code, r.text) == (401, "Unauthorized")
     r = requests.get(srv.url + "/routed", timeout=10)
     assert (r.status_code, r.text) == (200, "routed")
+    # HttpResponse.headers.add() repeats a header, as Anvil's HttpHeaders does.
+    assert r.raw.headers.getlist("X-Twice") == ["1", "2"]
 
 
 def test_secret_with_a_dash_given_on_the_command_line(srv: ServerProcess) -> None:

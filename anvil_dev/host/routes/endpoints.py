@@ -74,6 +74,10 @@ def _endpoint_call(state: HostState, prefix: str, path: str) -> Response:
         out.status_code = status
     else:
         out = Response(resp.get("body") or "", status=status, mimetype="text/plain")
-    for k, v in headers.items():
-        out.headers[k] = v
+    # A header the function added more than once (Set-Cookie, say) comes as "header_list", in order.
+    pairs = resp.get("header_list") or list(headers.items())
+    for k in {k for k, _ in pairs}:
+        del out.headers[k]
+    for k, v in pairs:
+        out.headers.add(k, v)
     return out

@@ -26,6 +26,7 @@ from anvil._events import (
 )
 from anvil._registry import REGISTRY
 from anvil._responses import AppResponder, FormResponse, HttpHeaders, HttpResponse
+from anvil_dev import protocol as _protocol
 
 __all__ = [
     "AnvilWrappedError", "AppResponder", "Capability", "FormResponse", "HttpHeaders", "LazyMedia",
@@ -56,7 +57,6 @@ StackOverflow = _anvil_error("anvil.server.StackOverflow")
 NoServerFunctionError = _anvil_error("anvil.server.NoServerFunctionError", AnvilWrappedError)
 CookieError = _anvil_error("anvil.server.CookieError", AnvilWrappedError)
 
-MAX_CALL_DEPTH = 10
 
 
 def _register_exception_type(name: str, cls: type[BaseException]) -> None:
@@ -308,8 +308,8 @@ def call(*args: Any, **kwargs: Any) -> Any:
     if not isinstance(fn_name, str):
         raise TypeError("first argument to anvil.server.call() must be as str, got '" + type(fn_name).__name__ + "'")
     state = _context.current()
-    if state.depth + 1 > MAX_CALL_DEPTH:
-        raise StackOverflow("Too many nested anvil.server.call()s")
+    if state.depth + 1 > _protocol.MAX_CALL_DEPTH:
+        raise StackOverflow(_protocol.STACK_OVERFLOW_MESSAGE)
     from anvil import _engine_hooks
 
     return _engine_hooks.nested_call(fn_name, fn_args, kwargs)
