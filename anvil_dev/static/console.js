@@ -758,7 +758,8 @@ const onEvent = {
     const where = (d.trace || [])[0];
     addLog(logItem("client-error", t, {
       icon: "✕", iconClass: "bad",
-      main: [h("strong", {}, d.type || "Error"), " in client code", where ? [" at ", h("code", {}, `${where[0]} line ${where[1]}`)] : ""],
+      main: [h("strong", {}, d.type || "Error"), " in client code",
+        where ? " at " : "", where ? h("code", {}, `${where[0]} line ${where[1]}`) : ""],
       detail: d.message || "",
     }));
   },

@@ -114,16 +114,30 @@ def _buttons(buttons, default):
     return [(b, b) if isinstance(b, str) else tuple(b) for b in buttons]
 
 
+def _ask(content, title, bs, large, dismissible):
+    answer = _replay.wait_for(lambda resume: _modal(content, title, bs, large, dismissible,
+                                                    lambda v: resume((v, content))))
+    if not isinstance(answer, tuple):
+        return answer
+    value, shown = answer
+    if shown is not content and isinstance(content, Component) and isinstance(shown, Component):
+        # A replay built the content Form afresh: give it what the user's edits wrote back into the
+        # one that was on screen, so code after the dialog reads what was typed.
+        old, new = getattr(shown, "item", None), getattr(content, "item", None)
+        if isinstance(old, dict) and isinstance(new, dict) and old is not new:
+            new.clear()
+            new.update(old)
+    return value
+
+
 def alert(content, title="", buttons=None, large=False, dismissible=True, role=None):
     """Show a dialog; returns the value of the button clicked (None if dismissed)."""
-    bs = _buttons(buttons, [("OK", True)])
-    return _replay.wait_for(lambda resume: _modal(content, title, bs, large, dismissible, resume))
+    return _ask(content, title, _buttons(buttons, [("OK", True)]), large, dismissible)
 
 
 def confirm(content, title="", buttons=None, large=False, dismissible=False, role=None):
     """Ask a yes/no question; returns True, False (or None if dismissed)."""
-    bs = _buttons(buttons, [("Cancel", False), ("OK", True)])
-    return _replay.wait_for(lambda resume: _modal(content, title, bs, large, dismissible, resume))
+    return _ask(content, title, _buttons(buttons, [("Cancel", False), ("OK", True)]), large, dismissible)
 
 
 def _root():

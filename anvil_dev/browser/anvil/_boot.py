@@ -138,7 +138,7 @@ def _watch_reloads():
 
     es.addEventListener("reload", changed)
     es.addEventListener("syntax_error", changed)
-    window.bind("beforeunload", lambda ev: es.close())
+    window.addEventListener("beforeunload", lambda ev: es.close())
 
 
 def _open_startup(start):
