@@ -218,6 +218,7 @@ PAGE = """<!doctype html>
 <link rel="stylesheet" href="/_/client/anvil.css">
 {theme_css}
 {head_html}
+<script type="module" src="/_/anvil.js"></script>
 <script src="/_/client/brython.js"></script>
 <script src="/_/client/brython_stdlib.js"></script>
 </head>

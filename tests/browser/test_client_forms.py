@@ -165,7 +165,8 @@ FORMS = {
             layout_properties: {grid_position: 'A,B'}
             components:
             - {type: Button, properties: {text: Ask}, name: ask_button, event_bindings: {click: ask_click}}
-            - {type: Button, properties: {text: Overdraw}, name: overdraw_button, event_bindings: {click: overdraw_click}}
+            - {type: Button, properties: {text: Overdraw}, name: overdraw_button,
+               event_bindings: {click: overdraw_click}}
             - {type: Button, properties: {text: Log in}, name: login_button, event_bindings: {click: login_click}}
             - {type: Button, properties: {text: Edit}, name: edit_button, event_bindings: {click: edit_click}}
           - type: Label
