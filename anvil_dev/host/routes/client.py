@@ -86,8 +86,8 @@ def client_log() -> Response:
     if kind == "print":
         _state().bus.publish("client_output", {"text": str(data.get("text", ""))[:65536]})
     elif kind == "error":
-        trace = data.get("trace") if isinstance(data.get("trace"), list) else []
-        server_trace = data.get("server_trace") if isinstance(data.get("server_trace"), list) else []
+        trace = list(data["trace"]) if isinstance(data.get("trace"), list) else []
+        server_trace = list(data["server_trace"]) if isinstance(data.get("server_trace"), list) else []
         _state().bus.publish("client_error", {
             "type": str(data.get("type", "Error"))[:200], "message": str(data.get("message", ""))[:4000],
             "trace": trace[:50], "server_trace": server_trace[:50]})
