@@ -47,7 +47,7 @@ class _Server:
         bus = EventBus()
         self.engine = Engine(app_dir, opts)
         # Bind first: a busy port should fail before anything else starts.
-        self.state = build_state(app_dir, self.engine, bus, opts.origin)
+        self.state = build_state(app_dir, self.engine, bus, opts)
         self.engine.outbound = self.state.dispatcher.call
         flask_app = create_app(self.state)
         self._start_uplink(flask_app)

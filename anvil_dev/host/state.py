@@ -6,13 +6,14 @@ test can hand in a stub engine without starting a process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask import current_app
 
 from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
 from anvil_dev.host.dispatch import CallEngine, Dispatcher
 from anvil_dev.host.media_links import MediaLinks
 from anvil_dev.host.security import SessionCookies
@@ -40,6 +41,8 @@ class BusLike(Protocol):
 
     def close(self) -> None: ...
 
+    def history(self, after: int = 0) -> list[Any]: ...
+
 
 class UplinkLike(Protocol):
     """Where a command goes among the uplinks: "live", "stale" (only a disconnected uplink had it) or None."""
@@ -61,6 +64,8 @@ class HostState:
     syntax_error: dict[str, Any] | None = None
     uplink: UplinkLike | None = None
     uplink_key: str | None = None
+    # Dependency app id -> directory (--dep): the browser imports their client code too.
+    deps: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return self.engine.describe()
@@ -72,9 +77,10 @@ def current() -> HostState:
     return state
 
 
-def build_state(app_dir: AppDir, engine: EngineLike, bus: BusLike, origin: str) -> HostState:
+def build_state(app_dir: AppDir, engine: EngineLike, bus: BusLike, settings: Settings) -> HostState:
     secret = app_dir.secret_key()
     store = MediaStore(app_dir.media_dir)
-    dispatcher = Dispatcher(engine, bus, origin)
+    dispatcher = Dispatcher(engine, bus, settings.origin)
     return HostState(app_dir=app_dir, engine=engine, dispatcher=dispatcher, bus=bus,
-                     cookies=SessionCookies(secret), media=MediaLinks(store, secret), cli_token=app_dir.cli_token())
+                     cookies=SessionCookies(secret), media=MediaLinks(store, secret), cli_token=app_dir.cli_token(),
+                     deps=settings.deps)

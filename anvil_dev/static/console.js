@@ -747,6 +747,22 @@ const onEvent = {
       icon: "›", main: [h("span", { class: "log-src" }, `${d.command || ""} printed`)], detail: h("pre", {}, text),
     }));
   },
+  client_output(d, t) {
+    const text = String(d.text || "").replace(/\n$/, "");
+    if (!text) return;
+    addLog(logItem("output", t, {
+      icon: "›", main: [h("span", { class: "log-src" }, "client code printed")], detail: h("pre", {}, text),
+    }));
+  },
+  client_error(d, t) {
+    const where = (d.trace || [])[0];
+    addLog(logItem("client-error", t, {
+      icon: "✕", iconClass: "bad",
+      main: [h("strong", {}, d.type || "Error"), " in client code",
+        where ? " at " : "", where ? h("code", {}, `${where[0]} line ${where[1]}`) : ""],
+      detail: d.message || "",
+    }));
+  },
   reload(d, t) {
     addLog(logItem("reload", d.time ?? t, {
       icon: "↻", iconClass: "reload", main: ["Reloaded ", h("code", {}, d.file || "server code")], right: ms(d.ms),

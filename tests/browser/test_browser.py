@@ -105,7 +105,7 @@ def open_console(page: Any, server: ServerProcess) -> None:
 # ---- the Feedback Form ------------------------------------------------------------------------
 
 def test_feedback_form_submits_and_says_thanks(server: ServerProcess, page: Any) -> None:
-    page.goto(server.url + "/")
+    page.goto(server.url + "/_/theme/index.html")
     page.fill("#name", "Ann Example")
     page.fill("#email", "ann@example.org")
     page.fill("#feedback", "Lovely little app.")
@@ -113,7 +113,7 @@ def test_feedback_form_submits_and_says_thanks(server: ServerProcess, page: Any)
     page.click("text=Submit")
     page.wait_for_selector("text=Thanks!")
     shot(page, "feedback-form-thanks")
-    assert page.url.rstrip("/") == server.url  # no page load: the call went through anvil.js
+    assert page.url == server.url + "/_/theme/index.html"  # no page load: the call went through anvil.js
     stored = server.client().call("list_feedback")
     assert [(f["name"], f["feedback"]) for f in stored] == [("Ann Example", "Lovely little app.")]
     # What add_feedback print()ed reached the browser's console.
@@ -121,7 +121,7 @@ def test_feedback_form_submits_and_says_thanks(server: ServerProcess, page: Any)
 
 
 def test_feedback_form_shows_the_server_error(server: ServerProcess, page: Any) -> None:
-    page.goto(server.url + "/")
+    page.goto(server.url + "/_/theme/index.html")
     page.click("text=Submit")
     error = page.wait_for_selector("#error:has-text('Please give your name and email')")
     assert error.is_visible()
@@ -300,6 +300,8 @@ def test_console_shows_a_syntax_error_until_it_is_fixed(server: ServerProcess, p
 def test_console_is_served_at_root_when_the_app_has_no_page(
         app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any) -> None:
     (app_dir / "theme" / "assets" / "index.html").unlink()
+    yaml_path = app_dir / "anvil.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace("startup_form: Form1\n", ""))
     server = server_factory(app_dir)
     page.goto(server.url + "/")
     page.wait_for_selector(".fn-card[data-name=add_feedback]")

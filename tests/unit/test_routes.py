@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from anvil_dev.appdir import AppDir
+from anvil_dev.config import Settings
 from anvil_dev.host.app import create_app
 from anvil_dev.host.events import EventBus
 from anvil_dev.host.routes import call as call_route
@@ -60,7 +61,7 @@ def engine() -> StubEngine:
 @pytest.fixture
 def state(tmp_path: Path, engine: StubEngine) -> HostState:
     app_dir = AppDir(scaffold(tmp_path / "App"))
-    return build_state(app_dir, engine, EventBus(), "http://localhost")
+    return build_state(app_dir, engine, EventBus(), Settings(host="localhost", port=80))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, send_from_directory
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.host import console
+from anvil_dev.host.routes import client
 from anvil_dev.host.state import current
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
@@ -19,6 +20,8 @@ bp = Blueprint("theme", __name__)
 @bp.get("/")
 def index() -> Response:
     app_dir = current().app_dir
+    if client.has_app_page():  # anvil.yaml names a startup form or module: the app itself
+        return client.app_page()
     if (app_dir.theme_assets / "index.html").is_file():
         return _asset(app_dir, "index.html")
     return console.console_page()

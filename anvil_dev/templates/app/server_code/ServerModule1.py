@@ -1,12 +1,13 @@
 """Server functions of __APP_NAME__. Edit and save: anvil-dev reloads them at once.
 
-Call them from the browser with anvil.server.call("add_feedback", ...), from the shell with
+Call them from client code (client_code/Form1 does) with anvil.server.call("add_feedback", ...), from the shell with
 `anvil-dev call add_feedback Ann ann@example.org "Nice app"`, or from Python with
 anvil_dev.client.connect("http://127.0.0.1:3030").call("add_feedback", ...).
 """
 
 import datetime
 
+import anvil.email
 import anvil.server
 from anvil.tables import app_tables
 
@@ -20,6 +21,9 @@ def add_feedback(name, email, feedback):
         raise ValueError("Please give your name and email")
     app_tables.feedback.add_row(name=name, email=email, feedback=feedback,
                                 created=datetime.datetime.now(datetime.timezone.utc))
+    # The app's owner (put your address here) gets an email; locally it lands in the outbox.
+    anvil.email.send(to="owner@example.org", from_name="Feedback Form", subject="Feedback from " + name,
+                     text=f"Feedback from {name} <{email}>:\n\n{feedback}")
     print(f"Feedback from {name} <{email}>")
     return f"Thanks, {name}!"
 

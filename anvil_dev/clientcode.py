@@ -1,0 +1,234 @@
+"""The app's client code as Python modules for the browser: sources, Form designers, the app page.
+
+The browser runs client code in Brython (a PyPI package whose wheel carries brython.js). Brython
+imports a module it does not hold by fetching `/_/py/<dotted/path>.py` (or `.../__init__.py`), so
+this module answers those paths: the app's `client_code/` as its package (as on Anvil, where
+`client_code/Form1` is `<package_name>.Form1`), each dependency's as its package, the browser's
+`anvil` package, and for each Form a generated `_anvil_designer.py` that builds `Form1Template`
+from `form_template.yaml` (Anvil generates that file too; it is never in a repo).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from anvil_dev.appdir import AppDir
+
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+WIRE_FILE = Path(__file__).resolve().parent / "wire.py"
+
+
+class ClientCodeError(Exception):
+    """A form template that cannot be read; the message names the file and what to fix."""
+
+
+def brython_dir() -> Path | None:
+    """Where the installed brython package keeps brython.js and brython_stdlib.js, or None."""
+    try:
+        import brython  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    data = Path(brython.__file__).resolve().parent / "data"
+    return data if (data / "brython.js").is_file() else None
+
+
+@dataclass
+class Module:
+    source: bytes
+    file: str  # what tracebacks and the live log call it: client_code/Form1/__init__.py
+
+
+class ClientCode:
+    """One app's client code (and its dependencies') as the browser's modules."""
+
+    def __init__(self, app_dir: AppDir, deps: Mapping[str, str] | None = None) -> None:
+        self.app_dir = app_dir
+        found, _missing = app_dir.dependencies(deps)
+        self.deps = found
+        self.dep_ids: dict[str, str] = {}
+        for dep in app_dir.config.get("dependencies") or []:
+            if isinstance(dep, dict):
+                app_id = str(dep.get("app_id") or dep.get("dep_id") or "")
+                hints = dep.get("resolution_hints") or {}
+                package = hints.get("package_name") or dep.get("package_name")
+                if app_id and package:
+                    self.dep_ids[app_id] = str(package)
+
+    # ---- what opens -------------------------------------------------------------------------
+
+    def has_client_code(self) -> bool:
+        return self.startup() is not None
+
+    def startup(self) -> dict[str, str] | None:
+        """What opens at /: {"type": "form"|"module", "module": dotted name in the package}, or None."""
+        cfg = self.app_dir.config
+        start = cfg.get("startup")
+        if isinstance(start, dict) and start.get("module"):
+            kind = "module" if start.get("type") == "module" else "form"
+            return {"type": kind, "module": str(start["module"])}
+        form = cfg.get("startup_form")
+        if isinstance(form, str) and form:
+            return {"type": "form", "module": form}
+        return None
+
+    def title(self) -> str:
+        meta = self.app_dir.config.get("metadata") or {}
+        title = meta.get("title") if isinstance(meta, dict) else None
+        return str(title or self.app_dir.config.get("name") or self.app_dir.path.name)
+
+    # ---- modules ----------------------------------------------------------------------------
+
+    def _roots(self) -> dict[str, Path]:
+        roots = {self.app_dir.package_name: self.app_dir.client_code}
+        for dep in self.deps:
+            roots.setdefault(dep.package_name, dep.client_code)
+        return roots
+
+    def module(self, url_path: str) -> Module | None:
+        """The source Brython asked for at /_/py/<url_path>, or None (a 404: Brython tries the next)."""
+        parts = [p for p in url_path.split("/") if p]
+        if not parts or any(p.startswith(".") or p == "__pycache__" for p in parts) or not parts[-1].endswith(".py"):
+            return None
+        if parts[0] == "anvil":
+            return self._runtime_module(parts)
+        roots = self._roots()
+        if parts[0] in roots:
+            return self._app_module(roots[parts[0]], parts[0], parts[1:])
+        # Anvil also lets client code import its own top-level modules by bare name (`import Module1`).
+        return self._app_module(self.app_dir.client_code, self.app_dir.package_name, parts)
+
+    def _runtime_module(self, parts: list[str]) -> Module | None:
+        if parts == ["anvil", "_wire.py"]:
+            return Module(WIRE_FILE.read_bytes(), "anvil/_wire.py")
+        target = (BROWSER_DIR.joinpath(*parts)).resolve()
+        if not target.is_relative_to(BROWSER_DIR) or not target.is_file():
+            return None
+        return Module(target.read_bytes(), "/".join(parts))
+
+    def _app_module(self, root: Path, package: str, parts: list[str]) -> Module | None:
+        if not parts:
+            return None
+        if parts == ["__init__.py"]:
+            # The package itself: client_code/ has no __init__.py of its own on Anvil.
+            init = root / "__init__.py"
+            return Module(init.read_bytes() if init.is_file() else b"", self._rel(init))
+        if parts[-1] == "_anvil_designer.py":
+            return self._designer(root, package, parts[:-1])
+        target = root.joinpath(*parts).resolve()
+        if not target.is_relative_to(root.resolve()) or not target.is_file():
+            return None
+        return Module(target.read_bytes(), self._rel(target))
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return self.app_dir.relpath(path)
+        except ValueError:
+            return str(path)
+
+    # ---- forms ------------------------------------------------------------------------------
+
+    def _designer(self, root: Path, package: str, folder: list[str]) -> Module | None:
+        """`_anvil_designer.py` for a package Form (Form1/form_template.yaml), or for the old
+        layout's top-level Forms (Form1.py beside Form1.yaml) when asked at the package's root."""
+        base = root.joinpath(*folder)
+        templates: dict[str, Path] = {}
+        if (base / "form_template.yaml").is_file():
+            templates[folder[-1] if folder else package] = base / "form_template.yaml"
+        elif base.is_dir():
+            for y in sorted(base.glob("*.yaml")):
+                if (base / (y.stem + ".py")).is_file():
+                    templates[y.stem] = y
+        if not templates:
+            return None
+        lines = ["from anvil._forms import make_template as _make", ""]
+        for name, path in templates.items():
+            spec = self.template_spec(path, package)
+            lines.append(f"{name}Template = _make({name!r}, {json.dumps(json.dumps(spec))}, __name__)")
+        return Module("\n".join(lines).encode(), self._rel(base / "_anvil_designer.py"))
+
+    def template_spec(self, path: Path, package: str) -> dict[str, Any]:
+        """The parsed form_template.yaml, with `form:` types resolved to dotted module names."""
+        try:
+            spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ClientCodeError(f"{self._rel(path)} cannot be read as YAML: {e} (fix the file and save)") from None
+        if not isinstance(spec, dict):
+            raise ClientCodeError(f"{self._rel(path)} must hold a mapping (container, components)")
+        self._resolve(spec, package)
+        return spec
+
+    def _resolve(self, node: Any, package: str) -> None:
+        if isinstance(node, dict):
+            t = node.get("type")
+            if isinstance(t, str) and t.startswith("form:"):
+                node["type"] = "form:" + self.form_module(t[5:], package)
+            item_template = (node.get("properties") or {}).get("item_template") if isinstance(
+                node.get("properties"), dict) else None
+            if isinstance(item_template, str) and item_template:
+                node["properties"]["item_template"] = self.form_module(item_template, package)
+            for v in node.values():
+                self._resolve(v, package)
+        elif isinstance(node, list):
+            for v in node:
+                self._resolve(v, package)
+
+    def form_module(self, ref: str, package: str) -> str:
+        """`Name`, `Pkg.Name` or `dep_<id>:Name` (a dependency's Form) as an importable dotted name."""
+        if ":" in ref:
+            dep, name = ref.split(":", 1)
+            dep_id = dep[4:] if dep.startswith("dep_") else dep
+            return f"{self.dep_ids.get(dep_id, dep_id)}.{name}"
+        return f"{package}.{ref}"
+
+    # ---- the page ---------------------------------------------------------------------------
+
+    def page(self, last_event: int = 0) -> str:
+        """The app's HTML page: Brython, the theme's CSS, the app's head_html, and the boot script."""
+        cfg = self.app_dir.config
+        head_html = ""
+        native = cfg.get("native_deps")
+        if isinstance(native, dict) and isinstance(native.get("head_html"), str):
+            head_html = native["head_html"]
+        theme_css = ""
+        if (self.app_dir.theme_assets / "theme.css").is_file() and "theme.css" not in head_html:
+            theme_css = '<link rel="stylesheet" href="/_/theme/theme.css">'
+        boot = json.dumps({
+            "package": self.app_dir.package_name,
+            "startup": self.startup(),
+            "standard_page": (self.app_dir.theme_assets / "standard-page.html").is_file(),
+            "last_event": last_event,
+        })
+        return PAGE.format(title=html.escape(self.title()), theme_css=theme_css, head_html=head_html,
+                           boot=html.escape(boot, quote=True))
+
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="/_/client/anvil.css">
+{theme_css}
+{head_html}
+<script type="module" src="/_/anvil.js"></script>
+<script src="/_/client/brython.js"></script>
+<script src="/_/client/brython_stdlib.js"></script>
+</head>
+<body onload="brython({{pythonpath: ['/_/py'], debug: 1, indexedDB: false}})">
+<div id="anvil-root" data-boot="{boot}"></div>
+<div id="anvil-spinner" hidden><div class="anvil-spinner-dot"></div></div>
+<script type="text/python" id="anvil-boot">
+import anvil._boot
+anvil._boot.start()
+</script>
+</body>
+</html>
+"""

@@ -1,0 +1,90 @@
+"""The app's own page at /, its client code as Python modules (/_/py/...), Brython, client logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, request, send_from_directory
+
+from anvil_dev.clientcode import ClientCode, ClientCodeError, brython_dir
+from anvil_dev.host import security
+from anvil_dev.host.state import current
+
+STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
+MAX_LOG_BODY = 256 << 10
+
+bp = Blueprint("client", __name__)
+
+
+def _client_code() -> ClientCode:
+    state = current()
+    return ClientCode(state.app_dir, state.deps)
+
+
+def has_app_page() -> bool:
+    """Whether / opens the app (its startup Form or module) rather than the dev console."""
+    return _client_code().has_client_code()
+
+
+def app_page() -> Response:
+    events = current().bus.history()
+    resp = Response(_client_code().page(last_event=events[-1].seq if events else 0), mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/_/py/<path:name>")
+def module(name: str) -> Response:
+    try:
+        found = _client_code().module(name)
+    except ClientCodeError as e:
+        # A broken template still imports, so the page shows the error where the Form would be.
+        found_src = f"raise SyntaxError({str(e)!r})\n".encode()
+        return Response(found_src, mimetype="text/x-python", headers={"Cache-Control": "no-cache"})
+    if found is None:
+        abort(404)
+    return Response(found.source, mimetype="text/x-python", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/_/client/<name>")
+def runtime_file(name: str) -> Response:
+    if name == "anvil.css":
+        return send_from_directory(STATIC_DIR, "anvil.css", mimetype="text/css", max_age=0)
+    if name not in ("brython.js", "brython_stdlib.js"):
+        abort(404)
+    data = brython_dir()
+    if data is None:
+        return Response("// brython is not installed: pip install brython (anvil-dev depends on it)\n"
+                        "document.title = 'anvil-dev: brython is missing (pip install brython)';\n",
+                        mimetype="text/javascript")
+    # The files change only with the installed brython, so a day's caching makes warm loads cheap.
+    return send_from_directory(data, name, mimetype="text/javascript", max_age=86400)
+
+
+@bp.post("/_/client/log")
+def client_log() -> Response:
+    """What client code print()ed, and the errors it did not catch, for the console's live log."""
+    security.refuse_foreign_origin()
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_LOG_BODY:
+        abort(413)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        abort(400)
+    if not isinstance(data, dict):
+        abort(400)
+    kind = data.get("kind")
+    if kind == "print":
+        current().bus.publish("client_output", {"text": str(data.get("text", ""))[:65536]})
+    elif kind == "error":
+        trace = list(data["trace"]) if isinstance(data.get("trace"), list) else []
+        server_trace = list(data["server_trace"]) if isinstance(data.get("server_trace"), list) else []
+        current().bus.publish("client_error", {
+            "type": str(data.get("type", "Error"))[:200], "message": str(data.get("message", ""))[:4000],
+            "trace": trace[:50], "server_trace": server_trace[:50]})
+    else:
+        abort(400)
+    return Response("{}", mimetype="application/json")
+
