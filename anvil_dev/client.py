@@ -74,7 +74,7 @@ class PortableObject:
         raise AttributeError(name)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.data == self.data  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.data == self.data
 
     def __hash__(self) -> int:
         return hash((self.type_name, json.dumps(self.data, sort_keys=True, default=str)))

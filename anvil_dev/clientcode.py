@@ -32,7 +32,7 @@ class ClientCodeError(Exception):
 def brython_dir() -> Path | None:
     """Where the installed brython package keeps brython.js and brython_stdlib.js, or None."""
     try:
-        import brython  # type: ignore[import-untyped]
+        import brython
     except ImportError:
         return None
     data = Path(brython.__file__).resolve().parent / "data"

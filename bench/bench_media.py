@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from anvil_dev.client import Media, connect  # noqa: E402
+from anvil_dev.client import Media, connect
 
-from _harness import Server, children, cmdline, make_app, memory_kb  # noqa: E402
+from _harness import Server, children, cmdline, make_app, memory_kb
 
 MB = 1 << 20
 BLOCK = bytes(range(256)) * 4096

@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Server, call, latencies, make_app, summary  # noqa: E402
+from _harness import Server, call, latencies, make_app, summary
 
 UPLINK_SCRIPT = textwrap.dedent("""
     import json, os, sys, time

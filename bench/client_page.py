@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import sync_playwright
 
-from anvil_dev.scaffold import scaffold  # noqa: E402
+from anvil_dev.scaffold import scaffold
 
-from helpers import ServerProcess  # noqa: E402
+from helpers import ServerProcess
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

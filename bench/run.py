@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (  # noqa: E402
+from _harness import (
     BENCH_MODULE,
     ROOT,
     Server,

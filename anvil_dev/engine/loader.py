@@ -62,11 +62,11 @@ def install_app_package(app: AppDir, aliases: bool = True) -> str:
         return package
     roots = [app.server_code, app.client_code]
     mod = types.ModuleType(package)
-    mod.__path__ = [str(r) for r in roots]  # type: ignore[attr-defined]
+    mod.__path__ = [str(r) for r in roots]
     mod.__package__ = package
     mod.__file__ = None
     spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
-    spec.submodule_search_locations = mod.__path__  # type: ignore[attr-defined]
+    spec.submodule_search_locations = mod.__path__
     mod.__spec__ = spec
     sys.modules[package] = mod
     if aliases:

@@ -136,7 +136,7 @@ def _client_callable(name: str) -> bool:
 def _app_name(app_dir: Any) -> str:
     try:
         return str(app_dir.config.get("name") or app_dir.path.name)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken anvil.yaml must not take the console down
         return str(app_dir.path.name)
 
 
@@ -201,7 +201,7 @@ def _service_in_use(name: str) -> bool:
         return True
     try:
         return _services().users.options() is not None
-    except Exception:
+    except Exception:  # noqa: BLE001 - show the panel: it will say what is wrong
         return True  # show the panel: it will say what is wrong
 
 

@@ -73,7 +73,7 @@ class Dispatcher:
         if native is not None:
             try:
                 reply = Reply.from_message(native(msg, caller))
-            except Exception as e:  # noqa: BLE001 - the caller gets an error, never an HTML 500
+            except Exception as e:  # the caller gets an error, never an HTML 500
                 log.exception("native handler %s failed", command)
                 reply = error_reply("anvil.server.InternalError", f"{command} failed: {type(e).__name__}: {e}")
         elif self.uplink is not None and self.uplink.match(command) is not None:

@@ -124,7 +124,7 @@ class AppContext:
 _context: AppContext | None = None
 
 
-def open(app_dir: AppDir | str | Path, settings: Settings | None = None) -> AppContext:  # noqa: A001
+def open(app_dir: AppDir | str | Path, settings: Settings | None = None) -> AppContext:
     """Point this process's services at an app and return them; nothing is connected yet.
     Without `settings`, they are built from the environment and defaults (CLI commands)."""
     global _context

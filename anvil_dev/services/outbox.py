@@ -342,7 +342,7 @@ class Outbox:
                  "cc": json.loads(r[5]), "bcc": json.loads(r[6]), "subject": r[7], "status": r[8], "error": r[9],
                  "attachments": r[10]} for r in self._db().connection().execute(sql, params)]
 
-    def get_message(self, id: int | str) -> dict[str, Any] | None:  # noqa: A002
+    def get_message(self, id: int | str) -> dict[str, Any] | None:
         """One message with its text, HTML and attachments (bytes included), or None if there is none.
 
         Each attachment is a dict: name, content_type, size, content (bytes) and, for inline ones, cid.
@@ -367,7 +367,7 @@ class Outbox:
                 "attachments": [a for a in atts if a["cid"] is None],
                 "inline_attachments": [a for a in atts if a["cid"] is not None]}
 
-    def message_eml(self, id: int) -> bytes | None:  # noqa: A002
+    def message_eml(self, id: int) -> bytes | None:
         """A stored message as a .eml file (what was, or would have been, relayed), or None."""
         rec = self.get_message(id)
         if rec is None:

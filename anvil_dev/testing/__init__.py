@@ -409,5 +409,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = log.report(item.stash.get(_APP_KEY, Path(os.getcwd())))
         if text:
             report.sections.append(("anvil-dev server calls", text))
-    return report  # type: ignore[no-any-return]
+    return report
 

@@ -198,7 +198,7 @@ def _printing_to(output: list[str]) -> Iterator[None]:
             return getattr(self.stream, name)
 
     before = sys.stdout
-    sys.stdout = _Tee(before)  # type: ignore[assignment]
+    sys.stdout = _Tee(before)
     try:
         yield
     finally:

@@ -59,7 +59,7 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def _params(sig: str) -> list[inspect.Parameter] | None:
     try:
         ns: dict[str, Any] = {}
-        exec(f"def f{sig}: pass", ns)  # noqa: S102 - a signature string from the data file or our own runtime
+        exec(f"def f{sig}: pass", ns)  # a signature string from the data file or our own runtime
         return list(inspect.signature(ns["f"]).parameters.values())
     except Exception:  # noqa: BLE001 - a default whose repr is no expression: compare the text instead
         return None

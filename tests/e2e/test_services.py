@@ -116,7 +116,7 @@ class _Inbox:
         self.received: list[dict[str, Any]] = []
         self.arrived = threading.Event()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's name
         self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                               "data": envelope.original_content})
         self.arrived.set()
@@ -145,13 +145,13 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         if self.path == "/gone":
             self._send(410, b"gone for good", "text/plain")
         else:
             self._send(200, b"<h1>page</h1>", "text/html")
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:  # http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._send(200, json.dumps({"got": json.loads(body), "type": self.headers["Content-Type"]}).encode(),
                    "application/json")

@@ -224,13 +224,13 @@ class _Inbox:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address.endswith("@refuse.example"):
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                               "data": envelope.original_content, "login": session.auth_data})
         return "250 Message accepted"
@@ -438,7 +438,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     "authorization": self.headers.get("Authorization")}
             self._reply(200, json.dumps(echo).encode(), "application/json")
 
-    do_GET = do_POST = do_PUT = do_DELETE = _any  # noqa: N815
+    do_GET = do_POST = do_PUT = do_DELETE = _any
 
 
 @pytest.fixture

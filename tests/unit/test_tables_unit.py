@@ -79,7 +79,7 @@ def app(tmp_path: Path, rt: types.SimpleNamespace) -> Path:
 
 
 @pytest.fixture
-def T(app: Path, rt: types.SimpleNamespace) -> types.SimpleNamespace:  # noqa: N802 - reads like a module
+def T(app: Path, rt: types.SimpleNamespace) -> types.SimpleNamespace:  # reads like a module
     """The app's tables, and the anvil.tables API."""
     return types.SimpleNamespace(people=rt.tables.app_tables.people, groups=rt.tables.app_tables.groups,
                                  t=rt.tables, q=rt.q, app_tables=rt.tables.app_tables)
@@ -245,7 +245,7 @@ def test_unknown_columns_raise_without_auto_create(tmp_path: Path, rt: Any) -> N
     with pytest.raises(rt.tables.NoSuchColumnError):
         row["nmae"] = 1
     with pytest.raises(rt.tables.NoSuchColumnError, match="No such column 'nmae'"):
-        row["nmae"]  # noqa: B018
+        row["nmae"]
     with pytest.raises(rt.tables.NoSuchColumnError):
         people.search(nmae="x")
     assert issubclass(rt.tables.NoSuchColumnError, rt.tables.TableError)
@@ -260,7 +260,7 @@ def test_row_behaves_like_a_dict(T: Any) -> None:
     assert "notes" in row and "x" not in row
     assert row.get("x", 7) == 7 and row.get("notes") == "n"
     with pytest.raises(TypeError):
-        row[0]  # noqa: B018
+        row[0]
     with pytest.raises(AttributeError, match="Rows cannot have local state"):
         row.extra = 1
     with pytest.raises(TypeError):
@@ -353,7 +353,7 @@ def test_search_iterator_len_index_slice_bool_and_pages(T: Any) -> None:
     assert len(results) == 250 and bool(results)
     assert results[0]["name"] == "g000" and results[-1]["name"] == "g249" and results[120]["name"] == "g120"
     with pytest.raises(IndexError):
-        results[250]  # noqa: B018
+        results[250]
     part = results[10:13]
     assert len(part) == 3 and names(part) == ["g010", "g011", "g012"]
     assert names(results[::100]) == ["g000", "g100", "g200"]
@@ -510,7 +510,7 @@ def test_fetch_only_and_only_cols(people: Any) -> None:
     only = p.T.people.search(q.only_cols("name", "age"), name="Ann")[0]
     assert dict(only) == {"name": "Ann", "age": 30}
     with pytest.raises(p.T.t.NoSuchColumnError):
-        only["meta"]  # noqa: B018
+        only["meta"]
 
 
 def test_bad_search_arguments(people: Any) -> None:

@@ -133,7 +133,7 @@ class UplinkConnection:
     def _raw_send(self, data: str | bytes) -> None:
         try:
             self.ws.send(data)
-        except Exception as e:  # ConnectionClosed, BrokenPipeError, ...
+        except Exception as e:  # noqa: BLE001 - ConnectionClosed, BrokenPipeError, ...
             raise UplinkGone(str(e)) from None
 
     def send_message(self, msg: dict[str, Any]) -> None:
@@ -335,7 +335,7 @@ class UplinkConnection:
             self.send_message({**msg, "id": msg_id})
         except UplinkGone:
             self._resolve(msg_id, error("anvil.server.UplinkDisconnectedError", DISCONNECTED))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever stops the send, the caller gets an answer
             self._resolve(msg_id, error("anvil.server.InternalError", f"Cannot send the call to the uplink: {e}"))
         return pending.wait()
 
@@ -357,7 +357,7 @@ class UplinkConnection:
         locked = self._send_lock.acquire(timeout=2)
         try:
             self.ws.close(code, reason)
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a websocket that is already broken
             pass
         finally:
             if locked:
@@ -365,7 +365,7 @@ class UplinkConnection:
         # Wake a receive() that is waiting for a peer that may never answer the close.
         try:
             self.ws.sock.shutdown(socket.SHUT_RDWR)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the socket may be gone already
             pass
 
     def _shutdown(self) -> None:

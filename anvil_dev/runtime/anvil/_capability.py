@@ -39,7 +39,7 @@ def _check_valid_scope(scope: Any, name: str = "scope") -> list[Any]:
     if type(scope) is not list:
         raise TypeError(f"The {name} of a Capability must be a list")
     try:
-        return json.loads(json.dumps(scope))  # type: ignore[no-any-return]
+        return json.loads(json.dumps(scope))
     except TypeError as e:
         raise TypeError(f"The {name} provided is not valid JSON data. {e}") from None
 

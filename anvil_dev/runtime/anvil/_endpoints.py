@@ -76,7 +76,7 @@ def run(reg: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
         import anvil.users
 
         try:
-            req.user = anvil.users.get_user() or anvil.users.login_with_email(req.username, req.password)
+            req.user = anvil.users.get_user() or anvil.users.login_with_email(req.username or "", req.password or "")
         except Exception:  # noqa: BLE001 - Anvil answers 401 whatever the failure
             return unauthorized
     elif spec["require_credentials"] and (req.username is None or req.password is None):

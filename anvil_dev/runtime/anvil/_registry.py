@@ -28,7 +28,7 @@ class RuntimeRegistry(wire.TypeRegistry):
             # Anvil imports the module a type name points into, then looks again.
             try:
                 importlib.import_module(name.rsplit(".", 1)[0])
-            except Exception:
+            except Exception:  # noqa: BLE001 - a name whose module fails to import is simply unknown
                 return None
             cls = self.classes.get(name)
         return cls

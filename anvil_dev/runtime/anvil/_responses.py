@@ -93,7 +93,7 @@ class _LoadAppResponse:
         self.__dict__.update(kws)
 
 
-def FormResponse(form_name: Any, *args: Any, **kwargs: Any) -> _LoadAppResponse:  # noqa: N802 - Anvil's name
+def FormResponse(form_name: Any, *args: Any, **kwargs: Any) -> _LoadAppResponse:  # Anvil's name
     """Open `form_name` as a new page from a route, with these arguments to its constructor."""
     return _LoadAppResponse(form=form_name, args=args, kwargs=kwargs)
 

@@ -183,7 +183,7 @@ def launch_background_task(fn_name: str, *args: Any, **kwargs: Any) -> Task:
     return task
 
 
-def get_background_task(id: str) -> Task:  # noqa: A002 - Anvil's parameter name (get_background_task(id=...))
+def get_background_task(id: str) -> Task:  # Anvil's parameter name (get_background_task(id=...))
     record = _svc().get(id) if isinstance(id, str) else None
     if record is None:
         raise _server().BackgroundTaskNotFound(f"Background Task not found: {id}")
@@ -286,7 +286,7 @@ def _watch() -> None:
                 warned = True
 
 
-class _NoOutput(list):  # type: ignore[type-arg]
+class _NoOutput(list):
     """A task's print() goes to the serve terminal only: a task may print for hours."""
 
     def append(self, item: Any) -> None:

@@ -201,7 +201,7 @@ def message_from_eml(raw: bytes, envelope_from: str | None = None, recipient: st
     signatures: `dkim_valid` says what `msg.dkim.valid_from_sender` should be."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
-    parsed: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
+    parsed: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)
     plain = parsed.get_body(preferencelist=("plain",))
     html = parsed.get_body(preferencelist=("html",))
     attachments: list[Media] = []

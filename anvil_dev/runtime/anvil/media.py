@@ -65,7 +65,7 @@ def write_to_file(media: Media, filename: str | os.PathLike[str]) -> None:
             out.write(media.get_bytes())
 
 
-def open(media: Media) -> IO[bytes]:  # noqa: A001 - Anvil's name
+def open(media: Media) -> IO[bytes]:  # Anvil's name
     """A binary file object over the Media's bytes (a real file when the bytes are in one)."""
     if not isinstance(media, Media):
         raise TypeError(f"anvil.media.open() needs a Media object, not {type(media).__name__}")

@@ -9,7 +9,7 @@ from typing import Any
 import anvil
 
 
-def plot_image(format: str = "png", transparent: bool = True, filename: str = "plot.png",  # noqa: A002
+def plot_image(format: str = "png", transparent: bool = True, filename: str = "plot.png",
                **kwargs: Any) -> anvil.BlobMedia:
     try:
         import matplotlib.pyplot as plt

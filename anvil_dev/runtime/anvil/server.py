@@ -46,7 +46,7 @@ InvalidResponseError = _anvil_error("anvil.server.InvalidResponseError")
 RuntimeUnavailableError = _anvil_error("anvil.server.RuntimeUnavailableError")
 UplinkDisconnectedError = _anvil_error("anvil.server.UplinkDisconnectedError")
 ExecutionTerminatedError = _anvil_error("anvil.server.ExecutionTerminatedError")
-TimeoutError = _anvil_error("anvil.server.TimeoutError")  # noqa: A001 - Anvil's name
+TimeoutError = _anvil_error("anvil.server.TimeoutError")  # Anvil's name
 QuotaExceededError = _anvil_error("anvil.server.QuotaExceededError")
 BackgroundTaskError = _anvil_error("anvil.server.BackgroundTaskError")
 BackgroundTaskNotFound = _anvil_error("anvil.server.BackgroundTaskNotFound")
@@ -107,7 +107,7 @@ def _where(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def callable(fn_or_name: Any = None, require_user: Any = None) -> Any:  # noqa: A001 - Anvil's name
+def callable(fn_or_name: Any = None, require_user: Any = None) -> Any:  # Anvil's name
     """@anvil.server.callable, @callable(), @callable("name"), @callable(require_user=...)."""
     if fn_or_name is None or isinstance(fn_or_name, str):
         name = fn_or_name
@@ -204,7 +204,7 @@ class Serializable:
 _server_methods: dict[type, list[tuple[str, Any]]] = {}
 
 
-class server_method:  # noqa: N801 - Anvil's name
+class server_method:  # Anvil's name
     """@anvil.server.server_method on a method of a portable class: callable from client code as
     "anvil.server_side/<class name>.<method>" with the instance (or class) first, as on Anvil
     (downlink/python/anvil/_server.py lines 440 and 1776)."""
@@ -371,7 +371,7 @@ class StackFrame:
 
 
 class ClientInfo:
-    def __init__(self, type: str | None, ip: str | None) -> None:  # noqa: A002 - Anvil's name
+    def __init__(self, type: str | None, ip: str | None) -> None:  # Anvil's name
         self.type = type
         self.ip = ip
         self.location = None
@@ -548,14 +548,14 @@ _GET_POST = ["GET", "POST"]
 
 
 def http_endpoint(path: str, require_credentials: bool = False, authenticate_users: bool = False,
-                  authenticate_user: bool = False, methods: list[str] = _GET_POST,  # noqa: B006 - Anvil's default
+                  authenticate_user: bool = False, methods: list[str] = _GET_POST,  # Anvil's default
                   enable_cors: bool = False, cross_site_session: bool = False, *, _task_prefix: str = "http") -> Any:
     return _endpoint(_task_prefix + ":", path, require_credentials, authenticate_users or authenticate_user,
                      methods, enable_cors, cross_site_session)
 
 
 def route(path: str, require_credentials: bool = False, authenticate_users: bool = False,
-          authenticate_user: bool = False, methods: list[str] = _GET_POST,  # noqa: B006 - Anvil's default
+          authenticate_user: bool = False, methods: list[str] = _GET_POST,  # Anvil's default
           enable_cors: bool = False, cross_site_session: bool = False) -> Any:
     """As Anvil's (functools.partial(http_endpoint, _task_prefix="route"), _server.py line 1636): every
     keyword http_endpoint takes."""
@@ -564,7 +564,7 @@ def route(path: str, require_credentials: bool = False, authenticate_users: bool
 
 
 def wellknown_endpoint(path: str, require_credentials: bool = False, authenticate_users: bool = False,
-                       authenticate_user: bool = False, methods: list[str] = _GET_POST,  # noqa: B006
+                       authenticate_user: bool = False, methods: list[str] = _GET_POST,
                        enable_cors: bool = False, cross_site_session: bool = False) -> Any:
     """A route under /.well-known/ (Anvil's _server.py line 1639): `path` "/x" answers /.well-known/x."""
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -132,7 +132,7 @@ class none_of(OfQuery):
 not_ = none_of
 
 
-def between(min: Any, max: Any, min_inclusive: bool = True, max_inclusive: bool = False) -> all_of:  # noqa: A002
+def between(min: Any, max: Any, min_inclusive: bool = True, max_inclusive: bool = False) -> all_of:
     """Values from min to max: min included and max excluded unless told otherwise."""
     low = greater_than_or_equal_to(min) if min_inclusive else greater_than(min)
     high = less_than_or_equal_to(max) if max_inclusive else less_than(max)

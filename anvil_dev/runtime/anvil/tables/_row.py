@@ -40,15 +40,15 @@ class _TableMedia(anvil.BlobMedia):
             self._loaded = got
         return self._loaded
 
-    @property  # type: ignore[override]
+    @property
     def content_type(self) -> str | None:
         return self._load()[0]
 
     @content_type.setter
     def content_type(self, value: str | None) -> None:
-        self._loaded = (value, *self._load()[1:])  # type: ignore[assignment]
+        self._loaded = (value, *self._load()[1:])
 
-    @property  # type: ignore[override]
+    @property
     def name(self) -> str | None:
         return self._load()[1]
 

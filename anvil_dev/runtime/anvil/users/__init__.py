@@ -37,7 +37,7 @@ __all__ = ["AccountIsNotEnabled", "AuthenticationFailed", "EmailNotConfirmed", "
            "send_password_reset_email", "send_token_login_email", "signup_with_email", "get_client_config"]
 
 # As Anvil's anvil.users does `from anvil import *` (services/anvil/users/__init__.py), so do we.
-from anvil import (  # noqa: E402
+from anvil import (
     BlobMedia,  # noqa: F401
     DataMedia,  # noqa: F401
     LiveObject,  # noqa: F401
