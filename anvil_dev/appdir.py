@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,23 @@ DATA_DIR_NAME = ".anvil-dev"
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# anvil.yaml's top-level keys that anvil-dev reads, and the kinds of value each may hold.
+_TOP_LEVEL: dict[str, tuple[tuple[type, str], ...]] = {
+    "runtime_options": ((dict, "a mapping"),),
+    "services": ((list, "a list of services"),),
+    "db_schema": ((dict, "a mapping of tables"), (list, "a list of tables")),
+    "dependencies": ((list, "a list of dependencies"),),
+    "scheduled_tasks": ((list, "a list of tasks"),),
+    "secrets": ((dict, "a mapping of secrets"), (list, "a list of secrets")),
+}
+
+
 class AppDirError(Exception):
     """The directory is not an app anvil-dev can serve; the message says why and what to do."""
+
+
+class AppConfigError(AppDirError):
+    """The app's anvil.yaml cannot be used as it is; the message names the file, the line and the fix."""
 
 
 class AppDir:
@@ -58,28 +74,46 @@ class AppDir:
         return self.data_dir / "media"
 
     def check(self) -> None:
-        """Raise AppDirError unless this looks like an Anvil app directory."""
+        """Raise AppDirError unless this is an Anvil app directory whose anvil.yaml can be used."""
         if not self.yaml_path.is_file():
             raise AppDirError(
                 f"no anvil.yaml in {self.path} - run `anvil-dev init DIR` to create an app, "
                 "or pass --app DIR"
             )
+        self.__dict__["config"] = self.read_config()
 
     @cached_property
     def config(self) -> dict[str, Any]:
         return self.read_config()
 
     def read_config(self) -> dict[str, Any]:
-        """Parse anvil.yaml afresh (the cached `config` is the one read first)."""
+        """Parse anvil.yaml afresh (the cached `config` is the one read first).
+
+        Raises AppDirError, in one line naming the file, the line and what to do, for a file that is
+        not YAML, not a mapping, or has a top-level key of the wrong kind (`db_schema: 5`): every
+        command would otherwise fail later, deep inside, with a traceback.
+        """
         try:
             with open(self.yaml_path, encoding="utf-8") as f:
-                data = yaml.load(f, Loader=_YamlLoader) or {}
+                text = f.read()
         except FileNotFoundError:
             return {}
+        except (OSError, UnicodeDecodeError) as e:
+            raise AppConfigError(f"cannot read {self.yaml_path}: {e}") from None
+        try:
+            data = yaml.load(text, Loader=_YamlLoader) or {}
         except yaml.YAMLError as e:
-            raise AppDirError(f"anvil.yaml in {self.path} is not valid YAML: {e}") from None
+            raise AppConfigError(f"{self.yaml_path}{_yaml_where(e)} is not valid YAML: {_yaml_problem(e)} "
+                              "- fix the file and run the command again") from None
         if not isinstance(data, dict):
-            raise AppDirError(f"anvil.yaml in {self.path} must be a mapping, not {type(data).__name__}")
+            raise AppConfigError(f"{self.yaml_path} must be a mapping of keys (name:, services:, db_schema:, ...), "
+                              f"not {_kind(data)} - fix the file and run the command again")
+        for key, kinds in _TOP_LEVEL.items():
+            value = data.get(key)
+            if value is not None and not isinstance(value, tuple(k for k, _ in kinds)):
+                wanted = " or ".join(w for _, w in kinds)
+                raise AppConfigError(f"{self.yaml_path} line {_key_line(text, key)}: {key} is {_kind(value)}, "
+                                  f"but must be {wanted} - fix it, or remove {key}")
         return data
 
     @property
@@ -138,6 +172,33 @@ class AppDir:
         if not gi.exists():
             gi.write_text("*\n")
         return d
+
+    @contextlib.contextmanager
+    def serving(self, url: str) -> Iterator[None]:
+        """Hold .anvil-dev/serve.lock while one `anvil-dev serve` runs this app; AppDirError if another holds it.
+
+        Two servers on one app would both run its scheduled tasks, and fight over its data. flock(2)
+        ties the lock to the open file, so it goes when the process does however it ends: a lock file
+        left by a killed server is never stale. The file stays (removing it would race a new holder).
+        """
+        import fcntl
+
+        path = self.ensure_data_dir() / "serve.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+            os.close(fd)
+            who = f" (pid {holder[0]}, {holder[1]})" if len(holder) >= 2 else ""
+            raise AppDirError(f"another anvil-dev serve{who} is already serving {self.path} - stop it first, "
+                              "or call that one (two servers on one app would run its scheduled tasks twice)") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {url}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
 
     def _private_file(self, name: str, make: Any) -> bytes:
         """Read .anvil-dev/NAME, creating it (mode 0600) with make() on first use.
@@ -207,3 +268,39 @@ class AppDir:
             return str(Path(file).resolve().relative_to(self.path))
         except ValueError:
             return str(file)
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, as a person would say it: `5 (a number)`, `a list`."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"{value} (a number)"
+    if isinstance(value, str):
+        return f"{value[:40]!r} (a string)"
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _yaml_where(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    return f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    problem = getattr(e, "problem", None)
+    context = getattr(e, "context", None)
+    if problem:
+        return f"{problem} ({context})" if context else str(problem)
+    return " ".join(str(e).split())
+
+
+def _key_line(text: str, key: str) -> int | str:
+    """The line of a top-level key, found by composing the YAML (which keeps positions)."""
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        node = None
+    for k, _v in getattr(node, "value", None) or []:
+        if getattr(k, "value", None) == key:
+            return int(k.start_mark.line) + 1
+    return "?"

@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import urllib.parse
 import uuid
 from typing import Any
 
 import requests
+import urllib3
 
 from anvil_dev import wire
 
@@ -50,6 +52,40 @@ def _error_class(type_name: str) -> type[ServerError]:
 
 class ConnectionFailed(Exception):
     """No anvil-dev server answered at the URL."""
+
+
+class ConnectionLost(ConnectionFailed):
+    """The server took the call, then closed the connection before it answered (it stopped, or was killed)."""
+
+
+def check_url(url: str) -> str:
+    """`url` without a trailing slash, or ValueError saying what is wrong with it and what to give instead."""
+    parts = urllib.parse.urlsplit(url)
+    if "://" not in url:
+        raise ValueError(f"{url!r} is not a URL - give the scheme too: http://{url.lstrip('/')}")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r} is not an http:// or https:// URL - anvil-dev serves http, "
+                         "for example http://127.0.0.1:3030")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"{url!r} has no valid port (give 1-65535), for example http://127.0.0.1:3030")
+    if not parts.hostname:
+        raise ValueError(f"{url!r} names no host, for example http://127.0.0.1:3030")
+    return url.rstrip("/")
+
+
+def failure(url: str, exc: requests.ConnectionError) -> ConnectionFailed:
+    """What a failed request to `url` means for the user: nothing listening, or the server gone mid-call."""
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, urllib3.exceptions.MaxRetryError):
+        cause = cause.reason
+    if isinstance(cause, urllib3.exceptions.ProtocolError):
+        return ConnectionLost(f"the server at {url} closed the connection before it answered (did `anvil-dev serve` "
+                              "stop?) - the call may have run in part; start the server again and retry")
+    return ConnectionFailed(f"no anvil-dev server at {url} - start one with `anvil-dev serve`")
 
 
 class PortableObject:
@@ -270,7 +306,7 @@ class Connection:
 
     def __init__(self, url: str = DEFAULT_URL, *, as_user: str | None = None, token: str | None = None,
                  timeout: float | None = None, client_tag: str = "python") -> None:
-        self.url = url.rstrip("/")
+        self.url = check_url(url)
         self.http = requests.Session()
         # Only for the dev console's log: server code sees these calls as Anvil sees any client's.
         self.http.headers["X-Anvil-Dev-Client"] = client_tag
@@ -300,8 +336,8 @@ class Connection:
             else:
                 resp = self.http.post(self.url + "/_/call", data=json.dumps(msg),
                                       headers={"Content-Type": "application/json"}, timeout=self.timeout)
-        except requests.ConnectionError:
-            raise ConnectionFailed(f"no anvil-dev server at {self.url} - start one with `anvil-dev serve`") from None
+        except requests.ConnectionError as e:
+            raise failure(self.url, e) from None
         finally:
             self._uploads = []
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
-from anvil_dev.cli._context import AppInfo, pass_info
+from anvil_dev.cli._context import AppInfo, app_option, pass_info
 
 
 @click.command("init")
@@ -22,7 +23,8 @@ def init_command(directory: str, name: str | None) -> None:
     except ScaffoldError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"Created {target.name} in {target}")
-    click.echo(f"Next: cd {directory} && anvil-dev serve")
+    # Quoted as the shell needs it: `anvil-dev init "my app"` must not suggest `cd my app`.
+    click.echo(f"Next: cd {shlex.quote(directory)} && anvil-dev serve")
 
 
 @click.command("uplink-key")
@@ -33,6 +35,7 @@ def uplink_key_command(info: AppInfo) -> None:
 
 
 @click.group("users")
+@app_option
 def users_command() -> None:
     """Add and list the app's users (its Users service table)."""
 
@@ -73,9 +76,13 @@ def users_list_command(info: AppInfo) -> None:
     if not users:
         click.echo("no users yet (add one: anvil-dev users add EMAIL)")
         return
+    from tabulate import tabulate
+
+    rows = []
     for u in users:
         flags = [f for f, on in (("enabled", u.get("enabled")), ("admin", u.get("admin")),
                                  ("no password", not u["has_password"])) if on]
         last = u.get("last_login")
-        click.echo(f"{u['id']:<10} {u['email'] or '-':<32} {', '.join(flags):<24} "
-                   f"last login: {last.strftime('%Y-%m-%d %H:%M') if last else 'never'}")
+        rows.append([u["id"], u["email"] or "-", ", ".join(flags) or "-",
+                     last.strftime("%Y-%m-%d %H:%M") if last else "never"])
+    click.echo(tabulate(rows, headers=["ID", "EMAIL", "FLAGS", "LAST LOGIN"], tablefmt="plain", disable_numparse=True))

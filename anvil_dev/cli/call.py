@@ -8,7 +8,7 @@ import json
 import pprint
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -40,20 +40,35 @@ def _parse_arg(text: str) -> Any:
 def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], url: str,
                  as_json: bool, as_user: str | None, media_dir: str, http_method: str | None) -> None:
     """Call server function NAME with ARGS (each parsed as JSON where it is valid JSON, else a string)."""
+    from anvil_dev.client import check_url
+
+    try:
+        url = check_url(url)
+    except ValueError as e:
+        _fail(as_json, "UsageError", f"--url / ANVIL_DEV_URL: {e}", 2)
     if http_method is not None:
         sys.exit(_run_http(url, http_method, name, list(args)))
     if not name.strip():
-        raise click.BadParameter("give the name of a server function (`anvil-dev serve` lists them)",
-                                 param_hint="NAME")
+        _fail(as_json, "UsageError", "NAME is empty - give the name of a server function "
+                                     "(`anvil-dev serve` lists them)", 2)
     kw = {}
     for item in kwargs:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--kw")
+            _fail(as_json, "UsageError", f"--kw {item!r} is not KEY=VALUE", 2)
         kw[key] = _parse_arg(value)
     token = info.app.cli_token() if as_user else None
     code = _run(url, name, [_parse_arg(a) for a in args], kw, as_json=as_json, as_user=as_user,
                 token=token, media_dir=Path(media_dir))
+    sys.exit(code)
+
+
+def _fail(as_json: bool, type_name: str, message: str, code: int) -> NoReturn:
+    """Stop with one line on stderr, or with `{"error": ...}` on stdout under --json (scripts parse stdout)."""
+    if as_json:
+        click.echo(json.dumps({"error": {"type": type_name, "message": message, "trace": []}}, ensure_ascii=False))
+    else:
+        click.secho(f"Error: {message}", fg="red", err=True)
     sys.exit(code)
 
 
@@ -106,10 +121,12 @@ def _run_http(url: str, method: str, path: str, params: list[str]) -> int:
 
     query = dict(p.partition("=")[::2] for p in params)
     target = url.rstrip("/") + "/_/api/" + path.lstrip("/")
+    from anvil_dev.client import failure
+
     try:
         resp = requests.request(method.upper(), target, params=query, timeout=120)
-    except requests.ConnectionError:
-        click.echo(f"no anvil-dev server at {url} - start one with `anvil-dev serve`", err=True)
+    except requests.ConnectionError as e:
+        click.echo(str(failure(url, e)), err=True)
         return 2
     click.echo(f"HTTP {resp.status_code} {resp.headers.get('Content-Type', '')}", err=True)
     click.echo(resp.text, nl=not resp.text.endswith("\n"))
@@ -126,11 +143,14 @@ def _run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_jso
     try:
         result = conn.call(name, *args, **kwargs)
     except ConnectionFailed as e:
-        click.echo(str(e), err=True)
-        return 2
+        _fail(as_json, type(e).__name__, str(e), 2)
     except ServerError as e:
         if e.output:
             click.echo(e.output, err=True, nl=not e.output.endswith("\n"))
+        if as_json:
+            click.echo(json.dumps({"error": {"type": e.type, "message": e.message, "trace": e.trace}},
+                                  default=str, ensure_ascii=False))
+            return 1
         click.secho(f"{e.type}: {e.message}", fg="red", err=True)
         for file, line in e.trace or []:
             click.echo(f"  at {file}, line {line}", err=True)

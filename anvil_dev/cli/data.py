@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from anvil_dev.cli._context import AppInfo, pass_info
+from anvil_dev.cli._context import AppInfo, app_option, pass_info
 
 
 @click.group("tables", invoke_without_command=True)
+@app_option
 @click.pass_context
 def tables_command(ctx: click.Context) -> None:
     """Show the data tables: columns and row counts."""
@@ -35,6 +36,7 @@ def tables_command(ctx: click.Context) -> None:
 def tables_export_command(info: AppInfo, table: str, as_csv: bool, output: str | None) -> None:
     """Export TABLE's rows as CSV."""
     from anvil_dev import services
+    from anvil_dev.services.tables.errors import TableError
 
     tables = services.open(info.app).tables
     try:
@@ -44,11 +46,14 @@ def tables_export_command(info: AppInfo, table: str, as_csv: bool, output: str |
             click.echo(f"wrote {output}", err=True)
         else:
             tables.export_csv(table, sys.stdout)
+    except TableError as e:
+        raise click.ClickException(f"{e.message} - `anvil-dev tables` lists them with their columns") from None
     except (KeyError, LookupError, ValueError) as e:
         raise click.ClickException(str(e).strip("'\"")) from None
 
 
 @click.group("outbox", invoke_without_command=True)
+@app_option
 @click.pass_context
 def outbox_command(ctx: click.Context) -> None:
     """List the email the app has sent (kept locally unless --smtp-host relays it)."""
@@ -96,6 +101,7 @@ def outbox_show_command(info: AppInfo, message_id: int, eml: bool) -> None:
 
 
 @click.group("secrets", invoke_without_command=True)
+@app_option
 @click.pass_context
 def secrets_command(ctx: click.Context) -> None:
     """List the app's secrets by name (values are never shown)."""
@@ -138,11 +144,17 @@ def email_deliver_command(info: AppInfo, eml: str, url: str) -> None:
     """Deliver the message in file EML to the running server's inbound email handler."""
     import requests
 
+    from anvil_dev.client import check_url, failure
+
     try:
-        resp = requests.post(url.rstrip("/") + "/_/dev/email", data=Path(eml).read_bytes(), timeout=60,
+        url = check_url(url)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--url / ANVIL_DEV_URL") from None
+    try:
+        resp = requests.post(url + "/_/dev/email", data=Path(eml).read_bytes(), timeout=60,
                              headers={"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()})
-    except requests.ConnectionError:
-        click.echo(f"no anvil-dev server at {url} - start one with `anvil-dev serve`", err=True)
+    except requests.ConnectionError as e:
+        click.echo(str(failure(url, e)), err=True)
         sys.exit(2)
     body = resp.json()
     if "error" in body:

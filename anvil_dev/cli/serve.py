@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from anvil_dev.cli._context import AppInfo, pass_info
@@ -43,6 +45,7 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
     from anvil_dev._platform import unsupported_reason
+    from anvil_dev.appdir import AppDirError
 
     # Refuse before anything starts: without these the engine would fail half-way up, with a traceback.
     reason = unsupported_reason()
@@ -61,4 +64,9 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
                                 scheduled_tasks=not no_scheduled_tasks)
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None
-    serve(app, settings)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(app.serving(settings.origin))
+        except AppDirError as e:
+            raise click.ClickException(str(e)) from None
+        serve(app, settings)

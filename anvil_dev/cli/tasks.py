@@ -6,10 +6,11 @@ import json
 
 import click
 
-from anvil_dev.cli._context import AppInfo, pass_info
+from anvil_dev.cli._context import AppInfo, app_option, pass_info
 
 
 @click.group("tasks", invoke_without_command=True)
+@app_option
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many tasks to show.")
 @click.pass_context
 def tasks_command(ctx: click.Context, limit: int) -> None:
@@ -32,12 +33,18 @@ def tasks_command(ctx: click.Context, limit: int) -> None:
     if not records:
         click.echo("no background tasks yet")
         return
-    click.echo(f"{'ID':<16}  {'TASK':<20}  {'STATUS':<9}  {'STARTED':<19}  {'DURATION':>9}  STATE")
+    from tabulate import tabulate
+
+    from anvil_dev._units import duration
+
+    rows = []
     for t in records:
         started = datetime.datetime.fromtimestamp(t["start_time"]).strftime("%Y-%m-%d %H:%M:%S")
         state = json.dumps(t["state"], default=str, separators=(",", ":"))
-        click.echo(f"{t['id']:<16}  {t['name'][:20]:<20}  {t['status']:<9}  {started}  {t['duration']:>7.1f} s  "
-                   f"{state[:60] + ('...' if len(state) > 60 else '')}")
+        rows.append([t["id"], t["name"][:20], t["status"], started, duration(t["duration"]),
+                     state[:60] + ("..." if len(state) > 60 else "")])
+    click.echo(tabulate(rows, headers=["ID", "TASK", "STATUS", "STARTED", "DURATION", "STATE"], tablefmt="plain",
+                        colalign=("left", "left", "left", "left", "right", "left"), disable_numparse=True))
 
 
 @tasks_command.command("kill")

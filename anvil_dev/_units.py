@@ -1,0 +1,21 @@
+"""How anvil-dev writes a duration, in one style everywhere (the terminal, the CLI, the console's JS mirrors it).
+
+    0.0032 -> "3.2 ms"   0.85 -> "850 ms"   12.34 -> "12.3 s"   185 -> "3 min 5 s"   7300 -> "2 h 1 min"
+"""
+
+from __future__ import annotations
+
+
+def duration(seconds: float) -> str:
+    """A duration in the largest unit that keeps it readable: ms below a second, then s, min, h."""
+    s = max(0.0, float(seconds))
+    if s < 0.01:
+        return f"{s * 1000:.1f} ms"
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 60:
+        return f"{s:.1f} s"
+    whole = int(s)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
