@@ -11,9 +11,9 @@ def duration(seconds: float) -> str:
     s = max(0.0, float(seconds))
     if s < 0.01:
         return f"{s * 1000:.1f} ms"
-    if s < 1:
+    if s < 0.9995:  # what would round to "1000 ms" reads "1.0 s"
         return f"{s * 1000:.0f} ms"
-    if s < 60:
+    if s < 59.95:
         return f"{s:.1f} s"
     whole = int(s)
     if whole < 3600:

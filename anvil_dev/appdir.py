@@ -278,7 +278,9 @@ def _kind(value: Any) -> str:
         return f"{value} (a number)"
     if isinstance(value, str):
         return f"{value[:40]!r} (a string)"
-    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else type(value).__name__
 
 
 def _yaml_where(e: yaml.YAMLError) -> str:

@@ -61,10 +61,15 @@ function when(t) {
   return d.toLocaleString([], { dateStyle: "medium", timeStyle: "medium", hour12: false });
 }
 
+// The same style as anvil_dev/_units.py's duration(), so the terminal, the CLI and the console agree.
 function ms(n) {
   if (n === null || n === undefined || Number.isNaN(Number(n))) return "";
-  n = Number(n);
-  return n < 10 ? `${n.toFixed(1)} ms` : n < 10000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`;
+  n = Math.max(0, Number(n));
+  if (n < 10) return `${n.toFixed(1)} ms`;
+  if (n < 1000) return `${Math.round(n)} ms`;
+  if (n < 60000) return `${(n / 1000).toFixed(1)} s`;
+  const s = Math.floor(n / 1000);
+  return s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 function bytes(n) {
