@@ -15,7 +15,7 @@ def duration(seconds: float) -> str:
         return f"{s * 1000:.0f} ms"
     if s < 59.95:
         return f"{s:.1f} s"
-    whole = int(s)
+    whole = round(s)
     if whole < 3600:
         return f"{whole // 60} min {whole % 60} s"
     return f"{whole // 3600} h {whole % 3600 // 60} min"
