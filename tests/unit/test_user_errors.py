@@ -127,8 +127,8 @@ def test_internal_error_is_one_line_naming_where() -> None:
     source = Path(_units.__file__).read_text().splitlines()
     line = next(n for n, text in enumerate(source, 1) if "float(seconds)" in text)
     assert message == ("anvil-dev failed: ValueError: could not convert string to float: 'soon' (in "
-                       f"anvil_dev/_units.py line {line}, duration) - this is a bug in anvil-dev; please report it with "
-                       "the output of the same command run with --traceback")
+                       f"anvil_dev/_units.py line {line}, duration) - this is a bug in anvil-dev; please report it "
+                       "with the output of the same command run with --traceback")
 
 
 def test_internal_error_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
