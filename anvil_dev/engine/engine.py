@@ -24,7 +24,7 @@ from anvil_dev.config import Settings
 from anvil_dev.engine import loader
 from anvil_dev.engine.forker import Child, Forker, ForkerFactory, start_zygote
 from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
-from anvil_dev.engine.workers import PersistentWorker, TaskRun, call_frame
+from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call_deadline, call_frame
 from anvil_dev.protocol import (
     Caller,
     ChildMode,
@@ -70,6 +70,8 @@ class Engine:
         self._import_on_call = False
         self._description: dict[str, Any] | None = None
         self._stopping = False
+        # The host's pdb relay: time a child spends stopped at a breakpoint is not counted against its call.
+        self.debugger: DebugClock | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -238,12 +240,19 @@ class Engine:
             deferred = bool(self._spares)
             if not deferred:
                 self.top_up()
-        deadline = time.monotonic() + self.timeout if self.timeout else None
+        started = time.monotonic()
+        deadline = started + self.timeout if self.timeout else None
         chan = child.chan
         try:
             chan.send(head)
             while True:
-                frame = chan.recv(deadline)
+                try:
+                    frame = chan.recv(deadline)
+                except FrameTimeout:
+                    deadline = call_deadline(self.debugger, child.pid, started, self.timeout)
+                    if deadline is None or deadline <= time.monotonic():
+                        raise
+                    continue
                 if frame is None:
                     return Reply.from_message(terminated_error(child.wait_exit(2.0)))
                 if frame.kind == FrameKind.REPLY:
@@ -283,7 +292,7 @@ class Engine:
                 self.retire(worker)
                 return Reply.from_message({"error": worker.import_error, "objects": []})
             remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
-            return worker.call(head, remaining)
+            return worker.call(head, remaining, self.debugger)
         finally:
             worker.unclaim()
 

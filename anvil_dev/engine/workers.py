@@ -36,6 +36,31 @@ class Supervisor(NestedCalls, Protocol):
         """`worker`'s process is gone: forget it, start a replacement."""
 
 
+class DebugClock(Protocol):
+    """How long a process has been stopped at a breakpoint (the host's PdbRelay)."""
+
+    def stopped_seconds(self, pid: int) -> float: ...
+
+    def is_stopped(self, pid: int) -> bool: ...
+
+
+def call_deadline(debugger: DebugClock | None, pid: int | None, started: float, timeout: float | None) -> float | None:
+    """A call's deadline with the time its process spent stopped in pdb left out; None for no limit.
+
+    While the process is stopped the deadline keeps moving a little ahead, so the call never times
+    out at a prompt; asked again at each deadline, it is exact once the process runs on.
+    """
+    if timeout is None:
+        return None
+    deadline = started + timeout
+    if debugger is None or pid is None:
+        return deadline
+    deadline += debugger.stopped_seconds(pid)
+    if debugger.is_stopped(pid):
+        deadline = max(deadline, time.monotonic() + 0.25)
+    return deadline
+
+
 def call_frame(call: Mapping[str, Any], call_id: str, caller: Caller) -> dict[str, Any]:
     """The header of a CALL frame: the call as the client sent it, its id and its caller."""
     return {"type": FrameKind.CALL.value, "id": call_id, "command": call.get("command"),
@@ -103,8 +128,9 @@ class PersistentWorker:
             p.event.set()
         self.supervisor.reap(self)
 
-    def call(self, head: dict[str, Any], timeout: float | None) -> Reply:
-        """Send the CALL frame `head` and wait for its reply; at the timeout, interrupt the call."""
+    def call(self, head: dict[str, Any], timeout: float | None, debugger: DebugClock | None = None) -> Reply:
+        """Send the CALL frame `head` and wait for its reply; at the timeout (less any time the worker
+        spent stopped at a breakpoint), interrupt the call."""
         p = _Pending()
         call_id = head["id"]
         with self.lock:
@@ -115,7 +141,13 @@ class PersistentWorker:
             self.child.chan.send(head)
         except OSError:
             pass
-        if p.event.wait(timeout):
+        started = time.monotonic()
+        deadline = call_deadline(debugger, self.child.pid, started, timeout)
+        while not p.event.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+            deadline = call_deadline(debugger, self.child.pid, started, timeout)
+            if deadline is not None and deadline <= time.monotonic():
+                break
+        if p.event.is_set():
             return p.reply or Reply.from_message(terminated_error(None))
         p.timed_out = True
         try:

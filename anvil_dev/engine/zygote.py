@@ -56,6 +56,10 @@ def main() -> None:
     # Work every child would repeat is done here once: reading anvil.yaml (the host starts a
     # new zygote when it changes), the app's keys, and the imports.
     settings = Settings.from_json(settings_json)
+    from anvil_dev.engine import breakpoints
+
+    # Before any server code is imported, so that `from pdb import set_trace` gets the relayed one too.
+    breakpoints.install(settings.pdb_socket)
     app = services.open(settings.app_path, settings).app_dir
     _ = app.config, app.package_name
     ok, failed = _preload(RUNTIME_MODULES)

@@ -16,8 +16,9 @@ from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import Engine
-from anvil_dev.host import scheduler
+from anvil_dev.host import listen, scheduler
 from anvil_dev.host.app import create_app
+from anvil_dev.host.debugger import PdbRelay
 from anvil_dev.host.events import EventBus
 from anvil_dev.host.reload import Reloader, syntax_error
 from anvil_dev.host.state import HostState, build_state
@@ -36,8 +37,14 @@ class _Server:
         self.http: BaseWSGIServer | None = None
         self.uplink: UplinkHub | None = None
         self.scheduler: scheduler.Scheduler | None = None
+        self.pdb: PdbRelay | None = None
 
     def start(self) -> None:
+        # Bind first: a busy port or a wrong --host fails before anything else starts.
+        listening = listen.bind(self.opts.host, self.opts.port)
+        if sys.stdin.isatty() and self.opts.debugpy_port is None:
+            self.pdb = PdbRelay(sys.stdin.buffer, sys.stdout.buffer)
+            self.opts = self.opts.replace(pdb_socket=self.pdb.path)
         opts = self.opts
         # The services' AppDir: it carries Settings.data_dir, which every part of the host must use.
         app_dir = self.app_dir = services.open(self.app_dir, opts).app_dir
@@ -46,13 +53,15 @@ class _Server:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         bus = EventBus()
         self.engine = Engine(app_dir, opts)
-        # Bind first: a busy port should fail before anything else starts.
+        self.engine.debugger = self.pdb
         self.state = build_state(app_dir, self.engine, bus, opts)
         self.engine.outbound = self.state.dispatcher.call
         flask_app = create_app(self.state)
         self._start_uplink(flask_app)
         self._start_tasks()
-        self.http = make_server(opts.host, opts.port, flask_app, threaded=True)
+        # werkzeug takes a duplicate of the bound socket's descriptor; ours is closed once it has.
+        with listening:
+            self.http = make_server(opts.host, opts.port, flask_app, threaded=True, fd=listening.fileno())
         self.engine.start()
         self._start_scheduler()
         self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
@@ -95,7 +104,7 @@ class _Server:
 
     def banner(self) -> None:
         assert self.state is not None and self.engine is not None and self.http is not None
-        url = f"http://{_url_host(self.opts.host)}:{self.http.server_port}"
+        url = f"http://{_url_host(self.opts.host)}:{self.http.port}"
         desc = self.engine.describe()
         internal = ("anvil.", "task:", "http:", "route:", "email:")
         funcs = [f["name"] for f in desc.get("functions", []) if not f["name"].startswith(internal)]
@@ -119,7 +128,7 @@ class _Server:
             click.echo(f"  call one: anvil-dev call {funcs[0]} ...   (or open {url}/_/console)")
         if self.state.uplink_key is not None:
             click.echo(f"  uplink: anvil.server.connect({self.state.uplink_key!r}, "
-                       f"url=\"ws://{_url_host(self.opts.host)}:{self.http.server_port}/_/uplink\")")
+                       f"url=\"ws://{_url_host(self.opts.host)}:{self.http.port}/_/uplink\")")
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
 
@@ -138,6 +147,8 @@ class _Server:
             self.uplink.close()
         if self.engine is not None:
             self.engine.stop()
+        if self.pdb is not None:
+            self.pdb.close()
 
 
 def _tune_switch_interval() -> None:
@@ -182,10 +193,12 @@ def serve(app_dir: AppDir, opts: Settings) -> None:
     server = _Server(app_dir, opts)
     try:
         server.start()
+    except listen.ListenError as e:
+        server.shutdown()
+        raise click.ClickException(str(e)) from None
     except OSError as e:
         server.shutdown()
-        raise click.ClickException(f"cannot listen on {opts.host}:{opts.port}: {e.strerror or e} "
-                                   "(is another server running? try --port)") from None
+        raise click.ClickException(f"cannot start serving on {opts.host}:{opts.port}: {e.strerror or e}") from None
 
     def stop(_signum: int, _frame: Any) -> None:
         if server.http is not None:
