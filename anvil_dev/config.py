@@ -44,8 +44,6 @@ class Settings:
     spares: int = 2
     # The host's pdb relay (host/debugger.py), when serve runs in a terminal: children's breakpoint() talks to it.
     pdb_socket: str | None = None
-    # `serve --debug` / `--debugpy PORT`: the port VS Code / PyCharm attach to (debugpy in the zygote).
-    debugpy_port: int | None = None
     # Secret values given here (`--secret`, ANVIL_DEV_SECRET_<NAME>), keyed as the variable's suffix.
     secrets: Mapping[str, str] = field(default_factory=dict)
     # Encryption keys given here (ANVIL_DEV_ENCRYPTION_KEY_<NAME>), keyed likewise.

@@ -12,7 +12,7 @@ from anvil_dev.cli._context import AppInfo, pass_info
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="ANVIL_DEV_HOST",
               help="Interface to listen on (loopback unless you say otherwise).")
-@click.option("--port", default=3030, show_default=True, type=int, envvar="ANVIL_DEV_PORT")
+@click.option("--port", default=3030, show_default=True, type=click.IntRange(0, 65535), envvar="ANVIL_DEV_PORT")
 @click.option("--keep-server-running/--fresh", "persistent", default=None, envvar="ANVIL_DEV_KEEP_SERVER_RUNNING",
               help="Run calls in a warm worker (default: anvil.yaml's server_persist, else fresh).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="ANVIL_DEV_WORKERS",

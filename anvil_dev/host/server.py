@@ -42,7 +42,7 @@ class _Server:
     def start(self) -> None:
         # Bind first: a busy port or a wrong --host fails before anything else starts.
         listening = listen.bind(self.opts.host, self.opts.port)
-        if sys.stdin.isatty() and self.opts.debugpy_port is None:
+        if sys.stdin.isatty():
             self.pdb = PdbRelay(sys.stdin.buffer, sys.stdout.buffer)
             self.opts = self.opts.replace(pdb_socket=self.pdb.path)
         opts = self.opts

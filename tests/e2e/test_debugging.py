@@ -213,8 +213,8 @@ def test_without_a_terminal_the_call_says_how_to_debug(debug_app: Path,
                             capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
     assert result.returncode == 1 and TRACEBACK not in result.stderr
     assert (f"BreakpointUnavailable: breakpoint() at Debugged.py line {BREAK}, in doubled_plus_one: anvil-dev serve "
-            "is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a terminal, or "
-            "start it with --debug and attach VS Code or PyCharm (see the README)") in result.stderr.splitlines()[0]
+            "is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a terminal with "
+            "its input not redirected, and the prompt opens there") in result.stderr.splitlines()[0]
 
 
 def requests_client(url: str) -> Any:

@@ -112,4 +112,4 @@ def test_without_a_terminal_the_breakpoint_says_how_to_debug_instead() -> None:
     assert str(caught.value) == (
         f"breakpoint() at test_pdb_relay.py line {doubled_plus_one.__code__.co_firstlineno + 2}, in doubled_plus_one: "
         "anvil-dev serve is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a "
-        "terminal, or start it with --debug and attach VS Code or PyCharm (see the README)")
+        "terminal with its input not redirected, and the prompt opens there")
