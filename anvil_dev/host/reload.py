@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from anvil_dev._units import duration
 from anvil_dev.appdir import AppDir
 from anvil_dev.host.state import HostState
 
@@ -40,6 +41,18 @@ def is_relevant(app: AppDir, path: str) -> bool:
     if len(parts) == 1:
         return name == "anvil.yaml"
     return parts[0] in ("server_code", "client_code", "theme")
+
+
+def import_failure(description: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What failed when the new code was imported, from the engine's description of it: the exception's
+    type and message, and the innermost frame of its trace ({"type", "message", "file", "line"}), or None."""
+    err = description.get("import_error")
+    if not isinstance(err, Mapping):
+        return None
+    trace = [t for t in err.get("trace") or [] if isinstance(t, (list, tuple)) and len(t) == 2]
+    file, line = trace[-1] if trace else (None, None)
+    return {"type": str(err.get("type") or "Exception"), "message": str(err.get("message") or ""),
+            "file": file, "line": line}
 
 
 def syntax_error(app: AppDir, files: list[Path]) -> dict[str, Any] | None:
@@ -146,17 +159,24 @@ class Reloader:
                 # A fix elsewhere must not hide an error still standing in another file.
                 err = syntax_error(app_dir, app_dir.server_module_files())
             state.engine.reload(paths)
-            ms = (time.perf_counter() - start) * 1000
+            failed = None if err is not None else import_failure(state.engine.describe())
+            took = duration(time.perf_counter() - start)
             names = ", ".join(app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
             if err is not None:
                 click.secho(f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
                             "(calls will fail until it is fixed)", fg="red", err=True)
                 state.bus.publish("syntax_error", err)
+            elif failed is not None:
+                where = f" at {failed['file']} line {failed['line']}" if failed.get("file") else ""
+                click.secho(f"reload of {names} failed: {failed['type']}: {failed['message']}{where} "
+                            "(calls will fail until it is fixed)", fg="red", err=True)
+                state.bus.publish("reload_failed", dict(failed, changed=names, time=time.time()))
             else:
-                click.echo(f"reloaded {names} in {ms:.0f} ms", err=True)
+                click.echo(f"reloaded {names} in {took}", err=True)
                 if state.syntax_error is not None:
                     state.bus.publish("syntax_ok", {})
-                state.bus.publish("reload", {"file": names, "ms": round(ms, 1), "time": time.time()})
+                state.bus.publish("reload", {"file": names, "ms": round((time.perf_counter() - start) * 1000, 1),
+                                             "time": time.time()})
             state.syntax_error = err
         if any(Path(p).name == "anvil.yaml" for p in paths):
             if self.scheduler is not None:

@@ -783,6 +783,16 @@ const onEvent = {
     }));
     refreshStatusSoon();
   },
+  reload_failed(d, t) {
+    showImportError(d);
+    addLog(logItem("syntax-error", d.time ?? t, {
+      icon: "✕", iconClass: "bad",
+      main: [h("strong", {}, "Reload failed"), ` ${d.changed || ""}: ${d.type || "Exception"}`
+        + (d.file ? ` at ${d.file}${d.line ? ` line ${d.line}` : ""}` : "")],
+      detail: d.message || "",
+    }));
+    refreshStatusSoon();
+  },
   syntax_ok(d, t) {
     showSyntaxError(null);
     addLog(logItem("syntax-ok", t, { icon: "✓", iconClass: "ok", main: ["Syntax error fixed"] }));

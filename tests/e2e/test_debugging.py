@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -221,3 +222,59 @@ def requests_client(url: str) -> Any:
     from anvil_dev.client import connect
 
     return connect(url)
+
+
+def test_module_raising_at_import_is_a_failed_reload(app_dir: Path,
+                                                     server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory(app_dir)
+    events = requests.get(server.url + "/_/console/events", stream=True, timeout=60)
+    mark = server.mark()
+    write_module(app_dir, "Broken", """
+        import anvil.server
+
+        LIMIT = 1 / 0
+    """)
+    line = server.wait_for_output("reload of server_code/Broken.py", after=mark)
+    assert line == ("reload of server_code/Broken.py failed: ZeroDivisionError: division by zero at "
+                    "server_code/Broken.py line 4 (calls will fail until it is fixed)"), line
+    assert not any("reloaded" in ln for ln in server.lines[mark:])
+    seen = ""
+    for chunk in events.iter_lines(decode_unicode=True):
+        seen += chunk + "\n"
+        if chunk.startswith("data:") and "reload_failed" in chunk:
+            break
+    events.close()
+    assert '"type":"ZeroDivisionError"' in seen and '"line":4' in seen, seen
+    mark = server.mark()
+    write_module(app_dir, "Broken", "LIMIT = 1\n")
+    server.wait_for_output("reloaded server_code/Broken.py in", after=mark)
+    assert server.client().call("add", 1, 2) == 3
+
+
+def test_live_log_tags_a_task_launched_from_the_cli_as_cli(app_dir: Path,
+                                                           server_factory: Callable[..., ServerProcess]) -> None:
+    write_module(app_dir, "Tasks", """
+        import anvil.server
+
+        @anvil.server.background_task
+        def noted(n):
+            return n
+
+        @anvil.server.callable
+        def start(n):
+            return anvil.server.launch_background_task("noted", n).get_id()
+    """)
+    server = server_factory(app_dir)
+    events = requests.get(server.url + "/_/console/events", stream=True, timeout=60)
+    started = cli_call(server.url, "start", "3")
+    assert started.communicate(timeout=60)[1] == ""
+    tags: dict[str, str] = {}
+    for chunk in events.iter_lines(decode_unicode=True):
+        if chunk.startswith("data:"):
+            data = json.loads(chunk[5:])["data"]
+            if "command" in data and "client_type" in data:
+                tags[data["command"]] = data["client_type"]
+        if {"start", "anvil.private.background_tasks.launch"} <= set(tags):
+            break
+    events.close()
+    assert tags == {"start": "cli", "anvil.private.background_tasks.launch": "cli"}
