@@ -63,12 +63,12 @@ def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[
     sys.exit(code)
 
 
-def _fail(as_json: bool, type_name: str, message: str, code: int) -> NoReturn:
+def _fail(as_json: bool, type_name: str, message: str, code: int, prefix: str = "Error: ") -> NoReturn:
     """Stop with one line on stderr, or with `{"error": ...}` on stdout under --json (scripts parse stdout)."""
     if as_json:
         click.echo(json.dumps({"error": {"type": type_name, "message": message, "trace": []}}, ensure_ascii=False))
     else:
-        click.secho(f"Error: {message}", fg="red", err=True)
+        click.secho(f"{prefix}{message}", fg="red", err=True)
     sys.exit(code)
 
 
@@ -143,7 +143,7 @@ def _run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_jso
     try:
         result = conn.call(name, *args, **kwargs)
     except ConnectionFailed as e:
-        _fail(as_json, type(e).__name__, str(e), 2)
+        _fail(as_json, type(e).__name__, str(e), 2, prefix="")
     except ServerError as e:
         if e.output:
             click.echo(e.output, err=True, nl=not e.output.endswith("\n"))

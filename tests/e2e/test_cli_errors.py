@@ -195,7 +195,7 @@ def test_call_cut_off_by_the_server_stopping(app_dir: Path, server_factory: Call
     out, err = proc.communicate(timeout=30)
     result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     line = one_error_line(result, code=2)
-    assert line == (f"Error: the server at {server.url} closed the connection before it answered (did "
+    assert line == (f"the server at {server.url} closed the connection before it answered (did "
                     "`anvil-dev serve` stop?) - the call may have run in part; start the server again and retry")
 
 

@@ -143,5 +143,6 @@ def test_app_dependency_server_and_client_modules(tmp_path, server_factory) -> N
     moved = tmp_path / "elsewhere" / "lib"
     moved.parent.mkdir()
     dep.rename(moved)
+    srv.stop()  # one `serve` per app directory at a time (a second one refuses)
     srv2 = server_factory(app, "--dep", f"DEP123={moved}")
     assert srv2.client().call("use_dep")[0] == "shared"

@@ -94,9 +94,11 @@ def mode_server(request, plain_app, server_factory) -> ServerProcess:
 
 
 def test_fresh_calls_do_not_share_globals_persistent_calls_do(plain_app, server_factory) -> None:
-    fresh = server_factory(plain_app).client()
+    fresh_server = server_factory(plain_app)
+    fresh = fresh_server.client()
     assert [fresh.call("bump") for _ in range(3)] == [1, 1, 1]
     assert len({fresh.call("pid") for _ in range(3)}) == 3
+    fresh_server.stop()  # one `serve` per app directory at a time (a second one refuses)
     warm = server_factory(plain_app, "--keep-server-running").client()
     assert [warm.call("bump") for _ in range(3)] == [1, 2, 3]
     assert len({warm.call("pid") for _ in range(3)}) == 1
