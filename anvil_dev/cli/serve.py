@@ -45,7 +45,7 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
     from anvil_dev._platform import unsupported_reason
-    from anvil_dev.appdir import AppDirError
+    from anvil_dev.appdir import AppDir, AppDirError
 
     # Refuse before anything starts: without these the engine would fail half-way up, with a traceback.
     reason = unsupported_reason()
@@ -66,7 +66,9 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
         raise click.UsageError(str(e)) from None
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(app.serving(settings.origin))
+            # The lock sits with the data (--data-dir may put it elsewhere): that is what two servers would share.
+            data = app if settings.data_dir is None else AppDir(app.path, data_dir=settings.data_dir)
+            stack.enter_context(data.serving(settings.origin))
         except AppDirError as e:
             raise click.ClickException(str(e)) from None
         serve(app, settings)
