@@ -125,15 +125,19 @@ def parse_datetime(text: str, make_tz: Callable[[_dt.timedelta], _dt.tzinfo] = _
     t = text.strip().replace("T", " ")
     if t.endswith("Z"):
         t = t[:-1] + "+0000"
-    tz = None
+    offset = None
     if len(t) > 5 and t[-5] in "+-" and t[-4:].isdigit():
         sign = 1 if t[-5] == "+" else -1
-        tz = make_tz(sign * _dt.timedelta(hours=int(t[-4:-2]), minutes=int(t[-2:])))
+        offset = sign * _dt.timedelta(hours=int(t[-4:-2]), minutes=int(t[-2:]))
         t = t[:-5]
     elif len(t) > 6 and t[-6] in "+-" and t[-3] == ":":
         sign = 1 if t[-6] == "+" else -1
-        tz = make_tz(sign * _dt.timedelta(hours=int(t[-5:-3]), minutes=int(t[-2:])))
+        offset = sign * _dt.timedelta(hours=int(t[-5:-3]), minutes=int(t[-2:]))
         t = t[:-6]
+    # A datetime's offset must be under a day, whatever tzinfo would accept it.
+    if offset is not None and abs(offset) >= _dt.timedelta(hours=24):
+        raise ValueError(f"UTC offset {offset} is not under 24 hours")
+    tz = make_tz(offset) if offset is not None else None
     fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in t else "%Y-%m-%d %H:%M:%S"
     value = _dt.datetime.strptime(t, fmt)
     return value.replace(tzinfo=tz) if tz is not None else value

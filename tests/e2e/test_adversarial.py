@@ -538,9 +538,9 @@ def test_hostile_function_names_are_escaped_in_the_serve_terminal(fresh: ServerP
 def test_cli_call_with_odd_arguments(fresh: ServerProcess) -> None:
     env = {"ANVIL_DEV_URL": fresh.url}
     for args, fragment in [
-        (["echo", "--kw", "novalue"], "Invalid value for --kw: 'novalue' is not KEY=VALUE"),
-        (["echo", "--kw", "=1"], "Invalid value for --kw: '=1' is not KEY=VALUE"),
-        (["", "1"], "Invalid value for NAME: give the name of a server function"),
+        (["echo", "--kw", "novalue"], "Error: --kw 'novalue' is not KEY=VALUE"),
+        (["echo", "--kw", "=1"], "Error: --kw '=1' is not KEY=VALUE"),
+        (["", "1"], "Error: NAME is empty - give the name of a server function"),
         (["echo", "[" * 3000 + "]" * 3000], "is JSON nested too deeply to send"),
     ]:
         r = run_cli("call", *args, env=env)
