@@ -128,31 +128,45 @@ class AppDir:
         opts = self.config.get("runtime_options") or {}
         return opts if isinstance(opts, dict) else {}
 
+    def declared_dependencies(self) -> list[dict[str, str]]:
+        """The dependency apps anvil.yaml names: {"app_id", "name", "package"} each ("" when not given)."""
+        out = []
+        for dep in self.config.get("dependencies") or []:
+            if not isinstance(dep, dict):
+                continue
+            hints = dep.get("resolution_hints") or {}
+            out.append({"app_id": str(dep.get("app_id") or dep.get("dep_id") or hints.get("app_id") or ""),
+                        "name": str(hints.get("name") or ""),
+                        "package": str(hints.get("package_name") or dep.get("package_name") or "")})
+        return out
+
+    def dependency_hint(self, dep: Mapping[str, str]) -> str:
+        """How to point anvil-dev at a dependency app it cannot find."""
+        where = f" or put it beside the app as {self.path.parent / dep['package']}" if dep["package"] else ""
+        return f"give its directory with --dep {dep['app_id'] or 'APP_ID'}=PATH{where}"
+
     def dependencies(self, explicit: Mapping[str, str] | None = None) -> tuple[list[AppDir], list[str]]:
         """The app's dependencies as app directories, and a line for each one that cannot be found.
 
         A dependency comes from `explicit` (app id -> path, from --dep), else from a directory
-        beside this app named for its package.
+        beside this app named for its package (or its name).
         """
         given = dict(explicit or {})
         found: list[AppDir] = []
         missing: list[str] = []
-        for dep in self.config.get("dependencies") or []:
-            if not isinstance(dep, dict):
-                continue
-            app_id = str(dep.get("app_id") or dep.get("dep_id") or "")
-            hints = dep.get("resolution_hints") or {}
-            package = hints.get("package_name") or dep.get("package_name")
+        for dep in self.declared_dependencies():
+            app_id, package = dep["app_id"], dep["package"]
             candidates = [given[app_id]] if app_id in given else []
             if package:
                 candidates.append(str(self.path.parent / package))
-            if hints.get("name"):
-                candidates.append(str(self.path.parent / hints["name"]))
+            if dep["name"]:
+                candidates.append(str(self.path.parent / dep["name"]))
             dep_dir = next((AppDir(c) for c in candidates if (Path(c) / "anvil.yaml").is_file()), None)
             if dep_dir is None:
-                what = f"{hints.get('name') or package or 'dependency'} ({app_id})"
-                missing.append(f"dependency {what} not found - give its directory with --dep {app_id}=PATH"
-                               + (f" or put it beside the app as {self.path.parent / package}" if package else ""))
+                title = dep["name"] or package
+                what = (f"{title} ({app_id})" if app_id else title) if title else f"app {app_id}".strip()
+                missing.append(f"dependency {what} not found (a dependency app of anvil.yaml, not a pip "
+                               f"package) - {self.dependency_hint(dep)}")
             else:
                 found.append(dep_dir)
         return found, missing

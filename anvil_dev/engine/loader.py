@@ -99,16 +99,37 @@ def _import_all(app: AppDir) -> None:
             importlib.import_module(f"{package}.{name}")
         except ModuleNotFoundError as e:
             missing = (e.name or "").split(".")[0]
+            where = _importer(e, app) or app.relpath(file)
             if missing == "anvil":
                 raise ModuleNotFoundError(
-                    f"No module named '{e.name}' (imported by {app.relpath(file)}): anvil-dev does not provide "
+                    f"No module named '{e.name}' (imported by {where}): anvil-dev does not provide "
                     "this part of Anvil's server API", name=e.name) from e
+            dep = next((d for d in app.declared_dependencies() if d["package"] == missing), None)
+            if dep is not None:
+                title = f"{dep['name']} ({dep['app_id']})" if dep["name"] else dep["app_id"] or missing
+                raise ModuleNotFoundError(
+                    f"No module named '{e.name}' (imported by {where}): {missing} is the package of the "
+                    f"dependency app {title} in anvil.yaml, which anvil-dev cannot find - "
+                    f"{app.dependency_hint(dep)}", name=e.name) from e
             if missing and missing != package and not _is_app_module(app, missing):
                 raise ModuleNotFoundError(
-                    f"No module named '{e.name}' (imported by {app.relpath(file)}). It is not installed in "
+                    f"No module named '{e.name}' (imported by {where}). It is not installed in "
                     f"the Python that runs anvil-dev: `pip install {missing}` there, then save any file to reload.",
                     name=e.name) from e
             raise
+
+
+def _importer(e: BaseException, app: AppDir) -> str | None:
+    """The app file and line whose import failed: the innermost frame inside the app (the module
+    being loaded may have imported the one that failed), or None when no frame is the app's."""
+    frame = None
+    tb = e.__traceback__
+    while tb is not None:
+        path = Path(tb.tb_frame.f_code.co_filename)
+        if path.is_relative_to(app.path) and path.suffix == ".py":
+            frame = (path, tb.tb_lineno)
+        tb = tb.tb_next
+    return f"{app.relpath(frame[0])} line {frame[1]}" if frame else None
 
 
 def _is_app_module(app: AppDir, name: str) -> bool:

@@ -20,6 +20,7 @@ Password hashing and checks are pure functions; the rest is `Users`, bound to a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -61,6 +62,18 @@ sunshine princess football baseball welcome welcome1 letmein1 trustno1 superman 
 monkey123 starwars 87654321 asdfghjk asdfghjkl zxcvbnm123 admin123 administrator changeme
 """.split())
 
+# The columns the service writes, with their types: created in the users table when it lacks them,
+# as Anvil's Users service does (users/util.clj lines 97-120 and v2/util.clj lines 241-306: on a
+# NoSuchColumnError it calls ensure-columns-exist! for the values it writes, then retries), whatever
+# the tables service's auto_create_missing_columns says.
+SERVICE_COLUMNS: dict[str, str] = {
+    "email": "string", "enabled": "bool", "signed_up": "datetime", "last_login": "datetime",
+    "password_hash": "string", "n_password_failures": "number", "confirmed_email": "bool",
+    "email_confirmation_key": "string", "remembered_logins": "simpleObject", "mfa": "simpleObject",
+}
+# anvil-dev's own: `users add --admin` sets it (not an Anvil column, created the same way).
+CLI_COLUMNS: dict[str, str] = {"admin": "bool"}
+
 FAILURES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS anvil_users_failures (
     user_id TEXT PRIMARY KEY,
@@ -80,6 +93,29 @@ class UsersError(Exception):
 
 
 # ------------------------------------------------------------------------------ settings
+
+
+@contextlib.contextmanager
+def _write(conn: Any) -> Any:
+    """A write on the tables' connection: a savepoint inside the transaction already open (a
+    signup's), else a transaction of its own."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT anvil_users_columns")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO anvil_users_columns")
+            conn.execute("RELEASE anvil_users_columns")
+            raise
+        conn.execute("RELEASE anvil_users_columns")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def service_options(app_dir: AppDir) -> dict[str, Any] | None:
@@ -223,6 +259,28 @@ class Users:
         with self._failures_db().write() as conn:
             conn.execute("DELETE FROM anvil_users_failures WHERE user_id = ?", (user_id,))
 
+    # ---------------------------------------------------------------------- the users table's columns
+
+    def ensure_columns(self, table_id: int, names: Any, extra: dict[str, str] | None = None) -> list[str]:
+        """Create those of `names` that the service writes (SERVICE_COLUMNS, and `extra`) and the
+        users table lacks; returns the names created. Other names are left alone (writing them
+        fails with the tables' own NoSuchColumnError)."""
+        from anvil_dev.services.tables import schema as tables_schema
+
+        known = {**SERVICE_COLUMNS, **(extra or {})}
+        info = self.tables.table_by_id(table_id)
+        missing = [n for n in dict.fromkeys(names) if n in known and n not in info.columns]
+        if not missing:
+            return []
+        conn = self.tables.conn()
+        with _write(conn):
+            have = {r[0] for r in conn.execute(
+                "SELECT name FROM anvil_columns WHERE table_id=? AND visible=1", (table_id,))}
+            missing = [n for n in missing if n not in have]
+            for name in missing:
+                tables_schema.add_column(conn, table_id, name, known[name], None, "auto")
+        return missing
+
     # ---------------------------------------------------------------------- host side (CLI, console)
 
     def _table(self) -> tuple[int, str]:
@@ -265,6 +323,7 @@ class Users:
         if admin:
             values["admin"] = True
         table_id, table_name = self._table()
+        self.ensure_columns(table_id, ["email", "signed_up", *values], CLI_COLUMNS)
         try:
             found = self._find(table_id, email)
             if found is None:

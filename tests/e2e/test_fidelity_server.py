@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import requests
 
+from anvil_dev.client import ServerError
+
 from helpers import ServerProcess, write_module
 
 CASES = '''
@@ -58,6 +60,12 @@ CASES = '''
             "http_error": [str(anvil.http.HttpError(404, None)), issubclass(anvil.http.HttpError, Exception),
                            issubclass(anvil.http.HttpError, anvil.server.AnvilWrappedError)],
             "http_timeout": outcome(lambda: anvil.http.request("http://127.0.0.1:9/", timeout="soon")),
+            "http_list": outcome(lambda: anvil.http.request("http://127.0.0.1:9/", method="POST", data=[1, 2])),
+            "http_list_get": outcome(lambda: anvil.http.request("http://127.0.0.1:9/", data=("a",))),
+            "http_number": outcome(lambda: anvil.http.request("http://127.0.0.1:9/", method="POST", data=5)),
+            "url_decode_bad": outcome(lambda: anvil.http.url_decode("%zz")),
+            "url_decode_kept": anvil.http.url_decode("100% + a%20b%C3%A9"),
+            "url_decode_none": outcome(lambda: anvil.http.url_decode(None)),
             "designer": [anvil.designer.in_designer, outcome(lambda: anvil.designer.start_editing_form())],
             "mfa": issubclass(anvil.users.MFAException, anvil.users.AuthenticationFailed),
             "regex": anvil.regex.replace("a-b-c", "-", "+"),
@@ -68,6 +76,14 @@ CASES = '''
             "responder": outcome(lambda: anvil.server.AppResponder("positional")),
             "raise_event": outcome(lambda: anvil.server.raise_event("x"))[0],
         }
+
+    @anvil.server.callable
+    def bad_url_decode():
+        return anvil.http.url_decode("a%zzb")
+
+    @anvil.server.callable
+    def list_body():
+        return anvil.http.request("http://127.0.0.1:9/", method="POST", data=["x"])
 
     @anvil.server.callable
     def dashed_secret():
@@ -155,6 +171,33 @@ def test_media_email_tz_http(cases: dict[str, Any]) -> None:
     assert cases["tz_utc"] == 0.0 and cases["tz_big"] == ["ok", True]  # tz.py line 8
     assert cases["http_error"] == ["HTTP error 404", True, False]  # http.py line 5
     assert cases["http_timeout"] == ["TypeError", "timeout must be a number"]  # http.py line 51
+
+
+
+def test_http_bodies_anvil_cannot_send(srv: ServerProcess, cases: dict[str, Any]) -> None:
+    # server/core/src/anvil/dispatcher/native_rpc_handlers/http.clj line 92 (a list, even for a GET:
+    # the body is looked at before the method) and line 94 (any other type); both untyped, so
+    # downlink/python/anvil/_server.py line 584 makes them a plain AnvilWrappedError.
+    list_body = ["AnvilWrappedError", "Cannot use a list as the body of an HTTP request"]
+    assert cases["http_list"] == list_body and cases["http_list_get"] == list_body
+    assert cases["http_number"] == ["AnvilWrappedError", "Cannot use 'int' as the body of an HTTP request"]
+    with pytest.raises(ServerError) as info:
+        srv.client().call("list_body")
+    # Anvil sends the error with no type at all (_server.py lines 741-748); anvil-dev names it
+    # AnvilWrappedError on the wire (left different: clients here read a type from every error).
+    assert (info.value.type, info.value.message) == ("AnvilWrappedError", list_body[1])
+
+
+def test_url_decode_as_anvil(srv: ServerProcess, cases: dict[str, Any]) -> None:
+    # http.clj lines 151-155 over ring-codec 1.2.0's percent-decode (codec.clj lines 41-58): a run
+    # of "%" and two letters or digits that is not hex fails with Anvil's message; a lone "%" and
+    # "+" are kept as they are.
+    not_encoded = ["UrlEncodingError", "This is not a valid URL-encoded string"]
+    assert cases["url_decode_bad"] == not_encoded and cases["url_decode_none"] == not_encoded
+    assert cases["url_decode_kept"] == "100% + a b\u00e9"
+    with pytest.raises(ServerError) as info:
+        srv.client().call("bad_url_decode")
+    assert (info.value.type, info.value.message) == ("anvil.http.UrlEncodingError", not_encoded[1])
 
 
 def test_modules_server_code_imports(cases: dict[str, Any]) -> None:

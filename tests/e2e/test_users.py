@@ -410,3 +410,81 @@ def test_cli_login_flow(users_server: ServerProcess) -> None:
     r = run_cli("--app", app, "call", "--url", users_server.url, "anvil.private.users.login_with_email",
                 "shell@example.org", "wrong")
     assert r.returncode == 1 and "AuthenticationFailed: Incorrect email address or password" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- columns
+
+SPARSE_MODULE = """
+    import anvil.server
+    import anvil.users
+    from anvil.tables import app_tables
+
+    @anvil.server.callable
+    def signup_on_server(email, password):
+        user = anvil.users.signup_with_email(email, password)
+        return {"signed_up": user["signed_up"] is not None, "enabled": user["enabled"]}
+
+    @anvil.server.callable
+    def wrong_then_right(email, password):
+        try:
+            anvil.users.login_with_email(email, "not " + password)
+        except anvil.users.AuthenticationFailed:
+            pass
+        failures = app_tables.users.get(email=email)["n_password_failures"]
+        user = anvil.users.login_with_email(email, password)
+        return {"failures_after_wrong": failures, "failures_now": user["n_password_failures"],
+                "last_login": user["last_login"] is not None}
+
+    @anvil.server.callable
+    def columns():
+        return sorted(c["name"] for c in app_tables.users.list_columns())
+
+    @anvil.server.callable
+    def write_other_column(email):
+        app_tables.users.get(email=email)["nickname"] = "x"
+"""
+
+
+@pytest.fixture
+def sparse_users_app(app_dir: Path) -> Path:
+    """An app whose users table has only email and password_hash, auto_create_missing_columns off."""
+    config = yaml.safe_load((app_dir / "anvil.yaml").read_text())
+    config["db_schema"]["users"]["columns"] = [{"name": "email", "type": "string"},
+                                               {"name": "password_hash", "type": "string"}]
+    for svc in config["services"]:
+        if svc["source"].endswith("/tables.yml"):
+            svc["server_config"] = {"auto_create_missing_columns": False}
+    (app_dir / "anvil.yaml").write_text(yaml.safe_dump(config))
+    write_module(app_dir, "Sparse", SPARSE_MODULE)
+    return app_dir
+
+
+def test_cli_users_add_creates_the_service_columns(sparse_users_app: Path, server_factory) -> None:
+    # Anvil's Users service creates the columns it writes when the table lacks them
+    # (server/core/src/anvil/dispatcher/native_rpc_handlers/users/util.clj lines 97-120: on
+    # NoSuchColumnError, ensure-columns-exist! then the write again), auto-create or not.
+    app = str(sparse_users_app)
+    r = run_cli("--app", app, "users", "add", "cols@example.org", "--password", "long enough", "--admin")
+    assert r.returncode == 0, r.stderr
+    assert "added cols@example.org" in r.stdout
+    srv = server_factory(sparse_users_app)
+    c = srv.client()
+    assert {"signed_up", "enabled", "confirmed_email", "admin"} <= set(c.call("columns"))
+    assert c.call("anvil.private.users.login_with_email", "cols@example.org", "long enough")["email"] \
+        == "cols@example.org"
+
+
+def test_signup_from_code_keeps_signed_up_and_login_counts_failures(sparse_users_app: Path,
+                                                                     server_factory) -> None:
+    # users/core.clj lines 364-367: signup writes signed_up and enabled (created if missing);
+    # users/util.clj line 311: a wrong password counts in n_password_failures; v2/core.clj line 189:
+    # a login puts it back to 0 and writes last_login.
+    srv = server_factory(sparse_users_app)
+    c = srv.client()
+    assert c.call("signup_on_server", "code@example.org", "long enough") == {"signed_up": True, "enabled": True}
+    assert c.call("wrong_then_right", "code@example.org", "long enough") == {
+        "failures_after_wrong": 1, "failures_now": 0, "last_login": True}
+    assert {"signed_up", "enabled", "last_login", "n_password_failures"} <= set(c.call("columns"))
+    # Only the service's own columns are created: app code still gets the tables' rule.
+    e = error_of(c, "write_other_column", "code@example.org")
+    assert e.type == "anvil.tables.NoSuchColumnError" and "nickname" in e.message

@@ -475,6 +475,27 @@ def test_request_json_sends_and_parses_json(rt: Any, web: str) -> None:
     assert (form["body"], form["content_type"]) == ("n=1", "application/x-www-form-urlencoded")
 
 
+def test_request_data_encoded_as_anvil(rt: Any, web: str) -> None:
+    # server/core/src/anvil/dispatcher/native_rpc_handlers/http.clj lines 84-90: a dict is form-encoded
+    # with ring's url-encode (a space is %20, values as Clojure's str), or JSON when a Content-Type is
+    # given; lines 41-49 and 96: a GET's data becomes the query string unless the URL has one.
+    form = json.loads(rt.http.request(web, method="POST", data={"a": "x y", "b": True, "c": None}).get_bytes())
+    assert form["body"] == "a=x%20y&b=true&c="
+    as_json = json.loads(rt.http.request(web, method="POST", data={"n": 1},
+                                         headers={"Content-Type": "application/json"}).get_bytes())
+    assert (json.loads(as_json["body"]), as_json["content_type"]) == ({"n": 1}, "application/json")
+    got = json.loads(rt.http.request(web + "/q#top", data={"k": "v w"}).get_bytes())
+    assert (got["method"], got["path"], got["body"]) == ("GET", "/q?k=v%20w", "")
+    kept = json.loads(rt.http.request(web + "/q?already=1", data={"k": "v"}).get_bytes())
+    assert kept["path"] == "/q?already=1"
+    as_str = rt.http.request(web + "/q", data="raw=1", json=True)
+    assert as_str["path"] == "/q?raw=1"
+    with pytest.raises(rt.anvil.server.AnvilWrappedError, match="^Cannot use a list as the body of an HTTP request$"):
+        rt.http.request(web, method="POST", data=[1])
+    listed = json.loads(rt.http.request(web, method="POST", data=[1], json=True)["body"])  # json=True: JSON
+    assert listed == [1]
+
+
 def test_http_error_has_status_and_content(rt: Any, web: str) -> None:
     with pytest.raises(rt.http.HttpError) as info:
         rt.http.request(web + "/missing")
@@ -509,5 +530,12 @@ def test_no_response_errors_say_why(rt: Any, web: str, monkeypatch: pytest.Monke
 def test_url_encode_and_decode(rt: Any) -> None:
     assert rt.http.url_encode("a b&c/é") == "a%20b%26c%2F%C3%A9"
     assert rt.http.url_decode("a%20b%26c%2F%C3%A9") == "a b&c/é"
-    with pytest.raises(rt.http.UrlEncodingError):
+    with pytest.raises(rt.http.UrlEncodingError, match="^This is not a valid URL-encoded string$"):
         rt.http.url_decode("100%zz")
+    # ring-codec 1.2.0's percent-decode, which Anvil's http.clj line 153 calls: only "%" and two
+    # letters or digits is an escape; "%g1" is one that is not hex, "%" alone and "+" stay.
+    assert rt.http.url_decode("100% a+b %4") == "100% a+b %4"
+    assert rt.http.url_decode("%ff") == "\ufffd"  # not UTF-8: replaced, as Java's String decoding does
+    for bad in ("%g1", "%C3%zz", 5, None):
+        with pytest.raises(rt.http.UrlEncodingError):
+            rt.http.url_decode(bad)

@@ -63,19 +63,44 @@ def url_encode(string_to_encode: str) -> str:
     return urllib.parse.quote(string_to_encode, safe="!~*'()")
 
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Anvil decodes with ring-codec's percent-decode (server/core/src/anvil/dispatcher/native_rpc_handlers/
+# http.clj lines 151-155, ring-codec 1.2.0 codec.clj lines 41-58): each run of "%" and two letters
+# or digits becomes UTF-8 text; anything else (a lone "%", "+") is kept as it is.
+_ESCAPES = re.compile(r"(?:%[A-Za-z0-9]{2})+")
+_NOT_URL_ENCODED = "This is not a valid URL-encoded string"
+
+
+def _decode_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    try:
+        data = bytes(int(run[i + 1:i + 3], 16) for i in range(0, len(run), 3))
+    except ValueError:
+        raise UrlEncodingError(_NOT_URL_ENCODED) from None
+    return data.decode("utf-8", errors="replace")
 
 
 def url_decode(string_to_decode: str) -> str:
-    """Undo url_encode(); raises UrlEncodingError on a malformed %-escape or bytes that are not UTF-8."""
+    """Undo url_encode(); UrlEncodingError("This is not a valid URL-encoded string") for an escape
+    that is not hex ("%zz") or a value that is not a string, as Anvil's (http.clj line 155)."""
     if not isinstance(string_to_decode, str):
-        raise TypeError(f"url_decode() needs a string, not {type(string_to_decode).__name__}")
-    if _BAD_ESCAPE.search(string_to_decode):
-        raise UrlEncodingError(f"Invalid URL encoding: {string_to_decode!r:.200}")
-    try:
-        return urllib.parse.unquote(string_to_decode, errors="strict")
-    except UnicodeDecodeError:
-        raise UrlEncodingError(f"Invalid URL encoding (not UTF-8): {string_to_decode!r:.200}") from None
+        raise UrlEncodingError(_NOT_URL_ENCODED)
+    return _ESCAPES.sub(_decode_run, string_to_decode)
+
+
+def _form_value(value: Any) -> str:
+    """A value as Anvil's server writes it in a form body: Clojure's str (true, false, nothing for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _form_encode(data: dict[Any, Any]) -> str:
+    """Anvil's form encoding (http.clj lines 86-89): ring's url-encode of each key and value, so a
+    space is %20."""
+    return "&".join(f"{urllib.parse.quote(str(k), safe='')}={urllib.parse.quote(_form_value(v), safe='')}"
+                    for k, v in data.items())
 
 
 def _body(data: Any, json: bool, headers: dict[str, str]) -> bytes | None:
@@ -97,8 +122,17 @@ def _body(data: Any, json: bool, headers: dict[str, str]) -> bytes | None:
         if not _has_header(headers, "Content-Type"):
             headers["Content-Type"] = "application/json"
         return _json.dumps(data, default=_json_default).encode("utf-8")
-    raise TypeError(f"anvil.http.request() can send data as a string, bytes or a Media object, not "
-                    f"{type(data).__name__} (pass json=True to send it as JSON)")
+    if isinstance(data, dict):
+        # A dict with a Content-Type given is sent as JSON (http.clj lines 84-85).
+        return _json.dumps(data, default=_json_default).encode("utf-8")
+    raise _unsendable(data)
+
+
+def _unsendable(data: Any) -> AnvilWrappedError:
+    """Anvil's untyped errors for a body it cannot send (http.clj lines 92-94)."""
+    if isinstance(data, (list, tuple)):
+        return AnvilWrappedError("Cannot use a list as the body of an HTTP request")
+    return AnvilWrappedError(f"Cannot use '{type(data).__name__}' as the body of an HTTP request")
 
 
 def _json_default(value: Any) -> Any:
@@ -134,13 +168,19 @@ def request(url: str, method: str = "GET", data: Any = None, headers: dict[str, 
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
         raise TypeError("timeout must be a number")
     method = str(method).upper()
-    if isinstance(data, dict) and method in ("GET", "HEAD"):
-        # GET data becomes the query string; a dict body without json=True is form-encoded.
-        sep = "&" if "?" in url else "?"
-        url, data = url + sep + urllib.parse.urlencode({k: str(v) for k, v in data.items()}), None
-    elif isinstance(data, dict) and not json:
+    has_content = method not in ("GET", "HEAD")
+    if isinstance(data, (list, tuple)) and not (json and has_content):
+        raise _unsendable(data)  # json=True bodies are JSON already (http.py line 52); GET's never are
+    if isinstance(data, dict) and not (json and has_content) and not _has_header(headers or {}, "Content-Type"):
+        # A dict without json=True is form-encoded (http.clj lines 86-90)...
         headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-        data = urllib.parse.urlencode({k: str(v) for k, v in data.items()})
+        data = _form_encode(data)
+    if not has_content:
+        # ...and GET's data becomes the query string, unless the URL has one (http.clj lines 41-49, 96).
+        if isinstance(data, str) and data and isinstance(url, str) and not urllib.parse.urlsplit(url).query:
+            base, hash_mark, fragment = url.partition("#")
+            url = f"{base.rstrip('?')}?{data}{hash_mark}{fragment}"
+        data = None
     if not isinstance(url, str):
         raise TypeError(f"anvil.http.request() needs the URL as a string, not {type(url).__name__}")
     parts = urllib.parse.urlsplit(url)

@@ -53,9 +53,6 @@ _CACHE_KEY = "anvil.users.user"
 _UNSET = object()
 _BAD_LOGIN = "Incorrect email address or password"
 _LOCKED = "You have entered an incorrect password too many times. Please reset your password by email."
-# Bookkeeping columns: written when the users table has them (or may create them), else skipped.
-_OPTIONAL_COLUMNS = ("signed_up", "last_login", "n_password_failures", "confirmed_email",
-                     "email_confirmation_key")
 
 
 # ------------------------------------------------------------------------------ the service and its table
@@ -84,6 +81,7 @@ def _find_by_email(table: Any, email: Any) -> Any:
     """The user with this email: lower-cased first (how signups store it), then exactly as given."""
     if not isinstance(email, str) or not email.strip():
         return None
+    _ensure_columns(table._id, ["email"])
     for candidate in dict.fromkeys([email.strip().lower(), email.strip()]):
         user = table.get(email=candidate)
         if user is not None:
@@ -91,17 +89,16 @@ def _find_by_email(table: Any, email: Any) -> Any:
     return None
 
 
-def _write(user: Any, **values: Any) -> None:
-    """Update bookkeeping columns, skipping those the table lacks and may not create."""
-    from anvil.tables import NoSuchColumnError
+def _ensure_columns(table_id: int, names: Any) -> None:
+    """Create the service's columns among `names` that the users table lacks, as Anvil's Users
+    service does (users/v2/util.clj lines 241-306), whatever auto_create_missing_columns says."""
+    services.current().users.ensure_columns(table_id, names)
 
-    try:
-        user.update(**values)
-    except NoSuchColumnError:
-        have = set(user.keys())
-        values = {k: v for k, v in values.items() if k in have or k not in _OPTIONAL_COLUMNS}
-        if values:
-            user.update(**values)
+
+def _write(user: Any, **values: Any) -> None:
+    """Update the service's columns of a user's row, creating those the table lacks."""
+    _ensure_columns(user._table_id, values)
+    user.update(**values)
 
 
 def _now() -> datetime.datetime:
@@ -247,8 +244,7 @@ def _failed(user: Any, message: str = _BAD_LOGIN) -> None:
     """Count a wrong password and raise: TooManyPasswordFailures once the account locks."""
     limit = int(_settings().get("max_password_failures") or _svc.MAX_PASSWORD_FAILURES)
     n = services.current().users.record_failure(user.get_id(), limit)
-    if "n_password_failures" in user.keys():
-        _write(user, n_password_failures=n)
+    _write(user, n_password_failures=n)  # Anvil counts in the row, creating the column (users/util.clj line 311)
     raise (TooManyPasswordFailures if n >= limit else AuthenticationFailed)(message)
 
 
@@ -304,13 +300,8 @@ def _signup(email: Any, password: Any, remember: bool, from_client: bool) -> Any
 
 
 def _add_user_row(table: Any, values: dict[str, Any]) -> Any:
-    from anvil.tables import NoSuchColumnError
-
-    try:
-        return table.add_row(**values)
-    except NoSuchColumnError:
-        have = {c["name"] for c in table.list_columns()}
-        return table.add_row(**{k: v for k, v in values.items() if k in have or k not in _OPTIONAL_COLUMNS})
+    _ensure_columns(table._id, values)
+    return table.add_row(**values)
 
 
 def reset_password(old_password: str, new_password: str) -> bool:
