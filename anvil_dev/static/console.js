@@ -770,11 +770,11 @@ async function replayCall(d, item, button) {
     const before = await replyResult(original.reply);
     const after = await replyResult(r.reply);
     const missing = original.result_size ? `its result (${original.result_size} bytes) was too large to keep` : "not kept";
-    holder.replaceChildren(
-      h("div", { class: "replay-grid" },
-        resultColumn(`Original #${r.of}`, before, missing),
-        resultColumn(`Replay #${r.id}`, after, "")),
-      (r.notes || []).length ? h("ul", { class: "replay-notes" }, r.notes.map((n) => h("li", {}, n))) : null);
+    const grid = h("div", { class: "replay-grid" },
+      resultColumn(`Original #${r.of}`, before, missing),
+      resultColumn(`Replay #${r.id}`, after, ""));
+    const notes = (r.notes || []).length ? [h("ul", { class: "replay-notes" }, r.notes.map((n) => h("li", {}, n)))] : [];
+    holder.replaceChildren(grid, ...notes);
   } catch (e) {
     holder.replaceChildren(h("div", { class: "replay-error" }, `Could not replay #${d.id}: ${e.message}`));
   } finally {
