@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from anvil_dev.protocol import Caller, Message, Reply
@@ -58,6 +58,7 @@ class Recorded:
     user: str | None = None  # who the call ran as (the reply says)
     result: bytes | None = None  # the reply body, when small enough to keep
     result_size: int = 0
+    kept: bool = True  # still in the ring (its bytes count against the ring's budget)
 
     def summary(self) -> dict[str, Any]:
         """What the console's and the CLI's listings show of it."""
@@ -109,7 +110,7 @@ class CallRing:
         except (_TooBig, RecursionError):
             message, size = None, 0
         entry = Recorded(id=0, command=str(msg.get("command")), message=message, scoped=scoped, time=time.time(),
-                         caller=replace(caller, call_stack=[dict(f) for f in caller.call_stack]),
+                         caller=_copy_caller(caller),
                          replay_of=replay_of, size=size)
         with self._lock:
             entry.id = next(self._ids)
@@ -124,7 +125,7 @@ class CallRing:
         with self._lock:
             entry.done, entry.ok, entry.user = True, reply.ok, reply.user
             entry.result, entry.result_size = keep, len(reply.body)
-            if keep is not None and any(e is entry for e in self._entries):
+            if keep is not None and entry.kept:
                 self._bytes += len(keep)
             if reply.session_id and entry.caller.session_id:
                 self._moves[entry.caller.session_id] = reply.session_id
@@ -135,6 +136,7 @@ class CallRing:
     def _trim(self) -> None:
         while self._entries and (len(self._entries) > self.size or self._bytes > self.max_bytes):
             old = self._entries.popleft()
+            old.kept = False
             self._bytes -= old.size + len(old.result or b"")
 
     def get(self, call_id: int) -> Recorded | None:
@@ -201,7 +203,7 @@ def run_again(dispatcher: Dispatcher, entry: Recorded, store: MediaStore) -> Rep
             with contextlib.suppress(OSError):
                 os.utime(store.path(media_id))  # used again: the sweep keeps it another day
     notes = []
-    caller = replace(entry.caller, call_stack=[dict(f) for f in entry.caller.call_stack])
+    caller = _copy_caller(entry.caller)
     moved = dispatcher.recent.session_now(caller.session_id)
     if moved is not None:
         caller.session_id = moved
@@ -216,6 +218,12 @@ def run_again(dispatcher: Dispatcher, entry: Recorded, store: MediaStore) -> Rep
         notes.append("The replay logged in, which moved the session to a new id: the client that made call "
                      f"#{entry.id} no longer has that session and starts a new one on its next call")
     return Replayed(id=new.id if new is not None else 0, original=entry, reply=reply, notes=notes)
+
+
+def _copy_caller(caller: Caller) -> Caller:
+    return Caller(client_type=caller.client_type, ip=caller.ip, session_id=caller.session_id, trusted=caller.trusted,
+                  call_stack=[dict(f) for f in caller.call_stack], user_email_override=caller.user_email_override,
+                  background_task_id=caller.background_task_id, via=caller.via)
 
 
 def _copy(value: Any, budget: int) -> tuple[Any, int]:
