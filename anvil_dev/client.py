@@ -27,6 +27,8 @@ class ServerError(Exception):
 
     type: str = "Error"
 
+    replay: dict[str, Any] | None = None  # set by Connection.replay: {"id", "of", "command", "notes"}
+
     def __init__(self, type_name: str, message: str, trace: list[Any] | None = None, output: str = "") -> None:
         super().__init__(message)
         self.type = type_name
@@ -340,6 +342,25 @@ class Connection:
             raise failure(self.url, e) from None
         finally:
             self._uploads = []
+        return self._read_reply(resp)
+
+    def replay(self, call_id: int | None = None, last: str | None = None, *, token: str) -> tuple[Any, dict[str, Any]]:
+        """Run one of the server's recent calls again as its original caller (by id, or the newest call
+        of `last`): returns (the result, {"id", "of", "command", "notes"}). `token` is the app's CLI token."""
+        body = {"id": call_id} if call_id is not None else {"last": last}
+        try:
+            resp = self.http.post(self.url + "/_/dev/replay", data=json.dumps(body), timeout=self.timeout,
+                                  headers={"Content-Type": "application/json", "X-Anvil-Dev-Token": token})
+        except requests.ConnectionError:
+            raise ConnectionFailed(f"no anvil-dev server at {self.url} - start one with `anvil-dev serve`") from None
+        about = json.loads(resp.headers.get("X-Anvil-Dev-Replay") or "{}")
+        try:
+            return self._read_reply(resp).get("response"), about
+        except ServerError as e:
+            e.replay = about  # the replayed call raised: which replay it was, and its notes, still matter
+            raise
+
+    def _read_reply(self, resp: requests.Response) -> dict[str, Any]:
         try:
             reply = resp.json()
         except ValueError:

@@ -7,6 +7,7 @@ import datetime
 import json
 import pprint
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +26,7 @@ def _parse_arg(text: str) -> Any:
 
 
 @click.command("call", context_settings={"ignore_unknown_options": True})
-@click.argument("name")
+@click.argument("name", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--kw", "kwargs", multiple=True, metavar="KEY=VALUE", help="A keyword argument (repeatable).")
 @click.option("--url", default="http://127.0.0.1:3030", show_default=True, envvar="ANVIL_DEV_URL")
@@ -36,9 +37,15 @@ def _parse_arg(text: str) -> Any:
 @click.option("--http", "http_method", metavar="METHOD",
               help="Request NAME as a path of the app's HTTP endpoints (/_/api/NAME) with this method; "
                    "ARGS become query parameters KEY=VALUE.")
+@click.option("--replay", "replay_id", type=click.IntRange(min=1), metavar="ID",
+              help="Run call ID of the console's log again, as its caller, with the code as it is now.")
+@click.option("--last", "last_name", metavar="NAME",
+              help="Run the newest logged call of function NAME again, as its caller.")
+@click.option("--recent", is_flag=True, help="List the server's recent calls (the ids --replay takes).")
 @pass_info
-def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[str, ...], url: str,
-                 as_json: bool, as_user: str | None, media_dir: str, http_method: str | None) -> None:
+def call_command(info: AppInfo, name: str | None, args: tuple[str, ...], kwargs: tuple[str, ...], url: str,
+                 as_json: bool, as_user: str | None, media_dir: str, http_method: str | None,
+                 replay_id: int | None, last_name: str | None, recent: bool) -> None:
     """Call server function NAME with ARGS (each parsed as JSON where it is valid JSON, else a string)."""
     from anvil_dev.client import check_url
 
@@ -46,9 +53,15 @@ def call_command(info: AppInfo, name: str, args: tuple[str, ...], kwargs: tuple[
         url = check_url(url)
     except ValueError as e:
         _fail(as_json, "UsageError", f"--url / ANVIL_DEV_URL: {e}", 2)
+    if replay_id is not None or last_name is not None or recent:
+        _check_replay_options(name, args, kwargs, as_user, http_method, replay_id, last_name, recent, as_json)
+        cli_token = info.app.cli_token()
+        if recent:
+            sys.exit(_run_recent(url, cli_token))
+        sys.exit(_run_replay(url, cli_token, replay_id, last_name, as_json=as_json, media_dir=Path(media_dir)))
     if http_method is not None:
-        sys.exit(_run_http(url, http_method, name, list(args)))
-    if not name.strip():
+        sys.exit(_run_http(url, http_method, name or "", list(args)))
+    if not name or not name.strip():
         _fail(as_json, "UsageError", "NAME is empty - give the name of a server function "
                                      "(`anvil-dev serve` lists them)", 2)
     kw = {}
@@ -70,6 +83,24 @@ def _fail(as_json: bool, type_name: str, message: str, code: int, prefix: str = 
     else:
         click.secho(f"{prefix}{message}", fg="red", err=True)
     sys.exit(code)
+
+
+def _check_replay_options(name: str | None, args: tuple[str, ...], kwargs: tuple[str, ...], as_user: str | None,
+                          http_method: str | None, replay_id: int | None, last_name: str | None,
+                          recent: bool, as_json: bool) -> None:
+    """A replay has its original's name, arguments and caller: refuse options that would change them."""
+    chosen = [opt for opt, given in (("--replay", replay_id is not None), ("--last", last_name is not None),
+                                     ("--recent", recent)) if given]
+    if len(chosen) > 1:
+        _fail(as_json, "UsageError", f"{' and '.join(chosen)} cannot be used together: give one of them", 2)
+    if name is not None or args or kwargs:
+        _fail(as_json, "UsageError", f"{chosen[0]} reruns a logged call with its own name and arguments: give no "
+                                     "NAME, ARGS or --kw with it (make a new call without it to change them)", 2)
+    if as_user is not None or http_method is not None:
+        _fail(as_json, "UsageError", f"{chosen[0]} reruns a logged call as its original caller: --as and --http "
+                                     "do not apply to it", 2)
+    if last_name is not None and not last_name.strip():
+        _fail(as_json, "UsageError", "--last is empty - give the name of a server function", 2)
 
 
 def _save_media(value: Any, media_dir: Path, saved: list[str]) -> Any:
@@ -137,11 +168,69 @@ def _run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_jso
          as_user: str | None = None, token: str | None = None, media_dir: Path = Path(".")) -> int:
     """Make the call and print what came back: the result on stdout, the function's output and errors on stderr."""
     # Imported here: the client pulls in requests, which every other command can do without.
-    from anvil_dev.client import ConnectionFailed, ServerError, connect
+    from anvil_dev.client import connect
 
     conn = connect(url, as_user=as_user, token=token, client_tag="cli")
+    return _show(conn, lambda: conn.call(name, *args, **kwargs), as_json, media_dir)
+
+
+def _run_replay(url: str, token: str, call_id: int | None, last: str | None, *, as_json: bool = False,
+                media_dir: Path = Path(".")) -> int:
+    """`call --replay ID` / `--last NAME`: which call ran again (on stderr), then its result as `call` shows one."""
+    from anvil_dev.client import ServerError, connect
+
+    conn = connect(url, client_tag="cli")
+
+    def replay() -> Any:
+        try:
+            result, about = conn.replay(call_id, last, token=token)
+        except ServerError as e:
+            if e.replay:
+                _say_replay(e.replay)
+            raise
+        _say_replay(about)
+        return result
+
+    return _show(conn, replay, as_json, media_dir)
+
+
+def _say_replay(about: dict[str, Any]) -> None:
+    click.echo(f"replayed call #{about.get('of')} ({about.get('command')}) as call #{about.get('id')}", err=True)
+    for note in about.get("notes") or []:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+
+
+def _run_recent(url: str, token: str) -> int:
+    """`call --recent`: the server's recent calls, newest first, with the ids --replay takes."""
+    import requests
+
     try:
-        result = conn.call(name, *args, **kwargs)
+        resp = requests.get(url.rstrip("/") + "/_/dev/replay", headers={"X-Anvil-Dev-Token": token}, timeout=30)
+    except requests.ConnectionError:
+        click.echo(f"no anvil-dev server at {url} - start one with `anvil-dev serve`", err=True)
+        return 2
+    data = resp.json()
+    if not resp.ok:
+        click.secho(f"{data['error'].get('type')}: {data['error'].get('message')}", fg="red", err=True)
+        return 1
+    calls = data.get("calls") or []
+    if not calls:
+        click.echo("no calls since the server started", err=True)
+    for c in calls:
+        when = datetime.datetime.fromtimestamp(c["time"]).strftime("%H:%M:%S")
+        outcome = "ok" if c.get("ok") else "failed" if c.get("ok") is False else "running"
+        extra = "".join([f" as {c['user']}" if c.get("user") else "",
+                         f" (replay of #{c['replay_of']})" if c.get("replay_of") else "",
+                         "" if c.get("replayable") else " (too large to replay)"])
+        click.echo(f"#{c['id']:<5} {when}  {c['command']}  [{c.get('client_type')}] {outcome}{extra}")
+    return 0
+
+
+def _show(conn: Any, make_call: Callable[[], Any], as_json: bool, media_dir: Path) -> int:
+    from anvil_dev.client import ConnectionFailed, ServerError
+
+    try:
+        result = make_call()
     except ConnectionFailed as e:
         _fail(as_json, type(e).__name__, str(e), 2, prefix="")
     except ServerError as e:

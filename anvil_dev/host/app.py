@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from anvil_dev.host import console, errors, security
-from anvil_dev.host.routes import call, client, email, endpoints, media, theme
+from anvil_dev.host.routes import call, client, email, endpoints, media, replay, theme
 from anvil_dev.host.state import CONFIG_KEY, HostState
 
 # Multipart calls stream their media parts to disk; a JSON body has its own, smaller cap (routes/call.py).
@@ -19,7 +19,7 @@ def create_app(state: HostState) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY
     security.init_app(app)
     errors.init_app(app)
-    for blueprint in (call.bp, media.bp, email.bp, theme.bp, client.bp, endpoints.bp):
+    for blueprint in (call.bp, media.bp, email.bp, replay.bp, theme.bp, client.bp, endpoints.bp):
         app.register_blueprint(blueprint)
     console.init_app(app)
     return app

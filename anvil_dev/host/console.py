@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as _dt
+import json
 import logging
 import math
 from pathlib import Path
@@ -179,6 +180,43 @@ def _param(name: str, kind: str, default: ast.expr | None, required: bool | None
         "default": ast.unparse(default) if default is not None else None,
         "required": (default is None) if required is None else required,
     }
+
+
+# ---- recent calls and their replay (host/replay.py) ---------------------------------------------
+
+@bp.get("/_/console/api/calls")
+def calls_list() -> Response:
+    """The recent calls, newest first, with the ids the log shows."""
+    from anvil_dev.host.routes.replay import summaries
+
+    return jsonify({"calls": summaries(_state().dispatcher.recent.recent(_limit(200, 200)))})
+
+
+@bp.post("/_/console/api/calls/<int:call_id>/replay")
+def calls_replay(call_id: int) -> Response:
+    """Run a logged call again as its caller; answers with the replay's reply and the original's beside it."""
+    from anvil_dev.host.errors import Refusal
+    from anvil_dev.host.routes.replay import replay
+
+    state = _state()
+    try:
+        done = replay(state, call_id)
+    except Refusal as e:
+        return _error(e.code or 400, e.message)
+    original = done.original
+    return jsonify({
+        "id": done.id, "of": original.id, "command": original.command, "notes": done.notes,
+        "reply": _with_urls(state, done.reply.message()),
+        "original": {"ok": original.ok, "user": original.user, "result_size": original.result_size,
+                     "reply": _with_urls(state, json.loads(original.result)) if original.result else None},
+    })
+
+
+def _with_urls(state: HostState, message: dict[str, Any]) -> dict[str, Any]:
+    """A reply message with download URLs for its media, as /_/call gives them."""
+    if any(isinstance(e, dict) and e.get("type") == ["DataMedia"] for e in message.get("objects") or ()):
+        state.media.add_urls(message)
+    return message
 
 
 # ---- service panels -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import click
 
 from anvil_dev.engine.frames import printed_output
+from anvil_dev.host.replay import CallRing, Recorded
 from anvil_dev.protocol import (
     MAX_CALL_DEPTH,
     STACK_OVERFLOW_MESSAGE,
@@ -42,9 +43,12 @@ class EventBus(Protocol):
 class Dispatcher:
     """Anvil's dispatch order: native handlers, then uplink registrations, then server modules."""
 
-    def __init__(self, engine: CallEngine, bus: EventBus | None = None, origin: str = "") -> None:
+    def __init__(self, engine: CallEngine, bus: EventBus | None = None, origin: str = "",
+                 recent: CallRing | None = None) -> None:
         self.engine = engine
         self.bus = bus
+        # The calls the console's log shows, kept for replay (host/replay.py).
+        self.recent = recent if recent is not None else CallRing()
         self.uplink: Uplinks | None = None
         self.origin = origin
         self.native: dict[str, NativeHandler] = {
@@ -56,18 +60,26 @@ class Dispatcher:
     def call(self, msg: Message, caller: Caller, scoped: bool = False) -> Reply:
         """Run a call and return its reply; never raises. `scoped` is for the host's own HTTP endpoint
         and route requests, the one way an untrusted caller reaches a name with ':'."""
+        return self.call_recorded(msg, caller, scoped)[0]
+
+    def call_recorded(self, msg: Message, caller: Caller, scoped: bool = False,
+                      replay_of: int | None = None) -> tuple[Reply, Recorded | None]:
+        """`call`, also giving the call's entry in the recent calls (None for calls the log does not show)."""
         command = msg.get("command")
         if not isinstance(command, str):
-            return error_reply("anvil.server.InternalError", "A call must name a server function ('command' string)")
+            return error_reply("anvil.server.InternalError",
+                               "A call must name a server function ('command' string)"), None
         if len(caller.call_stack) > MAX_CALL_DEPTH or msg.get("call_depth", 0) > MAX_CALL_DEPTH:
-            return error_reply("anvil.server.StackOverflow", STACK_OVERFLOW_MESSAGE)
+            return error_reply("anvil.server.StackOverflow", STACK_OVERFLOW_MESSAGE), None
         if ":" in command and not caller.trusted and not scoped:
             return error_reply("anvil.server.PermissionDenied",
-                               f'Cannot call scoped server function "{command}" from client code')
+                               f'Cannot call scoped server function "{command}" from client code'), None
         if command.startswith("anvil.private.secrets."):
             who = "Uplink code cannot access secrets for this app." if caller.client_type == "uplink" \
                 else "Client code cannot access app secrets."
-            return error_reply("anvil.secrets.SecretError", who)
+            return error_reply("anvil.secrets.SecretError", who), None
+        logged = command != "anvil.private.echo"
+        entry = self.recent.record(msg, caller, scoped, replay_of) if logged else None
         start = time.perf_counter()
         native = self.native.get(command)
         if native is not None:
@@ -87,14 +99,17 @@ class Dispatcher:
             who = caller.via or caller.client_type
             click.secho(f"{_printable(command, 200)} failed ({who}): {err.get('type')}: "
                         f"{_printable(str(err.get('message')), 2000)}", fg="yellow", err=True)
-        if self.bus is not None and command != "anvil.private.echo":
-            self._publish(command, caller, reply, time.perf_counter() - start)
-        return reply
+        if entry is not None:
+            self.recent.finish(entry, reply)
+            if self.bus is not None:
+                self._publish(command, caller, reply, time.perf_counter() - start, entry)
+        return reply, entry
 
-    def _publish(self, command: str, caller: Caller, reply: Reply, seconds: float) -> None:
+    def _publish(self, command: str, caller: Caller, reply: Reply, seconds: float, entry: Recorded) -> None:
         assert self.bus is not None
         err = reply.error or {}
         self.bus.publish("call", {
+            "id": entry.id, "replay_of": entry.replay_of, "replayable": entry.message is not None,
             "command": command, "client_type": caller.via or caller.client_type,
             "user": reply.user or caller.user_email_override,
             "duration_ms": round(seconds * 1000, 2), "ok": reply.ok,

@@ -283,8 +283,9 @@ class Users:
 
     # ---------------------------------------------------------------------- host side (CLI, console)
 
-    def _table(self) -> tuple[int, str]:
-        """The users table's id and name; UsersError saying what to add when there is none."""
+    def user_table(self) -> tuple[int, str]:
+        """The users table's id and name (for callers that read it through anvil.tables, such as the pytest
+        plugin's as_user); UsersError saying what to add when there is none."""
         opts = self.options()
         if opts is None:
             raise UsersError("ServiceNotAdded", f"{self.app_dir.yaml_path} has no Users service: add "
@@ -322,7 +323,7 @@ class Users:
             values["password_hash"] = hash_password(password)
         if admin:
             values["admin"] = True
-        table_id, table_name = self._table()
+        table_id, table_name = self.user_table()
         self.ensure_columns(table_id, ["email", "signed_up", *values], CLI_COLUMNS)
         try:
             found = self._find(table_id, email)
@@ -344,7 +345,7 @@ class Users:
 
     def list_users(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The app's users, oldest first, without their secrets: id, email and the other columns."""
-        table_id, _ = self._table()
+        table_id, _ = self.user_table()
         rows = self.tables.select(table_id, self.tables.compile(table_id, (), {}), limit=limit)
         out = []
         for row_id, data in rows:

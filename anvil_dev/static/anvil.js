@@ -373,8 +373,8 @@ function decodeEntry(message, entry, media) {
   }
 }
 
-/** Put back the values a message's "objects" list describes; downloads media first. */
-async function decodeMessage(message) {
+/** Put back the values a message's "objects" list describes; downloads media first (the console uses it). */
+export async function decodeMessage(message) {
   const objects = Array.isArray(message.objects) ? message.objects : [];
   const mediaEntries = objects.filter((e) => (Array.isArray(e.type) ? e.type[0] : e.type) === "DataMedia");
   const blobs = await Promise.all(mediaEntries.map(fetchMedia));

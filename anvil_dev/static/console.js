@@ -2,7 +2,7 @@
 // Plain ES module; talks to /_/console/api/*, /_/console/events (SSE) and calls functions
 // through the same browser client apps use (/_/anvil.js).
 
-import { anvil, AnvilError, DateOnly, PortableClass, PortableValue, Row } from "/_/anvil.js";
+import { anvil, AnvilError, DateOnly, decodeMessage, PortableClass, PortableValue, Row } from "/_/anvil.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const API = "/_/console/api";
@@ -728,19 +728,85 @@ function addLog(item) {
   if (stick) log.scrollTop = log.scrollHeight;
 }
 
+// ---- replay: run a logged call again, as its caller, and show both results side by side -----------------
+
+/** A reply message as showResult takes it (values decoded; media downloaded where still available). */
+async function replyResult(message) {
+  if (!message) return null;
+  const output = message.output || "";
+  if (message.error) {
+    const e = message.error;
+    return { ok: false, error: new AnvilError(e.type || "Error", e.message || "", e.trace, output), output };
+  }
+  try {
+    await decodeMessage(message);
+  } catch (e) {
+    return { ok: false, local: true, error: new AnvilError("MediaGone", `its media could not be read: ${e.message || e}`) };
+  }
+  return { ok: true, value: message.response, output };
+}
+
+function resultColumn(title, r, missing) {
+  const box = h("div", { class: "result" });
+  if (r) showResult(box, r);
+  else {
+    box.className = "result";
+    box.append(h("div", { class: "result-head" }, h("span", { class: "muted" }, missing)));
+  }
+  return h("div", { class: "replay-col" }, h("div", { class: "section-label" }, title), box);
+}
+
+async function replayCall(d, item, button) {
+  button.disabled = true;
+  button.textContent = "Replaying…";
+  let holder = $(".replay", item);
+  if (!holder) {
+    holder = h("div", { class: "replay log-detail" });
+    item.append(holder);
+  }
+  try {
+    const r = await api(`/calls/${encodeURIComponent(d.id)}/replay`, { method: "POST", body: "{}" });
+    const original = r.original || {};
+    const before = await replyResult(original.reply);
+    const after = await replyResult(r.reply);
+    const missing = original.result_size ? `its result (${original.result_size} bytes) was too large to keep` : "not kept";
+    const grid = h("div", { class: "replay-grid" },
+      resultColumn(`Original #${r.of}`, before, missing),
+      resultColumn(`Replay #${r.id}`, after, ""));
+    const notes = (r.notes || []).length ? [h("ul", { class: "replay-notes" }, r.notes.map((n) => h("li", {}, n)))] : [];
+    holder.replaceChildren(grid, ...notes);
+  } catch (e) {
+    holder.replaceChildren(h("div", { class: "replay-error" }, `Could not replay #${d.id}: ${e.message}`));
+  } finally {
+    button.disabled = false;
+    button.textContent = "Replay";
+  }
+}
+
 const onEvent = {
   call(d, t) {
     const ok = d.ok !== false && !d.error_type;
-    addLog(logItem(ok ? "call" : "call-error", d.time ?? t, {
+    const item = logItem(ok ? "call" : "call-error", d.time ?? t, {
       icon: ok ? "✓" : "✕", iconClass: ok ? "ok" : "bad",
       main: [
         h("span", { class: "log-fn" }, breakable(d.command || "?")),
         d.client_type ? h("span", { class: "tag" }, d.client_type) : null,
         d.user ? h("span", { class: "tag tag-user", title: "called as this user" }, String(d.user)) : null,
+        d.id ? h("span", { class: "tag log-id", title: `anvil-dev call --replay ${d.id} runs it again` }, `#${d.id}`) : null,
+        d.replay_of ? h("span", { class: "tag tag-replay" }, `replay of #${d.replay_of}`) : null,
       ],
       right: ms(d.duration_ms),
       detail: ok ? null : [h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""],
-    }));
+    });
+    if (d.id) {
+      item.dataset.callId = String(d.id);
+      if (d.replayable !== false) {
+        const button = h("button", { class: "btn btn-small replay-btn", type: "button", title: "Run this call again, as the same caller, with the code as it is now" }, "Replay");
+        button.addEventListener("click", () => replayCall(d, item, button));
+        $(".log-main", item).append(button);
+      }
+    }
+    addLog(item);
     if (currentTab !== "functions" && loaders[currentTab]) refreshPanelSoon();
     // A login or logout (here or on an app page in this browser) changes who the console is.
     if (String(d.command || "").startsWith("anvil.private.users.")) refreshMeSoon();

@@ -185,7 +185,7 @@ def _ensure_user(data: TestData, email: str, password: str | None = None) -> Any
     from anvil_dev.services.users import UsersError, normalise_email
 
     try:
-        table_id, _name = data.ctx.users._table()
+        table_id, _name = data.ctx.users.user_table()
         row = get_table_by_id(table_id).get(email=normalise_email(email))
         if row is None or password is not None:
             data.ctx.users.add_user(email, password)

@@ -165,7 +165,9 @@ def test_failing_function_shows_anvil_exception_and_server_trace(new_app: Path) 
     assert result.returncode == 1
     out = result.stdout
     assert re.search(r"^E +ValueError: Please give your name and email$", out, re.M), out
-    assert 'File "server_code/ServerModule1.py", line 20' in out
+    source = (new_app / "server_code" / "ServerModule1.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if 'raise ValueError("Please give' in text)
+    assert f'File "server_code/ServerModule1.py", line {line}' in out
     assert 'raise ValueError("Please give your name and email")' in out
     assert "anvil-dev server calls" in out  # the report's own section, with the call that failed
     assert "add_feedback raised ValueError" in out

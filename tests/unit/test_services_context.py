@@ -120,3 +120,18 @@ def test_lockout_lasts_the_settings_seconds(app: Path) -> None:
     assert 100 < ctx.users.locked_for("[1,1]") <= 120
     ctx.users.clear_failures("[1,1]")
     assert ctx.users.locked_for("[1,1]") == 0
+
+
+def test_user_table_names_the_users_table_or_says_what_to_add(app: Path) -> None:
+    from anvil_dev.services.users import UsersError
+
+    ctx = services.open(app, Settings())
+    table_id, name = ctx.users.user_table()
+    assert name == "users" and ctx.tables.table("users").id == table_id
+    added = ctx.users.add_user("ann@example.org")
+    assert added["id"].startswith(f"[{table_id},")
+    config = yaml.safe_load((app / "anvil.yaml").read_text())
+    config["services"] = [s for s in config["services"] if "users" not in s["source"]]
+    (app / "anvil.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(UsersError, match="has no Users service"):
+        services.open(app, Settings()).users.user_table()

@@ -1,1 +1,1 @@
-"""The host's HTTP routes, one blueprint per module: call, media, endpoints, theme, email."""
+"""The host's HTTP routes, one blueprint per module: call, media, endpoints, theme, email, replay."""
