@@ -172,7 +172,7 @@ class BackgroundServer:
             self._server.shutdown()
             raise
         assert self._server.http is not None and self._server.state is not None
-        self.url = f"http://{_url_host(opts.host)}:{self._server.http.server_port}"
+        self.url = f"http://{_url_host(opts.host)}:{self._server.http.port}"
         self.state = self._server.state
         self.app_dir = self._server.app_dir
         self._thread = threading.Thread(target=self._server.serve_forever, name="anvil-dev-http", daemon=True)
