@@ -328,7 +328,6 @@ class _BufferedContext:
 
     def __init__(self, row: Row) -> None:
         self._row = row
-        self._was = row._buffer
 
     def __enter__(self) -> _BufferedContext:
         if self._row._buffer is None:
@@ -336,10 +335,11 @@ class _BufferedContext:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        # Unsaved changes are dropped; a realized row leaves buffered mode, a draft stays a draft.
         if self._row._id is None:
             self._row._buffer.clear()  # type: ignore[union-attr]
         else:
-            object.__setattr__(self._row, "_buffer", {} if type(self._row)._Row_buffered_ else None)
+            object.__setattr__(self._row, "_buffer", None)
 
 
 class ModelRow(Row):
@@ -350,9 +350,9 @@ class ModelRow(Row):
     _Row_permissions_ = {"update": False, "create": False, "delete": False}
     _Row_table_id_: int = 0
 
-    def __new__(cls, **values: Any) -> Row:
+    def __new__(cls, **values: Any) -> ModelRow:
         """A draft row of this table: it is written by save()."""
-        self = object.__new__(_v2_model(cls._Row_table_id_))
+        self: ModelRow = object.__new__(_v2_model(cls._Row_table_id_))  # type: ignore[assignment]
         s = object.__setattr__
         for name, value in (("_table_id", cls._Row_table_id_), ("_id", None), ("_cache", {}), ("_deleted", False),
                             ("_only", None), ("_depth", 0), ("_buffer", dict(values))):
@@ -377,7 +377,7 @@ class ModelRow(Row):
         super().__init_subclass__()
         if attrs and "__getattr__" not in cls.__dict__:
             cls.__getattr__ = _getattr_impl  # type: ignore[attr-defined]
-            cls.__setattr__ = _setattr_impl  # type: ignore[method-assign]
+            cls.__setattr__ = _setattr_impl  # type: ignore[method-assign,assignment]
         if buffered:
             cls._Row_buffered_ = True
         perms = dict(cls._Row_permissions_)
@@ -449,7 +449,7 @@ def base_model(table_id: int, name: str) -> type[Row]:
     """`app_tables.<name>.Row`: the table's own model class, made once per process."""
     cls = _base_models.get(table_id)
     if cls is None:
-        cls = type(ModelRow)("Row", (ModelRow,), {"__slots__": (), "_Row_table_id_": table_id,
+        cls = type("Row", (ModelRow,), {"__slots__": (), "_Row_table_id_": table_id,
                                                   "_Row_is_base_": True, "__module__": "anvil.tables",
                                                   "__qualname__": "Row", "_Row_prefix_": f"app_tables.{name}.Row"})
         _base_models[table_id] = cls
@@ -496,7 +496,7 @@ def save_all(*rows: Row) -> None:
                 object.__setattr__(row, "_cache", {k: to_user(v) for k, v in data.items()})
             elif values:
                 Row.update(_unbuffered(row), values)
-            object.__setattr__(row, "_buffer", {} if type(row)._Row_buffered_ else None)
+            object.__setattr__(row, "_buffer", {} if getattr(type(row), "_Row_buffered_", False) else None)
 
     if st.in_transaction():
         write()

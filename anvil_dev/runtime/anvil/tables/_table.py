@@ -12,7 +12,7 @@ import anvil
 from anvil.tables._row import Row, _permission_denied, base_model, parse_row_id
 from anvil_dev import services
 from anvil_dev.services.tables import Compiled, TableError
-from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, all_of
+from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, all_of, only_cols
 
 DEFAULT_PAGE_SIZE = 100
 _PERMS = {"r": "client_readable", "rw": "client_writable", "rwc": "client_writable_cascade"}
@@ -50,7 +50,8 @@ class Table:
 
     def _compile(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
         if self._is_view:
-            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs))
+            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs),
+                    *[a for a in self._view_args if isinstance(a, only_cols)])
         return services.current().tables.compile(self._id, args, kwargs)
 
     # -------------------------------------------------------------- rows in, rows out
@@ -133,13 +134,10 @@ class Table:
         for n in names:
             if n not in info.columns:
                 raise TableError(f"No such column '{n}' exists in table '{info.name}'")  # v2/basic_ops.clj:171
-        from anvil.tables.query import only_cols
-
         return Table(self._id, self._name, self._perm, (*self._view_args, only_cols(*names)), self._view_kwargs)
 
-    @property
-    def Row(self) -> type[Row]:  # noqa: N802 - Anvil's name
-        """This table's model class (Accelerated Tables): subclass it to give rows methods."""
+    def _row_model(self) -> type[Row]:
+        """`table.Row`, this table's model class (Accelerated Tables): subclass it to give rows methods."""
         _v2_only("Table.Row")
         return base_model(self._id, self._name)
 
@@ -185,6 +183,10 @@ class Table:
             raise _permission_denied("Invalid table reference: its signature does not match (was it altered?)")
         table._name = services.current().tables.table_by_id(table._id).name
         return table
+
+
+# Set after the class body, where a `Row` attribute would hide the Row class from its annotations.
+Table.Row = property(Table._row_model)  # type: ignore[attr-defined]
 
 
 class SearchIterator:
