@@ -80,6 +80,7 @@ class TablesStore:
         self._local = threading.local()
         self._index_checked: dict[tuple[str, str], float] = {}
         self._v2: bool | None = None
+        self._hidden: dict[str, frozenset[str]] | None = None
 
     # ---------------------------------------------------------------- connection and schema
 
@@ -484,6 +485,13 @@ class TablesStore:
 
     def check_mac(self, given: Any, kind: str, *parts: Any) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given, self.mac(kind, *parts))
+
+    def hidden(self, table_name: str) -> frozenset[str]:
+        """The table's `client_hidden` columns (anvil.yaml): client code never sees or names them."""
+        if self._hidden is None:
+            self._hidden = {t.name: frozenset(c.name for c in t.columns if c.client_hidden)
+                            for t in schema_mod.parse_db_schema(self.app_dir.config)}
+        return self._hidden.get(table_name, frozenset())
 
     def client_access(self, table_name: str) -> str:
         """'none', 'search' or 'full': what client code may do with a table (anvil.yaml `client`)."""

@@ -135,6 +135,7 @@ def _register() -> None:
         TableError.__bases__ = (AnvilWrappedError,)
     for exc in (TableError, RowDeleted, NoSuchColumnError, TransactionConflict, QuotaExceededError):
         register_exception_type(f"anvil.tables.{exc.__name__}", exc)
+    from anvil.tables import _client  # noqa: F401 - registers anvil.private.tables.client.*
 
 
 _register()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import sys
 from typing import Any
 
 import anvil
@@ -276,7 +277,10 @@ class Row:
         out: dict[str, Any] = {"id": self.get_id(), "table": st.table_by_id(self._table_id).name,
                                "mac": st.mac("row", self._table_id, self._id)}
         if self._depth < _WIRE_DATA_DEPTH:
-            out["data"] = {k: self._wire_value(v) for k, v in self.items()}
+            data = {k: self._wire_value(v) for k, v in self.items()}
+            if not getattr(info, "remote_is_trusted", True):
+                data = _for_client(out["table"], data)
+            out["data"] = data
         return out
 
     def _wire_value(self, value: Any) -> Any:
@@ -301,6 +305,24 @@ class Row:
             raise _permission_denied("Invalid row reference: its signature does not match (was it altered?)")
         st.table_by_id(tid)
         return cls._make(tid, rid)
+
+
+_warned_password_hash = False
+
+
+def _for_client(table_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Row data as client code may see it: without the table's client_hidden columns (as Anvil's
+    v2/_utils.py clean_row_data strips them for an untrusted remote)."""
+    global _warned_password_hash
+    from anvil.tables._client import strip_hidden
+
+    data = strip_hidden(table_name, data)
+    if "password_hash" in data and not _warned_password_hash:
+        _warned_password_hash = True
+        print(f"Warning: a row of table '{table_name}' went to client code with its password_hash column; "
+              "mark that column client_hidden: true in anvil.yaml's db_schema to keep it on the server",
+              file=sys.__stderr__)
+    return data
 
 
 def _permission_denied(message: str) -> Exception:
