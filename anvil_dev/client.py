@@ -244,6 +244,15 @@ class Table(PortableObject):
         return f"<Table {self.data.get('name')}{' view' if self.data.get('perm') else ''}>"
 
 
+class _OrderBy(PortableObject):
+    type_name = "anvil.tables.order_by"
+
+
+def order_by(column_name: str, ascending: bool = True) -> PortableObject:
+    """anvil.tables.order_by for a client search: `table.search(order_by("n"), owner="ann")`."""
+    return _OrderBy({"column_name": column_name, "ascending": ascending})
+
+
 class ClientSearch:
     """The rows of a client-side search, fetched a page at a time as they are iterated."""
 
@@ -443,6 +452,7 @@ class _ClientRegistry(wire.TypeRegistry):
         self.register(type("Table", (Table,), {"_conn": connection}), Table.type_name)
         self.register(SearchIterator, SearchIterator.type_name)
         self.names[Row] = Row.type_name
+        self.names[_OrderBy] = _OrderBy.type_name
         self.names[Table] = Table.type_name
 
     def lookup(self, name: str) -> type | None:

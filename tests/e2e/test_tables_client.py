@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from anvil_dev.client import Connection, Row, ServerError
+from anvil_dev.client import Connection, Row, ServerError, order_by
 from anvil_dev.scaffold import scaffold
 
 from helpers import ServerProcess, write_module
@@ -175,7 +175,15 @@ def test_client_hidden_columns_never_reach_client_code(c: Connection) -> None:
     with pytest.raises(ServerError) as e:
         c.app_tables.notes.get(secret="s1")
     assert e.value.type == "anvil.tables.NoSuchColumnError"
+    with pytest.raises(ServerError) as e:
+        list(c.app_tables.notes.search(order_by("secret")))
+    assert e.value.type == "anvil.tables.NoSuchColumnError"
     assert c.call("secret_of", 1) == "s1"  # server code sees it
+
+
+def test_a_client_search_sorts_with_order_by(c: Connection) -> None:
+    found = c.app_tables.notes.search(order_by("n", ascending=False), owner="bob", page_size=7)
+    assert [r["n"] for r in found][:3] == [998, 996, 994] and found.pages_loaded == 72
 
 
 def test_linked_rows_load_when_read(c: Connection) -> None:

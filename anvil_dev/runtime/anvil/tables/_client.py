@@ -79,8 +79,9 @@ def _check_names(hidden: frozenset[str], args: Any, kwargs: dict[str, Any]) -> N
     for a in args:
         if isinstance(a, OfQuery):
             _check_names(hidden, a.args, a.kwargs)
-        elif isinstance(a, order_by) and a.column_name in hidden:
-            raise _no_such(a.column_name)
+        elif isinstance(a, order_by):
+            if a.column_name in hidden:
+                raise _no_such(a.column_name)
         elif isinstance(a, only_cols):
             for c in a.cols:
                 if c in hidden:
