@@ -224,6 +224,21 @@ def get_row(row: Any) -> Row:
     return row
 
 
+def get_client_config(path: str) -> dict[str, Any]:
+    """anvil.private.get_client_config: a service's client_config from anvil.yaml, as the anvil-uplink
+    client asks for it (`anvil._get_service_client_config`). Uplinks are told the tables are v1:
+    they reach them through LiveObjects (host/uplink/tables.py), not Accelerated Tables' caps."""
+    svc = services.current().app_dir.service_config(str(path)) or {}
+    config = dict(svc.get("client_config") or {})
+    state = _context.current()
+    if str(path).endswith("/tables.yml") and state is not None and state.client_type in ("uplink", "client_uplink"):
+        config["enable_v2"] = False
+    return config
+
+
+server.register(get_client_config, "anvil.private.get_client_config")
+server.register(get_app_tables, "anvil.private.tables.get_app_tables")
+
 for _fn in (get_app_tables, search, length, get, get_by_id, list_columns, add_row, update_row, delete_row,
             get_row):
     server.register(_fn, PREFIX + _fn.__name__)
