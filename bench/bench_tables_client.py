@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
-from _harness import Server  # noqa: E402
 
 from anvil_dev.client import Connection  # noqa: E402
 from anvil_dev.scaffold import scaffold  # noqa: E402
+
+from _harness import Server  # noqa: E402
 
 MODULE = '''
 import anvil.server

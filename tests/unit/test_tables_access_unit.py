@@ -32,8 +32,8 @@ def test_an_uplink_search_becomes_a_client_search_call_with_its_objects_moved() 
     assert {"path": ["args", 0], "type": ["ValueType"], "typeName": TABLE_TYPE} in msg["objects"]
     # The reply: the first page inside a SearchIterator LiveObject, with where the next page starts.
     row = {"id": "[3,1]", "table": "notes", "mac": "m", "data": {"n": 1}}
-    reply = post({"response": {"rows": [row], "more": True},
-                  "objects": [{"path": ["response", "rows", 0], "type": ["ValueType"], "typeName": "anvil.tables.Row"}]})
+    entry = {"path": ["response", "rows", 0], "type": ["ValueType"], "typeName": "anvil.tables.Row"}
+    reply = post({"response": {"rows": [row], "more": True}, "objects": [entry]})
     live = reply["objects"][0]
     assert reply["response"] is None and live["path"] == ["response"] and live["backend"] == SEARCH_TYPE
     assert live["iterItems"]["nextPage"] == 1
