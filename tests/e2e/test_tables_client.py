@@ -9,6 +9,7 @@ read (and write) only their rows; client_hidden columns never reach client code.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -193,3 +194,48 @@ def test_linked_rows_load_when_read(c: Connection) -> None:
     far = b["next"]
     assert "data" not in far.data  # beyond the data sent with the row: a reference only
     assert far["title"] == "c"  # loaded from the server now
+
+
+POSTS = {"title": "Posts", "client": "none", "server": "full", "columns": [
+    {"name": "text", "type": "string"}, {"name": "author", "type": "link_single", "target": "users"}]}
+POSTS_MODULE = '''
+import anvil.server
+from anvil.tables import app_tables
+
+
+@anvil.server.callable
+def post(email, text):
+    return app_tables.posts.add_row(text=text, author=app_tables.users.get(email=email))
+'''
+
+
+def _posts_app(root: Path, hidden: bool) -> Path:
+    app = scaffold(root / ("Hidden" if hidden else "Unhidden"))
+    config = yaml.safe_load((app / "anvil.yaml").read_text())
+    config["db_schema"]["posts"] = POSTS
+    if not hidden:
+        for col in config["db_schema"]["users"]["columns"]:
+            col.pop("client_hidden", None)
+    (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_module(app, "Posts", POSTS_MODULE)
+    return app
+
+
+@pytest.mark.parametrize("hidden", [True, False])
+def test_a_users_row_linked_from_a_returned_row_honours_client_hidden(tmp_path: Path, hidden: bool) -> None:
+    # The scaffold's users table marks password_hash and email_confirmation_key client_hidden.
+    s = ServerProcess(_posts_app(tmp_path, hidden))
+    try:
+        client = s.client()
+        client.signup("ann@example.org", "a long enough password")
+        author = client.call("post", "ann@example.org", "hello")["author"]
+        assert author["email"] == "ann@example.org"
+        if hidden:
+            assert "password_hash" not in author.keys() and "email_confirmation_key" not in author.keys()
+            assert "password_hash column" not in s.output
+        else:
+            assert "password_hash" in author.keys()  # as Anvil sends a column that is not hidden
+            line = s.wait_for_output("password_hash column")
+            assert "mark that column client_hidden: true in anvil.yaml's db_schema" in line
+    finally:
+        s.stop()
