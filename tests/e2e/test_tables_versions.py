@@ -60,6 +60,8 @@ def probe():
                   P.get_by_id("[%s]" % c.get_id()), _name(P.get_by_id(c.get_id()[1:-1].split(",")[1]))],
         "sort_missing": _err(lambda: P.search(order_by("nope"))),
         "write_missing": _err(lambda: P.add_row(nope=1)),
+        "read_missing": _err(lambda: a["nope"]),
+        "query_missing": _err(lambda: P.search(nope=1)),
         "wrapped": [issubclass(x, anvil.server.AnvilWrappedError)
                     for x in (t.TableError, t.RowDeleted, t.NoSuchColumnError, t.TransactionConflict)],
         "search_eq": [P.search(name="A") == P.search(name="A"), P.search(name="A") == P.search(name="B"),
@@ -183,6 +185,8 @@ V1: dict[str, Any] = {
     "write_missing": ["NoSuchColumnError", "Row update failed: Column 'nope' does not exist and automatic "
                                            "column creation is disabled."],  # tables/rpc.clj:362-363
     "get_table_by_id": ["TableError", "get_table_by_id is only available in Accelerated Tables beta"],
+    "read_missing": ["TableError", "No such column 'nope' in this table"],  # tables/rpc.clj:876-878
+    "query_missing": ["TableError", "No such column 'nope' in table 'people'"],  # tables/rpc.clj:612-617
 }
 V2: dict[str, Any] = {
     **COMMON,
@@ -194,6 +198,8 @@ V2: dict[str, Any] = {
     "sort_missing": ["TableError", 'Cannot sort by nonexistent column "nope"'],  # tables/v2/search.clj:58-60
     "write_missing": ["NoSuchColumnError", "No such column 'nope'"],  # tables/v2/updates.clj:56
     "get_table_by_id": "no error",
+    "read_missing": ["NoSuchColumnError", "No such column 'nope'"],  # v2/_row.py:736-738
+    "query_missing": ["NoSuchColumnError", "No such column 'nope'"],  # tables/v2/query.clj:160
     "buffer_changes": "no error", "restrict_columns": "no error", "model": "no error",
 }
 

@@ -379,7 +379,17 @@ class TablesStore:
 
     def compile(self, table_id: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
         info = self.table_by_id(table_id)
-        compiled = compile_search(info, args, kwargs, lambda name: self.column(table_id, name), self.v2)
+
+        def lookup(name: str) -> Column:
+            try:
+                return self.column(table_id, name)
+            except NoSuchColumnError:
+                if self.v2:
+                    raise  # "No such column 'x'" (tables/v2/query.clj:160)
+                # A plain TableError on v1 (tables/rpc.clj:612-617).
+                raise TableError(f"No such column '{name}' in table '{info.name}'") from None
+
+        compiled = compile_search(info, args, kwargs, lookup, self.v2)
         if compiled.used and self.auto_index:
             self._maybe_index(info, compiled.used)
         return compiled

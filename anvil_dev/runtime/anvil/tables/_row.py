@@ -164,7 +164,13 @@ class Row:
         if cache is None or key not in cache:
             cache = self._fill()
             if key not in cache:
-                services.current().tables.column(self._table_id, key)  # raises NoSuchColumnError
+                try:
+                    services.current().tables.column(self._table_id, key)
+                except NoSuchColumnError:
+                    if services.current().tables.v2:
+                        raise  # "No such column 'x'" (v2/_row.py:736-738)
+                    # A plain TableError on v1 (tables/rpc.clj:876-878).
+                    raise TableError(f"No such column '{key}' in this table") from None
                 cache = self._fill()
         value = cache[key]
         # The cache must not change when the caller edits what it got.
@@ -178,6 +184,10 @@ class Row:
         try:
             return self[key]
         except NoSuchColumnError:
+            return default
+        except TableError:
+            if key in self.keys():
+                raise
             return default
 
     def keys(self) -> list[str]:
