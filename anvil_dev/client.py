@@ -141,10 +141,19 @@ class Row(PortableObject):
         return self.data.get("data") or {}
 
     def __getitem__(self, key: str) -> Any:
-        return self._columns()[key]
+        return self._linked(self._columns()[key])
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._columns().get(key, default)
+        return self._linked(self._columns().get(key, default))
+
+    def _linked(self, value: Any) -> Any:
+        # Rows linked from a row of a client_writable_cascade view are written through that view.
+        via = self._via
+        if via is not None and isinstance(via.data, dict) and via.data.get("perm") == "rwc":
+            for r in value if isinstance(value, list) else [value]:
+                if isinstance(r, Row) and r._via is None:
+                    r._via = via
+        return value
 
     def keys(self) -> Any:
         return self._columns().keys()

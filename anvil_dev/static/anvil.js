@@ -161,6 +161,11 @@ Row.prototype.fetch = async function () {
 Row.prototype.get = async function (column) {
   await this.fetch();
   const value = this[column];
+  // Rows linked from a row of a client_writable_cascade view are written through that view.
+  const cascade = this._anvilVia && this._anvilVia._anvilRef.perm === "rwc" ? this._anvilVia : null;
+  for (const r of Array.isArray(value) ? value : [value]) {
+    if (cascade && r instanceof Row && !r._anvilVia) via(cascade, r);
+  }
   if (value instanceof Row) await value.fetch();
   if (Array.isArray(value)) await Promise.all(value.filter((v) => v instanceof Row).map((v) => v.fetch()));
   return value;

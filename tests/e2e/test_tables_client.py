@@ -49,6 +49,13 @@ def readable_view(owner):
 
 
 @anvil.server.callable
+def task_views():
+    app_tables.tasks.delete_all_rows()
+    app_tables.tasks.add_row(title="t", owner="ann", note=app_tables.notes.get(n=9))
+    return [app_tables.tasks.client_writable(owner="ann"), app_tables.tasks.client_writable_cascade(owner="ann")]
+
+
+@anvil.server.callable
 def a_note(n):
     return app_tables.notes.get(n=n)
 
@@ -75,6 +82,9 @@ TABLES = {
         {"name": "next", "type": "link_single", "target": "todo"}]},
     "private": {"title": "Private", "client": "none", "server": "full", "columns": [
         {"name": "x", "type": "number"}]},
+    "tasks": {"title": "Tasks", "client": "none", "server": "full", "columns": [
+        {"name": "title", "type": "string"}, {"name": "owner", "type": "string"},
+        {"name": "note", "type": "link_single", "target": "notes"}]},
 }
 
 
@@ -239,3 +249,19 @@ def test_a_users_row_linked_from_a_returned_row_honours_client_hidden(tmp_path: 
             assert "mark that column client_hidden: true in anvil.yaml's db_schema" in line
     finally:
         s.stop()
+
+
+def test_a_cascade_view_writes_the_rows_its_rows_link_to(c: Connection) -> None:
+    # client_writable_cascade: the linked table gets "rwc" (tables/v2/basic_ops.clj:112-116);
+    # client_writable writes only its own table's rows.
+    writable, cascade = c.call("task_views")
+    note = writable.get(title="t")["note"]
+    with pytest.raises(ServerError) as e:
+        note.update(owner="cascaded")
+    assert e.value.message == "Permission denied: Cannot write in table 'notes' from client code."
+    note = cascade.get(title="t")["note"]
+    note.update(owner="cascaded")
+    assert c.call("a_note", 9)["owner"] == "cascaded"
+    other = c.call("a_note", 8)  # not linked from the view's rows
+    with pytest.raises(ServerError):
+        cascade._call("update_row", cascade, other, {"owner": "x"})

@@ -189,7 +189,11 @@ def _writable_row(table: Any, row: Any) -> Row:
         table = Table(info.id, info.name)
     table = _table_arg(table)
     if row._table_id != table._id:
-        raise _denied("write", table._name)
+        # Only a client_writable_cascade view writes other tables' rows: those its rows link to
+        # (the linked table gets "rwc", tables/v2/basic_ops.clj:112-116).
+        if _trusted() or (table._perm == "rwc" and _linked_from(table, row)):
+            return row
+        raise _denied("write", services.current().tables.table_by_id(row._table_id).name)
     _check(table, "write")
     if table._is_view and not table.has_row(row):
         # A writable view writes only the rows it shows.
@@ -197,10 +201,25 @@ def _writable_row(table: Any, row: Any) -> Row:
     return row
 
 
+def _linked_from(view: Table, row: Row) -> bool:
+    """Does a row of this view link to `row` (through any of its link columns)?"""
+    info = services.current().tables.table_by_id(view._id)
+    for col in info.columns.values():
+        if col.target != row._table_id:
+            continue
+        value: Any = row if col.type == "link_single" else [row] if col.type == "link_multiple" else None
+        if value is not None and view._matches_any(**{col.name: value}):
+            return True
+    return False
+
+
 def update_row(table: Any, row: Any, values: Any) -> Row:
     """Write columns of a row, through the table or writable view the client holds it by."""
     row = _writable_row(table, row)
     values = _check_values(services.current().tables.table_by_id(row._table_id).name, values)
+    if isinstance(table, Table) and table._id != row._table_id:  # a row linked from a cascade view's rows
+        row.update(**values)
+        return row
     if isinstance(table, Table):
         fixed = {k: v for k, v in table._view_kwargs.items() if not isinstance(v, QUERY_CLASSES)}
         for k, v in fixed.items():

@@ -82,6 +82,10 @@ class Table:
             raise TableError("More than one row matched this query")
         return Row._make(self._id, rows[0][0], rows[0][1], compiled.only) if rows else None
 
+    def _matches_any(self, *args: Any, **kwargs: Any) -> bool:
+        """Whether any row (of this table or view) matches: one query, at most one row read."""
+        return bool(services.current().tables.select(self._id, self._compile(args, kwargs), limit=1, cols=[]))
+
     def get_by_id(self, row_id: Any, fetch: Any = None) -> Row | None:
         rid = _clean_row_id(row_id, self._id, services.current().tables.v2)
         if rid is None:
