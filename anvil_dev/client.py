@@ -191,21 +191,62 @@ class Row(PortableObject):
 
 
 class SearchIterator(PortableObject):
-    """A data table search returned by a server function: its rows, iterable and indexable as a list."""
+    """A data table search returned by a server function: its rows, iterable and indexable as a list.
+
+    A search of more than one page arrives as its first page and a cursor (`{"rows", "more"}`);
+    the further pages are fetched from the server as iteration or indexing reaches them.
+    """
 
     type_name = "anvil.tables.SearchIterator"
+    _conn: Connection | None = None
+
+    def _paged(self) -> bool:
+        return isinstance(self.data, dict) and "more" in self.data
+
+    def _more(self) -> bool:
+        """Fetch the next page into data["rows"]; False at the end."""
+        if not self._paged() or self.data.get("done") or self._conn is None:
+            return False
+        page = self._conn.call(_TABLES + "next_page", self.data["more"], len(self.data["rows"]))
+        self.data["rows"] += page["rows"]
+        if not page["more"]:
+            self.data["done"] = True
+        return bool(page["rows"])
+
+    def _rows(self) -> list[Any]:
+        return self.data["rows"] if self._paged() else (self.data or [])
 
     def __iter__(self) -> Any:
-        return iter(self.data or [])
+        i = 0
+        while True:
+            rows = self._rows()
+            while i >= len(rows):
+                if not self._more():
+                    return
+            yield rows[i]
+            i += 1
 
     def __len__(self) -> int:
-        return len(self.data or [])
+        if self._paged() and not self.data.get("done") and self._conn is not None:
+            return int(self._conn.call(_TABLES + "cursor_length", self.data["more"]))
+        return len(self._rows())
 
     def __getitem__(self, index: Any) -> Any:
-        return (self.data or [])[index]
+        if isinstance(index, int) and index >= 0:
+            while index >= len(self._rows()) and self._more():
+                pass
+        elif self._paged():
+            while self._more():
+                pass
+        return self._rows()[index]
+
+    def __serialize__(self, info: Any) -> Any:
+        if self._paged():
+            return {"rows": self.data["rows"], "more": self.data["more"]}
+        return self.data
 
     def __repr__(self) -> str:
-        return f"<SearchIterator {list(self)!r}>"
+        return f"<SearchIterator {self._rows()!r}{' ...' if self._paged() and not self.data.get('done') else ''}>"
 
 
 _TABLES = "anvil.private.tables.client."
@@ -459,8 +500,9 @@ class _ClientRegistry(wire.TypeRegistry):
         # Rows and tables that know their connection, so they can load and write lazily.
         self.register(type("Row", (Row,), {"_conn": connection}), Row.type_name)
         self.register(type("Table", (Table,), {"_conn": connection}), Table.type_name)
-        self.register(SearchIterator, SearchIterator.type_name)
+        self.register(type("SearchIterator", (SearchIterator,), {"_conn": connection}), SearchIterator.type_name)
         self.names[Row] = Row.type_name
+        self.names[SearchIterator] = SearchIterator.type_name
         self.names[_OrderBy] = _OrderBy.type_name
         self.names[Table] = Table.type_name
 

@@ -40,6 +40,8 @@
 //   await row.update({done: true}); await row.delete();    // through the table or view it was found by
 //   await row.get("boss")                                  // a column; a linked row beyond the data sent
 //                                                          // with its row is loaded first
+//   A search a server function returns is an array when it fits in one page, else an
+//   anvil.tables.SearchIterator holding the first page: `for await` it to read the rest.
 
 const CALL_URL = new URL("call", import.meta.url).href;
 const MAX_INT = 2147483647;
@@ -223,10 +225,20 @@ export class SearchIterator {
     this.more = true;
     this.pagesLoaded = 0;
   }
+  /** A search a server function returned: its first page, and the server's cursor for the rest. */
+  static fromServer(rows, cursor) {
+    const it = new SearchIterator(null, [], {}, null);
+    it.cursor = cursor;
+    it.loaded.push(...rows);
+    it.pagesLoaded = 1;
+    return it;
+  }
   /** Fetch the next page; resolves to its rows ([] at the end). */
   async nextPage() {
     if (!this.more) return [];
-    const page = await call_s(TABLES + "search", this.table, this.args, this.kw, this.loaded.length, this.pageSize);
+    const page = this.cursor
+      ? await call_s(TABLES + "next_page", this.cursor, this.loaded.length)
+      : await call_s(TABLES + "search", this.table, this.args, this.kw, this.loaded.length, this.pageSize);
     const rows = page.rows.map((r) => via(this.table, r));
     this.loaded.push(...rows);
     this.more = page.more;
@@ -243,6 +255,7 @@ export class SearchIterator {
   }
   async length() {
     if (!this.more) return this.loaded.length;
+    if (this.cursor) return call_s(TABLES + "cursor_length", this.cursor);
     return call_s(TABLES + "length", this.table, this.args, this.kw);
   }
   async toArray() {
@@ -369,6 +382,11 @@ class Encoder {
     }
     this.active.add(v);
     try {
+      if (v instanceof SearchIterator && v.cursor) {
+        const data = { rows: this.encode(v.loaded, [...path, "rows"]), more: v.cursor };
+        this.objects.push({ path, type: ["ValueType"], typeName: "anvil.tables.SearchIterator" });
+        return data;
+      }
       if (v instanceof Table) {
         const data = this.encodeEntries(v._anvilRef, path);
         this.objects.push({ path, type: ["ValueType"], typeName: "anvil.tables.Table" });
@@ -509,6 +527,9 @@ function decodeEntry(message, entry, media) {
       }
       if (entry.typeName === "anvil.tables.Table" && data && typeof data === "object" && !Array.isArray(data)) {
         return new Table(data);
+      }
+      if (entry.typeName === "anvil.tables.SearchIterator" && data && typeof data === "object" && "more" in data) {
+        return SearchIterator.fromServer(data.rows || [], data.more);
       }
       return portable(entry.typeName, data);
     }

@@ -47,6 +47,16 @@ def writable_view(owner):
 
 
 @anvil.server.callable
+def all_notes():
+    return app_tables.notes.search()
+
+
+@anvil.server.callable
+def count_of(search):
+    return sum(1 for _ in search)
+
+
+@anvil.server.callable
 def note_n(n):
     row = app_tables.notes.get(n=n)
     return row and [row["n"], row["owner"]]
@@ -157,3 +167,16 @@ def test_the_browser_is_refused_a_client_none_table_a_write_and_a_forged_view(pa
                             "Permission denied: Cannot write in table 'notes' from client code."]
     assert got["forged"][0] == "anvil.server.PermissionDenied" and "signature does not match" in got["forged"][1]
     assert got["hidden"] == ["anvil.tables.NoSuchColumnError", "No such column 'secret'"]
+
+
+def test_a_search_a_server_function_returns_is_read_lazily_in_the_browser(page: Any) -> None:
+    got = page.evaluate("""async () => {
+        const found = await anvil.server.call("all_notes");
+        const first = found.loaded.length;
+        const seen = [];
+        for await (const row of found) seen.push(row.n);
+        return {isSearch: found instanceof anvil.tables.SearchIterator, first, pages: found.pagesLoaded,
+                count: seen.length, inOrder: seen.every((n, i) => n === i),
+                back: await anvil.server.call("count_of", found)};
+    }""")
+    assert got == {"isSearch": True, "first": 100, "pages": 10, "count": 1000, "inOrder": True, "back": 1000}

@@ -56,6 +56,16 @@ def task_views():
 
 
 @anvil.server.callable
+def all_notes(owner=None):
+    return app_tables.notes.search(owner=owner) if owner else app_tables.notes.search()
+
+
+@anvil.server.callable
+def count_of(search):
+    return [len(search), sum(1 for _ in search)]
+
+
+@anvil.server.callable
 def a_note(n):
     return app_tables.notes.get(n=n)
 
@@ -265,3 +275,17 @@ def test_a_cascade_view_writes_the_rows_its_rows_link_to(c: Connection) -> None:
     other = c.call("a_note", 8)  # not linked from the view's rows
     with pytest.raises(ServerError):
         cascade._call("update_row", cascade, other, {"owner": "x"})
+
+
+def test_a_search_a_server_function_returns_arrives_a_page_at_a_time(c: Connection) -> None:
+    found = c.call("all_notes")
+    assert type(found).type_name == "anvil.tables.SearchIterator"
+    assert len(found.data["rows"]) == 100 and "secret" not in found.data["rows"][0].keys()
+    assert [r["n"] for r in found] == list(range(1000))  # the other nine pages, fetched as reached
+    assert len(found.data["rows"]) == 1000 and len(found) == 1000
+    assert c.call("count_of", c.call("all_notes", "ann")) == [500, 500]  # it goes back as the same search
+    sealed = c.call("all_notes")
+    sealed.data["more"] = sealed.data["more"][:-4] + "AAAA"  # altered: refused, not read
+    with pytest.raises(ServerError) as e:
+        list(sealed)
+    assert e.value.type == "anvil.server.PermissionDenied"

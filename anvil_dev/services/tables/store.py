@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import sqlite3
 import threading
 import time
@@ -502,6 +503,30 @@ class TablesStore:
             self._hidden = {t.name: frozenset(c.name for c in t.columns if c.client_hidden)
                             for t in schema_mod.parse_db_schema(self.app_dir.config)}
         return self._hidden.get(table_name, frozenset())
+
+    def seal(self, value: Any) -> str:
+        """`value` (JSON) encrypted and authenticated with the app's secret key: what a client may
+        hold but neither read nor change (a search's cursor carries server code's query values)."""
+        return self._fernet().encrypt(json.dumps(value, default=str).encode()).decode()
+
+    def unseal(self, token: Any) -> Any:
+        """What seal() sealed, or None for anything else (altered, or from another app)."""
+        from cryptography.fernet import InvalidToken
+
+        if not isinstance(token, str):
+            return None
+        try:
+            return json.loads(self._fernet().decrypt(token.encode()))
+        except (InvalidToken, ValueError):
+            return None
+
+    def _fernet(self) -> Any:
+        import base64
+
+        from cryptography.fernet import Fernet
+
+        key = hmac.new(self.secret_key, b"anvil-dev tables cursor", hashlib.sha256).digest()
+        return Fernet(base64.urlsafe_b64encode(key))
 
     def client_access(self, table_name: str) -> str:
         """'none', 'search' or 'full': what client code may do with a table (anvil.yaml `client`)."""

@@ -132,6 +132,29 @@ def search(table: Any, args: list[Any] | None = None, kwargs: dict[str, Any] | N
     return {"rows": [Row._make(table._id, rid, data) for rid, data in rows[:size]], "more": len(rows) > size}
 
 
+def next_page(cursor: Any, offset: int) -> dict[str, Any]:
+    """A further page of a search a server function returned to client code: {"rows", "more"}.
+
+    The cursor is the one the server signed when it sent the search's first page, so a client
+    reads exactly the rows of that search, however it got it (tables/rpc.clj:300-310 pages v1's
+    searches the same way, by a cursor the server made)."""
+    from anvil.tables._table import SearchIterator
+
+    search = SearchIterator.from_cursor(cursor)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer, not {offset!r:.40}")
+    st = services.current().tables
+    rows = st.select(search._table_id, search._compiled, limit=search._page + 1, offset=offset, cols=search._cols)
+    out = [Row._make(search._table_id, rid, data, search._compiled.only) for rid, data in rows[:search._page]]
+    return {"rows": out, "more": len(rows) > search._page}
+
+
+def cursor_length(cursor: Any) -> int:
+    from anvil.tables._table import SearchIterator
+
+    return len(SearchIterator.from_cursor(cursor))
+
+
 def length(table: Any, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None) -> int:
     table = _table_arg(table)
     _check(table, "search")
@@ -258,8 +281,8 @@ def get_client_config(path: str) -> dict[str, Any]:
 server.register(get_client_config, "anvil.private.get_client_config")
 server.register(get_app_tables, "anvil.private.tables.get_app_tables")
 
-for _fn in (get_app_tables, search, length, get, get_by_id, list_columns, add_row, update_row, delete_row,
-            get_row):
+for _fn in (get_app_tables, search, next_page, cursor_length, length, get, get_by_id, list_columns, add_row,
+            update_row, delete_row, get_row):
     server.register(_fn, PREFIX + _fn.__name__)
 
 

@@ -344,11 +344,42 @@ class SearchIterator:
     def __repr__(self) -> str:
         return f"<anvil.tables.SearchIterator: {services.current().tables.table_by_id(self._table_id).name}>"
 
-    def __serialize__(self, info: Any) -> list[Row]:
-        return list(self)
+    def __serialize__(self, info: Any) -> Any:
+        """All its rows, for trusted code; for client code, as Anvil sends a search: the first page,
+        and when there are more a signed cursor the client reads further pages with (a search of
+        one page or less stays a plain list of rows)."""
+        if getattr(info, "remote_is_trusted", True) or self._fixed:
+            return list(self)
+        first = self._first()
+        rows = [Row._make(self._table_id, rid, data, self._compiled.only) for rid, data in first]
+        if self._ids is not None and len(self._ids) <= len(first):
+            return rows
+        return {"rows": rows, "more": self._cursor()}
+
+    def _cursor(self) -> str:
+        # Sealed (encrypted and authenticated): the query's values are server code's, not the client's.
+        c = self._compiled
+        return services.current().tables.seal({"t": self._table_id, "w": c.where, "p": list(c.params),
+                                                "o": c.order, "n": self._page, "cols": self._cols,
+                                                "only": list(c.only) if c.only is not None else None})
+
+    @classmethod
+    def from_cursor(cls, sealed: Any) -> SearchIterator:
+        """The search a client's cursor names; PermissionDenied if it was altered."""
+        cursor = services.current().tables.unseal(sealed)
+        if not isinstance(cursor, dict):
+            raise _permission_denied("Invalid search reference: its signature does not match (was it altered?)")
+        only = tuple(cursor["only"]) if isinstance(cursor.get("only"), list) else None
+        compiled = Compiled(where=str(cursor["w"]), params=list(cursor["p"]), order=str(cursor["o"]),
+                            page_size=int(cursor["n"]), only=only)
+        if isinstance(cursor.get("cols"), list) and only is None:
+            compiled.fetch = dict.fromkeys(cursor["cols"])
+        return cls(int(cursor["t"]), compiled)
 
     @classmethod
     def __new_deserialized__(cls, data: Any, info: Any) -> Any:
+        if isinstance(data, dict) and "more" in data:
+            return cls.from_cursor(data["more"])
         rows = [r for r in (data or []) if isinstance(r, Row)]
         if not rows or len({r._table_id for r in rows}) != 1:
             return rows
