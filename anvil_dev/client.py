@@ -482,7 +482,7 @@ class _MultipartBody:
         return bytes(out)
 
 
-class _NamesByClass(dict):  # type: ignore[type-arg]
+class _NamesByClass(dict[type, str]):
     """Portable names by class, where a subclass (another connection's Row) takes its base's name."""
 
     def get(self, cls: Any, default: Any = None) -> Any:

@@ -249,7 +249,7 @@ def test_unknown_columns_raise_without_auto_create(tmp_path: Path, rt: Any) -> N
     # Reading or searching a missing column is a plain TableError on v1 (general-tables-error in
     # server/core/src/anvil/runtime/tables/rpc.clj:612-617 and 876-878).
     with pytest.raises(rt.tables.TableError, match="^No such column 'nmae' in this table$"):
-        row["nmae"]  # noqa: B018
+        row["nmae"]
     with pytest.raises(rt.tables.TableError, match="^No such column 'nmae' in table 'people'$"):
         people.search(nmae="x")
     assert issubclass(rt.tables.NoSuchColumnError, rt.tables.TableError)
@@ -360,9 +360,9 @@ def test_search_iterator_len_index_slice_bool_and_pages(T: Any) -> None:
     # A v1 app: a negative index and a past-the-end one are IndexErrors with the LiveObject's wording
     # (server/downlink/python/anvil/_server.py, LiveObjectProxy.__getitem__).
     with pytest.raises(IndexError, match="^list index cannot be negative$"):
-        results[-1]  # noqa: B018
+        results[-1]
     with pytest.raises(IndexError, match="^list index out of range$"):
-        results[250]  # noqa: B018
+        results[250]
     part = results[10:13]  # a one-shot iterator without len() (_server.py LiveObjectProxy.Iter)
     with pytest.raises(TypeError):
         len(part)  # type: ignore[arg-type]

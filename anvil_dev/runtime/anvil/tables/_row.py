@@ -369,7 +369,7 @@ class _BufferedContext:
     def __exit__(self, *exc: Any) -> None:
         # Unsaved changes are dropped; a realized row leaves buffered mode, a draft stays a draft.
         if self._row._id is None:
-            self._row._buffer.clear()  # type: ignore[union-attr]
+            self._row._buffer.clear()
         else:
             object.__setattr__(self._row, "_buffer", None)
 
