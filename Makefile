@@ -37,6 +37,7 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_tables.py
+	$(BIN)/python bench/bench_tables_client.py
 	$(BIN)/python bench/bench_media.py
 	$(BIN)/python bench/bench_uplink.py
 

@@ -246,6 +246,11 @@ class AppDir:
     def uplink_key(self) -> str:
         return self._private_file("uplink.key", lambda: secrets.token_urlsafe(24).encode()).decode()
 
+    def client_uplink_key(self) -> str:
+        """The client uplink key (`client_` and random text, as Anvil's are), made on first use."""
+        return self._private_file("client_uplink.key",
+                                  lambda: ("client_" + secrets.token_urlsafe(24)).encode()).decode()
+
     def cli_token(self) -> str:
         """A token only processes that can read .anvil-dev/ know; `call --as` presents it."""
         return self._private_file("cli.token", lambda: secrets.token_urlsafe(32).encode()).decode()

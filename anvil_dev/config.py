@@ -40,6 +40,8 @@ class Settings:
     reload: bool = True
     poll: bool = False
     uplink_key: str | None = None
+    # The client uplink key (Anvil's `client_...`): uplinks with it get client permissions only.
+    client_uplink_key: str | None = None
     scheduled_tasks: bool = True
     spares: int = 2
     # The host's pdb relay (host/debugger.py), when serve runs in a terminal: children's breakpoint() talks to it.

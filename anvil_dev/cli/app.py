@@ -28,10 +28,11 @@ def init_command(directory: str, name: str | None) -> None:
 
 
 @click.command("uplink-key")
+@click.option("--client", is_flag=True, help="The client uplink key (client permissions only).")
 @pass_info
-def uplink_key_command(info: AppInfo) -> None:
-    """Print the app's uplink key."""
-    click.echo(info.app.uplink_key())
+def uplink_key_command(info: AppInfo, client: bool) -> None:
+    """Print the app's uplink key (or, with --client, its client uplink key)."""
+    click.echo(info.app.client_uplink_key() if client else info.app.uplink_key())
 
 
 @click.group("users")

@@ -25,6 +25,9 @@ from anvil_dev.cli._context import AppInfo, pass_info
 @click.option("--poll", is_flag=True, envvar="ANVIL_DEV_POLL", help="Poll for changes (where file events don't work).")
 @click.option("--uplink-key", envvar="ANVIL_DEV_UPLINK_KEY",
               help="The uplink key (default: generated, kept in .anvil-dev/).")
+@click.option("--client-uplink-key", envvar="ANVIL_DEV_CLIENT_UPLINK_KEY",
+              help="The client uplink key, for uplinks held to client permissions "
+                   "(default: generated, kept in .anvil-dev/).")
 @click.option("--secret", "secrets", multiple=True, metavar="NAME=VALUE",
               help="An app secret (repeatable; ANVIL_DEV_SECRET_<NAME> sets one too).")
 @click.option("--smtp-host", envvar="ANVIL_DEV_SMTP_HOST", help="Relay email through this SMTP server.")
@@ -39,6 +42,7 @@ from anvil_dev.cli._context import AppInfo, pass_info
 @pass_info
 def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, workers: int, timeout: float,
                   max_response_mb: float, reload: bool, poll: bool, uplink_key: str | None,
+                  client_uplink_key: str | None,
                   secrets: tuple[str, ...], smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
                   smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...],
                   no_scheduled_tasks: bool) -> None:
@@ -61,6 +65,7 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
                                 persistent=persistent, timeout=timeout, secrets=secrets, smtp=smtp, deps=deps,
                                 host=host, port=port, workers=workers, max_response_mb=max_response_mb,
                                 reload=reload, poll=poll, uplink_key=uplink_key,
+                                client_uplink_key=client_uplink_key,
                                 scheduled_tasks=not no_scheduled_tasks)
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None

@@ -72,7 +72,8 @@ class _Server:
     def _start_uplink(self, flask_app: Any) -> None:
         assert self.state is not None
         key = self.opts.uplink_key or self.app_dir.uplink_key()
-        self.uplink = UplinkHub(self.state.dispatcher, key, self.state.media.store)
+        client_key = self.opts.client_uplink_key or self.app_dir.client_uplink_key()
+        self.uplink = UplinkHub(self.state.dispatcher, key, self.state.media.store, client_key=client_key)
         self.uplink.init_app(flask_app)
         self.state.uplink = self.uplink
         self.state.dispatcher.uplink = self.uplink
@@ -129,6 +130,9 @@ class _Server:
         if self.state.uplink_key is not None:
             click.echo(f"  uplink: anvil.server.connect({self.state.uplink_key!r}, "
                        f"url=\"ws://{_url_host(self.opts.host)}:{self.http.port}/_/uplink\")")
+            if self.uplink is not None and self.uplink.client_key:
+                click.echo(f"  client uplink (client permissions): anvil.server.connect("
+                           f"{self.uplink.client_key!r}, url=...same...)")
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
 

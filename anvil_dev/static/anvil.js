@@ -29,6 +29,19 @@
 //                         pass it back unchanged, or build one with anvil.server.portable("pkg.Cls", {...})
 //   data table row        anvil.Row: columns as properties (row.email, row["Lic. #"]), row.getId();
 //                         pass it back unchanged as an argument to get the live row on the server
+//   data table / view     anvil.Table (see "Data tables" below)
+//
+// Data tables (the server checks every permission: the table's `client` setting, views, client_hidden):
+//   const tables = await anvil.tables.getAppTables();      // the tables whose client access is not none
+//   const found = tables.notes.search({owner: "ann"}, {pageSize: 100, args: [anvil.tables.orderBy("n")]});
+//   for await (const row of found) { ... }                 // pages are fetched as iteration reaches them
+//   await found.length(); await tables.notes.get({n: 3}); await tables.notes.getById(id);
+//   await tables.todo.addRow({title: "x"});                // client: full tables and writable views only
+//   await row.update({done: true}); await row.delete();    // through the table or view it was found by
+//   await row.get("boss")                                  // a column; a linked row beyond the data sent
+//                                                          // with its row is loaded first
+//   A search a server function returns is an array when it fits in one page, else an
+//   anvil.tables.SearchIterator holding the first page: `for await` it to read the rest.
 
 const CALL_URL = new URL("call", import.meta.url).href;
 const MAX_INT = 2147483647;
@@ -131,6 +144,143 @@ export class Row {
   }
 }
 
+const TABLES = "anvil.private.tables.client.";
+
+Row.prototype.isLoaded = function () {
+  return this._anvilRef.loaded !== false;
+};
+
+/** Load a row the client holds by reference only (a link beyond the data sent with its row). */
+Row.prototype.fetch = async function () {
+  if (this.isLoaded()) return this;
+  const fresh = await call_s(TABLES + "get_row", this);
+  Object.assign(this, fresh);
+  this._anvilRef.loaded = true;
+  return this;
+};
+
+/** A column's value; a linked row that arrived as a reference is loaded before it is returned. */
+Row.prototype.get = async function (column) {
+  await this.fetch();
+  const value = this[column];
+  // Rows linked from a row of a client_writable_cascade view are written through that view.
+  const cascade = this._anvilVia && this._anvilVia._anvilRef.perm === "rwc" ? this._anvilVia : null;
+  for (const r of Array.isArray(value) ? value : [value]) {
+    if (cascade && r instanceof Row && !r._anvilVia) via(cascade, r);
+  }
+  if (value instanceof Row) await value.fetch();
+  if (Array.isArray(value)) await Promise.all(value.filter((v) => v instanceof Row).map((v) => v.fetch()));
+  return value;
+};
+
+/** Write columns, through the table or view this row was found by (the server checks it may). */
+Row.prototype.update = async function (values) {
+  const fresh = await call_s(TABLES + "update_row", this._anvilVia || null, this, values);
+  Object.assign(this, fresh);
+};
+
+Row.prototype.delete = async function () {
+  await call_s(TABLES + "delete_row", this._anvilVia || null, this);
+};
+
+function via(table, row) {
+  if (row instanceof Row) Object.defineProperty(row, "_anvilVia", { value: table, configurable: true });
+  return row;
+}
+
+/** A data table, or a view of one that server code made, as client code may use it. */
+export class Table {
+  constructor(ref) {
+    Object.defineProperty(this, "_anvilRef", { value: ref });
+  }
+  get name() {
+    return this._anvilRef.name;
+  }
+  /** A lazy search: nothing is fetched until it is iterated (pages of `pageSize` rows). */
+  search(kw = {}, { pageSize = null, args = [] } = {}) {
+    return new SearchIterator(this, args, kw, pageSize);
+  }
+  async get(kw = {}, { args = [] } = {}) {
+    return via(this, await call_s(TABLES + "get", this, args, kw));
+  }
+  async getById(id) {
+    return via(this, await call_s(TABLES + "get_by_id", this, id));
+  }
+  async addRow(values) {
+    return via(this, await call_s(TABLES + "add_row", this, values));
+  }
+  listColumns() {
+    return call_s(TABLES + "list_columns", this);
+  }
+}
+
+/** The rows of a client-side search, fetched a page at a time. */
+export class SearchIterator {
+  constructor(table, args, kw, pageSize) {
+    this.table = table;
+    this.args = args;
+    this.kw = kw;
+    this.pageSize = pageSize;
+    this.loaded = [];
+    this.more = true;
+    this.pagesLoaded = 0;
+  }
+  /** A search a server function returned: its first page, and the server's cursor for the rest. */
+  static fromServer(rows, cursor) {
+    const it = new SearchIterator(null, [], {}, null);
+    it.cursor = cursor;
+    it.loaded.push(...rows);
+    it.pagesLoaded = 1;
+    return it;
+  }
+  /** Fetch the next page; resolves to its rows ([] at the end). */
+  async nextPage() {
+    if (!this.more) return [];
+    const page = this.cursor
+      ? await call_s(TABLES + "next_page", this.cursor, this.loaded.length)
+      : await call_s(TABLES + "search", this.table, this.args, this.kw, this.loaded.length, this.pageSize);
+    const rows = page.rows.map((r) => via(this.table, r));
+    this.loaded.push(...rows);
+    this.more = page.more;
+    this.pagesLoaded += 1;
+    return rows;
+  }
+  async *[Symbol.asyncIterator]() {
+    for (let i = 0; ; i++) {
+      while (i >= this.loaded.length) {
+        if (!this.more || !(await this.nextPage()).length) return;
+      }
+      yield this.loaded[i];
+    }
+  }
+  async length() {
+    if (!this.more) return this.loaded.length;
+    if (this.cursor) return call_s(TABLES + "cursor_length", this.cursor);
+    return call_s(TABLES + "length", this.table, this.args, this.kw);
+  }
+  async toArray() {
+    const out = [];
+    for await (const row of this) out.push(row);
+    return out;
+  }
+}
+
+let appTablesCache = null;
+
+const tables = {
+  /** The tables client code may use, by name (fetched once per page). */
+  async getAppTables() {
+    if (appTablesCache === null) appTablesCache = await call_s(TABLES + "get_app_tables");
+    return appTablesCache;
+  },
+  /** anvil.tables.order_by(column, ascending): pass in search()'s `args`. */
+  orderBy(column, ascending = true) {
+    return portable("anvil.tables.order_by", { column_name: column, ascending });
+  },
+  Table,
+  SearchIterator,
+};
+
 /** Keyword arguments for a call; must be the last argument. */
 class Kwargs {
   constructor(values) {
@@ -232,6 +382,16 @@ class Encoder {
     }
     this.active.add(v);
     try {
+      if (v instanceof SearchIterator && v.cursor) {
+        const data = { rows: this.encode(v.loaded, [...path, "rows"]), more: v.cursor };
+        this.objects.push({ path, type: ["ValueType"], typeName: "anvil.tables.SearchIterator" });
+        return data;
+      }
+      if (v instanceof Table) {
+        const data = this.encodeEntries(v._anvilRef, path);
+        this.objects.push({ path, type: ["ValueType"], typeName: "anvil.tables.Table" });
+        return data;
+      }
       if (v instanceof Row) {
         const ref = v._anvilRef;
         const data = this.encodeEntries(v, [...path, "data"]);
@@ -363,7 +523,13 @@ function decodeEntry(message, entry, media) {
     case "ValueType": {
       const data = getAt(message, entry.path);
       if (entry.typeName === "anvil.tables.Row" && data && typeof data === "object" && !Array.isArray(data)) {
-        return new Row({ id: data.id, table: data.table, mac: data.mac }, data.data);
+        return new Row({ id: data.id, table: data.table, mac: data.mac, loaded: "data" in data }, data.data);
+      }
+      if (entry.typeName === "anvil.tables.Table" && data && typeof data === "object" && !Array.isArray(data)) {
+        return new Table(data);
+      }
+      if (entry.typeName === "anvil.tables.SearchIterator" && data && typeof data === "object" && "more" in data) {
+        return SearchIterator.fromServer(data.rows || [], data.more);
       }
       return portable(entry.typeName, data);
     }
@@ -549,8 +715,8 @@ const users = {
 };
 
 export const server = { call, call_s, callDetailed, kwargs, noLoadingIndicator, portable, AnvilError };
-export { users };
-export const anvil = { server, users, AnvilError, DateOnly, Row, PortableClass, PortableValue };
+export { users, tables };
+export const anvil = { server, users, tables, AnvilError, DateOnly, Row, Table, PortableClass, PortableValue };
 
 if (typeof window !== "undefined") window.anvil = anvil;
 export default anvil;

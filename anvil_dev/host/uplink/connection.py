@@ -23,6 +23,7 @@ from anvil_dev.host.uplink import frames
 from anvil_dev.host.uplink.frames import MAX_PATTERNS, ProtocolError
 from anvil_dev.host.uplink.media import MediaInbox, prepare_outgoing, send_media
 from anvil_dev.host.uplink.rows import live_objects_to_rows, rows_to_live_objects
+from anvil_dev.host.uplink.tables import UplinkTables, table_live_objects
 from anvil_dev.protocol import Caller, Message, Reply, error
 from anvil_dev.services.mediastore import MediaStore
 
@@ -113,6 +114,8 @@ class UplinkConnection:
         self._send_lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._media = MediaInbox(hub.media_store)
+        self._tables = UplinkTables()
+        self.is_client = False  # connected with the client uplink key: client permissions only
         self._in_flight = 0
 
     # ---- sending -------------------------------------------------------------------------
@@ -138,7 +141,7 @@ class UplinkConnection:
 
     def send_message(self, msg: dict[str, Any]) -> None:
         """Send a message with an id, then the bytes of any DataMedia it refers to."""
-        out, media = prepare_outgoing(rows_to_live_objects(msg), self.hub.media_store)
+        out, media = prepare_outgoing(rows_to_live_objects(table_live_objects(msg)), self.hub.media_store)
         self.send_text(out)
         if media:
             send_media(out["id"], media, self._send_pair, self.send_text)
@@ -178,16 +181,17 @@ class UplinkConnection:
             self.close()
             return False
         try:
-            answer = frames.hello(frame, self.hub.key)
+            answer = frames.hello(frame, self.hub.key, getattr(self.hub, "client_key", None))
         except frames.Refused as e:
             if isinstance(e, frames.WrongKey):
                 say(f"uplink from {self.remote_addr} refused: incorrect uplink key "
                     "(`anvil-dev uplink-key` prints the right one)", "yellow")
             self._fatal(str(e))
             return False
+        self.is_client = answer[-1].get("priv") == "client"
         for data in answer:
             self.send_text(data)
-        say(f"uplink connected from {self.remote_addr}")
+        say(f"{'client ' if self.is_client else ''}uplink connected from {self.remote_addr}")
         return True
 
     def _fatal(self, message: str) -> None:
@@ -220,6 +224,9 @@ class UplinkConnection:
             log.debug("Uplink from %s sent an unknown message type %r; ignored", self.remote_addr, kind)
 
     def _register(self, name: Any) -> None:
+        if self.is_client:  # as Anvil refuses it (reference/anvil-runtime.md section 3)
+            self._fatal("Cannot register @anvil.server.callable functions from an unprivileged (client) uplink.")
+            raise _Close()
         pattern = frames.compile_pattern(name)
         if pattern is None:
             self._fatal("Invalid function name specification")
@@ -279,6 +286,9 @@ class UplinkConnection:
             outer = pending.caller
             return dataclasses.replace(outer, trusted=True,
                                        call_stack=[*outer.call_stack, {"type": "uplink"}])
+        if self.is_client:  # a client uplink calls as client code does: untrusted
+            return Caller(client_type="client_uplink", ip=self.remote_addr, session_id=self.session_id,
+                          trusted=False, call_stack=[{"type": "client_uplink"}])
         return Caller(client_type="uplink", ip=self.remote_addr, session_id=self.session_id, trusted=True,
                       call_stack=[{"type": "uplink"}])
 
@@ -294,7 +304,15 @@ class UplinkConnection:
     def _run_call(self, data: dict[str, Any], caller: Caller) -> None:
         command = data.get("command")
         try:
-            result = frames.local_answer(data)
+            result: Message | None
+            translated = self._tables.translate(data)
+            if isinstance(translated, tuple):  # a LiveObject call on app_tables: runs in our tables
+                msg, post = translated
+                result = post(self.hub.dispatcher.call(msg, caller).message())
+            elif translated is not None:
+                result = translated
+            else:
+                result = frames.local_answer(data)
             if result is None:
                 result = self.hub.dispatcher.call(frames.call_message(data), caller).message()
         except Exception as e:
@@ -312,8 +330,10 @@ class UplinkConnection:
             if "error" in result:
                 self.send_text({"id": msg_id, "error": result["error"], "objects": []})
             else:
-                self.send_message({"id": msg_id, "response": result.get("response"),
-                                   "objects": result.get("objects") or []})
+                reply = {"id": msg_id, "response": result.get("response"), "objects": result.get("objects") or []}
+                if result.get("cacheUpdates"):  # LiveObject item caches the uplink must refresh
+                    reply["cacheUpdates"] = result["cacheUpdates"]
+                self.send_message(reply)
         except UplinkGone:
             log.debug("Uplink %s went away before the reply to %s", self.remote_addr, msg_id)
 

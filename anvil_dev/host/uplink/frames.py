@@ -42,24 +42,26 @@ class WrongKey(Refused):
 
 # ---- the handshake -------------------------------------------------------------------------
 
-def hello(frame: str | bytes, key: str) -> list[Message]:
+def hello(frame: str | bytes, key: str, client_key: str | None = None) -> list[Message]:
     """The frames that answer an uplink's first frame `{"key", "v"}`; raises Refused if it may not connect.
 
     The key is compared in constant time. Clients older than protocol 5 are refused, older than 7
-    warned, as Anvil does.
+    warned, as Anvil does. With the client key, the answer says `"priv": "client"`.
     """
     try:
         data = json.loads(frame)
     except (ValueError, TypeError):
         data = None
     given = data.get("key") if isinstance(data, dict) else None
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), key.encode()):
+    is_client = isinstance(given, str) and client_key is not None and \
+        hmac.compare_digest(given.encode(), client_key.encode())
+    if not is_client and (not isinstance(given, str) or not hmac.compare_digest(given.encode(), key.encode())):
         raise WrongKey("Incorrect uplink key")
     v = data.get("v") if isinstance(data, dict) else None
     if not isinstance(v, int) or v < 5:
         raise Refused(OUTDATED)
     frames: list[Message] = [{"output": DEPRECATED}] if v < 7 else []
-    frames.append({"auth": "OK", "priv": "uplink", "app-info": APP_INFO})
+    frames.append({"auth": "OK", "priv": "client" if is_client else "uplink", "app-info": APP_INFO})
     return frames
 
 

@@ -30,9 +30,11 @@ _MAX_STALE = 10000
 class UplinkHub:
     """The connected uplinks, their registrations, and calls to and from them."""
 
-    def __init__(self, dispatcher: Dispatcher, key: str, media_store: MediaStore) -> None:
+    def __init__(self, dispatcher: Dispatcher, key: str, media_store: MediaStore,
+                 client_key: str | None = None) -> None:
         self.dispatcher = dispatcher
         self.key = key
+        self.client_key = client_key
         self.media_store = media_store
         self._lock = threading.Lock()
         self._conns: list[UplinkConnection] = []

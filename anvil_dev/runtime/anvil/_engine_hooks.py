@@ -108,7 +108,9 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
             check = state.cache.get("session_check")
             if check is not None:
                 check()
+        # What goes to an untrusted caller is encoded for one (rows drop client_hidden columns).
         reply = wire.encode({"response": result}, REGISTRY,
+                            info=wire.SerializationInfo(remote_is_trusted=state.remote_trusted),
                             error_prefix="Cannot serialize return value from function. ")
     except BaseException as e:  # noqa: BLE001 - every failure of user code goes back to the caller
         # KeyboardInterrupt and SystemExit too: here they can only come from server code (workers

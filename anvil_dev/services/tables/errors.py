@@ -2,17 +2,29 @@
 
 They are defined here (not in the runtime) because the service raises them; `anvil.tables`
 re-exports these very classes and registers them under Anvil's names ("anvil.tables.TableError").
+On Anvil `TableError` derives from `anvil.server.AnvilWrappedError`
+(services/anvil/tables/_errors.py:6); the service cannot import `anvil` (the host never does), so
+the runtime re-bases `TableError` onto its `AnvilWrappedError` when `anvil.tables` is imported.
 """
 
 from __future__ import annotations
 
 
-class TableError(Exception):
+class _ServiceError(Exception):
+    """TableError's base until the runtime re-bases it (it gives the instance layout a Python
+    subclass of Exception has, which `__bases__` assignment needs)."""
+
+
+class TableError(_ServiceError):
     """Superclass of all table exceptions."""
 
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        if "message" not in self.__dict__:  # else set by AnvilWrappedError (a wire error dict)
+            self.message = str(args[0]) if args else ""
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class RowDeleted(TableError):
@@ -24,11 +36,15 @@ class NoSuchColumnError(TableError):
 
 
 class TransactionConflict(TableError):
-    """The transaction could not get the database (another one held it too long); retry it."""
+    """Another transaction changed data this one read; it was aborted (in_transaction retries it)."""
 
 
 class QuotaExceededError(TableError):
     pass
+
+
+CONFLICT_MESSAGE = "Another transaction has changed this data; aborting"  # tables/util.clj:82
+NESTED_MESSAGE = "You already have a transaction open here"  # tables/util.clj:485
 
 
 for _cls in (TableError, RowDeleted, NoSuchColumnError, TransactionConflict, QuotaExceededError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anvil_dev.services.tables import text as _text
-from anvil_dev.services.tables.errors import TableError
+from anvil_dev.services.tables.errors import NoSuchColumnError, TableError
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
 from anvil_dev.services.tables.values import Column, query_value, row_ref
 
@@ -214,8 +214,18 @@ class Compiled:
 Lookup = Callable[[str], Column]
 
 
-def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, Any], lookup: Lookup) -> Compiled:
-    """SQL for search(*args, **kwargs) on `table`; `lookup` maps a column name to its Column."""
+def _missing_sort(table: TableInfo, name: Any, v2: bool) -> str:
+    if v2:
+        return f'Cannot sort by nonexistent column "{name}"'  # tables/v2/search.clj:58-60
+    return f"No such column '{name}' in table '{table.name}'"  # tables/rpc.clj:612-617
+
+
+def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, Any], lookup: Lookup,
+                   v2: bool = True) -> Compiled:
+    """SQL for search(*args, **kwargs) on `table`; `lookup` maps a column name to its Column.
+
+    `v2` picks Accelerated Tables' wording where the two implementations' errors differ.
+    """
     out = Compiled()
     parts: list[str] = []
     orders: list[str] = []
@@ -223,9 +233,15 @@ def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, An
         if isinstance(a, OfQuery):
             parts.append(_of_expr(a, lookup, out))
         elif isinstance(a, order_by):
-            col = lookup(str(a.column_name))
+            col = table.columns.get(str(a.column_name))
+            if col is None:
+                try:
+                    col = lookup(str(a.column_name))
+                except NoSuchColumnError:
+                    raise TableError(_missing_sort(table, a.column_name, v2)) from None
             qc = quote(col.sql_name)
-            orders.append(f"{qc} ASC NULLS LAST" if a.ascending else f"{qc} DESC NULLS FIRST")
+            # None first ascending, last descending, ties by row id (tables/v2/query.clj:314-316).
+            orders.append(f"{qc} ASC NULLS FIRST" if a.ascending else f"{qc} DESC NULLS LAST")
             out.used.add(col.sql_name)
         elif isinstance(a, page_size):
             if not isinstance(a.rows, int) or a.rows < 1:

@@ -78,6 +78,7 @@ class _ColumnSpec:
     type: str
     target_id: int | None = None
     target_name: str | None = None
+    client_hidden: bool = False  # kept from client code (tables/schema.clj:16-19)
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _column_specs(columns: Any, where: str) -> list[_ColumnSpec]:
                              f"type {c.get('type')!r}")
         target = c.get("target")
         out.append(_ColumnSpec(str(c["name"]), t, _as_int(c.get("table_id")),
-                               str(target) if target is not None else None))
+                               str(target) if target is not None else None, bool(c.get("client_hidden"))))
     return out
 
 

@@ -5,11 +5,13 @@ Plain Python, no `anvil` imports: the runtime's `anvil.tables` is a face over th
 `export_csv` and `client_access`. Storage design: docs/architecture.md ("Data tables"); schema:
 `schema.py`; values: `values.py`; queries: `query.py`; CSV and descriptions: `export.py`.
 
-Concurrency: every write runs in a `BEGIN IMMEDIATE` transaction, so writers from any process
-(fresh children, persistent workers' threads, background tasks) are serialised by SQLite's lock
-and a transaction sees no one else's writes: serialisable. Waiting for the lock (up to the
-connection's busy timeout) replaces Anvil's retry-on-conflict; a wait that times out raises
-TransactionConflict, which `in_transaction` retries as Anvil does.
+Concurrency, as Anvil's SERIALIZABLE transactions behave: a transaction is a deferred SQLite
+transaction in WAL mode, so it reads one snapshot and never blocks or is blocked by readers. Its
+first write upgrades it to a writer; when another transaction has committed since its snapshot
+(SQLITE_BUSY_SNAPSHOT) or is writing now (SQLITE_BUSY, which SQLite reports at once to a reader
+that wants to write), the write raises TransactionConflict with Anvil's message, and
+`in_transaction` retries it with Anvil's back-off. A write outside a transaction is one
+`BEGIN IMMEDIATE` of its own, which waits for the lock (busy timeout) and never conflicts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import sqlite3
 import threading
 import time
@@ -28,6 +31,8 @@ from anvil_dev.services.db import Database, ensure_schema
 from anvil_dev.services.tables import export
 from anvil_dev.services.tables import schema as schema_mod
 from anvil_dev.services.tables.errors import (
+    CONFLICT_MESSAGE,
+    NESTED_MESSAGE,
     NoSuchColumnError,
     RowDeleted,
     TableError,
@@ -46,12 +51,19 @@ _CHUNK = 500  # ids per `IN (...)` query
 
 
 def _is_busy(e: sqlite3.OperationalError) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     text = str(e).lower()
     return "locked" in text or "busy" in text
 
 
 def _conflict(e: sqlite3.OperationalError) -> TransactionConflict:
     return TransactionConflict(f"The database stayed locked by another transaction ({e}); try again")
+
+
+def _txn_conflict() -> TransactionConflict:
+    return TransactionConflict(CONFLICT_MESSAGE)
 
 
 class TablesStore:
@@ -68,6 +80,8 @@ class TablesStore:
         self._lock = threading.RLock()
         self._local = threading.local()
         self._index_checked: dict[tuple[str, str], float] = {}
+        self._v2: bool | None = None
+        self._hidden: dict[str, frozenset[str]] | None = None
 
     # ---------------------------------------------------------------- connection and schema
 
@@ -166,6 +180,15 @@ class TablesStore:
         return bool((svc.get("server_config") or {}).get("auto_create_missing_columns", False))
 
     @property
+    def v2(self) -> bool:
+        """Accelerated Tables (v2) or the original ones (v1): the tables service's
+        `client_config.enable_v2`, as Anvil chooses (services/anvil/tables/__init__.py:60)."""
+        if self._v2 is None:
+            svc = self.app_dir.service_config(TABLES_SERVICE) or {}
+            self._v2 = bool((svc.get("client_config") or {}).get("enable_v2", False))
+        return self._v2
+
+    @property
     def auto_index(self) -> bool:
         svc = self.app_dir.service_config(TABLES_SERVICE) or {}
         return bool((svc.get("server_config") or {}).get("auto_index", True))
@@ -184,6 +207,15 @@ class TablesStore:
             conn.execute("SAVEPOINT anvil_tables_op")
             try:
                 yield conn
+            except sqlite3.OperationalError as e:
+                conn.execute("ROLLBACK TO anvil_tables_op")
+                conn.execute("RELEASE anvil_tables_op")
+                self._forget()
+                if _is_busy(e) and getattr(self._local, "txn", None) is not None:
+                    # This transaction's snapshot is stale, or another one is writing: the upgrade
+                    # to a writer failed, which is Anvil's serialization failure.
+                    raise _txn_conflict() from None
+                raise
             except BaseException:
                 conn.execute("ROLLBACK TO anvil_tables_op")
                 conn.execute("RELEASE anvil_tables_op")
@@ -204,16 +236,12 @@ class TablesStore:
         conn.execute("COMMIT")
 
     def begin(self) -> None:
+        """Open this thread's transaction: deferred, so it reads a snapshot and takes the write
+        lock only at its first write (see the module's docstring)."""
         conn = self.conn()
         if conn.in_transaction:
-            raise TableError("A transaction is already open on this thread; use @anvil.tables.in_transaction "
-                             "to join it, or finish it first")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            if _is_busy(e):
-                raise _conflict(e) from None
-            raise
+            raise TableError(NESTED_MESSAGE)  # tables/util.clj:484-485
+        conn.execute("BEGIN")
         self._local.txn = object()
 
     def commit(self) -> None:
@@ -251,9 +279,10 @@ class TablesStore:
             if not isinstance(name, str):
                 raise TypeError(f"Column names are strings, not {type(name).__name__}")
         if not self.auto_create:
-            raise NoSuchColumnError(
-                f"No such column '{missing[0]}' in table '{info.name}' (add it to db_schema in anvil.yaml, "
-                "or set auto_create_missing_columns: true in the tables service's server_config)")
+            if self.v2:
+                raise NoSuchColumnError(f"No such column '{missing[0]}'")  # tables/v2/updates.clj:56
+            raise NoSuchColumnError(f"Row update failed: Column '{missing[0]}' does not exist and automatic "
+                                    "column creation is disabled.")  # tables/rpc.clj:362-363
         values = dict(values)
         for name in missing:
             inferred = infer_type(values[name])
@@ -351,7 +380,17 @@ class TablesStore:
 
     def compile(self, table_id: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
         info = self.table_by_id(table_id)
-        compiled = compile_search(info, args, kwargs, lambda name: self.column(table_id, name))
+
+        def lookup(name: str) -> Column:
+            try:
+                return self.column(table_id, name)
+            except NoSuchColumnError:
+                if self.v2:
+                    raise  # "No such column 'x'" (tables/v2/query.clj:160)
+                # A plain TableError on v1 (tables/rpc.clj:612-617).
+                raise TableError(f"No such column '{name}' in table '{info.name}'") from None
+
+        compiled = compile_search(info, args, kwargs, lookup, self.v2)
         if compiled.used and self.auto_index:
             self._maybe_index(info, compiled.used)
         return compiled
@@ -457,6 +496,37 @@ class TablesStore:
 
     def check_mac(self, given: Any, kind: str, *parts: Any) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given, self.mac(kind, *parts))
+
+    def hidden(self, table_name: str) -> frozenset[str]:
+        """The table's `client_hidden` columns (anvil.yaml): client code never sees or names them."""
+        if self._hidden is None:
+            self._hidden = {t.name: frozenset(c.name for c in t.columns if c.client_hidden)
+                            for t in schema_mod.parse_db_schema(self.app_dir.config)}
+        return self._hidden.get(table_name, frozenset())
+
+    def seal(self, value: Any) -> str:
+        """`value` (JSON) encrypted and authenticated with the app's secret key: what a client may
+        hold but neither read nor change (a search's cursor carries server code's query values)."""
+        return self._fernet().encrypt(json.dumps(value, default=str).encode()).decode()
+
+    def unseal(self, token: Any) -> Any:
+        """What seal() sealed, or None for anything else (altered, or from another app)."""
+        from cryptography.fernet import InvalidToken
+
+        if not isinstance(token, str):
+            return None
+        try:
+            return json.loads(self._fernet().decrypt(token.encode()))
+        except (InvalidToken, ValueError):
+            return None
+
+    def _fernet(self) -> Any:
+        import base64
+
+        from cryptography.fernet import Fernet
+
+        key = hmac.new(self.secret_key, b"anvil-dev tables cursor", hashlib.sha256).digest()
+        return Fernet(base64.urlsafe_b64encode(key))
 
     def client_access(self, table_name: str) -> str:
         """'none', 'search' or 'full': what client code may do with a table (anvil.yaml `client`)."""

@@ -36,13 +36,15 @@ _MAX_ATTEMPTS = 18
 class Transaction:
     """`with anvil.tables.Transaction():` - everything inside commits together, or not at all.
 
-    Writers from every process are serialised (SQLite's write lock, taken when the block starts);
-    an exception inside the block, or abort(), rolls it back.
+    It reads one snapshot; a write after another transaction changed the data raises
+    TransactionConflict (see anvil_dev.services.tables.store). An exception inside the block, or
+    abort(), rolls it back. `relaxed=True` (Anvil's REPEATABLE READ) is accepted; SQLite's
+    snapshots make it behave as the default SERIALIZABLE, which conflicts at least as often.
     """
 
     def __init__(self, relaxed: bool = False) -> None:
         self._aborting = False
-        self.relaxed = relaxed
+        self._isolation = "relaxed" if relaxed else None
 
     def __enter__(self) -> Transaction:
         services.current().tables.begin()
@@ -61,16 +63,15 @@ class Transaction:
 
 
 def in_transaction(maybe_f: Callable[..., Any] | None = None, relaxed: bool | None = None) -> Any:
-    """Run the decorated function in a transaction, retrying (up to 18 attempts) on conflict.
+    """Run the decorated function in a transaction, retrying it (18 attempts) on TransactionConflict.
 
-    Called inside a transaction already open on this thread, it joins that one.
+    As on Anvil (services/anvil/tables/__init__.py:201-240): no joining an open transaction (that
+    raises "You already have a transaction open here"), back-off random() * 1.5**n * 0.05 s.
     """
 
     def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def new_f(*args: Any, **kwargs: Any) -> Any:
-            if services.current().tables.in_transaction():
-                return f(*args, **kwargs)
             n = 0
             while True:
                 try:
@@ -126,8 +127,15 @@ def _register() -> None:
         return
     for name, cls in portable_types().items():
         server.portable_class(cls, name)
+    from anvil._errors import AnvilWrappedError
+
+    if TableError.__bases__ != (AnvilWrappedError,):
+        # Anvil's TableError derives from AnvilWrappedError (services/anvil/tables/_errors.py:6); the
+        # service defines it without importing `anvil`, so it is re-based here, once per process.
+        TableError.__bases__ = (AnvilWrappedError,)
     for exc in (TableError, RowDeleted, NoSuchColumnError, TransactionConflict, QuotaExceededError):
         register_exception_type(f"anvil.tables.{exc.__name__}", exc)
+    from anvil.tables import _client  # noqa: F401 - registers anvil.private.tables.client.*
 
 
 _register()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import sys
 from typing import Any
 
 import anvil
@@ -94,13 +95,15 @@ class Row:
     """A row of a data table. Reads come from a cache filled by the search that found the row
     (or on first use); writes go to the database at once."""
 
-    __slots__ = ("_table_id", "_id", "_cache", "_deleted", "_only", "_depth")
+    __slots__ = ("_table_id", "_id", "_cache", "_deleted", "_only", "_depth", "_buffer")
     _table_id: int
     _id: int
     _cache: dict[str, Any] | None
     _deleted: bool
     _only: tuple[str, ...] | None
     _depth: int
+    # Accelerated Tables only: None, or the changes buffered since buffer_changes()/of a draft.
+    _buffer: dict[str, Any] | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("Rows cannot be created directly: use app_tables.<table>.add_row(...)")
@@ -108,7 +111,10 @@ class Row:
     @classmethod
     def _make(cls, table_id: int, row_id: int, data: dict[str, Any] | None = None,
               only: tuple[str, ...] | None = None, depth: int = 0) -> Row:
-        self = object.__new__(cls)
+        # v1 rows are plain `Row`s; v2 rows are the table's model class (`app_tables.t.Row` or
+        # the app's subclass of it), so they have buffer_changes(), save() and the rest.
+        klass = _v2_model(table_id) if cls is Row and services.current().tables.v2 else cls
+        self = object.__new__(klass)
         s = object.__setattr__
         s(self, "_table_id", table_id)
         s(self, "_id", row_id)
@@ -116,9 +122,14 @@ class Row:
         s(self, "_deleted", False)
         s(self, "_only", only)
         s(self, "_depth", depth)
+        s(self, "_buffer", {} if getattr(klass, "_Row_buffered_", False) else None)
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # A property with a setter on a model class works (as v2/_utils.py maybe_handle_descriptors).
+        if hasattr(getattr(type(self), name, None), "__set__") and not name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
         raise AttributeError(f"Rows cannot have local state, trying to set {name!r} attribute on {self!r}")
 
     def _anvil_row_ref(self) -> RowRef:
@@ -142,13 +153,24 @@ class Row:
             raise TypeError(f"Row columns are always strings, not {type(key).__name__}")
         if self._deleted:
             raise RowDeleted("This row has been deleted")
+        if self._buffer is not None and key in self._buffer:
+            return copy.deepcopy(self._buffer[key]) if isinstance(self._buffer[key], (dict, list)) \
+                else self._buffer[key]
+        if self._id is None:  # a draft: what it has not been given reads as None
+            return None
         if self._only is not None and key not in self._only:
             raise NoSuchColumnError(f"No such column '{key}'")
         cache = self._cache
         if cache is None or key not in cache:
             cache = self._fill()
             if key not in cache:
-                services.current().tables.column(self._table_id, key)  # raises NoSuchColumnError
+                try:
+                    services.current().tables.column(self._table_id, key)
+                except NoSuchColumnError:
+                    if services.current().tables.v2:
+                        raise  # "No such column 'x'" (v2/_row.py:736-738)
+                    # A plain TableError on v1 (tables/rpc.clj:876-878).
+                    raise TableError(f"No such column '{key}' in this table") from None
                 cache = self._fill()
         value = cache[key]
         # The cache must not change when the caller edits what it got.
@@ -163,8 +185,14 @@ class Row:
             return self[key]
         except NoSuchColumnError:
             return default
+        except TableError:
+            if key in self.keys():
+                raise
+            return default
 
     def keys(self) -> list[str]:
+        if self._id is None:
+            return list(self._buffer or {})
         if self._deleted:
             raise RowDeleted("This row has been deleted")
         names = list(services.current().tables.table_by_id(self._table_id).columns)
@@ -182,7 +210,9 @@ class Row:
     def __contains__(self, key: object) -> bool:
         return key in self.keys()
 
-    def get_id(self) -> str:
+    def get_id(self) -> str | None:
+        if self._id is None:
+            return None  # a draft row has no id until it is saved (v2/_row.py:857-862)
         return f"[{self._table_id},{self._id}]"
 
     def refresh(self, fetch: Any = None) -> None:
@@ -202,6 +232,9 @@ class Row:
         values.update(kwargs)
         if self._deleted:
             raise RowDeleted("This row has been deleted")
+        if self._buffer is not None and values:
+            self._buffer.update(values)
+            return
         if not values:
             self._fill()
             return
@@ -231,6 +264,8 @@ class Row:
         return self._id == other._id and self._table_id == other._table_id
 
     def __hash__(self) -> int:
+        if self._id is None:
+            raise ValueError("draft rows are unhashable")  # v2/_row.py:754-756
         return hash((self._table_id, self._id))
 
     def __repr__(self) -> str:
@@ -243,11 +278,19 @@ class Row:
     # -------------------------------------------------------------- the wire
 
     def __serialize__(self, info: Any) -> dict[str, Any]:
+        if self._id is None or self._buffer:
+            from anvil.server import SerializationError  # v2/_row.py:448-466
+
+            raise SerializationError(f"Rows with buffered changes cannot be serialized. Call save() or reset() "
+                                     f"first, (Found {self!r})")
         st = services.current().tables
         out: dict[str, Any] = {"id": self.get_id(), "table": st.table_by_id(self._table_id).name,
                                "mac": st.mac("row", self._table_id, self._id)}
         if self._depth < _WIRE_DATA_DEPTH:
-            out["data"] = {k: self._wire_value(v) for k, v in self.items()}
+            data = {k: self._wire_value(v) for k, v in self.items()}
+            if not getattr(info, "remote_is_trusted", True):
+                data = _for_client(out["table"], data)
+            out["data"] = data
         return out
 
     def _wire_value(self, value: Any) -> Any:
@@ -274,9 +317,236 @@ class Row:
         return cls._make(tid, rid)
 
 
+_warned_password_hash = False
+
+
+def _for_client(table_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Row data as client code may see it: without the table's client_hidden columns (as Anvil's
+    v2/_utils.py clean_row_data strips them for an untrusted remote)."""
+    global _warned_password_hash
+    from anvil.tables._client import strip_hidden
+
+    data = strip_hidden(table_name, data)
+    if "password_hash" in data and not _warned_password_hash:
+        _warned_password_hash = True
+        print(f"Warning: a row of table '{table_name}' went to client code with its password_hash column; "
+              "mark that column client_hidden: true in anvil.yaml's db_schema to keep it on the server",
+              file=sys.__stderr__)
+    return data
+
+
 def _permission_denied(message: str) -> Exception:
     try:
         from anvil.server import PermissionDenied
     except ImportError:
         return TableError(message)
     return PermissionDenied(message)
+
+
+# ------------------------------------------------------------------ Accelerated Tables (v2)
+# Model classes: `app_tables.t.Row` is a per-table subclass of `Row`; an app may subclass it
+# (`class Person(app_tables.people.Row, attrs=True, buffered=True): ...`) and every row of that
+# table is then an instance of the newest subclass (v2/_model.py:67-203).
+
+_base_models: dict[int, type[Row]] = {}
+_models: dict[int, type[Row]] = {}
+_SPELLING = {"client_writeable": "client_writable", "client_updateable": "client_updatable",
+             "client_createable": "client_creatable", "client_deleteable": "client_deletable"}
+_UNSET: Any = object()
+
+
+class _BufferedContext:
+    """What buffer_changes() returns: inside `with`, writes are buffered; leaving drops the buffer."""
+
+    def __init__(self, row: Row) -> None:
+        self._row = row
+
+    def __enter__(self) -> _BufferedContext:
+        if self._row._buffer is None:
+            object.__setattr__(self._row, "_buffer", {})
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # Unsaved changes are dropped; a realized row leaves buffered mode, a draft stays a draft.
+        if self._row._id is None:
+            self._row._buffer.clear()
+        else:
+            object.__setattr__(self._row, "_buffer", None)
+
+
+class ModelRow(Row):
+    """A v2 row: Row plus buffered changes, drafts, save()/reset() and fetch() (v2/_row.py:818-968)."""
+
+    __slots__ = ()
+    _Row_buffered_ = False
+    _Row_permissions_ = {"update": False, "create": False, "delete": False}
+    _Row_table_id_: int = 0
+
+    def __new__(cls, **values: Any) -> ModelRow:
+        """A draft row of this table: it is written by save()."""
+        self: ModelRow = object.__new__(_v2_model(cls._Row_table_id_))  # type: ignore[assignment]
+        s = object.__setattr__
+        for name, value in (("_table_id", cls._Row_table_id_), ("_id", None), ("_cache", {}), ("_deleted", False),
+                            ("_only", None), ("_depth", 0), ("_buffer", dict(values))):
+            s(self, name, value)
+        return self
+
+    def __init__(self, **values: Any) -> None:
+        pass
+
+    def __init_subclass__(cls, attrs: bool = False, buffered: bool = False, client_writable: bool = False,
+                          client_updatable: Any = _UNSET, client_creatable: Any = _UNSET,
+                          client_deletable: Any = _UNSET, **kws: Any) -> None:
+        for attr in ("__deserialize__", "__serialize__", "__init__", "__new__", "__new_deserialized__"):
+            if attr in cls.__dict__:
+                raise TypeError(f"It is not possible to customize the method {attr!r} for "
+                                f"{cls.__module__}.{cls.__name__}")
+        for wrong, right in _SPELLING.items():
+            if wrong in kws:
+                raise TypeError(f"Parameter '{wrong}' is misspelled. Did you mean '{right}'?")
+        if kws:
+            raise TypeError(f"Unexpected keyword arguments: {kws}")
+        super().__init_subclass__()
+        if attrs and "__getattr__" not in cls.__dict__:
+            cls.__getattr__ = _getattr_impl  # type: ignore[attr-defined]
+            cls.__setattr__ = _setattr_impl  # type: ignore[method-assign,assignment]
+        if buffered:
+            cls._Row_buffered_ = True
+        perms = dict(cls._Row_permissions_)
+        for kind, given in (("update", client_updatable), ("create", client_creatable), ("delete", client_deletable)):
+            if given is not _UNSET:
+                perms[kind] = bool(given)
+            elif client_writable:
+                perms[kind] = True
+        cls._Row_permissions_ = perms
+        if cls.__dict__.get("_Row_is_base_"):
+            return
+        _models[cls._Row_table_id_] = cls
+        _register_wire(cls)
+
+    def buffer_changes(self, buffered: bool | None = None) -> _BufferedContext | None:
+        if buffered:
+            object.__setattr__(self, "_buffer", self._buffer if self._buffer is not None else {})
+            return _BufferedContext(self)
+        if buffered is None:
+            return _BufferedContext(self)
+        if self._id is None:
+            raise ValueError("Changes in a draft row must always be buffered - call save() to convert to a "
+                             "realized row or reset to clear the buffer")
+        object.__setattr__(self, "_buffer", None)
+        return None
+
+    @property
+    def buffered_changes(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._buffer) if self._buffer is not None else None
+
+    def save(self) -> None:
+        save_all(self)
+
+    def reset(self) -> None:
+        reset_all(self)
+
+    def fetch(self, fetch: Any) -> None:
+        from anvil.tables.query import fetch_only
+
+        if not isinstance(fetch, fetch_only):
+            raise TypeError(f"expected a q.fetch_only() object, got {type(fetch).__name__!r}")
+        self._fill()
+
+
+def _getattr_impl(self: Row, attr: str) -> Any:
+    try:
+        return self[attr]
+    except (NoSuchColumnError, TableError):
+        raise AttributeError(attr) from None
+
+
+def _setattr_impl(self: Row, attr: str, value: Any) -> None:
+    if hasattr(getattr(type(self), attr, None), "__set__"):
+        object.__setattr__(self, attr, value)
+    else:
+        self[attr] = value
+
+
+def _register_wire(cls: type) -> None:
+    # Every model travels as "anvil.tables.Row": our clients know that one name.
+    try:
+        from anvil._registry import REGISTRY
+    except ImportError:
+        return
+    REGISTRY.names[cls] = "anvil.tables.Row"
+
+
+def base_model(table_id: int, name: str) -> type[Row]:
+    """`app_tables.<name>.Row`: the table's own model class, made once per process."""
+    cls = _base_models.get(table_id)
+    if cls is None:
+        cls = type("Row", (ModelRow,), {"__slots__": (), "_Row_table_id_": table_id,
+                                                  "_Row_is_base_": True, "__module__": "anvil.tables",
+                                                  "__qualname__": "Row", "_Row_prefix_": f"app_tables.{name}.Row"})
+        _base_models[table_id] = cls
+        _register_wire(cls)
+    return cls
+
+
+def _v2_model(table_id: int) -> type[Row]:
+    model = _models.get(table_id)
+    if model is not None:
+        return model
+    return base_model(table_id, services.current().tables.table_by_id(table_id).name)
+
+
+def save_all(*rows: Row) -> None:
+    """Write every buffered change and create every draft, linked drafts first, in one transaction."""
+    from anvil.tables import Transaction
+
+    st = services.current().tables
+    order: list[Row] = []
+    seen: set[int] = set()
+
+    def walk(row: Row) -> None:
+        if id(row) in seen or row._buffer is None:
+            return
+        seen.add(id(row))
+        for value in row._buffer.values():
+            for linked in (value if isinstance(value, list) else [value]):
+                if isinstance(linked, Row) and linked._id is None:
+                    walk(linked)
+        order.append(row)
+
+    for row in rows:
+        if not isinstance(row, Row):
+            raise TypeError("Must pass a table row")
+        walk(row)
+
+    def write() -> None:
+        for row in order:
+            values = dict(row._buffer or {})
+            if row._id is None:
+                rid, data = st.add_row(row._table_id, values)
+                object.__setattr__(row, "_id", rid)
+                object.__setattr__(row, "_cache", {k: to_user(v) for k, v in data.items()})
+            elif values:
+                Row.update(_unbuffered(row), values)
+            object.__setattr__(row, "_buffer", {} if getattr(type(row), "_Row_buffered_", False) else None)
+
+    if st.in_transaction():
+        write()
+    else:
+        with Transaction(relaxed=True):
+            write()
+
+
+def _unbuffered(row: Row) -> Row:
+    """A view of the same row that writes through (its cache is the row's own)."""
+    twin = Row._make(row._table_id, row._id)
+    object.__setattr__(twin, "_cache", row._cache)
+    object.__setattr__(twin, "_buffer", None)
+    return twin
+
+
+def reset_all(*rows: Row) -> None:
+    """Drop the buffered changes of these rows (drafts stay drafts, with nothing in them)."""
+    for row in rows:
+        if row._buffer is not None:
+            row._buffer.clear()

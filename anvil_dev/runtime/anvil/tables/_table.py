@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import anvil
-from anvil.tables._row import Row, _permission_denied, parse_row_id
+from anvil.tables._row import Row, _permission_denied, base_model, parse_row_id
 from anvil_dev import services
 from anvil_dev.services.tables import Compiled, TableError
-from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, all_of
+from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, all_of, only_cols
 
 DEFAULT_PAGE_SIZE = 100
 _PERMS = {"r": "client_readable", "rw": "client_writable", "rwc": "client_writable_cascade"}
@@ -49,7 +50,8 @@ class Table:
 
     def _compile(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
         if self._is_view:
-            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs))
+            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs),
+                    *[a for a in self._view_args if isinstance(a, only_cols)])
         return services.current().tables.compile(self._id, args, kwargs)
 
     # -------------------------------------------------------------- rows in, rows out
@@ -80,9 +82,13 @@ class Table:
             raise TableError("More than one row matched this query")
         return Row._make(self._id, rows[0][0], rows[0][1], compiled.only) if rows else None
 
+    def _matches_any(self, *args: Any, **kwargs: Any) -> bool:
+        """Whether any row (of this table or view) matches: one query, at most one row read."""
+        return bool(services.current().tables.select(self._id, self._compile(args, kwargs), limit=1, cols=[]))
+
     def get_by_id(self, row_id: Any, fetch: Any = None) -> Row | None:
-        tid, rid = parse_row_id(row_id)
-        if tid != self._id:
+        rid = _clean_row_id(row_id, self._id, services.current().tables.v2)
+        if rid is None:
             return None
         compiled = self._compile((), {}) if self._is_view else None
         if compiled is not None and not services.current().tables.has_row(self._id, rid, compiled):
@@ -123,6 +129,21 @@ class Table:
 
     def client_writable_cascade(self, *args: Any, **kwargs: Any) -> Table:
         return self._view("rwc", args, kwargs)
+
+    def restrict_columns(self, col_spec: Any) -> Table:
+        """A view showing only these columns (Accelerated Tables; v2/_table.py:63-67)."""
+        _v2_only("restrict_columns")
+        names = [col_spec] if isinstance(col_spec, str) else list(col_spec)
+        info = services.current().tables.table_by_id(self._id)
+        for n in names:
+            if n not in info.columns:
+                raise TableError(f"No such column '{n}' exists in table '{info.name}'")  # v2/basic_ops.clj:171
+        return Table(self._id, self._name, self._perm, (*self._view_args, only_cols(*names)), self._view_kwargs)
+
+    def _row_model(self) -> type[Row]:
+        """`table.Row`, this table's model class (Accelerated Tables): subclass it to give rows methods."""
+        _v2_only("Table.Row")
+        return base_model(self._id, self._name)
 
     # -------------------------------------------------------------- identity and the wire
 
@@ -166,6 +187,10 @@ class Table:
             raise _permission_denied("Invalid table reference: its signature does not match (was it altered?)")
         table._name = services.current().tables.table_by_id(table._id).name
         return table
+
+
+# Set after the class body, where a `Row` attribute would hide the Row class from its annotations.
+Table.Row = property(Table._row_model)  # type: ignore[attr-defined]
 
 
 class SearchIterator:
@@ -225,15 +250,37 @@ class SearchIterator:
         return services.current().tables.count(self._table_id, self._compiled)
 
     def __bool__(self) -> bool:
-        if self._ids is not None:
-            return bool(self._ids)
-        return bool(self._first())
+        # Always True, as both of Anvil's (v2/_search.py:216-218; v1 has no __nonzero__,
+        # _server.py LiveObjectProxy.__bool__): `if results:` never runs a query.
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        # Equal when they are the same search (v2 compares its capability, v1 its live object id).
+        if not isinstance(other, SearchIterator):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[Any, ...]:
+        c = self._compiled
+        return (self._table_id, c.where, json.dumps(c.params, default=str), c.order,
+                tuple(self._ids) if self._fixed and self._ids is not None else None)
 
     def __getitem__(self, index: Any) -> Any:
+        v2 = services.current().tables.v2
         if isinstance(index, slice):
-            return SearchIterator(self._table_id, self._compiled, self._load_ids()[index])
+            return self._slice(index, v2)
+        if not isinstance(index, int) and hasattr(index, "__index__"):
+            index = index.__index__()
         if not isinstance(index, int):
-            raise TypeError("search indices must be integers")
+            raise TypeError("search indices must be non-negative integers")
+        if index < 0:
+            if v2:
+                raise ValueError("search indices must be non-negative integers")  # v2/_search.py:252-263
+            raise IndexError("list index cannot be negative")  # _server.py LiveObjectProxy.__getitem__
+        out_of_range = "search index out of range" if v2 else "list index out of range"
         if self._ids is None and 0 <= index < self._page:
             first = self._first()
             if index < len(first):
@@ -242,10 +289,23 @@ class SearchIterator:
         try:
             rid = self._load_ids()[index]
         except IndexError:
-            raise IndexError("search index out of range") from None
+            raise IndexError(out_of_range) from None
         for row in self._rows([rid]):
             return row
         return Row._make(self._table_id, rid)  # deleted since: using it raises RowDeleted
+
+    def _slice(self, s: slice, v2: bool) -> Iterator[Row]:
+        """A slice is a one-shot iterator with no len(), as on Anvil (v2/_search.py:21-72)."""
+        for part in (s.start, s.stop, s.step):
+            if part is None:
+                continue
+            if not isinstance(part, int) and not hasattr(part, "__index__"):
+                raise TypeError("search slice indices must non-negative itegers (or None)")
+            if part.__index__() < 0:
+                if v2:
+                    raise ValueError("search slice indices must non-negative itegers (or None)")
+                raise Exception("list slice indices and step cannot be negative")  # _server.py
+        return _OneShot(self._rows(self._load_ids()[s]))
 
     def refresh(self) -> None:
         if not self._fixed:
@@ -284,11 +344,42 @@ class SearchIterator:
     def __repr__(self) -> str:
         return f"<anvil.tables.SearchIterator: {services.current().tables.table_by_id(self._table_id).name}>"
 
-    def __serialize__(self, info: Any) -> list[Row]:
-        return list(self)
+    def __serialize__(self, info: Any) -> Any:
+        """All its rows, for trusted code; for client code, as Anvil sends a search: the first page,
+        and when there are more a signed cursor the client reads further pages with (a search of
+        one page or less stays a plain list of rows)."""
+        if getattr(info, "remote_is_trusted", True) or self._fixed:
+            return list(self)
+        first = self._first()
+        rows = [Row._make(self._table_id, rid, data, self._compiled.only) for rid, data in first]
+        if self._ids is not None and len(self._ids) <= len(first):
+            return rows
+        return {"rows": rows, "more": self._cursor()}
+
+    def _cursor(self) -> str:
+        # Sealed (encrypted and authenticated): the query's values are server code's, not the client's.
+        c = self._compiled
+        return services.current().tables.seal({"t": self._table_id, "w": c.where, "p": list(c.params),
+                                                "o": c.order, "n": self._page, "cols": self._cols,
+                                                "only": list(c.only) if c.only is not None else None})
+
+    @classmethod
+    def from_cursor(cls, sealed: Any) -> SearchIterator:
+        """The search a client's cursor names; PermissionDenied if it was altered."""
+        cursor = services.current().tables.unseal(sealed)
+        if not isinstance(cursor, dict):
+            raise _permission_denied("Invalid search reference: its signature does not match (was it altered?)")
+        only = tuple(cursor["only"]) if isinstance(cursor.get("only"), list) else None
+        compiled = Compiled(where=str(cursor["w"]), params=list(cursor["p"]), order=str(cursor["o"]),
+                            page_size=int(cursor["n"]), only=only)
+        if isinstance(cursor.get("cols"), list) and only is None:
+            compiled.fetch = dict.fromkeys(cursor["cols"])
+        return cls(int(cursor["t"]), compiled)
 
     @classmethod
     def __new_deserialized__(cls, data: Any, info: Any) -> Any:
+        if isinstance(data, dict) and "more" in data:
+            return cls.from_cursor(data["more"])
         rows = [r for r in (data or []) if isinstance(r, Row)]
         if not rows or len({r._table_id for r in rows}) != 1:
             return rows
@@ -325,8 +416,59 @@ class AppTables:
         return "<anvil.tables.app_tables>"
 
 
+class _OneShot:
+    """An iterator over a slice of a search: iterable once, with no len()."""
+
+    def __init__(self, rows: Iterator[Row]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> _OneShot:
+        return self
+
+    def __next__(self) -> Row:
+        return next(self._rows)
+
+
+_ROW_ID = re.compile(r"^\[(\d+),(\d+)\]$")
+
+
+def _clean_row_id(row_id: Any, table_id: int, v2: bool) -> int | None:
+    """The row number get_by_id looks up, or None when it names no row of this table.
+
+    v2 takes a bare row number or "[t,r]" exactly (tables/v2/basic_ops.clj:82-100); v1 a JSON
+    "[t,r]" (tables/rpc.clj:950-953). Neither raises for an id that does not parse.
+    """
+    if v2:
+        if isinstance(row_id, int) and not isinstance(row_id, bool):
+            return row_id
+        text = str(row_id)
+        if text.isdigit():
+            return int(text)
+        m = _ROW_ID.match(text)
+        return int(m.group(2)) if m and int(m.group(1)) == table_id else None
+    try:
+        tid, rid = json.loads(row_id) if isinstance(row_id, str) else (None, None)
+    except (TypeError, ValueError):
+        return None
+    ok = all(isinstance(x, int) and not isinstance(x, bool) for x in (tid, rid))
+    return rid if ok and tid == table_id else None
+
+
+def _v2_only(what: str) -> None:
+    if not services.current().tables.v2:
+        raise AttributeError(f"{what} is only available with Accelerated Tables (set enable_v2: true in the "
+                             "tables service's client_config in anvil.yaml)")
+
+
 def get_table_by_id(table_id: Any) -> Table:
     """A table by its id (a row id "[table_id,row_id]" names its table too)."""
+    if not services.current().tables.v2:
+        raise TableError("get_table_by_id is only available in Accelerated Tables beta")  # tables/__init__.py:156
+    return table_by_id(table_id)
+
+
+def table_by_id(table_id: Any) -> Table:
+    """get_table_by_id without the v2 check, for the runtime's own use (a legacy numeric user_table)."""
     if isinstance(table_id, str) and table_id.startswith("["):
         table_id = parse_row_id(table_id)[0]
     info = services.current().tables.table_by_id(int(table_id))

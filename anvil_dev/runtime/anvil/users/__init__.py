@@ -67,11 +67,12 @@ def _settings() -> dict[str, Any]:
 
 def _table() -> Any:
     """The users data table named by the service's server_config user_table."""
-    from anvil.tables import TableError, app_tables, get_table_by_id
+    from anvil.tables import TableError, app_tables
+    from anvil.tables._table import table_by_id
 
     name = _settings()["user_table"]
     try:
-        return get_table_by_id(name) if isinstance(name, int) else app_tables[str(name)]
+        return table_by_id(name) if isinstance(name, int) else app_tables[str(name)]
     except (KeyError, TableError):
         raise TableError(f"The users table '{name}' does not exist: add it to db_schema in anvil.yaml, or "
                          "point the Users service's server_config user_table at your table") from None
