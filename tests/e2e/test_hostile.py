@@ -7,15 +7,19 @@ for a worker to import. Every test ends with the server still serving.
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+import simple_websocket
 import yaml
 
 from anvil_dev.client import ServerError
+from anvil_dev.scaffold import scaffold
 
 from helpers import ServerProcess, write_module
 
@@ -107,3 +111,139 @@ def test_a_right_password_inside_a_burst_past_the_limit_is_refused(users_server:
     assert results[39].type == "anvil.users.TooManyPasswordFailures"
     assert c.call("current") is None
     assert checked_wrong(results) <= 10
+
+
+# ---------------------------------------------------------------------------------------------------- internal errors
+
+APP_MODULE = """
+    import anvil.server
+    from anvil.tables import app_tables
+
+    @anvil.server.callable
+    def add(a, b):
+        return a + b
+
+    @anvil.server.callable
+    def power(base, exponent):
+        return base ** exponent
+
+    @anvil.server.callable
+    def digits(n):
+        return len(str(abs(n))) if abs(n) < 10 ** 4000 else n.bit_length()
+
+    @anvil.server.callable
+    def new_row(name):
+        return app_tables.feedback.add_row(name=name, email="x@example.org", feedback="")
+
+    @anvil.server.callable
+    def row_name(row):
+        return row["name"]
+
+    @anvil.server.callable
+    def table_of(row):
+        return app_tables.feedback
+
+    @anvil.server.callable
+    def rows_in(table):
+        return len(table.search())
+
+    @anvil.server.callable
+    def echo(value):
+        return value
+"""
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    app = scaffold(tmp_path_factory.mktemp("hostile") / "HostileApp")
+    write_module(app, "Hostile", APP_MODULE)
+    srv = ServerProcess(app, "--fresh")
+    yield srv
+    srv.stop()
+
+
+def post_call(srv: ServerProcess, command: str, args: list[Any], objects: list[Any]) -> requests.Response:
+    body = json.dumps({"command": command, "args": args, "kwargs": {}, "objects": objects}, allow_nan=True)
+    return requests.post(srv.url + "/_/call", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+
+
+def assert_refused(r: requests.Response, type_name: str, fragment: str, srv: ServerProcess, mark: int) -> None:
+    """A 4xx JSON error of Anvil's type naming the problem; no traceback in the reply or the terminal."""
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:500])
+    assert r.headers["Content-Type"] == "application/json", r.text[:500]
+    err = r.json()["error"]
+    assert (err["type"], fragment in err["message"]) == (type_name, True), err
+    assert "Traceback" not in r.text
+    assert "Traceback" not in "\n".join(srv.lines[mark:])
+    assert srv.client().call("add", 20, 22) == 42
+
+
+ROW = [{"path": ["args", 0], "type": ["ValueType"], "typeName": "anvil.tables.Row"}]
+TABLE = [{"path": ["args", 0], "type": ["ValueType"], "typeName": "anvil.tables.Table"}]
+
+
+@pytest.mark.parametrize("row_id", ["[1e999,1]", "[1,-1e999]", [1e999, 1], [1, float("-inf")], [1, float("nan")]])
+def test_row_references_with_infinite_numbers_are_refused(app_server: ServerProcess, row_id: Any) -> None:
+    mark = app_server.mark()
+    r = post_call(app_server, "row_name", [{"id": row_id, "mac": "0" * 32}], ROW)
+    assert_refused(r, "anvil.server.SerializationError", "Invalid row reference: Invalid row id", app_server, mark)
+
+
+def test_references_with_non_ascii_macs_are_refused(app_server: ServerProcess) -> None:
+    c = app_server.client()
+    row = c.call("new_row", "Ann")
+    table = c.call("table_of", row)
+    mark = app_server.mark()
+    r = post_call(app_server, "row_name", [dict(row.data, mac="é" * 32)], ROW)
+    assert_refused(r, "anvil.server.PermissionDenied", "Invalid row reference: its signature does not match",
+                   app_server, mark)
+    r = post_call(app_server, "rows_in", [dict(table.data, mac="\u2603")], TABLE)
+    assert_refused(r, "anvil.server.PermissionDenied", "Invalid table reference: its signature does not match",
+                   app_server, mark)
+    assert c.call("row_name", row) == "Ann" and c.call("rows_in", table) >= 1
+
+
+def test_big_ints_cross_the_wire_whatever_their_size(app_server: ServerProcess) -> None:
+    """Results of any size (Python's own str() refuses over 4,300 digits); arguments from a client
+    up to that limit (a longer one would cost the worker quadratic time to read)."""
+    c = app_server.client()
+    assert c.call("power", 10, 5000) == 10 ** 5000
+    assert c.call("power", -7, 30000) == (-7) ** 30000
+    assert c.call("add", 10 ** 4000, 1) == 10 ** 4000 + 1
+    mark = app_server.mark()
+    r = post_call(app_server, "add", [None, 1], [{"path": ["args", 0], "type": ["Long"], "value": "9" * 5000}])
+    assert_refused(r, "anvil.server.SerializationError", "Malformed Long value at msg['args'][0]", app_server, mark)
+
+
+def test_a_deeply_nested_first_uplink_frame_is_refused_cleanly(app_server: ServerProcess) -> None:
+    for depth in (10_000, 100_000):
+        mark = app_server.mark()
+        ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{app_server.port}/_/uplink")
+        ws.send("[" * depth + "]" * depth)
+        frames: list[str] = []
+        try:
+            while (m := ws.receive(timeout=10)) is not None:
+                frames.append(m)
+        except simple_websocket.ConnectionClosed:
+            pass
+        assert [json.loads(f) for f in frames] == [{"error": "Incorrect uplink key"}], frames
+        app_server.wait_for_output("incorrect uplink key", after=mark)
+        assert "Traceback" not in "\n".join(app_server.lines[mark:])
+    assert app_server.client().call("add", 1, 2) == 3
+
+
+# ---------------------------------------------------------------------------------------------------- type names
+
+
+def test_a_client_cannot_make_a_worker_import_a_module(app_server: ServerProcess) -> None:
+    """`this` prints the Zen of Python when imported, and the app's client module Planted (which no
+    server module imports) leaves a file behind: a type name from a client must import neither."""
+    marker = app_server.app_dir / "planted"
+    (app_server.app_dir / "client_code" / "Planted.py").write_text(
+        f"open({str(marker)!r}, 'w').write('imported')\nclass Thing:\n    pass\n")
+    for name in ("this.Nope", "antigravity.Nope", "HostileApp.Planted.Thing", "Planted.Thing", "os.path.Nope"):
+        mark = app_server.mark()
+        r = post_call(app_server, "echo", [{}], [{"path": ["args", 0], "type": ["ValueType"], "typeName": name}])
+        assert_refused(r, "anvil.server.SerializationError", f"No such serializable type: {name}", app_server, mark)
+        assert "The Zen of Python" not in "\n".join(app_server.lines[mark:])
+    assert not marker.exists()

@@ -50,10 +50,10 @@ def hello(frame: str | bytes, key: str) -> list[Message]:
     """
     try:
         data = json.loads(frame)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested too deep to hold a key
         data = None
     given = data.get("key") if isinstance(data, dict) else None
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), key.encode()):
+    if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.encode()):
         raise WrongKey("Incorrect uplink key")
     v = data.get("v") if isinstance(data, dict) else None
     if not isinstance(v, int) or v < 5:

@@ -456,7 +456,9 @@ class TablesStore:
         return hmac.new(self.secret_key, msg, hashlib.sha256).hexdigest()[:32]
 
     def check_mac(self, given: Any, kind: str, *parts: Any) -> bool:
-        return isinstance(given, str) and hmac.compare_digest(given, self.mac(kind, *parts))
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
+        return isinstance(given, str) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                                             self.mac(kind, *parts).encode())
 
     def client_access(self, table_name: str) -> str:
         """'none', 'search' or 'full': what client code may do with a table (anvil.yaml `client`)."""
