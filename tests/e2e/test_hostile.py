@@ -7,7 +7,9 @@ for a worker to import. Every test ends with the server still serving.
 
 from __future__ import annotations
 
+import errno
 import json
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -247,3 +249,96 @@ def test_a_client_cannot_make_a_worker_import_a_module(app_server: ServerProcess
         assert_refused(r, "anvil.server.SerializationError", f"No such serializable type: {name}", app_server, mark)
         assert "The Zen of Python" not in "\n".join(app_server.lines[mark:])
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------------- runaway code
+
+PRINT_MODULE = """
+    import anvil.server
+
+    @anvil.server.callable
+    def print_without_newlines(mib):
+        piece = "x" * 1024
+        for _ in range(mib * 1024):
+            print(piece, end="")
+        print()
+        return "printed"
+"""
+
+
+def test_output_printed_without_newlines_costs_linear_time(app_dir: Path, mode_flag: str,
+                                                           server_factory: Callable[..., ServerProcess]) -> None:
+    """32 MiB in 1 KiB pieces: done at once when each write costs its own size, never (past the
+    call's timeout) when each re-joins the line so far (half a terabyte copied)."""
+    write_module(app_dir, "Printer", PRINT_MODULE)
+    srv = server_factory(app_dir, mode_flag, "--timeout", "120")
+    c = srv.client()
+    assert c.call("print_without_newlines", 32) == "printed"
+    srv.wait_for_output("[print_without_newlines] xxxx", timeout=60)
+    assert c.call("print_without_newlines", 0) == "printed"
+
+
+# ---------------------------------------------------------------------------------------------------- a full disk
+
+DISK_MODULE = """
+    import anvil.server
+    from anvil.tables import app_tables
+
+    @anvil.server.callable
+    def add_note(name, size=0):
+        app_tables.feedback.add_row(name=name, email="x@example.org", feedback="x" * size)
+        return name
+
+    @anvil.server.callable
+    def notes():
+        return sorted(r["name"] for r in app_tables.feedback.search())
+"""
+
+
+@pytest.fixture
+def small_state_dir(app_dir: Path) -> Iterator[Path]:
+    """The app's .anvil-dev/ on a 4 MiB tmpfs of its own, so that the test can fill it or make it
+    read-only (needs root in a namespace that allows mounts; skipped with the reason otherwise)."""
+    state = app_dir / ".anvil-dev"
+    state.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
+    try:
+        yield state
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file into `directory` until its filesystem has no space left."""
+    filler = directory / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+    return filler
+
+
+def test_a_full_disk_fails_writes_clearly_loses_nothing_and_service_resumes(
+        app_dir: Path, small_state_dir: Path, mode_flag: str, server_factory: Callable[..., ServerProcess]) -> None:
+    write_module(app_dir, "Disk", DISK_MODULE)
+    srv = server_factory(app_dir, mode_flag)
+    c = srv.client()
+    committed = [c.call("add_note", f"n{i}") for i in range(20)]
+    filler = fill(small_state_dir)
+    mark = srv.mark()
+    with pytest.raises(ServerError) as e:
+        for i in range(200):  # SQLite may still fit a few small rows in pages it has
+            c.call("add_note", f"late{i}", 20_000)
+    assert e.value.type == "anvil.tables.TableError", e.value
+    assert "disk" in e.value.message and str(small_state_dir) in e.value.message, e.value.message
+    assert "Traceback" not in "\n".join(srv.lines[mark:])
+    assert set(committed) <= set(c.call("notes")), "reads go on, and every committed row is there"
+    filler.unlink()
+    assert c.call("add_note", "after", 10) == "after"
+    assert set(committed) | {"after"} <= set(c.call("notes"))

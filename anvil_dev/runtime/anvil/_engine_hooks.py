@@ -116,12 +116,25 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
         # KeyboardInterrupt and SystemExit too: here they can only come from server code (workers
         # ignore SIGINT), and re-raising them would end the process (fresh) or the call's thread
         # without a reply (persistent), leaving the caller to wait for the timeout.
-        reply = {"error": error_dict(e, app_root), "objects": []}
+        reply = {"error": error_dict(_storage_error(e), app_root), "objects": []}
     finally:
         if parent is None:
             _finish_call(state)
         _context.pop(prev)
     return reply
+
+
+def _storage_error(e: BaseException) -> BaseException:
+    """A write that failed because the app's disk is full or read-only, as anvil.tables.TableError
+    saying so (not a bare sqlite3.OperationalError); any other error as it is."""
+    from anvil_dev import services
+    from anvil_dev.services.db import storage_problem
+    from anvil_dev.services.tables import TableError
+
+    if not services.is_open() or isinstance(e, TableError):
+        return e
+    problem = storage_problem(e, services.current().app_dir.data_dir)
+    return TableError(problem) if problem else e
 
 
 def _check_arguments(reg: Any, command: str, args: Any, kwargs: Any) -> None:

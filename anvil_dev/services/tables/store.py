@@ -198,7 +198,8 @@ class TablesStore:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite has already rolled back after a full disk
+                conn.execute("ROLLBACK")
             self._forget()
             raise
         conn.execute("COMMIT")
