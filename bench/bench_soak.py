@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Server, call, children, cmdline, make_app, memory_kb  # noqa: E402
+from _harness import Server, call, children, cmdline, make_app, memory_kb
 
 SOAK_MODULE = textwrap.dedent("""
     import anvil.server
