@@ -117,8 +117,8 @@ def storage_problem(error: BaseException, path: str | os.PathLike[str]) -> str |
     readonly database"); media and other files as OSError (ENOSPC, EROFS, EDQUOT).
     """
     where = Path(path)
-    text = str(error).lower()
     if isinstance(error, sqlite3.Error):
+        text = str(error).lower()  # only here: an app's exception may fail to print
         full = "disk is full" in text
         read_only = "readonly" in text or "read-only" in text
     elif isinstance(error, OSError):
