@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/bench_tables_client.py
 	$(BIN)/python bench/bench_media.py
 	$(BIN)/python bench/bench_uplink.py
+	$(BIN)/python bench/bench_soak.py
 
 # mypy reads pyproject.toml: anvil_dev and the runtime's `anvil` package, unused ignores reported.
 lint: install

@@ -508,7 +508,7 @@ class _ClientRegistry(wire.TypeRegistry):
         self.names[_OrderBy] = _OrderBy.type_name
         self.names[Table] = Table.type_name
 
-    def lookup(self, name: str) -> type | None:
+    def lookup(self, name: str, may_import: bool = True) -> type | None:
         cls = self.classes.get(name)
         if cls is None:
             cls = type(name.rsplit(".", 1)[-1], (PortableObject,), {"type_name": name})

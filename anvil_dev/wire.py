@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -57,8 +58,9 @@ class TypeRegistry:
         self.classes[name] = cls
         self.names[cls] = name
 
-    def lookup(self, name: str) -> type | None:
-        """The class registered under `name`; subclasses may import its module first."""
+    def lookup(self, name: str, may_import: bool = True) -> type | None:
+        """The class registered under `name`. Subclasses may import its module first, but only
+        with `may_import`: a name from an untrusted sender must never choose what is imported."""
         return self.classes.get(name)
 
     def encode_other(self, obj: Any, path: list[Any]) -> dict[str, Any] | None:
@@ -74,6 +76,61 @@ class TypeRegistry:
 
 
 DEFAULT_REGISTRY = TypeRegistry()
+
+
+# Python refuses str(int) and int(str) beyond this many digits (a quadratic conversion: a denial of
+# service); Longs from trusted senders may be longer and are converted in pieces below the limit.
+_INT_DIGITS = 4000
+UNTRUSTED_LONG_DIGITS = 4300  # Python's default limit
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+
+
+def int_text(value: int) -> str:
+    """`str(value)` for an int of any size (Python's own refuses over 4,300 digits)."""
+    if -(10 ** _INT_DIGITS) < value < 10 ** _INT_DIGITS:
+        return str(value)
+    sign, value = ("-", -value) if value < 0 else ("", value)
+    return sign + _digits(value, _split_power(value))
+
+
+def _split_power(value: int) -> int:
+    k = _INT_DIGITS
+    while 10 ** (2 * k) <= value:
+        k *= 2
+    return k
+
+
+def _digits(value: int, k: int) -> str:
+    """Decimal digits of 0 <= value < 10**(2k), by halves (divide and conquer: no digit limit)."""
+    if value < 10 ** _INT_DIGITS:
+        return str(value)
+    high, low = divmod(value, 10 ** k)
+    if not high:
+        return _digits(low, k // 2)
+    return _digits(high, k // 2) + _digits(low, k // 2).rjust(k, "0")
+
+
+def parse_long(text: Any, trusted: bool = True) -> int:
+    """A Long's decimal text as an int; from an untrusted sender no longer than Python's own limit."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if not isinstance(text, str) or not _DIGITS.fullmatch(text.strip()):
+        raise ValueError(text)
+    text = text.strip()
+    body = text.lstrip("+-")
+    if not trusted and len(body) > UNTRUSTED_LONG_DIGITS:
+        raise ValueError(f"more than {UNTRUSTED_LONG_DIGITS} digits")
+    if len(body) <= _INT_DIGITS:
+        return int(text)
+    value = _parse_digits(body)
+    return -value if text.startswith("-") else value
+
+
+def _parse_digits(body: str) -> int:
+    if len(body) <= _INT_DIGITS:
+        return int(body)
+    half = len(body) // 2
+    return _parse_digits(body[:-half]) * 10 ** half + _parse_digits(body[-half:])
 
 
 def format_path(path: list[Any]) -> str:
@@ -165,7 +222,7 @@ class _Encoder:
         if t is int or (isinstance(value, int) and t not in self.registry.names):
             if -MAX_INT <= value <= MAX_INT:
                 return int(value)
-            self.objects.append({"path": list(path), "type": ["Long"], "value": str(int(value))})
+            self.objects.append({"path": list(path), "type": ["Long"], "value": int_text(int(value))})
             return None
         if t is float or (isinstance(value, float) and t not in self.registry.names):
             if math.isfinite(value):
@@ -290,7 +347,7 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
     kind = types[0] if isinstance(types, list) and types else types
     try:
         if kind == "Long":
-            return int(entry["value"])
+            return parse_long(entry["value"], info.remote_is_trusted)
         if kind == "Float":
             return float({"Infinity": "inf", "-Infinity": "-inf", "NaN": "nan"}[entry["value"]])
         if kind == "Date":
@@ -304,7 +361,7 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
             f"Malformed {kind} value at {format_path(path)}: {entry.get('value')!r:.100}") from None
     if kind in ("ValueType", "ClassType"):
         name = entry.get("typeName")
-        cls = registry.lookup(name) if isinstance(name, str) else None
+        cls = registry.lookup(name, may_import=info.remote_is_trusted) if isinstance(name, str) else None
         if cls is None:
             raise registry.error_class(f"No such serializable type: {name} at {format_path(path)}")
         if kind == "ClassType":

@@ -65,9 +65,16 @@ class _TerminalOutput(io.TextIOBase):
             self.terminal.flush()
             return len(text)
         state.output.append(text)
-        partial = state.cache.get("_partial", "") + text
-        lines = partial.split("\n")
-        state.cache["_partial"] = lines.pop()
+        # The line so far is kept in pieces and joined only when a newline ends it: joining it on
+        # every write cost quadratic time for output printed without newlines.
+        pieces: list[str] = state.cache.setdefault("_partial", [])
+        if "\n" not in text:
+            pieces.append(text)
+            return len(text)
+        pieces.append(text)
+        lines = "".join(pieces).split("\n")
+        tail = lines.pop()
+        pieces[:] = [tail] if tail else []
         if lines:
             name = state.command or "?"
             if state.background_task_id:

@@ -89,7 +89,7 @@ def refuse_foreign_origin() -> None:
 
 def same_secret(a: str, b: str) -> bool:
     """Compare a presented token with the real one in constant time; an empty token never matches."""
-    return bool(a) and hmac.compare_digest(a.encode(), b.encode())
+    return bool(a) and hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 def require_cli_token(cli_token: str, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -59,7 +60,8 @@ class Database:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite has already rolled back after a full disk
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
@@ -106,3 +108,28 @@ def _statements(sql: str) -> list[str]:
                 out.append(current.strip())
             current = ""
     return out
+
+
+def storage_problem(error: BaseException, path: str | os.PathLike[str]) -> str | None:
+    """What a failed write means for the user when the disk under `path` is full or read-only, or None.
+
+    SQLite reports these as OperationalError ("database or disk is full", "attempt to write a
+    readonly database"); media and other files as OSError (ENOSPC, EROFS, EDQUOT).
+    """
+    where = Path(path)
+    if isinstance(error, sqlite3.Error):
+        text = str(error).lower()  # only here: an app's exception may fail to print
+        full = "disk is full" in text
+        read_only = "readonly" in text or "read-only" in text
+    elif isinstance(error, OSError):
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        read_only = error.errno == errno.EROFS
+    else:
+        return None
+    if full:
+        return (f"Cannot write: the disk holding {where} is full. Nothing committed is lost; free some "
+                "space and writes work again at once")
+    if read_only:
+        return (f"Cannot write: {where} is read-only. Nothing committed is lost; make it writable and "
+                "writes work again at once")
+    return None

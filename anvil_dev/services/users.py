@@ -242,18 +242,43 @@ class Users:
             "SELECT locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)).fetchone()
         return max(0.0, row[0] - time.time()) if row else 0.0
 
-    def record_failure(self, user_id: str, max_failures: int) -> int:
-        """Count one wrong password; at `max_failures` the account locks. Returns the count so far."""
+    def claim_attempt(self, user_id: str, max_failures: int) -> int:
+        """Count one password attempt before its password is checked; returns its number in the
+        count, or 0 when the account is locked (refuse it without checking).
+
+        One write transaction, so simultaneous attempts each get their own number: however many
+        arrive at once, at most `max_failures` passwords are checked before the account locks.
+        Attempts refused while locked still count: `accept_password` looks at that to refuse a
+        right password that came inside a burst past the limit.
+        """
         now = time.time()
         with self._failures_db().write() as conn:
             row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
                                (user_id,)).fetchone()
-            failures = 0 if row is None or (row[1] and row[1] <= now) else row[0]
+            expired = row is not None and row[1] and row[1] <= now
+            failures = 0 if row is None or expired else row[0]
+            locked_until = 0.0 if row is None or expired else row[1]
             failures += 1
-            locked_until = now + self.lockout_seconds if failures >= max_failures else 0.0
+            if not locked_until and failures >= max_failures:
+                locked_until = now + self.lockout_seconds
             conn.execute("INSERT OR REPLACE INTO anvil_users_failures (user_id, failures, locked_until) "
                          "VALUES (?, ?, ?)", (user_id, failures, locked_until))
-        return failures
+        return 0 if failures > max_failures else failures
+
+    def accept_password(self, user_id: str, attempt: int, max_failures: int) -> bool:
+        """A right password was given on attempt number `attempt`: clear the count and return True,
+        unless attempts after it reached the limit (a burst it came inside): then False."""
+        with self._failures_db().write() as conn:
+            row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
+                               (user_id,)).fetchone()
+            if row is not None and row[1] > time.time() and row[0] >= max_failures and row[0] > attempt:
+                return False
+            conn.execute("DELETE FROM anvil_users_failures WHERE user_id = ?", (user_id,))
+        return True
+
+    def record_failure(self, user_id: str, max_failures: int) -> int:
+        """Count one wrong password; at `max_failures` the account locks. Returns the count so far."""
+        return self.claim_attempt(user_id, max_failures) or max_failures
 
     def clear_failures(self, user_id: str) -> None:
         with self._failures_db().write() as conn:

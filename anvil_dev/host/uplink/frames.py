@@ -50,12 +50,13 @@ def hello(frame: str | bytes, key: str, client_key: str | None = None) -> list[M
     """
     try:
         data = json.loads(frame)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested too deep to hold a key
         data = None
     given = data.get("key") if isinstance(data, dict) else None
-    is_client = isinstance(given, str) and client_key is not None and \
-        hmac.compare_digest(given.encode(), client_key.encode())
-    if not is_client and (not isinstance(given, str) or not hmac.compare_digest(given.encode(), key.encode())):
+    given_bytes = given.encode("utf-8", "surrogatepass") if isinstance(given, str) else None
+    is_client = given_bytes is not None and client_key is not None and \
+        hmac.compare_digest(given_bytes, client_key.encode())
+    if not is_client and (given_bytes is None or not hmac.compare_digest(given_bytes, key.encode())):
         raise WrongKey("Incorrect uplink key")
     v = data.get("v") if isinstance(data, dict) else None
     if not isinstance(v, int) or v < 5:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
 
             result = _endpoints.run(reg, command, kwargs)
         else:
+            _check_arguments(reg, command, args, kwargs)
             result = reg.fn(*args, **kwargs)
         if isinstance(result, (bytes, bytearray)):
             raise UnicodeError("This function returned a binary string (not text). If you want to return "
@@ -116,12 +118,39 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
         # KeyboardInterrupt and SystemExit too: here they can only come from server code (workers
         # ignore SIGINT), and re-raising them would end the process (fresh) or the call's thread
         # without a reply (persistent), leaving the caller to wait for the timeout.
-        reply = {"error": error_dict(e, app_root), "objects": []}
+        reply = {"error": error_dict(_storage_error(e), app_root), "objects": []}
     finally:
         if parent is None:
             _finish_call(state)
         _context.pop(prev)
     return reply
+
+
+def _storage_error(e: BaseException) -> BaseException:
+    """A write that failed because the app's disk is full or read-only, as anvil.tables.TableError
+    saying so (not a bare sqlite3.OperationalError); any other error as it is."""
+    from anvil_dev import services
+    from anvil_dev.services.db import storage_problem
+    from anvil_dev.services.tables import TableError
+
+    if not services.is_open() or isinstance(e, TableError):
+        return e
+    problem = storage_problem(e, services.current().app_dir.data_dir)
+    return TableError(problem) if problem else e
+
+
+def _check_arguments(reg: Any, command: str, args: Any, kwargs: Any) -> None:
+    """Arguments that do not fit one of this runtime's own functions (anvil.private.*) are the
+    caller's mistake, refused as a SerializationError (400), not a TypeError from inside anvil-dev.
+    An app's own functions get Python's TypeError, as on Anvil."""
+    if not str(getattr(reg.fn, "__module__", "")).startswith("anvil."):
+        return
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise server.SerializationError(f"Malformed call to {command}: args must be a list, kwargs an object")
+    try:
+        inspect.signature(reg.fn).bind(*args, **kwargs)
+    except TypeError as e:
+        raise server.SerializationError(f"Wrong arguments to {command}: {e}") from None
 
 
 def _finish_call(state: _context.CallState) -> None:

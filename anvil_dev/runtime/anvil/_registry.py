@@ -22,12 +22,16 @@ SerializationError.__module__ = "anvil.server"
 class RuntimeRegistry(wire.TypeRegistry):
     error_class = SerializationError
 
-    def lookup(self, name: str) -> type | None:
+    def lookup(self, name: str, may_import: bool = True) -> type | None:
         cls = self.classes.get(name)
-        if cls is None and "." in name:
-            # Anvil imports the module a type name points into, then looks again.
+        module = name.rsplit(".", 1)[0]
+        if cls is None and "." in name and (may_import or module == "anvil" or module.startswith("anvil.")):
+            # Anvil imports the module a type name points into, then looks again: only for a
+            # trusted sender (this app's own code). A client's name resolves only to a class the
+            # app has registered (its server modules, imported before any call) or to one of the
+            # classes of this runtime's own anvil package.
             try:
-                importlib.import_module(name.rsplit(".", 1)[0])
+                importlib.import_module(module)
             except Exception:  # noqa: BLE001 - a name whose module fails to import is simply unknown
                 return None
             cls = self.classes.get(name)

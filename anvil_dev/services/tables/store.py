@@ -230,7 +230,8 @@ class TablesStore:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite has already rolled back after a full disk
+                conn.execute("ROLLBACK")
             self._forget()
             raise
         conn.execute("COMMIT")
@@ -495,7 +496,9 @@ class TablesStore:
         return hmac.new(self.secret_key, msg, hashlib.sha256).hexdigest()[:32]
 
     def check_mac(self, given: Any, kind: str, *parts: Any) -> bool:
-        return isinstance(given, str) and hmac.compare_digest(given, self.mac(kind, *parts))
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
+        return isinstance(given, str) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                                             self.mac(kind, *parts).encode())
 
     def hidden(self, table_name: str) -> frozenset[str]:
         """The table's `client_hidden` columns (anvil.yaml): client code never sees or names them."""

@@ -87,7 +87,7 @@ def parse_row_id(row_id: Any) -> tuple[int, int]:
         if isinstance(tid, bool) or isinstance(rid, bool):
             raise ValueError
         return int(tid), int(rid)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: infinity (1e999 in JSON)
         raise TableError(f"Invalid row id {row_id!r:.80}: expected the form \"[table_id,row_id]\"") from None
 
 
@@ -309,7 +309,13 @@ class Row:
     def __new_deserialized__(cls, data: Any, info: Any) -> Row:
         if not isinstance(data, dict):
             raise TableError("Invalid row reference")
-        tid, rid = parse_row_id(data.get("id"))
+        try:
+            tid, rid = parse_row_id(data.get("id"))
+        except TableError as e:
+            # Bad input from the caller, as a SerializationError (400), not a failure of the server.
+            from anvil._registry import SerializationError
+
+            raise SerializationError(f"Invalid row reference: {e}") from None
         st = services.current().tables
         if not getattr(info, "remote_is_trusted", False) and not st.check_mac(data.get("mac"), "row", tid, rid):
             raise _permission_denied("Invalid row reference: its signature does not match (was it altered?)")

@@ -223,12 +223,8 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
     if user is None:
         _svc.check_password(password, None)  # the same time as a wrong password: no hint the email is unknown
         raise AuthenticationFailed(_BAD_LOGIN)
-    user_id = user.get_id()
-    if services.current().users.locked_for(user_id) > 0:
-        raise TooManyPasswordFailures(_locked_message())
+    _check_counted(user, password)
     stored = user.get("password_hash")
-    if not _svc.check_password(password, stored):
-        _failed(user)
     if _svc.needs_rehash(stored):
         # A hash from anvil-dev before bcrypt: replaced by Anvil's kind now the password is known.
         _write(user, password_hash=_svc.hash_password(password))
@@ -241,12 +237,21 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
     return user
 
 
-def _failed(user: Any, message: str = _BAD_LOGIN) -> None:
-    """Count a wrong password and raise: TooManyPasswordFailures once the account locks."""
+def _check_counted(user: Any, password: Any, message: str = _BAD_LOGIN) -> None:
+    """Check `user`'s password, counted against the lockout before it is checked (so a burst of
+    simultaneous attempts cannot all be checked); raise Anvil's exceptions when it is wrong or
+    the account is locked."""
     limit = int(_settings().get("max_password_failures") or _svc.MAX_PASSWORD_FAILURES)
-    n = services.current().users.record_failure(user.get_id(), limit)
-    _write(user, n_password_failures=n)  # Anvil counts in the row, creating the column (users/util.clj line 311)
-    raise (TooManyPasswordFailures if n >= limit else AuthenticationFailed)(message)
+    users = services.current().users
+    attempt = users.claim_attempt(user.get_id(), limit)
+    if attempt == 0:
+        raise TooManyPasswordFailures(_locked_message())
+    if _svc.check_password(password, user.get("password_hash")):
+        if not users.accept_password(user.get_id(), attempt, limit):
+            raise TooManyPasswordFailures(_locked_message())
+        return
+    _write(user, n_password_failures=attempt)  # Anvil counts in the row, creating the column (users/util.clj line 311)
+    raise (TooManyPasswordFailures if attempt >= limit else AuthenticationFailed)(message)
 
 
 def _locked_message() -> str:
@@ -310,10 +315,7 @@ def reset_password(old_password: str, new_password: str) -> bool:
     user = get_user()
     if user is None:
         raise AuthenticationFailed("You must be logged in to change your password")
-    if services.current().users.locked_for(user.get_id()) > 0:
-        raise TooManyPasswordFailures(_locked_message())
-    if not _svc.check_password(old_password, user.get("password_hash")):
-        _failed(user, "Incorrect password")
+    _check_counted(user, old_password, "Incorrect password")
     problem = _svc.password_problem(new_password, bool(_settings().get("require_secure_passwords")))
     if problem:
         raise PasswordNotAcceptable(problem)
