@@ -18,10 +18,10 @@ class _ServiceError(Exception):
 class TableError(_ServiceError):
     """Superclass of all table exceptions."""
 
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)
+    def __init__(self, message: object = "") -> None:  # Anvil's signature
+        super().__init__(message)
         if "message" not in self.__dict__:  # else set by AnvilWrappedError (a wire error dict)
-            self.message = str(args[0]) if args else ""
+            self.message = str(message)
 
     def __str__(self) -> str:
         return self.message

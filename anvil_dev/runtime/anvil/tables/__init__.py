@@ -10,7 +10,7 @@ from typing import Any
 
 from anvil.tables import query
 from anvil.tables._row import Row
-from anvil.tables._table import AppTables, SearchIterator, Table, get_table_by_id
+from anvil.tables._table import AppTableIterator, AppTables, SearchIterator, Table, get_table_by_id
 from anvil_dev import services
 from anvil_dev.services.tables import (
     NoSuchColumnError,
@@ -23,10 +23,10 @@ from anvil_dev.services.tables.query import order_by
 
 from .query import fetch_only
 
-__all__ = ["NoSuchColumnError", "QuotaExceededError", "Row", "RowDeleted", "SearchIterator", "Table",
-           "TableError", "Transaction", "TransactionConflict", "app_tables", "batch", "batch_delete",
-           "batch_update", "fetch_only", "get_connection_string", "get_table_by_id", "in_transaction",
-           "order_by"]
+__all__ = ["AppTableIterator", "AppTables", "NoSuchColumnError", "QuotaExceededError", "Row", "RowDeleted",
+           "SearchIterator", "Table", "TableError", "Transaction", "TransactionConflict", "app_tables", "batch",
+           "batch_delete", "batch_update", "fetch_only", "get_connection_string", "get_table_by_id",
+           "in_transaction", "order_by"]
 
 order_by.__module__ = "anvil.tables"
 app_tables = AppTables()

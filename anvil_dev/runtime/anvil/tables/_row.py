@@ -91,7 +91,13 @@ def parse_row_id(row_id: Any) -> tuple[int, int]:
         raise TableError(f"Invalid row id {row_id!r:.80}: expected the form \"[table_id,row_id]\"") from None
 
 
-class Row:
+class AbstractTableClass:
+    """The base of Row, Table and SearchIterator, as on Anvil (services/anvil/tables/_base_classes.py:6)."""
+
+    __slots__ = ()
+
+
+class Row(AbstractTableClass):
     """A row of a data table. Reads come from a cache filled by the search that found the row
     (or on first use); writes go to the database at once."""
 

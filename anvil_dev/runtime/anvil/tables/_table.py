@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import anvil
-from anvil.tables._row import Row, _permission_denied, base_model, parse_row_id
+from anvil.tables._row import AbstractTableClass, Row, _permission_denied, base_model, parse_row_id
 from anvil_dev import services
 from anvil_dev.services.tables import Compiled, TableError
 from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, all_of, only_cols
@@ -33,7 +33,7 @@ def _canon(value: Any) -> Any:
     return value
 
 
-class Table:
+class Table(AbstractTableClass):
     """A data table (`app_tables.name`), or a view of it restricted to rows matching a query."""
 
     def __init__(self, table_id: int, name: str, perm: str | None = None,
@@ -193,7 +193,7 @@ class Table:
 Table.Row = property(Table._row_model)  # type: ignore[attr-defined]
 
 
-class SearchIterator:
+class SearchIterator(AbstractTableClass):
     """The rows a search matched, loaded a page at a time as they are used."""
 
     def __init__(self, table_id: int, compiled: Compiled, ids: list[int] | None = None) -> None:
@@ -406,14 +406,29 @@ class AppTables:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("app_tables is read-only")
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(services.current().tables.table_names())
+    def __iter__(self) -> AppTableIterator:
+        return AppTableIterator()
 
     def __dir__(self) -> list[str]:
         return services.current().tables.table_names()
 
     def __repr__(self) -> str:
         return "<anvil.tables.app_tables>"
+
+
+class AppTableIterator:
+    """Iterating `app_tables`: the tables' Python names (services/anvil/tables/__init__.py:38)."""
+
+    def __init__(self) -> None:
+        self._names: Iterator[str] | None = None
+
+    def __iter__(self) -> AppTableIterator:
+        return self
+
+    def __next__(self) -> str:
+        if self._names is None:
+            self._names = iter(services.current().tables.table_names())
+        return next(self._names)
 
 
 class _OneShot:
