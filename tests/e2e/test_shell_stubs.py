@@ -91,8 +91,11 @@ def test_functions_lists_names_files_and_lines(new_app: Path) -> None:
     result = run_cli("--app", str(new_app), "functions")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    source = (new_app / "server_code" / "ServerModule1.py").read_text().splitlines()
+    decorator = source.index("def add_feedback(name, email, feedback):")  # the line above it, 1-based
+    assert source[decorator - 1].startswith("@anvil.server.callable")
     assert any(line.startswith("callable") and "add_feedback(name, email, feedback)" in line
-               and line.endswith("server_code/ServerModule1.py:16") for line in lines), result.stdout
+               and line.endswith(f"server_code/ServerModule1.py:{decorator}") for line in lines), result.stdout
     assert any(line.startswith("task") and "nightly(n)" in line and "server_code/Extra.py:4" in line
                for line in lines), result.stdout
     assert any(line.startswith("http_endpoint") and "GET,POST /items/:id -> item()" in line
