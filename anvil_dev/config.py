@@ -61,6 +61,13 @@ class Settings:
     # The app's local data (database, keys, media) somewhere other than its .anvil-dev/: the pytest
     # plugin points every process of a test server at a throwaway directory.
     data_dir: str | None = None
+    # Where users, sessions, cookies, tasks and mail live (`--database`, ANVIL_DEV_DATABASE, anvil.yaml's
+    # `anvil_dev: {database: ...}`): a postgresql:// URL that several hosts share, or None for the
+    # SQLite files in the data directory.
+    database: str | None = None
+    # `serve --production`: no reload, no console unless `console` (gunicorn serves).
+    production: bool = False
+    console: bool = True
 
     @property
     def max_response_bytes(self) -> int:
@@ -110,7 +117,8 @@ def _lookup(given: Mapping[str, str], name: str) -> str | None:
 def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None = None,
           persistent: bool | None = None, timeout: float | None = None, secrets: Iterable[str] = (),
           smtp: Mapping[str, Any] | None = None, deps: Iterable[str] = (),
-          environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+          environ: Mapping[str, str] | None = None, yaml_database: str | None = None,
+          **options: Any) -> Settings:
     """Settings from what the command line gave (None where it gave nothing), anvil.yaml's
     `server_persist` (`yaml_persist`) and the environment.
 
@@ -124,6 +132,10 @@ def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None =
         raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
     if persistent is None:
         persistent = bool(yaml_persist)
+    database = given.pop("database", None) or env.get("ANVIL_DEV_DATABASE") or yaml_database or None
+    if database is not None and not str(database).startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"--database {database!r} is not a postgresql:// URL (leave it out to keep the app's "
+                            "data in SQLite under .anvil-dev/)")
     limit = 30.0 if timeout is None else (float(timeout) if timeout > 0 else None)  # 0: no limit
     return Settings(
         app_path=str(Path(app_path).resolve()),
@@ -136,6 +148,7 @@ def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None =
         timezone=env.get("ANVIL_DEV_TZ") or "UTC",
         lockout_seconds=_positive(env, "ANVIL_DEV_LOCKOUT_SECONDS", 300.0),
         schedule_speedup=_positive(env, "ANVIL_DEV_SCHEDULE_SPEEDUP", 1.0),
+        database=database,
         **given,
     )
 
@@ -179,3 +192,11 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or value == float("inf"):
         raise SettingsError(f"{name}={raw!r} is not a positive number")
     return value
+
+
+def yaml_database(app_config: Mapping[str, Any]) -> str | None:
+    """anvil.yaml's `anvil_dev: {database: postgresql://...}`, if it names one. (A password is better
+    kept out of the file: libpq reads PGPASSWORD and ~/.pgpass.)"""
+    section = app_config.get("anvil_dev")
+    value = section.get("database") if isinstance(section, Mapping) else None
+    return str(value) if value else None

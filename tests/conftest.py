@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from anvil_dev.client import Connection
 from anvil_dev.scaffold import scaffold
 
-from helpers import ServerProcess
+from helpers import PostgresServer, ServerProcess, postgres_bin
 
 
 @pytest.fixture
@@ -50,3 +50,25 @@ def client(server: ServerProcess) -> Connection:
 @pytest.fixture
 def cli_runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the test session (Debian's `postgresql` package; `.ci/run`
+    installs it). Skipped, with the reason, only where the package or the driver is absent."""
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql): the Postgres tests need initdb/pg_ctl")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'anvil-dev[postgres]'): the Postgres tests need it")
+    server = PostgresServer(bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.new_database()

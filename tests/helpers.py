@@ -187,3 +187,73 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | Non
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "anvil_dev", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def postgres_bin() -> Path | None:
+    """The directory of Debian's PostgreSQL server programs (initdb, pg_ctl), or None if not installed."""
+    import shutil
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("pg_ctl")
+    return Path(on_path).parent if on_path else None
+
+
+class PostgresServer:
+    """A real PostgreSQL server of its own: `initdb` into a temporary directory, `pg_ctl` on a free
+    loopback port, trust authentication on loopback only, stopped (and removed) by `stop()`.
+
+    PostgreSQL refuses to run as root: as root, the cluster belongs to `nobody` and the programs run
+    as that user (through `runuser`); otherwise as whoever runs the tests.
+    """
+
+    def __init__(self, bindir: Path) -> None:
+        import tempfile
+
+        self.bindir = bindir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="anvil-dev-pg-"))
+        self.data = self.root / "data"
+        self._as_root = os.geteuid() == 0
+        if self._as_root:
+            import pwd
+
+            nobody = pwd.getpwnam("nobody")
+            os.chmod(self.root, 0o755)
+            os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--locale=C.UTF-8", "--no-sync")
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.root}' "
+                   "-c fsync=on -c max_connections=200")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._dbs = 0
+
+    def _run(self, program: str, *args: str) -> None:
+        cmd = [str(self.bindir / program), *args]
+        if self._as_root:
+            cmd = ["runuser", "-u", "nobody", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root)
+        if done.returncode != 0:
+            log = self.root / "log"
+            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr or done.stdout}"
+                               + (log.read_text() if log.exists() else ""))
+
+    def new_database(self) -> str:
+        """A fresh, empty database on this server; its URL."""
+        import psycopg
+
+        self._dbs += 1
+        name = f"test_{os.getpid()}_{self._dbs}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

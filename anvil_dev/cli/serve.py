@@ -39,13 +39,25 @@ from anvil_dev.cli._context import AppInfo, pass_info
               help="Where a dependency of anvil.yaml lives (repeatable; default: beside the app, by package name).")
 @click.option("--no-scheduled-tasks", is_flag=True, envvar="ANVIL_DEV_NO_SCHEDULED_TASKS",
               help="Do not run anvil.yaml's scheduled tasks.")
+@click.option("--database", envvar="ANVIL_DEV_DATABASE", metavar="postgresql://...",
+              help="Keep users, sessions, tasks and mail in PostgreSQL, shared by every host given the same URL "
+                   "(default: anvil.yaml's anvil_dev.database, else SQLite under .anvil-dev/).")
+@click.option("--production", is_flag=True, envvar="ANVIL_DEV_PRODUCTION",
+              help="Serve under gunicorn: no reload, no console unless --console, bound where --host says.")
+@click.option("--console/--no-console", default=None, envvar="ANVIL_DEV_CONSOLE",
+              help="Serve the dev console at /_/console (default: yes, but not with --production).")
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64), envvar="ANVIL_DEV_PROCESSES",
+              help="With --production: gunicorn worker processes, each a host with its own engine.")
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(2, 1024), envvar="ANVIL_DEV_THREADS",
+              help="With --production: request threads per process (an open websocket holds one).")
 @pass_info
 def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, workers: int, timeout: float,
                   max_response_mb: float, reload: bool, poll: bool, uplink_key: str | None,
                   client_uplink_key: str | None,
                   secrets: tuple[str, ...], smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
                   smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...],
-                  no_scheduled_tasks: bool) -> None:
+                  no_scheduled_tasks: bool, database: str | None, production: bool, console: bool | None,
+                  processes: int, threads: int) -> None:
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
     from anvil_dev._platform import unsupported_reason
@@ -64,11 +76,15 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
         settings = config.build(app.path, yaml_persist=app.runtime_options.get("server_persist"),
                                 persistent=persistent, timeout=timeout, secrets=secrets, smtp=smtp, deps=deps,
                                 host=host, port=port, workers=workers, max_response_mb=max_response_mb,
-                                reload=reload, poll=poll, uplink_key=uplink_key,
+                                reload=reload and not production, poll=poll, uplink_key=uplink_key,
                                 client_uplink_key=client_uplink_key,
-                                scheduled_tasks=not no_scheduled_tasks)
+                                scheduled_tasks=not no_scheduled_tasks, database=database,
+                                yaml_database=config.yaml_database(app.config), production=production,
+                                console=(not production) if console is None else console)
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None
+    if settings.database:
+        _check_database(settings.database)
     with contextlib.ExitStack() as stack:
         try:
             # The lock sits with the data (--data-dir may put it elsewhere): that is what two servers would share.
@@ -76,4 +92,22 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
             stack.enter_context(data.serving(settings.origin))
         except AppDirError as e:
             raise click.ClickException(str(e)) from None
+        if production:
+            from anvil_dev.host.production import serve_production
+
+            serve_production(app, settings, processes=processes, threads=threads)
+            return
         serve(app, settings)
+
+
+def _check_database(url: str) -> None:
+    """Fail now, with what to do, if the database cannot be reached (not half-way up, with a traceback)."""
+    from anvil_dev.services.db import DatabaseError, PostgresDatabase
+
+    db = PostgresDatabase(url)
+    try:
+        db.connection()
+    except DatabaseError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        db.close()

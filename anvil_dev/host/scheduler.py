@@ -27,12 +27,16 @@ from anvil_dev.schedule import UTC, Job, describe, next_run, read_jobs
 class _Clock:
     """Wall-clock time in UTC, running `speedup` times faster than real time from when it was made."""
 
-    def __init__(self, speedup: float = 1.0) -> None:
+    def __init__(self, speedup: float = 1.0, epoch: float | None = None) -> None:
         self.speedup = speedup
+        # Hosts sharing a database share the epoch too, so that a sped-up clock reads alike on all.
+        self._epoch = epoch
         self._t0 = time.time()
         self._m0 = time.monotonic()
 
     def now(self) -> dt.datetime:
+        if self._epoch is not None:
+            return dt.datetime.fromtimestamp(self._epoch + (time.time() - self._epoch) * self.speedup, UTC)
         return dt.datetime.fromtimestamp(self._t0 + (time.monotonic() - self._m0) * self.speedup, UTC)
 
     def seconds_until(self, when: dt.datetime) -> float:
@@ -47,11 +51,12 @@ class Scheduler:
     """
 
     def __init__(self, app: AppDir, launch: Callable[[Message, Caller], Message],
-                 registered: Callable[[str], bool | None] | None = None, speedup: float = 1.0) -> None:
+                 registered: Callable[[str], bool | None] | None = None, speedup: float = 1.0,
+                 epoch: float | None = None) -> None:
         self.app = app
         self.launch = launch
         self.registered = registered
-        self.clock = _Clock(speedup)
+        self.clock = _Clock(speedup, epoch)
         self.jobs: list[Job] = []
         self._wake = threading.Event()
         self._reload = True
@@ -135,6 +140,15 @@ class Scheduler:
         from anvil_dev.services import tasks
 
         try:
+            # Hosts sharing a database each run a scheduler: the first to claim a run has it.
+            job_key, due = "|".join(job.key), job.next_run.isoformat()
+            shared = services.current().tasks.shared
+            if shared:
+                won, previous = services.current().tasks.claim_schedule(job_key, due)
+                if not won:
+                    job.next_run = next_run(job.time_spec, max(job.next_run, self.clock.now()))
+                    return
+                job.last_task_id = previous or job.last_task_id
             last = services.current().tasks.get(job.last_task_id) if job.last_task_id else None
             if last is not None and last["status"] == tasks.RUNNING:
                 self._report(job, f"[scheduled {job.task_name}] not launched: its previous run "
@@ -143,6 +157,8 @@ class Scheduler:
                 caller = Caller(client_type="background_task", trusted=True, call_stack=[{"type": "scheduled_task"}])
                 reply = self.launch({"args": [job.task_name], "kwargs": {}, "objects": []}, caller)
                 self._launched(job, reply)
+                if shared:
+                    services.current().tasks.schedule_launched(job_key, due, job.last_task_id)
         except Exception as e:  # noqa: BLE001 - one bad launch must not stop the schedule
             self._report(job, f"[scheduled {job.task_name}] launch failed: {type(e).__name__}: {e}")
         # A run missed while the host was busy or asleep is skipped, not caught up.

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 import click
@@ -38,11 +39,14 @@ class _Server:
         self.uplink: UplinkHub | None = None
         self.scheduler: scheduler.Scheduler | None = None
         self.pdb: PdbRelay | None = None
+        self.flask_app: Any = None
+        self.hosts: Any = None
 
-    def start(self) -> None:
+    def start(self, listen_here: bool = True) -> None:
+        """Start everything; `listen_here=False` leaves the listening to someone else (gunicorn's worker)."""
         # Bind first: a busy port or a wrong --host fails before anything else starts.
-        listening = listen.bind(self.opts.host, self.opts.port)
-        if sys.stdin.isatty():
+        listening = listen.bind(self.opts.host, self.opts.port) if listen_here else None
+        if sys.stdin.isatty() and listen_here:
             self.pdb = PdbRelay(sys.stdin.buffer, sys.stdout.buffer)
             self.opts = self.opts.replace(pdb_socket=self.pdb.path)
         opts = self.opts
@@ -56,12 +60,13 @@ class _Server:
         self.engine.debugger = self.pdb
         self.state = build_state(app_dir, self.engine, bus, opts)
         self.engine.outbound = self.state.dispatcher.call
-        flask_app = create_app(self.state)
+        flask_app = self.flask_app = create_app(self.state, with_console=opts.console)
         self._start_uplink(flask_app)
         self._start_tasks()
-        # werkzeug takes a duplicate of the bound socket's descriptor; ours is closed once it has.
-        with listening:
-            self.http = make_server(opts.host, opts.port, flask_app, threaded=True, fd=listening.fileno())
+        if listening is not None:
+            # werkzeug takes a duplicate of the bound socket's descriptor; ours is closed once it has.
+            with listening:
+                self.http = make_server(opts.host, opts.port, flask_app, threaded=True, fd=listening.fileno())
         self.engine.start()
         self._start_scheduler()
         self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
@@ -83,9 +88,16 @@ class _Server:
         """Background tasks: tasks left "running" by a server that is gone read "missing"; launches
         from server code come to the host, which starts each task in a child of its own."""
         assert self.state is not None and self.engine is not None
+        from anvil_dev.host.hosts import HostRegistry
         from anvil_dev.host.tasks import LAUNCH, TaskLauncher
 
-        services.current().tasks.mark_orphans_missing()
+        tasks_service = services.current().tasks
+        if tasks_service.shared:
+            # Several hosts on one database: each says it is alive, and one of the others reports
+            # the tasks of a host that stopped saying so.
+            self.hosts = HostRegistry(tasks_service)
+            self.hosts.start()
+        tasks_service.mark_orphans_missing()
         self.state.dispatcher.native[LAUNCH] = TaskLauncher(self.engine, self.uplink)
 
     def _start_scheduler(self) -> None:
@@ -98,9 +110,13 @@ class _Server:
             if line:
                 click.echo(line, err=True)
             return
+        ctx = services.current()
+        epoch = None
+        if ctx.shared_db is not None and self.opts.schedule_speedup != 1:
+            epoch = float(services.shared_value(ctx.shared_db, "schedule_epoch", repr(time.time())))
         self.scheduler = scheduler.Scheduler(self.app_dir, self.state.dispatcher.native[LAUNCH],
                                              scheduler.registered_in(self.engine, self.uplink),
-                                             speedup=self.opts.schedule_speedup)
+                                             speedup=self.opts.schedule_speedup, epoch=epoch)
         self.scheduler.start()
 
     def banner(self) -> None:
@@ -141,6 +157,8 @@ class _Server:
         self.http.serve_forever()
 
     def shutdown(self) -> None:
+        if self.hosts is not None:
+            self.hosts.stop()
         if self.reloader is not None:
             self.reloader.stop()
         if self.scheduler is not None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from flask import current_app
 
+from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.host.dispatch import CallEngine, Dispatcher
@@ -20,6 +21,8 @@ from anvil_dev.host.security import SessionCookies
 from anvil_dev.services.mediastore import MediaStore
 
 CONFIG_KEY = "ANVIL_DEV"
+# Whether the dev console is served (`serve --production` leaves it out unless --console).
+CONSOLE_KEY = "ANVIL_DEV_CONSOLE"
 
 
 class EngineLike(CallEngine, Protocol):
@@ -78,7 +81,8 @@ def current() -> HostState:
 
 
 def build_state(app_dir: AppDir, engine: EngineLike, bus: BusLike, settings: Settings) -> HostState:
-    secret = app_dir.secret_key()
+    # On a shared database every host signs with the database's key (a cookie from one is good on all).
+    secret = services.current().secret_key if services.is_open() else app_dir.secret_key()
     store = MediaStore(app_dir.media_dir)
     dispatcher = Dispatcher(engine, bus, settings.origin)
     return HostState(app_dir=app_dir, engine=engine, dispatcher=dispatcher, bus=bus,

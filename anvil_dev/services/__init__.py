@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from anvil_dev import config
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.services.db import Database
+from anvil_dev.services.db import AnyDatabase, Database, PostgresDatabase
 
 if TYPE_CHECKING:
     from anvil_dev.services.cookies import Cookies
@@ -45,6 +45,9 @@ class AppContext:
     # Records that must never wait for an app's own data transaction (background tasks: server
     # code may launch one inside `with Transaction()`) live in a database file of their own.
     runtime_db: Database
+    # `--database postgresql://...`: users, sessions, cookies, mail and tasks live there, shared by every
+    # host pointed at it, and so does the signing key.
+    shared_db: PostgresDatabase | None = None
     _made: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
@@ -61,6 +64,11 @@ class AppContext:
         return made  # type: ignore[return-value]
 
     @property
+    def records_db(self) -> AnyDatabase:
+        """Where sessions, cookies, mail and login failures are kept."""
+        return self.shared_db if self.shared_db is not None else self.db
+
+    @property
     def tables(self) -> TablesStore:
         from anvil_dev.services.tables import TablesStore
 
@@ -70,25 +78,25 @@ class AppContext:
     def users(self) -> Users:
         from anvil_dev.services.users import Users
 
-        return self._once("users", lambda: Users(self.app_dir, self.db, self.settings, self.tables))
+        return self._once("users", lambda: Users(self.app_dir, self.records_db, self.settings, self.tables))
 
     @property
     def sessions(self) -> Sessions:
         from anvil_dev.services.sessions import Sessions
 
-        return self._once("sessions", lambda: Sessions(self.db))
+        return self._once("sessions", lambda: Sessions(self.records_db))
 
     @property
     def cookies(self) -> Cookies:
         from anvil_dev.services.cookies import Cookies
 
-        return self._once("cookies", lambda: Cookies(self.db))
+        return self._once("cookies", lambda: Cookies(self.records_db))
 
     @property
     def outbox(self) -> Outbox:
         from anvil_dev.services.outbox import Outbox
 
-        return self._once("outbox", lambda: Outbox(self.app_dir, self.db, self.settings))
+        return self._once("outbox", lambda: Outbox(self.app_dir, self.records_db, self.settings))
 
     @property
     def secrets(self) -> Secrets:
@@ -100,7 +108,7 @@ class AppContext:
     def tasks(self) -> Tasks:
         from anvil_dev.services.tasks import Tasks
 
-        return self._once("tasks", lambda: Tasks(self.runtime_db))
+        return self._once("tasks", lambda: Tasks(self.shared_db if self.shared_db is not None else self.runtime_db))
 
     @property
     def media(self) -> MediaStore:
@@ -131,12 +139,14 @@ def open(app_dir: AppDir | str | Path, settings: Settings | None = None) -> AppC
     if not isinstance(app_dir, AppDir):
         app_dir = AppDir(app_dir)
     if settings is None:
-        settings = config.build(app_dir.path)
+        settings = config.build(app_dir.path, yaml_database=config.yaml_database(app_dir.config))
     if settings.data_dir is not None and app_dir.data_dir != Path(settings.data_dir).resolve():
         app_dir = AppDir(app_dir.path, data_dir=settings.data_dir)
     app_dir.ensure_data_dir()
-    _context = AppContext(app_dir=app_dir, settings=settings, db=Database(app_dir.db_path),
-                          secret_key=app_dir.secret_key(), runtime_db=Database(app_dir.data_dir / "runtime.sqlite3"))
+    shared = PostgresDatabase(settings.database) if settings.database else None
+    key = app_dir.secret_key() if shared is None else _shared_key(shared, app_dir.secret_key())
+    _context = AppContext(app_dir=app_dir, settings=settings, db=Database(app_dir.db_path), secret_key=key,
+                          runtime_db=Database(app_dir.data_dir / "runtime.sqlite3"), shared_db=shared)
     return _context
 
 
@@ -149,3 +159,31 @@ def current() -> AppContext:
 
 def is_open() -> bool:
     return _context is not None
+
+
+SHARED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS anvil_shared (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def shared_value(db: AnyDatabase, name: str, proposed: str) -> str:
+    """A value every host on this database agrees on: the first one proposed is kept."""
+    from anvil_dev.services.db import ensure_schema
+
+    ensure_schema(db, "shared", SHARED_SCHEMA)
+    with db.write() as conn:
+        conn.execute("INSERT INTO anvil_shared (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, proposed))
+        row = conn.execute("SELECT value FROM anvil_shared WHERE name = ?", (name,)).fetchone()
+    return str(row[0])
+
+
+def _shared_key(db: PostgresDatabase, local: bytes) -> bytes:
+    """The signing key of every host on one database (a session cookie made by one is good on all):
+    the first host's own key, stored there. Its connection is closed again: a zygote forks after this."""
+    try:
+        return shared_value(db, "secret_key", local.decode()).encode()
+    finally:
+        db.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from anvil_dev.services.db import Database, ensure_schema
+from anvil_dev.services.db import AnyDatabase, ensure_schema
 
 SCOPES = ("local", "shared")
 
@@ -29,10 +29,10 @@ CREATE TABLE IF NOT EXISTS anvil_cookies (
 class Cookies:
     """The app's sessions' cookies (`services.current().cookies`)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: AnyDatabase) -> None:
         self.db = db
 
-    def _db(self) -> Database:
+    def _db(self) -> AnyDatabase:
         ensure_schema(self.db, "cookies", SCHEMA)
         return self.db
 
@@ -48,7 +48,9 @@ class Cookies:
         expires = time.time() + timeout_days * 86400
         with self._db().write() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO anvil_cookies (session_id, scope, name, value, expires) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO anvil_cookies (session_id, scope, name, value, expires) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id, scope, name) DO UPDATE SET value = excluded.value, "
+                "expires = excluded.expires",
                 [(session_id, scope, k, v, expires) for k, v in values.items()])
 
     def delete(self, session_id: str, scope: str, name: str | None = None) -> None:
@@ -63,5 +65,9 @@ class Cookies:
     def move(self, old_session_id: str, new_session_id: str) -> None:
         """Carry a session's cookies over to the session that replaces it (on login)."""
         with self._db().write() as conn:
-            conn.execute("UPDATE OR REPLACE anvil_cookies SET session_id = ? WHERE session_id = ?",
+            # The old session's cookie wins over one of the same name already on the new session.
+            conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND (scope, name) IN "
+                         "(SELECT scope, name FROM anvil_cookies WHERE session_id = ?)",
+                         (new_session_id, old_session_id))
+            conn.execute("UPDATE anvil_cookies SET session_id = ? WHERE session_id = ?",
                          (new_session_id, old_session_id))

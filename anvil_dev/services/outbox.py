@@ -24,7 +24,7 @@ from typing import Any
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.services.db import Database, ensure_schema
+from anvil_dev.services.db import AnyDatabase, ensure_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox_messages (
@@ -172,11 +172,11 @@ def _from_address(from_address: str | None, cfg: SmtpConfig | None) -> str:
 def _insert(conn: Any, rec: dict[str, Any], status: str) -> int:
     cur = conn.execute(
         "INSERT INTO outbox_messages (time, message_id, from_address, from_name, to_json, cc_json, bcc_json,"
-        " subject, text, html, headers_json, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " subject, text, html, headers_json, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
         (rec["time"], rec["message_id"], rec["from_address"], rec["from_name"], json.dumps(rec["to"]),
          json.dumps(rec["cc"]), json.dumps(rec["bcc"]), rec["subject"], rec["text"], rec["html"],
          json.dumps(rec["headers"]), status))
-    row_id = int(cur.lastrowid)
+    row_id = int(cur.fetchone()[0])
     for pos, a in enumerate(rec["attachments"] + rec["inline_attachments"]):
         conn.execute("INSERT INTO outbox_attachments (message, position, name, content_type, cid, content)"
                      " VALUES (?,?,?,?,?,?)", (row_id, pos, a.name, a.content_type, a.cid, a.content))
@@ -276,12 +276,12 @@ def _smtp_text(value: bytes | str) -> str:
 class Outbox:
     """One app's outgoing email (`services.current().outbox`): sent by workers, read by the host and the CLI."""
 
-    def __init__(self, app_dir: AppDir, db: Database, settings: Settings) -> None:
+    def __init__(self, app_dir: AppDir, db: AnyDatabase, settings: Settings) -> None:
         self.app_dir = app_dir
         self.db = db
         self.settings = settings
 
-    def _db(self) -> Database:
+    def _db(self) -> AnyDatabase:
         ensure_schema(self.db, "outbox", SCHEMA)
         return self.db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from anvil_dev.services.db import Database, ensure_schema
+from anvil_dev.services.db import AnyDatabase, ensure_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS anvil_sessions (
@@ -28,10 +28,10 @@ CREATE TABLE IF NOT EXISTS anvil_session_channels (
 class Sessions:
     """The app's session records (`services.current().sessions`)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: AnyDatabase) -> None:
         self.db = db
 
-    def _db(self) -> Database:
+    def _db(self) -> AnyDatabase:
         ensure_schema(self.db, "sessions", SCHEMA)
         return self.db
 
@@ -65,8 +65,8 @@ class Sessions:
         """Add a channel to the session's subscriptions (anvil.server.subscribe)."""
         self.save(session_id)
         with self._db().write() as conn:
-            conn.execute("INSERT OR IGNORE INTO anvil_session_channels (session_id, channel) VALUES (?, ?)",
-                         (session_id, channel))
+            conn.execute("INSERT INTO anvil_session_channels (session_id, channel) VALUES (?, ?) "
+                         "ON CONFLICT DO NOTHING", (session_id, channel))
 
     def unsubscribe(self, session_id: str, channel: str) -> None:
         with self._db().write() as conn:

@@ -31,7 +31,7 @@ import bcrypt
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.services.db import Database, ensure_schema
+from anvil_dev.services.db import AnyDatabase, ensure_schema
 
 if TYPE_CHECKING:
     from anvil_dev.services.tables import TablesStore
@@ -216,7 +216,7 @@ class Users:
     """The Users service of one app (`services.current().users`): its options, lockout, and the
     host's add/list over the users table."""
 
-    def __init__(self, app_dir: AppDir, db: Database, settings: Settings, tables: TablesStore) -> None:
+    def __init__(self, app_dir: AppDir, db: AnyDatabase, settings: Settings, tables: TablesStore) -> None:
         self.app_dir = app_dir
         self.db = db
         self.settings = settings
@@ -232,7 +232,7 @@ class Users:
 
     # ---------------------------------------------------------------------- lockout
 
-    def _failures_db(self) -> Database:
+    def _failures_db(self) -> AnyDatabase:
         ensure_schema(self.db, "users_failures", FAILURES_SCHEMA)
         return self.db
 
@@ -261,8 +261,9 @@ class Users:
             failures += 1
             if not locked_until and failures >= max_failures:
                 locked_until = now + self.lockout_seconds
-            conn.execute("INSERT OR REPLACE INTO anvil_users_failures (user_id, failures, locked_until) "
-                         "VALUES (?, ?, ?)", (user_id, failures, locked_until))
+            conn.execute("INSERT INTO anvil_users_failures (user_id, failures, locked_until) VALUES (?, ?, ?) "
+                         "ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, "
+                         "locked_until = excluded.locked_until", (user_id, failures, locked_until))
         return 0 if failures > max_failures else failures
 
     def accept_password(self, user_id: str, attempt: int, max_failures: int) -> bool:

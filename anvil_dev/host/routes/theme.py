@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, current_app, send_from_directory
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.host import console
 from anvil_dev.host.routes import client
-from anvil_dev.host.state import current
+from anvil_dev.host.state import CONSOLE_KEY, current
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 
@@ -24,6 +24,9 @@ def index() -> Response:
         return client.app_page()
     if (app_dir.theme_assets / "index.html").is_file():
         return _asset(app_dir, "index.html")
+    if not current_app.config.get(CONSOLE_KEY, True):
+        return Response("This app has no page at / (anvil.yaml names no startup form, and theme/assets has no "
+                        "index.html).\n", status=404, mimetype="text/plain")
     return console.console_page()
 
 
