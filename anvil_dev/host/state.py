@@ -83,7 +83,7 @@ def current() -> HostState:
 def build_state(app_dir: AppDir, engine: EngineLike, bus: BusLike, settings: Settings) -> HostState:
     # On a shared database every host signs with the database's key (a cookie from one is good on all).
     secret = services.current().secret_key if services.is_open() else app_dir.secret_key()
-    store = MediaStore(app_dir.media_dir)
+    store = services.current().media if services.is_open() else MediaStore(app_dir.media_dir)
     dispatcher = Dispatcher(engine, bus, settings.origin)
     return HostState(app_dir=app_dir, engine=engine, dispatcher=dispatcher, bus=bus,
                      cookies=SessionCookies(secret), media=MediaLinks(store, secret), cli_token=app_dir.cli_token(),

@@ -114,7 +114,7 @@ class AppContext:
     def media(self) -> MediaStore:
         from anvil_dev.services.mediastore import MediaStore
 
-        return self._once("media", lambda: MediaStore(self.app_dir.media_dir))
+        return self._once("media", lambda: MediaStore(self.app_dir.media_dir, self.shared_db))
 
     def end_call(self) -> None:
         """After each call: roll back a data tables transaction it left open on this thread (a

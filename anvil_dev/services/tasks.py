@@ -158,7 +158,8 @@ class Tasks:
         if record["status"] == RUNNING and not self.shared and not _alive(record["host_pid"]):
             self.finish(task_id, MISSING)
             return self.get(task_id)
-        if record["status"] == RUNNING and self.shared and self._claim_orphans(task_id):
+        if record["status"] == RUNNING and self.shared and not self._host_alive(task_id) \
+                and self._claim_orphans(task_id):
             return self.get(task_id)
         return record
 
@@ -220,6 +221,14 @@ class Tasks:
         rows = self._db().connection().execute("SELECT id FROM anvil_hosts WHERE seen > ? ORDER BY id",
                                                (time.time() - HOST_TIMEOUT_S,)).fetchall()
         return [r[0] for r in rows]
+
+    def _host_alive(self, task_id: str) -> bool:
+        """A plain read (a poll of a running task must not write): is the task's host still beating?"""
+        row = self._db().connection().execute(
+            "SELECT 1 FROM anvil_task_hosts h JOIN anvil_hosts a ON a.id = h.host_id "
+            "WHERE h.task_id = ? AND a.seen > ?",
+            (task_id, time.time() - HOST_TIMEOUT_S)).fetchone()
+        return row is not None
 
     def _claim_orphans(self, task_id: str | None = None) -> int:
         """Mark "missing" the running tasks whose host stopped beating; each such row is claimed by one

@@ -23,6 +23,7 @@ MODULE = """
     import os
     import time
 
+    import anvil
     import anvil.email
     import anvil.server
 
@@ -68,6 +69,10 @@ MODULE = """
                 for t in anvil.server.list_background_tasks()]
 
     @anvil.server.callable
+    def make_media(text):
+        return anvil.BlobMedia("text/plain", text.encode(), name="note.txt")
+
+    @anvil.server.callable
     def mail(n):
         anvil.email.send(to="someone@example.org", subject="row %d" % n, text="x")
         return n
@@ -105,6 +110,11 @@ def test_a_session_made_on_one_host_is_the_same_session_on_the_other(
     assert on(b, like=browser).call("bump") == 3  # B accepts A's signed cookie and finds its session
     assert on(a, like=browser).call("bump") == 4
     assert on(b).call("bump") == 1  # a new browser is a new session on either host
+    # A media made on A downloads from B (its bytes are in the database; its URL is signed with the shared key).
+    media = browser.call("make_media", "made on A")
+    assert media.url.startswith("/_/media/")
+    got = on(b, like=browser).http.get(b.url + media.url, timeout=10)
+    assert (got.status_code, got.content) == (200, b"made on A")
     # Each host made its own key in its own .anvil-dev/; the database's (the first host's) is used by both.
     assert (two_apps[0] / ".anvil-dev" / "secret.key").read_bytes() != (two_apps[1] / ".anvil-dev" /
                                                                           "secret.key").read_bytes()
