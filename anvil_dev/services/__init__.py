@@ -102,7 +102,7 @@ class AppContext:
     def secrets(self) -> Secrets:
         from anvil_dev.services.secrets import Secrets
 
-        return self._once("secrets", lambda: Secrets(self.app_dir, self.settings))
+        return self._once("secrets", lambda: Secrets(self.app_dir, self.settings, self.shared_db))
 
     @property
     def tasks(self) -> Tasks:

@@ -5,6 +5,10 @@ the file (`anvil-dev secrets set NAME`). Encryption keys come from `ANVIL_DEV_EN
 of 16, 24 or 32 bytes, like the App Server's `--encryption-key`) or the file; a key that anvil.yaml
 declares (`secrets: {name: {type: key}}`) but nobody set is made on first use and kept in the file,
 so encrypt/decrypt round-trips work in development. Values are never logged or put in messages.
+
+Several hosts on one database (`--database postgresql://...`) keep their secrets where one host
+does (give them with --secret or the environment on each host), but a key made on first use is
+made once, in the database, so that what one host encrypts another decrypts.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ import os
 import secrets as _random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
+
+if TYPE_CHECKING:
+    from anvil_dev.services.db import PostgresDatabase
 
 FILE_NAME = "secrets.json"
 _IV_BYTES = 12
@@ -108,9 +116,10 @@ def declared(app_dir: AppDir) -> dict[str, str]:
 class Secrets:
     """One app's secrets and encryption keys (`services.current().secrets`)."""
 
-    def __init__(self, app_dir: AppDir, settings: Settings) -> None:
+    def __init__(self, app_dir: AppDir, settings: Settings, shared: PostgresDatabase | None = None) -> None:
         self.app_dir = app_dir
         self.settings = settings
+        self.shared = shared
 
     def lookup_secret(self, name: str) -> str | None:
         value = self.settings.secret(name)
@@ -183,6 +192,11 @@ class Secrets:
         return _decode_key(name, text)
 
     def _create_key(self, name: str) -> str:
+        if self.shared is not None:
+            from anvil_dev.services import shared_value
+
+            return shared_value(self.shared, "encryption_key:" + name,
+                                base64.b64encode(_random.token_bytes(16)).decode())
         with _locked(self.app_dir):
             data = _read_file(self.app_dir)
             if name not in data["keys"]:  # another process may have made it while we waited

@@ -171,3 +171,14 @@ def test_on_a_shared_database_each_scheduled_run_is_claimed_once(postgres_url: s
         th.join()
     assert len(wins) == 10
     assert hosts[0].claim_schedule("job|tick|{}", "2030-01-01T00:10:00+00:00") == (True, "task9")
+
+
+def test_an_encryption_key_made_on_first_use_is_the_same_on_every_host(postgres_url: str, tmp_path: Path) -> None:
+    from anvil_dev.services.secrets import Secrets
+
+    app = scaffold(tmp_path / "KeyApp")
+    (app / "anvil.yaml").write_text((app / "anvil.yaml").read_text() + "\nsecrets:\n  vault: {type: key}\n")
+    one, two = (Secrets(AppDir(app, data_dir=tmp_path / name), config.Settings(), PostgresDatabase(postgres_url))
+                for name in ("one", "two"))
+    sealed = one.encrypt_with_key("vault", "for both hosts")
+    assert two.decrypt_with_key("vault", sealed) == "for both hosts"
