@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/bench_media.py
 	$(BIN)/python bench/bench_uplink.py
 	$(BIN)/python bench/bench_soak.py
+	$(BIN)/python bench/bench_hosts.py
 
 # mypy reads pyproject.toml: anvil_dev and the runtime's `anvil` package, unused ignores reported.
 lint: install
