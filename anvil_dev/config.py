@@ -68,6 +68,8 @@ class Settings:
     # `serve --production`: no reload, no console unless `console` (gunicorn serves).
     production: bool = False
     console: bool = True
+    # The app's address as its users reach it (`--origin https://app.example.com` behind a reverse proxy).
+    public_origin: str | None = None
 
     @property
     def max_response_bytes(self) -> int:
@@ -76,6 +78,8 @@ class Settings:
     @property
     def origin(self) -> str:
         """The app's origin as its pages see it (`anvil.server.get_app_origin()`)."""
+        if self.public_origin:
+            return self.public_origin.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
         return f"http://{host}:{self.port}"
 

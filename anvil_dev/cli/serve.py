@@ -50,6 +50,8 @@ from anvil_dev.cli._context import AppInfo, pass_info
               help="With --production: gunicorn worker processes, each a host with its own engine.")
 @click.option("--threads", default=32, show_default=True, type=click.IntRange(2, 1024), envvar="ANVIL_DEV_THREADS",
               help="With --production: request threads per process (an open websocket holds one).")
+@click.option("--origin", "public_origin", envvar="ANVIL_DEV_ORIGIN", metavar="https://...",
+              help="The app's address as users reach it, behind a reverse proxy (anvil.server.get_app_origin()).")
 @pass_info
 def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, workers: int, timeout: float,
                   max_response_mb: float, reload: bool, poll: bool, uplink_key: str | None,
@@ -57,7 +59,7 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
                   secrets: tuple[str, ...], smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
                   smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...],
                   no_scheduled_tasks: bool, database: str | None, production: bool, console: bool | None,
-                  processes: int, threads: int) -> None:
+                  processes: int, threads: int, public_origin: str | None) -> None:
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
     from anvil_dev._platform import unsupported_reason
@@ -80,7 +82,8 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
                                 client_uplink_key=client_uplink_key,
                                 scheduled_tasks=not no_scheduled_tasks, database=database,
                                 yaml_database=config.yaml_database(app.config), production=production,
-                                console=(not production) if console is None else console)
+                                console=(not production) if console is None else console,
+                                public_origin=public_origin)
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None
     if settings.database:

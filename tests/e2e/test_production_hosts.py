@@ -69,6 +69,10 @@ MODULE = """
                 for t in anvil.server.list_background_tasks()]
 
     @anvil.server.callable
+    def origin():
+        return anvil.server.get_app_origin()
+
+    @anvil.server.callable
     def make_media(text):
         return anvil.BlobMedia("text/plain", text.encode(), name="note.txt")
 
@@ -132,8 +136,9 @@ def test_production_has_no_console_or_reload_unless_asked(
     """)
     with pytest.raises(Exception, match="No server function matching \"late\""):
         a.client().call("late")
-    b = production(server_factory, two_apps[1], postgres_url, "--console")
+    b = production(server_factory, two_apps[1], postgres_url, "--console", "--origin", "https://app.example.org/")
     assert requests.get(b.url + "/_/console", timeout=10).status_code == 200
+    assert b.client().call("origin") == "https://app.example.org"
     assert "gunicorn" in a.output
 
 
@@ -246,3 +251,14 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_a_database_that_is_wrong_or_unreachable_is_refused_before_anything_starts(app_dir: Path) -> None:
+    from helpers import free_port, run_cli
+
+    done = run_cli("--app", str(app_dir), "serve", "--production", "--database", "mysql://db/app")
+    assert done.returncode == 2 and "is not a postgresql:// URL" in done.stderr and "Traceback" not in done.stderr
+    url = f"postgresql://app:hunter2@127.0.0.1:{free_port()}/app"
+    done = run_cli("--app", str(app_dir), "serve", "--production", "--port", str(free_port()), "--database", url)
+    assert done.returncode == 1 and "cannot connect to the database postgresql://app:***@" in done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
