@@ -23,8 +23,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _harness import Server, call, make_app  # noqa: E402
-from helpers import PostgresServer, postgres_bin  # noqa: E402
+from _harness import Server, call, make_app
+from helpers import PostgresServer, postgres_bin
 
 THROUGHPUT_S = 5.0
 CALLERS = 8

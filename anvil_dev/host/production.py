@@ -31,7 +31,7 @@ def serve_production(app_dir: AppDir, settings: Settings, processes: int = 1, th
         raise click.ClickException("serve --production runs under gunicorn: pip install 'anvil-dev[production]'") \
             from None
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             options: dict[str, Any] = {
                 "bind": f"[{settings.host}]:{settings.port}" if ":" in settings.host
