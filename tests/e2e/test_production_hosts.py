@@ -171,6 +171,12 @@ def test_fifty_tasks_from_two_hosts_each_run_exactly_once_and_are_seen_from_both
     assert sorted(int(line) for line in out.read_text().split()) == list(range(50))  # once each, none twice
     listed_on_b = {row[0]: row[2] for row in cb.call("all_tasks")}
     assert all(listed_on_b.get(i) == "completed" for i in ids)
+    # The CLI on B's machine, given the database, lists the tasks launched on A too.
+    from helpers import run_cli
+
+    listed = run_cli("--app", str(two_apps[1]), "tasks", "--limit", "100", env={"ANVIL_DEV_DATABASE": postgres_url})
+    assert listed.returncode == 0, listed.stderr
+    assert all(i[:8] in listed.stdout for i in ids)
 
 
 def test_a_task_of_a_host_that_dies_reads_missing_on_the_other_and_kills_cross_hosts(
