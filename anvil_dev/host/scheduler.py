@@ -142,7 +142,7 @@ class Scheduler:
         try:
             # Hosts sharing a database each run a scheduler: the first to claim a run has it.
             job_key, due = "|".join(job.key), job.next_run.isoformat()
-            shared = services.current().tasks.shared
+            shared = services.is_open() and services.current().tasks.shared
             if shared:
                 won, previous = services.current().tasks.claim_schedule(job_key, due)
                 if not won:
