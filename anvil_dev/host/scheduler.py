@@ -52,11 +52,14 @@ class Scheduler:
 
     def __init__(self, app: AppDir, launch: Callable[[Message, Caller], Message],
                  registered: Callable[[str], bool | None] | None = None, speedup: float = 1.0,
-                 epoch: float | None = None) -> None:
+                 epoch: float | None = None, claim: bool = False) -> None:
         self.app = app
         self.launch = launch
         self.registered = registered
         self.clock = _Clock(speedup, epoch)
+        # Several schedulers on one database (hosts, or gunicorn's processes): each run is claimed
+        # there first, and only the scheduler that claims it launches it.
+        self.claim = claim
         self.jobs: list[Job] = []
         self._wake = threading.Event()
         self._reload = True
@@ -140,10 +143,8 @@ class Scheduler:
         from anvil_dev.services import tasks
 
         try:
-            # Hosts sharing a database each run a scheduler: the first to claim a run has it.
             job_key, due = "|".join(job.key), job.next_run.isoformat()
-            shared = services.is_open() and services.current().tasks.shared
-            if shared:
+            if self.claim:
                 won, previous = services.current().tasks.claim_schedule(job_key, due)
                 if not won:
                     job.next_run = next_run(job.time_spec, max(job.next_run, self.clock.now()))
@@ -157,7 +158,7 @@ class Scheduler:
                 caller = Caller(client_type="background_task", trusted=True, call_stack=[{"type": "scheduled_task"}])
                 reply = self.launch({"args": [job.task_name], "kwargs": {}, "objects": []}, caller)
                 self._launched(job, reply)
-                if shared:
+                if self.claim:
                     services.current().tasks.schedule_launched(job_key, due, job.last_task_id)
         except Exception as e:  # noqa: BLE001 - one bad launch must not stop the schedule
             self._report(job, f"[scheduled {job.task_name}] launch failed: {type(e).__name__}: {e}")

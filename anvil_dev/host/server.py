@@ -111,12 +111,16 @@ class _Server:
                 click.echo(line, err=True)
             return
         ctx = services.current()
+        # Several schedulers may share the database: hosts on PostgreSQL, or --production's processes.
+        claim = ctx.shared_db is not None or self.opts.production
         epoch = None
-        if ctx.shared_db is not None and self.opts.schedule_speedup != 1:
-            epoch = float(services.shared_value(ctx.shared_db, "schedule_epoch", repr(time.time())))
+        if claim and self.opts.schedule_speedup != 1:
+            # A sped-up clock must read alike in every scheduler, and never run back over claimed runs.
+            db = ctx.shared_db if ctx.shared_db is not None else ctx.runtime_db
+            epoch = float(services.shared_value(db, "schedule_epoch", repr(time.time())))
         self.scheduler = scheduler.Scheduler(self.app_dir, self.state.dispatcher.native[LAUNCH],
                                              scheduler.registered_in(self.engine, self.uplink),
-                                             speedup=self.opts.schedule_speedup, epoch=epoch)
+                                             speedup=self.opts.schedule_speedup, epoch=epoch, claim=claim)
         self.scheduler.start()
 
     def banner(self) -> None:

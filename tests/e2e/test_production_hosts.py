@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -213,10 +214,31 @@ def test_a_scheduled_task_runs_once_per_schedule_across_both_hosts(
                        timeout=60, what="five scheduled runs")
     with psycopg.connect(postgres_url) as conn:
         epoch = float(conn.execute("SELECT value FROM anvil_shared WHERE name = 'schedule_epoch'").fetchone()[0])
-    # Each run in a (sped-up) minute of its own: two hosts, one run per minute.
-    minutes = [int((epoch + (row[3].timestamp() - epoch) * 30) // 60) for row in ticks]
-    assert len(minutes) == len(set(minutes)), minutes
+    _assert_one_run_per_minute(ticks, epoch, 30)
     assert "launched task" in a.output + b.output
+
+
+def test_production_processes_on_sqlite_run_a_scheduled_task_once_per_schedule(
+        two_apps: tuple[Path, Path], server_factory: Callable[..., ServerProcess]) -> None:
+    import sqlite3
+
+    app = two_apps[0]
+    set_schedule(app, [every_minute("tick")])
+    server = server_factory(app, "--production", "--processes", "2", env={"ANVIL_DEV_SCHEDULE_SPEEDUP": "30"})
+    server.wait_for_output("Serving on", after=server.mark())  # the second process
+    client = server.client()
+    ticks = wait_until(lambda: (t := [r for r in client.call("all_tasks") if r[1] == "tick"]) and len(t) >= 5 and t,
+                       timeout=60, what="five scheduled runs")
+    with sqlite3.connect(app / ".anvil-dev" / "runtime.sqlite3") as conn:
+        epoch = float(conn.execute("SELECT value FROM anvil_shared WHERE name = 'schedule_epoch'").fetchone()[0])
+    _assert_one_run_per_minute(ticks, epoch, 30)
+    assert server.output.count("Serving on") == 2  # two processes, each with a scheduler
+
+
+def _assert_one_run_per_minute(ticks: list[list[Any]], epoch: float, speedup: float) -> None:
+    """Each run in a (sped-up) minute of its own: several schedulers, one run per minute."""
+    minutes = [int((epoch + (row[3].timestamp() - epoch) * speedup) // 60) for row in ticks]
+    assert len(minutes) == len(set(minutes)), minutes
 
 
 def test_sigkill_during_writes_loses_no_committed_row(
