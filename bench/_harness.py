@@ -71,9 +71,9 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(self.url + ready_path, timeout=1).status_code < 500:
+                if requests.get(self.url + ready_path, timeout=5).status_code < 500:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server {argv} did not start")
