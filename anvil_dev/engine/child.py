@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.engine import loader
-from anvil_dev.engine.frames import Channel, Frame, encode_message, to_reply, with_output
+from anvil_dev.engine.frames import Channel, Frame, call_from_frame, encode_message, to_reply, with_output
 from anvil_dev.protocol import (
     RETURNED_TOO_MUCH_MESSAGE,
     Caller,
@@ -243,6 +243,7 @@ class ChildServer:
             if self.load_error is not None:
                 message: Message = {"error": self.load_error, "objects": []}
             else:
+                call = call_from_frame(frame)
                 outcome = _engine_hooks.execute(call, Caller.from_json(call.get("caller") or {}), output=output)
                 message, session_id, user = outcome.message, outcome.session_id, outcome.user
         except CallInterrupted:
