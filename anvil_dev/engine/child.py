@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import inspect
 import io
+import json
 import os
 import queue
 import random
@@ -131,6 +132,46 @@ def import_app(app: AppDir) -> ErrorInfo | None:
         err["moduleLoadFailed"] = True
         return err
     return None
+
+
+WARM_COMMAND = "anvil_dev.private.warm"
+WARM_RUNS = 10  # enough for CPython to specialise the call path's bytecode
+
+
+class _Discard(Channel):
+    """A channel whose sends go nowhere: the warm-up's replies."""
+
+    def send_raw(self, data: bytes) -> None:
+        pass
+
+
+def warm_call_path(app: AppDir, load_error: ErrorInfo | None) -> None:
+    """In a template, before it forks: run the runtime's own call path (frame in, decode, call,
+    encode, frame out) on a dummy call of a function of ours, never the app's, so that what a first
+    call touches (lazy imports, caches, specialised bytecode) is made once here and shared by
+    every child through fork, not made again in each one as it runs its call."""
+    from anvil import server
+
+    server.registrations[WARM_COMMAND] = server.Registration(WARM_COMMAND, _warm_echo)
+    a, b = socket.socketpair()
+    try:
+        warm = ChildServer(_Discard(a), app, ChildMode.FRESH)
+        warm.load_error = load_error
+        caller = Caller(client_type="browser", ip="127.0.0.1", session_id="warm", trusted=False,
+                        call_stack=[{"type": "browser"}]).to_json()
+        head = {"type": FrameKind.CALL.value, "id": "warm", "command": WARM_COMMAND, "caller": caller}
+        body = json.dumps({"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True},
+                           "objects": []}).encode()
+        for _ in range(WARM_RUNS):
+            warm._run_call(Frame(head, body))
+    finally:
+        del server.registrations[WARM_COMMAND]
+        a.close()
+        b.close()
+
+
+def _warm_echo(*args: Any, **kwargs: Any) -> Any:
+    return [args, kwargs]
 
 
 class ChildServer:
