@@ -273,110 +273,114 @@ def main() -> None:
     parser.add_argument("--every-site", action="store_true", help="list every json call's site, not only data passes")
     parser.add_argument("--baseline", default="main", help="git ref of the previous anvil-dev to run beside ('' none)")
     parser.add_argument("--soak-s", type=float, default=20.0, help="seconds of the soak in each mode (0: none)")
-    parser.add_argument("--calls-only", action="store_true", help="only call latency and throughput (1, 3, 4)")
+    parser.add_argument("--only", default="calls,reload,cold,soak,json",
+                        help="comma-separated sections to run: calls (1, 3, 4), reload, cold, soak, json")
     args = parser.parse_args()
     if args.json_passes:
         with tempfile.TemporaryDirectory() as tmp:
             print_json_passes(json_passes(args.root.resolve(), Path(tmp)), every=args.every_site)
         return
+    only = set(args.only.split(","))
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp_name, baseline_tree(args.baseline) as base:
         tmp = Path(tmp_name)
         if base is not None:
             print(f"baseline (@base): {args.baseline} = {describe_tree(base)}")
             results["baseline"] = describe_tree(base)
-        app = make_app(tmp)
-        floor_port, sub_port = free_port(), free_port()
-        servers: dict[str, Server] = {}
-        try:
-            servers["floor"] = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)],
-                                      floor_port)
-            servers["subprocess"] = Server([sys.executable, str(ROOT / "bench" / "_subprocess_app.py"), str(sub_port),
-                                            str(app), str(ROOT)], sub_port)
-            servers["fresh"] = Server.anvil_dev(app, "--fresh")
-            servers["persistent"] = Server.anvil_dev(app, "--keep-server-running")
-            if base is not None:
-                servers["fresh@base"] = Server.anvil_dev(app, "--fresh", root=base)
-                servers["persistent@base"] = Server.anvil_dev(app, "--keep-server-running", root=base)
-            modes = [k for k in servers if k not in ("floor", "subprocess")]
+        if "calls" in only:
+            app = make_app(tmp)
+            floor_port, sub_port = free_port(), free_port()
+            servers: dict[str, Server] = {}
+            try:
+                servers["floor"] = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)],
+                                          floor_port)
+                servers["subprocess"] = Server([sys.executable, str(ROOT / "bench" / "_subprocess_app.py"),
+                                                str(sub_port), str(app), str(ROOT)], sub_port)
+                servers["fresh"] = Server.anvil_dev(app, "--fresh")
+                servers["persistent"] = Server.anvil_dev(app, "--keep-server-running")
+                if base is not None:
+                    servers["fresh@base"] = Server.anvil_dev(app, "--fresh", root=base)
+                    servers["persistent@base"] = Server.anvil_dev(app, "--keep-server-running", root=base)
+                modes = [k for k in servers if k not in ("floor", "subprocess")]
 
-            print("1. call latency, back to back (same HTTP client, same function; servers take turns in blocks)")
-            lat = {k: summary(v) for k, v in interleaved(servers, N_CALLS, block=30, measure=latencies).items()}
-            floor = lat["floor"]["p50"]
-            for k, v in lat.items():
-                goal = {"fresh": 2.5, "persistent": 1.1}.get(k)
-                ratio = v["p50"] / floor
-                print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
-            print(f"   subprocess/fresh {lat['subprocess']['p50'] / lat['fresh']['p50']:6.2f}x")
-            results["latency_ms"] = lat
+                print("1. call latency, back to back (same HTTP client, same function; servers take turns in blocks)")
+                lat = {k: summary(v) for k, v in interleaved(servers, N_CALLS, block=30, measure=latencies).items()}
+                floor = lat["floor"]["p50"]
+                for k, v in lat.items():
+                    goal = {"fresh": 2.5, "persistent": 1.1}.get(k)
+                    ratio = v["p50"] / floor
+                    print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
+                print(f"   subprocess/fresh {lat['subprocess']['p50'] / lat['fresh']['p50']:6.2f}x")
+                results["latency_ms"] = lat
 
-            print("1b. paced call latency (calls 20 ms apart)")
-            paced = {k: summary(v) for k, v in interleaved({k: servers[k] for k in ["floor", *modes]}, 150, block=15,
-                                                           measure=paced_latencies).items()}
-            for k, v in paced.items():
-                ratio = v["p50"] / paced["floor"]["p50"]
-                goal = {"fresh": 1.3, "persistent": 1.1}.get(k)
-                print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
-            results["paced_latency_ms"] = paced
+                print("1b. paced call latency (calls 20 ms apart)")
+                paced_servers = {k: servers[k] for k in ["floor", *modes]}
+                paced = {k: summary(v) for k, v in interleaved(paced_servers, 150, block=15,
+                                                               measure=paced_latencies).items()}
+                for k, v in paced.items():
+                    ratio = v["p50"] / paced["floor"]["p50"]
+                    goal = {"fresh": 1.3, "persistent": 1.1}.get(k)
+                    print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
+                results["paced_latency_ms"] = paced
 
-            print("3. throughput, 8 concurrent callers (calls/s)")
-            tp = {k: 0.0 for k in ["floor", *modes]}
-            for _ in range(3):  # in turns, a second each, so that a burst of load elsewhere hits every server
-                for k in tp:
-                    tp[k] += throughput(servers[k].url, seconds=THROUGHPUT_S / 3) / 3
-            for k, v in tp.items():
-                goal = {"fresh": 0.5, "persistent": 0.9}.get(k)
-                print(f"   {k:<16} {v:8.0f}/s  {v / tp['floor']:5.2f} of floor  "
-                      f"{target(v / tp['floor'], goal, True) if goal else ''}")
-            results["throughput_per_s"] = tp
+                print("3. throughput, 8 concurrent callers (calls/s)")
+                tp = {k: 0.0 for k in ["floor", *modes]}
+                for _ in range(3):  # in turns, a second each, so that a burst of load elsewhere hits every server
+                    for k in tp:
+                        tp[k] += throughput(servers[k].url, seconds=THROUGHPUT_S / 3) / 3
+                for k, v in tp.items():
+                    goal = {"fresh": 0.5, "persistent": 0.9}.get(k)
+                    print(f"   {k:<16} {v:8.0f}/s  {v / tp['floor']:5.2f} of floor  "
+                          f"{target(v / tp['floor'], goal, True) if goal else ''}")
+                results["throughput_per_s"] = tp
 
-            print("4. memory (KiB; USS = private memory, what a process adds)")
-            mem = {k: engine_memory(servers[k].proc.pid) for k in modes}
-            for k, m in mem.items():
-                for role, v in m.items():
-                    print(f"   {k + ' ' + role:<34} rss {v['rss']:7d}  uss {v['uss']:7d}")
-            results["memory_kib"] = mem
-        finally:
-            for srv in servers.values():
-                srv.stop()
-
-        if args.calls_only:
-            return
-        print("2. reload latency (write a changed module -> first call returning the new result)")
-        rl: dict[str, Any] = {}
-        for tree, suffix in ((ROOT, ""), (base, "@base")):
-            if tree is None:
-                continue
-            for mode in ("--fresh", "--keep-server-running"):
-                name = mode.strip("-") + suffix
-                app2 = make_app(tmp, "Reload" + mode.strip("-").replace("-", "_") + suffix.strip("@"))
-                log = tmp / f"reload-{name}.log"
-                srv = Server.anvil_dev(app2, mode, root=tree, stderr=log)
-                try:
-                    rl[name] = summary(reload_latency(app2, srv.url))
-                    rl[name]["reloads_per_save"] = reloads_per_save(app2, srv.url, log)
-                finally:
+                print("4. memory (KiB; USS = private memory, what a process adds)")
+                mem = {k: engine_memory(servers[k].proc.pid) for k in modes}
+                for k, m in mem.items():
+                    for role, v in m.items():
+                        print(f"   {k + ' ' + role:<34} rss {v['rss']:7d}  uss {v['uss']:7d}")
+                results["memory_kib"] = mem
+            finally:
+                for srv in servers.values():
                     srv.stop()
-        for k, v in rl.items():
-            per = ", ".join(f"{s} {n:.1f}" for s, n in v["reloads_per_save"].items())
-            print(f"   {k:<30} {fmt(v)}  {target(v['p50'], 75)}  reloads per save: {per}")
-        results["reload_ms"] = rl
 
-        print("6. cold start (launch `anvil-dev serve` -> first answered call; p50 of 3)")
-        apps = {"scaffold": make_big_app(tmp, 1), "20 modules": make_big_app(tmp, 20)}
-        cs: dict[str, Any] = {}
-        for tree, suffix in ((ROOT, ""), (base, "@base")):
-            if tree is None:
-                continue
-            for app_name, app_path in apps.items():
+        if "reload" in only:
+            print("2. reload latency (write a changed module -> first call returning the new result)")
+            rl: dict[str, Any] = {}
+            for tree, suffix in ((ROOT, ""), (base, "@base")):
+                if tree is None:
+                    continue
                 for mode in ("--fresh", "--keep-server-running"):
-                    key = f"{app_name} {mode.strip('-')}{suffix}"
-                    cs[key] = summary(cold_start(app_path, mode, root=tree))
-        for k, v in cs.items():
-            print(f"   {k:<38} {fmt(v)}  {target(v['p50'], 500) if 'scaffold' in k else ''}")
-        results["cold_start_ms"] = cs
+                    name = mode.strip("-") + suffix
+                    app2 = make_app(tmp, "Reload" + mode.strip("-").replace("-", "_") + suffix.strip("@"))
+                    log = tmp / f"reload-{name}.log"
+                    srv = Server.anvil_dev(app2, mode, root=tree, stderr=log)
+                    try:
+                        rl[name] = summary(reload_latency(app2, srv.url))
+                        rl[name]["reloads_per_save"] = reloads_per_save(app2, srv.url, log)
+                    finally:
+                        srv.stop()
+            for k, v in rl.items():
+                per = ", ".join(f"{s} {n:.1f}" for s, n in v["reloads_per_save"].items())
+                print(f"   {k:<30} {fmt(v)}  {target(v['p50'], 75)}  reloads per save: {per}")
+            results["reload_ms"] = rl
 
-        if args.soak_s > 0:
+        if "cold" in only:
+            print("6. cold start (launch `anvil-dev serve` -> first answered call; p50 of 3)")
+            apps = {"scaffold": make_big_app(tmp, 1), "20 modules": make_big_app(tmp, 20)}
+            cs: dict[str, Any] = {}
+            for tree, suffix in ((ROOT, ""), (base, "@base")):
+                if tree is None:
+                    continue
+                for app_name, app_path in apps.items():
+                    for mode in ("--fresh", "--keep-server-running"):
+                        key = f"{app_name} {mode.strip('-')}{suffix}"
+                        cs[key] = summary(cold_start(app_path, mode, root=tree))
+            for k, v in cs.items():
+                print(f"   {k:<38} {fmt(v)}  {target(v['p50'], 500) if 'scaffold' in k else ''}")
+            results["cold_start_ms"] = cs
+
+        if "soak" in only and args.soak_s > 0:
             print(f"7. soak: 8 callers for {args.soak_s:g} s (at most 100,000 calls); RSS KiB before -> after")
             sk: dict[str, Any] = {}
             for mode in ("--fresh", "--keep-server-running"):
@@ -394,12 +398,13 @@ def main() -> None:
                       f"{a.get('zygote_children')}+{a.get('template_children')}")
             results["soak"] = sk
 
-        passes = {"": json_passes(ROOT, tmp)}
-        if base is not None:
-            passes["@base"] = json_passes(base, tmp)
-        for suffix, p in passes.items():
-            print_json_passes({k + suffix: v for k, v in p.items()})
-        results["json_passes_per_call"] = passes
+        if "json" in only:
+            passes = {"": json_passes(ROOT, tmp)}
+            if base is not None:
+                passes["@base"] = json_passes(base, tmp)
+            for suffix, p in passes.items():
+                print_json_passes({k + suffix: v for k, v in p.items()})
+            results["json_passes_per_call"] = passes
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
