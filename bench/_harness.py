@@ -63,7 +63,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         full_env = dict(os.environ, PYTHONPATH=str(root))
         full_env.update(env or {})
-        err = open(stderr, "wb") if stderr is not None else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+        err = open(stderr, "wb") if stderr is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
                                      stdin=subprocess.DEVNULL, env=full_env, start_new_session=True, cwd=root)
         if stderr is not None:
