@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,30 +56,35 @@ class Server:
     """A subprocess serving HTTP on a free port, stopped (with its process group) by stop()."""
 
     def __init__(self, argv: list[str], port: int, ready_path: str = "/_/health", env: dict[str, str] | None = None,
-                 root: Path = ROOT) -> None:
-        """`root` is the source tree to run (`python -m anvil_dev` imports from its working directory)."""
+                 root: Path = ROOT, stderr: Path | None = None) -> None:
+        """`root` is the source tree to run (`python -m anvil_dev` imports from its working directory);
+        `stderr`, a file to keep the server's terminal lines in."""
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         full_env = dict(os.environ, PYTHONPATH=str(root))
         full_env.update(env or {})
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        err = open(stderr, "wb") if stderr is not None else subprocess.DEVNULL
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
                                      stdin=subprocess.DEVNULL, env=full_env, start_new_session=True, cwd=root)
+        if stderr is not None:
+            err.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(self.url + ready_path, timeout=1).status_code < 500:
+                if requests.get(self.url + ready_path, timeout=5).status_code < 500:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server {argv} did not start")
             time.sleep(0.05)
 
     @classmethod
-    def anvil_dev(cls, app: Path, *args: str, env: dict[str, str] | None = None, root: Path = ROOT) -> Server:
+    def anvil_dev(cls, app: Path, *args: str, env: dict[str, str] | None = None, root: Path = ROOT,
+                  stderr: Path | None = None) -> Server:
         port = free_port()
         return cls([sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port), *args], port,
-                   env=env, root=root)
+                   env=env, root=root, stderr=stderr)
 
     def stop(self) -> None:
         try:
@@ -148,3 +157,115 @@ def memory_kb(pid: int) -> dict[str, int]:
         return {"rss": 0, "uss": 0}
     return {"rss": fields.get("Rss", 0),
             "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+
+
+@contextlib.contextmanager
+def baseline_tree(ref: str) -> Iterator[Path | None]:
+    """A temporary git worktree of `ref` (the previous anvil-dev, say main's HEAD), removed afterwards;
+    None when `ref` is empty or cannot be checked out (the figures then have no baseline column)."""
+    if not ref:
+        yield None
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="anvil-dev-baseline-"))
+    tree = tmp / "tree"
+    made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), ref],
+                          capture_output=True, text=True)
+    try:
+        if made.returncode != 0:
+            print(f"   (no baseline: git worktree add {ref} failed: {made.stderr.strip()})")
+            yield None
+        else:
+            yield tree
+    finally:
+        if made.returncode == 0:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def describe_tree(tree: Path) -> str:
+    out = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return out.stdout.strip()[:70]
+
+
+def make_big_app(root: Path, modules: int = 20) -> Path:
+    """`anvil-dev init`'s scaffold plus generated server modules, `modules` in all (1: the scaffold as it is)."""
+    app = root / f"App{modules}"
+    subprocess.run([sys.executable, "-m", "anvil_dev", "init", str(app)], check=True, capture_output=True, cwd=ROOT,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    for i in range(1, modules):
+        (app / "server_code" / f"Module{i:02d}.py").write_text(textwrap.dedent(f"""
+            import datetime
+            import json
+
+            import anvil.server
+            from anvil.tables import app_tables
+
+
+            @anvil.server.callable
+            def get_{i}(key):
+                return json.dumps({{"key": key, "at": datetime.date(2024, 1, {i}).isoformat()}})
+
+
+            @anvil.server.callable
+            def count_{i}():
+                return len(list(app_tables.feedback.search()))
+
+
+            class Helper{i}:
+                def __init__(self, n):
+                    self.n = n
+
+                def twice(self):
+                    return [self.n * 2 for _ in range({i})]
+        """))
+    return app
+
+
+def cold_start(app: Path, *args: str, root: Path = ROOT, n: int = 3) -> list[float]:
+    """ms from launching `anvil-dev serve` to the first answered call of add(1, 2), `n` launches."""
+    out = []
+    for _ in range(n):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/_/call"
+        body = json.dumps({"command": "add", "args": [1, 2]})
+        env = dict(os.environ, PYTHONPATH=str(root))
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port),
+                                 *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=root)
+        try:
+            s = requests.Session()
+            while True:
+                try:
+                    r = s.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
+                    if r.status_code == 200 and r.json().get("response") == 3:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if proc.poll() is not None or time.perf_counter() - start > 60:
+                    raise RuntimeError(f"serve of {app} did not answer")
+                time.sleep(0.005)
+            out.append((time.perf_counter() - start) * 1000)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return out
+
+
+def tree_rss_kb(pid: int) -> dict[str, int]:
+    """RSS of the host, and of each engine process below it by role (zygote, templates, children)."""
+    out = {"host": memory_kb(pid)["rss"]}
+    for z in children(pid):
+        if "engine.zygote" not in cmdline(z):
+            continue
+        out["zygote"] = memory_kb(z)["rss"]
+        kids = children(z)
+        out["zygote_children"] = len(kids)
+        out["zygote_children_rss"] = sum(memory_kb(k)["rss"] for k in kids)
+        grandkids = [g for k in kids for g in children(k)]
+        out["template_children"] = len(grandkids)
+    return out

@@ -1,12 +1,18 @@
 """`make bench`: the engine's figures as ratios against baselines run side by side.
 
-1. call latency: fresh mode, persistent mode, a bare Flask route (the floor) and a new `python`
-   per call (what Anvil's App Server does), over the same HTTP client;
-2. reload latency: from writing a changed module to the first call that returns the new result;
+Baselines in the same run: a bare Flask route (the floor), a new `python` per call (what Anvil's
+App Server does), and the previous anvil-dev (`--baseline REF`, main by default: a temporary git
+worktree, removed afterwards; `--baseline ''` for none), marked "@base".
+1. call latency: back to back and paced (a person clicking), over the same HTTP client;
+2. reload latency: from writing a changed module to the first call that returns the new result,
+   and how many reloads an editor's save in several steps causes;
 3. throughput with 8 concurrent callers;
 4. memory: host, zygote, a warm worker, and the extra memory of each fresh child;
 5. JSON passes per call: every json.dumps/json.loads in the host and in the engine's processes
-   (`--json-passes [--root TREE]` runs only this, against another source tree if given).
+   (`--json-passes [--root TREE]` runs only this, against another source tree if given);
+6. cold start: launching `anvil-dev serve` to its first answered call, the scaffold and a 20-module app;
+7. soak: 8 callers for `--soak-s` seconds (or 100,000 calls) per mode; memory before and after.
+Targets (issue 19) are printed beside the figures; no test asserts a time.
 Other benches (tables, media, uplink) live beside this file and run with `python bench/NAME.py`.
 """
 
@@ -21,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +38,34 @@ from _harness import (
     BENCH_MODULE,
     ROOT,
     Server,
+    baseline_tree,
     call,
     children,
     cmdline,
+    cold_start,
+    describe_tree,
     free_port,
     latencies,
     make_app,
+    make_big_app,
     memory_kb,
     summary,
+    tree_rss_kb,
 )
 
 N_CALLS = 300
-N_SUBPROCESS = 40
 N_RELOADS = 15
+N_COLD = 5
 THROUGHPUT_S = 3.0
 N_COUNTED = 20
 JSON_ARG = "x" * 10_000  # big enough that a pass over the call's data stands out from small headers
 
 
-def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02) -> list[float]:
+def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02, warmup: int = 10) -> list[float]:
     """Calls 20 ms apart, as a person clicking or a page loading makes them: a fresh call then
     finds its spare child ready, where back-to-back calls measure how fast children can be made."""
     s = requests.Session()
-    for _ in range(10):
+    for _ in range(warmup):
         call(s, url, "add", 1, 2)
     out = []
     for _ in range(n):
@@ -61,6 +73,18 @@ def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02) -> list[float]:
         t = time.perf_counter()
         call(s, url, "add", 1, 2)
         out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def interleaved(servers: dict[str, Server], n: int, block: int,
+                measure: Callable[..., list[float]]) -> dict[str, list[float]]:
+    """`n` timings of each server, taken in turns of `block` calls: load from elsewhere on the machine
+    (two shared cores) then falls on every server alike. The subprocess baseline gets a tenth as many."""
+    out: dict[str, list[float]] = {k: [] for k in servers}
+    for _ in range(max(1, n // block)):
+        for k, srv in servers.items():
+            count = max(1, block // 10) if k == "subprocess" else block
+            out[k] += measure(srv.url, count, warmup=1 if k == "subprocess" else 5)
     return out
 
 
@@ -82,18 +106,65 @@ def throughput(url: str, callers: int = 8, seconds: float = THROUGHPUT_S) -> flo
     return sum(done) / seconds
 
 
-def reload_latency(app: Path, url: str, n: int = N_RELOADS) -> list[float]:
+def reload_latency(app: Path, url: str, n: int = N_RELOADS, save: Callable[[Path, str], None] | None = None,
+                   start_at: int = 1) -> list[float]:
     s = requests.Session()
     module = app / "server_code" / "Bench.py"
     out = []
-    for i in range(1, n + 1):
+    for i in range(start_at, start_at + n):
         time.sleep(0.2)  # let the previous reload settle, as between two saves
         start = time.perf_counter()
-        module.write_text(BENCH_MODULE.replace("VERSION = 0", f"VERSION = {i}"))
+        (save or write_at_once)(module, BENCH_MODULE.replace("VERSION = 0", f"VERSION = {i}"))
         while call(s, url, "version") != i:
             if time.perf_counter() - start > 10:
                 raise RuntimeError("reload not seen within 10 s")
         out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def write_at_once(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def write_in_chunks(path: Path, text: str) -> None:
+    """An editor writing the file in place in several writes (truncate, write, flush, write, close)."""
+    with open(path, "w") as f:
+        half = len(text) // 2
+        f.write(text[:half])
+        f.flush()
+        time.sleep(0.003)
+        f.write(text[half:])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """An editor saving to a temporary file and renaming it over the original (VS Code, Emacs, gedit)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_vim(path: Path, text: str) -> None:
+    """vim's default save: the original renamed to a backup, a new file written, the backup deleted."""
+    backup = path.with_name(path.name + "~")
+    os.replace(path, backup)
+    path.write_text(text)
+    backup.unlink()
+
+
+SAVES: dict[str, Callable[[Path, str], None]] = {
+    "in chunks": write_in_chunks, "temp + rename": write_atomic, "vim backup": write_vim}
+
+
+def reloads_per_save(app: Path, url: str, log: Path, n: int = 5) -> dict[str, float]:
+    """Reload lines the server prints per save, for each way an editor writes a file: 1.0 is right."""
+    out = {}
+    at = 1000
+    for name, save in SAVES.items():
+        before = log.read_text().count("reloaded ")
+        reload_latency(app, url, n, save=save, start_at=at)
+        at += n
+        time.sleep(0.3)  # a late second reload would show up now
+        out[name] = (log.read_text().count("reloaded ") - before) / n
     return out
 
 
@@ -151,93 +222,191 @@ def fmt(s: dict[str, float]) -> str:
     return f"p50 {s['p50']:7.2f} ms  p95 {s['p95']:7.2f} ms  (n={s['n']})"
 
 
+def target(value: float, limit: float, higher_is_better: bool = False) -> str:
+    ok = value >= limit if higher_is_better else value <= limit
+    return f"[target {'>=' if higher_is_better else '<='} {limit:g}: {'met' if ok else 'MISSED'}]"
+
+
+def soak(url: str, pid: int, seconds: float, max_calls: int = 100_000, callers: int = 8) -> dict[str, Any]:
+    """8 callers until `seconds` pass or `max_calls` are made; RSS of the host and engine before and after."""
+    for _ in range(200):
+        call(requests.Session(), url, "add", 1, 2)
+    time.sleep(0.5)
+    before = tree_rss_kb(pid)
+    done = [0] * callers
+    stop = time.monotonic() + seconds
+
+    def run(i: int) -> None:
+        s = requests.Session()
+        while time.monotonic() < stop and sum(done) < max_calls:
+            call(s, url, "add", 1, 2)
+            done[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(0.5)  # the last spares report in
+    return {"calls": sum(done), "before": before, "after": tree_rss_kb(pid)}
+
+
+def engine_memory(pid: int) -> dict[str, dict[str, int]]:
+    mem = {"host": memory_kb(pid)}
+    zyg = [p for p in children(pid) if "engine.zygote" in cmdline(p)]
+    if zyg:
+        mem["zygote"] = memory_kb(zyg[0])
+        kids = children(zyg[0])
+        spares = [g for k in kids for g in children(k)]  # fresh children are forked by the template
+        if spares:
+            mem["template"] = memory_kb(kids[0])
+            per = [memory_kb(p)["uss"] for p in spares]
+            mem["fresh_spare_each"] = {"uss": int(statistics.mean(per)), "rss": memory_kb(spares[0])["rss"]}
+        elif kids:
+            mem["warm_worker"] = memory_kb(kids[0])
+    return mem
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json-passes", action="store_true", help="only count the JSON passes of a call (5.)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the source tree to count them in")
     parser.add_argument("--every-site", action="store_true", help="list every json call's site, not only data passes")
+    parser.add_argument("--baseline", default="main", help="git ref of the previous anvil-dev to run beside ('' none)")
+    parser.add_argument("--soak-s", type=float, default=20.0, help="seconds of the soak in each mode (0: none)")
+    parser.add_argument("--only", default="calls,reload,cold,soak,json",
+                        help="comma-separated sections to run: calls (1, 3, 4), reload, cold, soak, json")
     args = parser.parse_args()
     if args.json_passes:
         with tempfile.TemporaryDirectory() as tmp:
             print_json_passes(json_passes(args.root.resolve(), Path(tmp)), every=args.every_site)
         return
-    results: dict[str, object] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        app = make_app(Path(tmp))
-        floor_port, sub_port = free_port(), free_port()
-        floor = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)], floor_port)
-        sub = Server([sys.executable, str(ROOT / "bench" / "_subprocess_app.py"), str(sub_port), str(app),
-                      str(ROOT)], sub_port)
-        fresh = Server.anvil_dev(app, "--fresh")
-        warm = Server.anvil_dev(app, "--keep-server-running")
-        try:
-            print("1. call latency (same HTTP client, same function)")
-            lat = {
-                "floor": summary(latencies(floor.url, N_CALLS)),
-                "fresh": summary(latencies(fresh.url, N_CALLS)),
-                "persistent": summary(latencies(warm.url, N_CALLS)),
-                "subprocess": summary(latencies(sub.url, N_SUBPROCESS, warmup=3)),
-            }
-            for k, v in lat.items():
-                print(f"   {k:<11} {fmt(v)}")
-            ratios = {
-                "fresh/floor": lat["fresh"]["p50"] / lat["floor"]["p50"],
-                "persistent/floor": lat["persistent"]["p50"] / lat["floor"]["p50"],
-                "subprocess/fresh": lat["subprocess"]["p50"] / lat["fresh"]["p50"],
-            }
-            for k, v in ratios.items():
-                print(f"   {k:<17} {v:6.2f}x")
-            results["latency_ms"], results["latency_ratios"] = lat, ratios
-
-            print("1b. paced call latency (calls 20 ms apart)")
-            paced = {"floor": summary(paced_latencies(floor.url)), "fresh": summary(paced_latencies(fresh.url)),
-                     "persistent": summary(paced_latencies(warm.url))}
-            for k, v in paced.items():
-                print(f"   {k:<11} {fmt(v)}   ({v['p50'] / paced['floor']['p50']:.2f}x floor)")
-            results["paced_latency_ms"] = paced
-
-            print("3. throughput, 8 concurrent callers (calls/s)")
-            tp = {"floor": throughput(floor.url), "fresh": throughput(fresh.url),
-                  "persistent": throughput(warm.url)}
-            for k, v in tp.items():
-                print(f"   {k:<11} {v:8.0f}/s  ({v / tp['floor']:.2f} of floor)")
-            results["throughput_per_s"] = tp
-
-            print("4. memory (KiB; USS = private memory, what a process adds)")
-            mem = {"host": memory_kb(fresh.proc.pid)}
-            zyg = [p for p in children(fresh.proc.pid) if "engine.zygote" in cmdline(p)]
-            if zyg:
-                mem["zygote"] = memory_kb(zyg[0])
-                spares = children(zyg[0])
-                if spares:
-                    per = [memory_kb(p)["uss"] for p in spares]
-                    mem["fresh_child_extra"] = {"uss": int(statistics.mean(per)), "rss": memory_kb(spares[0])["rss"]}
-            wzyg = [p for p in children(warm.proc.pid) if "engine.zygote" in cmdline(p)]
-            if wzyg and children(wzyg[0]):
-                mem["warm_worker"] = memory_kb(children(wzyg[0])[0])
-            for k, v in mem.items():
-                print(f"   {k:<18} rss {v['rss']:7d}  uss {v['uss']:7d}")
-            results["memory_kib"] = mem
-        finally:
-            for s in (floor, sub, fresh, warm):
-                s.stop()
-
-        print("2. reload latency (write a changed module -> first call returning the new result)")
-        rl = {}
-        for mode in ("--fresh", "--keep-server-running"):
-            app2 = make_app(Path(tmp), "Reload" + mode.strip("-").replace("-", "_"))
-            srv = Server.anvil_dev(app2, mode)
+    only = set(args.only.split(","))
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp_name, baseline_tree(args.baseline) as base:
+        tmp = Path(tmp_name)
+        if base is not None:
+            print(f"baseline (@base): {args.baseline} = {describe_tree(base)}")
+            results["baseline"] = describe_tree(base)
+        if "calls" in only:
+            app = make_app(tmp)
+            floor_port, sub_port = free_port(), free_port()
+            servers: dict[str, Server] = {}
             try:
-                rl[mode.strip("-")] = summary(reload_latency(app2, srv.url))
-            finally:
-                srv.stop()
-        for k, v in rl.items():
-            print(f"   {k:<20} {fmt(v)}")
-        results["reload_ms"] = rl
+                servers["floor"] = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)],
+                                          floor_port)
+                servers["subprocess"] = Server([sys.executable, str(ROOT / "bench" / "_subprocess_app.py"),
+                                                str(sub_port), str(app), str(ROOT)], sub_port)
+                servers["fresh"] = Server.anvil_dev(app, "--fresh")
+                servers["persistent"] = Server.anvil_dev(app, "--keep-server-running")
+                if base is not None:
+                    servers["fresh@base"] = Server.anvil_dev(app, "--fresh", root=base)
+                    servers["persistent@base"] = Server.anvil_dev(app, "--keep-server-running", root=base)
+                modes = [k for k in servers if k not in ("floor", "subprocess")]
 
-        passes = json_passes(ROOT, Path(tmp))
-        print_json_passes(passes)
-        results["json_passes_per_call"] = passes
+                print("1. call latency, back to back (same HTTP client, same function; servers take turns in blocks)")
+                lat = {k: summary(v) for k, v in interleaved(servers, N_CALLS, block=30, measure=latencies).items()}
+                floor = lat["floor"]["p50"]
+                for k, v in lat.items():
+                    goal = {"fresh": 2.5, "persistent": 1.1}.get(k)
+                    ratio = v["p50"] / floor
+                    print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
+                print(f"   subprocess/fresh {lat['subprocess']['p50'] / lat['fresh']['p50']:6.2f}x")
+                results["latency_ms"] = lat
+
+                print("1b. paced call latency (calls 20 ms apart)")
+                paced_servers = {k: servers[k] for k in ["floor", *modes]}
+                paced = {k: summary(v) for k, v in interleaved(paced_servers, 150, block=15,
+                                                               measure=paced_latencies).items()}
+                for k, v in paced.items():
+                    ratio = v["p50"] / paced["floor"]["p50"]
+                    goal = {"fresh": 1.3, "persistent": 1.1}.get(k)
+                    print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
+                results["paced_latency_ms"] = paced
+
+                print("3. throughput, 8 concurrent callers (calls/s)")
+                tp = {k: 0.0 for k in ["floor", *modes]}
+                for _ in range(3):  # in turns, a second each, so that a burst of load elsewhere hits every server
+                    for k in tp:
+                        tp[k] += throughput(servers[k].url, seconds=THROUGHPUT_S / 3) / 3
+                for k, v in tp.items():
+                    goal = {"fresh": 0.5, "persistent": 0.9}.get(k)
+                    print(f"   {k:<16} {v:8.0f}/s  {v / tp['floor']:5.2f} of floor  "
+                          f"{target(v / tp['floor'], goal, True) if goal else ''}")
+                results["throughput_per_s"] = tp
+
+                print("4. memory (KiB; USS = private memory, what a process adds)")
+                mem = {k: engine_memory(servers[k].proc.pid) for k in modes}
+                for k, m in mem.items():
+                    for role, v in m.items():
+                        print(f"   {k + ' ' + role:<34} rss {v['rss']:7d}  uss {v['uss']:7d}")
+                results["memory_kib"] = mem
+            finally:
+                for srv in servers.values():
+                    srv.stop()
+
+        if "reload" in only:
+            print("2. reload latency (write a changed module -> first call returning the new result)")
+            rl: dict[str, Any] = {}
+            for tree, suffix in ((ROOT, ""), (base, "@base")):
+                if tree is None:
+                    continue
+                for mode in ("--fresh", "--keep-server-running"):
+                    name = mode.strip("-") + suffix
+                    app2 = make_app(tmp, "Reload" + mode.strip("-").replace("-", "_") + suffix.strip("@"))
+                    log = tmp / f"reload-{name}.log"
+                    srv = Server.anvil_dev(app2, mode, root=tree, stderr=log)
+                    try:
+                        rl[name] = summary(reload_latency(app2, srv.url))
+                        rl[name]["reloads_per_save"] = reloads_per_save(app2, srv.url, log)
+                    finally:
+                        srv.stop()
+            for k, v in rl.items():
+                per = ", ".join(f"{s} {n:.1f}" for s, n in v["reloads_per_save"].items())
+                print(f"   {k:<30} {fmt(v)}  {target(v['p50'], 75)}  reloads per save: {per}")
+            results["reload_ms"] = rl
+
+        if "cold" in only:
+            print("6. cold start (launch `anvil-dev serve` -> first answered call; in turns)")
+            apps = {"scaffold": make_big_app(tmp, 1), "20 modules": make_big_app(tmp, 20)}
+            cs: dict[str, Any] = {}
+            trees = [(tree, suffix) for tree, suffix in ((ROOT, ""), (base, "@base")) if tree is not None]
+            for _ in range(N_COLD):  # in turns, so that load elsewhere falls on both trees alike
+                for tree, suffix in trees:
+                    for app_name, app_path in apps.items():
+                        for mode in ("--fresh", "--keep-server-running"):
+                            key = f"{app_name} {mode.strip('-')}{suffix}"
+                            cs.setdefault(key, []).extend(cold_start(app_path, mode, root=tree, n=1))
+            cs = {k: summary(v) for k, v in cs.items()}
+            for k, v in cs.items():
+                print(f"   {k:<38} {fmt(v)}  {target(v['p50'], 500) if 'scaffold' in k else ''}")
+            results["cold_start_ms"] = cs
+
+        if "soak" in only and args.soak_s > 0:
+            print(f"7. soak: 8 callers for {args.soak_s:g} s (at most 100,000 calls); RSS KiB before -> after")
+            sk: dict[str, Any] = {}
+            for mode in ("--fresh", "--keep-server-running"):
+                app3 = make_app(tmp, "Soak" + mode.strip("-").replace("-", "_"))
+                srv = Server.anvil_dev(app3, mode)
+                try:
+                    sk[mode.strip("-")] = soak(srv.url, srv.proc.pid, args.soak_s)
+                finally:
+                    srv.stop()
+            for k, v in sk.items():
+                b, a = v["before"], v["after"]
+                print(f"   {k:<20} {v['calls']:6d} calls  host {b['host']} -> {a['host']} "
+                      f"({a['host'] - b['host']:+d})  zygote {b.get('zygote')} -> {a.get('zygote')}  "
+                      f"engine children {b.get('zygote_children')}+{b.get('template_children')} -> "
+                      f"{a.get('zygote_children')}+{a.get('template_children')}")
+            results["soak"] = sk
+
+        if "json" in only:
+            passes = {"": json_passes(ROOT, tmp)}
+            if base is not None:
+                passes["@base"] = json_passes(base, tmp)
+            for suffix, p in passes.items():
+                print_json_passes({k + suffix: v for k, v in p.items()})
+            results["json_passes_per_call"] = passes
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))

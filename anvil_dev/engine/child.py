@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import inspect
 import io
+import json
 import os
 import queue
 import random
@@ -17,7 +18,7 @@ from typing import Any, TextIO
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.engine import loader
-from anvil_dev.engine.frames import Channel, Frame, encode_message, to_reply, with_output
+from anvil_dev.engine.frames import Channel, Frame, call_from_frame, encode_message, to_reply, with_output
 from anvil_dev.protocol import (
     RETURNED_TOO_MUCH_MESSAGE,
     Caller,
@@ -133,6 +134,46 @@ def import_app(app: AppDir) -> ErrorInfo | None:
     return None
 
 
+WARM_COMMAND = "anvil_dev.private.warm"
+WARM_RUNS = 10  # enough for CPython to specialise the call path's bytecode
+
+
+class _Discard(Channel):
+    """A channel whose sends go nowhere: the warm-up's replies."""
+
+    def send_raw(self, data: bytes) -> None:
+        pass
+
+
+def warm_call_path(app: AppDir, load_error: ErrorInfo | None) -> None:
+    """In a template, before it forks: run the runtime's own call path (frame in, decode, call,
+    encode, frame out) on a dummy call of a function of ours, never the app's, so that what a first
+    call touches (lazy imports, caches, specialised bytecode) is made once here and shared by
+    every child through fork, not made again in each one as it runs its call."""
+    from anvil import server
+
+    server.registrations[WARM_COMMAND] = server.Registration(WARM_COMMAND, _warm_echo)
+    a, b = socket.socketpair()
+    try:
+        warm = ChildServer(_Discard(a), app, ChildMode.FRESH)
+        warm.load_error = load_error
+        caller = Caller(client_type="browser", ip="127.0.0.1", session_id="warm", trusted=False,
+                        call_stack=[{"type": "browser"}]).to_json()
+        head = {"type": FrameKind.CALL.value, "id": "warm", "command": WARM_COMMAND, "caller": caller}
+        body = json.dumps({"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True},
+                           "objects": []}).encode()
+        for _ in range(WARM_RUNS):
+            warm._run_call(Frame(head, body))
+    finally:
+        del server.registrations[WARM_COMMAND]
+        a.close()
+        b.close()
+
+
+def _warm_echo(*args: Any, **kwargs: Any) -> Any:
+    return [args, kwargs]
+
+
 class ChildServer:
     """The loop of a forked child: reads CALL frames and answers each with one REPLY.
 
@@ -243,6 +284,7 @@ class ChildServer:
             if self.load_error is not None:
                 message: Message = {"error": self.load_error, "objects": []}
             else:
+                call = call_from_frame(frame)
                 outcome = _engine_hooks.execute(call, Caller.from_json(call.get("caller") or {}), output=output)
                 message, session_id, user = outcome.message, outcome.session_id, outcome.user
         except CallInterrupted:

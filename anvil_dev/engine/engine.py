@@ -223,14 +223,19 @@ class Engine:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def call(self, call: Mapping[str, Any], caller: Caller) -> Reply:
-        """Run one call; always returns a Reply (whose body the host sends as it is), never raises."""
-        head = call_frame(call, uuid.uuid4().hex[:12], caller)
-        if self.persistent:
-            return self._call_persistent(head)
-        return self._call_fresh(head)
+    def call(self, call: Mapping[str, Any], caller: Caller, raw: bytes | None = None) -> Reply:
+        """Run one call; always returns a Reply (whose body the host sends as it is), never raises.
 
-    def _call_fresh(self, head: dict[str, Any]) -> Reply:
+        `raw` is the call as the client sent it (JSON whose command, args, kwargs and objects are
+        `call`'s): it travels as the frame's payload, so the call's data is not encoded again.
+        """
+        head = call_frame(call, uuid.uuid4().hex[:12], caller, with_args=raw is None)
+        payload = raw or b""
+        if self.persistent:
+            return self._call_persistent(head, payload)
+        return self._call_fresh(head, payload)
+
+    def _call_fresh(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         with self._lock:
             if self._stopping or self._zygote is None:
                 return Reply.from_message(unavailable("The server is shutting down"))
@@ -244,7 +249,7 @@ class Engine:
         deadline = started + self.timeout if self.timeout else None
         chan = child.chan
         try:
-            chan.send(head)
+            chan.send(head, payload)
             while True:
                 try:
                     frame = chan.recv(deadline)
@@ -270,7 +275,7 @@ class Engine:
                 with self._lock:
                     self.top_up()
 
-    def _call_persistent(self, head: dict[str, Any]) -> Reply:
+    def _call_persistent(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         with self._lock:
             self.top_up()
             live = [w for w in self._workers if not w.dead and not w.retired]
@@ -292,7 +297,7 @@ class Engine:
                 self.retire(worker)
                 return Reply.from_message({"error": worker.import_error, "objects": []})
             remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
-            return worker.call(head, remaining, self.debugger)
+            return worker.call(head, remaining, self.debugger, payload)
         finally:
             worker.unclaim()
 

@@ -64,6 +64,18 @@ def to_reply(frame: Frame) -> Reply:
                  has_media=bool(head.get("has_media")))
 
 
+def call_from_frame(frame: Frame) -> dict[str, Any]:
+    """The call a CALL frame carries: its header, with args, kwargs and objects from the payload
+    where the host forwarded the client's JSON body there as it came."""
+    head = frame.head
+    if not frame.payload:
+        return head
+    body = json.loads(frame.payload)
+    call = dict(head)
+    call.update(args=body.get("args", []), kwargs=body.get("kwargs", {}), objects=body.get("objects", []))
+    return call
+
+
 def encode_message(message: Message) -> bytes:
     """A reply message as the client gets it, compact; `with_output` then adds what the call printed."""
     return json.dumps(message, separators=(",", ":")).encode("utf-8")

@@ -61,11 +61,16 @@ def call_deadline(debugger: DebugClock | None, pid: int | None, started: float, 
     return deadline
 
 
-def call_frame(call: Mapping[str, Any], call_id: str, caller: Caller) -> dict[str, Any]:
-    """The header of a CALL frame: the call as the client sent it, its id and its caller."""
-    return {"type": FrameKind.CALL.value, "id": call_id, "command": call.get("command"),
-            "args": call.get("args", []), "kwargs": call.get("kwargs", {}), "objects": call.get("objects", []),
-            "caller": caller.to_json()}
+def call_frame(call: Mapping[str, Any], call_id: str, caller: Caller, with_args: bool = True) -> dict[str, Any]:
+    """The header of a CALL frame: the call as the client sent it, its id and its caller.
+
+    Without `with_args` the header names the command only, and the frame's payload carries the
+    client's JSON (args, kwargs, objects) as it came (`call_from_frame` reads either).
+    """
+    head = {"type": FrameKind.CALL.value, "id": call_id, "command": call.get("command"), "caller": caller.to_json()}
+    if with_args:
+        head.update(args=call.get("args", []), kwargs=call.get("kwargs", {}), objects=call.get("objects", []))
+    return head
 
 
 class _Pending:
@@ -128,9 +133,10 @@ class PersistentWorker:
             p.event.set()
         self.supervisor.reap(self)
 
-    def call(self, head: dict[str, Any], timeout: float | None, debugger: DebugClock | None = None) -> Reply:
-        """Send the CALL frame `head` and wait for its reply; at the timeout (less any time the worker
-        spent stopped at a breakpoint), interrupt the call."""
+    def call(self, head: dict[str, Any], timeout: float | None, debugger: DebugClock | None = None,
+             payload: bytes = b"") -> Reply:
+        """Send the CALL frame `head` (and `payload`) and wait for its reply; at the timeout (less any
+        time the worker spent stopped at a breakpoint), interrupt the call."""
         p = _Pending()
         call_id = head["id"]
         with self.lock:
@@ -138,7 +144,7 @@ class PersistentWorker:
                 return Reply.from_message(terminated_error(self.child.exit_code))
             self.pending[call_id] = p
         try:
-            self.child.chan.send(head)
+            self.child.chan.send(head, payload)
         except OSError:
             pass
         started = time.monotonic()

@@ -93,6 +93,11 @@ def _become_template(ctrl: socket.socket, app: AppDir) -> None:
         unforkable = "threads"
     elif services.current().db.existing_connection() is not None:
         unforkable = "database"
+    else:
+        try:
+            child.warm_call_path(app, error)
+        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the children cold
+            pass
     _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "forkable": unforkable is None,
                            "unforkable": unforkable, "import_error": error}, preloaded={"error": error})
 

@@ -27,7 +27,7 @@ NativeHandler = Callable[[Message, Caller], Message]
 
 
 class CallEngine(Protocol):
-    def call(self, call: Mapping[str, Any], caller: Caller) -> Reply: ...
+    def call(self, call: Mapping[str, Any], caller: Caller, raw: bytes | None = None) -> Reply: ...
 
 
 class Uplinks(Protocol):
@@ -57,13 +57,14 @@ class Dispatcher:
             "anvil.private.get_api_origin": lambda msg, caller: {"response": self.origin + "/_/api", "objects": []},
         }
 
-    def call(self, msg: Message, caller: Caller, scoped: bool = False) -> Reply:
+    def call(self, msg: Message, caller: Caller, scoped: bool = False, raw: bytes | None = None) -> Reply:
         """Run a call and return its reply; never raises. `scoped` is for the host's own HTTP endpoint
-        and route requests, the one way an untrusted caller reaches a name with ':'."""
-        return self.call_recorded(msg, caller, scoped)[0]
+        and route requests, the one way an untrusted caller reaches a name with ':'. `raw` is the JSON
+        the client sent, when `msg` is exactly that parsed: the engine forwards it unparsed."""
+        return self.call_recorded(msg, caller, scoped, raw=raw)[0]
 
     def call_recorded(self, msg: Message, caller: Caller, scoped: bool = False,
-                      replay_of: int | None = None) -> tuple[Reply, Recorded | None]:
+                      replay_of: int | None = None, raw: bytes | None = None) -> tuple[Reply, Recorded | None]:
         """`call`, also giving the call's entry in the recent calls (None for calls the log does not show)."""
         command = msg.get("command")
         if not isinstance(command, str):
@@ -91,7 +92,7 @@ class Dispatcher:
         elif self.uplink is not None and self.uplink.match(command) is not None:
             reply = Reply.from_message(self.uplink.call(msg, caller))
         else:
-            reply = self.engine.call(msg, caller)
+            reply = self.engine.call(msg, caller, raw=raw)
         if reply.error is not None and command != "anvil.private.echo":
             err = reply.error
             # One line, whatever the caller put in the name (which messages may repeat): control

@@ -19,6 +19,9 @@ from anvil_dev.appdir import AppDir
 from anvil_dev.host.state import HostState
 
 DEBOUNCE_S = 0.05
+# After a file is closed from writing, or renamed into place, the editor has finished that file:
+# only a moment is left for the other files of a save-all (or vim's backup being deleted) to come.
+SETTLE_S = 0.01
 _WRITES = ("created", "modified", "deleted", "moved", "closed")
 _TEMP_SUFFIXES = ("~", ".swp", ".swx", ".swo", ".tmp", ".part", ".crdownload", ".kate-swp")
 
@@ -77,9 +80,13 @@ class _Handler(FileSystemEventHandler):
         # Reads (opened, closed_no_write) are ours and the editor's; directory events repeat file ones.
         if event.event_type not in _WRITES or event.is_directory:
             return
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path and is_relevant(self.watcher.app, str(path)):
-                self.watcher.changed(str(path))
+        dest = str(getattr(event, "dest_path", "") or "")
+        # A write that ended (close after writing, or a rename onto the file) settles sooner than
+        # one that may go on (created, modified: an editor may write a file in several steps).
+        done = event.event_type == "closed" or (event.event_type == "moved" and is_relevant(self.watcher.app, dest))
+        for path in (str(event.src_path), dest):
+            if path and is_relevant(self.watcher.app, path):
+                self.watcher.changed(path, settled=done)
 
 
 class Watcher:
@@ -103,12 +110,14 @@ class Watcher:
         self._observer.daemon = True
         self._observer.start()
 
-    def changed(self, path: str) -> None:
+    def changed(self, path: str, settled: bool = False) -> None:
+        """`path` changed; the batch fires once no change has come for DEBOUNCE_S (SETTLE_S when
+        this change finished a write)."""
         with self._lock:
             self._pending.add(path)
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = threading.Timer(DEBOUNCE_S, self._fire)
+            self._timer = threading.Timer(SETTLE_S if settled else DEBOUNCE_S, self._fire)
             self._timer.daemon = True
             self._timer.start()
 

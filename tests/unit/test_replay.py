@@ -39,7 +39,7 @@ class CountingEngine:
     def reload(self, paths: list[str] | None = None) -> None:
         pass
 
-    def call(self, msg: Message, caller: Caller) -> Reply:
+    def call(self, msg: Message, caller: Caller, raw: bytes | None = None) -> Reply:
         self.calls.append((msg, caller))
         msg["args"].append("changed by the handler")  # the ring must have kept its own copy
         if msg["command"] == "size":

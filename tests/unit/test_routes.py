@@ -40,7 +40,7 @@ class StubEngine:
     def reload(self, paths: list[str] | None = None) -> None:
         pass
 
-    def call(self, msg: Message, caller: Caller) -> Reply:
+    def call(self, msg: Message, caller: Caller, raw: bytes | None = None) -> Reply:
         self.calls.append((msg, caller))
         if self.reply is not None:
             message = dict(self.reply)
