@@ -10,8 +10,10 @@ from `form_template.yaml` (Anvil generates that file too; it is never in a repo)
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from anvil_dev import clientbundle
 from anvil_dev.appdir import AppDir
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -37,6 +40,16 @@ def brython_dir() -> Path | None:
         return None
     data = Path(brython.__file__).resolve().parent / "data"
     return data if (data / "brython.js").is_file() else None
+
+
+@dataclass
+class Bundle:
+    script: bytes  # the JS that fills Brython's VFS
+    etag: str
+
+
+_bundles: dict[tuple[Any, ...], Bundle] = {}
+_bundles_lock = threading.Lock()
 
 
 @dataclass
@@ -102,7 +115,20 @@ class ClientCode:
         if parts[0] in roots:
             return self._app_module(roots[parts[0]], parts[0], parts[1:])
         # Anvil also lets client code import its own top-level modules by bare name (`import Module1`).
-        return self._app_module(self.app_dir.client_code, self.app_dir.package_name, parts)
+        found = self._app_module(self.app_dir.client_code, self.app_dir.package_name, parts)
+        return found if found is not None else self._stdlib_module(parts)
+
+    def _stdlib_module(self, parts: list[str]) -> Module | None:
+        """A stdlib module the bundle left out (imported only inside a function), from Brython's."""
+        data = brython_dir()
+        if data is None:
+            return None
+        is_package = parts[-1] == "__init__.py"
+        name = ".".join(parts[:-1] if is_package else parts[:-1] + [parts[-1][:-3]])
+        entry = clientbundle.load_stdlib(data / "brython_stdlib.js").get(name)
+        if entry is None or entry[0] != ".py" or (len(entry) > 3 and bool(entry[3])) != is_package:
+            return None
+        return Module(entry[1].encode(), "/".join(parts))
 
     def _runtime_module(self, parts: list[str]) -> Module | None:
         if parts == ["anvil", "_wire.py"]:
@@ -131,6 +157,100 @@ class ClientCode:
             return self.app_dir.relpath(path)
         except ValueError:
             return str(path)
+
+    # ---- the bundle: every module the page needs, in one script ----------------------------
+
+    def _runtime_files(self) -> list[tuple[str, Path]]:
+        files = [("anvil._wire", WIRE_FILE)]
+        root = BROWSER_DIR / "anvil"
+        for f in sorted(root.rglob("*.py")):
+            if "__pycache__" in f.parts:
+                continue
+            rel = f.relative_to(BROWSER_DIR).with_suffix("").parts
+            files.append((".".join(rel), f))
+        return files
+
+    def _app_files(self) -> list[tuple[str, Path, Path, str]]:
+        """(dotted name, file, package root, package) for every .py of the app and its dependencies."""
+        out = []
+        for package, root in self._roots().items():
+            if not root.is_dir():
+                continue
+            for f in sorted(root.rglob("*.py")):
+                rel = f.relative_to(root).with_suffix("").parts
+                if any(p.startswith(".") or p == "__pycache__" for p in rel):
+                    continue
+                out.append((".".join((package, *rel)), f, root, package))
+        return out
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        paths = [f for _, f in self._runtime_files()]
+        for root in self._roots().values():
+            if root.is_dir():
+                paths.extend(p for p in root.rglob("*")
+                             if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
+        paths.append(self.app_dir.path / "anvil.yaml")
+        stats = []
+        for p in paths:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            stats.append((str(p), st.st_mtime_ns, st.st_size))
+        return (self.app_dir.package_name, tuple(sorted(self.dep_ids.items())), tuple(stats))
+
+    def bundle(self) -> Bundle | None:
+        """The script that loads every module the page needs (None without Brython installed);
+        built once per change of the app's, the dependencies' or the runtime's files."""
+        data = brython_dir()
+        if data is None:
+            return None
+        key = self._fingerprint()
+        with _bundles_lock:
+            found = _bundles.get(key)
+            if found is None:
+                found = self._build_bundle(data / "brython_stdlib.js")
+                _bundles.clear()  # one app per host: the newest generation is the one asked for
+                _bundles[key] = found
+        return found
+
+    def _build_bundle(self, stdlib_js: Path) -> Bundle:
+        stdlib = clientbundle.load_stdlib(stdlib_js)
+        runtime: dict[str, list[Any]] = {}
+        for name, f in self._runtime_files():
+            is_package = f.name == "__init__.py"
+            if is_package:
+                name = name[: -len(".__init__")]
+            runtime[name] = [".py", f.read_text(encoding="utf-8"), [], 1] if is_package else \
+                [".py", f.read_text(encoding="utf-8"), []]
+        app: dict[str, list[Any]] = {}
+        for package in self._roots():
+            app[package] = [".py", "", [], 1]
+        for name, f, _root, _package in self._app_files():
+            if f.name == "__init__.py":
+                name = name[: -len(".__init__")]
+                app[name] = [".py", f.read_text(encoding="utf-8", errors="replace"), [], 1]
+            else:
+                app[name] = [".py", f.read_text(encoding="utf-8", errors="replace"), []]
+        for name, entry in list(app.items()):
+            if len(entry) > 3:  # a package: its Forms' designer
+                package = name.split(".", 1)[0]
+                root = self._roots()[package]
+                folder = name.split(".")[1:]
+                try:
+                    designer = self._designer(root, package, folder)
+                except ClientCodeError as e:
+                    designer = Module(f"raise SyntaxError({str(e)!r})\n".encode(), "")
+                if designer is not None:
+                    app[name + "._anvil_designer"] = [".py", designer.source.decode(), []]
+        wanted: set[str] = set()
+        for name, entry in {**runtime, **app}.items():
+            found = clientbundle.imports_of(entry[1], name, len(entry) > 3, import_time_only=False)
+            wanted |= {n for n in found if n in stdlib and n not in runtime and n not in app}
+        names = clientbundle.stdlib_closure(stdlib, wanted)
+        std = {n: stdlib[n] for n in sorted(names)}
+        script = clientbundle.script([std, runtime, app])
+        return Bundle(script, hashlib.sha1(script).hexdigest()[:16])
 
     # ---- forms ------------------------------------------------------------------------------
 
@@ -205,8 +325,10 @@ class ClientCode:
             "standard_page": (self.app_dir.theme_assets / "standard-page.html").is_file(),
             "last_event": last_event,
         })
+        bundle = self.bundle()
+        modules = f'<script src="/_/client/modules.js?v={bundle.etag}"></script>' if bundle else ""
         return PAGE.format(title=html.escape(self.title()), theme_css=theme_css, head_html=head_html,
-                           boot=html.escape(boot, quote=True))
+                           boot=html.escape(boot, quote=True), modules=modules)
 
 
 PAGE = """<!doctype html>
@@ -220,9 +342,9 @@ PAGE = """<!doctype html>
 {head_html}
 <script type="module" src="/_/anvil.js"></script>
 <script src="/_/client/brython.js"></script>
-<script src="/_/client/brython_stdlib.js"></script>
+{modules}
 </head>
-<body onload="brython({{pythonpath: ['/_/py'], debug: 1, indexedDB: false}})">
+<body onload="brython({{pythonpath: ['/_/py'], debug: 1, indexedDB: true}})">
 <div id="anvil-root" data-boot="{boot}"></div>
 <div id="anvil-spinner" hidden><div class="anvil-spinner-dot"></div></div>
 <script type="text/python" id="anvil-boot">

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import re
-from collections.abc import Callable
-from typing import Any
+
+# The browser runs this module too (as anvil._wire, on Brython), where importing `typing`,
+# `collections.abc` and `re` costs the first page load over a second; the names are annotations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 MAX_INT = 2147483647
 # Deeper values are refused with a SerializationError naming the path, rather than a bare
@@ -82,7 +86,12 @@ DEFAULT_REGISTRY = TypeRegistry()
 # service); Longs from trusted senders may be longer and are converted in pieces below the limit.
 _INT_DIGITS = 4000
 UNTRUSTED_LONG_DIGITS = 4300  # Python's default limit
-_DIGITS = re.compile(r"[+-]?[0-9]+")
+
+
+def _is_decimal(text: str) -> bool:
+    """Whether `text` is [+-]?[0-9]+ (ASCII digits only: str.isdigit alone takes '²')."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    return bool(body) and body.isascii() and body.isdigit()
 
 
 def int_text(value: int) -> str:
@@ -114,7 +123,7 @@ def parse_long(text: Any, trusted: bool = True) -> int:
     """A Long's decimal text as an int; from an untrusted sender no longer than Python's own limit."""
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    if not isinstance(text, str) or not _DIGITS.fullmatch(text.strip()):
+    if not isinstance(text, str) or not _is_decimal(text.strip()):
         raise ValueError(text)
     text = text.strip()
     body = text.lstrip("+-")

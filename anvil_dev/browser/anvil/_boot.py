@@ -1,7 +1,7 @@
 """Start the app in the page: print() to the console and the live log, errors shown with file and
 line, the startup Form or module, and a page reload when a client file is saved."""
 
-import json
+from anvil import _json as json
 import sys
 
 from browser import document, window
@@ -47,8 +47,17 @@ class _Out:
 
 
 def client_file(filename):
-    """`/_/py/Pkg/Form1/__init__.py` (as Brython names a module's file) as client_code/Form1/__init__.py."""
+    """`/_/py/Pkg/Form1/__init__.py` or `VFS.Pkg.Form1/__init__.py` (as Brython names a module's
+    file) as client_code/Form1/__init__.py."""
     f = str(filename or "")
+    if "VFS." in f:
+        # A module from the bundle: Brython names it VFS.Pkg.Form1/__init__.py or VFS.Pkg.Module1.py.
+        f = f.split("VFS.", 1)[1]
+        if f.endswith("/__init__.py"):
+            f = f[:-len("/__init__.py")].replace(".", "/") + "/__init__.py"
+        elif f.endswith(".py"):
+            f = f[:-3].replace(".", "/") + ".py"
+        f = "/_/py/" + f
     if "/_/py/" in f:
         f = f.split("/_/py/", 1)[1]
         pkg = package()

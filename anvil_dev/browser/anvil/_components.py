@@ -1,7 +1,7 @@
 """Anvil's components, with Anvil's property names and defaults, over the page's DOM."""
 
 import datetime
-import json
+from anvil import _json as json
 
 from browser import document, window
 

@@ -7,7 +7,7 @@ bindings (with write-back). Both layouts are read: the classic `container` + `co
 newer `layout` (a layout Form) + `components_by_slot`.
 """
 
-import json
+from anvil import _json as json
 import sys
 
 from anvil import _components as C

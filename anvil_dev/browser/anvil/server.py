@@ -7,7 +7,7 @@ the DOM before the request and taken out after it.
 """
 
 import builtins
-import json
+from anvil import _json as json
 
 from browser import document, window
 
