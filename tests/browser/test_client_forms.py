@@ -22,6 +22,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 WAIT_MS = 15_000
+READY_MS = 90_000  # a first load compiles the Python modules; under a loaded machine that is slow
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def _get_json(url: str) -> Any:
 
 def open_app(page: Any, server: ServerProcess) -> None:
     page.goto(server.url + "/")
-    page.wait_for_selector("body[data-anvil-ready='1']")
+    page.wait_for_selector("body[data-anvil-ready='1']", timeout=READY_MS)
 
 
 # ---- the tutorial ---------------------------------------------------------------------------

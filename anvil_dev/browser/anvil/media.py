@@ -81,7 +81,8 @@ def _read_files(file_list, done):
         f = files[len(out)]
 
         def loaded(buf):
-            data = bytes(list(window.Array["from"](window.Uint8Array.new(buf))))
+            # `from` is a Python keyword: reach Array.from with getattr.
+            data = bytes(list(getattr(window.Array, "from")(window.Uint8Array.new(buf))))
             out.append(BlobMedia(f.type or "application/octet-stream", data, name=f.name))
             next_file()
         f.arrayBuffer().then(loaded)

@@ -3,7 +3,10 @@
 A call is one synchronous POST to /_/call (the same route, codec and engine as every other
 caller), so `anvil.server.call` returns the value or raises the server's exception type. Brython
 has no suspensions: while the request is out the page does not repaint, so the spinner is put in
-the DOM before the request and taken out after it.
+the DOM before the request and taken out after it, and is never painted. Yielding a frame first
+would need the calling Python code to stop and go on later; the only way without suspensions is
+the dialogs' replay (run the handler again), which repeats every side effect before the call (an
+append, a counter) in every handler that calls the server, so it is not done for the spinner.
 """
 
 import builtins
