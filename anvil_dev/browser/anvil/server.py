@@ -71,7 +71,8 @@ class _Registry(_wire.TypeRegistry):
 
     error_class = SerializationError
 
-    def lookup(self, name):
+    def lookup(self, name, may_import=True):
+        # Only the one fixed name imports a module (ours), so a sender cannot choose what loads.
         cls = self.classes.get(name)
         if cls is None and name == "anvil.tables.Row":
             import anvil.tables  # noqa: F401 - registers Row
