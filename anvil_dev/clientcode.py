@@ -309,8 +309,11 @@ class ClientCode:
 
     # ---- the page ---------------------------------------------------------------------------
 
-    def page(self, last_event: int = 0) -> str:
-        """The app's HTML page: Brython, the theme's CSS, the app's head_html, and the boot script."""
+    def page(self, last_event: str = "") -> str:
+        """The app's HTML page: Brython, the theme's CSS, the app's head_html, and the boot script.
+
+        `last_event` is the event stream's id ("boot-seq") when the page was made: the page
+        listens for reloads after it, never for the one that made it reload."""
         cfg = self.app_dir.config
         head_html = ""
         native = cfg.get("native_deps")

@@ -36,6 +36,8 @@ class EngineLike(CallEngine, Protocol):
 class BusLike(Protocol):
     """The event bus the console streams (`host/events.py` EventBus)."""
 
+    boot: str  # names this bus's run in event ids ("boot-seq")
+
     def publish(self, kind: str, data: dict[str, Any] | None = None) -> Any: ...
 
     def parse_last_id(self, value: str | None) -> int: ...

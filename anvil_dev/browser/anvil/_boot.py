@@ -133,7 +133,7 @@ def report(exc):
 
 def _watch_reloads():
     """Saving a client file (or the theme, or anvil.yaml) reloads the page; a server file keeps it."""
-    es = window.EventSource.new("/_/console/events?after=%s" % _boot.get("last_event", 0))
+    es = window.EventSource.new("/_/console/events?after=%s" % _boot.get("last_event", ""))
 
     def changed(ev):
         try:

@@ -54,8 +54,9 @@ def send_bytes(data: bytes, mimetype: str, cache_control: str = "no-cache", etag
 
 
 def app_page() -> Response:
-    events = current().bus.history()
-    page = _client_code().page(last_event=events[-1].seq if events else 0).encode()
+    bus = current().bus
+    events = bus.history()
+    page = _client_code().page(last_event=f"{bus.boot}-{events[-1].seq if events else 0}").encode()
     return send_bytes(page, "text/html")
 
 
