@@ -7,7 +7,6 @@ module is the one place server code imports them from, as on Anvil.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from anvil import LazyMedia, _context
@@ -94,15 +93,6 @@ def _register_exception_type(name: str, cls: type[BaseException]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Calling other server functions
-
-
-_outbound: Callable[[str, tuple[Any, ...], dict[str, Any]], Any] | None = None
-
-
-def set_outbound(fn: Callable[[str, tuple[Any, ...], dict[str, Any]], Any] | None) -> None:
-    """The engine's way to route a call this process cannot answer (e.g. to an uplink)."""
-    global _outbound
-    _outbound = fn
 
 
 def call(*args: Any, **kwargs: Any) -> Any:
