@@ -46,6 +46,7 @@ bench: install
 # mypy reads pyproject.toml: anvil_dev and the runtime's `anvil` package, unused ignores reported.
 lint: install
 	$(BIN)/ruff check anvil_dev tests bench
+	$(BIN)/ruff format --check anvil_dev tests bench
 	$(BIN)/mypy
 
 # The sdist and wheel a release uploads, in dist/.

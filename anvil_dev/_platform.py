@@ -16,8 +16,10 @@ def unsupported_reason() -> str | None:
     else:
         return None
     # Windows has no fork; macOS has fork but refuses SOCK_SEQPACKET on Unix-domain sockets (EPROTONOSUPPORT).
-    return (f"anvil-dev serve needs {missing}, which this system ({sys.platform}) lacks: "
-            "run it on Linux (WSL 2, a container or a VM will do)")
+    return (
+        f"anvil-dev serve needs {missing}, which this system ({sys.platform}) lacks: "
+        "run it on Linux (WSL 2, a container or a VM will do)"
+    )
 
 
 def _has_seqpacket() -> bool:

@@ -1,6 +1,6 @@
 """How anvil-dev writes a duration, in one style everywhere (the terminal, the CLI, the console's JS mirrors it).
 
-    0.0032 -> "3.2 ms"   0.85 -> "850 ms"   12.34 -> "12.3 s"   185 -> "3 min 5 s"   7300 -> "2 h 1 min"
+0.0032 -> "3.2 ms"   0.85 -> "850 ms"   12.34 -> "12.3 s"   185 -> "3 min 5 s"   7300 -> "2 h 1 min"
 """
 
 from __future__ import annotations

@@ -77,8 +77,7 @@ class AppDir:
         """Raise AppDirError unless this is an Anvil app directory whose anvil.yaml can be used."""
         if not self.yaml_path.is_file():
             raise AppDirError(
-                f"no anvil.yaml in {self.path} - run `anvil-dev init DIR` to create an app, "
-                "or pass --app DIR"
+                f"no anvil.yaml in {self.path} - run `anvil-dev init DIR` to create an app, or pass --app DIR"
             )
         self.__dict__["config"] = self.read_config()
 
@@ -103,17 +102,23 @@ class AppDir:
         try:
             data = yaml.load(text, Loader=_YamlLoader) or {}
         except yaml.YAMLError as e:
-            raise AppConfigError(f"{self.yaml_path}{_yaml_where(e)} is not valid YAML: {_yaml_problem(e)} "
-                              "- fix the file and run the command again") from None
+            raise AppConfigError(
+                f"{self.yaml_path}{_yaml_where(e)} is not valid YAML: {_yaml_problem(e)} "
+                "- fix the file and run the command again"
+            ) from None
         if not isinstance(data, dict):
-            raise AppConfigError(f"{self.yaml_path} must be a mapping of keys (name:, services:, db_schema:, ...), "
-                              f"not {_kind(data)} - fix the file and run the command again")
+            raise AppConfigError(
+                f"{self.yaml_path} must be a mapping of keys (name:, services:, db_schema:, ...), "
+                f"not {_kind(data)} - fix the file and run the command again"
+            )
         for key, kinds in _TOP_LEVEL.items():
             value = data.get(key)
             if value is not None and not isinstance(value, tuple(k for k, _ in kinds)):
                 wanted = " or ".join(w for _, w in kinds)
-                raise AppConfigError(f"{self.yaml_path} line {_key_line(text, key)}: {key} is {_kind(value)}, "
-                                  f"but must be {wanted} - fix it, or remove {key}")
+                raise AppConfigError(
+                    f"{self.yaml_path} line {_key_line(text, key)}: {key} is {_kind(value)}, "
+                    f"but must be {wanted} - fix it, or remove {key}"
+                )
         return data
 
     @property
@@ -135,9 +140,13 @@ class AppDir:
             if not isinstance(dep, dict):
                 continue
             hints = dep.get("resolution_hints") or {}
-            out.append({"app_id": str(dep.get("app_id") or dep.get("dep_id") or hints.get("app_id") or ""),
-                        "name": str(hints.get("name") or ""),
-                        "package": str(hints.get("package_name") or dep.get("package_name") or "")})
+            out.append(
+                {
+                    "app_id": str(dep.get("app_id") or dep.get("dep_id") or hints.get("app_id") or ""),
+                    "name": str(hints.get("name") or ""),
+                    "package": str(hints.get("package_name") or dep.get("package_name") or ""),
+                }
+            )
         return out
 
     def dependency_hint(self, dep: Mapping[str, str]) -> str:
@@ -165,8 +174,10 @@ class AppDir:
             if dep_dir is None:
                 title = dep["name"] or package
                 what = (f"{title} ({app_id})" if app_id else title) if title else f"app {app_id}".strip()
-                missing.append(f"dependency {what} not found (a dependency app of anvil.yaml, not a pip "
-                               f"package) - {self.dependency_hint(dep)}")
+                missing.append(
+                    f"dependency {what} not found (a dependency app of anvil.yaml, not a pip "
+                    f"package) - {self.dependency_hint(dep)}"
+                )
             else:
                 found.append(dep_dir)
         return found, missing
@@ -205,8 +216,10 @@ class AppDir:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
             os.close(fd)
             who = f" (pid {holder[0]}, {holder[1]})" if len(holder) >= 2 else ""
-            raise AppDirError(f"another anvil-dev serve{who} is already serving {self.path} - stop it first, "
-                              "or call that one (two servers on one app would run its scheduled tasks twice)") from None
+            raise AppDirError(
+                f"another anvil-dev serve{who} is already serving {self.path} - stop it first, "
+                "or call that one (two servers on one app would run its scheduled tasks twice)"
+            ) from None
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {url}\n".encode(), 0)
@@ -248,8 +261,9 @@ class AppDir:
 
     def client_uplink_key(self) -> str:
         """The client uplink key (`client_` and random text, as Anvil's are), made on first use."""
-        return self._private_file("client_uplink.key",
-                                  lambda: ("client_" + secrets.token_urlsafe(24)).encode()).decode()
+        return self._private_file(
+            "client_uplink.key", lambda: ("client_" + secrets.token_urlsafe(24)).encode()
+        ).decode()
 
     def cli_token(self) -> str:
         """A token only processes that can read .anvil-dev/ know; `call --as` presents it."""

@@ -66,8 +66,9 @@ def check_url(url: str) -> str:
     if "://" not in url:
         raise ValueError(f"{url!r} is not a URL - give the scheme too: http://{url.lstrip('/')}")
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{url!r} is not an http:// or https:// URL - anvil-dev serves http, "
-                         "for example http://127.0.0.1:3030")
+        raise ValueError(
+            f"{url!r} is not an http:// or https:// URL - anvil-dev serves http, for example http://127.0.0.1:3030"
+        )
     try:
         port = parts.port
     except ValueError:
@@ -85,8 +86,10 @@ def failure(url: str, exc: requests.ConnectionError) -> ConnectionFailed:
     if isinstance(cause, urllib3.exceptions.MaxRetryError):
         cause = cause.reason
     if isinstance(cause, urllib3.exceptions.ProtocolError):
-        return ConnectionLost(f"the server at {url} closed the connection before it answered (did `anvil-dev serve` "
-                              "stop?) - the call may have run in part; start the server again and retry")
+        return ConnectionLost(
+            f"the server at {url} closed the connection before it answered (did `anvil-dev serve` "
+            "stop?) - the call may have run in part; start the server again and retry"
+        )
     return ConnectionFailed(f"no anvil-dev server at {url} - start one with `anvil-dev serve`")
 
 
@@ -320,8 +323,7 @@ class ClientSearch:
     def _next_page(self) -> bool:
         if not self._more:
             return False
-        page = self._table._call("search", self._table, self._args, self._kwargs, len(self._loaded),
-                                 self._page_size)
+        page = self._table._call("search", self._table, self._args, self._kwargs, len(self._loaded), self._page_size)
         self._loaded += self._table._rows(page["rows"])
         self._more = bool(page["more"])
         self.pages_loaded += 1
@@ -384,9 +386,17 @@ class AppTables:
 class Media:
     """Media from or for the server: bytes, content type and name."""
 
-    def __init__(self, content_type: str = "application/octet-stream", content: bytes | None = None,
-                 name: str | None = None, *, url: str | None = None, length: int | None = None,
-                 connection: Connection | None = None, path: str | None = None) -> None:
+    def __init__(
+        self,
+        content_type: str = "application/octet-stream",
+        content: bytes | None = None,
+        name: str | None = None,
+        *,
+        url: str | None = None,
+        length: int | None = None,
+        connection: Connection | None = None,
+        path: str | None = None,
+    ) -> None:
         self.content_type = content_type
         self.name = name
         self._content = content
@@ -399,8 +409,12 @@ class Media:
     def from_file(cls, path: str, content_type: str | None = None, name: str | None = None) -> Media:
         import mimetypes
 
-        return cls(content_type or mimetypes.guess_type(path)[0] or "application/octet-stream", None,
-                   name or os.path.basename(path), path=path)
+        return cls(
+            content_type or mimetypes.guess_type(path)[0] or "application/octet-stream",
+            None,
+            name or os.path.basename(path),
+            path=path,
+        )
 
     @property
     def length(self) -> int:
@@ -524,16 +538,29 @@ class _ClientRegistry(wire.TypeRegistry):
 
     def decode_other(self, entry: dict[str, Any], path: list[Any]) -> Any:
         if entry.get("type") == ["DataMedia"]:
-            return Media(entry.get("mime-type") or "application/octet-stream", None, entry.get("name"),
-                         url=entry.get("url"), length=entry.get("length"), connection=self.connection)
+            return Media(
+                entry.get("mime-type") or "application/octet-stream",
+                None,
+                entry.get("name"),
+                url=entry.get("url"),
+                length=entry.get("length"),
+                connection=self.connection,
+            )
         return super().decode_other(entry, path)
 
 
 class Connection:
     """A session with one server; keeps its cookie (and so its session and login) between calls."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, as_user: str | None = None, token: str | None = None,
-                 timeout: float | None = None, client_tag: str = "python") -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        as_user: str | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+        client_tag: str = "python",
+    ) -> None:
         self.url = check_url(url)
         self.http = requests.Session()
         # Only for the dev console's log: server code sees these calls as Anvil sees any client's.
@@ -558,13 +585,20 @@ class Connection:
         msg["command"] = name
         try:
             if self._uploads:
-                body = _MultipartBody([("json", None, "application/json", json.dumps(msg).encode("utf-8"))] + [
-                    (part, media.name or part, media.content_type, media) for part, media in self._uploads])
-                resp = self.http.post(self.url + "/_/call", data=body, timeout=self.timeout,
-                                      headers={"Content-Type": body.content_type})
+                body = _MultipartBody(
+                    [("json", None, "application/json", json.dumps(msg).encode("utf-8"))]
+                    + [(part, media.name or part, media.content_type, media) for part, media in self._uploads]
+                )
+                resp = self.http.post(
+                    self.url + "/_/call", data=body, timeout=self.timeout, headers={"Content-Type": body.content_type}
+                )
             else:
-                resp = self.http.post(self.url + "/_/call", data=json.dumps(msg),
-                                      headers={"Content-Type": "application/json"}, timeout=self.timeout)
+                resp = self.http.post(
+                    self.url + "/_/call",
+                    data=json.dumps(msg),
+                    headers={"Content-Type": "application/json"},
+                    timeout=self.timeout,
+                )
         except requests.ConnectionError as e:
             raise failure(self.url, e) from None
         finally:
@@ -576,8 +610,12 @@ class Connection:
         of `last`): returns (the result, {"id", "of", "command", "notes"}). `token` is the app's CLI token."""
         body = {"id": call_id} if call_id is not None else {"last": last}
         try:
-            resp = self.http.post(self.url + "/_/dev/replay", data=json.dumps(body), timeout=self.timeout,
-                                  headers={"Content-Type": "application/json", "X-Anvil-Dev-Token": token})
+            resp = self.http.post(
+                self.url + "/_/dev/replay",
+                data=json.dumps(body),
+                timeout=self.timeout,
+                headers={"Content-Type": "application/json", "X-Anvil-Dev-Token": token},
+            )
         except requests.ConnectionError:
             raise ConnectionFailed(f"no anvil-dev server at {self.url} - start one with `anvil-dev serve`") from None
         about = json.loads(resp.headers.get("X-Anvil-Dev-Replay") or "{}")
@@ -592,7 +630,8 @@ class Connection:
             reply = resp.json()
         except ValueError:
             raise _error_class("anvil.server.InternalError")(
-                "anvil.server.InternalError", f"HTTP {resp.status_code} from {self.url}: {resp.text[:200]}") from None
+                "anvil.server.InternalError", f"HTTP {resp.status_code} from {self.url}: {resp.text[:200]}"
+            ) from None
         self.last_output = reply.get("output") or ""
         if "error" in reply:
             err = reply["error"] or {}

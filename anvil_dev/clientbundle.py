@@ -112,8 +112,11 @@ def _scan_imports(source: str, module: str, is_package: bool, import_time_only: 
             base = _absolute(m.group(3), len(m.group(2)), module, is_package)
             if base:
                 out.add(base)
-            out.update(f"{base}.{n.strip().split(' ')[0]}" if base else n.strip().split(" ")[0]
-                       for n in m.group(4).split(",") if n.strip())
+            out.update(
+                f"{base}.{n.strip().split(' ')[0]}" if base else n.strip().split(" ")[0]
+                for n in m.group(4).split(",")
+                if n.strip()
+            )
     return out
 
 

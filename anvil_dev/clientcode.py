@@ -187,8 +187,9 @@ class ClientCode:
         paths = [f for _, f in self._runtime_files()]
         for root in self._roots().values():
             if root.is_dir():
-                paths.extend(p for p in root.rglob("*")
-                             if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
+                paths.extend(
+                    p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts
+                )
         paths.append(self.app_dir.path / "anvil.yaml")
         stats = []
         for p in paths:
@@ -221,8 +222,11 @@ class ClientCode:
             is_package = f.name == "__init__.py"
             if is_package:
                 name = name[: -len(".__init__")]
-            runtime[name] = [".py", f.read_text(encoding="utf-8"), [], 1] if is_package else \
-                [".py", f.read_text(encoding="utf-8"), []]
+            runtime[name] = (
+                [".py", f.read_text(encoding="utf-8"), [], 1]
+                if is_package
+                else [".py", f.read_text(encoding="utf-8"), []]
+            )
         app: dict[str, list[Any]] = {}
         for package in self._roots():
             app[package] = [".py", "", [], 1]
@@ -289,8 +293,11 @@ class ClientCode:
             t = node.get("type")
             if isinstance(t, str) and t.startswith("form:"):
                 node["type"] = "form:" + self.form_module(t[5:], package)
-            item_template = (node.get("properties") or {}).get("item_template") if isinstance(
-                node.get("properties"), dict) else None
+            item_template = (
+                (node.get("properties") or {}).get("item_template")
+                if isinstance(node.get("properties"), dict)
+                else None
+            )
             if isinstance(item_template, str) and item_template:
                 node["properties"]["item_template"] = self.form_module(item_template, package)
             for v in node.values():
@@ -322,16 +329,23 @@ class ClientCode:
         theme_css = ""
         if (self.app_dir.theme_assets / "theme.css").is_file() and "theme.css" not in head_html:
             theme_css = '<link rel="stylesheet" href="/_/theme/theme.css">'
-        boot = json.dumps({
-            "package": self.app_dir.package_name,
-            "startup": self.startup(),
-            "standard_page": (self.app_dir.theme_assets / "standard-page.html").is_file(),
-            "last_event": last_event,
-        })
+        boot = json.dumps(
+            {
+                "package": self.app_dir.package_name,
+                "startup": self.startup(),
+                "standard_page": (self.app_dir.theme_assets / "standard-page.html").is_file(),
+                "last_event": last_event,
+            }
+        )
         bundle = self.bundle()
         modules = f'<script src="/_/client/modules.js?v={bundle.etag}"></script>' if bundle else ""
-        return PAGE.format(title=html.escape(self.title()), theme_css=theme_css, head_html=head_html,
-                           boot=html.escape(boot, quote=True), modules=modules)
+        return PAGE.format(
+            title=html.escape(self.title()),
+            theme_css=theme_css,
+            head_html=head_html,
+            boot=html.escape(boot, quote=True),
+            modules=modules,
+        )
 
 
 PAGE = """<!doctype html>

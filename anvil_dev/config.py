@@ -118,11 +118,19 @@ def _lookup(given: Mapping[str, str], name: str) -> str | None:
     return given.get(key.upper()) if value is None else value
 
 
-def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None = None,
-          persistent: bool | None = None, timeout: float | None = None, secrets: Iterable[str] = (),
-          smtp: Mapping[str, Any] | None = None, deps: Iterable[str] = (),
-          environ: Mapping[str, str] | None = None, yaml_database: str | None = None,
-          **options: Any) -> Settings:
+def build(
+    app_path: str | os.PathLike[str] = ".",
+    *,
+    yaml_persist: bool | None = None,
+    persistent: bool | None = None,
+    timeout: float | None = None,
+    secrets: Iterable[str] = (),
+    smtp: Mapping[str, Any] | None = None,
+    deps: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    yaml_database: str | None = None,
+    **options: Any,
+) -> Settings:
     """Settings from what the command line gave (None where it gave nothing), anvil.yaml's
     `server_persist` (`yaml_persist`) and the environment.
 
@@ -138,15 +146,17 @@ def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None =
         persistent = bool(yaml_persist)
     database = given.pop("database", None) or env.get("ANVIL_DEV_DATABASE") or yaml_database or None
     if database is not None and not str(database).startswith(("postgresql://", "postgres://")):
-        raise SettingsError(f"--database {database!r} is not a postgresql:// URL (leave it out to keep the app's "
-                            "data in SQLite under .anvil-dev/)")
+        raise SettingsError(
+            f"--database {database!r} is not a postgresql:// URL (leave it out to keep the app's "
+            "data in SQLite under .anvil-dev/)"
+        )
     limit = 30.0 if timeout is None else (float(timeout) if timeout > 0 else None)  # 0: no limit
     return Settings(
         app_path=str(Path(app_path).resolve()),
         persistent=persistent,
         timeout=limit,
         secrets=_secrets(secrets, env),
-        encryption_keys={k[len(KEY_ENV_PREFIX):]: v for k, v in env.items() if k.startswith(KEY_ENV_PREFIX)},
+        encryption_keys={k[len(KEY_ENV_PREFIX) :]: v for k, v in env.items() if k.startswith(KEY_ENV_PREFIX)},
         smtp=_smtp(smtp or {}, env),
         deps=_deps(deps),
         timezone=env.get("ANVIL_DEV_TZ") or "UTC",
@@ -158,7 +168,7 @@ def build(app_path: str | os.PathLike[str] = ".", *, yaml_persist: bool | None =
 
 
 def _secrets(items: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
-    found = {k[len(SECRET_ENV_PREFIX):]: v for k, v in env.items() if k.startswith(SECRET_ENV_PREFIX)}
+    found = {k[len(SECRET_ENV_PREFIX) :]: v for k, v in env.items() if k.startswith(SECRET_ENV_PREFIX)}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:

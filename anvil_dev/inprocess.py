@@ -42,8 +42,10 @@ def use_runtime() -> None:
         sys.path.insert(0, RUNTIME_DIR)
     loaded = sys.modules.get("anvil")
     if loaded is not None and not str(getattr(loaded, "__file__", "") or "").startswith(RUNTIME_DIR):
-        raise RuntimeError(f"another `anvil` package ({loaded.__file__}) was imported before anvil-dev's "
-                           "runtime: import it after the anvil_dev fixtures have started")
+        raise RuntimeError(
+            f"another `anvil` package ({loaded.__file__}) was imported before anvil-dev's "
+            "runtime: import it after the anvil_dev fixtures have started"
+        )
 
 
 def import_app(app: AppDir) -> None:
@@ -83,7 +85,7 @@ def functions(app: AppDir) -> list[FunctionInfo]:
         kind, shown = "callable", name
         for prefix, what in _KINDS:
             if name.startswith(prefix):
-                kind, shown = what, name[len(prefix):]
+                kind, shown = what, name[len(prefix) :]
         fn = inspect.unwrap(reg.fn)
         signature = server.signature_of(fn)
         endpoint = getattr(reg, "endpoint", None)
@@ -124,12 +126,19 @@ def _launch(msg: dict[str, Any], caller: Caller) -> dict[str, Any]:
         objects.append(entry)
     task_id = services.current().tasks.create(name, session_id=caller.session_id)
     call = {"command": command, "args": args[1:], "kwargs": msg.get("kwargs") or {}, "objects": objects}
-    task_caller = Caller(client_type="background_task", trusted=True, session_id=caller.session_id,
-                         call_stack=[{"type": "background_task"}], user_email_override=caller.user_email_override,
-                         background_task_id=task_id)
+    task_caller = Caller(
+        client_type="background_task",
+        trusted=True,
+        session_id=caller.session_id,
+        call_stack=[{"type": "background_task"}],
+        user_email_override=caller.user_email_override,
+        background_task_id=task_id,
+    )
     threading.Thread(target=_run_task, args=(task_id, call, task_caller), name=f"task-{task_id}", daemon=True).start()
-    return {"response": {"id": task_id, "name": name},
-            "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": "anvil.server.Task"}]}
+    return {
+        "response": {"id": task_id, "name": name},
+        "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": "anvil.server.Task"}],
+    }
 
 
 def _run_task(task_id: str, call: dict[str, Any], caller: Caller) -> None:

@@ -77,10 +77,14 @@ class Caller:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "client_type": self.client_type, "ip": self.ip, "session_id": self.session_id,
-            "trusted": self.trusted, "call_stack": self.call_stack,
+            "client_type": self.client_type,
+            "ip": self.ip,
+            "session_id": self.session_id,
+            "trusted": self.trusted,
+            "call_stack": self.call_stack,
             "user_email_override": self.user_email_override,
-            "background_task_id": self.background_task_id, "via": self.via,
+            "background_task_id": self.background_task_id,
+            "via": self.via,
         }
 
     @classmethod
@@ -89,10 +93,16 @@ class Caller:
 
     def nested(self, frame_type: str) -> Caller:
         """The caller of a call made from inside this one (server code, an uplink): always trusted."""
-        return Caller(client_type=self.client_type, ip=self.ip, session_id=self.session_id, trusted=True,
-                      call_stack=[*self.call_stack, {"type": frame_type}],
-                      user_email_override=self.user_email_override,
-                      background_task_id=self.background_task_id, via=self.via)
+        return Caller(
+            client_type=self.client_type,
+            ip=self.ip,
+            session_id=self.session_id,
+            trusted=True,
+            call_stack=[*self.call_stack, {"type": frame_type}],
+            user_email_override=self.user_email_override,
+            background_task_id=self.background_task_id,
+            via=self.via,
+        )
 
 
 @dataclass
@@ -117,8 +127,14 @@ class Reply:
     def from_message(cls, message: Message, *, session_id: str | None = None, user: str | None = None) -> Reply:
         """A reply built from a message in this process (native handlers, uplinks, errors of ours)."""
         error = message.get("error")
-        return cls(body=json.dumps(message).encode(), error=error, session_id=session_id, user=user,
-                   has_media=has_media(message), _message=message)
+        return cls(
+            body=json.dumps(message).encode(),
+            error=error,
+            session_id=session_id,
+            user=user,
+            has_media=has_media(message),
+            _message=message,
+        )
 
     @property
     def ok(self) -> bool:
@@ -142,6 +158,7 @@ def has_media(message: Message) -> bool:
 
 # -- Anvil's errors, each written once ------------------------------------------------------------
 
+
 def error(type_name: str, message: str, trace: list[Any] | None = None) -> Message:
     """An error reply message, in Anvil's shape."""
     return {"error": {"type": type_name, "message": message, "trace": trace or []}, "objects": []}
@@ -152,10 +169,12 @@ def error_reply(type_name: str, message: str) -> Reply:
 
 
 TIMEOUT_MESSAGE = "Server code took too long"
-TOO_MUCH_DATA_MESSAGE = ("Tried to pass too much data to a server function - please use Media objects "
-                         "to transfer large amounts of data.")
-RETURNED_TOO_MUCH_MESSAGE = ("This function returned too much data - please use Media objects to transfer "
-                             "large amounts of data.")
+TOO_MUCH_DATA_MESSAGE = (
+    "Tried to pass too much data to a server function - please use Media objects to transfer large amounts of data."
+)
+RETURNED_TOO_MUCH_MESSAGE = (
+    "This function returned too much data - please use Media objects to transfer large amounts of data."
+)
 STACK_OVERFLOW_MESSAGE = "Too many nested anvil.server.call()s"
 MAX_CALL_DEPTH = 10
 
@@ -172,8 +191,7 @@ def terminated_error(code: int | None) -> Message:
     """Anvil's message for a process that ended without answering (`code` as Popen gives it)."""
     ref = secrets.token_hex(5)
     if code == -9:
-        msg = ("Server code execution process was killed. This is usually caused by running out of memory. "
-               f"({ref})")
+        msg = f"Server code execution process was killed. This is usually caused by running out of memory. ({ref})"
     elif code is not None and code < 0:
         msg = f"Server code execution process was killed with signal {-code}. ({ref})"
     else:

@@ -105,9 +105,11 @@ def _parse(time_spec: Any) -> tuple[str, int, dict[str, int]]:
             continue  # keys Anvil's editor writes that do not apply to this period are ignored there too
         lo, hi = ranges[key]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            meaning = {"minute": "a minute", "hour": "an hour",
-                       "day": "a day of the week (1 Sunday to 7 Saturday)" if every == "week"
-                       else "a day of the month"}[key]
+            meaning = {
+                "minute": "a minute",
+                "hour": "an hour",
+                "day": "a day of the week (1 Sunday to 7 Saturday)" if every == "week" else "a day of the month",
+            }[key]
             raise ScheduleError(f"time_spec at.{key} is {value!r}; it must be {meaning}, {lo} to {hi}")
         at[key] = value
     return every, n, at
@@ -134,13 +136,18 @@ def read_jobs(config: dict[str, Any], now: dt.datetime) -> list[Job]:
     """The jobs in a parsed anvil.yaml, each with its next run after `now` or the error in its entry."""
     entries = config.get("scheduled_tasks") or []
     if not isinstance(entries, list):
-        return [Job("-", "-", None, error="anvil.yaml scheduled_tasks must be a list of "
-                                          "{task_name, time_spec, job_id} entries")]
+        return [
+            Job(
+                "-",
+                "-",
+                None,
+                error="anvil.yaml scheduled_tasks must be a list of {task_name, time_spec, job_id} entries",
+            )
+        ]
     jobs = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("task_name"), str) or not entry["task_name"]:
-            jobs.append(Job(f"#{i + 1}", "-", None, error=f"anvil.yaml scheduled_tasks entry {i + 1} has no "
-                                                           "task_name"))
+            jobs.append(Job(f"#{i + 1}", "-", None, error=f"anvil.yaml scheduled_tasks entry {i + 1} has no task_name"))
             continue
         job = Job(str(entry.get("job_id") or f"#{i + 1}"), entry["task_name"], entry.get("time_spec"))
         try:
@@ -162,8 +169,10 @@ def schedule_lines(config: dict[str, Any], now: dt.datetime) -> list[str]:
         if job.error or job.next_run is None:
             lines.append(f"{job.job_id[:10]:<10}  {job.task_name[:20]:<20}  invalid: {job.error}")
             continue
-        lines.append(f"{job.job_id[:10]:<10}  {job.task_name[:20]:<20}  {describe(job.time_spec)[:38]:<38}  "
-                     f"{job.next_run:%Y-%m-%d %H:%M}  (in {_span(job.next_run - now)})")
+        lines.append(
+            f"{job.job_id[:10]:<10}  {job.task_name[:20]:<20}  {describe(job.time_spec)[:38]:<38}  "
+            f"{job.next_run:%Y-%m-%d %H:%M}  (in {_span(job.next_run - now)})"
+        )
     return lines
 
 

@@ -26,13 +26,27 @@ def namespace(app: AppDir) -> tuple[dict[str, Any], str]:
     from anvil import _context
     from anvil.tables import app_tables
 
-    _context.push(_context.CallState(call_id="shell", command="shell", session_id=secrets.token_urlsafe(24),
-                                     client_type="uplink", remote_trusted=True, call_stack=[{"type": "uplink"}]))
-    ns: dict[str, Any] = {"anvil": anvil, "app_tables": app_tables, "q": anvil.tables.query,
-                          "tables": anvil.tables, "call": anvil.server.call}
+    _context.push(
+        _context.CallState(
+            call_id="shell",
+            command="shell",
+            session_id=secrets.token_urlsafe(24),
+            client_type="uplink",
+            remote_trusted=True,
+            call_stack=[{"type": "uplink"}],
+        )
+    )
+    ns: dict[str, Any] = {
+        "anvil": anvil,
+        "app_tables": app_tables,
+        "q": anvil.tables.query,
+        "tables": anvil.tables,
+        "call": anvil.server.call,
+    }
     package = app.package_name
-    modules = sorted(n[len(package) + 1:] for n in sys.modules if n.startswith(package + ".") and "." not in
-                     n[len(package) + 1:])
+    modules = sorted(
+        n[len(package) + 1 :] for n in sys.modules if n.startswith(package + ".") and "." not in n[len(package) + 1 :]
+    )
     for name in modules:
         ns.setdefault(name, sys.modules[f"{package}.{name}"])
     functions = []
@@ -40,11 +54,13 @@ def namespace(app: AppDir) -> tuple[dict[str, Any], str]:
         if name.isidentifier() and not name.startswith("anvil") and name not in ns:
             ns[name] = reg.fn
             functions.append(name)
-    banner = (f"anvil-dev shell: {app.path.name} (its own .anvil-dev/ data)\n"
-              f"  app_tables, anvil, q (anvil.tables.query), call(name, ...)\n"
-              f"  modules: {', '.join(modules) or '-'}\n"
-              f"  server functions: {', '.join(sorted(functions)) or '-'}\n"
-              "  anvil.users.force_login(app_tables.users.get(email=...)) to act as a user")
+    banner = (
+        f"anvil-dev shell: {app.path.name} (its own .anvil-dev/ data)\n"
+        f"  app_tables, anvil, q (anvil.tables.query), call(name, ...)\n"
+        f"  modules: {', '.join(modules) or '-'}\n"
+        f"  server functions: {', '.join(sorted(functions)) or '-'}\n"
+        "  anvil.users.force_login(app_tables.users.get(email=...)) to act as a user"
+    )
     return ns, banner
 
 

@@ -20,9 +20,17 @@ RUNTIME_ANVIL = Path(__file__).resolve().parent / "runtime" / "anvil"
 DEFAULT_DIR = "typings"
 
 _TYPES = {
-    "string": "str", "number": "float", "bool": "bool", "date": "_dt.date", "datetime": "_dt.datetime",
-    "simpleObject": "Any", "media": "_Media", "link_single": "_Row", "link_multiple": "list[_Row]",
-    "liveObject": "_Row", "liveObjectArray": "list[_Row]",
+    "string": "str",
+    "number": "float",
+    "bool": "bool",
+    "date": "_dt.date",
+    "datetime": "_dt.datetime",
+    "simpleObject": "Any",
+    "media": "_Media",
+    "link_single": "_Row",
+    "link_multiple": "list[_Row]",
+    "liveObject": "_Row",
+    "liveObjectArray": "list[_Row]",
 }
 
 
@@ -66,8 +74,14 @@ def tables_stub(app: AppDir) -> str:
             "",
         ]
         fields.append(f"    {spec.name}: {cls}")
-    out += ["class _AppTables:", *fields, "    def __getitem__(self, name: str) -> Any: ...", "",
-            "app_tables: _AppTables", ""]
+    out += [
+        "class _AppTables:",
+        *fields,
+        "    def __getitem__(self, name: str) -> Any: ...",
+        "",
+        "app_tables: _AppTables",
+        "",
+    ]
     return "\n".join(out)
 
 

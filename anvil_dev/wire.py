@@ -37,7 +37,9 @@ class SerializationInfo:
         self._shared: dict[Any, tuple[Any, Any]] = {}
 
     def shared_data(
-        self, key: Any = None, transmitted_data_factory: Callable[[], Any] = dict,
+        self,
+        key: Any = None,
+        transmitted_data_factory: Callable[[], Any] = dict,
         local_data_factory: Callable[[], Any] = dict,
     ) -> tuple[Any, Any]:
         if key not in self._shared:
@@ -96,7 +98,7 @@ def _is_decimal(text: str) -> bool:
 
 def int_text(value: int) -> str:
     """`str(value)` for an int of any size (Python's own refuses over 4,300 digits)."""
-    if -(10 ** _INT_DIGITS) < value < 10 ** _INT_DIGITS:
+    if -(10**_INT_DIGITS) < value < 10**_INT_DIGITS:
         return str(value)
     sign, value = ("-", -value) if value < 0 else ("", value)
     return sign + _digits(value, _split_power(value))
@@ -111,9 +113,9 @@ def _split_power(value: int) -> int:
 
 def _digits(value: int, k: int) -> str:
     """Decimal digits of 0 <= value < 10**(2k), by halves (divide and conquer: no digit limit)."""
-    if value < 10 ** _INT_DIGITS:
+    if value < 10**_INT_DIGITS:
         return str(value)
-    high, low = divmod(value, 10 ** k)
+    high, low = divmod(value, 10**k)
     if not high:
         return _digits(low, k // 2)
     return _digits(high, k // 2) + _digits(low, k // 2).rjust(k, "0")
@@ -139,7 +141,7 @@ def _parse_digits(body: str) -> int:
     if len(body) <= _INT_DIGITS:
         return int(body)
     half = len(body) // 2
-    return _parse_digits(body[:-half]) * 10 ** half + _parse_digits(body[-half:])
+    return _parse_digits(body[:-half]) * 10**half + _parse_digits(body[-half:])
 
 
 def format_path(path: list[Any]) -> str:
@@ -182,8 +184,10 @@ def format_datetime(value: _dt.datetime) -> str:
     sign = "+" if minutes >= 0 else "-"
     minutes = abs(minutes)
     # Not strftime: it does not zero-pad years before 1000.
-    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
-            f"{value.second:02d}.{value.microsecond:06d}{sign}{minutes // 60:02d}{minutes % 60:02d}")
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond:06d}{sign}{minutes // 60:02d}{minutes % 60:02d}"
+    )
 
 
 def parse_datetime(text: str, make_tz: Callable[[_dt.timedelta], _dt.tzinfo] = _dt.timezone) -> _dt.datetime:
@@ -222,7 +226,8 @@ class _Encoder:
 
     def too_deep(self, path: list[Any]) -> Exception:
         return self.registry.error_class(
-            f"{self.prefix}Cannot serialize a value nested more than {MAX_DEPTH} levels deep at {_short_path(path)}")
+            f"{self.prefix}Cannot serialize a value nested more than {MAX_DEPTH} levels deep at {_short_path(path)}"
+        )
 
     def encode(self, value: Any, path: list[Any]) -> Any:
         if isinstance(value, _JSON_SCALARS):
@@ -300,8 +305,11 @@ class _Encoder:
 
 
 def encode(
-    fields: dict[str, Any], registry: TypeRegistry = DEFAULT_REGISTRY, *,
-    info: SerializationInfo | None = None, error_prefix: str = "",
+    fields: dict[str, Any],
+    registry: TypeRegistry = DEFAULT_REGISTRY,
+    *,
+    info: SerializationInfo | None = None,
+    error_prefix: str = "",
 ) -> dict[str, Any]:
     """Encode a message's top-level fields (e.g. {"response": v}) into JSON-able data plus "objects"."""
     enc = _Encoder(registry, info or SerializationInfo(), error_prefix)
@@ -311,8 +319,11 @@ def encode(
 
 
 def decode(
-    message: dict[str, Any], registry: TypeRegistry = DEFAULT_REGISTRY, *,
-    trusted: bool = True, info: SerializationInfo | None = None,
+    message: dict[str, Any],
+    registry: TypeRegistry = DEFAULT_REGISTRY,
+    *,
+    trusted: bool = True,
+    info: SerializationInfo | None = None,
 ) -> dict[str, Any]:
     """Put back the values an encoded message's "objects" describe; mutates and returns `message`.
 
@@ -350,8 +361,9 @@ def _set_at(root: Any, path: list[Any], value: Any, registry: TypeRegistry) -> N
         raise registry.error_class(f"Malformed message: cannot set a value at {format_path(path)}") from None
 
 
-def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry: TypeRegistry,
-                  info: SerializationInfo) -> Any:
+def _decode_entry(
+    message: Any, entry: dict[str, Any], path: list[Any], registry: TypeRegistry, info: SerializationInfo
+) -> Any:
     types = entry.get("type")
     kind = types[0] if isinstance(types, list) and types else types
     try:
@@ -367,7 +379,8 @@ def _decode_entry(message: Any, entry: dict[str, Any], path: list[Any], registry
             return entry["value"]
     except (KeyError, ValueError, TypeError, AttributeError, OverflowError):
         raise registry.error_class(
-            f"Malformed {kind} value at {format_path(path)}: {entry.get('value')!r:.100}") from None
+            f"Malformed {kind} value at {format_path(path)}: {entry.get('value')!r:.100}"
+        ) from None
     if kind in ("ValueType", "ClassType"):
         name = entry.get("typeName")
         cls = registry.lookup(name, may_import=info.remote_is_trusted) if isinstance(name, str) else None

@@ -55,8 +55,15 @@ def make_app(root: Path, name: str = "BenchApp") -> Path:
 class Server:
     """A subprocess serving HTTP on a free port, stopped (with its process group) by stop()."""
 
-    def __init__(self, argv: list[str], port: int, ready_path: str = "/_/health", env: dict[str, str] | None = None,
-                 root: Path = ROOT, stderr: Path | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        port: int,
+        ready_path: str = "/_/health",
+        env: dict[str, str] | None = None,
+        root: Path = ROOT,
+        stderr: Path | None = None,
+    ) -> None:
         """`root` is the source tree to run (`python -m anvil_dev` imports from its working directory);
         `stderr`, a file to keep the server's terminal lines in."""
         self.port = port
@@ -64,8 +71,15 @@ class Server:
         full_env = dict(os.environ, PYTHONPATH=str(root))
         full_env.update(env or {})
         err = open(stderr, "wb") if stderr is not None else subprocess.DEVNULL
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
-                                     stdin=subprocess.DEVNULL, env=full_env, start_new_session=True, cwd=root)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+            cwd=root,
+        )
         if stderr is not None:
             err.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + 60
@@ -80,11 +94,17 @@ class Server:
             time.sleep(0.05)
 
     @classmethod
-    def anvil_dev(cls, app: Path, *args: str, env: dict[str, str] | None = None, root: Path = ROOT,
-                  stderr: Path | None = None) -> Server:
+    def anvil_dev(
+        cls, app: Path, *args: str, env: dict[str, str] | None = None, root: Path = ROOT, stderr: Path | None = None
+    ) -> Server:
         port = free_port()
-        return cls([sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port), *args], port,
-                   env=env, root=root, stderr=stderr)
+        return cls(
+            [sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port), *args],
+            port,
+            env=env,
+            root=root,
+            stderr=stderr,
+        )
 
     def stop(self) -> None:
         try:
@@ -100,8 +120,12 @@ class Server:
 
 
 def call(session: requests.Session, url: str, command: str, *args: Any) -> Any:
-    r = session.post(url + "/_/call", data=json.dumps({"command": command, "args": list(args)}),
-                     headers={"Content-Type": "application/json"}, timeout=60)
+    r = session.post(
+        url + "/_/call",
+        data=json.dumps({"command": command, "args": list(args)}),
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
     body = r.json()
     if "error" in body:
         raise RuntimeError(body["error"])
@@ -155,8 +179,7 @@ def memory_kb(pid: int) -> dict[str, int]:
                     fields[parts[0][:-1]] = int(parts[1])
     except OSError:
         return {"rss": 0, "uss": 0}
-    return {"rss": fields.get("Rss", 0),
-            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+    return {"rss": fields.get("Rss", 0), "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
 
 
 @contextlib.contextmanager
@@ -168,8 +191,11 @@ def baseline_tree(ref: str) -> Iterator[Path | None]:
         return
     tmp = Path(tempfile.mkdtemp(prefix="anvil-dev-baseline-"))
     tree = tmp / "tree"
-    made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), ref],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), ref],
+        capture_output=True,
+        text=True,
+    )
     try:
         if made.returncode != 0:
             print(f"   (no baseline: git worktree add {ref} failed: {made.stderr.strip()})")
@@ -190,10 +216,16 @@ def describe_tree(tree: Path) -> str:
 def make_big_app(root: Path, modules: int = 20) -> Path:
     """`anvil-dev init`'s scaffold plus generated server modules, `modules` in all (1: the scaffold as it is)."""
     app = root / f"App{modules}"
-    subprocess.run([sys.executable, "-m", "anvil_dev", "init", str(app)], check=True, capture_output=True, cwd=ROOT,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    subprocess.run(
+        [sys.executable, "-m", "anvil_dev", "init", str(app)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     for i in range(1, modules):
-        (app / "server_code" / f"Module{i:02d}.py").write_text(textwrap.dedent(f"""
+        (app / "server_code" / f"Module{i:02d}.py").write_text(
+            textwrap.dedent(f"""
             import datetime
             import json
 
@@ -217,7 +249,8 @@ def make_big_app(root: Path, modules: int = 20) -> Path:
 
                 def twice(self):
                     return [self.n * 2 for _ in range({i})]
-        """))
+        """)
+        )
     return app
 
 
@@ -230,9 +263,15 @@ def cold_start(app: Path, *args: str, root: Path = ROOT, n: int = 3) -> list[flo
         body = json.dumps({"command": "add", "args": [1, 2]})
         env = dict(os.environ, PYTHONPATH=str(root))
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port),
-                                 *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=root)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "anvil_dev", "--app", str(app), "serve", "--port", str(port), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=root,
+        )
         try:
             s = requests.Session()
             while True:

@@ -30,8 +30,12 @@ def health() -> Response:
 
 @app.post("/_/call")
 def call() -> Response:
-    out = subprocess.run([sys.executable, "-c", CHILD, APP_DIR + "/server_code"], input=request.get_data(),
-                         capture_output=True, env={"PYTHONPATH": RUNTIME + ":" + sys.argv[3]})
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, APP_DIR + "/server_code"],
+        input=request.get_data(),
+        capture_output=True,
+        env={"PYTHONPATH": RUNTIME + ":" + sys.argv[3]},
+    )
     return Response(out.stdout, mimetype="application/json")
 
 

@@ -69,8 +69,10 @@ def main() -> None:
                 ("dev server, SQLite", [[]]),
                 ("production, SQLite, 1 process", [["--production"]]),
                 ("production, Postgres, 1 host", [["--production", "--database", url]]),
-                ("production, Postgres, 1 host of 2 processes", [["--production", "--database", url,
-                                                                 "--processes", "2"]]),
+                (
+                    "production, Postgres, 1 host of 2 processes",
+                    [["--production", "--database", url, "--processes", "2"]],
+                ),
                 ("production, Postgres, 2 hosts", [["--production", "--database", url]] * 2),
             ]
             for name, hosts in configs:

@@ -84,7 +84,7 @@ def main() -> None:
         source = Path(tmp) / "big.bin"
         with open(source, "wb") as f:
             for i in range(0, size, len(BLOCK)):
-                f.write(BLOCK[:size - i])
+                f.write(BLOCK[: size - i])
         expected = sha256(source)
         server = Server.anvil_dev(app)
         try:
@@ -114,12 +114,17 @@ def main() -> None:
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mb = size / MB
     print(f"media round trip, {mb:.0f} MiB (peak RSS in MiB; a copy of the media would be {mb:.0f})")
-    rows = [("upload + read in a worker", t_up, mb, read_peak), ("round trip (echo)", t_round, 2 * mb, echo_peak),
-            ("made in a worker + download", t_down, mb, make_peak)]
+    rows = [
+        ("upload + read in a worker", t_up, mb, read_peak),
+        ("round trip (echo)", t_round, 2 * mb, echo_peak),
+        ("made in a worker + download", t_down, mb, make_peak),
+    ]
     for what, seconds, moved, peak in rows:
         print(f"  {what:<28} {seconds:6.2f} s  {moved / seconds:6.0f} MiB/s   worker peak {peak:6.1f}")
-    print(f"  host peak {host_peak:.1f} (before the media: {host_before:.1f}); zygote rss {zygote_rss:.1f}; "
-          f"this client's peak {client_peak:.1f}")
+    print(
+        f"  host peak {host_peak:.1f} (before the media: {host_before:.1f}); zygote rss {zygote_rss:.1f}; "
+        f"this client's peak {client_peak:.1f}"
+    )
 
 
 if __name__ == "__main__":

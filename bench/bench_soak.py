@@ -101,8 +101,10 @@ def main() -> None:
         app = make_app(Path(tmp))
         (app / "server_code" / "Soak.py").write_text(SOAK_MODULE)
         with open(app / "anvil.yaml", "a") as f:
-            f.write("db_schema:\n  notes:\n    title: notes\n    client: none\n    server: full\n"
-                    "    columns:\n    - {name: n, type: number}\n    - {name: text, type: string}\n")
+            f.write(
+                "db_schema:\n  notes:\n    title: notes\n    client: none\n    server: full\n"
+                "    columns:\n    - {name: n, type: number}\n    - {name: text, type: string}\n"
+            )
         srv = Server.anvil_dev(app, "--keep-server-running", "--workers", "2")
         stop = threading.Event()
         counts = {"calls": 0, "errors": 0, "reloads": 0, "tasks": 0}
@@ -113,8 +115,12 @@ def main() -> None:
             i = 0
             while not stop.is_set():
                 i += 1
-                for command, args in (("note", [k * 1_000_000 + i]), ("chatter", []), ("add", [i, k]),
-                                      ("up_echo", [i])):
+                for command, args in (
+                    ("note", [k * 1_000_000 + i]),
+                    ("chatter", []),
+                    ("add", [i, k]),
+                    ("up_echo", [i]),
+                ):
                     try:
                         call(s, srv.url, command, *args)
                         with lock:
@@ -143,8 +149,11 @@ def main() -> None:
                     counts["reloads"] += 1
 
         key = (app / ".anvil-dev" / "uplink.key").read_text().strip()
-        uplink = subprocess.Popen([sys.executable, "-c", UPLINK_SCRIPT, key, f"ws://127.0.0.1:{srv.port}/_/uplink",
-                                   str(opts.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uplink = subprocess.Popen(
+            [sys.executable, "-c", UPLINK_SCRIPT, key, f"ws://127.0.0.1:{srv.port}/_/uplink", str(opts.seconds)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         threads = [threading.Thread(target=caller, args=(k,), daemon=True) for k in range(4)]
         threads.append(threading.Thread(target=churn, daemon=True))
         for t in threads:
@@ -156,8 +165,11 @@ def main() -> None:
                 samples.append((elapsed, sample(srv.proc.pid)))
                 host = samples[-1][1].get("host", {})
                 workers = sum(1 for k in samples[-1][1] if k != "host")
-                print(f"{elapsed:6.0f} s  host rss {host.get('rss_kb', 0) / 1024:6.1f} MiB  fds {host.get('fds')}"
-                      f"  threads {host.get('threads')}  processes under it {workers}  {counts}", flush=True)
+                print(
+                    f"{elapsed:6.0f} s  host rss {host.get('rss_kb', 0) / 1024:6.1f} MiB  fds {host.get('fds')}"
+                    f"  threads {host.get('threads')}  processes under it {workers}  {counts}",
+                    flush=True,
+                )
                 time.sleep(10)
             samples.append((time.monotonic() - start, sample(srv.proc.pid)))
         finally:
@@ -172,10 +184,13 @@ def main() -> None:
 
 def report(samples: list[tuple[float, dict[str, dict[str, int]]]], counts: dict[str, int]) -> None:
     """First and last figures of the host and of the workers (summed), and growth in the second half."""
+
     def totals(s: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
         workers = [v for k, v in s.items() if k != "host"]
-        return {"host": s.get("host", {}),
-                "workers": {m: sum(w[m] for w in workers) for m in ("rss_kb", "fds", "threads")} | {"n": len(workers)}}
+        return {
+            "host": s.get("host", {}),
+            "workers": {m: sum(w[m] for w in workers) for m in ("rss_kb", "fds", "threads")} | {"n": len(workers)},
+        }
 
     first, mid, last = totals(samples[0][1]), totals(samples[len(samples) // 2][1]), totals(samples[-1][1])
     print(f"\nsoak: {samples[-1][0]:.0f} s, {counts}")

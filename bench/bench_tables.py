@@ -25,25 +25,44 @@ from anvil_dev import services  # noqa: E402
 from anvil_dev.services.tables import store as svc  # noqa: E402
 
 SCHEMA = {
-    "items": {"title": "Items", "client": "none", "server": "full", "columns": [
-        {"name": "name", "type": "string"}, {"name": "cat_a", "type": "string"},
-        {"name": "cat_b", "type": "string"}, {"name": "n", "type": "number"},
-        {"name": "note", "type": "string"},
-    ]},
-    "log": {"title": "Log", "client": "none", "server": "full", "columns": [
-        {"name": "msg", "type": "string"}, {"name": "n", "type": "number"}, {"name": "ok", "type": "bool"},
-    ]},
+    "items": {
+        "title": "Items",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "name", "type": "string"},
+            {"name": "cat_a", "type": "string"},
+            {"name": "cat_b", "type": "string"},
+            {"name": "n", "type": "number"},
+            {"name": "note", "type": "string"},
+        ],
+    },
+    "log": {
+        "title": "Log",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "msg", "type": "string"},
+            {"name": "n", "type": "number"},
+            {"name": "ok", "type": "bool"},
+        ],
+    },
 }
 
 
 def make_app(path: Path) -> Path:
     path.mkdir(parents=True)
-    (path / "anvil.yaml").write_text(yaml.safe_dump({
-        "name": "Bench",
-        "services": [{"source": "/runtime/services/tables.yml",
-                      "server_config": {"auto_create_missing_columns": False}}],
-        "db_schema": SCHEMA,
-    }))
+    (path / "anvil.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "Bench",
+                "services": [
+                    {"source": "/runtime/services/tables.yml", "server_config": {"auto_create_missing_columns": False}}
+                ],
+                "db_schema": SCHEMA,
+            }
+        )
+    )
     return path
 
 
@@ -92,8 +111,16 @@ def main() -> None:
         n = opts.rows
         t0 = time.perf_counter()
         with anvil.tables.Transaction():
-            items.add_rows({"name": f"item-{i:06}", "cat_a": f"c{i % 100}", "cat_b": f"c{i % 100}", "n": i,
-                            "note": f"note {i} of the bench"} for i in range(n))
+            items.add_rows(
+                {
+                    "name": f"item-{i:06}",
+                    "cat_a": f"c{i % 100}",
+                    "cat_b": f"c{i % 100}",
+                    "n": i,
+                    "note": f"note {i} of the bench",
+                }
+                for i in range(n)
+            )
         print(f"{n:,} rows with add_rows (one transaction): {time.perf_counter() - t0:6.2f} s")
 
         # The first search on cat_a builds its index (the table is large enough for one to pay).

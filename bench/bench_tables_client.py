@@ -28,7 +28,7 @@ from anvil_dev.scaffold import scaffold  # noqa: E402
 
 from _harness import Server  # noqa: E402
 
-MODULE = '''
+MODULE = """
 import anvil.server
 import anvil.tables
 from anvil.tables import app_tables
@@ -61,16 +61,24 @@ def increment():
     row = app_tables.counters.get(name="hits")
     row["value"] = row["value"] + 1
     return len(_attempts)
-'''
+"""
 
 
 def make_app(root: Path) -> Path:
     app = scaffold(root / "ClientBench")
     config = yaml.safe_load((app / "anvil.yaml").read_text())
-    config["db_schema"]["notes"] = {"title": "Notes", "client": "search", "server": "full", "columns": [
-        {"name": "n", "type": "number"}, {"name": "owner", "type": "string"}]}
-    config["db_schema"]["counters"] = {"title": "Counters", "client": "none", "server": "full", "columns": [
-        {"name": "name", "type": "string"}, {"name": "value", "type": "number"}]}
+    config["db_schema"]["notes"] = {
+        "title": "Notes",
+        "client": "search",
+        "server": "full",
+        "columns": [{"name": "n", "type": "number"}, {"name": "owner", "type": "string"}],
+    }
+    config["db_schema"]["counters"] = {
+        "title": "Counters",
+        "client": "none",
+        "server": "full",
+        "columns": [{"name": "name", "type": "string"}, {"name": "value", "type": "number"}],
+    }
     (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (app / "server_code" / "Bench.py").write_text(MODULE)
     return app
@@ -110,13 +118,17 @@ def main() -> None:
                 runs = [paged(c, size) for _ in range(5)]
                 first = statistics.median(r[0] for r in runs) * 1000
                 total = statistics.median(r[1] for r in runs) * 1000
-                print(f"  page size {size:5}: first page {first:7.1f} ms, all 1,000 rows {total:7.1f} ms "
-                      f"({runs[0][2]} pages)")
+                print(
+                    f"  page size {size:5}: first page {first:7.1f} ms, all 1,000 rows {total:7.1f} ms "
+                    f"({runs[0][2]} pages)"
+                )
             returned(c)
             runs2 = [returned(c) for _ in range(5)]
-            print(f"  returned by a server function (pages of 100): first page "
-                  f"{statistics.median(r[0] for r in runs2) * 1000:7.1f} ms, all 1,000 rows "
-                  f"{statistics.median(r[1] for r in runs2) * 1000:7.1f} ms")
+            print(
+                f"  returned by a server function (pages of 100): first page "
+                f"{statistics.median(r[0] for r in runs2) * 1000:7.1f} ms, all 1,000 rows "
+                f"{statistics.median(r[1] for r in runs2) * 1000:7.1f} ms"
+            )
             print("\n20 concurrent writers, one counter, @in_transaction, fresh mode")
             for rnd in range(3):
                 c.call("reset", 0)
@@ -125,8 +137,10 @@ def main() -> None:
                     attempts = list(pool.map(lambda _: Connection(server.url).call("increment"), range(20)))
                 wall = time.perf_counter() - t0
                 assert c.call("value") == 20
-                print(f"  round {rnd + 1}: {wall:6.2f} s, {20 / wall:6.1f} commits/s, attempts {sum(attempts)} "
-                      f"for 20 commits (max {max(attempts)} for one call)")
+                print(
+                    f"  round {rnd + 1}: {wall:6.2f} s, {20 / wall:6.1f} commits/s, attempts {sum(attempts)} "
+                    f"for 20 commits (max {max(attempts)} for one call)"
+                )
         finally:
             server.stop()
 

@@ -32,11 +32,27 @@ def _median_ms(fn: object, n: int) -> float:
 
 def _pytest_seconds(app: Path, n: int, body: str, fixtures: str) -> float:
     (app / "tests" / "test_bench.py").write_text(
-        f"import pytest\n\n@pytest.mark.parametrize('i', range({n}))\ndef test_one(i{fixtures}):\n    {body}\n")
+        f"import pytest\n\n@pytest.mark.parametrize('i', range({n}))\ndef test_one(i{fixtures}):\n    {body}\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "anvil_dev.testing", "-p", "no:cacheprovider",
-                    "tests/test_bench.py"], cwd=app, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "anvil_dev.testing",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_bench.py",
+        ],
+        cwd=app,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - t
 
 
@@ -75,8 +91,9 @@ def main() -> None:
                 data.reset()
 
             reset_ms = _median_ms(data.reset, 200)
-            t_seed = _median_ms(lambda: [app_tables.feedback.add_row(name="n", email="e", feedback="f")
-                                         for _ in range(20)], 50)
+            t_seed = _median_ms(
+                lambda: [app_tables.feedback.add_row(name="n", email="e", feedback="f") for _ in range(20)], 50
+            )
             seeded_ms = _median_ms(seeded_reset, 50) - t_seed
             http_ms = _median_ms(lambda: call("add", 1, 2), 200)
             local_ms = _median_ms(lambda: local("add", 1, 2), 500)
@@ -92,10 +109,14 @@ def main() -> None:
     print(f"database reset per test (after 20 rows):     {seeded_ms:7.2f} ms")
     print(f"anvil_call('add') through the server:        {http_ms:7.2f} ms per call")
     print(f"anvil_local('add') in-process:               {local_ms:7.3f} ms per call")
-    print(f"pytest, {n} tests with one anvil_call each:  {(with_call - empty) / n * 1000:7.2f} ms per test "
-          f"over an empty test (session start included)")
-    print(f"pytest, {n} tests with one anvil_local each: {(with_local - empty) / n * 1000:7.2f} ms per test "
-          f"over an empty test (session start included)")
+    print(
+        f"pytest, {n} tests with one anvil_call each:  {(with_call - empty) / n * 1000:7.2f} ms per test "
+        f"over an empty test (session start included)"
+    )
+    print(
+        f"pytest, {n} tests with one anvil_local each: {(with_local - empty) / n * 1000:7.2f} ms per test "
+        f"over an empty test (session start included)"
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,10 @@ def main() -> None:
             key = (app / ".anvil-dev" / "uplink.key").read_text().strip()
             uplink = subprocess.Popen(
                 [sys.executable, str(script), key, f"ws://127.0.0.1:{server.port}/_/uplink", str(opts.n), "20"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert uplink.stdout is not None
             timer = threading.Timer(120, uplink.kill)
             timer.start()

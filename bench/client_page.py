@@ -44,17 +44,21 @@ def main() -> None:
                 pg.goto(server.url + "/")
                 pg.wait_for_function("window.anvilFormShown !== undefined")
                 py = [pg.evaluate("window.anvilDevTimeCall('add', 1, 2)") for _ in range(20)]
-                js = [pg.evaluate("""async () => { const t = performance.now();
+                js = [
+                    pg.evaluate("""async () => { const t = performance.now();
                         await window.anvil.server.call('add', 1, 2); return performance.now() - t; }""")
-                      for _ in range(20)]
+                    for _ in range(20)
+                ]
                 b.close()
         finally:
             server.stop()
     print(f"first Form shown, cold: {statistics.median(cold):.0f} ms (median of 3, from navigation start)")
     print(f"first Form shown, warm: {statistics.median(warm):.0f} ms")
     print(f"bytes downloaded, cold: {statistics.median(sizes) / 1e6:.2f} MB")
-    print(f"one call from client Python: {statistics.median(py):.1f} ms; from anvil.js: {statistics.median(js):.1f} ms "
-          "(median of 20)")
+    print(
+        f"one call from client Python: {statistics.median(py):.1f} ms; from anvil.js: {statistics.median(js):.1f} ms "
+        "(median of 20)"
+    )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02, warmup: int = 1
     return out
 
 
-def interleaved(servers: dict[str, Server], n: int, block: int,
-                measure: Callable[..., list[float]]) -> dict[str, list[float]]:
+def interleaved(
+    servers: dict[str, Server], n: int, block: int, measure: Callable[..., list[float]]
+) -> dict[str, list[float]]:
     """`n` timings of each server, taken in turns of `block` calls: load from elsewhere on the machine
     (two shared cores) then falls on every server alike. The subprocess baseline gets a tenth as many."""
     out: dict[str, list[float]] = {k: [] for k in servers}
@@ -106,8 +107,9 @@ def throughput(url: str, callers: int = 8, seconds: float = THROUGHPUT_S) -> flo
     return sum(done) / seconds
 
 
-def reload_latency(app: Path, url: str, n: int = N_RELOADS, save: Callable[[Path, str], None] | None = None,
-                   start_at: int = 1) -> list[float]:
+def reload_latency(
+    app: Path, url: str, n: int = N_RELOADS, save: Callable[[Path, str], None] | None = None, start_at: int = 1
+) -> list[float]:
     s = requests.Session()
     module = app / "server_code" / "Bench.py"
     out = []
@@ -152,7 +154,10 @@ def write_vim(path: Path, text: str) -> None:
 
 
 SAVES: dict[str, Callable[[Path, str], None]] = {
-    "in chunks": write_in_chunks, "temp + rename": write_atomic, "vim backup": write_vim}
+    "in chunks": write_in_chunks,
+    "temp + rename": write_atomic,
+    "vim backup": write_vim,
+}
 
 
 def reloads_per_save(app: Path, url: str, log: Path, n: int = 5) -> dict[str, float]:
@@ -175,8 +180,10 @@ def json_passes(root: Path, tmp: Path) -> dict[str, dict[str, Any]]:
     for mode in ("--fresh", "--keep-server-running"):
         app = make_app(tmp, "Json" + mode.strip("-").replace("-", "_"))
         log = tmp / f"json{mode}.log"
-        env = {"PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "bench" / "_jsoncount")]),
-               "ANVIL_DEV_BENCH_JSON_LOG": str(log)}
+        env = {
+            "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "bench" / "_jsoncount")]),
+            "ANVIL_DEV_BENCH_JSON_LOG": str(log),
+        }
         srv = Server.anvil_dev(app, mode, env=env, root=root)
         try:
             s = requests.Session()
@@ -212,8 +219,10 @@ def print_json_passes(passes: dict[str, dict[str, Any]], every: bool = False) ->
     print("5. JSON passes per call (json.dumps/loads calls; data passes: those over the 20 kB call or reply)")
     for mode, v in passes.items():
         data = v.get("host_data_passes", 0) + v.get("engine_data_passes", 0)
-        print(f"   {mode:<20} data passes {data:4.1f}   json calls: host {v.get('host_calls', 0)}, "
-              f"engine {v.get('engine_calls', 0)}")
+        print(
+            f"   {mode:<20} data passes {data:4.1f}   json calls: host {v.get('host_calls', 0)}, "
+            f"engine {v.get('engine_calls', 0)}"
+        )
         for site, n in v["all_sites" if every else "data_pass_sites"].items():
             print(f"      {n:4.1f}  {site}")
 
@@ -274,8 +283,11 @@ def main() -> None:
     parser.add_argument("--every-site", action="store_true", help="list every json call's site, not only data passes")
     parser.add_argument("--baseline", default="main", help="git ref of the previous anvil-dev to run beside ('' none)")
     parser.add_argument("--soak-s", type=float, default=20.0, help="seconds of the soak in each mode (0: none)")
-    parser.add_argument("--only", default="calls,reload,cold,soak,json",
-                        help="comma-separated sections to run: calls (1, 3, 4), reload, cold, soak, json")
+    parser.add_argument(
+        "--only",
+        default="calls,reload,cold,soak,json",
+        help="comma-separated sections to run: calls (1, 3, 4), reload, cold, soak, json",
+    )
     args = parser.parse_args()
     if args.json_passes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -293,10 +305,13 @@ def main() -> None:
             floor_port, sub_port = free_port(), free_port()
             servers: dict[str, Server] = {}
             try:
-                servers["floor"] = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)],
-                                          floor_port)
-                servers["subprocess"] = Server([sys.executable, str(ROOT / "bench" / "_subprocess_app.py"),
-                                                str(sub_port), str(app), str(ROOT)], sub_port)
+                servers["floor"] = Server(
+                    [sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)], floor_port
+                )
+                servers["subprocess"] = Server(
+                    [sys.executable, str(ROOT / "bench" / "_subprocess_app.py"), str(sub_port), str(app), str(ROOT)],
+                    sub_port,
+                )
                 servers["fresh"] = Server.anvil_dev(app, "--fresh")
                 servers["persistent"] = Server.anvil_dev(app, "--keep-server-running")
                 if base is not None:
@@ -316,8 +331,9 @@ def main() -> None:
 
                 print("1b. paced call latency (calls 20 ms apart)")
                 paced_servers = {k: servers[k] for k in ["floor", *modes]}
-                paced = {k: summary(v) for k, v in interleaved(paced_servers, 150, block=15,
-                                                               measure=paced_latencies).items()}
+                paced = {
+                    k: summary(v) for k, v in interleaved(paced_servers, 150, block=15, measure=paced_latencies).items()
+                }
                 for k, v in paced.items():
                     ratio = v["p50"] / paced["floor"]["p50"]
                     goal = {"fresh": 1.3, "persistent": 1.1}.get(k)
@@ -331,8 +347,10 @@ def main() -> None:
                         tp[k] += throughput(servers[k].url, seconds=THROUGHPUT_S / 3) / 3
                 for k, v in tp.items():
                     goal = {"fresh": 0.5, "persistent": 0.9}.get(k)
-                    print(f"   {k:<16} {v:8.0f}/s  {v / tp['floor']:5.2f} of floor  "
-                          f"{target(v / tp['floor'], goal, True) if goal else ''}")
+                    print(
+                        f"   {k:<16} {v:8.0f}/s  {v / tp['floor']:5.2f} of floor  "
+                        f"{target(v / tp['floor'], goal, True) if goal else ''}"
+                    )
                 results["throughput_per_s"] = tp
 
                 print("4. memory (KiB; USS = private memory, what a process adds)")
@@ -394,10 +412,12 @@ def main() -> None:
                     srv.stop()
             for k, v in sk.items():
                 b, a = v["before"], v["after"]
-                print(f"   {k:<20} {v['calls']:6d} calls  host {b['host']} -> {a['host']} "
-                      f"({a['host'] - b['host']:+d})  zygote {b.get('zygote')} -> {a.get('zygote')}  "
-                      f"engine children {b.get('zygote_children')}+{b.get('template_children')} -> "
-                      f"{a.get('zygote_children')}+{a.get('template_children')}")
+                print(
+                    f"   {k:<20} {v['calls']:6d} calls  host {b['host']} -> {a['host']} "
+                    f"({a['host'] - b['host']:+d})  zygote {b.get('zygote')} -> {a.get('zygote')}  "
+                    f"engine children {b.get('zygote_children')}+{b.get('template_children')} -> "
+                    f"{a.get('zygote_children')}+{a.get('template_children')}"
+                )
             results["soak"] = sk
 
         if "json" in only:

@@ -90,7 +90,11 @@ class ServerProcess:
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "anvil_dev", "--app", str(self.app_dir), "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=full_env,
             errors="backslashreplace",  # server code may print bytes that are not UTF-8
             start_new_session=True,
         )
@@ -180,13 +184,21 @@ def load_runtime(*names: str) -> types.SimpleNamespace:
     return types.SimpleNamespace(anvil=importlib.import_module("anvil"), **mods)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real `anvil-dev` command line in a subprocess."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT))
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "anvil_dev", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "anvil_dev", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def postgres_bin() -> Path | None:
@@ -222,10 +234,22 @@ class PostgresServer:
             nobody = pwd.getpwnam("nobody")
             os.chmod(self.root, 0o755)
             os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.root}' "
-                   "-c fsync=on -c max_connections=200")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.root}' "
+            "-c fsync=on -c max_connections=200"
+        )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._dbs = 0
@@ -237,8 +261,10 @@ class PostgresServer:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root)
         if done.returncode != 0:
             log = self.root / "log"
-            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr or done.stdout}"
-                               + (log.read_text() if log.exists() else ""))
+            raise RuntimeError(
+                f"{program} failed ({done.returncode}): {done.stderr or done.stdout}"
+                + (log.read_text() if log.exists() else "")
+            )
 
     def new_database(self) -> str:
         """A fresh, empty database on this server; its URL."""

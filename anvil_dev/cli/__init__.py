@@ -31,9 +31,11 @@ class InternalError(click.ClickException):
         if frames:
             f = frames[-1]
             parts = Path(f.filename).parts
-            where = f" (in {'/'.join(parts[parts.index('anvil_dev'):])} line {f.lineno}, {f.name})"
-        super().__init__(f"anvil-dev failed: {type(exc).__name__}: {exc}{where} - this is a bug in anvil-dev; "
-                         "please report it with the output of the same command run with --traceback")
+            where = f" (in {'/'.join(parts[parts.index('anvil_dev') :])} line {f.lineno}, {f.name})"
+        super().__init__(
+            f"anvil-dev failed: {type(exc).__name__}: {exc}{where} - this is a bug in anvil-dev; "
+            "please report it with the output of the same command run with --traceback"
+        )
 
 
 class _Group(click.Group):
@@ -50,10 +52,20 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="anvil-dev")
-@click.option("--app", "app_path", envvar="ANVIL_DEV_APP", type=click.Path(file_okay=False),
-              help="The app directory (default: the current directory).")
-@click.option("--traceback", "show_traceback", is_flag=True, envvar="ANVIL_DEV_TRACEBACK",
-              help="Show Python's traceback when anvil-dev itself fails (for bug reports).")
+@click.option(
+    "--app",
+    "app_path",
+    envvar="ANVIL_DEV_APP",
+    type=click.Path(file_okay=False),
+    help="The app directory (default: the current directory).",
+)
+@click.option(
+    "--traceback",
+    "show_traceback",
+    is_flag=True,
+    envvar="ANVIL_DEV_TRACEBACK",
+    help="Show Python's traceback when anvil-dev itself fails (for bug reports).",
+)
 @click.pass_context
 def cli(ctx: click.Context, app_path: str | None, show_traceback: bool) -> None:
     """Run Anvil apps' Server Modules on your own machine."""
@@ -61,9 +73,22 @@ def cli(ctx: click.Context, app_path: str | None, show_traceback: bool) -> None:
     ctx.obj.traceback = show_traceback
 
 
-for _command in (init_command, serve_command, call_command, uplink_key_command, reset_command, tables_command,
-                 outbox_command, secrets_command, email_command, tasks_command, users_command, shell_command,
-                 functions_command, stubs_command):
+for _command in (
+    init_command,
+    serve_command,
+    call_command,
+    uplink_key_command,
+    reset_command,
+    tables_command,
+    outbox_command,
+    secrets_command,
+    email_command,
+    tasks_command,
+    users_command,
+    shell_command,
+    functions_command,
+    stubs_command,
+):
     cli.add_command(_command)
 
 

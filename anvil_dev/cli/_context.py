@@ -47,8 +47,13 @@ def _set_app(ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 
 # `anvil-dev serve --app DIR` as well as `anvil-dev --app DIR serve`: users type it after the command too.
-app_option = click.option("--app", type=click.Path(file_okay=False), expose_value=False, callback=_set_app,
-                          help="The app directory (default: the current directory).")
+app_option = click.option(
+    "--app",
+    type=click.Path(file_okay=False),
+    expose_value=False,
+    callback=_set_app,
+    help="The app directory (default: the current directory).",
+)
 
 _pass_info = click.make_pass_decorator(AppInfo, ensure=True)
 

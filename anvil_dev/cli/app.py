@@ -43,8 +43,11 @@ def users_command() -> None:
 
 @users_command.command("add")
 @click.argument("email")
-@click.option("--password", help="Their password (prompted for when omitted on a terminal; "
-                                   "without one they can only be used with `call --as`).")
+@click.option(
+    "--password",
+    help="Their password (prompted for when omitted on a terminal; "
+    "without one they can only be used with `call --as`).",
+)
 @click.option("--admin", is_flag=True, help="Set the user's admin column to True.")
 @pass_info
 def users_add_command(info: AppInfo, email: str, password: str | None, admin: bool) -> None:
@@ -53,14 +56,18 @@ def users_add_command(info: AppInfo, email: str, password: str | None, admin: bo
     from anvil_dev.services.users import UsersError
 
     if password is None and sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, default="",
-                                show_default=False) or None
+        password = (
+            click.prompt("Password", hide_input=True, confirmation_prompt=True, default="", show_default=False) or None
+        )
     try:
         user = services.open(info.app).users.add_user(email, password, admin)
     except UsersError as e:
         raise click.ClickException(e.message) from None
-    click.echo(f"{'added' if user['created'] else 'updated'} {user['email']} {user['id']}"
-               + (" (admin)" if admin else "") + ("" if password else " (no password)"))
+    click.echo(
+        f"{'added' if user['created'] else 'updated'} {user['email']} {user['id']}"
+        + (" (admin)" if admin else "")
+        + ("" if password else " (no password)")
+    )
 
 
 @users_command.command("list")
@@ -81,9 +88,17 @@ def users_list_command(info: AppInfo) -> None:
 
     rows = []
     for u in users:
-        flags = [f for f, on in (("enabled", u.get("enabled")), ("admin", u.get("admin")),
-                                 ("no password", not u["has_password"])) if on]
+        flags = [
+            f
+            for f, on in (
+                ("enabled", u.get("enabled")),
+                ("admin", u.get("admin")),
+                ("no password", not u["has_password"]),
+            )
+            if on
+        ]
         last = u.get("last_login")
-        rows.append([u["id"], u["email"] or "-", ", ".join(flags) or "-",
-                     last.strftime("%Y-%m-%d %H:%M") if last else "never"])
+        rows.append(
+            [u["id"], u["email"] or "-", ", ".join(flags) or "-", last.strftime("%Y-%m-%d %H:%M") if last else "never"]
+        )
     click.echo(tabulate(rows, headers=["ID", "EMAIL", "FLAGS", "LAST LOGIN"], tablefmt="plain", disable_numparse=True))

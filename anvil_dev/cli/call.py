@@ -32,20 +32,46 @@ def _parse_arg(text: str) -> Any:
 @click.option("--url", default="http://127.0.0.1:3030", show_default=True, envvar="ANVIL_DEV_URL")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (wire format).")
 @click.option("--as", "as_user", metavar="EMAIL", help="Call as this user (needs access to the app's .anvil-dev/).")
-@click.option("--media-dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Where returned media are written.")
-@click.option("--http", "http_method", metavar="METHOD",
-              help="Request NAME as a path of the app's HTTP endpoints (/_/api/NAME) with this method; "
-                   "ARGS become query parameters KEY=VALUE.")
-@click.option("--replay", "replay_id", type=click.IntRange(min=1), metavar="ID",
-              help="Run call ID of the console's log again, as its caller, with the code as it is now.")
-@click.option("--last", "last_name", metavar="NAME",
-              help="Run the newest logged call of function NAME again, as its caller.")
+@click.option(
+    "--media-dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where returned media are written.",
+)
+@click.option(
+    "--http",
+    "http_method",
+    metavar="METHOD",
+    help="Request NAME as a path of the app's HTTP endpoints (/_/api/NAME) with this method; "
+    "ARGS become query parameters KEY=VALUE.",
+)
+@click.option(
+    "--replay",
+    "replay_id",
+    type=click.IntRange(min=1),
+    metavar="ID",
+    help="Run call ID of the console's log again, as its caller, with the code as it is now.",
+)
+@click.option(
+    "--last", "last_name", metavar="NAME", help="Run the newest logged call of function NAME again, as its caller."
+)
 @click.option("--recent", is_flag=True, help="List the server's recent calls (the ids --replay takes).")
 @pass_info
-def call_command(info: AppInfo, name: str | None, args: tuple[str, ...], kwargs: tuple[str, ...], url: str,
-                 as_json: bool, as_user: str | None, media_dir: str, http_method: str | None,
-                 replay_id: int | None, last_name: str | None, recent: bool) -> None:
+def call_command(
+    info: AppInfo,
+    name: str | None,
+    args: tuple[str, ...],
+    kwargs: tuple[str, ...],
+    url: str,
+    as_json: bool,
+    as_user: str | None,
+    media_dir: str,
+    http_method: str | None,
+    replay_id: int | None,
+    last_name: str | None,
+    recent: bool,
+) -> None:
     """Call server function NAME with ARGS (each parsed as JSON where it is valid JSON, else a string)."""
     from anvil_dev.client import check_url
 
@@ -62,8 +88,12 @@ def call_command(info: AppInfo, name: str | None, args: tuple[str, ...], kwargs:
     if http_method is not None:
         sys.exit(_run_http(url, http_method, name or "", list(args)))
     if not name or not name.strip():
-        _fail(as_json, "UsageError", "NAME is empty - give the name of a server function "
-                                     "(`anvil-dev serve` lists them)", 2)
+        _fail(
+            as_json,
+            "UsageError",
+            "NAME is empty - give the name of a server function (`anvil-dev serve` lists them)",
+            2,
+        )
     kw = {}
     for item in kwargs:
         key, sep, value = item.partition("=")
@@ -71,8 +101,16 @@ def call_command(info: AppInfo, name: str | None, args: tuple[str, ...], kwargs:
             _fail(as_json, "UsageError", f"--kw {item!r} is not KEY=VALUE", 2)
         kw[key] = _parse_arg(value)
     token = info.app.cli_token() if as_user else None
-    code = _run(url, name, [_parse_arg(a) for a in args], kw, as_json=as_json, as_user=as_user,
-                token=token, media_dir=Path(media_dir))
+    code = _run(
+        url,
+        name,
+        [_parse_arg(a) for a in args],
+        kw,
+        as_json=as_json,
+        as_user=as_user,
+        token=token,
+        media_dir=Path(media_dir),
+    )
     sys.exit(code)
 
 
@@ -85,20 +123,40 @@ def _fail(as_json: bool, type_name: str, message: str, code: int, prefix: str = 
     sys.exit(code)
 
 
-def _check_replay_options(name: str | None, args: tuple[str, ...], kwargs: tuple[str, ...], as_user: str | None,
-                          http_method: str | None, replay_id: int | None, last_name: str | None,
-                          recent: bool, as_json: bool) -> None:
+def _check_replay_options(
+    name: str | None,
+    args: tuple[str, ...],
+    kwargs: tuple[str, ...],
+    as_user: str | None,
+    http_method: str | None,
+    replay_id: int | None,
+    last_name: str | None,
+    recent: bool,
+    as_json: bool,
+) -> None:
     """A replay has its original's name, arguments and caller: refuse options that would change them."""
-    chosen = [opt for opt, given in (("--replay", replay_id is not None), ("--last", last_name is not None),
-                                     ("--recent", recent)) if given]
+    chosen = [
+        opt
+        for opt, given in (("--replay", replay_id is not None), ("--last", last_name is not None), ("--recent", recent))
+        if given
+    ]
     if len(chosen) > 1:
         _fail(as_json, "UsageError", f"{' and '.join(chosen)} cannot be used together: give one of them", 2)
     if name is not None or args or kwargs:
-        _fail(as_json, "UsageError", f"{chosen[0]} reruns a logged call with its own name and arguments: give no "
-                                     "NAME, ARGS or --kw with it (make a new call without it to change them)", 2)
+        _fail(
+            as_json,
+            "UsageError",
+            f"{chosen[0]} reruns a logged call with its own name and arguments: give no "
+            "NAME, ARGS or --kw with it (make a new call without it to change them)",
+            2,
+        )
     if as_user is not None or http_method is not None:
-        _fail(as_json, "UsageError", f"{chosen[0]} reruns a logged call as its original caller: --as and --http "
-                                     "do not apply to it", 2)
+        _fail(
+            as_json,
+            "UsageError",
+            f"{chosen[0]} reruns a logged call as its original caller: --as and --http do not apply to it",
+            2,
+        )
     if last_name is not None and not last_name.strip():
         _fail(as_json, "UsageError", "--last is empty - give the name of a server function", 2)
 
@@ -164,8 +222,17 @@ def _run_http(url: str, method: str, path: str, params: list[str]) -> int:
     return 0 if resp.ok else 1
 
 
-def _run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_json: bool = False,
-         as_user: str | None = None, token: str | None = None, media_dir: Path = Path(".")) -> int:
+def _run(
+    url: str,
+    name: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    *,
+    as_json: bool = False,
+    as_user: str | None = None,
+    token: str | None = None,
+    media_dir: Path = Path("."),
+) -> int:
     """Make the call and print what came back: the result on stdout, the function's output and errors on stderr."""
     # Imported here: the client pulls in requests, which every other command can do without.
     from anvil_dev.client import connect
@@ -174,8 +241,9 @@ def _run(url: str, name: str, args: list[Any], kwargs: dict[str, Any], *, as_jso
     return _show(conn, lambda: conn.call(name, *args, **kwargs), as_json, media_dir)
 
 
-def _run_replay(url: str, token: str, call_id: int | None, last: str | None, *, as_json: bool = False,
-                media_dir: Path = Path(".")) -> int:
+def _run_replay(
+    url: str, token: str, call_id: int | None, last: str | None, *, as_json: bool = False, media_dir: Path = Path(".")
+) -> int:
     """`call --replay ID` / `--last NAME`: which call ran again (on stderr), then its result as `call` shows one."""
     from anvil_dev.client import ServerError, connect
 
@@ -219,9 +287,13 @@ def _run_recent(url: str, token: str) -> int:
     for c in calls:
         when = datetime.datetime.fromtimestamp(c["time"]).strftime("%H:%M:%S")
         outcome = "ok" if c.get("ok") else "failed" if c.get("ok") is False else "running"
-        extra = "".join([f" as {c['user']}" if c.get("user") else "",
-                         f" (replay of #{c['replay_of']})" if c.get("replay_of") else "",
-                         "" if c.get("replayable") else " (too large to replay)"])
+        extra = "".join(
+            [
+                f" as {c['user']}" if c.get("user") else "",
+                f" (replay of #{c['replay_of']})" if c.get("replay_of") else "",
+                "" if c.get("replayable") else " (too large to replay)",
+            ]
+        )
         click.echo(f"#{c['id']:<5} {when}  {c['command']}  [{c.get('client_type')}] {outcome}{extra}")
     return 0
 
@@ -237,8 +309,11 @@ def _show(conn: Any, make_call: Callable[[], Any], as_json: bool, media_dir: Pat
         if e.output:
             click.echo(e.output, err=True, nl=not e.output.endswith("\n"))
         if as_json:
-            click.echo(json.dumps({"error": {"type": e.type, "message": e.message, "trace": e.trace}},
-                                  default=str, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {"error": {"type": e.type, "message": e.message, "trace": e.trace}}, default=str, ensure_ascii=False
+                )
+            )
             return 1
         click.secho(f"{e.type}: {e.message}", fg="red", err=True)
         for file, line in e.trace or []:

@@ -66,8 +66,10 @@ def outbox_command(ctx: click.Context) -> None:
         click.echo("the outbox is empty")
     for m in messages:
         when = str(m.get("time") or "")[:16]
-        click.echo(f"{m['id']:>5}  {when}  {m.get('status', ''):<8}  to {', '.join(m.get('to') or [])}: "
-                   f"{m.get('subject') or '(no subject)'}")
+        click.echo(
+            f"{m['id']:>5}  {when}  {m.get('status', ''):<8}  to {', '.join(m.get('to') or [])}: "
+            f"{m.get('subject') or '(no subject)'}"
+        )
 
 
 @outbox_command.command("show")
@@ -151,8 +153,12 @@ def email_deliver_command(info: AppInfo, eml: str, url: str) -> None:
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--url / ANVIL_DEV_URL") from None
     try:
-        resp = requests.post(url + "/_/dev/email", data=Path(eml).read_bytes(), timeout=60,
-                             headers={"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()})
+        resp = requests.post(
+            url + "/_/dev/email",
+            data=Path(eml).read_bytes(),
+            timeout=60,
+            headers={"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()},
+        )
     except requests.ConnectionError as e:
         click.echo(str(failure(url, e)), err=True)
         sys.exit(2)

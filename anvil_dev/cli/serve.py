@@ -10,56 +10,150 @@ from anvil_dev.cli._context import AppInfo, pass_info
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="ANVIL_DEV_HOST",
-              help="Interface to listen on (loopback unless you say otherwise).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="ANVIL_DEV_HOST",
+    help="Interface to listen on (loopback unless you say otherwise).",
+)
 @click.option("--port", default=3030, show_default=True, type=click.IntRange(0, 65535), envvar="ANVIL_DEV_PORT")
-@click.option("--keep-server-running/--fresh", "persistent", default=None, envvar="ANVIL_DEV_KEEP_SERVER_RUNNING",
-              help="Run calls in a warm worker (default: anvil.yaml's server_persist, else fresh).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="ANVIL_DEV_WORKERS",
-              help="Persistent workers to run.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0), envvar="ANVIL_DEV_TIMEOUT",
-              help="Seconds a call may run (0 for no limit).")
-@click.option("--max-response-mb", default=4.0, show_default=True, type=click.FloatRange(0.001),
-              envvar="ANVIL_DEV_MAX_RESPONSE_MB", help="Largest return value, excluding Media.")
+@click.option(
+    "--keep-server-running/--fresh",
+    "persistent",
+    default=None,
+    envvar="ANVIL_DEV_KEEP_SERVER_RUNNING",
+    help="Run calls in a warm worker (default: anvil.yaml's server_persist, else fresh).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="ANVIL_DEV_WORKERS",
+    help="Persistent workers to run.",
+)
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    envvar="ANVIL_DEV_TIMEOUT",
+    help="Seconds a call may run (0 for no limit).",
+)
+@click.option(
+    "--max-response-mb",
+    default=4.0,
+    show_default=True,
+    type=click.FloatRange(0.001),
+    envvar="ANVIL_DEV_MAX_RESPONSE_MB",
+    help="Largest return value, excluding Media.",
+)
 @click.option("--reload/--no-reload", default=True, envvar="ANVIL_DEV_RELOAD", help="Reload code on save.")
 @click.option("--poll", is_flag=True, envvar="ANVIL_DEV_POLL", help="Poll for changes (where file events don't work).")
-@click.option("--uplink-key", envvar="ANVIL_DEV_UPLINK_KEY",
-              help="The uplink key (default: generated, kept in .anvil-dev/).")
-@click.option("--client-uplink-key", envvar="ANVIL_DEV_CLIENT_UPLINK_KEY",
-              help="The client uplink key, for uplinks held to client permissions "
-                   "(default: generated, kept in .anvil-dev/).")
-@click.option("--secret", "secrets", multiple=True, metavar="NAME=VALUE",
-              help="An app secret (repeatable; ANVIL_DEV_SECRET_<NAME> sets one too).")
+@click.option(
+    "--uplink-key", envvar="ANVIL_DEV_UPLINK_KEY", help="The uplink key (default: generated, kept in .anvil-dev/)."
+)
+@click.option(
+    "--client-uplink-key",
+    envvar="ANVIL_DEV_CLIENT_UPLINK_KEY",
+    help="The client uplink key, for uplinks held to client permissions (default: generated, kept in .anvil-dev/).",
+)
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An app secret (repeatable; ANVIL_DEV_SECRET_<NAME> sets one too).",
+)
 @click.option("--smtp-host", envvar="ANVIL_DEV_SMTP_HOST", help="Relay email through this SMTP server.")
 @click.option("--smtp-port", type=int, envvar="ANVIL_DEV_SMTP_PORT")
 @click.option("--smtp-user", envvar="ANVIL_DEV_SMTP_USER")
 @click.option("--smtp-password", envvar="ANVIL_DEV_SMTP_PASSWORD")
 @click.option("--smtp-encryption", type=click.Choice(["none", "ssl", "starttls"]), envvar="ANVIL_DEV_SMTP_ENCRYPTION")
-@click.option("--dep", "deps", multiple=True, metavar="APP_ID=PATH",
-              help="Where a dependency of anvil.yaml lives (repeatable; default: beside the app, by package name).")
-@click.option("--no-scheduled-tasks", is_flag=True, envvar="ANVIL_DEV_NO_SCHEDULED_TASKS",
-              help="Do not run anvil.yaml's scheduled tasks.")
-@click.option("--database", envvar="ANVIL_DEV_DATABASE", metavar="postgresql://...",
-              help="Keep users, sessions, tasks and mail in PostgreSQL, shared by every host given the same URL "
-                   "(default: anvil.yaml's anvil_dev.database, else SQLite under .anvil-dev/).")
-@click.option("--production", is_flag=True, envvar="ANVIL_DEV_PRODUCTION",
-              help="Serve under gunicorn: no reload, no console unless --console, bound where --host says.")
-@click.option("--console/--no-console", default=None, envvar="ANVIL_DEV_CONSOLE",
-              help="Serve the dev console at /_/console (default: yes, but not with --production).")
-@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64), envvar="ANVIL_DEV_PROCESSES",
-              help="With --production: gunicorn worker processes, each a host with its own engine.")
-@click.option("--threads", default=32, show_default=True, type=click.IntRange(2, 1024), envvar="ANVIL_DEV_THREADS",
-              help="With --production: request threads per process (an open websocket holds one).")
-@click.option("--origin", "public_origin", envvar="ANVIL_DEV_ORIGIN", metavar="https://...",
-              help="The app's address as users reach it, behind a reverse proxy (anvil.server.get_app_origin()).")
+@click.option(
+    "--dep",
+    "deps",
+    multiple=True,
+    metavar="APP_ID=PATH",
+    help="Where a dependency of anvil.yaml lives (repeatable; default: beside the app, by package name).",
+)
+@click.option(
+    "--no-scheduled-tasks",
+    is_flag=True,
+    envvar="ANVIL_DEV_NO_SCHEDULED_TASKS",
+    help="Do not run anvil.yaml's scheduled tasks.",
+)
+@click.option(
+    "--database",
+    envvar="ANVIL_DEV_DATABASE",
+    metavar="postgresql://...",
+    help="Keep users, sessions, tasks and mail in PostgreSQL, shared by every host given the same URL "
+    "(default: anvil.yaml's anvil_dev.database, else SQLite under .anvil-dev/).",
+)
+@click.option(
+    "--production",
+    is_flag=True,
+    envvar="ANVIL_DEV_PRODUCTION",
+    help="Serve under gunicorn: no reload, no console unless --console, bound where --host says.",
+)
+@click.option(
+    "--console/--no-console",
+    default=None,
+    envvar="ANVIL_DEV_CONSOLE",
+    help="Serve the dev console at /_/console (default: yes, but not with --production).",
+)
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="ANVIL_DEV_PROCESSES",
+    help="With --production: gunicorn worker processes, each a host with its own engine.",
+)
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=click.IntRange(2, 1024),
+    envvar="ANVIL_DEV_THREADS",
+    help="With --production: request threads per process (an open websocket holds one).",
+)
+@click.option(
+    "--origin",
+    "public_origin",
+    envvar="ANVIL_DEV_ORIGIN",
+    metavar="https://...",
+    help="The app's address as users reach it, behind a reverse proxy (anvil.server.get_app_origin()).",
+)
 @pass_info
-def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, workers: int, timeout: float,
-                  max_response_mb: float, reload: bool, poll: bool, uplink_key: str | None,
-                  client_uplink_key: str | None,
-                  secrets: tuple[str, ...], smtp_host: str | None, smtp_port: int | None, smtp_user: str | None,
-                  smtp_password: str | None, smtp_encryption: str | None, deps: tuple[str, ...],
-                  no_scheduled_tasks: bool, database: str | None, production: bool, console: bool | None,
-                  processes: int, threads: int, public_origin: str | None) -> None:
+def serve_command(
+    info: AppInfo,
+    host: str,
+    port: int,
+    persistent: bool | None,
+    workers: int,
+    timeout: float,
+    max_response_mb: float,
+    reload: bool,
+    poll: bool,
+    uplink_key: str | None,
+    client_uplink_key: str | None,
+    secrets: tuple[str, ...],
+    smtp_host: str | None,
+    smtp_port: int | None,
+    smtp_user: str | None,
+    smtp_password: str | None,
+    smtp_encryption: str | None,
+    deps: tuple[str, ...],
+    no_scheduled_tasks: bool,
+    database: str | None,
+    production: bool,
+    console: bool | None,
+    processes: int,
+    threads: int,
+    public_origin: str | None,
+) -> None:
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
     from anvil_dev._platform import unsupported_reason
@@ -72,18 +166,37 @@ def serve_command(info: AppInfo, host: str, port: int, persistent: bool | None, 
     from anvil_dev.host.server import serve
 
     app = info.app
-    smtp = {"host": smtp_host, "port": smtp_port, "user": smtp_user, "password": smtp_password,
-            "encryption": smtp_encryption}
+    smtp = {
+        "host": smtp_host,
+        "port": smtp_port,
+        "user": smtp_user,
+        "password": smtp_password,
+        "encryption": smtp_encryption,
+    }
     try:
-        settings = config.build(app.path, yaml_persist=app.runtime_options.get("server_persist"),
-                                persistent=persistent, timeout=timeout, secrets=secrets, smtp=smtp, deps=deps,
-                                host=host, port=port, workers=workers, max_response_mb=max_response_mb,
-                                reload=reload and not production, poll=poll, uplink_key=uplink_key,
-                                client_uplink_key=client_uplink_key,
-                                scheduled_tasks=not no_scheduled_tasks, database=database,
-                                yaml_database=config.yaml_database(app.config), production=production,
-                                console=(not production) if console is None else console,
-                                public_origin=public_origin)
+        settings = config.build(
+            app.path,
+            yaml_persist=app.runtime_options.get("server_persist"),
+            persistent=persistent,
+            timeout=timeout,
+            secrets=secrets,
+            smtp=smtp,
+            deps=deps,
+            host=host,
+            port=port,
+            workers=workers,
+            max_response_mb=max_response_mb,
+            reload=reload and not production,
+            poll=poll,
+            uplink_key=uplink_key,
+            client_uplink_key=client_uplink_key,
+            scheduled_tasks=not no_scheduled_tasks,
+            database=database,
+            yaml_database=config.yaml_database(app.config),
+            production=production,
+            console=(not production) if console is None else console,
+            public_origin=public_origin,
+        )
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None
     if settings.database:

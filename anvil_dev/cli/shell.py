@@ -61,5 +61,7 @@ def stubs_command(info: AppInfo, out: str | None) -> None:
 
     target = stubs.write(info.app, Path(out) if out else None)
     click.echo(f"wrote type stubs to {target}")
-    click.echo("  pyright/Pylance read typings/ by default; for mypy set mypy_path = typings "
-               "(serve keeps them up to date when anvil.yaml changes)")
+    click.echo(
+        "  pyright/Pylance read typings/ by default; for mypy set mypy_path = typings "
+        "(serve keeps them up to date when anvil.yaml changes)"
+    )

@@ -41,10 +41,25 @@ def tasks_command(ctx: click.Context, limit: int) -> None:
     for t in records:
         started = datetime.datetime.fromtimestamp(t["start_time"]).strftime("%Y-%m-%d %H:%M:%S")
         state = json.dumps(t["state"], default=str, separators=(",", ":"))
-        rows.append([t["id"], t["name"][:20], t["status"], started, duration(t["duration"]),
-                     state[:60] + ("..." if len(state) > 60 else "")])
-    click.echo(tabulate(rows, headers=["ID", "TASK", "STATUS", "STARTED", "DURATION", "STATE"], tablefmt="plain",
-                        colalign=("left", "left", "left", "left", "right", "left"), disable_numparse=True))
+        rows.append(
+            [
+                t["id"],
+                t["name"][:20],
+                t["status"],
+                started,
+                duration(t["duration"]),
+                state[:60] + ("..." if len(state) > 60 else ""),
+            ]
+        )
+    click.echo(
+        tabulate(
+            rows,
+            headers=["ID", "TASK", "STATUS", "STARTED", "DURATION", "STATE"],
+            tablefmt="plain",
+            colalign=("left", "left", "left", "left", "right", "left"),
+            disable_numparse=True,
+        )
+    )
 
 
 @tasks_command.command("kill")

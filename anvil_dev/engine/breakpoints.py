@@ -18,8 +18,10 @@ from typing import Any
 
 # Frames pdb does not step into: anvil-dev's own and the runtime's, so `n` and `s` stay in app code.
 _SKIP = ["anvil_dev.*", "anvil", "anvil.*"]
-_NO_TERMINAL = ("anvil-dev serve is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev "
-                "serve` in a terminal with its input not redirected, and the prompt opens there")
+_NO_TERMINAL = (
+    "anvil-dev serve is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev "
+    "serve` in a terminal with its input not redirected, and the prompt opens there"
+)
 
 _socket_path: str | None = None
 

@@ -157,11 +157,13 @@ def warm_call_path(app: AppDir, load_error: ErrorInfo | None) -> None:
     try:
         warm = ChildServer(_Discard(a), app, ChildMode.FRESH)
         warm.load_error = load_error
-        caller = Caller(client_type="browser", ip="127.0.0.1", session_id="warm", trusted=False,
-                        call_stack=[{"type": "browser"}]).to_json()
+        caller = Caller(
+            client_type="browser", ip="127.0.0.1", session_id="warm", trusted=False, call_stack=[{"type": "browser"}]
+        ).to_json()
         head = {"type": FrameKind.CALL.value, "id": "warm", "command": WARM_COMMAND, "caller": caller}
-        body = json.dumps({"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True},
-                           "objects": []}).encode()
+        body = json.dumps(
+            {"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True}, "objects": []}
+        ).encode()
         for _ in range(WARM_RUNS):
             warm._run_call(Frame(head, body))
     finally:
@@ -221,11 +223,17 @@ class ChildServer:
             except (TypeError, AttributeError):
                 file, line = None, None
             ru = reg.require_user
-            functions.append({
-                "name": name, "signature": server.signature_of(fn), "doc": inspect.getdoc(fn),
-                "require_user": None if ru is None or ru is False else (True if ru is True else "predicate"),
-                "module": getattr(fn, "__module__", None), "file": file, "line": line,
-            })
+            functions.append(
+                {
+                    "name": name,
+                    "signature": server.signature_of(fn),
+                    "doc": inspect.getdoc(fn),
+                    "require_user": None if ru is None or ru is False else (True if ru is True else "predicate"),
+                    "module": getattr(fn, "__module__", None),
+                    "file": file,
+                    "line": line,
+                }
+            )
         return {"type": FrameKind.DESCRIBE.value, "functions": functions, "import_error": self.load_error}
 
     # -- calls ------------------------------------------------------------------------------
@@ -290,8 +298,7 @@ class ChildServer:
         except CallInterrupted:
             message = timeout_error()
         except Exception as e:  # noqa: BLE001 - a failure of ours must still answer the caller
-            message = error("anvil.server.InternalError",
-                            f"anvil-dev failed to run this call: {type(e).__name__}: {e}")
+            message = error("anvil.server.InternalError", f"anvil-dev failed to run this call: {type(e).__name__}: {e}")
         finally:
             with self._lock:
                 self._threads.pop(call_id, None)
@@ -303,8 +310,9 @@ class ChildServer:
             message = error("anvil.server.SerializationError", RETURNED_TOO_MUCH_MESSAGE)
             encoded = encode_message(message)
         body = with_output(encoded, _capped("".join(output)))
-        reply = Reply(body=body, error=message.get("error"), session_id=session_id, user=user,
-                      has_media=has_media(message))
+        reply = Reply(
+            body=body, error=message.get("error"), session_id=session_id, user=user, has_media=has_media(message)
+        )
         try:
             self.chan.send_reply(call_id, reply)
         except OSError:

@@ -46,8 +46,13 @@ DESCRIBE_TIMEOUT_S = 60.0
 class Engine:
     """Runs server calls for one app. Thread-safe; one instance per `anvil-dev serve`."""
 
-    def __init__(self, app: AppDir, settings: Settings, outbound: Outbound | None = None,
-                 forker_factory: ForkerFactory = start_zygote) -> None:
+    def __init__(
+        self,
+        app: AppDir,
+        settings: Settings,
+        outbound: Outbound | None = None,
+        forker_factory: ForkerFactory = start_zygote,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.persistent = settings.persistent
@@ -305,8 +310,12 @@ class Engine:
         """A child's nested call that it cannot answer itself (an uplink function, say)."""
         head = frame.head
         caller = Caller.from_json(head.get("caller") or {})
-        call: Message = {"command": head.get("command"), "args": head.get("args") or [],
-                         "kwargs": head.get("kwargs") or {}, "objects": head.get("objects") or []}
+        call: Message = {
+            "command": head.get("command"),
+            "args": head.get("args") or [],
+            "kwargs": head.get("kwargs") or {},
+            "objects": head.get("objects") or [],
+        }
         if isinstance(head.get("call_depth"), int):
             call["call_depth"] = head["call_depth"]
         if self.outbound is None:
@@ -393,11 +402,18 @@ class Engine:
             frame = child.chan.recv(time.monotonic() + DESCRIBE_TIMEOUT_S)
         except FrameTimeout:
             child.kill()
-            return {"functions": [], "import_error": {"type": "anvil.server.TimeoutError",
-                                                      "message": "Importing the server modules took too long"}}
+            return {
+                "functions": [],
+                "import_error": {
+                    "type": "anvil.server.TimeoutError",
+                    "message": "Importing the server modules took too long",
+                },
+            }
         finally:
             child.close()
         if frame is None:
-            return {"functions": [], "import_error": {
-                "type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"}}
+            return {
+                "functions": [],
+                "import_error": {"type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"},
+            }
         return frame.head

@@ -106,8 +106,9 @@ class ZygoteHandle:
     children start with the app imported; it lives for one generation of the code.
     """
 
-    def __init__(self, settings: Settings, env: dict[str, str] | None = None,
-                 attach: socket.socket | None = None) -> None:
+    def __init__(
+        self, settings: Settings, env: dict[str, str] | None = None, attach: socket.socket | None = None
+    ) -> None:
         self.settings = settings
         if attach is not None:
             host_end, zygote_end = attach, None
@@ -126,7 +127,9 @@ class ZygoteHandle:
         if zygote_end is not None:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "anvil_dev.engine.zygote", str(zygote_end.fileno()), settings.to_json()],
-                pass_fds=(zygote_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
+                pass_fds=(zygote_end.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
             )
             zygote_end.close()
         self._reader = threading.Thread(target=self._read_loop, name="zygote-reader", daemon=True)

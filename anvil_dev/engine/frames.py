@@ -60,8 +60,13 @@ def to_reply(frame: Frame) -> Reply:
     """The Reply a REPLY frame carries (its body is not parsed here)."""
     head = frame.head
     error: ErrorInfo | None = head.get("error")
-    return Reply(body=frame.payload, error=error, session_id=head.get("session_id"), user=head.get("user"),
-                 has_media=bool(head.get("has_media")))
+    return Reply(
+        body=frame.payload,
+        error=error,
+        session_id=head.get("session_id"),
+        user=head.get("user"),
+        has_media=bool(head.get("has_media")),
+    )
 
 
 def call_from_frame(frame: Frame) -> dict[str, Any]:
@@ -103,7 +108,7 @@ def printed_output(reply: Reply) -> str:
         return ""
     at = body.rfind(_OUTPUT_KEY)
     if at >= 0 and body.endswith(b'"}'):
-        output = json.loads(body[at + len(_OUTPUT_KEY):-1])
+        output = json.loads(body[at + len(_OUTPUT_KEY) : -1])
     else:
         output = reply.message().get("output")
     return output if isinstance(output, str) else ""

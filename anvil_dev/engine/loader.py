@@ -49,8 +49,11 @@ class _AppAliasFinder(importlib.abc.MetaPathFinder):
             return None
         # As on Anvil, the standard library and installed packages win over an app module of the
         # same name (an app's `email.py` must not hide `email.mime`).
-        if (top in sys.builtin_module_names or importlib.machinery.FrozenImporter.find_spec(top) is not None
-                or importlib.machinery.PathFinder.find_spec(top) is not None):
+        if (
+            top in sys.builtin_module_names
+            or importlib.machinery.FrozenImporter.find_spec(top) is not None
+            or importlib.machinery.PathFinder.find_spec(top) is not None
+        ):
             return None
         return importlib.util.spec_from_loader(fullname, _AliasLoader(f"{self.package}.{fullname}"))
 
@@ -103,19 +106,24 @@ def _import_all(app: AppDir) -> None:
             if missing == "anvil":
                 raise ModuleNotFoundError(
                     f"No module named '{e.name}' (imported by {where}): anvil-dev does not provide "
-                    "this part of Anvil's server API", name=e.name) from e
+                    "this part of Anvil's server API",
+                    name=e.name,
+                ) from e
             dep = next((d for d in app.declared_dependencies() if d["package"] == missing), None)
             if dep is not None:
                 title = f"{dep['name']} ({dep['app_id']})" if dep["name"] else dep["app_id"] or missing
                 raise ModuleNotFoundError(
                     f"No module named '{e.name}' (imported by {where}): {missing} is the package of the "
                     f"dependency app {title} in anvil.yaml, which anvil-dev cannot find - "
-                    f"{app.dependency_hint(dep)}", name=e.name) from e
+                    f"{app.dependency_hint(dep)}",
+                    name=e.name,
+                ) from e
             if missing and missing != package and not _is_app_module(app, missing):
                 raise ModuleNotFoundError(
                     f"No module named '{e.name}' (imported by {where}). It is not installed in "
                     f"the Python that runs anvil-dev: `pip install {missing}` there, then save any file to reload.",
-                    name=e.name) from e
+                    name=e.name,
+                ) from e
             raise
 
 

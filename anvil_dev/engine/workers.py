@@ -133,8 +133,9 @@ class PersistentWorker:
             p.event.set()
         self.supervisor.reap(self)
 
-    def call(self, head: dict[str, Any], timeout: float | None, debugger: DebugClock | None = None,
-             payload: bytes = b"") -> Reply:
+    def call(
+        self, head: dict[str, Any], timeout: float | None, debugger: DebugClock | None = None, payload: bytes = b""
+    ) -> Reply:
         """Send the CALL frame `head` (and `payload`) and wait for its reply; at the timeout (less any
         time the worker spent stopped at a breakpoint), interrupt the call."""
         p = _Pending()

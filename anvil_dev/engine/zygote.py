@@ -22,9 +22,22 @@ from anvil_dev.appdir import AppDir
 from anvil_dev.protocol import ChildMode
 
 RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "runtime")
-RUNTIME_MODULES = ["anvil", "anvil.server", "anvil._engine_hooks", "anvil._sessions", "anvil.tables",
-                   "anvil.tables.query", "anvil.users", "anvil.media", "anvil.email", "anvil.secrets",
-                   "anvil.http", "anvil.tz", "anvil_dev.engine.child", "anvil_dev.services.sessions"]
+RUNTIME_MODULES = [
+    "anvil",
+    "anvil.server",
+    "anvil._engine_hooks",
+    "anvil._sessions",
+    "anvil.tables",
+    "anvil.tables.query",
+    "anvil.users",
+    "anvil.media",
+    "anvil.email",
+    "anvil.secrets",
+    "anvil.http",
+    "anvil.tz",
+    "anvil_dev.engine.child",
+    "anvil_dev.services.sessions",
+]
 
 
 def _preload(names: list[str]) -> tuple[list[str], list[str]]:
@@ -70,8 +83,12 @@ def main() -> None:
         failed.append(f"tables: {e}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when we stop
     ctrl = socket.socket(fileno=ctrl_fd)
-    _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "preloaded": extra_ok,
-                           "failed": extra_failed + failed}, preloaded=None)
+    _fork_loop(
+        ctrl,
+        app,
+        {"op": "ready", "pid": os.getpid(), "preloaded": extra_ok, "failed": extra_failed + failed},
+        preloaded=None,
+    )
 
 
 def _become_template(ctrl: socket.socket, app: AppDir) -> None:
@@ -98,8 +115,18 @@ def _become_template(ctrl: socket.socket, app: AppDir) -> None:
             child.warm_call_path(app, error)
         except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the children cold
             pass
-    _fork_loop(ctrl, app, {"op": "ready", "pid": os.getpid(), "forkable": unforkable is None,
-                           "unforkable": unforkable, "import_error": error}, preloaded={"error": error})
+    _fork_loop(
+        ctrl,
+        app,
+        {
+            "op": "ready",
+            "pid": os.getpid(),
+            "forkable": unforkable is None,
+            "unforkable": unforkable,
+            "import_error": error,
+        },
+        preloaded={"error": error},
+    )
 
 
 def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloaded: dict[str, Any] | None) -> None:

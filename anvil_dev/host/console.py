@@ -46,10 +46,14 @@ def _state() -> HostState:
 
 # ---- who may see it (the checks are host/security.py's) ----------------------------------------
 
+
 def _refusal() -> Response:
     port = request.host.rsplit(":", 1)[1] if request.host.rsplit(":", 1)[-1].isdigit() else "PORT"
-    return Response(f"The anvil-dev console is only served to this machine: open http://127.0.0.1:{port}/_/console "
-                    "there.\n", status=403, mimetype="text/plain")
+    return Response(
+        f"The anvil-dev console is only served to this machine: open http://127.0.0.1:{port}/_/console there.\n",
+        status=403,
+        mimetype="text/plain",
+    )
 
 
 @bp.before_request
@@ -73,6 +77,7 @@ def _error(status: int, message: str) -> Response:
 
 
 # ---- the page ---------------------------------------------------------------------------------
+
 
 def console_page() -> Response:
     """The console's HTML (also what the host serves at / when the app has no index page)."""
@@ -102,11 +107,13 @@ def asset(name: str) -> Response:
 def events() -> Response:
     bus = _state().bus
     after = bus.parse_last_id(request.headers.get("Last-Event-ID") or request.args.get("after"))
-    return Response(bus.sse(after), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        bus.sse(after), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 # ---- status and functions -----------------------------------------------------------------
+
 
 @bp.get("/_/console/api/status")
 def status() -> Response:
@@ -116,17 +123,22 @@ def status() -> Response:
     except Exception as e:  # the console must still load to show what is wrong
         log.exception("console: describe() failed")
         described = {"functions": [], "import_error": {"type": type(e).__name__, "message": str(e), "trace": []}}
-    functions = [dict(f, params=parse_signature(f.get("signature") or "")) for f in described.get("functions") or []
-                 if _client_callable(str(f.get("name", "")))]
+    functions = [
+        dict(f, params=parse_signature(f.get("signature") or ""))
+        for f in described.get("functions") or []
+        if _client_callable(str(f.get("name", "")))
+    ]
     functions.sort(key=lambda f: (str(f.get("module") or ""), str(f.get("name"))))
     app_dir = state.app_dir
-    return jsonify({
-        "app": {"name": _app_name(app_dir), "path": str(app_dir.path)},
-        "functions": functions,
-        "import_error": described.get("import_error"),
-        "syntax_error": getattr(state, "syntax_error", None),
-        "services": {name: _service_in_use(name) for name in SERVICES},
-    })
+    return jsonify(
+        {
+            "app": {"name": _app_name(app_dir), "path": str(app_dir.path)},
+            "functions": functions,
+            "import_error": described.get("import_error"),
+            "syntax_error": getattr(state, "syntax_error", None),
+            "services": {name: _service_in_use(name) for name in SERVICES},
+        }
+    )
 
 
 def _client_callable(name: str) -> bool:
@@ -176,13 +188,15 @@ def parse_signature(signature: str) -> list[dict[str, Any]] | None:
 
 def _param(name: str, kind: str, default: ast.expr | None, required: bool | None = None) -> dict[str, Any]:
     return {
-        "name": name, "kind": kind,
+        "name": name,
+        "kind": kind,
         "default": ast.unparse(default) if default is not None else None,
         "required": (default is None) if required is None else required,
     }
 
 
 # ---- recent calls and their replay (host/replay.py) ---------------------------------------------
+
 
 @bp.get("/_/console/api/calls")
 def calls_list() -> Response:
@@ -204,12 +218,21 @@ def calls_replay(call_id: int) -> Response:
     except Refusal as e:
         return _error(e.code or 400, e.message)
     original = done.original
-    return jsonify({
-        "id": done.id, "of": original.id, "command": original.command, "notes": done.notes,
-        "reply": _with_urls(state, done.reply.message()),
-        "original": {"ok": original.ok, "user": original.user, "result_size": original.result_size,
-                     "reply": _with_urls(state, json.loads(original.result)) if original.result else None},
-    })
+    return jsonify(
+        {
+            "id": done.id,
+            "of": original.id,
+            "command": original.command,
+            "notes": done.notes,
+            "reply": _with_urls(state, done.reply.message()),
+            "original": {
+                "ok": original.ok,
+                "user": original.user,
+                "result_size": original.result_size,
+                "reply": _with_urls(state, json.loads(original.result)) if original.result else None,
+            },
+        }
+    )
 
 
 def _with_urls(state: HostState, message: dict[str, Any]) -> dict[str, Any]:
@@ -415,13 +438,19 @@ def outbox_eml(message_id: int) -> Response:
     data = _services().outbox.message_eml(message_id)
     if data is None:
         return _error(404, f"no message {message_id} in the outbox")
-    return Response(data, mimetype="message/rfc822",
-                    headers={"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'})
+    return Response(
+        data,
+        mimetype="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'},
+    )
 
 
 def _attachment(a: Any) -> dict[str, Any]:
     """An attachment's description without its bytes."""
     get = a.get if isinstance(a, dict) else lambda k, d=None: getattr(a, k, d)
     content = get("content")
-    return {"name": get("name"), "content_type": get("content_type"),
-            "length": len(content) if isinstance(content, (bytes, bytearray, str)) else get("length")}
+    return {
+        "name": get("name"),
+        "content_type": get("content_type"),
+        "length": len(content) if isinstance(content, (bytes, bytearray, str)) else get("length"),
+    }

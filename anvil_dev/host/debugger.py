@@ -77,8 +77,10 @@ class PdbRelay:
             with self._lock:
                 self._since[pid] = time.monotonic()
             with self._terminal:
-                self._write(f"\n-- pdb: {header.get('where', 'server code')} (pid {pid}). Other calls are still "
-                            "served; this call's timeout waits. c continues, q fails the call. --\n".encode())
+                self._write(
+                    f"\n-- pdb: {header.get('where', 'server code')} (pid {pid}). Other calls are still "
+                    "served; this call's timeout waits. c continues, q fails the call. --\n".encode()
+                )
                 conn.sendall(b"go\n")
                 self._relay(conn)
                 self._write(b"-- pdb: session over, the call runs on --\n")

@@ -43,8 +43,9 @@ class EventBus(Protocol):
 class Dispatcher:
     """Anvil's dispatch order: native handlers, then uplink registrations, then server modules."""
 
-    def __init__(self, engine: CallEngine, bus: EventBus | None = None, origin: str = "",
-                 recent: CallRing | None = None) -> None:
+    def __init__(
+        self, engine: CallEngine, bus: EventBus | None = None, origin: str = "", recent: CallRing | None = None
+    ) -> None:
         self.engine = engine
         self.bus = bus
         # The calls the console's log shows, kept for replay (host/replay.py).
@@ -63,21 +64,27 @@ class Dispatcher:
         the client sent, when `msg` is exactly that parsed: the engine forwards it unparsed."""
         return self.call_recorded(msg, caller, scoped, raw=raw)[0]
 
-    def call_recorded(self, msg: Message, caller: Caller, scoped: bool = False,
-                      replay_of: int | None = None, raw: bytes | None = None) -> tuple[Reply, Recorded | None]:
+    def call_recorded(
+        self, msg: Message, caller: Caller, scoped: bool = False, replay_of: int | None = None, raw: bytes | None = None
+    ) -> tuple[Reply, Recorded | None]:
         """`call`, also giving the call's entry in the recent calls (None for calls the log does not show)."""
         command = msg.get("command")
         if not isinstance(command, str):
-            return error_reply("anvil.server.InternalError",
-                               "A call must name a server function ('command' string)"), None
+            return error_reply(
+                "anvil.server.InternalError", "A call must name a server function ('command' string)"
+            ), None
         if len(caller.call_stack) > MAX_CALL_DEPTH or msg.get("call_depth", 0) > MAX_CALL_DEPTH:
             return error_reply("anvil.server.StackOverflow", STACK_OVERFLOW_MESSAGE), None
         if ":" in command and not caller.trusted and not scoped:
-            return error_reply("anvil.server.PermissionDenied",
-                               f'Cannot call scoped server function "{command}" from client code'), None
+            return error_reply(
+                "anvil.server.PermissionDenied", f'Cannot call scoped server function "{command}" from client code'
+            ), None
         if command.startswith("anvil.private.secrets."):
-            who = "Uplink code cannot access secrets for this app." if caller.client_type == "uplink" \
+            who = (
+                "Uplink code cannot access secrets for this app."
+                if caller.client_type == "uplink"
                 else "Client code cannot access app secrets."
+            )
             return error_reply("anvil.secrets.SecretError", who), None
         logged = command != "anvil.private.echo"
         entry = self.recent.record(msg, caller, scoped, replay_of) if logged else None
@@ -98,8 +105,12 @@ class Dispatcher:
             # One line, whatever the caller put in the name (which messages may repeat): control
             # characters escaped, so no terminal escape sequences and no fake lines.
             who = caller.via or caller.client_type
-            click.secho(f"{_printable(command, 200)} failed ({who}): {err.get('type')}: "
-                        f"{_printable(str(err.get('message')), 2000)}", fg="yellow", err=True)
+            click.secho(
+                f"{_printable(command, 200)} failed ({who}): {err.get('type')}: "
+                f"{_printable(str(err.get('message')), 2000)}",
+                fg="yellow",
+                err=True,
+            )
         if entry is not None:
             self.recent.finish(entry, reply)
             if self.bus is not None:
@@ -109,13 +120,22 @@ class Dispatcher:
     def _publish(self, command: str, caller: Caller, reply: Reply, seconds: float, entry: Recorded) -> None:
         assert self.bus is not None
         err = reply.error or {}
-        self.bus.publish("call", {
-            "id": entry.id, "replay_of": entry.replay_of, "replayable": entry.message is not None,
-            "command": command, "client_type": caller.via or caller.client_type,
-            "user": reply.user or caller.user_email_override,
-            "duration_ms": round(seconds * 1000, 2), "ok": reply.ok,
-            "error_type": err.get("type"), "error_message": err.get("message"), "time": time.time(),
-        })
+        self.bus.publish(
+            "call",
+            {
+                "id": entry.id,
+                "replay_of": entry.replay_of,
+                "replayable": entry.message is not None,
+                "command": command,
+                "client_type": caller.via or caller.client_type,
+                "user": reply.user or caller.user_email_override,
+                "duration_ms": round(seconds * 1000, 2),
+                "ok": reply.ok,
+                "error_type": err.get("type"),
+                "error_message": err.get("message"),
+                "time": time.time(),
+            },
+        )
         output = printed_output(reply)
         if output:
             self.bus.publish("output", {"command": command, "text": output})

@@ -25,8 +25,7 @@ class Refusal(HTTPException):
         self.message = message
 
     def get_response(self, environ: Any = None, scope: Any = None) -> Response:
-        return Response(json.dumps(error(self.type_name, self.message)), status=self.code,
-                        mimetype="application/json")
+        return Response(json.dumps(error(self.type_name, self.message)), status=self.code, mimetype="application/json")
 
 
 def too_much_data() -> Refusal:

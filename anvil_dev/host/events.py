@@ -66,8 +66,9 @@ class EventBus:
             self._closed = True
             self._cond.notify_all()
 
-    def subscribe(self, after: int = 0, wait_step: float = WAIT_STEP_S,
-                  keepalive: float = KEEPALIVE_S) -> Iterator[Event | None]:
+    def subscribe(
+        self, after: int = 0, wait_step: float = WAIT_STEP_S, keepalive: float = KEEPALIVE_S
+    ) -> Iterator[Event | None]:
         """Yield events newer than `after` as they come, and None every `keepalive` seconds of quiet.
 
         The None lets a streaming response write something, which is how a disconnected client

@@ -24,8 +24,10 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as e:
-        raise ListenError(f"cannot listen on {host}:{port}: {host!r} is not an address or a host name this "
-                          f"machine can find ({getattr(e, 'strerror', None) or e}) - {_HOST_HINT}") from None
+        raise ListenError(
+            f"cannot listen on {host}:{port}: {host!r} is not an address or a host name this "
+            f"machine can find ({getattr(e, 'strerror', None) or e}) - {_HOST_HINT}"
+        ) from None
     family, _type, _proto, _name, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

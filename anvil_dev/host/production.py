@@ -28,20 +28,27 @@ def serve_production(app_dir: AppDir, settings: Settings, processes: int = 1, th
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
-        raise click.ClickException("serve --production runs under gunicorn: pip install 'anvil-dev[production]'") \
-            from None
+        raise click.ClickException(
+            "serve --production runs under gunicorn: pip install 'anvil-dev[production]'"
+        ) from None
 
     class _App(BaseApplication):
         def load_config(self) -> None:
             options: dict[str, Any] = {
-                "bind": f"[{settings.host}]:{settings.port}" if ":" in settings.host
+                "bind": f"[{settings.host}]:{settings.port}"
+                if ":" in settings.host
                 else f"{settings.host}:{settings.port}",
-                "workers": processes, "worker_class": "gthread", "threads": threads,
+                "workers": processes,
+                "worker_class": "gthread",
+                "threads": threads,
                 # A call may run as long as --timeout lets it; gunicorn's timeout only watches that
                 # a worker's main thread is alive, which threads' long calls do not block.
-                "timeout": 60, "graceful_timeout": 10, "keepalive": 5,
+                "timeout": 60,
+                "graceful_timeout": 10,
+                "keepalive": 5,
                 "proc_name": f"anvil-dev {app_dir.path.name}",
-                "post_worker_init": _post_worker_init, "worker_exit": _worker_exit,
+                "post_worker_init": _post_worker_init,
+                "worker_exit": _worker_exit,
                 # Several hosts may share a machine: no control socket in a shared place.
                 "control_socket_disable": True,
             }
@@ -80,11 +87,14 @@ def _post_worker_init(worker: Any) -> None:
     settings = server.opts
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "", "::") else settings.host
     desc = server.engine.describe()
-    funcs = [f["name"] for f in desc.get("functions", [])
-             if ":" not in f["name"] and not f["name"].startswith("anvil.")]
+    funcs = [
+        f["name"] for f in desc.get("functions", []) if ":" not in f["name"] and not f["name"].startswith("anvil.")
+    ]
     where = _safe(settings.database) if settings.database else "SQLite under " + str(server.app_dir.data_dir)
-    click.echo(f"anvil-dev {server.app_dir.path.name} (production, pid {worker.pid}): {len(funcs)} server functions, "
-               f"records in {where}")
+    click.echo(
+        f"anvil-dev {server.app_dir.path.name} (production, pid {worker.pid}): {len(funcs)} server functions, "
+        f"records in {where}"
+    )
     if desc.get("import_error"):
         e = desc["import_error"]
         click.secho(f"  server modules failed to import - {e.get('type')}: {e.get('message')}", fg="red")

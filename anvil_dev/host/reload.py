@@ -54,8 +54,12 @@ def import_failure(description: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     trace = [t for t in err.get("trace") or [] if isinstance(t, (list, tuple)) and len(t) == 2]
     file, line = trace[-1] if trace else (None, None)
-    return {"type": str(err.get("type") or "Exception"), "message": str(err.get("message") or ""),
-            "file": file, "line": line}
+    return {
+        "type": str(err.get("type") or "Exception"),
+        "message": str(err.get("message") or ""),
+        "file": file,
+        "line": line,
+    }
 
 
 def syntax_error(app: AppDir, files: list[Path]) -> dict[str, Any] | None:
@@ -136,7 +140,6 @@ class Watcher:
         self._observer.join(2)
 
 
-
 class _Reloadable(Protocol):
     """The scheduler, as the reloader sees it: told when anvil.yaml changes."""
 
@@ -172,20 +175,29 @@ class Reloader:
             took = duration(time.perf_counter() - start)
             names = ", ".join(app_dir.relpath(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
             if err is not None:
-                click.secho(f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
-                            "(calls will fail until it is fixed)", fg="red", err=True)
+                click.secho(
+                    f"SyntaxError in {err['file']} line {err['line']}: {err['message']} "
+                    "(calls will fail until it is fixed)",
+                    fg="red",
+                    err=True,
+                )
                 state.bus.publish("syntax_error", err)
             elif failed is not None:
                 where = f" at {failed['file']} line {failed['line']}" if failed.get("file") else ""
-                click.secho(f"reload of {names} failed: {failed['type']}: {failed['message']}{where} "
-                            "(calls will fail until it is fixed)", fg="red", err=True)
+                click.secho(
+                    f"reload of {names} failed: {failed['type']}: {failed['message']}{where} "
+                    "(calls will fail until it is fixed)",
+                    fg="red",
+                    err=True,
+                )
                 state.bus.publish("reload_failed", dict(failed, changed=names, time=time.time()))
             else:
                 click.echo(f"reloaded {names} in {took}", err=True)
                 if state.syntax_error is not None:
                     state.bus.publish("syntax_ok", {})
-                state.bus.publish("reload", {"file": names, "ms": round((time.perf_counter() - start) * 1000, 1),
-                                             "time": time.time()})
+                state.bus.publish(
+                    "reload", {"file": names, "ms": round((time.perf_counter() - start) * 1000, 1), "time": time.time()}
+                )
             state.syntax_error = err
         if any(Path(p).name == "anvil.yaml" for p in paths):
             if self.scheduler is not None:

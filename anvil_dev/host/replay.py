@@ -62,9 +62,16 @@ class Recorded:
 
     def summary(self) -> dict[str, Any]:
         """What the console's and the CLI's listings show of it."""
-        return {"id": self.id, "command": self.command, "time": self.time, "replay_of": self.replay_of,
-                "client_type": self.caller.via or self.caller.client_type, "user": self.user or
-                self.caller.user_email_override, "ok": self.ok, "replayable": self.message is not None}
+        return {
+            "id": self.id,
+            "command": self.command,
+            "time": self.time,
+            "replay_of": self.replay_of,
+            "client_type": self.caller.via or self.caller.client_type,
+            "user": self.user or self.caller.user_email_override,
+            "ok": self.ok,
+            "replayable": self.message is not None,
+        }
 
 
 @dataclass
@@ -89,8 +96,9 @@ class ReplayRefused(Exception):
 class CallRing:
     """The last `size` logged calls (and at most `max_bytes` of their arguments), safe from any thread."""
 
-    def __init__(self, size: int = RING_SIZE, max_bytes: int = MAX_TOTAL_BYTES,
-                 max_entry_bytes: int = MAX_ENTRY_BYTES) -> None:
+    def __init__(
+        self, size: int = RING_SIZE, max_bytes: int = MAX_TOTAL_BYTES, max_entry_bytes: int = MAX_ENTRY_BYTES
+    ) -> None:
         self.size = size
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_entry_bytes
@@ -109,9 +117,16 @@ class CallRing:
             message: Message | None = copied
         except (_TooBig, RecursionError):
             message, size = None, 0
-        entry = Recorded(id=0, command=str(msg.get("command")), message=message, scoped=scoped, time=time.time(),
-                         caller=_copy_caller(caller),
-                         replay_of=replay_of, size=size)
+        entry = Recorded(
+            id=0,
+            command=str(msg.get("command")),
+            message=message,
+            scoped=scoped,
+            time=time.time(),
+            caller=_copy_caller(caller),
+            replay_of=replay_of,
+            size=size,
+        )
         with self._lock:
             entry.id = next(self._ids)
             self._entries.append(entry)
@@ -173,14 +188,20 @@ def find(ring: CallRing, call_id: int | None = None, last: str | None = None) ->
     if call_id is not None:
         entry = ring.get(call_id)
         if entry is None:
-            raise ReplayRefused(404, f"No call #{call_id} in the server's recent calls: it keeps the last "
-                                f"{ring.size} calls since it started (the console's log shows their ids)")
+            raise ReplayRefused(
+                404,
+                f"No call #{call_id} in the server's recent calls: it keeps the last "
+                f"{ring.size} calls since it started (the console's log shows their ids)",
+            )
         return entry
     if last:
         entry = ring.last(last)
         if entry is None:
-            raise ReplayRefused(404, f'No call of "{last}" in the server\'s recent calls: make the call once '
-                                "(it keeps the last calls since the server started), then replay it")
+            raise ReplayRefused(
+                404,
+                f'No call of "{last}" in the server\'s recent calls: make the call once '
+                "(it keeps the last calls since the server started), then replay it",
+            )
         return entry
     raise ReplayRefused(400, "Say which call to replay: a call id (--replay ID) or a function name (--last NAME)")
 
@@ -188,18 +209,24 @@ def find(ring: CallRing, call_id: int | None = None, last: str | None = None) ->
 def run_again(dispatcher: Dispatcher, entry: Recorded, store: MediaStore) -> Replayed:
     """Run a recorded call again through the Dispatcher, as the same caller; refuses what cannot be rerun."""
     if entry.message is None:
-        raise ReplayRefused(413, f"Call #{entry.id} ({entry.command}) had arguments over "
-                            f"{dispatcher.recent.max_entry_bytes >> 20} MiB, too large to keep for replay: pass "
-                            "large data as Media (media are kept as files, not in memory)")
+        raise ReplayRefused(
+            413,
+            f"Call #{entry.id} ({entry.command}) had arguments over "
+            f"{dispatcher.recent.max_entry_bytes >> 20} MiB, too large to keep for replay: pass "
+            "large data as Media (media are kept as files, not in memory)",
+        )
     for obj in entry.message.get("objects") or []:
         if isinstance(obj, dict) and obj.get("type") == ["DataMedia"]:
             media_id = str(obj.get("id"))
             if not store.exists(media_id):
                 where = "".join(f"[{p!r}]" for p in obj.get("path", [])[1:])
-                raise ReplayRefused(410, f"Call #{entry.id} ({entry.command}) passed a media ("
-                                    f"{obj.get('name') or obj.get('mime-type')}) at {obj.get('path', ['?'])[0]}"
-                                    f"{where} that is no longer in the media store: media files are deleted a day "
-                                    "after their last use, so make the call again instead")
+                raise ReplayRefused(
+                    410,
+                    f"Call #{entry.id} ({entry.command}) passed a media ("
+                    f"{obj.get('name') or obj.get('mime-type')}) at {obj.get('path', ['?'])[0]}"
+                    f"{where} that is no longer in the media store: media files are deleted a day "
+                    "after their last use, so make the call again instead",
+                )
             with contextlib.suppress(OSError):
                 os.utime(store.path(media_id))  # used again: the sweep keeps it another day
     notes = []
@@ -207,23 +234,36 @@ def run_again(dispatcher: Dispatcher, entry: Recorded, store: MediaStore) -> Rep
     moved = dispatcher.recent.session_now(caller.session_id)
     if moved is not None:
         caller.session_id = moved
-        notes.append(f"A login since call #{entry.id} moved its caller to a new session (each login gets a new "
-                     "session id); the replay runs in that session, so it sees the login as it is now")
+        notes.append(
+            f"A login since call #{entry.id} moved its caller to a new session (each login gets a new "
+            "session id); the replay runs in that session, so it sees the login as it is now"
+        )
     message = {**entry.message, "objects": [dict(o) for o in entry.message.get("objects") or []]}
     reply, new = dispatcher.call_recorded(message, caller, scoped=entry.scoped, replay_of=entry.id)
     if entry.done and (entry.user or None) != (reply.user or None):
-        notes.append(f"Call #{entry.id} ran as {entry.user or 'nobody logged in'}; the replay ran as "
-                     f"{reply.user or 'nobody logged in'} (the session's login has changed since)")
+        notes.append(
+            f"Call #{entry.id} ran as {entry.user or 'nobody logged in'}; the replay ran as "
+            f"{reply.user or 'nobody logged in'} (the session's login has changed since)"
+        )
     if reply.session_id:
-        notes.append("The replay logged in, which moved the session to a new id: the client that made call "
-                     f"#{entry.id} no longer has that session and starts a new one on its next call")
+        notes.append(
+            "The replay logged in, which moved the session to a new id: the client that made call "
+            f"#{entry.id} no longer has that session and starts a new one on its next call"
+        )
     return Replayed(id=new.id if new is not None else 0, original=entry, reply=reply, notes=notes)
 
 
 def _copy_caller(caller: Caller) -> Caller:
-    return Caller(client_type=caller.client_type, ip=caller.ip, session_id=caller.session_id, trusted=caller.trusted,
-                  call_stack=[dict(f) for f in caller.call_stack], user_email_override=caller.user_email_override,
-                  background_task_id=caller.background_task_id, via=caller.via)
+    return Caller(
+        client_type=caller.client_type,
+        ip=caller.ip,
+        session_id=caller.session_id,
+        trusted=caller.trusted,
+        call_stack=[dict(f) for f in caller.call_stack],
+        user_email_override=caller.user_email_override,
+        background_task_id=caller.background_task_id,
+        via=caller.via,
+    )
 
 
 def _copy(value: Any, budget: int) -> tuple[Any, int]:

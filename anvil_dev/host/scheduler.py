@@ -50,9 +50,15 @@ class Scheduler:
     `registered(name)` says whether a background task of that name exists (None: cannot tell).
     """
 
-    def __init__(self, app: AppDir, launch: Callable[[Message, Caller], Message],
-                 registered: Callable[[str], bool | None] | None = None, speedup: float = 1.0,
-                 epoch: float | None = None, claim: bool = False) -> None:
+    def __init__(
+        self,
+        app: AppDir,
+        launch: Callable[[Message, Caller], Message],
+        registered: Callable[[str], bool | None] | None = None,
+        speedup: float = 1.0,
+        epoch: float | None = None,
+        claim: bool = False,
+    ) -> None:
         self.app = app
         self.launch = launch
         self.registered = registered
@@ -106,8 +112,9 @@ class Scheduler:
         old = {job.key: job for job in self.jobs}
         first, self._loaded = not self._loaded, True
         if first and self.clock.speedup != 1 and config.get("scheduled_tasks"):
-            click.echo(f"scheduled tasks: time runs {self.clock.speedup:g}x faster (ANVIL_DEV_SCHEDULE_SPEEDUP)",
-                       err=True)
+            click.echo(
+                f"scheduled tasks: time runs {self.clock.speedup:g}x faster (ANVIL_DEV_SCHEDULE_SPEEDUP)", err=True
+            )
         jobs = read_jobs(config, self.clock.now())
         for i, job in enumerate(jobs):
             kept = old.get(job.key)
@@ -119,12 +126,16 @@ class Scheduler:
             click.echo(f"scheduled tasks reloaded from anvil.yaml: {len(jobs)}", err=True)
         for job in changed:
             if job.error:
-                click.secho(f"scheduled task {job.task_name!r} (job {job.job_id}) will not run: {job.error}",
-                            fg="red", err=True)
+                click.secho(
+                    f"scheduled task {job.task_name!r} (job {job.job_id}) will not run: {job.error}", fg="red", err=True
+                )
             else:
                 assert job.next_run is not None
-                click.echo(f"scheduled task {job.task_name}: {describe(job.time_spec)}, next run "
-                           f"{job.next_run:%Y-%m-%d %H:%M:%S} UTC", err=True)
+                click.echo(
+                    f"scheduled task {job.task_name}: {describe(job.time_spec)}, next run "
+                    f"{job.next_run:%Y-%m-%d %H:%M:%S} UTC",
+                    err=True,
+                )
         for job in changed:
             if not job.error and self._registered(job.task_name) is False:
                 self._report(job, _not_registered(job))
@@ -152,8 +163,11 @@ class Scheduler:
                 job.last_task_id = previous or job.last_task_id
             last = services.current().tasks.get(job.last_task_id) if job.last_task_id else None
             if last is not None and last["status"] == tasks.RUNNING:
-                self._report(job, f"[scheduled {job.task_name}] not launched: its previous run "
-                                   f"(task {job.last_task_id}) is still running")
+                self._report(
+                    job,
+                    f"[scheduled {job.task_name}] not launched: its previous run "
+                    f"(task {job.last_task_id}) is still running",
+                )
             else:
                 caller = Caller(client_type="background_task", trusted=True, call_stack=[{"type": "scheduled_task"}])
                 reply = self.launch({"args": [job.task_name], "kwargs": {}, "objects": []}, caller)
@@ -205,10 +219,12 @@ def disabled_line(app: AppDir) -> str | None:
     entries = app.config.get("scheduled_tasks") or []
     if not isinstance(entries, list) or not entries:
         return None
-    return (f"scheduled tasks off (--no-scheduled-tasks): the {len(entries)} in anvil.yaml will not run")
+    return f"scheduled tasks off (--no-scheduled-tasks): the {len(entries)} in anvil.yaml will not run"
 
 
 def _not_registered(job: Job) -> str:
-    return (f"scheduled task {job.task_name!r} (job {job.job_id}): no background task named {job.task_name!r} "
-            f"is registered - add @anvil.server.background_task def {job.task_name}() to server_code, "
-            "or fix task_name in anvil.yaml scheduled_tasks")
+    return (
+        f"scheduled task {job.task_name!r} (job {job.job_id}): no background task named {job.task_name!r} "
+        f"is registered - add @anvil.server.background_task def {job.task_name}() to server_code, "
+        "or fix task_name in anvil.yaml scheduled_tasks"
+    )

@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
 
 # ---- loopback and Host ------------------------------------------------------------------------
 
+
 def is_loopback_address(text: str) -> bool:
     """True for an IP address of this machine (127.x.x.x, ::1, and IPv4-mapped ::ffff:127.x.x.x)."""
     try:
@@ -64,12 +65,16 @@ def refuse_foreign_host() -> None:
     # DNS rebinding: a site whose name is made to resolve to 127.0.0.1 would otherwise be
     # "same-origin" with this server and could call its functions from a visitor's browser.
     if is_loopback_name(request.environ.get("SERVER_NAME", "")) and not is_loopback_name(request.host):
-        raise Refusal(403, "anvil.server.PermissionDenied",
-                      f"Host {request.host!r} refused: this server listens on loopback only, so open it "
-                      "as http://127.0.0.1:PORT or http://localhost:PORT (or serve with --host)")
+        raise Refusal(
+            403,
+            "anvil.server.PermissionDenied",
+            f"Host {request.host!r} refused: this server listens on loopback only, so open it "
+            "as http://127.0.0.1:PORT or http://localhost:PORT (or serve with --host)",
+        )
 
 
 # ---- Origin -----------------------------------------------------------------------------------
+
 
 def is_foreign_origin() -> bool:
     """True when the request names an Origin other than this server's own (a browser sends it cross-site)."""
@@ -80,12 +85,16 @@ def is_foreign_origin() -> bool:
 def refuse_foreign_origin() -> None:
     """No other site may call functions with a visitor's cookie."""
     if is_foreign_origin():
-        raise Refusal(403, "anvil.server.PermissionDenied",
-                      f"Cross-origin call from {request.headers.get('Origin')} refused: "
-                      "calls must come from this app's own pages")
+        raise Refusal(
+            403,
+            "anvil.server.PermissionDenied",
+            f"Cross-origin call from {request.headers.get('Origin')} refused: "
+            "calls must come from this app's own pages",
+        )
 
 
 # ---- the CLI token ----------------------------------------------------------------------------
+
 
 def same_secret(a: str, b: str) -> bool:
     """Compare a presented token with the real one in constant time; an empty token never matches."""
@@ -99,6 +108,7 @@ def require_cli_token(cli_token: str, message: str) -> None:
 
 
 # ---- the session cookie -----------------------------------------------------------------------
+
 
 class SessionCookies:
     """A signed, HttpOnly, SameSite=Lax cookie naming a server-side session."""

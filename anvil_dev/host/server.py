@@ -118,9 +118,14 @@ class _Server:
             # A sped-up clock must read alike in every scheduler, and never run back over claimed runs.
             db = ctx.shared_db if ctx.shared_db is not None else ctx.runtime_db
             epoch = float(services.shared_value(db, "schedule_epoch", repr(time.time())))
-        self.scheduler = scheduler.Scheduler(self.app_dir, self.state.dispatcher.native[LAUNCH],
-                                             scheduler.registered_in(self.engine, self.uplink),
-                                             speedup=self.opts.schedule_speedup, epoch=epoch, claim=claim)
+        self.scheduler = scheduler.Scheduler(
+            self.app_dir,
+            self.state.dispatcher.native[LAUNCH],
+            scheduler.registered_in(self.engine, self.uplink),
+            speedup=self.opts.schedule_speedup,
+            epoch=epoch,
+            claim=claim,
+        )
         self.scheduler.start()
 
     def banner(self) -> None:
@@ -148,11 +153,15 @@ class _Server:
         if funcs:
             click.echo(f"  call one: anvil-dev call {funcs[0]} ...   (or open {url}/_/console)")
         if self.state.uplink_key is not None:
-            click.echo(f"  uplink: anvil.server.connect({self.state.uplink_key!r}, "
-                       f"url=\"ws://{_url_host(self.opts.host)}:{self.http.port}/_/uplink\")")
+            click.echo(
+                f"  uplink: anvil.server.connect({self.state.uplink_key!r}, "
+                f'url="ws://{_url_host(self.opts.host)}:{self.http.port}/_/uplink")'
+            )
             if self.uplink is not None and self.uplink.client_key:
-                click.echo(f"  client uplink (client permissions): anvil.server.connect("
-                           f"{self.uplink.client_key!r}, url=...same...)")
+                click.echo(
+                    f"  client uplink (client permissions): anvil.server.connect("
+                    f"{self.uplink.client_key!r}, url=...same...)"
+                )
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
 

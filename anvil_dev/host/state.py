@@ -87,6 +87,13 @@ def build_state(app_dir: AppDir, engine: EngineLike, bus: BusLike, settings: Set
     secret = services.current().secret_key if services.is_open() else app_dir.secret_key()
     store = services.current().media if services.is_open() else MediaStore(app_dir.media_dir)
     dispatcher = Dispatcher(engine, bus, settings.origin)
-    return HostState(app_dir=app_dir, engine=engine, dispatcher=dispatcher, bus=bus,
-                     cookies=SessionCookies(secret), media=MediaLinks(store, secret), cli_token=app_dir.cli_token(),
-                     deps=settings.deps)
+    return HostState(
+        app_dir=app_dir,
+        engine=engine,
+        dispatcher=dispatcher,
+        bus=bus,
+        cookies=SessionCookies(secret),
+        media=MediaLinks(store, secret),
+        cli_token=app_dir.cli_token(),
+        deps=settings.deps,
+    )

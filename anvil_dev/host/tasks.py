@@ -62,29 +62,48 @@ class TaskLauncher:
             return error("anvil.server.BackgroundTaskError", "Can't launch background tasks from the client.")
         args = list(msg.get("args") or [])
         if not args or not isinstance(args[0], str):
-            return error("anvil.server.BackgroundTaskError",
-                         "launch_background_task() needs the name of a @anvil.server.background_task function")
+            return error(
+                "anvil.server.BackgroundTaskError",
+                "launch_background_task() needs the name of a @anvil.server.background_task function",
+            )
         name = args[0]
         command = "task:" + name
         on_uplink = self.uplink is not None and self.uplink.match(command) == "live"
         if not on_uplink and not self._registered(command):
             return no_such_function(command)
-        call = {"command": command, "args": args[1:], "kwargs": msg.get("kwargs") or {},
-                "objects": _without_first_arg(msg.get("objects") or [])}
+        call = {
+            "command": command,
+            "args": args[1:],
+            "kwargs": msg.get("kwargs") or {},
+            "objects": _without_first_arg(msg.get("objects") or []),
+        }
         task_id = services.current().tasks.create(name, session_id=caller.session_id)
-        task_caller = Caller(client_type="background_task", ip=caller.ip, session_id=caller.session_id, trusted=True,
-                             call_stack=[{"type": "background_task"}], user_email_override=caller.user_email_override,
-                             background_task_id=task_id)
+        task_caller = Caller(
+            client_type="background_task",
+            ip=caller.ip,
+            session_id=caller.session_id,
+            trusted=True,
+            call_stack=[{"type": "background_task"}],
+            user_email_override=caller.user_email_override,
+            background_task_id=task_id,
+        )
         if on_uplink:
-            threading.Thread(target=self._run_on_uplink, args=(task_id, name, call, task_caller),
-                             name=f"task-{task_id}", daemon=True).start()
+            threading.Thread(
+                target=self._run_on_uplink, args=(task_id, name, call, task_caller), name=f"task-{task_id}", daemon=True
+            ).start()
         else:
             run = self._start_child(task_id, name)
             if run is not None:
-                threading.Thread(target=self._run_in_child, args=(task_id, name, call, task_caller, run),
-                                 name=f"task-{task_id}", daemon=True).start()
-        return {"response": {"id": task_id, "name": name},
-                "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": TASK_TYPE}]}
+                threading.Thread(
+                    target=self._run_in_child,
+                    args=(task_id, name, call, task_caller, run),
+                    name=f"task-{task_id}",
+                    daemon=True,
+                ).start()
+        return {
+            "response": {"id": task_id, "name": name},
+            "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": TASK_TYPE}],
+        }
 
     def _registered(self, command: str) -> bool:
         desc = self.engine.describe()

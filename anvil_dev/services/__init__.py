@@ -145,8 +145,14 @@ def open(app_dir: AppDir | str | Path, settings: Settings | None = None) -> AppC
     app_dir.ensure_data_dir()
     shared = PostgresDatabase(settings.database) if settings.database else None
     key = app_dir.secret_key() if shared is None else _shared_key(shared, app_dir.secret_key())
-    _context = AppContext(app_dir=app_dir, settings=settings, db=Database(app_dir.db_path), secret_key=key,
-                          runtime_db=Database(app_dir.data_dir / "runtime.sqlite3"), shared_db=shared)
+    _context = AppContext(
+        app_dir=app_dir,
+        settings=settings,
+        db=Database(app_dir.db_path),
+        secret_key=key,
+        runtime_db=Database(app_dir.data_dir / "runtime.sqlite3"),
+        shared_db=shared,
+    )
     return _context
 
 

@@ -38,9 +38,15 @@ class Cookies:
 
     def load(self, session_id: str, scope: str) -> dict[str, str]:
         """The unexpired cookies of one scope: name -> stored text."""
-        rows = self._db().connection().execute(
-            "SELECT name, value FROM anvil_cookies WHERE session_id = ? AND scope = ? AND expires > ?",
-            (session_id, scope, time.time())).fetchall()
+        rows = (
+            self._db()
+            .connection()
+            .execute(
+                "SELECT name, value FROM anvil_cookies WHERE session_id = ? AND scope = ? AND expires > ?",
+                (session_id, scope, time.time()),
+            )
+            .fetchall()
+        )
         return {r[0]: r[1] for r in rows}
 
     def store(self, session_id: str, scope: str, values: dict[str, str], timeout_days: float) -> None:
@@ -51,7 +57,8 @@ class Cookies:
                 "INSERT INTO anvil_cookies (session_id, scope, name, value, expires) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (session_id, scope, name) DO UPDATE SET value = excluded.value, "
                 "expires = excluded.expires",
-                [(session_id, scope, k, v, expires) for k, v in values.items()])
+                [(session_id, scope, k, v, expires) for k, v in values.items()],
+            )
 
     def delete(self, session_id: str, scope: str, name: str | None = None) -> None:
         """Delete one cookie, or (name None) every cookie of the scope."""
@@ -59,15 +66,20 @@ class Cookies:
             if name is None:
                 conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ?", (session_id, scope))
             else:
-                conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ? AND name = ?",
-                             (session_id, scope, name))
+                conn.execute(
+                    "DELETE FROM anvil_cookies WHERE session_id = ? AND scope = ? AND name = ?",
+                    (session_id, scope, name),
+                )
 
     def move(self, old_session_id: str, new_session_id: str) -> None:
         """Carry a session's cookies over to the session that replaces it (on login)."""
         with self._db().write() as conn:
             # The old session's cookie wins over one of the same name already on the new session.
-            conn.execute("DELETE FROM anvil_cookies WHERE session_id = ? AND (scope, name) IN "
-                         "(SELECT scope, name FROM anvil_cookies WHERE session_id = ?)",
-                         (new_session_id, old_session_id))
-            conn.execute("UPDATE anvil_cookies SET session_id = ? WHERE session_id = ?",
-                         (new_session_id, old_session_id))
+            conn.execute(
+                "DELETE FROM anvil_cookies WHERE session_id = ? AND (scope, name) IN "
+                "(SELECT scope, name FROM anvil_cookies WHERE session_id = ?)",
+                (new_session_id, old_session_id),
+            )
+            conn.execute(
+                "UPDATE anvil_cookies SET session_id = ? WHERE session_id = ?", (new_session_id, old_session_id)
+            )

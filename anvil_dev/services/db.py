@@ -177,13 +177,16 @@ class PostgresDatabase(_PerThread):
         try:
             import psycopg
         except ImportError:
-            raise DatabaseError("--database postgresql://... needs the psycopg driver: "
-                                "pip install 'anvil-dev[postgres]'") from None
+            raise DatabaseError(
+                "--database postgresql://... needs the psycopg driver: pip install 'anvil-dev[postgres]'"
+            ) from None
         try:
             raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as e:
-            raise DatabaseError(f"cannot connect to the database {self.name}: {str(e).strip()} "
-                                "(is PostgreSQL running, and is the URL right?)") from None
+            raise DatabaseError(
+                f"cannot connect to the database {self.name}: {str(e).strip()} "
+                "(is PostgreSQL running, and is the URL right?)"
+            ) from None
         return PostgresConnection(raw)
 
     def _usable(self, conn: Any) -> bool:
@@ -326,11 +329,15 @@ def storage_problem(error: BaseException, path: str | os.PathLike[str]) -> str |
     else:
         return None
     if full:
-        return (f"Cannot write: the disk holding {where} is full. Nothing committed is lost; free some "
-                "space and writes work again at once")
+        return (
+            f"Cannot write: the disk holding {where} is full. Nothing committed is lost; free some "
+            "space and writes work again at once"
+        )
     if read_only:
-        return (f"Cannot write: {where} is read-only. Nothing committed is lost; make it writable and "
-                "writes work again at once")
+        return (
+            f"Cannot write: {where} is read-only. Nothing committed is lost; make it writable and "
+            "writes work again at once"
+        )
     return None
 
 

@@ -68,8 +68,10 @@ class MediaStore:
             return
         ensure_schema(self.shared, "media", SCHEMA)
         with self.shared.write() as conn:
-            conn.execute("INSERT INTO anvil_media (id, content, stored) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                         (media_id, p.read_bytes(), time.time()))
+            conn.execute(
+                "INSERT INTO anvil_media (id, content, stored) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (media_id, p.read_bytes(), time.time()),
+            )
 
     def _fetch(self, media_id: str, p: Path) -> None:
         assert self.shared is not None

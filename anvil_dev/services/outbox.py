@@ -118,8 +118,10 @@ def smtp_config(app_dir: AppDir, given: Mapping[str, str]) -> SmtpConfig | None:
         return None
     encryption = str(pick("encryption", "smtp_encryption") or "").lower() or None
     if encryption is not None and encryption not in ENCRYPTIONS:
-        raise OutboxError(f"SMTP encryption {encryption!r} is not one of ssl, starttls, none "
-                          "(set --smtp-encryption / ANVIL_DEV_SMTP_ENCRYPTION)")
+        raise OutboxError(
+            f"SMTP encryption {encryption!r} is not one of ssl, starttls, none "
+            "(set --smtp-encryption / ANVIL_DEV_SMTP_ENCRYPTION)"
+        )
     port_text = pick("port", "smtp_port")
     try:
         port = int(port_text) if port_text is not None else None
@@ -129,8 +131,9 @@ def smtp_config(app_dir: AppDir, given: Mapping[str, str]) -> SmtpConfig | None:
         encryption = {465: "ssl", 587: "starttls"}.get(port or 0, "none")
     if port is None:
         port = {"ssl": 465, "starttls": 587}.get(encryption, 25)
-    return SmtpConfig(str(host), port, pick("user", "smtp_username", "smtp_user"),
-                      pick("password", "smtp_password"), encryption)
+    return SmtpConfig(
+        str(host), port, pick("user", "smtp_username", "smtp_user"), pick("password", "smtp_password"), encryption
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,8 +148,9 @@ def _addresses(value: Any, field_name: str) -> list[str]:
     out = []
     for item in items:
         if not isinstance(item, str):
-            raise OutboxError(f"anvil.email.send(): {field_name} must be a string or a list of strings, "
-                              f"not {type(item).__name__}")
+            raise OutboxError(
+                f"anvil.email.send(): {field_name} must be a string or a list of strings, not {type(item).__name__}"
+            )
         for name, addr in getaddresses([item]):
             if "@" not in addr or addr.startswith("@") or addr.endswith("@"):
                 raise OutboxError(f"anvil.email.send(): {item!r} in {field_name} is not an email address")
@@ -173,13 +177,27 @@ def _insert(conn: Any, rec: dict[str, Any], status: str) -> int:
     cur = conn.execute(
         "INSERT INTO outbox_messages (time, message_id, from_address, from_name, to_json, cc_json, bcc_json,"
         " subject, text, html, headers_json, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-        (rec["time"], rec["message_id"], rec["from_address"], rec["from_name"], json.dumps(rec["to"]),
-         json.dumps(rec["cc"]), json.dumps(rec["bcc"]), rec["subject"], rec["text"], rec["html"],
-         json.dumps(rec["headers"]), status))
+        (
+            rec["time"],
+            rec["message_id"],
+            rec["from_address"],
+            rec["from_name"],
+            json.dumps(rec["to"]),
+            json.dumps(rec["cc"]),
+            json.dumps(rec["bcc"]),
+            rec["subject"],
+            rec["text"],
+            rec["html"],
+            json.dumps(rec["headers"]),
+            status,
+        ),
+    )
     row_id = int(cur.fetchone()[0])
     for pos, a in enumerate(rec["attachments"] + rec["inline_attachments"]):
-        conn.execute("INSERT INTO outbox_attachments (message, position, name, content_type, cid, content)"
-                     " VALUES (?,?,?,?,?,?)", (row_id, pos, a.name, a.content_type, a.cid, a.content))
+        conn.execute(
+            "INSERT INTO outbox_attachments (message, position, name, content_type, cid, content) VALUES (?,?,?,?,?,?)",
+            (row_id, pos, a.name, a.content_type, a.cid, a.content),
+        )
     return row_id
 
 
@@ -249,20 +267,28 @@ def _relay(cfg: SmtpConfig, msg: EmailMessage, sender: str, recipients: list[str
                 smtp.login(cfg.user, cfg.password or "")
             refused = smtp.send_message(msg, sender, recipients)
     except smtplib.SMTPAuthenticationError as e:
-        raise OutboxError(f"SMTP server {cfg.where()} refused the login for {cfg.user!r}: "
-                          f"{e.smtp_code} {_smtp_text(e.smtp_error)}") from None
+        raise OutboxError(
+            f"SMTP server {cfg.where()} refused the login for {cfg.user!r}: {e.smtp_code} {_smtp_text(e.smtp_error)}"
+        ) from None
     except smtplib.SMTPRecipientsRefused as e:
-        raise OutboxError(f"SMTP server {cfg.where()} refused every recipient: "
-                          + "; ".join(f"{r}: {c} {_smtp_text(t)}" for r, (c, t) in e.recipients.items())) from None
+        raise OutboxError(
+            f"SMTP server {cfg.where()} refused every recipient: "
+            + "; ".join(f"{r}: {c} {_smtp_text(t)}" for r, (c, t) in e.recipients.items())
+        ) from None
     except smtplib.SMTPResponseException as e:
-        raise OutboxError(f"SMTP server {cfg.where()} refused the message: {e.smtp_code} "
-                          f"{_smtp_text(e.smtp_error)}") from None
+        raise OutboxError(
+            f"SMTP server {cfg.where()} refused the message: {e.smtp_code} {_smtp_text(e.smtp_error)}"
+        ) from None
     except (smtplib.SMTPException, OSError) as e:
-        raise OutboxError(f"Could not send email via SMTP server {cfg.where()}: {e or type(e).__name__} "
-                          "(check --smtp-host/--smtp-port/--smtp-encryption)") from None
+        raise OutboxError(
+            f"Could not send email via SMTP server {cfg.where()}: {e or type(e).__name__} "
+            "(check --smtp-host/--smtp-port/--smtp-encryption)"
+        ) from None
     if refused:
-        raise OutboxError(f"SMTP server {cfg.where()} refused some recipients: "
-                          + "; ".join(f"{r}: {c} {_smtp_text(t)}" for r, (c, t) in refused.items()))
+        raise OutboxError(
+            f"SMTP server {cfg.where()} refused some recipients: "
+            + "; ".join(f"{r}: {c} {_smtp_text(t)}" for r, (c, t) in refused.items())
+        )
 
 
 def _smtp_text(value: bytes | str) -> str:
@@ -289,11 +315,23 @@ class Outbox:
         """The SMTP relay to use, or None to keep mail in the outbox only."""
         return smtp_config(self.app_dir, self.settings.smtp)
 
-    def send(self, *, to: Any = None, cc: Any = None, bcc: Any = None, from_address: str | None = "no-reply",
-             from_name: str | None = None, subject: str | None = None, text: str | None = None,
-             html: str | None = None, attachments: list[Attachment] | None = None,
-             inline_attachments: list[Attachment] | None = None, reply_to: Any = None,
-             in_reply_to: str | None = None, references: str | None = None) -> SendResult:
+    def send(
+        self,
+        *,
+        to: Any = None,
+        cc: Any = None,
+        bcc: Any = None,
+        from_address: str | None = "no-reply",
+        from_name: str | None = None,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        attachments: list[Attachment] | None = None,
+        inline_attachments: list[Attachment] | None = None,
+        reply_to: Any = None,
+        in_reply_to: str | None = None,
+        references: str | None = None,
+    ) -> SendResult:
         """Store one message in the outbox and relay it if SMTP is configured; raises OutboxError."""
         cfg = self.smtp_config()
         to_l, cc_l, bcc_l = _addresses(to, "to"), _addresses(cc, "cc"), _addresses(bcc, "bcc")
@@ -302,14 +340,29 @@ class Outbox:
         sender = _from_address(from_address, cfg)
         if "@" not in _bare(sender):
             raise OutboxError(f"anvil.email.send(): from_address {from_address!r} is not an email address")
-        headers = {k: v for k, v in (("Reply-To", ", ".join(_addresses(reply_to, "reply_to"))),
-                                     ("In-Reply-To", in_reply_to), ("References", references)) if v}
+        headers = {
+            k: v
+            for k, v in (
+                ("Reply-To", ", ".join(_addresses(reply_to, "reply_to"))),
+                ("In-Reply-To", in_reply_to),
+                ("References", references),
+            )
+            if v
+        }
         rec: dict[str, Any] = {
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "message_id": make_msgid(domain=_bare(sender).rsplit("@", 1)[1]),
-            "from_address": sender, "from_name": from_name, "to": to_l, "cc": cc_l, "bcc": bcc_l,
-            "subject": subject, "text": text, "html": html, "headers": headers,
-            "attachments": list(attachments or []), "inline_attachments": list(inline_attachments or []),
+            "from_address": sender,
+            "from_name": from_name,
+            "to": to_l,
+            "cc": cc_l,
+            "bcc": bcc_l,
+            "subject": subject,
+            "text": text,
+            "html": html,
+            "headers": headers,
+            "attachments": list(attachments or []),
+            "inline_attachments": list(inline_attachments or []),
         }
         mime = build_mime(rec)  # before storing: a message that cannot be built is refused, not kept
         db = self._db()
@@ -331,16 +384,30 @@ class Outbox:
 
     def list_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Stored messages, newest first: id, time, from, to, cc, bcc, subject, status, error, attachments."""
-        sql = ("SELECT m.id, m.time, m.from_address, m.from_name, m.to_json, m.cc_json, m.bcc_json, m.subject,"
-               " m.status, m.error, (SELECT COUNT(*) FROM outbox_attachments a WHERE a.message = m.id)"
-               " FROM outbox_messages m ORDER BY m.id DESC")
+        sql = (
+            "SELECT m.id, m.time, m.from_address, m.from_name, m.to_json, m.cc_json, m.bcc_json, m.subject,"
+            " m.status, m.error, (SELECT COUNT(*) FROM outbox_attachments a WHERE a.message = m.id)"
+            " FROM outbox_messages m ORDER BY m.id DESC"
+        )
         params: tuple[Any, ...] = ()
         if limit is not None:
             sql += " LIMIT ?"
             params = (int(limit),)
-        return [{"id": r[0], "time": r[1], "from": formataddr((r[3] or "", r[2])), "to": json.loads(r[4]),
-                 "cc": json.loads(r[5]), "bcc": json.loads(r[6]), "subject": r[7], "status": r[8], "error": r[9],
-                 "attachments": r[10]} for r in self._db().connection().execute(sql, params)]
+        return [
+            {
+                "id": r[0],
+                "time": r[1],
+                "from": formataddr((r[3] or "", r[2])),
+                "to": json.loads(r[4]),
+                "cc": json.loads(r[5]),
+                "bcc": json.loads(r[6]),
+                "subject": r[7],
+                "status": r[8],
+                "error": r[9],
+                "attachments": r[10],
+            }
+            for r in self._db().connection().execute(sql, params)
+        ]
 
     def get_message(self, id: int | str) -> dict[str, Any] | None:
         """One message with its text, HTML and attachments (bytes included), or None if there is none.
@@ -352,20 +419,39 @@ class Outbox:
         except (TypeError, ValueError):
             return None
         conn = self._db().connection()
-        r = conn.execute("SELECT id, time, message_id, from_address, from_name, to_json, cc_json, bcc_json, subject,"
-                         " text, html, headers_json, status, error FROM outbox_messages WHERE id = ?",
-                         (row_id,)).fetchone()
+        r = conn.execute(
+            "SELECT id, time, message_id, from_address, from_name, to_json, cc_json, bcc_json, subject,"
+            " text, html, headers_json, status, error FROM outbox_messages WHERE id = ?",
+            (row_id,),
+        ).fetchone()
         if r is None:
             return None
-        atts = [{"name": a[0], "content_type": a[1], "cid": a[2], "size": len(a[3]), "content": bytes(a[3])}
-                for a in conn.execute("SELECT name, content_type, cid, content FROM outbox_attachments"
-                                      " WHERE message = ? ORDER BY position", (r[0],))]
-        return {"id": r[0], "time": r[1], "message_id": r[2], "from_address": r[3], "from_name": r[4],
-                "from": formataddr((r[4] or "", r[3])), "to": json.loads(r[5]), "cc": json.loads(r[6]),
-                "bcc": json.loads(r[7]), "subject": r[8], "text": r[9], "html": r[10], "headers": json.loads(r[11]),
-                "status": r[12], "error": r[13],
-                "attachments": [a for a in atts if a["cid"] is None],
-                "inline_attachments": [a for a in atts if a["cid"] is not None]}
+        atts = [
+            {"name": a[0], "content_type": a[1], "cid": a[2], "size": len(a[3]), "content": bytes(a[3])}
+            for a in conn.execute(
+                "SELECT name, content_type, cid, content FROM outbox_attachments WHERE message = ? ORDER BY position",
+                (r[0],),
+            )
+        ]
+        return {
+            "id": r[0],
+            "time": r[1],
+            "message_id": r[2],
+            "from_address": r[3],
+            "from_name": r[4],
+            "from": formataddr((r[4] or "", r[3])),
+            "to": json.loads(r[5]),
+            "cc": json.loads(r[6]),
+            "bcc": json.loads(r[7]),
+            "subject": r[8],
+            "text": r[9],
+            "html": r[10],
+            "headers": json.loads(r[11]),
+            "status": r[12],
+            "error": r[13],
+            "attachments": [a for a in atts if a["cid"] is None],
+            "inline_attachments": [a for a in atts if a["cid"] is not None],
+        }
 
     def message_eml(self, id: int) -> bytes | None:
         """A stored message as a .eml file (what was, or would have been, relayed), or None."""

@@ -52,8 +52,10 @@ def _read_file(app_dir: AppDir) -> dict[str, dict[str, str]]:
     except FileNotFoundError:
         return {"secrets": {}, "keys": {}}
     except (OSError, ValueError) as e:
-        raise SecretError(f"Cannot read {app_dir.relpath(_path(app_dir))}: {type(e).__name__} "
-                          "(fix or delete the file, then set the secrets again)") from None
+        raise SecretError(
+            f"Cannot read {app_dir.relpath(_path(app_dir))}: {type(e).__name__} "
+            "(fix or delete the file, then set the secrets again)"
+        ) from None
     if not isinstance(data, dict):
         data = {}
     return {kind: dict(data.get(kind) or {}) for kind in ("secrets", "keys")}
@@ -157,15 +159,19 @@ class Secrets:
         """Every secret name that has a value (file or settings), sorted; never the values."""
         names = set(_read_file(self.app_dir)["secrets"])
         names.update(self.settings.secrets)
-        names.update(n for n, kind in declared(self.app_dir).items()
-                     if kind == "secret" and self.settings.secret(n) is not None)
+        names.update(
+            n for n, kind in declared(self.app_dir).items() if kind == "secret" and self.settings.secret(n) is not None
+        )
         return sorted(names)
 
     def missing_secrets(self) -> list[str]:
         """Secrets anvil.yaml lists that have no value here, for serve's one line at start."""
         stored = _read_file(self.app_dir)["secrets"]
-        return [n for n, kind in declared(self.app_dir).items()
-                if kind == "secret" and n not in stored and self.settings.secret(n) is None]
+        return [
+            n
+            for n, kind in declared(self.app_dir).items()
+            if kind == "secret" and n not in stored and self.settings.secret(n) is None
+        ]
 
     def missing_secrets_message(self) -> str | None:
         """The one line serve prints at start when anvil.yaml lists secrets that are not set, else None."""
@@ -173,8 +179,10 @@ class Secrets:
         if not missing:
             return None
         names = ", ".join(missing)
-        return (f"anvil.yaml lists secrets with no value here: {names} - get_secret() will raise SecretError "
-                f"for them until you run `anvil-dev secrets set NAME` or pass `serve --secret NAME=VALUE`")
+        return (
+            f"anvil.yaml lists secrets with no value here: {names} - get_secret() will raise SecretError "
+            f"for them until you run `anvil-dev secrets set NAME` or pass `serve --secret NAME=VALUE`"
+        )
 
     # ------------------------------------------------------------------ encryption keys
     # AES-GCM, 12-byte IV prefix, base64 output, as Anvil's App Server does.
@@ -195,8 +203,9 @@ class Secrets:
         if self.shared is not None:
             from anvil_dev.services import shared_value
 
-            return shared_value(self.shared, "encryption_key:" + name,
-                                base64.b64encode(_random.token_bytes(16)).decode())
+            return shared_value(
+                self.shared, "encryption_key:" + name, base64.b64encode(_random.token_bytes(16)).decode()
+            )
         with _locked(self.app_dir):
             data = _read_file(self.app_dir)
             if name not in data["keys"]:  # another process may have made it while we waited
@@ -231,8 +240,9 @@ class Secrets:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         if not isinstance(value, (str, bytes)):
-            raise TypeError(f"decrypt_with_key() needs the base64 string encrypt_with_key() gave, "
-                            f"not {type(value).__name__}")
+            raise TypeError(
+                f"decrypt_with_key() needs the base64 string encrypt_with_key() gave, not {type(value).__name__}"
+            )
         key = self._key(key_name)
         try:
             raw = base64.b64decode(value, validate=True)
@@ -243,8 +253,10 @@ class Secrets:
         try:
             plain = AESGCM(key).decrypt(raw[:_IV_BYTES], raw[_IV_BYTES:], None)
         except InvalidTag:
-            raise SecretError(f"Cannot decrypt with key '{key_name}': the value was encrypted with a "
-                              "different key, or has been altered") from None
+            raise SecretError(
+                f"Cannot decrypt with key '{key_name}': the value was encrypted with a "
+                "different key, or has been altered"
+            ) from None
         try:
             return plain.decode("utf-8")
         except UnicodeDecodeError:

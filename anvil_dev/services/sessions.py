@@ -37,18 +37,31 @@ class Sessions:
 
     def load(self, session_id: str) -> dict[str, Any] | None:
         """The session's record ({"data": json text, "user_id"}), or None if it was never saved."""
-        row = self._db().connection().execute(
-            "SELECT data, user_id FROM anvil_sessions WHERE id = ?", (session_id,)).fetchone()
+        row = (
+            self._db()
+            .connection()
+            .execute("SELECT data, user_id FROM anvil_sessions WHERE id = ?", (session_id,))
+            .fetchone()
+        )
         return {"data": row[0], "user_id": row[1]} if row else None
 
-    def save(self, session_id: str, *, data: str | None = None, user_id: Any = ..., client_type: str | None = None,
-             remember: bool | None = None) -> None:
+    def save(
+        self,
+        session_id: str,
+        *,
+        data: str | None = None,
+        user_id: Any = ...,
+        client_type: str | None = None,
+        remember: bool | None = None,
+    ) -> None:
         """Create or update a session; only the fields given change."""
         now = time.time()
         with self._db().write() as conn:
             conn.execute(
                 "INSERT INTO anvil_sessions (id, data, client_type, created, updated) VALUES (?, '{}', ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated", (session_id, client_type, now, now))
+                "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated",
+                (session_id, client_type, now, now),
+            )
             if data is not None:
                 conn.execute("UPDATE anvil_sessions SET data = ? WHERE id = ?", (data, session_id))
             if user_id is not ...:
@@ -65,22 +78,37 @@ class Sessions:
         """Add a channel to the session's subscriptions (anvil.server.subscribe)."""
         self.save(session_id)
         with self._db().write() as conn:
-            conn.execute("INSERT INTO anvil_session_channels (session_id, channel) VALUES (?, ?) "
-                         "ON CONFLICT DO NOTHING", (session_id, channel))
+            conn.execute(
+                "INSERT INTO anvil_session_channels (session_id, channel) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (session_id, channel),
+            )
 
     def unsubscribe(self, session_id: str, channel: str) -> None:
         with self._db().write() as conn:
-            conn.execute("DELETE FROM anvil_session_channels WHERE session_id = ? AND channel = ?",
-                         (session_id, channel))
+            conn.execute(
+                "DELETE FROM anvil_session_channels WHERE session_id = ? AND channel = ?", (session_id, channel)
+            )
 
     def subscriptions(self, session_id: str) -> list[str]:
-        rows = self._db().connection().execute(
-            "SELECT channel FROM anvil_session_channels WHERE session_id = ? ORDER BY channel", (session_id,))
+        rows = (
+            self._db()
+            .connection()
+            .execute("SELECT channel FROM anvil_session_channels WHERE session_id = ? ORDER BY channel", (session_id,))
+        )
         return [r[0] for r in rows.fetchall()]
 
     def list_sessions(self, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self._db().connection().execute(
-            "SELECT id, data, user_id, client_type, created, updated FROM anvil_sessions "
-            "ORDER BY updated DESC LIMIT ?", (limit,)).fetchall()
-        return [{"id": r[0], "data": r[1], "user_id": r[2], "client_type": r[3], "created": r[4], "updated": r[5]}
-                for r in rows]
+        rows = (
+            self._db()
+            .connection()
+            .execute(
+                "SELECT id, data, user_id, client_type, created, updated FROM anvil_sessions "
+                "ORDER BY updated DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [
+            {"id": r[0], "data": r[1], "user_id": r[2], "client_type": r[3], "created": r[4], "updated": r[5]}
+            for r in rows
+        ]

@@ -101,13 +101,17 @@ class Tasks:
         """Record a task that is starting; returns its id."""
         task_id = secrets.token_hex(8)
         with self._db().write() as conn:
-            conn.execute("INSERT INTO anvil_background_tasks (id, name, status, start_time, host_pid, session_id, "
-                         "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (task_id, name, RUNNING, time.time(), host_pid or os.getpid(), session_id, EMPTY_STATE))
+            conn.execute(
+                "INSERT INTO anvil_background_tasks (id, name, status, start_time, host_pid, session_id, "
+                "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (task_id, name, RUNNING, time.time(), host_pid or os.getpid(), session_id, EMPTY_STATE),
+            )
             conn.execute("INSERT INTO anvil_task_hosts (task_id, host_id) VALUES (?, ?)", (task_id, self.host_id))
-            conn.execute("DELETE FROM anvil_background_tasks WHERE status != ? AND id NOT IN (SELECT id FROM "
-                         "anvil_background_tasks WHERE status != ? ORDER BY start_time DESC LIMIT ?)",
-                         (RUNNING, RUNNING, KEEP_FINISHED))
+            conn.execute(
+                "DELETE FROM anvil_background_tasks WHERE status != ? AND id NOT IN (SELECT id FROM "
+                "anvil_background_tasks WHERE status != ? ORDER BY start_time DESC LIMIT ?)",
+                (RUNNING, RUNNING, KEEP_FINISHED),
+            )
             conn.execute("DELETE FROM anvil_task_hosts WHERE task_id NOT IN (SELECT id FROM anvil_background_tasks)")
         return task_id
 
@@ -124,14 +128,16 @@ class Tasks:
         with self._db().write() as conn:
             conn.execute("UPDATE anvil_background_tasks SET state = ? WHERE id = ?", (state, task_id))
 
-    def finish(self, task_id: str, status: str, *, result: str | None = None,
-               error: dict[str, Any] | None = None) -> bool:
+    def finish(
+        self, task_id: str, status: str, *, result: str | None = None, error: dict[str, Any] | None = None
+    ) -> bool:
         """Record how a running task ended; False if it had ended already (a kill came first, say)."""
         with self._db().write() as conn:
             cur = conn.execute(
                 "UPDATE anvil_background_tasks SET status = ?, end_time = ?, result = ?, error = ? "
                 "WHERE id = ? AND status = ?",
-                (status, time.time(), result, json.dumps(error) if error is not None else None, task_id, RUNNING))
+                (status, time.time(), result, json.dumps(error) if error is not None else None, task_id, RUNNING),
+            )
         return cur.rowcount > 0
 
     def mark_orphans_missing(self) -> int:
@@ -139,8 +145,11 @@ class Tasks:
         if self.shared:
             return self._claim_orphans()
         db = self._db()
-        rows = db.connection().execute(
-            "SELECT id, host_pid FROM anvil_background_tasks WHERE status = ?", (RUNNING,)).fetchall()
+        rows = (
+            db.connection()
+            .execute("SELECT id, host_pid FROM anvil_background_tasks WHERE status = ?", (RUNNING,))
+            .fetchall()
+        )
         gone = [task_id for task_id, host_pid in rows if not _alive(host_pid)]
         for task_id in gone:
             self.finish(task_id, MISSING)
@@ -150,24 +159,36 @@ class Tasks:
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         """A task's record (see `_record`), or None if there is no such task."""
-        row = self._db().connection().execute(
-            f"SELECT {_COLUMNS} FROM anvil_background_tasks WHERE id = ?", (task_id,)).fetchone()
+        row = (
+            self._db()
+            .connection()
+            .execute(f"SELECT {_COLUMNS} FROM anvil_background_tasks WHERE id = ?", (task_id,))
+            .fetchone()
+        )
         if row is None:
             return None
         record = _record(row)
         if record["status"] == RUNNING and not self.shared and not _alive(record["host_pid"]):
             self.finish(task_id, MISSING)
             return self.get(task_id)
-        if record["status"] == RUNNING and self.shared and not self._host_alive(task_id) \
-                and self._claim_orphans(task_id):
+        if (
+            record["status"] == RUNNING
+            and self.shared
+            and not self._host_alive(task_id)
+            and self._claim_orphans(task_id)
+        ):
             return self.get(task_id)
         return record
 
     def list_tasks(self, limit: int = 200) -> list[dict[str, Any]]:
         """The newest tasks first, each a record as `get` gives it."""
         self.mark_orphans_missing()
-        rows = self._db().connection().execute(
-            f"SELECT {_COLUMNS} FROM anvil_background_tasks ORDER BY start_time DESC LIMIT ?", (limit,)).fetchall()
+        rows = (
+            self._db()
+            .connection()
+            .execute(f"SELECT {_COLUMNS} FROM anvil_background_tasks ORDER BY start_time DESC LIMIT ?", (limit,))
+            .fetchall()
+        )
         return [_record(r) for r in rows]
 
     def resolve(self, task_id: str) -> dict[str, Any]:
@@ -175,8 +196,17 @@ class Tasks:
         record = self.get(task_id)
         if record is not None:
             return record
-        ids = [] if not task_id.isalnum() else [r[0] for r in self._db().connection().execute(
-            "SELECT id FROM anvil_background_tasks WHERE id LIKE ? LIMIT 2", (task_id + "%",)).fetchall()]
+        ids = (
+            []
+            if not task_id.isalnum()
+            else [
+                r[0]
+                for r in self._db()
+                .connection()
+                .execute("SELECT id FROM anvil_background_tasks WHERE id LIKE ? LIMIT 2", (task_id + "%",))
+                .fetchall()
+            ]
+        )
         if len(ids) == 1:
             found = self.get(ids[0])
             if found is not None:
@@ -203,14 +233,15 @@ class Tasks:
         out["was_running"] = killed
         return out
 
-
     # ---- several hosts on one database ------------------------------------------------------------
 
     def beat(self) -> None:
         """Say this host is alive (every HEARTBEAT_S)."""
         with self._db().write() as conn:
-            conn.execute("INSERT INTO anvil_hosts (id, seen) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET "
-                         "seen = excluded.seen", (self.host_id, time.time()))
+            conn.execute(
+                "INSERT INTO anvil_hosts (id, seen) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen = excluded.seen",
+                (self.host_id, time.time()),
+            )
 
     def leave(self) -> None:
         """This host stops: it is gone at once, not after HOST_TIMEOUT_S."""
@@ -218,16 +249,26 @@ class Tasks:
             conn.execute("DELETE FROM anvil_hosts WHERE id = ?", (self.host_id,))
 
     def live_hosts(self) -> list[str]:
-        rows = self._db().connection().execute("SELECT id FROM anvil_hosts WHERE seen > ? ORDER BY id",
-                                               (time.time() - HOST_TIMEOUT_S,)).fetchall()
+        rows = (
+            self._db()
+            .connection()
+            .execute("SELECT id FROM anvil_hosts WHERE seen > ? ORDER BY id", (time.time() - HOST_TIMEOUT_S,))
+            .fetchall()
+        )
         return [r[0] for r in rows]
 
     def _host_alive(self, task_id: str) -> bool:
         """A plain read (a poll of a running task must not write): is the task's host still beating?"""
-        row = self._db().connection().execute(
-            "SELECT 1 FROM anvil_task_hosts h JOIN anvil_hosts a ON a.id = h.host_id "
-            "WHERE h.task_id = ? AND a.seen > ?",
-            (task_id, time.time() - HOST_TIMEOUT_S)).fetchone()
+        row = (
+            self._db()
+            .connection()
+            .execute(
+                "SELECT 1 FROM anvil_task_hosts h JOIN anvil_hosts a ON a.id = h.host_id "
+                "WHERE h.task_id = ? AND a.seen > ?",
+                (task_id, time.time() - HOST_TIMEOUT_S),
+            )
+            .fetchone()
+        )
         return row is not None
 
     def _claim_orphans(self, task_id: str | None = None) -> int:
@@ -238,13 +279,20 @@ class Tasks:
             rows = conn.execute(
                 "SELECT t.id, h.host_id FROM anvil_background_tasks t JOIN anvil_task_hosts h ON h.task_id = t.id "
                 "WHERE t.status = ? AND NOT EXISTS (SELECT 1 FROM anvil_hosts a WHERE a.id = h.host_id AND a.seen > ?)"
-                + only + " FOR UPDATE OF t SKIP LOCKED",
-                (RUNNING, time.time() - HOST_TIMEOUT_S, *([task_id] if task_id else []))).fetchall()
+                + only
+                + " FOR UPDATE OF t SKIP LOCKED",
+                (RUNNING, time.time() - HOST_TIMEOUT_S, *([task_id] if task_id else [])),
+            ).fetchall()
             for orphan, host_id in rows:
-                error = {"type": "anvil.server.ExecutionTerminatedError",
-                         "message": f"Server instance {host_id} stopped while this task was running", "trace": []}
-                conn.execute("UPDATE anvil_background_tasks SET status = ?, end_time = ?, error = ? WHERE id = ?",
-                             (MISSING, time.time(), json.dumps(error), orphan))
+                error = {
+                    "type": "anvil.server.ExecutionTerminatedError",
+                    "message": f"Server instance {host_id} stopped while this task was running",
+                    "trace": [],
+                }
+                conn.execute(
+                    "UPDATE anvil_background_tasks SET status = ?, end_time = ?, error = ? WHERE id = ?",
+                    (MISSING, time.time(), json.dumps(error), orphan),
+                )
         return len(rows)
 
     def kills_for(self) -> list[int]:
@@ -252,7 +300,9 @@ class Tasks:
         with self._db().write() as conn:
             rows = conn.execute(
                 "SELECT t.id, t.pid FROM anvil_background_tasks t JOIN anvil_task_hosts h ON h.task_id = t.id "
-                "WHERE h.host_id = ? AND t.status = ? AND t.pid IS NOT NULL", (self.host_id, KILLED)).fetchall()
+                "WHERE h.host_id = ? AND t.status = ? AND t.pid IS NOT NULL",
+                (self.host_id, KILLED),
+            ).fetchall()
             for task_id, _pid in rows:
                 conn.execute("UPDATE anvil_background_tasks SET pid = NULL WHERE id = ?", (task_id,))
         return [pid for _task_id, pid in rows if _is_task_process(pid)]
@@ -265,12 +315,23 @@ class Tasks:
                 # One host at a time looks at a job's runs, so "previous run still running" and the
                 # claim are decided together.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("anvil_dev schedule " + job,))
-            prev = conn.execute("SELECT task_id FROM anvil_schedule_runs WHERE job = ? AND due < ? "
-                                "AND task_id IS NOT NULL ORDER BY due DESC LIMIT 1", (job, due)).fetchone()
-            won = conn.execute("INSERT INTO anvil_schedule_runs (job, due, host_id) VALUES (?, ?, ?) "
-                               "ON CONFLICT DO NOTHING", (job, due, self.host_id)).rowcount == 1
-            conn.execute("DELETE FROM anvil_schedule_runs WHERE job = ? AND due < ? AND due NOT IN (SELECT due FROM "
-                         "anvil_schedule_runs WHERE job = ? ORDER BY due DESC LIMIT 10)", (job, due, job))
+            prev = conn.execute(
+                "SELECT task_id FROM anvil_schedule_runs WHERE job = ? AND due < ? "
+                "AND task_id IS NOT NULL ORDER BY due DESC LIMIT 1",
+                (job, due),
+            ).fetchone()
+            won = (
+                conn.execute(
+                    "INSERT INTO anvil_schedule_runs (job, due, host_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (job, due, self.host_id),
+                ).rowcount
+                == 1
+            )
+            conn.execute(
+                "DELETE FROM anvil_schedule_runs WHERE job = ? AND due < ? AND due NOT IN (SELECT due FROM "
+                "anvil_schedule_runs WHERE job = ? ORDER BY due DESC LIMIT 10)",
+                (job, due, job),
+            )
         return won, prev[0] if prev else None
 
     def schedule_launched(self, job: str, due: str, task_id: str | None) -> None:
@@ -278,8 +339,12 @@ class Tasks:
             conn.execute("UPDATE anvil_schedule_runs SET task_id = ? WHERE job = ? AND due = ?", (task_id, job, due))
 
     def _on_this_machine(self, task_id: str) -> bool:
-        row = self._db().connection().execute("SELECT host_id FROM anvil_task_hosts WHERE task_id = ?",
-                                              (task_id,)).fetchone()
+        row = (
+            self._db()
+            .connection()
+            .execute("SELECT host_id FROM anvil_task_hosts WHERE task_id = ?", (task_id,))
+            .fetchone()
+        )
         return row is None or str(row[0]).split("/", 1)[0] == socket.gethostname()
 
 
@@ -292,10 +357,19 @@ def _record(row: tuple[Any, ...]) -> dict[str, Any]:
     task_id, name, status, start, end, pid, host_pid, session_id, state, result, err = row
     state_wire = _loads(state) or {"state": {}, "objects": []}
     return {
-        "id": task_id, "name": name, "status": status, "start_time": start, "end_time": end,
-        "duration": (end if end is not None else time.time()) - start, "pid": pid, "host_pid": host_pid,
-        "session_id": session_id, "state": state_wire.get("state"), "state_wire": state_wire,
-        "result_wire": _loads(result), "error": _loads(err),
+        "id": task_id,
+        "name": name,
+        "status": status,
+        "start_time": start,
+        "end_time": end,
+        "duration": (end if end is not None else time.time()) - start,
+        "pid": pid,
+        "host_pid": host_pid,
+        "session_id": session_id,
+        "state": state_wire.get("state"),
+        "state_wire": state_wire,
+        "result_wire": _loads(result),
+        "error": _loads(err),
     }
 
 

@@ -45,31 +45,48 @@ SECRET_COLUMNS = frozenset({"password_hash", "email_confirmation_key", "remember
 
 # Anvil's defaults for the service's options (anvil.yaml client_config and server_config).
 DEFAULTS: dict[str, Any] = {
-    "allow_signup": True, "enable_automatically": True, "use_email": True, "confirm_email": False,
-    "require_secure_passwords": False, "allow_remember_me": True, "remember_me_days": 30,
-    "share_login_status": False, "require_mfa": False, "use_token": False,
-    "user_table": DEFAULT_USER_TABLE, "max_password_failures": MAX_PASSWORD_FAILURES,
+    "allow_signup": True,
+    "enable_automatically": True,
+    "use_email": True,
+    "confirm_email": False,
+    "require_secure_passwords": False,
+    "allow_remember_me": True,
+    "remember_me_days": 30,
+    "share_login_status": False,
+    "require_mfa": False,
+    "use_token": False,
+    "user_table": DEFAULT_USER_TABLE,
+    "max_password_failures": MAX_PASSWORD_FAILURES,
 }
 
-_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _SCRYPT_MAXMEM = 64 << 20
 # The most common leaked passwords: refused when require_secure_passwords is on (Anvil asks
 # haveibeenpwned; a local server must work offline).
-_COMMON_PASSWORDS = frozenset("""
+_COMMON_PASSWORDS = frozenset(
+    """
 123456 1234567 12345678 123456789 1234567890 12345678910 password password1 password123 passw0rd
 qwerty qwerty123 qwertyuiop 11111111 00000000 iloveyou abc12345 abcd1234 1q2w3e4r 1qaz2wsx
 sunshine princess football baseball welcome welcome1 letmein1 trustno1 superman dragon123
 monkey123 starwars 87654321 asdfghjk asdfghjkl zxcvbnm123 admin123 administrator changeme
-""".split())
+""".split()
+)
 
 # The columns the service writes, with their types: created in the users table when it lacks them,
 # as Anvil's Users service does (users/util.clj lines 97-120 and v2/util.clj lines 241-306: on a
 # NoSuchColumnError it calls ensure-columns-exist! for the values it writes, then retries), whatever
 # the tables service's auto_create_missing_columns says.
 SERVICE_COLUMNS: dict[str, str] = {
-    "email": "string", "enabled": "bool", "signed_up": "datetime", "last_login": "datetime",
-    "password_hash": "string", "n_password_failures": "number", "confirmed_email": "bool",
-    "email_confirmation_key": "string", "remembered_logins": "simpleObject", "mfa": "simpleObject",
+    "email": "string",
+    "enabled": "bool",
+    "signed_up": "datetime",
+    "last_login": "datetime",
+    "password_hash": "string",
+    "n_password_failures": "number",
+    "confirmed_email": "bool",
+    "email_confirmation_key": "string",
+    "remembered_logins": "simpleObject",
+    "mfa": "simpleObject",
 }
 # anvil-dev's own: `users add --admin` sets it (not an Anvil column, created the same way).
 CLI_COLUMNS: dict[str, str] = {"admin": "bool"}
@@ -238,8 +255,12 @@ class Users:
 
     def locked_for(self, user_id: str) -> float:
         """Seconds until a locked account may try again (0 when it is not locked)."""
-        row = self._failures_db().connection().execute(
-            "SELECT locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)).fetchone()
+        row = (
+            self._failures_db()
+            .connection()
+            .execute("SELECT locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,))
+            .fetchone()
+        )
         return max(0.0, row[0] - time.time()) if row else 0.0
 
     def claim_attempt(self, user_id: str, max_failures: int) -> int:
@@ -253,25 +274,30 @@ class Users:
         """
         now = time.time()
         with self._failures_db().write() as conn:
-            row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
-                               (user_id,)).fetchone()
+            row = conn.execute(
+                "SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)
+            ).fetchone()
             expired = row is not None and row[1] and row[1] <= now
             failures = 0 if row is None or expired else row[0]
             locked_until = 0.0 if row is None or expired else row[1]
             failures += 1
             if not locked_until and failures >= max_failures:
                 locked_until = now + self.lockout_seconds
-            conn.execute("INSERT INTO anvil_users_failures (user_id, failures, locked_until) VALUES (?, ?, ?) "
-                         "ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, "
-                         "locked_until = excluded.locked_until", (user_id, failures, locked_until))
+            conn.execute(
+                "INSERT INTO anvil_users_failures (user_id, failures, locked_until) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, "
+                "locked_until = excluded.locked_until",
+                (user_id, failures, locked_until),
+            )
         return 0 if failures > max_failures else failures
 
     def accept_password(self, user_id: str, attempt: int, max_failures: int) -> bool:
         """A right password was given on attempt number `attempt`: clear the count and return True,
         unless attempts after it reached the limit (a burst it came inside): then False."""
         with self._failures_db().write() as conn:
-            row = conn.execute("SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?",
-                               (user_id,)).fetchone()
+            row = conn.execute(
+                "SELECT failures, locked_until FROM anvil_users_failures WHERE user_id = ?", (user_id,)
+            ).fetchone()
             if row is not None and row[1] > time.time() and row[0] >= max_failures and row[0] > attempt:
                 return False
             conn.execute("DELETE FROM anvil_users_failures WHERE user_id = ?", (user_id,))
@@ -300,8 +326,9 @@ class Users:
             return []
         conn = self.tables.conn()
         with _write(conn):
-            have = {r[0] for r in conn.execute(
-                "SELECT name FROM anvil_columns WHERE table_id=? AND visible=1", (table_id,))}
+            have = {
+                r[0] for r in conn.execute("SELECT name FROM anvil_columns WHERE table_id=? AND visible=1", (table_id,))
+            }
             missing = [n for n in missing if n not in have]
             for name in missing:
                 tables_schema.add_column(conn, table_id, name, known[name], None, "auto")
@@ -314,13 +341,18 @@ class Users:
         plugin's as_user); UsersError saying what to add when there is none."""
         opts = self.options()
         if opts is None:
-            raise UsersError("ServiceNotAdded", f"{self.app_dir.yaml_path} has no Users service: add "
-                             f"`- source: {USERS_SERVICE}` under services:")
+            raise UsersError(
+                "ServiceNotAdded",
+                f"{self.app_dir.yaml_path} has no Users service: add `- source: {USERS_SERVICE}` under services:",
+            )
         name = opts["user_table"]
         info = self.tables.table_by_id(name) if isinstance(name, int) else self.tables.table(str(name))
         if info is None:
-            raise UsersError("TableError", f"The users table '{name}' does not exist: add it to db_schema in "
-                             "anvil.yaml (or set the Users service's server_config user_table)")
+            raise UsersError(
+                "TableError",
+                f"The users table '{name}' does not exist: add it to db_schema in "
+                "anvil.yaml (or set the Users service's server_config user_table)",
+            )
         return info.id, info.name
 
     def _find(self, table_id: int, email: str) -> tuple[int, dict[str, Any]] | None:
@@ -362,8 +394,9 @@ class Users:
                 self.tables.update_row(table_id, row_id, values)
                 created = False
         except NoSuchColumnError as e:
-            raise UsersError("NoSuchColumnError",
-                             f"{e} (add the column to the {table_name} table in anvil.yaml)") from None
+            raise UsersError(
+                "NoSuchColumnError", f"{e} (add the column to the {table_name} table in anvil.yaml)"
+            ) from None
         user_id = f"[{table_id},{row_id}]"
         if password is not None:
             self.clear_failures(user_id)

@@ -42,13 +42,17 @@ _APP_KEY = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("anvil_dev_app", "The Anvil app's directory (default: the rootdir or a parent with anvil.yaml)",
-                  default="")
-    parser.addini("anvil_dev_isolation", "How often anvil-dev's test database is reset: test, module or session",
-                  default="test")
-    parser.addini("anvil_dev_keep_server_running",
-                  "Run the test server's calls in a warm worker (true/false; default: anvil.yaml's server_persist)",
-                  default="")
+    parser.addini(
+        "anvil_dev_app", "The Anvil app's directory (default: the rootdir or a parent with anvil.yaml)", default=""
+    )
+    parser.addini(
+        "anvil_dev_isolation", "How often anvil-dev's test database is reset: test, module or session", default="test"
+    )
+    parser.addini(
+        "anvil_dev_keep_server_running",
+        "Run the test server's calls in a warm worker (true/false; default: anvil.yaml's server_persist)",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,8 +79,10 @@ def _find_app(config: pytest.Config, required: bool = True) -> Path | None:
                 return d
     if not required:
         return None
-    raise pytest.UsageError(f"anvil-dev's fixtures need an Anvil app: no anvil.yaml in {config.rootpath} or its "
-                            "parents - run pytest in the app's directory or set anvil_dev_app in pytest.ini")
+    raise pytest.UsageError(
+        f"anvil-dev's fixtures need an Anvil app: no anvil.yaml in {config.rootpath} or its "
+        "parents - run pytest in the app's directory or set anvil_dev_app in pytest.ini"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +94,7 @@ def anvil_app_dir(pytestconfig: pytest.Config) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _anvil_data(anvil_app_dir: Path, tmp_path_factory: pytest.TempPathFactory,
-                pytestconfig: pytest.Config) -> TestData:
+def _anvil_data(anvil_app_dir: Path, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> TestData:
     from anvil_dev import config
     from anvil_dev.appdir import AppDir
     from anvil_dev.inprocess import use_runtime
@@ -99,8 +104,9 @@ def _anvil_data(anvil_app_dir: Path, tmp_path_factory: pytest.TempPathFactory,
     raw = str(pytestconfig.getini("anvil_dev_keep_server_running") or "").strip()
     persistent = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(raw.lower())
     yaml_persist = AppDir(anvil_app_dir).runtime_options.get("server_persist")
-    settings = config.build(anvil_app_dir, yaml_persist=yaml_persist, persistent=persistent,
-                            reload=False, scheduled_tasks=False, spares=1)
+    settings = config.build(
+        anvil_app_dir, yaml_persist=yaml_persist, persistent=persistent, reload=False, scheduled_tasks=False, spares=1
+    )
     return TestData(anvil_app_dir, tmp_path_factory.mktemp("anvil-dev"), settings)
 
 
@@ -113,8 +119,11 @@ def _anvil_fresh(request: pytest.FixtureRequest, _anvil_data: TestData) -> Itera
     mode = str(request.config.getini("anvil_dev_isolation") or "test").strip()
     if mode not in _ISOLATION:
         raise pytest.UsageError(f"anvil_dev_isolation = {mode}: give one of {', '.join(_ISOLATION)}")
-    key = {"test": request.node.nodeid, "module": request.node.module.__name__ if request.node.module else "",
-           "session": "session"}[mode]
+    key = {
+        "test": request.node.nodeid,
+        "module": request.node.module.__name__ if request.node.module else "",
+        "session": "session",
+    }[mode]
     if _last_reset != [key]:
         _anvil_data.reset()
         _last_reset[:] = [key]

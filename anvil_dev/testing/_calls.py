@@ -67,13 +67,18 @@ def exception_for(err: Mapping[str, Any], app_path: Path) -> BaseException:
 
     type_name = str(err.get("type") or "Exception")
     builtin = getattr(builtins, type_name, None)
-    if "." not in type_name and isinstance(builtin, type) and issubclass(builtin, Exception) \
-            and type_name not in _errors._registered:
+    if (
+        "." not in type_name
+        and isinstance(builtin, type)
+        and issubclass(builtin, Exception)
+        and type_name not in _errors._registered
+    ):
         cls = _wrapped_builtins.get(type_name)
         if cls is None:
             # Named as the server named it: the report says "ValueError: ...", as the server's would.
-            cls = _wrapped_builtins[type_name] = type(type_name, (_errors.AnvilWrappedError, builtin),
-                                                      {"__module__": "builtins"})
+            cls = _wrapped_builtins[type_name] = type(
+                type_name, (_errors.AnvilWrappedError, builtin), {"__module__": "builtins"}
+            )
         exc: BaseException = cls(dict(err))
     else:
         exc = _errors.exception_from_error(dict(err))
@@ -99,8 +104,9 @@ class HttpCaller:
 
         conn = self._connections.get(user)
         if conn is None:
-            conn = self._connections[user] = connect(self.url, as_user=user, token=self.cli_token if user else None,
-                                                     client_tag="pytest")
+            conn = self._connections[user] = connect(
+                self.url, as_user=user, token=self.cli_token if user else None, client_tag="pytest"
+            )
         return conn
 
     def __call__(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
@@ -149,8 +155,9 @@ class LocalCaller:
 
         from anvil_dev import wire
 
-        msg = wire.encode({"args": list(args), "kwargs": kwargs}, REGISTRY,
-                          error_prefix="Cannot serialize arguments to function. ")
+        msg = wire.encode(
+            {"args": list(args), "kwargs": kwargs}, REGISTRY, error_prefix="Cannot serialize arguments to function. "
+        )
         msg["command"] = name
         caller = Caller(client_type="browser", trusted=True, user_email_override=self.user)
         output: list[str] = []

@@ -45,10 +45,13 @@ class TestData:
 
         ctx = self.ctx
         ctx.tables.warm()
-        for database, name, sql in ((ctx.db, "sessions", sessions.SCHEMA), (ctx.db, "cookies", cookies.SCHEMA),
-                                    (ctx.db, "outbox", outbox.SCHEMA),
-                                    (ctx.db, "users_failures", users.FAILURES_SCHEMA),
-                                    (ctx.runtime_db, "tasks", tasks.SCHEMA)):
+        for database, name, sql in (
+            (ctx.db, "sessions", sessions.SCHEMA),
+            (ctx.db, "cookies", cookies.SCHEMA),
+            (ctx.db, "outbox", outbox.SCHEMA),
+            (ctx.db, "users_failures", users.FAILURES_SCHEMA),
+            (ctx.runtime_db, "tasks", tasks.SCHEMA),
+        ):
             db_mod.ensure_schema(database, name, sql)
         for name in _DATABASES:
             src = db_mod.connect(self.data_dir / name)

@@ -38,8 +38,9 @@ class Outbox:
 
     def to(self, address: str) -> list[dict[str, Any]]:
         """The messages sent to `address` (to, cc or bcc)."""
-        return [m for m in self.messages if any(address.lower() in str(a).lower()
-                                                for a in (*m["to"], *m["cc"], *m["bcc"]))]
+        return [
+            m for m in self.messages if any(address.lower() in str(a).lower() for a in (*m["to"], *m["cc"], *m["bcc"]))
+        ]
 
     def clear(self) -> None:
         self._data.ctx.outbox.clear_messages()
@@ -80,8 +81,10 @@ class BackgroundTasks:
         record = self._await(self._id(task), timeout)
         if record["status"] == "completed":
             return self._decode(record["result_wire"])
-        err = record.get("error") or {"type": "anvil.server.BackgroundTaskError",
-                                      "message": f"the task ended {record['status']}"}
+        err = record.get("error") or {
+            "type": "anvil.server.BackgroundTaskError",
+            "message": f"the task ended {record['status']}",
+        }
         raise exception_for(err, self._data.app_dir.path)
 
     def wait_all(self, timeout: float = 60.0) -> list[dict[str, Any]]:

@@ -104,6 +104,7 @@ def open_console(page: Any, server: ServerProcess) -> None:
 
 # ---- the Feedback Form ------------------------------------------------------------------------
 
+
 def test_feedback_form_submits_and_says_thanks(server: ServerProcess, page: Any) -> None:
     page.goto(server.url + "/_/theme/index.html")
     page.fill("#name", "Ann Example")
@@ -130,6 +131,7 @@ def test_feedback_form_shows_the_server_error(server: ServerProcess, page: Any) 
 
 
 # ---- anvil.js ------------------------------------------------------------------------------------
+
 
 def test_server_errors_reject_with_anvil_type_message_and_trace(server: ServerProcess, page: Any) -> None:
     page.goto(server.url + "/")
@@ -232,6 +234,7 @@ def test_spinner_shows_during_a_slow_call_but_not_for_call_s(extra_server: Serve
 
 # ---- the dev console -----------------------------------------------------------------------------
 
+
 def test_console_lists_functions_calls_one_and_logs_calls_live(extra_server: ServerProcess, page: Any) -> None:
     server = extra_server
     open_console(page, server)
@@ -298,7 +301,8 @@ def test_console_shows_a_syntax_error_until_it_is_fixed(server: ServerProcess, p
 
 
 def test_console_is_served_at_root_when_the_app_has_no_page(
-        app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any) -> None:
+    app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any
+) -> None:
     (app_dir / "theme" / "assets" / "index.html").unlink()
     yaml_path = app_dir / "anvil.yaml"
     yaml_path.write_text(yaml_path.read_text().replace("startup_form: Form1\n", ""))
@@ -327,7 +331,7 @@ def test_an_open_console_does_not_hold_up_server_shutdown(server: ServerProcess,
     page.locator("#live[data-state=down]").wait_for()  # and the console says it lost the server
 
 
-MAIL_MODULE = '''
+MAIL_MODULE = """
 import anvil.email
 import anvil.server
 
@@ -335,11 +339,12 @@ import anvil.server
 def send_welcome(email):
     anvil.email.send(to=email, subject="Welcome aboard", text="Hello, and welcome.",
                      html="<h1>Hello</h1><p>Welcome aboard.</p>")
-'''
+"""
 
 
-def test_console_browses_tables_and_the_email_outbox(app_dir: Path, server_factory: Callable[..., ServerProcess],
-                                                       page: Any) -> None:
+def test_console_browses_tables_and_the_email_outbox(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any
+) -> None:
     write_module(app_dir, "Mail", MAIL_MODULE)
     server = server_factory(app_dir)
     client = server.client()
@@ -381,12 +386,16 @@ def test_users_sign_up_log_in_and_out_from_the_page(server: ServerProcess, page:
         return out;
     }""")
     assert result == {
-        "signup": [True, "pat@example.org"], "current": "pat@example.org", "afterLogout": None,
-        "wrong": "anvil.users.AuthenticationFailed", "login": "pat@example.org", "again": "pat@example.org",
+        "signup": [True, "pat@example.org"],
+        "current": "pat@example.org",
+        "afterLogout": None,
+        "wrong": "anvil.users.AuthenticationFailed",
+        "login": "pat@example.org",
+        "again": "pat@example.org",
     }
 
 
-TASK_MODULE = '''
+TASK_MODULE = """
 import time
 import anvil.server
 
@@ -400,11 +409,12 @@ def crunch(n):
 @anvil.server.callable
 def start_crunch(n):
     return anvil.server.launch_background_task("crunch", n).get_id()
-'''
+"""
 
 
-def test_console_lists_background_tasks_and_kills_one(app_dir: Path, server_factory: Callable[..., ServerProcess],
-                                                      page: Any) -> None:
+def test_console_lists_background_tasks_and_kills_one(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any
+) -> None:
     write_module(app_dir, "Tasks", TASK_MODULE)
     server = server_factory(app_dir)
     task_id = server.client().call("start_crunch", 600)

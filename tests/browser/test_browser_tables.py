@@ -22,7 +22,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
-MODULE = '''
+MODULE = """
 import anvil.server
 from anvil.tables import app_tables
 
@@ -60,14 +60,20 @@ def count_of(search):
 def note_n(n):
     row = app_tables.notes.get(n=n)
     return row and [row["n"], row["owner"]]
-'''
+"""
 
 TABLES = {
-    "notes": {"title": "Notes", "client": "search", "server": "full", "columns": [
-        {"name": "n", "type": "number"}, {"name": "owner", "type": "string"},
-        {"name": "secret", "type": "string", "client_hidden": True}]},
-    "private": {"title": "Private", "client": "none", "server": "full", "columns": [
-        {"name": "x", "type": "number"}]},
+    "notes": {
+        "title": "Notes",
+        "client": "search",
+        "server": "full",
+        "columns": [
+            {"name": "n", "type": "number"},
+            {"name": "owner", "type": "string"},
+            {"name": "secret", "type": "string", "client_hidden": True},
+        ],
+    },
+    "private": {"title": "Private", "client": "none", "server": "full", "columns": [{"name": "x", "type": "number"}]},
 }
 
 
@@ -91,8 +97,10 @@ def browser() -> Iterator[Any]:
             pytest.fail(message)
         pytest.skip(message)
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
-                                                              "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield b
         b.close()
 
@@ -128,8 +136,17 @@ def test_the_browser_reads_a_search_table_and_pages_1000_rows_lazily(page: Any) 
                 inOrder: seen.every((n, i) => n === i), keys: Object.keys(one).sort(), owner: one.owner,
                 length: await t.notes.search({owner: "ann"}).length()};
     }""")
-    assert got == {"names": ["notes"], "before": 0, "afterFirst": 1, "pages": 10, "count": 1000, "inOrder": True,
-                   "keys": ["n", "owner"], "owner": "ann", "length": 500}  # no client_hidden "secret"
+    assert got == {
+        "names": ["notes"],
+        "before": 0,
+        "afterFirst": 1,
+        "pages": 10,
+        "count": 1000,
+        "inOrder": True,
+        "keys": ["n", "owner"],
+        "owner": "ann",
+        "length": 500,
+    }  # no client_hidden "secret"
 
 
 def test_the_browser_updates_a_row_of_a_client_writable_view(page: Any, server: ServerProcess) -> None:
@@ -141,8 +158,10 @@ def test_the_browser_updates_a_row_of_a_client_writable_view(page: Any, server: 
         try { await row.update({owner: "bob"}); } catch (e) { moved = [e.type, e.message]; }
         return {n: row.n, moved};
     }""")
-    assert got == {"n": 5005, "moved": ["anvil.server.PermissionDenied",
-                                        "This view only holds rows whose 'owner' is 'ann'"]}
+    assert got == {
+        "n": 5005,
+        "moved": ["anvil.server.PermissionDenied", "This view only holds rows whose 'owner' is 'ann'"],
+    }
     assert server.client().call("note_n", 5005) == [5005, "ann"]
 
 
@@ -161,10 +180,14 @@ def test_the_browser_is_refused_a_client_none_table_a_write_and_a_forged_view(pa
         await attempt("hidden", () => t.notes.get({secret: "s1"}));
         return out;
     }""")
-    assert got["none"] == ["anvil.server.PermissionDenied",
-                           "Permission denied: Cannot search in table 'private' from client code."]
-    assert got["write"] == ["anvil.server.PermissionDenied",
-                            "Permission denied: Cannot write in table 'notes' from client code."]
+    assert got["none"] == [
+        "anvil.server.PermissionDenied",
+        "Permission denied: Cannot search in table 'private' from client code.",
+    ]
+    assert got["write"] == [
+        "anvil.server.PermissionDenied",
+        "Permission denied: Cannot write in table 'notes' from client code.",
+    ]
     assert got["forged"][0] == "anvil.server.PermissionDenied" and "signature does not match" in got["forged"][1]
     assert got["hidden"] == ["anvil.tables.NoSuchColumnError", "No such column 'secret'"]
 

@@ -33,8 +33,10 @@ def browser() -> Iterator[Any]:
             pytest.fail(message)
         pytest.skip(message)
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield b
         b.close()
 
@@ -67,6 +69,7 @@ def open_app(page: Any, server: ServerProcess) -> None:
 
 
 # ---- the tutorial ---------------------------------------------------------------------------
+
 
 def test_the_scaffold_is_the_feedback_form_tutorial(server: ServerProcess, page: Any) -> None:
     open_app(page, server)
@@ -120,7 +123,7 @@ def test_saving_a_client_file_reloads_the_page(app_dir: Path, server: ServerProc
 
 # ---- Forms as real apps build them ----------------------------------------------------------
 
-SERVER = '''
+SERVER = """
 import anvil.server
 import anvil.users
 
@@ -143,7 +146,7 @@ def whoami():
 @anvil.server.callable
 def save_item(item):
     return "saved %s x%s" % (item["name"], item["qty"])
-'''
+"""
 
 FORMS = {
     "client_code/Main/form_template.yaml": """
@@ -318,8 +321,9 @@ def test_a_data_grid_pages_rows_from_a_server_call(forms_server: ServerProcess, 
     grid = page.locator(".anvil-datagrid")
     assert grid.locator(".data-grid-header").inner_text().split() == ["Name", "Qty"]
     visible = grid.locator(".data-grid-body .data-grid-row:visible")
-    assert [r.split("\t")[0].strip() for r in visible.all_inner_texts()] == ["Item 1", "Item 2", "Item 3"] or \
-        [t.splitlines()[0] for t in visible.all_inner_texts()] == ["Item 1", "Item 2", "Item 3"]
+    assert [r.split("\t")[0].strip() for r in visible.all_inner_texts()] == ["Item 1", "Item 2", "Item 3"] or [
+        t.splitlines()[0] for t in visible.all_inner_texts()
+    ] == ["Item 1", "Item 2", "Item 3"]
     assert grid.locator(".data-grid-page-info").inner_text() == "1-3 of 7"
     grid.locator(".data-grid-next").click()
     grid.locator(".data-grid-next").click()
@@ -327,16 +331,16 @@ def test_a_data_grid_pages_rows_from_a_server_call(forms_server: ServerProcess, 
     assert "Item 7" in visible.first.inner_text()
 
 
-def test_a_server_exception_is_caught_in_client_code_as_its_anvil_type(forms_server: ServerProcess,
-                                                                        page: Any) -> None:
+def test_a_server_exception_is_caught_in_client_code_as_its_anvil_type(forms_server: ServerProcess, page: Any) -> None:
     open_app(page, forms_server)
     page.click("button:has-text('Overdraw')")
     page.locator(".anvil-label", has_text="caught PermissionDenied: not your account").wait_for()
     assert page.locator("#anvil-error").count() == 0
 
 
-def test_an_alert_with_a_content_form_writes_back_and_returns_the_button(forms_server: ServerProcess,
-                                                                         page: Any) -> None:
+def test_an_alert_with_a_content_form_writes_back_and_returns_the_button(
+    forms_server: ServerProcess, page: Any
+) -> None:
     open_app(page, forms_server)
     page.click("button:has-text('Edit')")
     modal = page.locator(".anvil-modal")

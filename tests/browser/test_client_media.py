@@ -32,8 +32,10 @@ def browser() -> Iterator[Any]:
             pytest.fail(message)
         pytest.skip(message)
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield b
         b.close()
 
@@ -132,14 +134,18 @@ dependencies:
 @pytest.fixture
 def media_server(app_dir: Path, server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     _write(app_dir, "client_code/Frame/form_template.yaml", FRAME)
-    _write(app_dir, "client_code/Frame/__init__.py", """
+    _write(
+        app_dir,
+        "client_code/Frame/__init__.py",
+        """
         from ._anvil_designer import FrameTemplate
 
 
         class Frame(FrameTemplate):
             def __init__(self, **properties):
                 self.init_components(**properties)
-        """)
+        """,
+    )
     _write(app_dir, "client_code/Form1/form_template.yaml", FORM1)
     _write(app_dir, "client_code/Form1/__init__.py", FORM1_PY)
     write_module(app_dir, "Files", SERVER)
@@ -147,14 +153,21 @@ def media_server(app_dir: Path, server_factory: Callable[..., ServerProcess]) ->
     cfg.write_text(cfg.read_text(encoding="utf-8") + DEPENDENCY, encoding="utf-8")
     dep = app_dir.parent / "Widgets"
     _write(dep, "anvil.yaml", "name: Widgets\npackage_name: Widgets\n")
-    _write(dep, "client_code/Badge/form_template.yaml", """
+    _write(
+        dep,
+        "client_code/Badge/form_template.yaml",
+        """
         container: {type: FlowPanel}
         components:
         - name: badge_label
           type: Label
           properties: {text: a badge from Widgets}
-        """)
-    _write(dep, "client_code/Badge/__init__.py", """
+        """,
+    )
+    _write(
+        dep,
+        "client_code/Badge/__init__.py",
+        """
         from ._anvil_designer import BadgeTemplate
 
 
@@ -162,7 +175,8 @@ def media_server(app_dir: Path, server_factory: Callable[..., ServerProcess]) ->
             def __init__(self, **properties):
                 self.init_components(**properties)
                 self.badge_label.text += " (built)"
-        """)
+        """,
+    )
     return server_factory(app_dir)
 
 
@@ -184,8 +198,7 @@ def test_a_dependencys_form_is_built_from_its_own_client_code(media_server: Serv
     page.locator(".anvil-label", has_text="a badge from Widgets (built)").wait_for()
 
 
-def test_a_file_loaders_media_reaches_a_server_function(media_server: ServerProcess, page: Any,
-                                                       tmp_path: Path) -> None:
+def test_a_file_loaders_media_reaches_a_server_function(media_server: ServerProcess, page: Any, tmp_path: Path) -> None:
     upload = tmp_path / "notes.txt"
     upload.write_bytes(b"twelve bytes")
     open_app(page, media_server)

@@ -19,13 +19,13 @@ CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WAIT_MS = 15_000
 
-PRICES = '''
+PRICES = """
 import anvil.server
 
 @anvil.server.callable
 def price(item, quantity=1):
     return {"item": item, "total": 3 * quantity}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,10 @@ def browser() -> Iterator[Any]:
             pytest.fail(message)
         pytest.skip(message)
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield b
         b.close()
 
@@ -55,7 +57,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def test_replay_button_shows_the_new_result_beside_the_original(
-        app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any) -> None:
+    app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any
+) -> None:
     write_module(app_dir, "Prices", PRICES)
     srv = server_factory(app_dir)
     # A call made elsewhere (the Python client) before the console is even open: the log's history has it.
@@ -91,15 +94,23 @@ def test_replay_button_shows_the_new_result_beside_the_original(
 
 
 def test_replay_that_cannot_run_says_why_in_the_entry(
-        app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any) -> None:
+    app_dir: Path, server_factory: Callable[..., ServerProcess], page: Any
+) -> None:
     srv = server_factory(app_dir)
     page.goto(srv.url + "/_/console")
     page.wait_for_selector("#live[data-state=live]")
     conn = srv.client()
-    with conn.http.post(srv.url + "/_/call", files={
-            "json": (None, '{"command": "echo", "args": [null], "objects": [{"path": ["args", 0], '
-                           '"type": ["DataMedia"], "id": "p0", "mime-type": "text/plain", "name": "note.txt"}]}'),
-            "p0": ("note.txt", b"hello", "text/plain")}) as resp:
+    with conn.http.post(
+        srv.url + "/_/call",
+        files={
+            "json": (
+                None,
+                '{"command": "echo", "args": [null], "objects": [{"path": ["args", 0], '
+                '"type": ["DataMedia"], "id": "p0", "mime-type": "text/plain", "name": "note.txt"}]}',
+            ),
+            "p0": ("note.txt", b"hello", "text/plain"),
+        },
+    ) as resp:
         assert resp.status_code == 200
     entry = page.wait_for_selector(".log-item[data-kind=call]:has(.log-fn:text-is('echo'))")
     for media in (app_dir / ".anvil-dev" / "media").iterdir():

@@ -25,9 +25,24 @@ import sys
 from typing import Any
 
 MODULES = [
-    "anvil", "anvil.server", "anvil.users", "anvil.tables", "anvil.tables.query", "anvil.tables.v2",
-    "anvil.media", "anvil.email", "anvil.secrets", "anvil.http", "anvil.tz", "anvil.designer",
-    "anvil.util", "anvil.mpl_util", "anvil.pdf", "anvil.history", "anvil.regex", "anvil.saml.auth",
+    "anvil",
+    "anvil.server",
+    "anvil.users",
+    "anvil.tables",
+    "anvil.tables.query",
+    "anvil.tables.v2",
+    "anvil.media",
+    "anvil.email",
+    "anvil.secrets",
+    "anvil.http",
+    "anvil.tz",
+    "anvil.designer",
+    "anvil.util",
+    "anvil.mpl_util",
+    "anvil.pdf",
+    "anvil.history",
+    "anvil.regex",
+    "anvil.saml.auth",
 ]
 
 
@@ -41,8 +56,9 @@ def signature(obj: Any) -> str | None:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return None
-    params = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()
-              if not p.name.startswith("_")]
+    params = [
+        p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values() if not p.name.startswith("_")
+    ]
     return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
 
 
@@ -86,8 +102,12 @@ def public_names(mod: Any) -> dict[str, Any]:
 def main() -> None:
     sys.path[:0] = sys.argv[1:3]
     api = {name: public_names(importlib.import_module(name)) for name in MODULES}
-    json.dump({"source": "anvil-works/anvil-runtime v1.17.0 (downlink/python/anvil)", "modules": api},
-              sys.stdout, indent=1, sort_keys=True)
+    json.dump(
+        {"source": "anvil-works/anvil-runtime v1.17.0 (downlink/python/anvil)", "modules": api},
+        sys.stdout,
+        indent=1,
+        sort_keys=True,
+    )
     sys.stdout.write("\n")
 
 

@@ -159,10 +159,12 @@ def post(srv: ServerProcess, body: bytes | str, content_type: str = "application
     return requests.post(srv.url + "/_/call", data=body, headers={"Content-Type": content_type}, timeout=30)
 
 
-def call_json(command: str, args: list[object] | None = None, objects: list[object] | None = None,
-              **extra: object) -> str:
-    return json.dumps({"command": command, "args": [None] if args is None else args, "kwargs": {},
-                       "objects": objects or [], **extra})
+def call_json(
+    command: str, args: list[object] | None = None, objects: list[object] | None = None, **extra: object
+) -> str:
+    return json.dumps(
+        {"command": command, "args": [None] if args is None else args, "kwargs": {}, "objects": objects or [], **extra}
+    )
 
 
 def assert_json_error(r: requests.Response, status: int, type_name: str, fragment: str) -> None:
@@ -203,23 +205,26 @@ def _entry(kind: str, **fields: object) -> dict[str, object]:
     return {"path": ["args", 0], "type": [kind], **fields}
 
 
-@pytest.mark.parametrize("entry, fragment", [
-    (_entry("ValueType"), "No such serializable type: None at msg['args'][0]"),
-    (_entry("ValueType", typeName="nope.Nope"), "No such serializable type: nope.Nope at msg['args'][0]"),
-    (_entry("ValueType", typeName="os.system"), "No such serializable type: os.system at msg['args'][0]"),
-    (_entry("ClassType", typeName=7), "No such serializable type: 7 at msg['args'][0]"),
-    (_entry("Long", value="12x"), "Malformed Long value at msg['args'][0]: '12x'"),
-    (_entry("Long", value="9" * 100_000), "Malformed Long value at msg['args'][0]"),
-    (_entry("Long"), "Malformed Long value at msg['args'][0]: None"),
-    (_entry("Float", value="1.5"), "Malformed Float value at msg['args'][0]"),
-    (_entry("Date", value="2024-13-45"), "Malformed Date value at msg['args'][0]"),
-    (_entry("DateTime", value=5), "Malformed DateTime value at msg['args'][0]: 5"),
-    (_entry("DateTime", value="2024-01-01 00:00:00+9999"), "Malformed DateTime value at msg['args'][0]"),
-    (_entry("NoSuchKind"), "Cannot deserialize object of type ['NoSuchKind'] at msg['args'][0]"),
-    ({"path": ["args", 0], "type": []}, "Cannot deserialize object of type [] at msg['args'][0]"),
-    ({"path": ["args", 7], "type": ["Long"], "value": "5"}, "cannot set a value at msg['args'][7]"),
-    ({"path": ["args", 0, "x", 3], "type": ["Long"], "value": "5"}, "no value at msg['args'][0]['x']"),
-])
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        (_entry("ValueType"), "No such serializable type: None at msg['args'][0]"),
+        (_entry("ValueType", typeName="nope.Nope"), "No such serializable type: nope.Nope at msg['args'][0]"),
+        (_entry("ValueType", typeName="os.system"), "No such serializable type: os.system at msg['args'][0]"),
+        (_entry("ClassType", typeName=7), "No such serializable type: 7 at msg['args'][0]"),
+        (_entry("Long", value="12x"), "Malformed Long value at msg['args'][0]: '12x'"),
+        (_entry("Long", value="9" * 100_000), "Malformed Long value at msg['args'][0]"),
+        (_entry("Long"), "Malformed Long value at msg['args'][0]: None"),
+        (_entry("Float", value="1.5"), "Malformed Float value at msg['args'][0]"),
+        (_entry("Date", value="2024-13-45"), "Malformed Date value at msg['args'][0]"),
+        (_entry("DateTime", value=5), "Malformed DateTime value at msg['args'][0]: 5"),
+        (_entry("DateTime", value="2024-01-01 00:00:00+9999"), "Malformed DateTime value at msg['args'][0]"),
+        (_entry("NoSuchKind"), "Cannot deserialize object of type ['NoSuchKind'] at msg['args'][0]"),
+        ({"path": ["args", 0], "type": []}, "Cannot deserialize object of type [] at msg['args'][0]"),
+        ({"path": ["args", 7], "type": ["Long"], "value": "5"}, "cannot set a value at msg['args'][7]"),
+        ({"path": ["args", 0, "x", 3], "type": ["Long"], "value": "5"}, "no value at msg['args'][0]['x']"),
+    ],
+)
 def test_malformed_objects_entries_name_what_and_where(fresh: ServerProcess, entry: dict, fragment: str) -> None:
     r = post(fresh, call_json("echo", objects=[entry]))
     assert_json_error(r, 400, "anvil.server.SerializationError", fragment)
@@ -230,8 +235,12 @@ def test_malformed_objects_entries_name_what_and_where(fresh: ServerProcess, ent
 @pytest.mark.parametrize("path", [["kwargs"], ["args"], ["command"], ["caller", "trusted"], [], "args", [{"a": 1}]])
 def test_objects_entries_must_point_inside_the_arguments(fresh: ServerProcess, path: object) -> None:
     r = post(fresh, call_json("echo", objects=[{"path": path, "type": ["Long"], "value": "5"}]))
-    assert_json_error(r, 400, "anvil.server.SerializationError",
-                      "Malformed entry in 'objects': its \"path\" must be a list that starts with \"args\"")
+    assert_json_error(
+        r,
+        400,
+        "anvil.server.SerializationError",
+        'Malformed entry in \'objects\': its "path" must be a list that starts with "args"',
+    )
     still_serving(fresh)
 
 
@@ -240,12 +249,17 @@ def test_objects_entries_must_point_inside_the_arguments(fresh: ServerProcess, p
 
 def test_deeply_nested_json_is_refused_with_a_clear_error(fresh: ServerProcess) -> None:
     deep = "[" * 100_000 + "]" * 100_000
-    for body in (deep, '{"command": "echo", "args": [' + deep + "]}",
-                 '{"command": "echo", "args": [' + "[" * 300 + "]" * 300 + "]}"):
-        assert_json_error(post(fresh, body), 400, "anvil.server.SerializationError",
-                          "Call body nested more than 200 levels deep")
-    r = requests.post(fresh.url + "/_/call", files={"json": (None, '{"command": "echo", "args": [' + deep + "]}")},
-                      timeout=30)
+    for body in (
+        deep,
+        '{"command": "echo", "args": [' + deep + "]}",
+        '{"command": "echo", "args": [' + "[" * 300 + "]" * 300 + "]}",
+    ):
+        assert_json_error(
+            post(fresh, body), 400, "anvil.server.SerializationError", "Call body nested more than 200 levels deep"
+        )
+    r = requests.post(
+        fresh.url + "/_/call", files={"json": (None, '{"command": "echo", "args": [' + deep + "]}")}, timeout=30
+    )
     assert_json_error(r, 400, "anvil.server.SerializationError", "Call body nested more than 200 levels deep")
     # Just inside the limit works both ways; a deeper value made by server code is named, not a RecursionError.
     c = fresh.client()
@@ -260,8 +274,12 @@ def test_deeply_nested_json_is_refused_with_a_clear_error(fresh: ServerProcess) 
 def test_huge_arrays_non_utf8_and_odd_strings(fresh: ServerProcess) -> None:
     r = post(fresh, json.dumps({"command": "length", "args": [list(range(1_000_000))]}))
     assert r.status_code == 200 and r.json()["response"] == 1_000_000
-    assert_json_error(post(fresh, b'{"command": "echo", "args": ["\xff\xfe"]}'), 400,
-                      "anvil.server.InternalError", "Malformed JSON in call body: 'utf-8' codec can't decode byte 0xff")
+    assert_json_error(
+        post(fresh, b'{"command": "echo", "args": ["\xff\xfe"]}'),
+        400,
+        "anvil.server.InternalError",
+        "Malformed JSON in call body: 'utf-8' codec can't decode byte 0xff",
+    )
     assert_json_error(post(fresh, b"\xff\xfe{}"), 400, "anvil.server.InternalError", "Malformed JSON in call body")
     # Lone surrogates and NUL are valid JSON strings: they arrive, and go back, unchanged.
     r = post(fresh, json.dumps({"command": "echo", "args": ["\ud800\x00"]}))
@@ -272,9 +290,20 @@ def test_huge_arrays_non_utf8_and_odd_strings(fresh: ServerProcess) -> None:
 def test_kwargs_of_every_json_type_and_odd_names(fresh: ServerProcess) -> None:
     values = {"n": None, "b": True, "i": 1, "f": 1.5, "s": "x", "l": [1], "d": {"a": {}}, "": 0, "not an identifier": 1}
     r = post(fresh, json.dumps({"command": "kinds", "args": [[], {}], "kwargs": values}))
-    assert r.json()["response"] == [["list", "dict"], {
-        "n": "NoneType", "b": "bool", "i": "int", "f": "float", "s": "str", "l": "list", "d": "dict", "": "int",
-        "not an identifier": "int"}]
+    assert r.json()["response"] == [
+        ["list", "dict"],
+        {
+            "n": "NoneType",
+            "b": "bool",
+            "i": "int",
+            "f": "float",
+            "s": "str",
+            "l": "list",
+            "d": "dict",
+            "": "int",
+            "not an identifier": "int",
+        },
+    ]
     # A wrong type for a function that cannot take it: the function's own error, pointing at its line.
     with pytest.raises(ServerError) as e:
         fresh.client().call("add", "one", 2)
@@ -296,37 +325,64 @@ def test_multipart_bodies_with_missing_repeated_and_odd_parts(fresh: ServerProce
         return call_json(command, args=[None] * len(objects) if args is None else args, objects=objects)
 
     def media(i: int, part: object, **fields: object) -> dict[str, object]:
-        return {"path": ["args", i], "type": ["DataMedia"], "id": part, "mime-type": "text/plain", "name": "a.txt",
-                **fields}
+        return {
+            "path": ["args", i],
+            "type": ["DataMedia"],
+            "id": part,
+            "mime-type": "text/plain",
+            "name": "a.txt",
+            **fields,
+        }
 
     # One part named by two entries: both get every byte (it used to be read once, the second got 0 bytes).
-    r = requests.post(url, files={"json": (None, media_call([media(0, "p0"), media(1, "p0")])),
-                                  "p0": ("a.txt", b"hello")}, timeout=30)
+    r = requests.post(
+        url, files={"json": (None, media_call([media(0, "p0"), media(1, "p0")])), "p0": ("a.txt", b"hello")}, timeout=30
+    )
     assert r.json()["response"] == [["a.txt", "text/plain", 5], ["a.txt", "text/plain", 5]]
     # A part whose id is a path is just a part name: the media lands in the store, not at that path.
-    r = requests.post(url, files={"json": (None, media_call([media(0, "../../escape")])),
-                                  "../../escape": ("e.txt", b"abc")}, timeout=30)
+    r = requests.post(
+        url,
+        files={"json": (None, media_call([media(0, "../../escape")])), "../../escape": ("e.txt", b"abc")},
+        timeout=30,
+    )
     assert r.json()["response"] == [["a.txt", "text/plain", 3]]
     assert not (fresh.app_dir / "escape").exists() and not (fresh.app_dir.parent / "escape").exists()
     # Non-string content types and names are replaced by the part's own, so the download works.
-    r = requests.post(url, files={"json": (None, media_call([media(0, "p0", **{"mime-type": 5, "name": ["x"]})],
-                                                           command="echo")),
-                                  "p0": ("b.txt", b"bytes", "text/csv")}, timeout=30)
+    r = requests.post(
+        url,
+        files={
+            "json": (None, media_call([media(0, "p0", **{"mime-type": 5, "name": ["x"]})], command="echo")),
+            "p0": ("b.txt", b"bytes", "text/csv"),
+        },
+        timeout=30,
+    )
     entry = r.json()["objects"][0]
     assert (entry["mime-type"], entry["name"]) == ("text/csv", "b.txt")
     download = requests.get(fresh.url + entry["url"], timeout=30)
     assert download.status_code == 200 and download.content == b"bytes"
     # Missing parts, a json part sent as a file, and bodies that are not multipart at all.
-    assert_json_error(requests.post(url, files={"json": (None, media_call([media(0, "p9")]))}, timeout=30),
-                      400, "anvil.server.SerializationError", "Media at ['args', 0] has no part named 'p9'")
-    assert_json_error(requests.post(url, files={"other": (None, "{}")}, timeout=30), 400,
-                      "anvil.server.InternalError", "A multipart call needs a 'json' part")
-    for body, ctype in [(b"--XX\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{", "boundary=XX"),
-                        (b"garbage", "boundary=XX"), (b"garbage", "")]:
+    assert_json_error(
+        requests.post(url, files={"json": (None, media_call([media(0, "p9")]))}, timeout=30),
+        400,
+        "anvil.server.SerializationError",
+        "Media at ['args', 0] has no part named 'p9'",
+    )
+    assert_json_error(
+        requests.post(url, files={"other": (None, "{}")}, timeout=30),
+        400,
+        "anvil.server.InternalError",
+        "A multipart call needs a 'json' part",
+    )
+    for body, ctype in [
+        (b'--XX\r\nContent-Disposition: form-data; name="json"\r\n\r\n{', "boundary=XX"),
+        (b"garbage", "boundary=XX"),
+        (b"garbage", ""),
+    ]:
         r = post(fresh, body, "multipart/form-data" + ("; " + ctype if ctype else ""))
         assert_json_error(r, 400, "anvil.server.InternalError", "A multipart call needs a 'json' part")
-    r = requests.post(url, files={"json": (None, '{"command": "echo", "args": [' + "[" * 5000 + "]" * 5000 + "]}")},
-                      timeout=30)
+    r = requests.post(
+        url, files={"json": (None, '{"command": "echo", "args": [' + "[" * 5000 + "]" * 5000 + "]}")}, timeout=30
+    )
     assert_json_error(r, 400, "anvil.server.SerializationError", "nested more than 200 levels deep")
     still_serving(fresh)
 
@@ -340,16 +396,22 @@ def test_forged_row_references_are_refused(fresh: ServerProcess) -> None:
     assert c.call("row_name", ann) == "Ann"
 
     def row_call(data: object) -> requests.Response:
-        return post(fresh, call_json("row_name", args=[data], objects=[
-            {"path": ["args", 0], "type": ["ValueType"], "typeName": "anvil.tables.Row"}]))
+        return post(
+            fresh,
+            call_json(
+                "row_name",
+                args=[data],
+                objects=[{"path": ["args", 0], "type": ["ValueType"], "typeName": "anvil.tables.Row"}],
+            ),
+        )
 
     refused = "Invalid row reference: its signature does not match (was it altered?)"
     for forged in [
-        {k: v for k, v in ann.data.items() if k != "mac"},      # no MAC
-        dict(ann.data, mac=""),                                  # empty MAC
-        dict(ann.data, mac=bob.data["mac"]),                     # another row's MAC
-        dict(ann.data, id=bob.get_id()),                         # another row's id under Ann's MAC
-        dict(ann.data, id="[999999,1]"),                         # a table that does not exist
+        {k: v for k, v in ann.data.items() if k != "mac"},  # no MAC
+        dict(ann.data, mac=""),  # empty MAC
+        dict(ann.data, mac=bob.data["mac"]),  # another row's MAC
+        dict(ann.data, id=bob.get_id()),  # another row's id under Ann's MAC
+        dict(ann.data, id="[999999,1]"),  # a table that does not exist
     ]:
         assert_json_error(row_call(forged), 403, "anvil.server.PermissionDenied", refused)
     for junk in ["junk", 7, None, [ann.data]]:
@@ -362,14 +424,18 @@ def test_forged_row_references_are_refused(fresh: ServerProcess) -> None:
 # --------------------------------------------------------------------------------- hostile server code
 
 
-@pytest.mark.parametrize("fn, args, type_name, message", [
-    ("exit_with", [3], "SystemExit", "3"),
-    ("raise_system_exit", [], "SystemExit", "leaving"),
-    ("raise_keyboard_interrupt", [], "KeyboardInterrupt", ""),
-    ("unprintable_error", [], "UnprintableError", "<the exception's __str__ raised RuntimeError: str failed>"),
-])
-def test_server_code_that_exits_or_interrupts_gets_its_own_error(srv: ServerProcess, fn: str, args: list,
-                                                                 type_name: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "fn, args, type_name, message",
+    [
+        ("exit_with", [3], "SystemExit", "3"),
+        ("raise_system_exit", [], "SystemExit", "leaving"),
+        ("raise_keyboard_interrupt", [], "KeyboardInterrupt", ""),
+        ("unprintable_error", [], "UnprintableError", "<the exception's __str__ raised RuntimeError: str failed>"),
+    ],
+)
+def test_server_code_that_exits_or_interrupts_gets_its_own_error(
+    srv: ServerProcess, fn: str, args: list, type_name: str, message: str
+) -> None:
     start = time.monotonic()
     with pytest.raises(ServerError) as e:
         srv.client().call(fn, *args)
@@ -387,11 +453,14 @@ def test_a_process_that_kills_itself(srv: ServerProcess) -> None:
     still_serving(srv)
 
 
-@pytest.mark.parametrize("fn, fragment", [
-    ("generator", "Cannot serialize <class 'generator'> object at msg['response']"),
-    ("contains_itself", "circular reference) at msg['response']['self']"),
-    ("unprintable", "Cannot serialize <class 'AttackApp.Attack.Unprintable'> object at msg['response']['x']"),
-])
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        ("generator", "Cannot serialize <class 'generator'> object at msg['response']"),
+        ("contains_itself", "circular reference) at msg['response']['self']"),
+        ("unprintable", "Cannot serialize <class 'AttackApp.Attack.Unprintable'> object at msg['response']['x']"),
+    ],
+)
 def test_unreturnable_values_are_named(srv: ServerProcess, fn: str, fragment: str) -> None:
     with pytest.raises(ServerError) as e:
         srv.client().call(fn)
@@ -439,12 +508,13 @@ def test_clients_that_disconnect_mid_call_mid_body_and_mid_upload(srv: ServerPro
     body = json.dumps({"command": "sleep", "args": [0.5]}).encode()
     heads = [
         b"POST /_/call HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-        % len(body) + body,
+        % len(body)
+        + body,
         b"POST /_/call HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n"
         b'{"command": "ec',
         b"POST /_/call HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XX\r\n"
-        b"Content-Length: 100000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{}\r\n--XX\r\n"
-        b"Content-Disposition: form-data; name=\"p0\"; filename=\"a\"\r\n\r\nabc",
+        b'Content-Length: 100000\r\n\r\n--XX\r\nContent-Disposition: form-data; name="json"\r\n\r\n{}\r\n--XX\r\n'
+        b'Content-Disposition: form-data; name="p0"; filename="a"\r\n\r\nabc',
     ]
     for head in heads:
         for _ in range(3):
@@ -503,7 +573,10 @@ def test_calls_during_a_storm_of_saves_all_succeed(tmp_path: Path, server_factor
 
 def test_a_module_that_deletes_its_own_file(tmp_path: Path, server_factory) -> None:
     app = scaffold(tmp_path / "SelfDelete")
-    write_module(app, "Doomed", """
+    write_module(
+        app,
+        "Doomed",
+        """
         import os
         import anvil.server
 
@@ -511,7 +584,8 @@ def test_a_module_that_deletes_its_own_file(tmp_path: Path, server_factory) -> N
         def delete_me():
             os.remove(__file__)
             return "deleted"
-    """)
+    """,
+    )
     srv = server_factory(app)
     mark = srv.mark()
     assert srv.client().call("delete_me") == "deleted"
@@ -577,8 +651,18 @@ def test_uplink_garbage_is_refused_without_tracebacks(fresh: ServerProcess) -> N
     assert replies(ws) == ["closed"]
     fresh.wait_for_output("broke the protocol (a text frame nested too deeply)", after=mark)
     ws = connect()
-    ws.send(json.dumps({"type": "CALL", "id": "c1", "command": "echo", "args": [None], "kwargs": {},
-                        "objects": [{"path": ["args", 0], "type": ["DateTime"], "value": 5}]}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "CALL",
+                "id": "c1",
+                "command": "echo",
+                "args": [None],
+                "kwargs": {},
+                "objects": [{"path": ["args", 0], "type": ["DateTime"], "value": 5}],
+            }
+        )
+    )
     ws.send(json.dumps({"type": "CALL", "id": "c2", "command": "nested", "args": [900], "kwargs": {}}))
     got = {r["id"]: r["error"] for r in replies(ws)[:2]}  # type: ignore[index]
     ws.close()

@@ -35,8 +35,10 @@ def one_error_line(result: subprocess.CompletedProcess[str], code: int = 1) -> s
 BROKEN_YAML = {
     "invalid YAML": ("name: App\nservices: [\n", "anvil.yaml line 3, column 1 is not valid YAML"),
     "a top-level list": ("- name: App\n- services: []\n", "anvil.yaml must be a mapping of keys"),
-    "db_schema: 5": ("name: App\ndb_schema: 5\n",
-                     "anvil.yaml line 2: db_schema is 5 (a number), but must be a mapping of tables or a list"),
+    "db_schema: 5": (
+        "name: App\ndb_schema: 5\n",
+        "anvil.yaml line 2: db_schema is 5 (a number), but must be a mapping of tables or a list",
+    ),
 }
 COMMANDS = [["serve", "--port", "0"], ["tables"], ["users", "list"], ["tasks"], ["secrets"]]
 
@@ -51,11 +53,14 @@ def test_broken_anvil_yaml(app_dir: Path, broken: str, command: list[str]) -> No
     assert "fix" in line
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("127.0.0.1:3030", "'127.0.0.1:3030' is not a URL - give the scheme too: http://127.0.0.1:3030"),
-    ("ftp://127.0.0.1:3030", "'ftp://127.0.0.1:3030' is not an http:// or https:// URL"),
-    ("http://127.0.0.1:99999", "'http://127.0.0.1:99999' has no valid port (give 1-65535)"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("127.0.0.1:3030", "'127.0.0.1:3030' is not a URL - give the scheme too: http://127.0.0.1:3030"),
+        ("ftp://127.0.0.1:3030", "'ftp://127.0.0.1:3030' is not an http:// or https:// URL"),
+        ("http://127.0.0.1:99999", "'http://127.0.0.1:99999' has no valid port (give 1-65535)"),
+    ],
+)
 @pytest.mark.parametrize("how", ["--url", "ANVIL_DEV_URL"])
 def test_malformed_url_for_call(tmp_path: Path, url: str, expected: str, how: str) -> None:
     argv, env = (["--url", url], {}) if how == "--url" else ([], {"ANVIL_DEV_URL": url})
@@ -78,14 +83,21 @@ def test_json_errors_are_json(server: ServerProcess, tmp_path: Path) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     gone = run_cli("call", "--json", "--url", nobody, "add", "1", "2")
     assert gone.returncode == 2
-    assert json.loads(gone.stdout) == {"error": {"type": "ConnectionFailed", "trace": [], "message":
-                                                 f"no anvil-dev server at {nobody} - start one with `anvil-dev serve`"}}
+    assert json.loads(gone.stdout) == {
+        "error": {
+            "type": "ConnectionFailed",
+            "trace": [],
+            "message": f"no anvil-dev server at {nobody} - start one with `anvil-dev serve`",
+        }
+    }
 
 
 def test_tables_export_of_no_such_table(app_dir: Path) -> None:
     line = one_error_line(run_cli("--app", str(app_dir), "tables", "export", "nosuch"))
-    assert line == ("Error: No table 'nosuch' in this app (tables: feedback, users) - `anvil-dev tables` lists "
-                    "them with their columns")
+    assert line == (
+        "Error: No table 'nosuch' in this app (tables: feedback, users) - `anvil-dev tables` lists "
+        "them with their columns"
+    )
 
 
 @pytest.fixture
@@ -109,9 +121,11 @@ def test_port_in_use(app_dir: Path, busy_port: Callable[[], int], how: str) -> N
     port = busy_port()
     argv, env = (["--port", str(port)], {}) if how == "--port" else ([], {"ANVIL_DEV_PORT": str(port)})
     line = one_error_line(run_cli("--app", str(app_dir), "serve", *argv, env=env))
-    assert line == (f"Error: port {port} is already in use on 127.0.0.1 (another anvil-dev serve, or another "
-                    "program) - choose another with --port N or ANVIL_DEV_PORT=N (`make demo ANVIL_DEV_PORT=N` "
-                    "for the demo)")
+    assert line == (
+        f"Error: port {port} is already in use on 127.0.0.1 (another anvil-dev serve, or another "
+        "program) - choose another with --port N or ANVIL_DEV_PORT=N (`make demo ANVIL_DEV_PORT=N` "
+        "for the demo)"
+    )
 
 
 def test_port_in_use_under_make_demo(tmp_path: Path, busy_port: Callable[[], int]) -> None:
@@ -122,20 +136,40 @@ def test_port_in_use_under_make_demo(tmp_path: Path, busy_port: Callable[[], int
     port = busy_port()
     stamp = venv / ".installed-runtime"
     result = subprocess.run(
-        ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "-o", str(stamp),
-         "demo", f"VENV={venv}", f"ANVIL_DEV_PORT={port}"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            str(ROOT / "Makefile"),
+            "-C",
+            str(tmp_path),
+            "-o",
+            str(stamp),
+            "demo",
+            f"VENV={venv}",
+            f"ANVIL_DEV_PORT={port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert result.returncode != 0 and TRACEBACK not in result.stdout + result.stderr, result.stderr
-    assert (f"Error: port {port} is already in use on 127.0.0.1 (another anvil-dev serve, or another program) - "
-            "choose another with --port N or ANVIL_DEV_PORT=N (`make demo ANVIL_DEV_PORT=N` for the demo)"
-            in result.stderr.splitlines()), result.stderr
+    assert (
+        f"Error: port {port} is already in use on 127.0.0.1 (another anvil-dev serve, or another program) - "
+        "choose another with --port N or ANVIL_DEV_PORT=N (`make demo ANVIL_DEV_PORT=N` for the demo)"
+        in result.stderr.splitlines()
+    ), result.stderr
 
 
-@pytest.mark.parametrize(("host", "expected"), [
-    ("192.0.2.1", "192.0.2.1 is not an address of this machine"),  # TEST-NET-1: never a local address
-    ("no-such-host.invalid", "'no-such-host.invalid' is not an address or a host name this machine can find"),
-])
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("192.0.2.1", "192.0.2.1 is not an address of this machine"),  # TEST-NET-1: never a local address
+        ("no-such-host.invalid", "'no-such-host.invalid' is not an address or a host name this machine can find"),
+    ],
+)
 def test_host_that_cannot_be_bound(app_dir: Path, host: str, expected: str) -> None:
     line = one_error_line(run_cli("--app", str(app_dir), "serve", "--host", host, "--port", str(free_port())))
     assert line.startswith("Error: cannot listen on ") and expected in line, line
@@ -145,10 +179,16 @@ def test_host_that_cannot_be_bound(app_dir: Path, host: str, expected: str) -> N
 def test_serve_app_after_the_command(app_dir: Path, tmp_path: Path) -> None:
     """`anvil-dev serve --app DIR`, as users type it, serves DIR (from a directory that is no app)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "anvil_dev", "serve", "--app", str(app_dir), "--port", str(port)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anvil_dev", "serve", "--app", str(app_dir), "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -160,12 +200,15 @@ def test_serve_app_after_the_command(app_dir: Path, tmp_path: Path) -> None:
         proc.wait(15)
 
 
-def test_second_serve_on_one_app_refuses(server: ServerProcess, app_dir: Path,
-                                         server_factory: Callable[..., ServerProcess]) -> None:
+def test_second_serve_on_one_app_refuses(
+    server: ServerProcess, app_dir: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     line = one_error_line(run_cli("--app", str(app_dir), "serve", "--port", str(free_port())))
-    assert line == (f"Error: another anvil-dev serve (pid {server.proc.pid}, {server.url}) is already serving "
-                    f"{app_dir} - stop it first, or call that one (two servers on one app would run its scheduled "
-                    "tasks twice)")
+    assert line == (
+        f"Error: another anvil-dev serve (pid {server.proc.pid}, {server.url}) is already serving "
+        f"{app_dir} - stop it first, or call that one (two servers on one app would run its scheduled "
+        "tasks twice)"
+    )
     # A server killed outright leaves its lock file behind; the lock itself goes with the process.
     os.killpg(server.proc.pid, signal.SIGKILL)
     server.proc.wait()
@@ -174,10 +217,14 @@ def test_second_serve_on_one_app_refuses(server: ServerProcess, app_dir: Path,
     assert again.client().call("add", 1, 1) == 2
 
 
-def test_call_cut_off_by_the_server_stopping(app_dir: Path, server_factory: Callable[..., ServerProcess],
-                                             tmp_path: Path) -> None:
+def test_call_cut_off_by_the_server_stopping(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     marker = tmp_path / "started"
-    write_module(app_dir, "Slow", f"""
+    write_module(
+        app_dir,
+        "Slow",
+        f"""
         import pathlib, time
         import anvil.server
 
@@ -185,25 +232,36 @@ def test_call_cut_off_by_the_server_stopping(app_dir: Path, server_factory: Call
         def slow():
             pathlib.Path({str(marker)!r}).write_text("x")
             time.sleep(60)
-    """)
+    """,
+    )
     server = server_factory(app_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "anvil_dev", "call", "--url", server.url, "slow"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anvil_dev", "call", "--url", server.url, "slow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     wait_until(marker.exists, what="the call to start")
     os.killpg(server.proc.pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=30)
     result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     line = one_error_line(result, code=2)
-    assert line == (f"the server at {server.url} closed the connection before it answered (did "
-                    "`anvil-dev serve` stop?) - the call may have run in part; start the server again and retry")
+    assert line == (
+        f"the server at {server.url} closed the connection before it answered (did "
+        "`anvil-dev serve` stop?) - the call may have run in part; start the server again and retry"
+    )
 
 
-def test_client_tells_a_lost_connection_from_no_server(app_dir: Path,
-                                                       server_factory: Callable[..., ServerProcess],
-                                                       tmp_path: Path) -> None:
+def test_client_tells_a_lost_connection_from_no_server(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     marker = tmp_path / "started"
-    write_module(app_dir, "Slow", f"""
+    write_module(
+        app_dir,
+        "Slow",
+        f"""
         import pathlib, time
         import anvil.server
 
@@ -211,7 +269,8 @@ def test_client_tells_a_lost_connection_from_no_server(app_dir: Path,
         def slow():
             pathlib.Path({str(marker)!r}).write_text("x")
             time.sleep(60)
-    """)
+    """,
+    )
     server = server_factory(app_dir)
     conn = server.client()
     import threading
@@ -258,6 +317,7 @@ def test_scaffolded_app_still_serves(tmp_path: Path, server_factory: Callable[..
     """The checks on anvil.yaml accept what `init` writes and Anvil's own shapes (db_schema as a list)."""
     app = scaffold(tmp_path / "ListForm")
     text = (app / "anvil.yaml").read_text().split("db_schema:")[0]
-    (app / "anvil.yaml").write_text(text + "db_schema:\n- name: Feedback\n  python_name: feedback\n"
-                                    "  columns: [{name: name, type: string}]\n")
+    (app / "anvil.yaml").write_text(
+        text + "db_schema:\n- name: Feedback\n  python_name: feedback\n  columns: [{name: name, type: string}]\n"
+    )
     assert server_factory(app).client().call("add", 1, 2) == 3

@@ -64,7 +64,10 @@ def test_secrets_set_and_list(app_dir, server_factory) -> None:
     assert r.returncode == 0 and "s3cret" not in r.stdout
     r = run_cli("--app", str(app_dir), "secrets")
     assert "api_key" in r.stdout and "s3cret" not in r.stdout
-    write_module(app_dir, "Sec", """
+    write_module(
+        app_dir,
+        "Sec",
+        """
         import anvil.secrets
         import anvil.server
 
@@ -73,7 +76,8 @@ def test_secrets_set_and_list(app_dir, server_factory) -> None:
         @anvil.server.callable
         def key_length():
             return len(KEY)
-    """)
+    """,
+    )
     srv = server_factory(app_dir)
     assert srv.client().call("key_length") == 6
     assert "s3cret" not in srv.output
@@ -110,8 +114,14 @@ def test_reset_asks_first_and_then_wipes_local_data(app_dir, server_factory) -> 
 
     from helpers import ROOT
 
-    declined = subprocess.run([sys.executable, "-m", "anvil_dev", "--app", str(app_dir), "reset"], input="n\n",
-                              capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)}, timeout=60)
+    declined = subprocess.run(
+        [sys.executable, "-m", "anvil_dev", "--app", str(app_dir), "reset"],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     assert declined.returncode == 1 and "Aborted" in declined.stderr and data.exists()
     r = run_cli("--app", str(app_dir), "reset", "--yes")
     assert r.returncode == 0 and not data.exists()
@@ -124,14 +134,18 @@ def test_console_log_names_the_user_a_call_ran_as(app_dir, server_factory) -> No
 
     import requests
 
-    write_module(app_dir, "Who", """
+    write_module(
+        app_dir,
+        "Who",
+        """
         import anvil.server
         import anvil.users
 
         @anvil.server.callable(require_user=True)
         def secret_sum(a, b):
             return a + b
-    """)
+    """,
+    )
     srv = server_factory(app_dir)
     c = srv.client()
     c.signup("ann@example.org", "correct horse battery")

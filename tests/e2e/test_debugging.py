@@ -87,10 +87,14 @@ class TerminalServer:
     def __init__(self, app: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.term = pexpect.spawn(sys.executable, ["-m", "anvil_dev", "--app", str(app), "serve", "--port",
-                                                   str(self.port), *args],
-                                  env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
-                                  encoding="utf-8", timeout=60, dimensions=(50, 200))
+        self.term = pexpect.spawn(
+            sys.executable,
+            ["-m", "anvil_dev", "--app", str(app), "serve", "--port", str(self.port), *args],
+            env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
+            encoding="utf-8",
+            timeout=60,
+            dimensions=(50, 200),
+        )
         self.term.expect("Serving on")
 
     def stop(self) -> None:
@@ -135,9 +139,14 @@ def in_background(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 
 
 def cli_call(url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "anvil_dev", "call", "--url", url, *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return subprocess.Popen(
+        [sys.executable, "-m", "anvil_dev", "call", "--url", url, *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 @pytest.mark.parametrize("mode", ["fresh", "keep-server-running"])
@@ -207,15 +216,23 @@ def test_breakpoint_in_an_http_endpoint(terminal_server: Callable[..., TerminalS
     assert out[0].status_code == 200 and out[0].text == "endpoint hi"
 
 
-def test_without_a_terminal_the_call_says_how_to_debug(debug_app: Path,
-                                                        server_factory: Callable[..., ServerProcess]) -> None:
+def test_without_a_terminal_the_call_says_how_to_debug(
+    debug_app: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     server = server_factory(debug_app)  # its stdin is /dev/null: no terminal to lend pdb
-    result = subprocess.run([sys.executable, "-m", "anvil_dev", "call", "--url", server.url, "doubled_plus_one", "1"],
-                            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "anvil_dev", "call", "--url", server.url, "doubled_plus_one", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=60,
+    )
     assert result.returncode == 1 and TRACEBACK not in result.stderr
-    assert (f"BreakpointUnavailable: breakpoint() at Debugged.py line {BREAK}, in doubled_plus_one: anvil-dev serve "
-            "is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a terminal with "
-            "its input not redirected, and the prompt opens there") in result.stderr.splitlines()[0]
+    assert (
+        f"BreakpointUnavailable: breakpoint() at Debugged.py line {BREAK}, in doubled_plus_one: anvil-dev serve "
+        "is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a terminal with "
+        "its input not redirected, and the prompt opens there"
+    ) in result.stderr.splitlines()[0]
 
 
 def requests_client(url: str) -> Any:
@@ -224,19 +241,26 @@ def requests_client(url: str) -> Any:
     return connect(url)
 
 
-def test_module_raising_at_import_is_a_failed_reload(app_dir: Path,
-                                                     server_factory: Callable[..., ServerProcess]) -> None:
+def test_module_raising_at_import_is_a_failed_reload(
+    app_dir: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     server = server_factory(app_dir)
     events = requests.get(server.url + "/_/console/events", stream=True, timeout=60)
     mark = server.mark()
-    write_module(app_dir, "Broken", """
+    write_module(
+        app_dir,
+        "Broken",
+        """
         import anvil.server
 
         LIMIT = 1 / 0
-    """)
+    """,
+    )
     line = server.wait_for_output("reload of server_code/Broken.py", after=mark)
-    assert line == ("reload of server_code/Broken.py failed: ZeroDivisionError: division by zero at "
-                    "server_code/Broken.py line 4 (calls will fail until it is fixed)"), line
+    assert line == (
+        "reload of server_code/Broken.py failed: ZeroDivisionError: division by zero at "
+        "server_code/Broken.py line 4 (calls will fail until it is fixed)"
+    ), line
     assert not any("reloaded" in ln for ln in server.lines[mark:])
     seen = ""
     for chunk in events.iter_lines(decode_unicode=True):
@@ -251,9 +275,13 @@ def test_module_raising_at_import_is_a_failed_reload(app_dir: Path,
     assert server.client().call("add", 1, 2) == 3
 
 
-def test_live_log_tags_a_task_launched_from_the_cli_as_cli(app_dir: Path,
-                                                           server_factory: Callable[..., ServerProcess]) -> None:
-    write_module(app_dir, "Tasks", """
+def test_live_log_tags_a_task_launched_from_the_cli_as_cli(
+    app_dir: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
+    write_module(
+        app_dir,
+        "Tasks",
+        """
         import anvil.server
 
         @anvil.server.background_task
@@ -263,7 +291,8 @@ def test_live_log_tags_a_task_launched_from_the_cli_as_cli(app_dir: Path,
         @anvil.server.callable
         def start(n):
             return anvil.server.launch_background_task("noted", n).get_id()
-    """)
+    """,
+    )
     server = server_factory(app_dir)
     events = requests.get(server.url + "/_/console/events", stream=True, timeout=60)
     started = cli_call(server.url, "start", "3")

@@ -80,8 +80,9 @@ def test_basic_auth(api) -> None:
 def test_media_and_bytes_bodies(api) -> None:
     r = requests.get(api.url + "/_/api/image", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/png" and r.content == b"\x89PNG-bytes"
-    r = requests.post(api.url + "/_/api/raw", data=b"abc", headers={"Content-Type": "application/octet-stream"},
-                      timeout=10)
+    r = requests.post(
+        api.url + "/_/api/raw", data=b"abc", headers={"Content-Type": "application/octet-stream"}, timeout=10
+    )
     assert r.status_code == 202 and r.content == b"ABC" and r.headers["X-Length"] == "3"
 
 
@@ -118,15 +119,23 @@ def test_app_dependency_server_and_client_modules(tmp_path, server_factory) -> N
     (dep / "client_code").mkdir()
     (dep / "anvil.yaml").write_text("name: Dep Lib\npackage_name: dep_lib\n")
     (dep / "server_code" / "DepServer.py").write_text(
-        "import anvil.server\n\n@anvil.server.callable\ndef from_dep():\n    return 'dep says hi'\n")
+        "import anvil.server\n\n@anvil.server.callable\ndef from_dep():\n    return 'dep says hi'\n"
+    )
     (dep / "client_code" / "Shared.py").write_text("GREETING = 'shared'\n")
     app = scaffold(tmp_path / "MainApp")
     yaml_path = app / "anvil.yaml"
-    yaml_path.write_text(yaml_path.read_text() + (
-        "dependencies:\n- app_id: DEP123\n  version: {dev: false}\n"
-        "  resolution_hints: {app_id: DEP123, name: Dep Lib, package_name: dep_lib}\n"
-        "- app_id: GONE999\n  version: {dev: false}\n"))
-    write_module(app, "UsesDep", """
+    yaml_path.write_text(
+        yaml_path.read_text()
+        + (
+            "dependencies:\n- app_id: DEP123\n  version: {dev: false}\n"
+            "  resolution_hints: {app_id: DEP123, name: Dep Lib, package_name: dep_lib}\n"
+            "- app_id: GONE999\n  version: {dev: false}\n"
+        )
+    )
+    write_module(
+        app,
+        "UsesDep",
+        """
         import anvil.server
         from dep_lib import Shared
         from dep_lib.DepServer import from_dep
@@ -134,7 +143,8 @@ def test_app_dependency_server_and_client_modules(tmp_path, server_factory) -> N
         @anvil.server.callable
         def use_dep():
             return [Shared.GREETING, from_dep(), anvil.server.call("from_dep")]
-    """)
+    """,
+    )
     srv = server_factory(app)
     line = srv.wait_for_output("GONE999")
     assert "--dep GONE999=PATH" in line

@@ -158,10 +158,13 @@ def test_persistent_timeout_in_python_code_keeps_the_worker(plain_app, server_fa
     assert c.call("bump") == 2
 
 
-@pytest.mark.parametrize("fn, args, message", [
-    ("exit_now", [3], r"Server code exited unexpectedly: \w+ \(exit code 3\)"),
-    ("segfault", [], r"Server code execution process was killed with signal 11\."),
-])
+@pytest.mark.parametrize(
+    "fn, args, message",
+    [
+        ("exit_now", [3], r"Server code exited unexpectedly: \w+ \(exit code 3\)"),
+        ("segfault", [], r"Server code execution process was killed with signal 11\."),
+    ],
+)
 def test_crashes_give_execution_terminated_and_server_keeps_serving(mode_server, fn, args, message) -> None:
     c = mode_server.client()
     with pytest.raises(ServerError, match=message) as e:
@@ -278,8 +281,10 @@ def test_package_submodules_are_imported_before_the_first_call(plain_app, server
     pkg = plain_app / "server_code" / "Pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "Sub.py").write_text("import anvil.server\n\n@anvil.server.callable\ndef in_sub():\n"
-                                "    from .. import Engine\n    return Engine.__name__\n")
+    (pkg / "Sub.py").write_text(
+        "import anvil.server\n\n@anvil.server.callable\ndef in_sub():\n"
+        "    from .. import Engine\n    return Engine.__name__\n"
+    )
     c = server_factory(plain_app).client()
     assert c.call("in_sub") == "EngineApp.Engine"
 
@@ -386,8 +391,12 @@ def test_a_new_third_party_import_restarts_the_zygote(plain_app, server_factory)
 
     before = zygote_pids()
     mark = srv.mark()
-    write_module(plain_app, "Fractions", "import fractions\nimport anvil.server\n\n@anvil.server.callable\n"
-                                         "def half():\n    return str(fractions.Fraction(1, 2))\n")
+    write_module(
+        plain_app,
+        "Fractions",
+        "import fractions\nimport anvil.server\n\n@anvil.server.callable\n"
+        "def half():\n    return str(fractions.Fraction(1, 2))\n",
+    )
     srv.wait_for_output("reloaded server_code/Fractions.py", after=mark)
     assert srv.client().call("half") == "1/2"
     # The new zygote has preloaded `fractions`; the old one retires once its children are gone.
@@ -395,7 +404,10 @@ def test_a_new_third_party_import_restarts_the_zygote(plain_app, server_factory)
 
 
 def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_safe(plain_app, server_factory):
-    write_module(plain_app, "Stamp", """
+    write_module(
+        plain_app,
+        "Stamp",
+        """
         import os
         import anvil.server
 
@@ -404,7 +416,8 @@ def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_
         @anvil.server.callable
         def stamp():
             return [IMPORTED_IN == os.getpid(), os.getpid()]
-    """)
+    """,
+    )
     srv = server_factory(plain_app)
     c = srv.client()
     first, second = c.call("stamp"), c.call("stamp")
@@ -412,7 +425,10 @@ def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_
     assert first[1] != second[1] and first[0] is False and second[0] is False
     assert [c.call("bump") for _ in range(2)] == [1, 1]
     mark = srv.mark()
-    write_module(plain_app, "Threads", """
+    write_module(
+        plain_app,
+        "Threads",
+        """
         import threading
         import time
         import anvil.server
@@ -422,7 +438,8 @@ def test_fresh_children_start_from_the_imported_app_and_import_time_threads_are_
         @anvil.server.callable
         def threads_ok():
             return threading.active_count() >= 2
-    """)
+    """,
+    )
     srv.wait_for_output("reloaded server_code/Threads.py", after=mark)
     # Forking from a process with threads is unsafe: each call imports the app itself instead.
     assert c.call("threads_ok") is True

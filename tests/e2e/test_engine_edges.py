@@ -165,7 +165,10 @@ def test_a_query_at_import_time_sees_the_current_data(app_dir, server_factory) -
 
 
 def test_a_task_launched_inside_a_transaction_does_not_wait_for_its_lock(app_dir, server_factory) -> None:
-    write_module(app_dir, "TxnTask", """
+    write_module(
+        app_dir,
+        "TxnTask",
+        """
         import anvil.server
         import anvil.tables
         from anvil.tables import app_tables
@@ -179,7 +182,8 @@ def test_a_task_launched_inside_a_transaction_does_not_wait_for_its_lock(app_dir
         def add_and_launch():
             app_tables.feedback.add_row(name="txn", email="t@example.org", feedback="x")
             return anvil.server.launch_background_task("noted", 5).get_id()
-    """)
+    """,
+    )
     srv = server_factory(app_dir, "--timeout", "10")
     start = time.monotonic()
     task_id = srv.client().call("add_and_launch")

@@ -75,11 +75,12 @@ def same_signature(mine: str | None, theirs: str) -> bool:
         return False
     var = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     head = [p for p in a if p.kind not in var]
-    if len(head) == len(a) or [(p.name, p.default) for p in b[:len(head)]] != [(p.name, p.default) for p in head]:
+    if len(head) == len(a) or [(p.name, p.default) for p in b[: len(head)]] != [(p.name, p.default) for p in head]:
         return False
     # A wrapper that takes **kws only (no *args) forwards any keyword: ours must take any keyword too.
     if [p.kind for p in a if p.kind in var] == [inspect.Parameter.VAR_KEYWORD] and not any(
-            p.kind == inspect.Parameter.VAR_KEYWORD for p in b):
+        p.kind == inspect.Parameter.VAR_KEYWORD for p in b
+    ):
         return False
     return True
 
@@ -103,8 +104,12 @@ def differences(module: str, ours: dict[str, Any]) -> list[str]:
         missing_bases = [b for b in theirs.get("bases", []) if not b.startswith("_") and b not in mine.get("bases", [])]
         if missing_bases:
             problems.append(f"{module}.{name} should derive from {', '.join(missing_bases)}")
-        if theirs["kind"] == "exception" and "AnvilWrappedError" not in theirs.get("bases", []) \
-                and "AnvilWrappedError" in mine.get("bases", []) and name != "AnvilWrappedError":
+        if (
+            theirs["kind"] == "exception"
+            and "AnvilWrappedError" not in theirs.get("bases", [])
+            and "AnvilWrappedError" in mine.get("bases", [])
+            and name != "AnvilWrappedError"
+        ):
             problems.append(f"{module}.{name} must not derive from AnvilWrappedError (it does not on Anvil)")
     return problems
 

@@ -13,7 +13,7 @@ from anvil_dev.client import ServerError
 
 from helpers import ServerProcess, write_module
 
-CASES = '''
+CASES = """
     import anvil, anvil.server, anvil.email, anvil.http, anvil.tz, anvil.media
     import anvil.users, anvil.designer, anvil.regex, anvil.util, anvil.history, anvil.tables.v2
 
@@ -120,7 +120,7 @@ CASES = '''
         r.headers.add("X-Twice", "1")
         r.headers.add("X-Twice", "2")
         return r
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,6 @@ def test_media_email_tz_http(cases: dict[str, Any]) -> None:
     assert cases["tz_utc"] == 0.0 and cases["tz_big"] == ["ok", True]  # tz.py line 8
     assert cases["http_error"] == ["HTTP error 404", True, False]  # http.py line 5
     assert cases["http_timeout"] == ["TypeError", "timeout must be a number"]  # http.py line 51
-
 
 
 def test_http_bodies_anvil_cannot_send(srv: ServerProcess, cases: dict[str, Any]) -> None:

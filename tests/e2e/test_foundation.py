@@ -43,8 +43,9 @@ def test_cli_call_prints_result_output_and_errors(server: ServerProcess) -> None
     assert "server_code/ServerModule1.py, line" in r.stderr
     r = run_cli("call", "nothing_here", env=env)
     assert r.returncode == 1
-    assert ('anvil.server.NoServerFunctionError: No server function matching "nothing_here" has been registered'
-            in r.stderr)
+    assert (
+        'anvil.server.NoServerFunctionError: No server function matching "nothing_here" has been registered' in r.stderr
+    )
 
 
 def test_cli_call_with_no_server_exits_2(tmp_path) -> None:
@@ -55,7 +56,10 @@ def test_cli_call_with_no_server_exits_2(tmp_path) -> None:
 
 
 def test_print_output_reaches_terminal_and_caller(app_dir, server_factory) -> None:
-    write_module(app_dir, "Talk", """
+    write_module(
+        app_dir,
+        "Talk",
+        """
         import anvil.server
 
         @anvil.server.callable
@@ -63,7 +67,8 @@ def test_print_output_reaches_terminal_and_caller(app_dir, server_factory) -> No
             for i in range(n):
                 print("line", i)
             return n
-    """)
+    """,
+    )
     srv = server_factory(app_dir)
     c = srv.client()
     assert c.call("talk", 2) == 2
@@ -98,7 +103,10 @@ def test_fresh_calls_never_share_globals(client) -> None:
 
 
 def test_decorator_forms_and_server_to_server_calls(app_dir, server_factory) -> None:
-    write_module(app_dir, "Forms", """
+    write_module(
+        app_dir,
+        "Forms",
+        """
         import anvil.server
         from . import Helpers
         import Helpers as AbsHelpers
@@ -124,11 +132,16 @@ def test_decorator_forms_and_server_to_server_calls(app_dir, server_factory) -> 
         @anvil.server.callable
         def via_call():
             return anvil.server.call("custom.name") + "+" + Helpers.helper() + "+" + str(AbsHelpers is Helpers)
-    """)
-    write_module(app_dir, "Helpers", """
+    """,
+    )
+    write_module(
+        app_dir,
+        "Helpers",
+        """
         def helper():
             return "helper"
-    """)
+    """,
+    )
     c = server_factory(app_dir).client()
     assert c.call("with_parens") == "()"
     assert c.call("custom.name") == "renamed"
@@ -138,20 +151,27 @@ def test_decorator_forms_and_server_to_server_calls(app_dir, server_factory) -> 
 
 
 def test_duplicate_name_warns(app_dir, server_factory) -> None:
-    write_module(app_dir, "Dup", """
+    write_module(
+        app_dir,
+        "Dup",
+        """
         import anvil.server
 
         @anvil.server.callable("add")
         def add_again(a, b):
             return 0
-    """)
+    """,
+    )
     srv = server_factory(app_dir)
     srv.client().call("add", 1, 1)
     srv.wait_for_output("Warning: a callable with the name 'add' has already been registered")
 
 
 def test_server_exceptions_keep_type_message_and_trace(app_dir, server_factory) -> None:
-    write_module(app_dir, "Boom", """
+    write_module(
+        app_dir,
+        "Boom",
+        """
         import anvil.server
 
         def inner():
@@ -160,7 +180,8 @@ def test_server_exceptions_keep_type_message_and_trace(app_dir, server_factory) 
         @anvil.server.callable
         def boom():
             inner()
-    """)
+    """,
+    )
     c = server_factory(app_dir).client()
     with pytest.raises(ServerError) as e:
         c.call("boom")
@@ -170,25 +191,33 @@ def test_server_exceptions_keep_type_message_and_trace(app_dir, server_factory) 
 
 
 def test_too_much_data_is_refused_with_anvils_message(app_dir, server_factory) -> None:
-    write_module(app_dir, "Big", """
+    write_module(
+        app_dir,
+        "Big",
+        """
         import anvil.server
 
         @anvil.server.callable
         def big(mb):
             return "x" * int(mb * 1024 * 1024)
-    """)
+    """,
+    )
     srv = server_factory(app_dir, "--max-response-mb", "1")
     c = srv.client()
     assert len(c.call("big", 0.5)) == 512 * 1024
     with pytest.raises(ServerError) as e:
         c.call("big", 2)
     assert e.value.type == "anvil.server.SerializationError"
-    assert e.value.message == ("This function returned too much data - please use Media objects to transfer "
-                               "large amounts of data.")
+    assert e.value.message == (
+        "This function returned too much data - please use Media objects to transfer large amounts of data."
+    )
 
 
 def test_unserializable_return_names_the_path(app_dir, server_factory) -> None:
-    write_module(app_dir, "Bad", """
+    write_module(
+        app_dir,
+        "Bad",
+        """
         import anvil.server
 
         @anvil.server.callable
@@ -204,13 +233,16 @@ def test_unserializable_return_names_the_path(app_dir, server_factory) -> None:
             a = []
             a.append(a)
             return a
-    """)
+    """,
+    )
     c = server_factory(app_dir).client()
     with pytest.raises(ServerError) as e:
         c.call("bad_key")
     assert e.value.type == "anvil.server.SerializationError"
-    assert e.value.message == ("Cannot serialize return value from function. Cannot serialize dictionaries "
-                               "with keys that aren't strings at msg['response'][1]")
+    assert e.value.message == (
+        "Cannot serialize return value from function. Cannot serialize dictionaries "
+        "with keys that aren't strings at msg['response'][1]"
+    )
     with pytest.raises(ServerError, match=r"Cannot serialize <class 'object'> object at msg\['response'\]\['x'\]"):
         c.call("bad_object")
     with pytest.raises(ServerError, match="circular reference"):
@@ -221,19 +253,27 @@ def post(url: str, body: bytes | str, content_type: str = "application/json", **
     return requests.post(url + "/_/call", data=body, headers={"Content-Type": content_type, **headers}, timeout=30)
 
 
-@pytest.mark.parametrize("body, status, fragment", [
-    (b"{not json", 400, "Malformed JSON"),
-    (b"[1, 2]", 400, "must be a JSON object"),
-    (b'{"args": []}', 400, '"command"'),
-    (b'{"command": "add", "args": {"a": 1}}', 400, '"args" must be a JSON array'),
-    (b'{"command": "add", "args": [1, 2], "kwargs": [1]}', 400, '"kwargs" must be a JSON object'),
-    (b'{"command": "add", "args": [1, 2], "objects": [{"path": "x"}]}', 400, "Malformed entry"),
-    (b'{"command": "nope", "args": []}', 404, 'No server function matching "nope"'),
-    (b'{"command": "task:nope", "args": []}', 403, 'Cannot call scoped server function "task:nope" from client code'),
-    (b'{"command": "add", "args": [1]}', 500, "missing 1 required positional argument"),
-])
-def test_bad_input_gets_a_clear_error_and_the_server_stays_up(server: ServerProcess, body: bytes, status: int,
-                                                               fragment: str) -> None:
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        (b"{not json", 400, "Malformed JSON"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (b'{"args": []}', 400, '"command"'),
+        (b'{"command": "add", "args": {"a": 1}}', 400, '"args" must be a JSON array'),
+        (b'{"command": "add", "args": [1, 2], "kwargs": [1]}', 400, '"kwargs" must be a JSON object'),
+        (b'{"command": "add", "args": [1, 2], "objects": [{"path": "x"}]}', 400, "Malformed entry"),
+        (b'{"command": "nope", "args": []}', 404, 'No server function matching "nope"'),
+        (
+            b'{"command": "task:nope", "args": []}',
+            403,
+            'Cannot call scoped server function "task:nope" from client code',
+        ),
+        (b'{"command": "add", "args": [1]}', 500, "missing 1 required positional argument"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_the_server_stays_up(
+    server: ServerProcess, body: bytes, status: int, fragment: str
+) -> None:
     r = post(server.url, body)
     assert r.status_code == status, r.text
     assert fragment in r.json()["error"]["message"]
@@ -251,10 +291,14 @@ def test_wrong_content_type_and_huge_body(server: ServerProcess) -> None:
 
 
 def test_broken_module_reaches_every_call_and_server_keeps_serving(app_dir, server_factory) -> None:
-    write_module(app_dir, "Broken", """
+    write_module(
+        app_dir,
+        "Broken",
+        """
         import anvil.server
         import surely_not_installed_pkg
-    """)
+    """,
+    )
     srv = server_factory(app_dir)
     for _ in range(2):
         with pytest.raises(ServerError) as e:
@@ -318,7 +362,8 @@ def test_real_app_patterns_tabs_origin_and_client_imports(app_dir, server_factor
         "\n"
         "@anvil.server.callable\n"
         "def spaced():\n"
-        "    return [anvil.server.get_app_origin(), Point(1, 1).moved(1, 0).x]\n")
+        "    return [anvil.server.get_app_origin(), Point(1, 1).moved(1, 0).x]\n"
+    )
     srv = server_factory(app_dir)
     c = srv.client()
     assert c.call("tabbed") == "tabs"

@@ -40,30 +40,63 @@ FUZZ_MODULE = """
                 "body": len(r.body.get_bytes()) if r.body is not None else 0}
 """
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=20))
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
 KINDS = ["Long", "Float", "Date", "DateTime", "ValueType", "ClassType", "DataMedia", "Primitive", "Nope"]
-TYPE_NAMES = ["anvil.tables.Row", "anvil.tables.Table", "anvil.tables.SearchIterator", "anvil.tables.Transaction",
-              "anvil.server.Task", "anvil.email.Message", "anvil.Media", "anvil.tz.tzoffset", "this.Nope", ""]
-paths = st.one_of(st.lists(st.one_of(st.integers(-2, 3), st.text(max_size=4)), max_size=3).map(lambda p: ["args", *p]),
-                  json_values)
-entries = st.fixed_dictionaries({"path": paths, "type": st.one_of(st.lists(st.sampled_from(KINDS), max_size=2),
-                                                                  json_values)},
-                                optional={"typeName": st.one_of(st.sampled_from(TYPE_NAMES), json_values),
-                                          "value": json_values, "id": json_values, "mac": st.text(max_size=34),
-                                          "mime-type": json_values, "name": json_values})
+TYPE_NAMES = [
+    "anvil.tables.Row",
+    "anvil.tables.Table",
+    "anvil.tables.SearchIterator",
+    "anvil.tables.Transaction",
+    "anvil.server.Task",
+    "anvil.email.Message",
+    "anvil.Media",
+    "anvil.tz.tzoffset",
+    "this.Nope",
+    "",
+]
+paths = st.one_of(
+    st.lists(st.one_of(st.integers(-2, 3), st.text(max_size=4)), max_size=3).map(lambda p: ["args", *p]), json_values
+)
+entries = st.fixed_dictionaries(
+    {"path": paths, "type": st.one_of(st.lists(st.sampled_from(KINDS), max_size=2), json_values)},
+    optional={
+        "typeName": st.one_of(st.sampled_from(TYPE_NAMES), json_values),
+        "value": json_values,
+        "id": json_values,
+        "mac": st.text(max_size=34),
+        "mime-type": json_values,
+        "name": json_values,
+    },
+)
 call_bodies = st.fixed_dictionaries(
-    {"command": st.one_of(st.sampled_from(["fuzz_echo", "fuzz_kinds", "nope", "anvil.private.users.login_with_email"]),
-                          json_values),
-     "args": st.one_of(st.lists(json_values, max_size=4), json_values)},
-    optional={"kwargs": st.one_of(st.dictionaries(st.text(max_size=6), json_values, max_size=3), json_values),
-              "objects": st.one_of(st.lists(entries, max_size=4), json_values),
-              "caller": json_values, "session": json_values})
+    {
+        "command": st.one_of(
+            st.sampled_from(["fuzz_echo", "fuzz_kinds", "nope", "anvil.private.users.login_with_email"]), json_values
+        ),
+        "args": st.one_of(st.lists(json_values, max_size=4), json_values),
+    },
+    optional={
+        "kwargs": st.one_of(st.dictionaries(st.text(max_size=6), json_values, max_size=3), json_values),
+        "objects": st.one_of(st.lists(entries, max_size=4), json_values),
+        "caller": json_values,
+        "session": json_values,
+    },
+)
 
 
 def app_error(reply: Any) -> bool:
@@ -88,8 +121,11 @@ def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 def _ref(type_name: str, **data: Any) -> dict[str, Any]:
-    return {"command": "fuzz_echo", "args": [data],
-            "objects": [{"path": ["args", 0], "type": ["ValueType"], "typeName": type_name}]}
+    return {
+        "command": "fuzz_echo",
+        "args": [data],
+        "objects": [{"path": ["args", 0], "type": ["ValueType"], "typeName": type_name}],
+    }
 
 
 @FUZZ
@@ -102,8 +138,7 @@ def _ref(type_name: str, **data: Any) -> dict[str, Any]:
 @example(body={"command": "anvil.private.users.login_with_email", "args": [1, 2, 3, 4, 5]})
 def test_fuzzed_call_bodies(fuzz_server: ServerProcess, body: dict[str, Any]) -> None:
     text = json.dumps(body, allow_nan=True)
-    r = requests.post(fuzz_server.url + "/_/call", data=text, headers={"Content-Type": "application/json"},
-                      timeout=60)
+    r = requests.post(fuzz_server.url + "/_/call", data=text, headers={"Content-Type": "application/json"}, timeout=60)
     assert r.status_code < 500, (r.status_code, r.text[:500], text[:500])
     if r.status_code >= 400:
         assert r.headers["Content-Type"] == "application/json", r.text[:300]
@@ -111,10 +146,16 @@ def test_fuzzed_call_bodies(fuzz_server: ServerProcess, body: dict[str, Any]) ->
 
 
 @FUZZ
-@given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
-                     json_values.map(lambda v: json.dumps(v).encode())),
-       content_type=st.sampled_from(["application/json", "text/plain", "multipart/form-data; boundary=x",
-                                     "application/x-www-form-urlencoded"]))
+@given(
+    raw=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(str.encode),
+        json_values.map(lambda v: json.dumps(v).encode()),
+    ),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"]
+    ),
+)
 def test_fuzzed_raw_call_bodies(fuzz_server: ServerProcess, raw: bytes, content_type: str) -> None:
     r = requests.post(fuzz_server.url + "/_/call", data=raw, headers={"Content-Type": content_type}, timeout=60)
     assert r.status_code < 500, (r.status_code, r.text[:500], raw[:200])
@@ -123,33 +164,52 @@ def test_fuzzed_raw_call_bodies(fuzz_server: ServerProcess, raw: bytes, content_
 
 
 @FUZZ
-@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
-       name=st.text(min_size=1, max_size=20), tail=st.lists(st.text(max_size=6), max_size=2),
-       query=st.dictionaries(st.text(max_size=6), st.text(max_size=10), max_size=3),
-       body=st.one_of(st.binary(max_size=100), json_values.map(lambda v: json.dumps(v).encode())),
-       content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
-                                     "multipart/form-data; boundary=zz", ""]))
-def test_fuzzed_endpoint_requests(fuzz_server: ServerProcess, method: str, name: str, tail: list[str],
-                                  query: dict[str, str], body: bytes, content_type: str) -> None:
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+    name=st.text(min_size=1, max_size=20),
+    tail=st.lists(st.text(max_size=6), max_size=2),
+    query=st.dictionaries(st.text(max_size=6), st.text(max_size=10), max_size=3),
+    body=st.one_of(st.binary(max_size=100), json_values.map(lambda v: json.dumps(v).encode())),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=zz", ""]
+    ),
+)
+def test_fuzzed_endpoint_requests(
+    fuzz_server: ServerProcess,
+    method: str,
+    name: str,
+    tail: list[str],
+    query: dict[str, str],
+    body: bytes,
+    content_type: str,
+) -> None:
     path = "/".join(requests.utils.quote(p, safe="") for p in [name, *tail])
     headers = {"Content-Type": content_type} if content_type else {}
-    r = requests.request(method, f"{fuzz_server.url}/_/api/thing/{path}", params=query, data=body,
-                         headers=headers, timeout=60)
+    r = requests.request(
+        method, f"{fuzz_server.url}/_/api/thing/{path}", params=query, data=body, headers=headers, timeout=60
+    )
     assert r.status_code < 500, (r.status_code, r.text[:500], method, path, body[:100])
 
 
 frames = st.one_of(
-    st.fixed_dictionaries({"type": st.sampled_from(["CALL", "REGISTER", "RESPONSE", "CHUNK_HEADER", "MEDIA_ERROR",
-                                                     "PROGRESS", "GET_APP_INFO", "Nope"]),
-                           "id": st.one_of(st.text(max_size=8), json_values)},
-                          optional={"command": st.one_of(st.sampled_from(["fuzz_echo", "fuzz_kinds", "nope"]),
-                                                         json_values),
-                                    "name": json_values, "args": st.one_of(st.lists(json_values, max_size=3),
-                                                                           json_values),
-                                    "kwargs": json_values, "objects": st.one_of(st.lists(entries, max_size=3),
-                                                                               json_values),
-                                    "response": json_values, "error": json_values, "call-stack-id": json_values})
-    .map(lambda d: json.dumps(d, allow_nan=True)),
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(
+                ["CALL", "REGISTER", "RESPONSE", "CHUNK_HEADER", "MEDIA_ERROR", "PROGRESS", "GET_APP_INFO", "Nope"]
+            ),
+            "id": st.one_of(st.text(max_size=8), json_values),
+        },
+        optional={
+            "command": st.one_of(st.sampled_from(["fuzz_echo", "fuzz_kinds", "nope"]), json_values),
+            "name": json_values,
+            "args": st.one_of(st.lists(json_values, max_size=3), json_values),
+            "kwargs": json_values,
+            "objects": st.one_of(st.lists(entries, max_size=3), json_values),
+            "response": json_values,
+            "error": json_values,
+            "call-stack-id": json_values,
+        },
+    ).map(lambda d: json.dumps(d, allow_nan=True)),
     json_values.map(json.dumps),
     st.text(max_size=50),
     st.binary(max_size=50),

@@ -69,8 +69,11 @@ def checked_wrong(results: list[Any]) -> int:
 
 
 def locked_refusals(results: list[Any]) -> int:
-    return sum(1 for r in results if isinstance(r, ServerError)
-               and r.type == "anvil.users.TooManyPasswordFailures" and r.message != BAD_LOGIN)
+    return sum(
+        1
+        for r in results
+        if isinstance(r, ServerError) and r.type == "anvil.users.TooManyPasswordFailures" and r.message != BAD_LOGIN
+    )
 
 
 @pytest.fixture
@@ -81,8 +84,11 @@ def users_server(app_dir: Path, mode_flag: str, server_factory: Callable[..., Se
         if svc["source"].endswith("/users.yml"):
             svc["server_config"]["max_password_failures"] = 10
     (app_dir / "anvil.yaml").write_text(yaml.safe_dump(config))
-    return server_factory(app_dir, mode_flag, "--workers", "4") if mode_flag != "--fresh" \
+    return (
+        server_factory(app_dir, mode_flag, "--workers", "4")
+        if mode_flag != "--fresh"
         else server_factory(app_dir, mode_flag)
+    )
 
 
 def login(srv: ServerProcess, password: str) -> Any:
@@ -107,8 +113,12 @@ def test_concurrent_wrong_passwords_never_pass_the_limit(users_server: ServerPro
 def test_a_right_password_inside_a_burst_past_the_limit_is_refused(users_server: ServerProcess) -> None:
     users_server.client().signup("wolf@example.org", "right password")
     c = users_server.client()
-    results = burst(40, lambda i: (c if i == 39 else users_server.client()).login(
-        "wolf@example.org", "right password" if i == 39 else f"wrong {i}"))
+    results = burst(
+        40,
+        lambda i: (c if i == 39 else users_server.client()).login(
+            "wolf@example.org", "right password" if i == 39 else f"wrong {i}"
+        ),
+    )
     assert isinstance(results[39], ServerError), "the right password logged in during a burst of 39 wrong ones"
     assert results[39].type == "anvil.users.TooManyPasswordFailures"
     assert c.call("current") is None
@@ -197,11 +207,13 @@ def test_references_with_non_ascii_macs_are_refused(app_server: ServerProcess) -
     table = c.call("table_of", row)
     mark = app_server.mark()
     r = post_call(app_server, "row_name", [dict(row.data, mac="é" * 32)], ROW)
-    assert_refused(r, "anvil.server.PermissionDenied", "Invalid row reference: its signature does not match",
-                   app_server, mark)
+    assert_refused(
+        r, "anvil.server.PermissionDenied", "Invalid row reference: its signature does not match", app_server, mark
+    )
     r = post_call(app_server, "rows_in", [dict(table.data, mac="\u2603")], TABLE)
-    assert_refused(r, "anvil.server.PermissionDenied", "Invalid table reference: its signature does not match",
-                   app_server, mark)
+    assert_refused(
+        r, "anvil.server.PermissionDenied", "Invalid table reference: its signature does not match", app_server, mark
+    )
     assert c.call("row_name", row) == "Ann" and c.call("rows_in", table) >= 1
 
 
@@ -209,9 +221,9 @@ def test_big_ints_cross_the_wire_whatever_their_size(app_server: ServerProcess) 
     """Results of any size (Python's own str() refuses over 4,300 digits); arguments from a client
     up to that limit (a longer one would cost the worker quadratic time to read)."""
     c = app_server.client()
-    assert c.call("power", 10, 5000) == 10 ** 5000
+    assert c.call("power", 10, 5000) == 10**5000
     assert c.call("power", -7, 30000) == (-7) ** 30000
-    assert c.call("add", 10 ** 4000, 1) == 10 ** 4000 + 1
+    assert c.call("add", 10**4000, 1) == 10**4000 + 1
     mark = app_server.mark()
     r = post_call(app_server, "add", [None, 1], [{"path": ["args", 0], "type": ["Long"], "value": "9" * 5000}])
     assert_refused(r, "anvil.server.SerializationError", "Malformed Long value at msg['args'][0]", app_server, mark)
@@ -242,7 +254,8 @@ def test_a_client_cannot_make_a_worker_import_a_module(app_server: ServerProcess
     server module imports) leaves a file behind: a type name from a client must import neither."""
     marker = app_server.app_dir / "planted"
     (app_server.app_dir / "client_code" / "Planted.py").write_text(
-        f"open({str(marker)!r}, 'w').write('imported')\nclass Thing:\n    pass\n")
+        f"open({str(marker)!r}, 'w').write('imported')\nclass Thing:\n    pass\n"
+    )
     for name in ("this.Nope", "antigravity.Nope", "HostileApp.Planted.Thing", "Planted.Thing", "os.path.Nope"):
         mark = app_server.mark()
         r = post_call(app_server, "echo", [{}], [{"path": ["args", 0], "type": ["ValueType"], "typeName": name}])
@@ -266,8 +279,9 @@ PRINT_MODULE = """
 """
 
 
-def test_output_printed_without_newlines_costs_linear_time(app_dir: Path, mode_flag: str,
-                                                           server_factory: Callable[..., ServerProcess]) -> None:
+def test_output_printed_without_newlines_costs_linear_time(
+    app_dir: Path, mode_flag: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     """32 MiB in 1 KiB pieces: done at once when each write costs its own size, never (past the
     call's timeout) when each re-joins the line so far (half a terabyte copied)."""
     write_module(app_dir, "Printer", PRINT_MODULE)
@@ -301,8 +315,9 @@ def small_state_dir(app_dir: Path) -> Iterator[Path]:
     read-only (needs root in a namespace that allows mounts; skipped with the reason otherwise)."""
     state = app_dir / ".anvil-dev"
     state.mkdir(exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
     try:
@@ -325,7 +340,8 @@ def fill(directory: Path) -> Path:
 
 
 def test_a_full_disk_fails_writes_clearly_loses_nothing_and_service_resumes(
-        app_dir: Path, small_state_dir: Path, mode_flag: str, server_factory: Callable[..., ServerProcess]) -> None:
+    app_dir: Path, small_state_dir: Path, mode_flag: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     write_module(app_dir, "Disk", DISK_MODULE)
     srv = server_factory(app_dir, mode_flag)
     c = srv.client()

@@ -132,8 +132,11 @@ def media_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_module(app, "MediaFns", MEDIA_MODULE)
     config = yaml.safe_load((app / "anvil.yaml").read_text())
     config.setdefault("db_schema", {})["files"] = {
-        "title": "Files", "client": "none", "server": "full",
-        "columns": [{"name": "label", "type": "string"}, {"name": "file", "type": "media"}]}
+        "title": "Files",
+        "client": "none",
+        "server": "full",
+        "columns": [{"name": "label", "type": "string"}, {"name": "file", "type": "media"}],
+    }
     (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return app
 
@@ -183,8 +186,9 @@ def test_download_urls_are_signed(media_client: Connection, media_server: Server
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
-def test_100mb_media_round_trip_without_copies_in_memory(media_client: Connection, media_server: ServerProcess,
-                                                         tmp_path: Path) -> None:
+def test_100mb_media_round_trip_without_copies_in_memory(
+    media_client: Connection, media_server: ServerProcess, tmp_path: Path
+) -> None:
     size = 100 * MB
     source = write_blocks(tmp_path / "big.bin", size)
     expected = sha256_file(source)
@@ -207,13 +211,30 @@ def test_100mb_media_round_trip_without_copies_in_memory(media_client: Connectio
 
 def test_anvil_media_helpers(media_client: Connection) -> None:
     assert media_client.call("helpers") == {
-        "in_temp_file": "a,b\n1,2\n", "suffix": "", "temp_file_gone": True,  # Anvil: media.py line 16
-        "from_file": [True, None, "copy.csv", 8], "opened": "a,b\n1,2\n"}  # no type guessed: media.py line 38
+        "in_temp_file": "a,b\n1,2\n",
+        "suffix": "",
+        "temp_file_gone": True,  # Anvil: media.py line 16
+        "from_file": [True, None, "copy.csv", 8],
+        "opened": "a,b\n1,2\n",
+    }  # no type guessed: media.py line 38
 
 
 def test_cli_call_writes_returned_media_to_a_file(media_server: ServerProcess, media_app: Path, tmp_path: Path) -> None:
-    out = run_cli("--app", str(media_app), "call", "make", "70000", "--kw", "name=report.csv",
-                  "--kw", "content_type=text/csv", "--url", media_server.url, "--media-dir", str(tmp_path))
+    out = run_cli(
+        "--app",
+        str(media_app),
+        "call",
+        "make",
+        "70000",
+        "--kw",
+        "name=report.csv",
+        "--kw",
+        "content_type=text/csv",
+        "--url",
+        media_server.url,
+        "--media-dir",
+        str(tmp_path),
+    )
     assert out.returncode == 0, out.stderr
     target = tmp_path / "report.csv"
     assert f"wrote 70000 bytes (text/csv) to {target}" in out.stderr
@@ -225,8 +246,12 @@ def test_media_in_a_table_media_column(media_client: Connection) -> None:
         pytest.skip("anvil.tables is not in this checkout")
     row_id = media_client.call("store_in_table", Media("image/png", b"\x89PNG fake", "pic.png"))
     label, media = media_client.call("load_from_table", row_id)
-    assert (label, media.content_type, media.name, media.get_bytes()) == ("pic.png", "image/png", "pic.png",
-                                                                         b"\x89PNG fake")
+    assert (label, media.content_type, media.name, media.get_bytes()) == (
+        "pic.png",
+        "image/png",
+        "pic.png",
+        b"\x89PNG fake",
+    )
 
 
 def test_media_refused_in_session(media_client: Connection) -> None:
@@ -236,18 +261,35 @@ def test_media_refused_in_session(media_client: Connection) -> None:
 
 
 def test_media_in_a_json_call_is_refused(media_server: ServerProcess) -> None:
-    resp = requests.post(media_server.url + "/_/call", json={
-        "command": "echo", "args": [None],
-        "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "abcdefghij", "mime-type": "text/plain"}]})
+    resp = requests.post(
+        media_server.url + "/_/call",
+        json={
+            "command": "echo",
+            "args": [None],
+            "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "abcdefghij", "mime-type": "text/plain"}],
+        },
+    )
     assert resp.status_code == 400 and "multipart" in resp.json()["error"]["message"]
 
 
 def test_missing_media_part_is_reported(media_server: ServerProcess) -> None:
     import json
 
-    resp = requests.post(media_server.url + "/_/call", files={"json": (None, json.dumps({
-        "command": "echo", "args": [None],
-        "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "mime-type": "text/plain"}]}))})
+    resp = requests.post(
+        media_server.url + "/_/call",
+        files={
+            "json": (
+                None,
+                json.dumps(
+                    {
+                        "command": "echo",
+                        "args": [None],
+                        "objects": [
+                            {"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "mime-type": "text/plain"}
+                        ],
+                    }
+                ),
+            )
+        },
+    )
     assert resp.status_code == 400 and "no part named 'part0'" in resp.json()["error"]["message"]
-
-

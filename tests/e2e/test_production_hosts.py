@@ -93,8 +93,9 @@ def two_apps(app_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     return app_dir, other
 
 
-def production(server_factory: Callable[..., ServerProcess], app: Path, url: str, *extra: str,
-               env: dict[str, str] | None = None) -> ServerProcess:
+def production(
+    server_factory: Callable[..., ServerProcess], app: Path, url: str, *extra: str, env: dict[str, str] | None = None
+) -> ServerProcess:
     return server_factory(app, "--production", "--database", url, *extra, env=env)
 
 
@@ -107,7 +108,8 @@ def on(server: ServerProcess, like: Connection | None = None) -> Connection:
 
 
 def test_a_session_made_on_one_host_is_the_same_session_on_the_other(
-        two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]) -> None:
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     a = production(server_factory, two_apps[0], postgres_url)
     b = production(server_factory, two_apps[1], postgres_url)
     browser = on(a)
@@ -121,21 +123,27 @@ def test_a_session_made_on_one_host_is_the_same_session_on_the_other(
     got = on(b, like=browser).http.get(b.url + media.url, timeout=10)
     assert (got.status_code, got.content) == (200, b"made on A")
     # Each host made its own key in its own .anvil-dev/; the database's (the first host's) is used by both.
-    assert (two_apps[0] / ".anvil-dev" / "secret.key").read_bytes() != (two_apps[1] / ".anvil-dev" /
-                                                                          "secret.key").read_bytes()
+    assert (two_apps[0] / ".anvil-dev" / "secret.key").read_bytes() != (
+        two_apps[1] / ".anvil-dev" / "secret.key"
+    ).read_bytes()
 
 
 def test_production_has_no_console_or_reload_unless_asked(
-        two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]) -> None:
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     a = production(server_factory, two_apps[0], postgres_url)
     assert requests.get(a.url + "/_/console", timeout=10).status_code == 404
-    write_module(two_apps[0], "Late", """
+    write_module(
+        two_apps[0],
+        "Late",
+        """
         import anvil.server
         @anvil.server.callable
         def late():
             return 1
-    """)
-    with pytest.raises(Exception, match="No server function matching \"late\""):
+    """,
+    )
+    with pytest.raises(Exception, match='No server function matching "late"'):
         a.client().call("late")
     b = production(server_factory, two_apps[1], postgres_url, "--console", "--origin", "https://app.example.org/")
     assert requests.get(b.url + "/_/console", timeout=10).status_code == 200
@@ -144,8 +152,8 @@ def test_production_has_no_console_or_reload_unless_asked(
 
 
 def test_fifty_tasks_from_two_hosts_each_run_exactly_once_and_are_seen_from_both(
-        two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess],
-        tmp_path: Path) -> None:
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     a = production(server_factory, two_apps[0], postgres_url)
     b = production(server_factory, two_apps[1], postgres_url)
     out = tmp_path / "runs.txt"
@@ -159,16 +167,21 @@ def test_fifty_tasks_from_two_hosts_each_run_exactly_once_and_are_seen_from_both
             with lock:
                 ids.append(task_id)
 
-    threads = [threading.Thread(target=launch_from, args=(a, range(0, 25))),
-               threading.Thread(target=launch_from, args=(b, range(25, 50)))]
+    threads = [
+        threading.Thread(target=launch_from, args=(a, range(0, 25))),
+        threading.Thread(target=launch_from, args=(b, range(25, 50))),
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(set(ids)) == 50
     ca, cb = a.client(), b.client()
-    wait_until(lambda: all(ca.call("poll", i)["status"] == "completed" for i in ids), timeout=120,
-               what="all 50 tasks to complete")
+    wait_until(
+        lambda: all(ca.call("poll", i)["status"] == "completed" for i in ids),
+        timeout=120,
+        what="all 50 tasks to complete",
+    )
     assert sorted(int(line) for line in out.read_text().split()) == list(range(50))  # once each, none twice
     listed_on_b = {row[0]: row[2] for row in cb.call("all_tasks")}
     assert all(listed_on_b.get(i) == "completed" for i in ids)
@@ -181,7 +194,8 @@ def test_fifty_tasks_from_two_hosts_each_run_exactly_once_and_are_seen_from_both
 
 
 def test_a_task_of_a_host_that_dies_reads_missing_on_the_other_and_kills_cross_hosts(
-        two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]) -> None:
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     a = production(server_factory, two_apps[0], postgres_url)
     b = production(server_factory, two_apps[1], postgres_url)
     ca, cb = a.client(), b.client()
@@ -197,21 +211,28 @@ def test_a_task_of_a_host_that_dies_reads_missing_on_the_other_and_kills_cross_h
     assert cb.call("poll", orphan)["status"] is None  # running
     os.killpg(a.proc.pid, signal.SIGKILL)
     a.proc.wait()
-    wait_until(lambda: cb.call("poll", orphan)["status"] == "missing", timeout=30,
-               what="B to report the dead host's task as missing")
+    wait_until(
+        lambda: cb.call("poll", orphan)["status"] == "missing",
+        timeout=30,
+        what="B to report the dead host's task as missing",
+    )
     wait_until(lambda: not _alive(pid), what="the dead host's task process to go")
 
 
 def test_a_scheduled_task_runs_once_per_schedule_across_both_hosts(
-        two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]) -> None:
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     for app in two_apps:
         set_schedule(app, [every_minute("tick")])
     fast = {"ANVIL_DEV_SCHEDULE_SPEEDUP": "30"}  # a minute in two seconds
     a = production(server_factory, two_apps[0], postgres_url, env=fast)
     b = production(server_factory, two_apps[1], postgres_url, env=fast)
     cb = b.client()
-    ticks = wait_until(lambda: (t := [r for r in cb.call("all_tasks") if r[1] == "tick"]) and len(t) >= 5 and t,
-                       timeout=60, what="five scheduled runs")
+    ticks = wait_until(
+        lambda: (t := [r for r in cb.call("all_tasks") if r[1] == "tick"]) and len(t) >= 5 and t,
+        timeout=60,
+        what="five scheduled runs",
+    )
     with psycopg.connect(postgres_url) as conn:
         epoch = float(conn.execute("SELECT value FROM anvil_shared WHERE name = 'schedule_epoch'").fetchone()[0])
     _assert_one_run_per_minute(ticks, epoch, 30)
@@ -219,7 +240,8 @@ def test_a_scheduled_task_runs_once_per_schedule_across_both_hosts(
 
 
 def test_production_processes_on_sqlite_run_a_scheduled_task_once_per_schedule(
-        two_apps: tuple[Path, Path], server_factory: Callable[..., ServerProcess]) -> None:
+    two_apps: tuple[Path, Path], server_factory: Callable[..., ServerProcess]
+) -> None:
     import sqlite3
 
     app = two_apps[0]
@@ -227,8 +249,11 @@ def test_production_processes_on_sqlite_run_a_scheduled_task_once_per_schedule(
     server = server_factory(app, "--production", "--processes", "2", env={"ANVIL_DEV_SCHEDULE_SPEEDUP": "30"})
     server.wait_for_output("Serving on", after=server.mark())  # the second process
     client = server.client()
-    ticks = wait_until(lambda: (t := [r for r in client.call("all_tasks") if r[1] == "tick"]) and len(t) >= 5 and t,
-                       timeout=60, what="five scheduled runs")
+    ticks = wait_until(
+        lambda: (t := [r for r in client.call("all_tasks") if r[1] == "tick"]) and len(t) >= 5 and t,
+        timeout=60,
+        what="five scheduled runs",
+    )
     with sqlite3.connect(app / ".anvil-dev" / "runtime.sqlite3") as conn:
         epoch = float(conn.execute("SELECT value FROM anvil_shared WHERE name = 'schedule_epoch'").fetchone()[0])
     _assert_one_run_per_minute(ticks, epoch, 30)
@@ -242,7 +267,8 @@ def _assert_one_run_per_minute(ticks: list[list[Any]], epoch: float, speedup: fl
 
 
 def test_sigkill_during_writes_loses_no_committed_row(
-        two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]) -> None:
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]
+) -> None:
     a = production(server_factory, two_apps[0], postgres_url)
     committed: list[int] = []
     stop = threading.Event()

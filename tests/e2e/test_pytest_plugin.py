@@ -25,8 +25,15 @@ def run_pytest(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
     plugin = [] if _installed_plugin() else ["-p", "anvil_dev.testing"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "pytest", *plugin, "-p", "no:cacheprovider", *args],
-                          cwd=app, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *plugin, "-p", "no:cacheprovider", *args],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -157,10 +164,12 @@ def test_second_example_users_seeding_outbox_task(new_app: Path) -> None:
 
 
 def test_failing_function_shows_anvil_exception_and_server_trace(new_app: Path) -> None:
-    (new_app / "tests" / "test_broken.py").write_text(textwrap.dedent("""\
+    (new_app / "tests" / "test_broken.py").write_text(
+        textwrap.dedent("""\
         def test_no_name(anvil_call):
             anvil_call("add_feedback", "", "ann@example.org", "hi")
-    """))
+    """)
+    )
     result = run_pytest(new_app, "tests/test_broken.py")
     assert result.returncode == 1
     out = result.stdout
@@ -176,17 +185,21 @@ def test_failing_function_shows_anvil_exception_and_server_trace(new_app: Path) 
 def test_module_isolation_keeps_rows_between_tests(new_app: Path) -> None:
     (new_app / "pytest.ini").write_text("[pytest]\nanvil_dev_isolation = module\n")
     (new_app / "tests" / "test_server.py").unlink()
-    (new_app / "tests" / "test_a.py").write_text(textwrap.dedent("""\
+    (new_app / "tests" / "test_a.py").write_text(
+        textwrap.dedent("""\
         def test_add(anvil_call):
             anvil_call("add_feedback", "Ann", "ann@example.org", "one")
 
         def test_still_there(app_tables):
             assert len(app_tables.feedback.search()) == 1
-    """))
-    (new_app / "tests" / "test_b.py").write_text(textwrap.dedent("""\
+    """)
+    )
+    (new_app / "tests" / "test_b.py").write_text(
+        textwrap.dedent("""\
         def test_new_module_is_empty(app_tables):
             assert len(app_tables.feedback.search()) == 0
-    """))
+    """)
+    )
     result = run_pytest(new_app, "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout

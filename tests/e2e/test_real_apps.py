@@ -34,19 +34,26 @@ def serve_copy(name: str, tmp_path: Path, server_factory: Callable[..., ServerPr
 
 
 @pytest.mark.parametrize("mode", ["--fresh", "--keep-server-running"])
-def test_helpdesk_list_form_schema_users_and_transactions(tmp_path: Path, server_factory: Callable[..., ServerProcess],
-                                                          mode: str) -> None:
+def test_helpdesk_list_form_schema_users_and_transactions(
+    tmp_path: Path, server_factory: Callable[..., ServerProcess], mode: str
+) -> None:
     srv = serve_copy("HelpDesk", tmp_path, server_factory, mode)
     assert "open_ticket" in srv.output and "close_tickets" in srv.output  # in_transaction kept the names
     ann = srv.client()
     assert ann.call("sign_up_agent", "ann@example.org", "pw-ann-123") == "ann@example.org"
     # What the call wrote into the session after force_login is there in the next call.
-    assert ann.call("who_am_i") == {"email": "ann@example.org", "role": "agent", "session_row_matches": True,
-                                    "by_id": "ann@example.org", "since_is_aware": True}
+    assert ann.call("who_am_i") == {
+        "email": "ann@example.org",
+        "role": "agent",
+        "session_row_matches": True,
+        "by_id": "ann@example.org",
+        "since_is_aware": True,
+    }
 
     # A new customer arrives as a dict (has_row says False), a known one as the row the client got.
-    t1 = ann.call("open_ticket", {"title": "Printer on fire"}, {"email": "bob@example.org", "name": "Bob"},
-                  note="Smoke seen")
+    t1 = ann.call(
+        "open_ticket", {"title": "Printer on fire"}, {"email": "bob@example.org", "name": "Bob"}, note="Smoke seen"
+    )
     assert t1["number"] == 1 and t1["customer"]["email"] == "bob@example.org" and t1["status"] == "Open"
     t2 = ann.call("open_ticket", {"title": "Login broken"}, t1["customer"])
     assert t2["number"] == 2 and t2["customer"] == t1["customer"]
@@ -60,8 +67,13 @@ def test_helpdesk_list_form_schema_users_and_transactions(tmp_path: Path, server
     assert ann.call("add_note", t1, "Called Bob") == 2
     due = datetime.date.today() + datetime.timedelta(days=3)
     assert ann.call("ticket_summary", t1) == {
-        "customer_email": "bob@example.org", "owner_email": "ann@example.org", "watchers": ["ann@example.org"],
-        "first_note": "Smoke seen", "latest_note": "Called Bob", "due": due}
+        "customer_email": "bob@example.org",
+        "owner_email": "ann@example.org",
+        "watchers": ["ann@example.org"],
+        "first_note": "Smoke seen",
+        "latest_note": "Called Bob",
+        "due": due,
+    }
     assert [t["number"] for t in ann.call("list_tickets", filters={"customer": t1["customer"]})] == [2, 1]
     assert ann.call("due_between", datetime.date.today(), due) == [1, 2, 3]
     assert ann.call("notes_for", [t1, t2, t1]) == [1, 2]
@@ -75,8 +87,9 @@ def test_helpdesk_list_form_schema_users_and_transactions(tmp_path: Path, server
 
     reopened = ann.call("reopen", t1)  # dict(row): links stay rows the client can pass back
     assert reopened["status"] == "Open" and reopened["watchers"][0]["email"] == "ann@example.org"
-    assert [t["number"] for t in ann.call("list_tickets", filters={"customer": reopened["customer"],
-                                                                  "status": "Open"})] == [1]
+    assert [
+        t["number"] for t in ann.call("list_tickets", filters={"customer": reopened["customer"], "status": "Open"})
+    ] == [1]
     assert ann.call("dashboard") == {"open": 2, "origin": srv.url}
     # Mail sent inside a transaction (the outbox's first use in this process) does not wait for its lock.
     assert ann.call("close_and_tell", t3) == "Closed"
@@ -91,8 +104,9 @@ def test_helpdesk_list_form_schema_users_and_transactions(tmp_path: Path, server
     with pytest.raises(ServerError) as missing:
         lee.call("export_to_drive")
     assert missing.value.type == "NotImplementedError"
-    assert missing.value.message.startswith("anvil.google.drive.app_files.tickets_sheet.add_row(): "
-                                            "the Google API service is not available under anvil-dev")
+    assert missing.value.message.startswith(
+        "anvil.google.drive.app_files.tickets_sheet.add_row(): the Google API service is not available under anvil-dev"
+    )
 
     with pytest.raises(ServerError) as anonymous:
         srv.client().call("list_tickets")
@@ -103,17 +117,27 @@ def test_helpdesk_list_form_schema_users_and_transactions(tmp_path: Path, server
 
 
 def test_todosync_map_form_schema_portable_classes_media_and_endpoints(
-        tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     srv = serve_copy("TodoSync", tmp_path, server_factory, "--secret", "api_token=tok-123")
     # anvil_extras is only imported by forms: serving goes on, with one line saying it is missing.
     assert "dependency Anvil Extras (dep_q7x2mw9kd3a1bz) not found" in srv.output
     c = srv.client()
     todo = c.registry.lookup("TodoSync.model.portable.Todo")
-    synced = c.call("todos.sync", {"new": [todo({"description": "Buy milk", "uuid": None, "done": False}),
-                                           todo({"description": "Answer mail", "uuid": None, "done": False})],
-                                   "deleted": []})
+    synced = c.call(
+        "todos.sync",
+        {
+            "new": [
+                todo({"description": "Buy milk", "uuid": None, "done": False}),
+                todo({"description": "Answer mail", "uuid": None, "done": False}),
+            ],
+            "deleted": [],
+        },
+    )
     assert [(type(t).type_name, t.description) for t in synced] == [
-        ("TodoSync.model.portable.Todo", "Answer mail"), ("TodoSync.model.portable.Todo", "Buy milk")]
+        ("TodoSync.model.portable.Todo", "Answer mail"),
+        ("TodoSync.model.portable.Todo", "Buy milk"),
+    ]
     assert c.call("one_todo_class") is True  # relative, package-absolute and bare imports: one module
 
     ids = c.call("ids_by_description")
@@ -142,15 +166,20 @@ def test_todosync_map_form_schema_portable_classes_media_and_endpoints(
     url = srv.url + "/_/api/lists/Inbox/todos"
     ok = requests.get(url, headers={"Authorization": "Bearer tok-123"}, timeout=10)
     assert ok.status_code == 200 and [t["description"] for t in ok.json()] == ["Answer mail", "Buy milk"]
-    assert requests.get(url + "?open=yes", headers={"Authorization": "Bearer tok-123"}, timeout=10).json()[0][
-        "description"] == "Buy milk"
+    assert (
+        requests.get(url + "?open=yes", headers={"Authorization": "Bearer tok-123"}, timeout=10).json()[0][
+            "description"
+        ]
+        == "Buy milk"
+    )
     assert requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
 
     assert [c.call("visit"), c.call("visit"), srv.client().call("visit")] == [1, 2, 1]
 
 
 def test_a_server_module_named_like_the_standard_library_does_not_hide_it(
-        tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     app = tmp_path / "HelpDesk"
     shutil.copytree(APPS / "HelpDesk", app, ignore=shutil.ignore_patterns("__pycache__", ".anvil-dev"))
     (app / "server_code" / "email.py").write_text(
@@ -159,6 +188,7 @@ def test_a_server_module_named_like_the_standard_library_does_not_hide_it(
         "@anvil.server.callable\n"
         "def mime_type():\n"
         "  from email.mime.text import MIMEText\n"
-        "  return MIMEText('hi').get_content_type()\n")
+        "  return MIMEText('hi').get_content_type()\n"
+    )
     srv = server_factory(app)
     assert srv.client().call("mime_type") == "text/plain"

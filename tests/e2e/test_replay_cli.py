@@ -12,7 +12,7 @@ from typing import Any
 
 from helpers import ServerProcess, run_cli, write_module
 
-GREETER = '''
+GREETER = """
 import anvil.server
 import anvil.users
 
@@ -20,7 +20,7 @@ import anvil.users
 def greet(name, *, punct="!"):
     user = anvil.users.get_user()
     return "hello {}{} (as {})".format(name, punct, user["email"] if user else "nobody")
-'''
+"""
 
 
 def _console_calls(srv: ServerProcess) -> list[dict[str, Any]]:
@@ -53,8 +53,9 @@ def test_edit_then_replay_by_id_and_by_name(app_dir: Path, server_factory: Calla
 
     recent = run_cli(*cli, "--recent")
     assert recent.returncode == 0, recent.stderr
-    assert re.search(rf"#{replay_id}\s.*greet\s+\[cli\] ok as ann@example.org \(replay of #{logged['id']}\)",
-                     recent.stdout), recent.stdout
+    assert re.search(
+        rf"#{replay_id}\s.*greet\s+\[cli\] ok as ann@example.org \(replay of #{logged['id']}\)", recent.stdout
+    ), recent.stdout
 
     mark = srv.mark()
     write_module(app_dir, "Greeter", GREETER.replace('"hello {}{} (as {})"', '"hi {}{} (as {})"'))

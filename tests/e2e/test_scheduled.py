@@ -53,7 +53,8 @@ def tick_app(app_dir: Path) -> Path:
 
 
 def test_a_scheduled_task_runs_on_schedule_as_a_background_task(
-        tick_app: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    tick_app: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     set_schedule(tick_app, [every_minute("tick")])
     server = server_factory(tick_app, env=FAST)
     client = server.client()
@@ -68,7 +69,8 @@ def test_a_scheduled_task_runs_on_schedule_as_a_background_task(
 
 
 def test_an_unknown_task_name_gets_one_line_and_a_fixed_anvil_yaml_runs(
-        tick_app: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    tick_app: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     set_schedule(tick_app, [every_minute("tock")])
     server = server_factory(tick_app, env=FAST)
     server.wait_for_output("no background task named 'tock' is registered")
@@ -97,11 +99,16 @@ def test_no_scheduled_tasks_turns_them_off(tick_app: Path, server_factory: Calla
 def test_tasks_command_shows_the_schedule_and_each_next_run(app_dir: Path) -> None:
     jobs: list[dict[str, Any]] = [
         {"task_name": "slow", "time_spec": {"n": 10, "every": "minute", "at": {}}, "job_id": "QMUPCYEH"},
-        {"task_name": "launch", "time_spec": {"n": 5, "every": "day", "at": {"hour": 3, "minute": 0}},
-         "job_id": "YKTLUUWJ"},
-        {"task_name": "monthly_update", "time_spec": {"n": 1, "every": "month",
-                                                      "at": {"hour": 10, "minute": 0, "day": 21}},
-         "job_id": "VHPWDKAE"},
+        {
+            "task_name": "launch",
+            "time_spec": {"n": 5, "every": "day", "at": {"hour": 3, "minute": 0}},
+            "job_id": "YKTLUUWJ",
+        },
+        {
+            "task_name": "monthly_update",
+            "time_spec": {"n": 1, "every": "month", "at": {"hour": 10, "minute": 0, "day": 21}},
+            "job_id": "VHPWDKAE",
+        },
         {"task_name": "broken", "time_spec": {"n": 1, "every": "fortnight"}, "job_id": "BADJOB"},
     ]
     set_schedule(app_dir, jobs)
@@ -141,7 +148,8 @@ LONG_TASK_MODULE = """
 
 
 def test_a_job_whose_previous_run_is_still_running_is_not_launched_again(
-        app_dir: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    app_dir: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     write_module(app_dir, "Long", LONG_TASK_MODULE)
     set_schedule(app_dir, [every_minute("long_job", "LONGJOB")])
     server = server_factory(app_dir, env=FAST)

@@ -48,8 +48,15 @@ def attacked(app_dir: Path, server_factory) -> ServerProcess:
     return srv
 
 
-def raw_call(srv: ServerProcess, command: str, *, cookie: str | None = None, content_type: str = "application/json",
-             body: bytes | None = None, **headers: str) -> requests.Response:
+def raw_call(
+    srv: ServerProcess,
+    command: str,
+    *,
+    cookie: str | None = None,
+    content_type: str = "application/json",
+    body: bytes | None = None,
+    **headers: str,
+) -> requests.Response:
     """POST /_/call as a browser would, with exactly the headers given."""
     if body is None:
         body = json.dumps({"command": command, "args": [], "kwargs": {}}).encode()
@@ -80,12 +87,15 @@ def test_cross_site_calls_are_refused(attacked: ServerProcess) -> None:
     assert r.status_code == 200 and r.json()["response"] == "victim@example.org", "same-origin calls still work"
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("text/plain", b'{"command": "bump", "args": [], "kwargs": {}}'),
-    ("text/plain;charset=UTF-8", b'{"command": "bump", "args": [], "kwargs": {}}'),
-    ("application/x-www-form-urlencoded", b'command=bump&{"command": "bump"}'),
-    ("", b'{"command": "bump", "args": [], "kwargs": {}}'),
-])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("text/plain", b'{"command": "bump", "args": [], "kwargs": {}}'),
+        ("text/plain;charset=UTF-8", b'{"command": "bump", "args": [], "kwargs": {}}'),
+        ("application/x-www-form-urlencoded", b'command=bump&{"command": "bump"}'),
+        ("", b'{"command": "bump", "args": [], "kwargs": {}}'),
+    ],
+)
 def test_bodies_a_cross_site_form_can_send_are_refused(attacked: ServerProcess, content_type: str, body: bytes) -> None:
     # No Origin header: as from an old browser, or a privacy extension that strips it.
     r = raw_call(attacked, "bump", cookie=attacked.cookie, content_type=content_type, body=body)  # type: ignore[attr-defined]
@@ -113,8 +123,9 @@ class _OldSigner(TimestampSigner):
         return int(time.time()) - 31 * 24 * 3600
 
 
-def test_forged_cookies_give_a_new_anonymous_session(attacked: ServerProcess, app_dir: Path, server_factory,
-                                                     tmp_path: Path) -> None:
+def test_forged_cookies_give_a_new_anonymous_session(
+    attacked: ServerProcess, app_dir: Path, server_factory, tmp_path: Path
+) -> None:
     srv, cookie = attacked, attacked.cookie  # type: ignore[attr-defined]
     sid = session_id_of(srv, cookie)
     key = (srv.app_dir / ".anvil-dev" / "secret.key").read_bytes().strip()
@@ -204,19 +215,34 @@ def test_server_code_and_private_data_are_never_served(attacked: ServerProcess) 
     os.symlink(app / ".anvil-dev", assets / "data")
     os.symlink("../../server_code", assets / "code")
     secret = (app / ".anvil-dev" / "secret.key").read_bytes().strip()
-    token = (app / ".anvil-dev" / "cli.token").read_bytes().strip() if (app / ".anvil-dev" / "cli.token").exists() \
+    token = (
+        (app / ".anvil-dev" / "cli.token").read_bytes().strip()
+        if (app / ".anvil-dev" / "cli.token").exists()
         else b"no-token-yet"
+    )
     paths = [
-        "/server_code/Target.py", "/.anvil-dev/secret.key", "/anvil.yaml",
-        "/_/theme/../server_code/Target.py", "/_/theme/../../server_code/Target.py",
-        "/_/theme/%2e%2e/server_code/Target.py", "/_/theme/%2E%2E/%2E%2E/server_code/Target.py",
-        "/_/theme/..%2fserver_code%2fTarget.py", "/_/theme/%2e%2e%2f.anvil-dev%2fsecret.key",
-        "/_/theme/%252e%252e/server_code/Target.py", "/_/theme/..%5cserver_code%5cTarget.py",
-        f"/_/theme/{app}/server_code/Target.py", f"/_/theme//{app}/.anvil-dev/secret.key",
+        "/server_code/Target.py",
+        "/.anvil-dev/secret.key",
+        "/anvil.yaml",
+        "/_/theme/../server_code/Target.py",
+        "/_/theme/../../server_code/Target.py",
+        "/_/theme/%2e%2e/server_code/Target.py",
+        "/_/theme/%2E%2E/%2E%2E/server_code/Target.py",
+        "/_/theme/..%2fserver_code%2fTarget.py",
+        "/_/theme/%2e%2e%2f.anvil-dev%2fsecret.key",
+        "/_/theme/%252e%252e/server_code/Target.py",
+        "/_/theme/..%5cserver_code%5cTarget.py",
+        f"/_/theme/{app}/server_code/Target.py",
+        f"/_/theme//{app}/.anvil-dev/secret.key",
         f"/_/theme/%2F{str(app)[1:]}/.anvil-dev/secret.key",
-        "/_/theme/leak.py", "/_/theme/data/secret.key", "/_/theme/data/cli.token", "/_/theme/code/Target.py",
-        "/_/theme/..;/server_code/Target.py", "/_/theme/%00../server_code/Target.py",
-        "/_/console/assets/..%2f..%2fhost%2fapp.py", "/_/media/..%2f..%2fsecret.key",
+        "/_/theme/leak.py",
+        "/_/theme/data/secret.key",
+        "/_/theme/data/cli.token",
+        "/_/theme/code/Target.py",
+        "/_/theme/..;/server_code/Target.py",
+        "/_/theme/%00../server_code/Target.py",
+        "/_/console/assets/..%2f..%2fhost%2fapp.py",
+        "/_/media/..%2f..%2fsecret.key",
         "/_/anvil.js/../../runtime/anvil/server.py",
     ]
     for path in paths:
@@ -256,9 +282,15 @@ def test_call_as_needs_the_token(attacked: ServerProcess) -> None:
     r = raw_call(srv, "whoami", **{"X-Anvil-Dev-As": "victim@example.org", "X-Anvil-Dev-Token": token})
     assert r.status_code == 200 and r.json()["response"] == "victim@example.org"
     # A web page cannot send these headers cross-site without a CORS preflight, which is not answered.
-    r = requests.options(srv.url + "/_/call", headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "x-anvil-dev-as,x-anvil-dev-token"}, timeout=10)
+    r = requests.options(
+        srv.url + "/_/call",
+        headers={
+            "Origin": "http://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-anvil-dev-as,x-anvil-dev-token",
+        },
+        timeout=10,
+    )
     assert "Access-Control-Allow-Origin" not in r.headers and "Access-Control-Allow-Headers" not in r.headers
 
 

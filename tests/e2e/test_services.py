@@ -117,8 +117,9 @@ class _Inbox:
         self.arrived = threading.Event()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's name
-        self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "data": envelope.original_content})
+        self.received.append(
+            {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": envelope.original_content}
+        )
         self.arrived.set()
         return "250 Message accepted"
 
@@ -153,8 +154,11 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(200, json.dumps({"got": json.loads(body), "type": self.headers["Content-Type"]}).encode(),
-                   "application/json")
+        self._send(
+            200,
+            json.dumps({"got": json.loads(body), "type": self.headers["Content-Type"]}).encode(),
+            "application/json",
+        )
 
 
 @pytest.fixture
@@ -185,8 +189,9 @@ def test_secret_read_at_import_time_and_missing_ones_named(svc_server: ServerPro
     assert "k-123" not in svc_server.output  # values are never logged
 
 
-def test_unset_secret_at_import_fails_every_call_clearly(svc_app: Path,
-                                                         server_factory: Callable[..., ServerProcess]) -> None:
+def test_unset_secret_at_import_fails_every_call_clearly(
+    svc_app: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     c = server_factory(svc_app).client()
     with pytest.raises(ServerError) as info:
         c.call("encoded", "x")
@@ -204,11 +209,16 @@ def test_email_kept_in_outbox_and_shown_in_terminal(svc_server: ServerProcess, s
     assert [(a["name"], a["content"]) for a in msg["attachments"]] == [("note.txt", b"attached")]
 
 
-def test_email_relayed_through_smtp_server(svc_app: Path, server_factory: Callable[..., ServerProcess],
-                                           smtp: tuple[_Inbox, int]) -> None:
+def test_email_relayed_through_smtp_server(
+    svc_app: Path, server_factory: Callable[..., ServerProcess], smtp: tuple[_Inbox, int]
+) -> None:
     inbox, port = smtp
-    srv = server_factory(svc_app, "--secret", "api_key=k", env={
-        "ANVIL_DEV_SMTP_HOST": "127.0.0.1", "ANVIL_DEV_SMTP_PORT": str(port), "ANVIL_DEV_SMTP_ENCRYPTION": "none"})
+    srv = server_factory(
+        svc_app,
+        "--secret",
+        "api_key=k",
+        env={"ANVIL_DEV_SMTP_HOST": "127.0.0.1", "ANVIL_DEV_SMTP_PORT": str(port), "ANVIL_DEV_SMTP_ENCRYPTION": "none"},
+    )
     srv.client().call("send", "ann@x.org", "Relayed", cc="bob@y.org", from_address="shop@example.com")
     assert inbox.arrived.wait(10)
     [got] = inbox.received
@@ -218,11 +228,13 @@ def test_email_relayed_through_smtp_server(svc_app: Path, server_factory: Callab
     assert services.open(svc_app).outbox.list_messages()[0]["status"] == "relayed"
 
 
-def test_failed_relay_reaches_the_caller_as_send_failure(svc_app: Path,
-                                                         server_factory: Callable[..., ServerProcess]) -> None:
+def test_failed_relay_reaches_the_caller_as_send_failure(
+    svc_app: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     dead = free_port()
-    srv = server_factory(svc_app, "--secret", "api_key=k",
-                         env={"ANVIL_DEV_SMTP_HOST": "127.0.0.1", "ANVIL_DEV_SMTP_PORT": str(dead)})
+    srv = server_factory(
+        svc_app, "--secret", "api_key=k", env={"ANVIL_DEV_SMTP_HOST": "127.0.0.1", "ANVIL_DEV_SMTP_PORT": str(dead)}
+    )
     with pytest.raises(ServerError) as info:
         srv.client().call("send", "ann@x.org", "Lost")
     assert info.value.type == "anvil.email.SendFailure"

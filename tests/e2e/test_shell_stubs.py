@@ -30,8 +30,15 @@ class Terminal:
     def __init__(self, *args: str, cwd: Path) -> None:
         self.master, slave = pty.openpty()
         env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="dumb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "anvil_dev", *args], cwd=cwd, env=env,
-                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "anvil_dev", *args],
+            cwd=cwd,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         os.close(slave)
         self.seen = ""
 
@@ -87,28 +94,38 @@ def test_shell_adds_a_row_calls_a_function_reads_the_row(new_app: Path) -> None:
 def test_functions_lists_names_files_and_lines(new_app: Path) -> None:
     (new_app / "server_code" / "Extra.py").write_text(
         "import anvil.server\n\n\n@anvil.server.background_task\ndef nightly(n):\n    return n\n\n\n"
-        "@anvil.server.http_endpoint('/items/:id')\ndef item(id, **kw):\n    return id\n")
+        "@anvil.server.http_endpoint('/items/:id')\ndef item(id, **kw):\n    return id\n"
+    )
     result = run_cli("--app", str(new_app), "functions")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     source = (new_app / "server_code" / "ServerModule1.py").read_text().splitlines()
     decorator = source.index("def add_feedback(name, email, feedback):")  # the line above it, 1-based
     assert source[decorator - 1].startswith("@anvil.server.callable")
-    assert any(line.startswith("callable") and "add_feedback(name, email, feedback)" in line
-               and line.endswith(f"server_code/ServerModule1.py:{decorator}") for line in lines), result.stdout
-    assert any(line.startswith("task") and "nightly(n)" in line and "server_code/Extra.py:4" in line
-               for line in lines), result.stdout
-    assert any(line.startswith("http_endpoint") and "GET,POST /items/:id -> item()" in line
-               and "server_code/Extra.py:9" in line
-               for line in lines)
+    assert any(
+        line.startswith("callable")
+        and "add_feedback(name, email, feedback)" in line
+        and line.endswith(f"server_code/ServerModule1.py:{decorator}")
+        for line in lines
+    ), result.stdout
+    assert any(
+        line.startswith("task") and "nightly(n)" in line and "server_code/Extra.py:4" in line for line in lines
+    ), result.stdout
+    assert any(
+        line.startswith("http_endpoint")
+        and "GET,POST /items/:id -> item()" in line
+        and "server_code/Extra.py:9" in line
+        for line in lines
+    )
 
 
 def test_unknown_function_gets_did_you_mean(new_app: Path, server_factory) -> None:  # type: ignore[no-untyped-def]
     server = server_factory(new_app)
     result = run_cli("call", "--url", server.url, "add_feedbak", "a", "b", "c")
     assert result.returncode == 1
-    assert 'No server function matching "add_feedbak" has been registered - did you mean "add_feedback"?' \
-        in result.stderr
+    assert (
+        'No server function matching "add_feedbak" has been registered - did you mean "add_feedback"?' in result.stderr
+    )
     result = run_cli("call", "--url", server.url, "Add", "1", "2")
     assert 'did you mean "add"?' in result.stderr
 

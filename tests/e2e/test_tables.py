@@ -23,19 +23,39 @@ from anvil_dev.scaffold import scaffold
 from helpers import ServerProcess, write_module
 
 TABLES = {
-    "people": {"title": "People", "client": "none", "server": "full", "columns": [
-        {"name": "name", "type": "string"}, {"name": "age", "type": "number"},
-        {"name": "Lic. #", "type": "string"}, {"name": "joined", "type": "datetime"},
-        {"name": "tags", "type": "simpleObject"}, {"name": "photo", "type": "media"},
-        {"name": "boss", "type": "link_single", "target": "people"},
-        {"name": "friends", "type": "link_multiple", "target": "people"},
-    ]},
-    "counters": {"title": "Counters", "client": "none", "server": "full", "columns": [
-        {"name": "name", "type": "string"}, {"name": "value", "type": "number"},
-    ]},
-    "log": {"title": "Log", "client": "none", "server": "full", "columns": [
-        {"name": "seq", "type": "number"}, {"name": "writer", "type": "string"},
-    ]},
+    "people": {
+        "title": "People",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "name", "type": "string"},
+            {"name": "age", "type": "number"},
+            {"name": "Lic. #", "type": "string"},
+            {"name": "joined", "type": "datetime"},
+            {"name": "tags", "type": "simpleObject"},
+            {"name": "photo", "type": "media"},
+            {"name": "boss", "type": "link_single", "target": "people"},
+            {"name": "friends", "type": "link_multiple", "target": "people"},
+        ],
+    },
+    "counters": {
+        "title": "Counters",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "name", "type": "string"},
+            {"name": "value", "type": "number"},
+        ],
+    },
+    "log": {
+        "title": "Log",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "seq", "type": "number"},
+            {"name": "writer", "type": "string"},
+        ],
+    },
 }
 
 MODULE = """
@@ -267,27 +287,59 @@ def test_searches_with_operators_and_order_by(c: Connection) -> None:
 def test_every_operator_and_method_in_a_server_module(c: Connection) -> None:
     got = c.call("every_operator_and_method")
     assert got == {
-        "like": ["Bob"], "like_escape": ["cyd 100% sure"], "ilike": ["cyd 100% sure"],
-        "gt": ["Bob", "Dee"], "lt": ["Ann"], "gte": ["Bob", "Dee"], "lte": ["Ann", "Bob"],
-        "between": ["Ann", "Bob"], "full_text": ["cyd 100% sure"], "all_of": ["Bob"], "any_of": ["Ann", "Dee"],
-        "none_of": ["Bob", "Dee"], "not_": ["cyd 100% sure", "Dee"], "none": ["cyd 100% sure"],
-        "link": ["Bob", "cyd 100% sure"], "multi": ["cyd 100% sure"], "simple": ["Ann"],
+        "like": ["Bob"],
+        "like_escape": ["cyd 100% sure"],
+        "ilike": ["cyd 100% sure"],
+        "gt": ["Bob", "Dee"],
+        "lt": ["Ann"],
+        "gte": ["Bob", "Dee"],
+        "lte": ["Ann", "Bob"],
+        "between": ["Ann", "Bob"],
+        "full_text": ["cyd 100% sure"],
+        "all_of": ["Bob"],
+        "any_of": ["Ann", "Dee"],
+        "none_of": ["Bob", "Dee"],
+        "not_": ["cyd 100% sure", "Dee"],
+        "none": ["cyd 100% sure"],
+        "link": ["Bob", "cyd 100% sure"],
+        "multi": ["cyd 100% sure"],
+        "simple": ["Ann"],
         # None last descending (server/core/src/anvil/runtime/tables/v2/query.clj:314).
-        "order": ["Dee", "Bob", "Ann", "cyd 100% sure"], "page_size": ["Ann", "Bob", "Dee", "cyd 100% sure"],
-        "fetch_only": 30, "only_cols": ["name"], "len": 4, "index": "Bob", "slice": ["Bob", "Dee"],
+        "order": ["Dee", "Bob", "Ann", "cyd 100% sure"],
+        "page_size": ["Ann", "Bob", "Dee", "cyd 100% sure"],
+        "fetch_only": 30,
+        "only_cols": ["name"],
+        "len": 4,
+        "index": "Bob",
+        "slice": ["Bob", "Dee"],
         # bool() of a search is always True (services/anvil/tables/v2/_search.py:216-218).
-        "bool": [True, True], "get": True, "get_none": None, "get_many": "More than one row matched this query",
-        "get_by_id": "Bob", "has_row": [True, False], "columns": ["name", "age", "Lic. #"], "csv_lines": 5,
-        "keys": ["name", "age"], "items": [["name", "Bob"], ["age", 42]], "dict": 42, "get_default": 7,
-        "id_form": True, "readable": ["Bob", "cyd 100% sure"],
+        "bool": [True, True],
+        "get": True,
+        "get_none": None,
+        "get_many": "More than one row matched this query",
+        "get_by_id": "Bob",
+        "has_row": [True, False],
+        "columns": ["name", "age", "Lic. #"],
+        "csv_lines": 5,
+        "keys": ["name", "age"],
+        "items": [["name", "Bob"], ["age", 42]],
+        "dict": 42,
+        "get_default": 7,
+        "id_form": True,
+        "readable": ["Bob", "cyd 100% sure"],
     }
 
 
 def test_rows_passed_back_are_live_rows(c: Connection) -> None:
     ann = c.call("add_person", "Ann", 50)
     bob = c.call("add_person", "Bob", 30, boss=ann)
-    assert c.call("describe", bob) == {"id": bob.get_id(), "name": "Bob", "boss": "Ann",
-                                       "joined": bob["joined"], "is_row": True}
+    assert c.call("describe", bob) == {
+        "id": bob.get_id(),
+        "name": "Bob",
+        "boss": "Ann",
+        "joined": bob["joined"],
+        "is_row": True,
+    }
     renamed = c.call("rename", bob, "Robert")
     assert renamed["name"] == "Robert" and c.call("read_name", bob) == "Robert"
     assert c.call("befriend", bob, ann) == ["Ann"]
@@ -354,8 +406,9 @@ def test_concurrent_writers_in_fresh_children_are_serialised(c: Connection, shar
     assert c.call("log_seqs") == list(range(total))  # each read-modify-write saw the one before
 
 
-def test_concurrent_writers_in_persistent_worker_threads(tmp_path: Path,
-                                                         server_factory: Callable[..., ServerProcess]) -> None:
+def test_concurrent_writers_in_persistent_worker_threads(
+    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     server = server_factory(make_tables_app(tmp_path), "--keep-server-running", "--workers", "2")
     server.client().call("reset")
     errors: list[BaseException] = []
@@ -399,7 +452,8 @@ def _db_state(app: Path) -> tuple[str, int, list[int]]:
 
 
 def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_one(
-        tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
     app = make_tables_app(tmp_path)
     server = server_factory(app)
     server.client().call("reset")

@@ -84,17 +84,37 @@ def chain():
 '''
 
 TABLES = {
-    "notes": {"title": "Notes", "client": "search", "server": "full", "columns": [
-        {"name": "n", "type": "number"}, {"name": "owner", "type": "string"},
-        {"name": "secret", "type": "string", "client_hidden": True}]},
-    "todo": {"title": "Todo", "client": "full", "server": "full", "columns": [
-        {"name": "title", "type": "string"}, {"name": "done", "type": "bool"},
-        {"name": "next", "type": "link_single", "target": "todo"}]},
-    "private": {"title": "Private", "client": "none", "server": "full", "columns": [
-        {"name": "x", "type": "number"}]},
-    "tasks": {"title": "Tasks", "client": "none", "server": "full", "columns": [
-        {"name": "title", "type": "string"}, {"name": "owner", "type": "string"},
-        {"name": "note", "type": "link_single", "target": "notes"}]},
+    "notes": {
+        "title": "Notes",
+        "client": "search",
+        "server": "full",
+        "columns": [
+            {"name": "n", "type": "number"},
+            {"name": "owner", "type": "string"},
+            {"name": "secret", "type": "string", "client_hidden": True},
+        ],
+    },
+    "todo": {
+        "title": "Todo",
+        "client": "full",
+        "server": "full",
+        "columns": [
+            {"name": "title", "type": "string"},
+            {"name": "done", "type": "bool"},
+            {"name": "next", "type": "link_single", "target": "todo"},
+        ],
+    },
+    "private": {"title": "Private", "client": "none", "server": "full", "columns": [{"name": "x", "type": "number"}]},
+    "tasks": {
+        "title": "Tasks",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "title", "type": "string"},
+            {"name": "owner", "type": "string"},
+            {"name": "note", "type": "link_single", "target": "notes"},
+        ],
+    },
 }
 
 
@@ -216,9 +236,13 @@ def test_linked_rows_load_when_read(c: Connection) -> None:
     assert far["title"] == "c"  # loaded from the server now
 
 
-POSTS = {"title": "Posts", "client": "none", "server": "full", "columns": [
-    {"name": "text", "type": "string"}, {"name": "author", "type": "link_single", "target": "users"}]}
-POSTS_MODULE = '''
+POSTS = {
+    "title": "Posts",
+    "client": "none",
+    "server": "full",
+    "columns": [{"name": "text", "type": "string"}, {"name": "author", "type": "link_single", "target": "users"}],
+}
+POSTS_MODULE = """
 import anvil.server
 from anvil.tables import app_tables
 
@@ -226,7 +250,7 @@ from anvil.tables import app_tables
 @anvil.server.callable
 def post(email, text):
     return app_tables.posts.add_row(text=text, author=app_tables.users.get(email=email))
-'''
+"""
 
 
 def _posts_app(root: Path, hidden: bool) -> Path:

@@ -149,8 +149,12 @@ CONFLICT = ["conflict", "TransactionConflict", "Another transaction has changed 
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     app = scaffold(tmp_path_factory.mktemp("conflicts") / "ConflictApp")
     config = yaml.safe_load((app / "anvil.yaml").read_text())
-    config["db_schema"]["counters"] = {"title": "Counters", "client": "none", "server": "full", "columns": [
-        {"name": "name", "type": "string"}, {"name": "value", "type": "number"}]}
+    config["db_schema"]["counters"] = {
+        "title": "Counters",
+        "client": "none",
+        "server": "full",
+        "columns": [{"name": "name", "type": "string"}, {"name": "value", "type": "number"}],
+    }
     (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_module(app, "Conflicts", MODULE)
     s = ServerProcess(app)

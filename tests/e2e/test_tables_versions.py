@@ -18,7 +18,7 @@ from anvil_dev.scaffold import scaffold
 
 from helpers import ServerProcess, write_module
 
-PROBE = '''
+PROBE = """
 import anvil.server
 import anvil.tables
 import anvil.tables.query as q
@@ -75,9 +75,9 @@ def probe():
 
 def _name(row):
     return row and row["name"]
-'''
+"""
 
-V2_ONLY = '''
+V2_ONLY = """
 import anvil.server
 import anvil.tables.query as q
 from anvil.tables import app_tables
@@ -131,10 +131,14 @@ def _raises(f):
     except Exception as e:
         return type(e).__name__
     return "no error"
-'''
+"""
 
-PEOPLE = {"title": "People", "client": "none", "server": "full", "columns": [
-    {"name": "name", "type": "string"}, {"name": "age", "type": "number"}]}
+PEOPLE = {
+    "title": "People",
+    "client": "none",
+    "server": "full",
+    "columns": [{"name": "name", "type": "string"}, {"name": "age", "type": "number"}],
+}
 OTHER = {"title": "Other", "client": "none", "server": "full", "columns": [{"name": "x", "type": "number"}]}
 
 
@@ -145,8 +149,11 @@ def _app(root: Path, v2: bool) -> Path:
         if svc["source"].endswith("/tables.yml"):
             svc["client_config"] = {"enable_v2": True} if v2 else {}
             svc["server_config"] = {"auto_create_missing_columns": False}
-    config["db_schema"] = {"people": PEOPLE, "other": OTHER, **{k: v for k, v in config["db_schema"].items()
-                                                               if k == "users"}}
+    config["db_schema"] = {
+        "people": PEOPLE,
+        "other": OTHER,
+        **{k: v for k, v in config["db_schema"].items() if k == "users"},
+    }
     (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_module(app, "Probe", PROBE)
     if v2:
@@ -166,11 +173,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
 # Where the two agree.
 COMMON: dict[str, Any] = {
     # None first ascending, last descending, ties by row id (tables/v2/query.clj:310-316).
-    "asc": ["B", "E", "C", "A", "D"], "desc": ["A", "D", "C", "B", "E"],
+    "asc": ["B", "E", "C", "A", "D"],
+    "desc": ["A", "D", "C", "B", "E"],
     # No __nonzero__ in v1's search methods (tables/rpc.clj:312-318); v2/_search.py:216-218.
     "bool_empty": True,
     # A slice is a one-shot iterator without len() (_server.py LiveObjectProxy.Iter; v2/_search.py:21-72).
-    "slice_len": ["TypeError", "object of type '_OneShot' has no len()"], "slice_twice": [["B", "C"], []],
+    "slice_len": ["TypeError", "object of type '_OneShot' has no len()"],
+    "slice_twice": [["B", "C"], []],
     "wrapped": [True, True, True, True],  # services/anvil/tables/_errors.py:6-30
     "search_eq": [True, False, True],  # v2/_search.py:208-214; v1 LiveObject ids (anvil/__init__.py:15-22)
 }
@@ -182,8 +191,10 @@ V1: dict[str, Any] = {
     # A JSON "[t,r]" of this table, else None (tables/rpc.clj:950-953).
     "by_id": ["C", None, None, None, None],
     "sort_missing": ["TableError", "No such column 'nope' in table 'people'"],  # tables/rpc.clj:612-617
-    "write_missing": ["NoSuchColumnError", "Row update failed: Column 'nope' does not exist and automatic "
-                                           "column creation is disabled."],  # tables/rpc.clj:362-363
+    "write_missing": [
+        "NoSuchColumnError",
+        "Row update failed: Column 'nope' does not exist and automatic column creation is disabled.",
+    ],  # tables/rpc.clj:362-363
     "get_table_by_id": ["TableError", "get_table_by_id is only available in Accelerated Tables beta"],
     "read_missing": ["TableError", "No such column 'nope' in this table"],  # tables/rpc.clj:876-878
     "query_missing": ["TableError", "No such column 'nope' in table 'people'"],  # tables/rpc.clj:612-617
@@ -200,13 +211,18 @@ V2: dict[str, Any] = {
     "get_table_by_id": "no error",
     "read_missing": ["NoSuchColumnError", "No such column 'nope'"],  # v2/_row.py:736-738
     "query_missing": ["NoSuchColumnError", "No such column 'nope'"],  # tables/v2/query.clj:160
-    "buffer_changes": "no error", "restrict_columns": "no error", "model": "no error",
+    "buffer_changes": "no error",
+    "restrict_columns": "no error",
+    "model": "no error",
 }
 
 
 def _v2_only_message(what: str) -> list[str]:
-    return ["AttributeError", f"{what} is only available with Accelerated Tables (set enable_v2: true in the "
-                              "tables service's client_config in anvil.yaml)"]
+    return [
+        "AttributeError",
+        f"{what} is only available with Accelerated Tables (set enable_v2: true in the "
+        "tables service's client_config in anvil.yaml)",
+    ]
 
 
 def test_a_v1_app_sees_anvils_v1_tables(servers: dict[str, ServerProcess]) -> None:

@@ -121,7 +121,6 @@ def tasks_client(tasks_server: ServerProcess) -> Connection:
     return tasks_server.client()
 
 
-
 def poll_until_status(client: Connection, task: Any, status: str | None) -> dict[str, Any]:
     return wait_until(lambda: (p := client.call("poll", task))["status"] == status and p, what=f"status {status}")
 
@@ -134,8 +133,9 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_task_reports_progress_through_task_state_read_live(tasks_client: Connection, tasks_server: ServerProcess,
-                                                            tmp_path: Path) -> None:
+def test_task_reports_progress_through_task_state_read_live(
+    tasks_client: Connection, tasks_server: ServerProcess, tmp_path: Path
+) -> None:
     go = tmp_path / "go"
     task = tasks_client.call("launch", "progress", str(go))
     # The client holds a Task it can pass back to a server function to poll it.
@@ -211,27 +211,33 @@ def test_media_argument_and_refusals(tasks_client: Connection) -> None:
     task = tasks_client.call("launch", "returns_media")
     done = poll_until_status(tasks_client, task, "failed")
     assert "Background tasks cannot return Media objects" in done["get_error"]
-    assert (tasks_client.call("state_outside_a_task")
-            == "Cannot access anvil.server.task_state outside a background task")
+    assert (
+        tasks_client.call("state_outside_a_task") == "Cannot access anvil.server.task_state outside a background task"
+    )
 
 
 def test_clients_cannot_launch_tasks(tasks_client: Connection) -> None:
     with pytest.raises(ServerError) as e:
         tasks_client.call("anvil.private.background_tasks.launch", "forever")
-    assert (e.value.type, e.value.message) == ("anvil.server.BackgroundTaskError",
-                                               "Can't launch background tasks from the client.")
+    assert (e.value.type, e.value.message) == (
+        "anvil.server.BackgroundTaskError",
+        "Can't launch background tasks from the client.",
+    )
     with pytest.raises(ServerError) as e:
         tasks_client.call("task:forever")
     assert e.value.type == "anvil.server.PermissionDenied"
     with pytest.raises(ServerError) as e:
         tasks_client.call("launch", "no_such_task")
     assert e.value.message == 'No server function matching "task:no_such_task" has been registered'
-    assert tasks_client.call("find_missing") == ["anvil.server.BackgroundTaskNotFound",
-                                           "Background Task not found: 0123456789abcdef"]
+    assert tasks_client.call("find_missing") == [
+        "anvil.server.BackgroundTaskNotFound",
+        "Background Task not found: 0123456789abcdef",
+    ]
 
 
-def test_task_keeps_its_code_across_a_reload(app_dir: Path, server_factory: Callable[..., ServerProcess],
-                                             tmp_path: Path) -> None:
+def test_task_keeps_its_code_across_a_reload(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     source = """
         import os, time
         import anvil.server
@@ -270,8 +276,9 @@ def test_task_keeps_its_code_across_a_reload(app_dir: Path, server_factory: Call
     assert wait_until(lambda: (r := client.call("result", task))[0] and r) == ["completed", 1]
 
 
-def test_task_running_when_its_server_dies_reads_missing(app_dir: Path, server_factory: Callable[..., ServerProcess],
-                                                         tmp_path: Path) -> None:
+def test_task_running_when_its_server_dies_reads_missing(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     write_module(app_dir, "Tasks", TASKS_MODULE)
     server = server_factory(app_dir)
     client = server.client()
@@ -304,8 +311,9 @@ anvil.server.wait_forever()
 """
 
 
-def test_task_registered_by_an_uplink(tasks_client: Connection, tasks_server: ServerProcess, tasks_app: Path,
-                                      tmp_path: Path) -> None:
+def test_task_registered_by_an_uplink(
+    tasks_client: Connection, tasks_server: ServerProcess, tasks_app: Path, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -315,9 +323,17 @@ def test_task_registered_by_an_uplink(tasks_client: Connection, tasks_server: Se
     script.write_text(UPLINK_SCRIPT)
     mark = tasks_server.mark()
     # The real anvil-uplink client (its own `anvil` package, not the runtime's), from a neutral directory.
-    proc = subprocess.Popen([sys.executable, str(script), AppDir(tasks_app).uplink_key(),
-                             tasks_server.url.replace("http", "ws") + "/_/uplink"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            AppDir(tasks_app).uplink_key(),
+            tasks_server.url.replace("http", "ws") + "/_/uplink",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         tasks_server.wait_for_output("uplink connected", after=mark, timeout=30)
         task = wait_until(lambda: _try_launch(tasks_client, "uplink_count", 5), what="the uplink's registration")

@@ -56,7 +56,7 @@ def _sync():
     anvil.server.call("anvil.private.echo", "sync")
 '''
 
-MAIN = '''
+MAIN = """
 anvil.server.connect(KEY, url=URL, quiet=True)
 try:
     _sync()
@@ -86,7 +86,7 @@ for line in sys.stdin:
     except Exception as e:
         print("ERROR %s %s" % (getattr(e, "error_obj", {}).get("type") or type(e).__name__, e), flush=True)
 os._exit(0)
-'''
+"""
 
 
 class Uplink:
@@ -95,8 +95,13 @@ class Uplink:
     def __init__(self, path: Path, key: str, url: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         self.proc = subprocess.Popen(
-            [sys.executable, str(path), key, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, cwd=path.parent, env=dict(env, PYTHONUNBUFFERED="1"),
+            [sys.executable, str(path), key, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=path.parent,
+            env=dict(env, PYTHONUNBUFFERED="1"),
         )
         self._replies: queue.Queue[str] = queue.Queue()
         assert self.proc.stdout is not None
@@ -160,8 +165,7 @@ def start_uplink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cal
     to `server` (by default the test's `server` fixture)."""
     started: list[Uplink] = []
 
-    def start(code: str = "", key: str | None = None, wait: bool = True,
-              server: ServerProcess | None = None) -> Uplink:
+    def start(code: str = "", key: str | None = None, wait: bool = True, server: ServerProcess | None = None) -> Uplink:
         server = server or request.getfixturevalue("server")
         path = tmp_path / f"uplink_script_{len(started)}.py"
         path.write_text(PRELUDE + textwrap.dedent(code) + MAIN)
@@ -180,7 +184,7 @@ def uplink_key(server: ServerProcess) -> str:
     return (server.app_dir / ".anvil-dev" / "uplink.key").read_text().strip()
 
 
-UPLINK_FUNCTIONS = '''
+UPLINK_FUNCTIONS = """
 @anvil.server.callable
 def up_echo(value):
     return value
@@ -197,9 +201,9 @@ def up_reverse(media):
 @anvil.server.callable
 def up_who():
     return os.getpid()
-'''
+"""
 
-NESTED_MODULE = '''
+NESTED_MODULE = """
 import anvil.server
 
 @anvil.server.callable
@@ -215,14 +219,17 @@ def server_calls_uplink(x):
 @anvil.server.callable
 def my_session():
     return anvil.server.get_session_id()
-'''
+"""
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 def test_uplink_calls_server_functions_with_portable_types_and_media(server: ServerProcess, start_uplink) -> None:
-    write_module(server.app_dir, "Pairs", '''
+    write_module(
+        server.app_dir,
+        "Pairs",
+        """
         import anvil.server
 
         @anvil.server.portable_class("test.Pair")
@@ -233,27 +240,37 @@ def test_uplink_calls_server_functions_with_portable_types_and_media(server: Ser
         @anvil.server.callable
         def swap(p):
             return [type(p).__name__, Pair(p.b, p.a)]
-    ''')
-    up = start_uplink('''
+    """,
+    )
+    up = start_uplink("""
         @anvil.server.portable_class("test.Pair")
         class Pair:
             def __init__(self, a, b):
                 self.a, self.b = a, b
-    ''')
+    """)
     assert up.call("add", 2, 40) == 42
     # A portable class both sides define, with a date inside.
-    swapped = wait_until(lambda: _do_or_none(
-        up, "run (lambda r: _plain([r[0], type(r[1]).__name__, r[1].a, r[1].b]))("
-            "anvil.server.call('swap', Pair(1, datetime.date(2024, 1, 2))))"), what="the Pairs module to load")
+    swapped = wait_until(
+        lambda: _do_or_none(
+            up,
+            "run (lambda r: _plain([r[0], type(r[1]).__name__, r[1].a, r[1].b]))("
+            "anvil.server.call('swap', Pair(1, datetime.date(2024, 1, 2))))",
+        ),
+        what="the Pairs module to load",
+    )
     assert swapped == ["Pair", "Pair", "'2024-01-02'", 1]
-    sent = ('[2**40, -2**70, float("inf"), 1.5, None, True, "héllo", {"a": [1, {"b": 2}]}, '
-            'datetime.date(2024, 5, 6), '
-            'datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))]')
+    sent = (
+        '[2**40, -2**70, float("inf"), 1.5, None, True, "héllo", {"a": [1, {"b": 2}]}, '
+        "datetime.date(2024, 5, 6), "
+        "datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))]"
+    )
     assert up.do(f"run _plain(anvil.server.call('echo', {sent}))") == up.do(f"run _plain({sent})")
     # A 1 MB media to the server and back (the template's echo returns its argument).
-    got = up.do("run (lambda m, r: [r.get_bytes() == m.get_bytes(), r.content_type, r.name, r.length])("
-                "*(lambda m: (m, anvil.server.call('echo', m)))("
-                "anvil.BlobMedia('application/x-test', os.urandom(1_000_000), name='big.bin')))")
+    got = up.do(
+        "run (lambda m, r: [r.get_bytes() == m.get_bytes(), r.content_type, r.name, r.length])("
+        "*(lambda m: (m, anvil.server.call('echo', m)))("
+        "anvil.BlobMedia('application/x-test', os.urandom(1_000_000), name='big.bin')))"
+    )
     assert got == [True, "application/x-test", "big.bin", 1_000_000]
     with pytest.raises(UplinkSideError) as e:
         up.call("no_such_function")
@@ -264,8 +281,12 @@ def test_uplink_calls_server_functions_with_portable_types_and_media(server: Ser
 def test_server_and_clients_call_uplink_functions(server: ServerProcess, start_uplink) -> None:
     start_uplink(UPLINK_FUNCTIONS)
     client = server.client()
-    value = {"big": 2**70, "inf": float("inf"), "list": [1, "two", None, True],
-             "date": __import__("datetime").date(2024, 5, 6)}
+    value = {
+        "big": 2**70,
+        "inf": float("inf"),
+        "list": [1, "two", None, True],
+        "date": __import__("datetime").date(2024, 5, 6),
+    }
     back = client.call("up_echo", value)
     assert back == value
     data = os.urandom(1_000_000)
@@ -274,7 +295,11 @@ def test_server_and_clients_call_uplink_functions(server: ServerProcess, start_u
     assert rev.get_bytes() == data[::-1]
     # The uplink sees what the browser sent: a 1 MB media arrives whole, with its type and name.
     assert client.call("up_describe", Media("text/plain", b"abc" * 5, name="t.txt")) == {
-        "media": "text/plain", "name": "t.txt", "length": 15, "head": list(b"abca")}
+        "media": "text/plain",
+        "name": "t.txt",
+        "length": 15,
+        "head": list(b"abca"),
+    }
 
 
 def test_wrong_key_is_refused_with_anvils_message(server: ServerProcess, start_uplink) -> None:
@@ -286,7 +311,8 @@ def test_wrong_key_is_refused_with_anvils_message(server: ServerProcess, start_u
 
 
 def test_disconnected_uplink_gives_uplink_disconnected_error_and_reconnects(
-        server: ServerProcess, start_uplink) -> None:
+    server: ServerProcess, start_uplink
+) -> None:
     up = start_uplink(UPLINK_FUNCTIONS)
     client = server.client()
     pid = client.call("up_who")
@@ -323,12 +349,12 @@ def _call_or_none(client: Any, name: str, *args: Any) -> Any:
 
 
 def test_pending_call_fails_when_its_uplink_dies(server: ServerProcess, start_uplink) -> None:
-    up = start_uplink('''
+    up = start_uplink("""
         @anvil.server.callable
         def up_block():
             print("BLOCKING", flush=True)
             time.sleep(600)
-    ''')
+    """)
     client = server.client()
     result: dict[str, Any] = {}
 
@@ -353,8 +379,9 @@ def test_two_uplinks_share_a_name(server: ServerProcess, start_uplink) -> None:
     b = start_uplink(UPLINK_FUNCTIONS)
     client = server.client()
     pids = {a.proc.pid, b.proc.pid}
-    seen = wait_until(lambda: {client.call("up_who") for _ in range(40)} == pids and pids,
-                      what="calls to reach both uplinks")
+    seen = wait_until(
+        lambda: {client.call("up_who") for _ in range(40)} == pids and pids, what="calls to reach both uplinks"
+    )
     assert seen == pids
     # One goes away: every call reaches the other, none fails.
     mark = server.mark()
@@ -365,10 +392,13 @@ def test_two_uplinks_share_a_name(server: ServerProcess, start_uplink) -> None:
 
 @pytest.mark.parametrize("mode", [[], ["--keep-server-running"]], ids=["fresh", "persistent"])
 def test_uplink_calls_server_which_calls_back_into_the_uplink(
-        app_dir: Path, server_factory: Callable[..., ServerProcess], start_uplink, mode: list[str]) -> None:
+    app_dir: Path, server_factory: Callable[..., ServerProcess], start_uplink, mode: list[str]
+) -> None:
     write_module(app_dir, "Nested", NESTED_MODULE)
     server = server_factory(app_dir, *mode)
-    up = start_uplink(server=server, code='''
+    up = start_uplink(
+        server=server,
+        code="""
         @anvil.server.callable
         def up_double(x):
             return 2 * x
@@ -376,7 +406,8 @@ def test_uplink_calls_server_which_calls_back_into_the_uplink(
         @anvil.server.callable
         def up_outer(x):
             return anvil.server.call("via_server", x)
-    ''')
+    """,
+    )
     # client -> server module -> uplink
     assert server.client().call("server_calls_uplink", 4) == 8
     # uplink -> server module -> uplink
@@ -396,7 +427,7 @@ def test_uplink_calls_server_which_calls_back_into_the_uplink(
 
 
 def test_require_user_on_uplink_function_sees_the_callers_login(server: ServerProcess, start_uplink) -> None:
-    start_uplink('''
+    start_uplink("""
         import anvil.users
 
         @anvil.server.callable(require_user=True)
@@ -412,14 +443,18 @@ def test_require_user_on_uplink_function_sees_the_callers_login(server: ServerPr
         def up_email_via_server():
             # A row the uplink got goes back to server code as a row.
             return anvil.server.call("email_of", anvil.users.get_user())
-    ''')
-    write_module(server.app_dir, "Rows", '''
+    """)
+    write_module(
+        server.app_dir,
+        "Rows",
+        """
         import anvil.server
 
         @anvil.server.callable
         def email_of(row):
             return row["email"]
-    ''')
+    """,
+    )
     client = server.client()
     with pytest.raises(ServerError) as e:
         client.call("up_whoami")
@@ -430,8 +465,10 @@ def test_require_user_on_uplink_function_sees_the_callers_login(server: ServerPr
     assert (email, row_id) == ("ann@example.org", user.get_id())
     assert year >= 2024
     assert client.call("up_staff_only") == "staff"
-    wait_until(lambda: _call_or_none(client, "up_email_via_server") == "ann@example.org",
-               what="a row to go from the uplink back to server code")
+    wait_until(
+        lambda: _call_or_none(client, "up_email_via_server") == "ann@example.org",
+        what="a row to go from the uplink back to server code",
+    )
     other = server.client()
     other.signup("bob@elsewhere.net", "a long password 2")
     with pytest.raises(ServerError) as e:
@@ -440,7 +477,10 @@ def test_require_user_on_uplink_function_sees_the_callers_login(server: ServerPr
 
 
 def test_background_task_in_uplink_code(server: ServerProcess, start_uplink) -> None:
-    write_module(server.app_dir, "Tasks", '''
+    write_module(
+        server.app_dir,
+        "Tasks",
+        """
         import anvil.server
 
         @anvil.server.callable
@@ -452,15 +492,16 @@ def test_background_task_in_uplink_code(server: ServerProcess, start_uplink) -> 
             t = anvil.server.get_background_task(task_id)
             done = t.is_completed()
             return {"done": done, "state": t.get_state(), "result": t.get_return_value() if done else None}
-    ''')
-    start_uplink('''
+    """,
+    )
+    start_uplink("""
         @anvil.server.background_task
         def up_count(n):
             for i in range(n):
                 anvil.server.task_state["i"] = i
                 time.sleep(0.3)
             return "counted %d" % n
-    ''')
+    """)
     client = server.client()
     task_id = wait_until(lambda: _call_or_none(client, "start", 4), what="the task to launch")
     final = wait_until(lambda: (s := client.call("status", task_id))["done"] and s, what="the task to end")
@@ -468,8 +509,7 @@ def test_background_task_in_uplink_code(server: ServerProcess, start_uplink) -> 
     assert final["state"] == {"i": 3}
 
 
-def test_malformed_or_flooding_uplinks_are_dropped_others_keep_working(
-        server: ServerProcess, start_uplink) -> None:
+def test_malformed_or_flooding_uplinks_are_dropped_others_keep_working(server: ServerProcess, start_uplink) -> None:
     start_uplink(UPLINK_FUNCTIONS)
     client = server.client()
     key = uplink_key(server)
@@ -491,8 +531,18 @@ def test_malformed_or_flooding_uplinks_are_dropped_others_keep_working(
 
     # The heartbeat is answered at once.
     ws = raw()
-    ws.send(json.dumps({"type": "CALL", "id": "hb1", "command": "anvil.private.echo", "args": ["keep-alive"],
-                        "kwargs": {}, "call-stack-id": "outbound-x"}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "CALL",
+                "id": "hb1",
+                "command": "anvil.private.echo",
+                "args": ["keep-alive"],
+                "kwargs": {},
+                "call-stack-id": "outbound-x",
+            }
+        )
+    )
     assert json.loads(ws.receive(timeout=10)) == {"id": "hb1", "response": "keep-alive", "objects": []}
     ws.close()
 
@@ -506,8 +556,18 @@ def test_malformed_or_flooding_uplinks_are_dropped_others_keep_working(
     hog.send(json.dumps({"type": "REGISTER", "name": "never_answers"}))
     flood = raw()
     for i in range(250):
-        flood.send(json.dumps({"type": "CALL", "id": f"c{i}", "command": "never_answers", "args": [],
-                               "kwargs": {}, "call-stack-id": "outbound-x"}))
+        flood.send(
+            json.dumps(
+                {
+                    "type": "CALL",
+                    "id": f"c{i}",
+                    "command": "never_answers",
+                    "args": [],
+                    "kwargs": {},
+                    "call-stack-id": "outbound-x",
+                }
+            )
+        )
     assert closed(flood)
     hog.close()
     # The well-behaved uplink never noticed.

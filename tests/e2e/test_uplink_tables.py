@@ -22,7 +22,7 @@ from anvil_dev.scaffold import scaffold
 
 from helpers import ServerProcess, run_cli, write_module
 
-MODULE = '''
+MODULE = """
 import anvil.server
 from anvil.tables import app_tables
 
@@ -40,17 +40,23 @@ def reset(n):
 def note(n):
     row = app_tables.notes.get(n=n)
     return row and {"n": row["n"], "owner": row["owner"], "secret": row["secret"]}
-'''
+"""
 
 TABLES = {
-    "notes": {"title": "Notes", "client": "search", "server": "full", "columns": [
-        {"name": "n", "type": "number"}, {"name": "owner", "type": "string"},
-        {"name": "secret", "type": "string", "client_hidden": True}]},
-    "private": {"title": "Private", "client": "none", "server": "full", "columns": [
-        {"name": "x", "type": "number"}]},
+    "notes": {
+        "title": "Notes",
+        "client": "search",
+        "server": "full",
+        "columns": [
+            {"name": "n", "type": "number"},
+            {"name": "owner", "type": "string"},
+            {"name": "secret", "type": "string", "client_hidden": True},
+        ],
+    },
+    "private": {"title": "Private", "client": "none", "server": "full", "columns": [{"name": "x", "type": "number"}]},
 }
 
-SCRIPT = '''
+SCRIPT = """
 import json, sys
 import anvil.server
 from anvil.tables import app_tables, order_by
@@ -85,7 +91,7 @@ attempt("private_add", lambda: app_tables.private.add_row(x=2)["x"])
 attempt("call", lambda: anvil.server.call("note", 5001))
 print("OUT " + json.dumps(out), flush=True)
 anvil.server.disconnect()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -109,29 +115,38 @@ def run_script(tmp_path: Path, key: str, server: ServerProcess) -> dict[str, Any
     path = tmp_path / "tables_script.py"
     path.write_text(SCRIPT)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the real anvil-uplink package
-    done = subprocess.run([sys.executable, str(path), key, f"ws://127.0.0.1:{server.port}/_/uplink"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    done = subprocess.run(
+        [sys.executable, str(path), key, f"ws://127.0.0.1:{server.port}/_/uplink"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("OUT ")]
     assert lines, done.stdout + done.stderr
     return json.loads(lines[0][4:])
 
 
-def test_a_server_key_uplink_searches_adds_and_updates_rows(tmp_path: Path, app: Path,
-                                                            server: ServerProcess) -> None:
+def test_a_server_key_uplink_searches_adds_and_updates_rows(tmp_path: Path, app: Path, server: ServerProcess) -> None:
     server.client().call("reset", 250)
     key = run_cli("--app", str(app), "uplink-key").stdout.strip()
     got = run_script(tmp_path, key, server)
     assert got == {
         "all": list(range(250)),  # three pages of 100, fetched as the loop reaches them
-        "len": 125, "filtered": [0, 1, 2, 3], "get_owner": "ann", "secret": "s3",
-        "added": "uplink", "updated": [5001, "changed"],
-        "private": [1], "private_add": 2,  # a server uplink has server permissions
+        "len": 125,
+        "filtered": [0, 1, 2, 3],
+        "get_owner": "ann",
+        "secret": "s3",
+        "added": "uplink",
+        "updated": [5001, "changed"],
+        "private": [1],
+        "private_add": 2,  # a server uplink has server permissions
         "call": {"n": 5001, "owner": "changed", "secret": None},
     }
 
 
-def test_a_client_key_uplink_is_held_to_client_permissions(tmp_path: Path, app: Path,
-                                                           server: ServerProcess) -> None:
+def test_a_client_key_uplink_is_held_to_client_permissions(tmp_path: Path, app: Path, server: ServerProcess) -> None:
     server.client().call("reset", 250)
     got = run_script(tmp_path, "client_TESTKEY123", server)
     assert got["all"] == list(range(250)) and got["len"] == 125 and got["get_owner"] == "ann"
@@ -144,8 +159,7 @@ def test_a_client_key_uplink_is_held_to_client_permissions(tmp_path: Path, app: 
     assert got["call"] is None
 
 
-def test_the_client_uplink_key_is_generated_printed_and_given_by_the_cli(
-        tmp_path: Path, server_factory: Any) -> None:
+def test_the_client_uplink_key_is_generated_printed_and_given_by_the_cli(tmp_path: Path, server_factory: Any) -> None:
     app = scaffold(tmp_path / "KeyApp")
     s = server_factory(app)
     key = run_cli("--app", str(app), "uplink-key", "--client").stdout.strip()
@@ -155,7 +169,8 @@ def test_the_client_uplink_key_is_generated_printed_and_given_by_the_cli(
 
 def test_a_client_uplink_cannot_register_server_functions(tmp_path: Path, server: ServerProcess) -> None:
     path = tmp_path / "register.py"
-    path.write_text(textwrap.dedent('''
+    path.write_text(
+        textwrap.dedent("""
         import sys
         import anvil.server
 
@@ -171,14 +186,22 @@ def test_a_client_uplink_cannot_register_server_functions(tmp_path: Path, server
             print("REFUSED " + str(e), flush=True)
         import os
         os._exit(0)
-    '''))
+    """)
+    )
     mark = server.mark()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, str(path), "client_TESTKEY123", f"ws://127.0.0.1:{server.port}/_/uplink"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, str(path), "client_TESTKEY123", f"ws://127.0.0.1:{server.port}/_/uplink"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert "CONNECTED" not in done.stdout
-    assert "Cannot register @anvil.server.callable functions from an unprivileged (client) uplink." in \
-        done.stdout + done.stderr
+    assert (
+        "Cannot register @anvil.server.callable functions from an unprivileged (client) uplink."
+        in done.stdout + done.stderr
+    )
     with pytest.raises(Exception):  # noqa: B017 - and the server never learnt the name
         server.client().call("sneaky")
     assert "client uplink connected" in server.wait_for_output("client uplink connected", after=mark)

@@ -175,8 +175,10 @@ def test_users_not_enabled_automatically_cannot_log_in(users_app: Path, server_f
     user = c.signup("new@example.org", "pass word 1")
     assert user["enabled"] is False and c.call("current") is None
     e = error_of(c, "anvil.private.users.login_with_email", "new@example.org", "pass word 1")
-    assert (e.type, e.message) == ("anvil.users.AccountIsNotEnabled",
-                                   "This account has not been enabled by an administrator")
+    assert (e.type, e.message) == (
+        "anvil.users.AccountIsNotEnabled",
+        "This account has not been enabled by an administrator",
+    )
     assert run_cli("--app", str(users_app), "users", "add", "new@example.org").returncode == 0  # enables them
     assert c.login("new@example.org", "pass word 1")["email"] == "new@example.org"
 
@@ -204,9 +206,16 @@ def test_confirm_email_and_password_reset_emails(users_app: Path, server_factory
 
 def test_users_live_in_the_table_server_config_names(users_app: Path, server_factory) -> None:
     config = yaml.safe_load((users_app / "anvil.yaml").read_text())
-    config["db_schema"]["members"] = {"title": "Members", "client": "none", "server": "full", "columns": [
-        {"name": "email", "type": "string"}, {"name": "enabled", "type": "bool"},
-        {"name": "password_hash", "type": "string"}]}
+    config["db_schema"]["members"] = {
+        "title": "Members",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "email", "type": "string"},
+            {"name": "enabled", "type": "bool"},
+            {"name": "password_hash", "type": "string"},
+        ],
+    }
     for svc in config["services"]:
         if svc["source"].endswith("/users.yml"):
             svc["server_config"]["user_table"] = "members"
@@ -232,8 +241,10 @@ def test_login_wrong_password_and_logout(users_server: ServerProcess) -> None:
     c.logout()
     assert c.call("current") is None and c.get_user() is None
     e = error_of(c, "whoami")
-    assert (e.type, e.message) == ("anvil.users.AuthenticationFailed",
-                                   "You must be logged in to call this server function")
+    assert (e.type, e.message) == (
+        "anvil.users.AuthenticationFailed",
+        "You must be logged in to call this server function",
+    )
 
 
 def test_login_and_force_login_from_server_code(users_server: ServerProcess) -> None:
@@ -251,7 +262,10 @@ def test_login_and_force_login_from_server_code(users_server: ServerProcess) -> 
 
 def test_exceptions_are_anvils_classes(users_server: ServerProcess) -> None:
     assert users_server.client().call("error_classes") == {
-        "caught": "AuthenticationFailed", "wrapped": True, "locked_is_auth": True}
+        "caught": "AuthenticationFailed",
+        "wrapped": True,
+        "locked_is_auth": True,
+    }
 
 
 def test_repeated_failures_lock_the_account_for_a_while(users_app: Path, server_factory) -> None:
@@ -302,24 +316,31 @@ def test_reset_password(users_server: ServerProcess) -> None:
 def test_require_user_both_forms(users_server: ServerProcess) -> None:
     anon = users_server.client()
     e = error_of(anon, "whoami")
-    assert (e.type, e.message) == ("anvil.users.AuthenticationFailed",
-                                   "You must be logged in to call this server function")
+    assert (e.type, e.message) == (
+        "anvil.users.AuthenticationFailed",
+        "You must be logged in to call this server function",
+    )
     e = error_of(anon, "admin_only")
-    assert (e.type, e.message) == ("anvil.users.AuthenticationFailed",
-                                   "You must be logged in to call server function 'admin_only'")
+    assert (e.type, e.message) == (
+        "anvil.users.AuthenticationFailed",
+        "You must be logged in to call server function 'admin_only'",
+    )
     assert error_of(anon, "via_alias").type == "anvil.users.AuthenticationFailed"
     assert anon.call("open_to_all") == "open", "require_user=get_user() at import time is None: no requirement"
 
     # (`users add --admin` first: it creates the admin column the predicate reads.)
-    r = run_cli("--app", str(users_server.app_dir), "users", "add", "boss@example.org", "--password", "the boss!",
-                "--admin")
+    r = run_cli(
+        "--app", str(users_server.app_dir), "users", "add", "boss@example.org", "--password", "the boss!", "--admin"
+    )
     assert r.returncode == 0, r.stderr
     pleb = users_server.client()
     pleb.signup("pleb@example.org", "just a user")
     assert pleb.call("via_alias") == "alias ok"
     e = error_of(pleb, "admin_only")
-    assert (e.type, e.message) == ("anvil.server.PermissionDenied",
-                                   "You do not have permission to call server function 'admin_only'")
+    assert (e.type, e.message) == (
+        "anvil.server.PermissionDenied",
+        "You do not have permission to call server function 'admin_only'",
+    )
     boss = users_server.client()
     boss.login("boss@example.org", "the boss!")
     assert boss.call("admin_only") == "admin ok"
@@ -340,8 +361,11 @@ def test_session_and_cookies_persist_across_calls(users_server: ServerProcess) -
     assert [c.call("bump") for _ in range(3)] == [1, 2, 3]
     assert users_server.client().call("bump") == 1, "a new client starts a new session"
     c.call("set_cookies", theme="dark", recent=[1, 2])
-    assert c.call("read_cookies") == {"local": {"theme": "dark", "recent": [1, 2]}, "shared": {"shared_one": 1},
-                                      "missing": "default"}
+    assert c.call("read_cookies") == {
+        "local": {"theme": "dark", "recent": [1, 2]},
+        "shared": {"shared_one": 1},
+        "missing": "default",
+    }
     assert users_server.client().call("read_cookies")["local"] == {}
     c.call("drop_cookies", "theme")
     assert c.call("read_cookies")["local"] == {"recent": [1, 2]}
@@ -404,11 +428,27 @@ def test_cli_call_as_a_user(users_server: ServerProcess) -> None:
 def test_cli_login_flow(users_server: ServerProcess) -> None:
     app = str(users_server.app_dir)
     assert run_cli("--app", app, "users", "add", "shell@example.org", "--password", "from the shell").returncode == 0
-    r = run_cli("--app", app, "call", "--url", users_server.url, "anvil.private.users.login_with_email",
-                "shell@example.org", "from the shell")
+    r = run_cli(
+        "--app",
+        app,
+        "call",
+        "--url",
+        users_server.url,
+        "anvil.private.users.login_with_email",
+        "shell@example.org",
+        "from the shell",
+    )
     assert r.returncode == 0 and "shell@example.org" in r.stdout and "password_hash" not in r.stdout
-    r = run_cli("--app", app, "call", "--url", users_server.url, "anvil.private.users.login_with_email",
-                "shell@example.org", "wrong")
+    r = run_cli(
+        "--app",
+        app,
+        "call",
+        "--url",
+        users_server.url,
+        "anvil.private.users.login_with_email",
+        "shell@example.org",
+        "wrong",
+    )
     assert r.returncode == 1 and "AuthenticationFailed: Incorrect email address or password" in r.stderr
 
 
@@ -449,8 +489,10 @@ SPARSE_MODULE = """
 def sparse_users_app(app_dir: Path) -> Path:
     """An app whose users table has only email and password_hash, auto_create_missing_columns off."""
     config = yaml.safe_load((app_dir / "anvil.yaml").read_text())
-    config["db_schema"]["users"]["columns"] = [{"name": "email", "type": "string"},
-                                               {"name": "password_hash", "type": "string"}]
+    config["db_schema"]["users"]["columns"] = [
+        {"name": "email", "type": "string"},
+        {"name": "password_hash", "type": "string"},
+    ]
     for svc in config["services"]:
         if svc["source"].endswith("/tables.yml"):
             svc["server_config"] = {"auto_create_missing_columns": False}
@@ -470,12 +512,12 @@ def test_cli_users_add_creates_the_service_columns(sparse_users_app: Path, serve
     srv = server_factory(sparse_users_app)
     c = srv.client()
     assert {"signed_up", "enabled", "confirmed_email", "admin"} <= set(c.call("columns"))
-    assert c.call("anvil.private.users.login_with_email", "cols@example.org", "long enough")["email"] \
-        == "cols@example.org"
+    assert (
+        c.call("anvil.private.users.login_with_email", "cols@example.org", "long enough")["email"] == "cols@example.org"
+    )
 
 
-def test_signup_from_code_keeps_signed_up_and_login_counts_failures(sparse_users_app: Path,
-                                                                     server_factory) -> None:
+def test_signup_from_code_keeps_signed_up_and_login_counts_failures(sparse_users_app: Path, server_factory) -> None:
     # users/core.clj lines 364-367: signup writes signed_up and enabled (created if missing);
     # users/util.clj line 311: a wrong password counts in n_password_failures; v2/core.clj line 189:
     # a login puts it back to 0 and writes last_login.
@@ -483,7 +525,10 @@ def test_signup_from_code_keeps_signed_up_and_login_counts_failures(sparse_users
     c = srv.client()
     assert c.call("signup_on_server", "code@example.org", "long enough") == {"signed_up": True, "enabled": True}
     assert c.call("wrong_then_right", "code@example.org", "long enough") == {
-        "failures_after_wrong": 1, "failures_now": 0, "last_login": True}
+        "failures_after_wrong": 1,
+        "failures_now": 0,
+        "last_login": True,
+    }
     assert {"signed_up", "enabled", "last_login", "n_password_failures"} <= set(c.call("columns"))
     # Only the service's own columns are created: app code still gets the tables' rule.
     e = error_of(c, "write_other_column", "code@example.org")

@@ -56,8 +56,15 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _run(*args: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=_clean_env(), capture_output=True, text=True,
-                            timeout=timeout, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -90,8 +97,9 @@ def venv(request: pytest.FixtureRequest, wheel: Path, tmp_path_factory: pytest.T
     root = tmp_path_factory.mktemp("venv")
     _run(python, "-m", "venv", "--without-pip", root / "env", cwd=root)
     # This process's pip installs into it (pip >= 22.3): quicker than bootstrapping a pip inside every venv.
-    _run(sys.executable, "-m", "pip", "--python", root / "env" / "bin" / "python", "install", "--quiet", wheel,
-         cwd=root)
+    _run(
+        sys.executable, "-m", "pip", "--python", root / "env" / "bin" / "python", "install", "--quiet", wheel, cwd=root
+    )
     return root / "env"
 
 
@@ -117,9 +125,16 @@ def served_app(venv: Path, user_dir: Path) -> Iterator[str]:
     """`anvil-dev init` then `anvil-dev serve` on a free port, both from the venv; yields the server's URL."""
     _run(venv / "bin" / "anvil-dev", "init", "Feedback", cwd=user_dir)
     port = free_port()
-    proc = subprocess.Popen([str(venv / "bin" / "anvil-dev"), "serve", "--port", str(port)], cwd=user_dir / "Feedback",
-                            env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "anvil-dev"), "serve", "--port", str(port)],
+        cwd=user_dir / "Feedback",
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     out = OutputLines(proc.stdout)
     try:
@@ -139,8 +154,17 @@ def served_app(venv: Path, user_dir: Path) -> Iterator[str]:
 
 def test_init_serve_call_and_pages(venv: Path, user_dir: Path, served_app: str) -> None:
     # A call that runs the template's server code through the installed runtime and its tables.
-    result = _run(venv / "bin" / "anvil-dev", "call", "add_feedback", "Ann", "ann@example.org", "Nice app",
-                  "--url", served_app, cwd=user_dir)
+    result = _run(
+        venv / "bin" / "anvil-dev",
+        "call",
+        "add_feedback",
+        "Ann",
+        "ann@example.org",
+        "Nice app",
+        "--url",
+        served_app,
+        cwd=user_dir,
+    )
     assert result.stdout.strip() == "Thanks, Ann!"
 
     page = requests.get(served_app + "/", timeout=10)

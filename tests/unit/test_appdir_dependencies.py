@@ -19,11 +19,14 @@ def _app(tmp_path: Path, deps: list[dict[str, object]]) -> AppDir:
 
 
 def test_missing_dependencies_say_what_they_are_and_how_to_point_at_them(tmp_path: Path) -> None:
-    app = _app(tmp_path, [
-        {"dep_id": "dep_a", "resolution_hints": {"name": "Anvil Labs", "package_name": "anvil_labs"}},
-        {"dep_id": "dep_b"},
-        {"app_id": "OLDSTYLE", "package_name": "old_pkg"},
-    ])
+    app = _app(
+        tmp_path,
+        [
+            {"dep_id": "dep_a", "resolution_hints": {"name": "Anvil Labs", "package_name": "anvil_labs"}},
+            {"dep_id": "dep_b"},
+            {"app_id": "OLDSTYLE", "package_name": "old_pkg"},
+        ],
+    )
     found, missing = app.dependencies()
     assert found == []
     assert missing == [
@@ -37,8 +40,13 @@ def test_missing_dependencies_say_what_they_are_and_how_to_point_at_them(tmp_pat
 
 
 def test_a_dependency_is_found_by_dep_or_beside_the_app(tmp_path: Path) -> None:
-    app = _app(tmp_path, [{"dep_id": "dep_a", "resolution_hints": {"package_name": "labs"}},
-                          {"dep_id": "dep_b", "resolution_hints": {"package_name": "elsewhere"}}])
+    app = _app(
+        tmp_path,
+        [
+            {"dep_id": "dep_a", "resolution_hints": {"package_name": "labs"}},
+            {"dep_id": "dep_b", "resolution_hints": {"package_name": "elsewhere"}},
+        ],
+    )
     beside = scaffold(tmp_path / "labs")
     given = scaffold(tmp_path / "far" / "Other")
     found, missing = app.dependencies({"dep_b": str(given)})

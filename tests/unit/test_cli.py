@@ -67,11 +67,29 @@ def invoke_serve(app: Path, argv: list[str], env: dict[str, str] | None = None) 
 
 # Each row: serve's argv, the environment, anvil.yaml's server_persist, and the Settings fields expected.
 SERVE_CASES: list[tuple[str, list[str], dict[str, str], bool | None, dict[str, Any]]] = [
-    ("defaults", [], {}, None,
-     {"host": "127.0.0.1", "port": 3030, "timeout": 30.0, "workers": 1, "persistent": False, "reload": True,
-      "poll": False, "scheduled_tasks": True, "uplink_key": None, "client_uplink_key": None,
-      "max_response_mb": 4.0, "secrets": {},
-      "smtp": {}, "deps": {}, "schedule_speedup": 1.0}),
+    (
+        "defaults",
+        [],
+        {},
+        None,
+        {
+            "host": "127.0.0.1",
+            "port": 3030,
+            "timeout": 30.0,
+            "workers": 1,
+            "persistent": False,
+            "reload": True,
+            "poll": False,
+            "scheduled_tasks": True,
+            "uplink_key": None,
+            "client_uplink_key": None,
+            "max_response_mb": 4.0,
+            "secrets": {},
+            "smtp": {},
+            "deps": {},
+            "schedule_speedup": 1.0,
+        },
+    ),
     ("--port", ["--port", "4000"], {}, None, {"port": 4000}),
     ("ANVIL_DEV_PORT", [], {"ANVIL_DEV_PORT": "4001"}, None, {"port": 4001}),
     ("--port beats ANVIL_DEV_PORT", ["--port", "4002"], {"ANVIL_DEV_PORT": "4001"}, None, {"port": 4002}),
@@ -93,43 +111,97 @@ SERVE_CASES: list[tuple[str, list[str], dict[str, str], bool | None, dict[str, A
     ("--fresh beats env", ["--fresh"], {"ANVIL_DEV_KEEP_SERVER_RUNNING": "true"}, None, {"persistent": False}),
     ("--max-response-mb", ["--max-response-mb", "0.5"], {}, None, {"max_response_mb": 0.5}),
     ("--no-reload --poll", ["--no-reload", "--poll"], {}, None, {"reload": False, "poll": True}),
-    ("ANVIL_DEV_RELOAD ANVIL_DEV_POLL", [], {"ANVIL_DEV_RELOAD": "0", "ANVIL_DEV_POLL": "1"}, None,
-     {"reload": False, "poll": True}),
+    (
+        "ANVIL_DEV_RELOAD ANVIL_DEV_POLL",
+        [],
+        {"ANVIL_DEV_RELOAD": "0", "ANVIL_DEV_POLL": "1"},
+        None,
+        {"reload": False, "poll": True},
+    ),
     ("--no-scheduled-tasks", ["--no-scheduled-tasks"], {}, None, {"scheduled_tasks": False}),
     ("ANVIL_DEV_NO_SCHEDULED_TASKS", [], {"ANVIL_DEV_NO_SCHEDULED_TASKS": "1"}, None, {"scheduled_tasks": False}),
     ("--uplink-key", ["--uplink-key", "k1"], {}, None, {"uplink_key": "k1"}),
     ("ANVIL_DEV_UPLINK_KEY", [], {"ANVIL_DEV_UPLINK_KEY": "k2"}, None, {"uplink_key": "k2"}),
     ("--client-uplink-key", ["--client-uplink-key", "client_k1"], {}, None, {"client_uplink_key": "client_k1"}),
-    ("ANVIL_DEV_CLIENT_UPLINK_KEY", [], {"ANVIL_DEV_CLIENT_UPLINK_KEY": "client_k2"}, None,
-     {"client_uplink_key": "client_k2"}),
+    (
+        "ANVIL_DEV_CLIENT_UPLINK_KEY",
+        [],
+        {"ANVIL_DEV_CLIENT_UPLINK_KEY": "client_k2"},
+        None,
+        {"client_uplink_key": "client_k2"},
+    ),
     ("--secret", ["--secret", "api_key=s3=cret"], {}, None, {"secrets": {"api_key": "s3=cret"}}),
     ("--secret twice", ["--secret", "a=1", "--secret", "b="], {}, None, {"secrets": {"a": "1", "b": ""}}),
     ("ANVIL_DEV_SECRET_X", [], {"ANVIL_DEV_SECRET_TOKEN": "t"}, None, {"secrets": {"TOKEN": "t"}}),
-    ("--secret beats ANVIL_DEV_SECRET_X", ["--secret", "TOKEN=opt"], {"ANVIL_DEV_SECRET_TOKEN": "env"}, None,
-     {"secrets": {"TOKEN": "opt"}}),
-    ("--secret and ANVIL_DEV_SECRET_X together", ["--secret", "a=1"], {"ANVIL_DEV_SECRET_B": "2"}, None,
-     {"secrets": {"a": "1", "B": "2"}}),
-    ("--smtp-*", ["--smtp-host", "mail.example.org", "--smtp-port", "2525", "--smtp-user", "u",
-                  "--smtp-password", "p", "--smtp-encryption", "starttls"], {}, None,
-     {"smtp": {"host": "mail.example.org", "port": "2525", "user": "u", "password": "p", "encryption": "starttls"}}),
-    ("ANVIL_DEV_SMTP_*", [], {"ANVIL_DEV_SMTP_HOST": "relay", "ANVIL_DEV_SMTP_PORT": "25"}, None,
-     {"smtp": {"host": "relay", "port": "25"}}),
-    ("--smtp-host beats ANVIL_DEV_SMTP_HOST", ["--smtp-host", "opt"], {"ANVIL_DEV_SMTP_HOST": "env"}, None,
-     {"smtp": {"host": "opt"}}),
+    (
+        "--secret beats ANVIL_DEV_SECRET_X",
+        ["--secret", "TOKEN=opt"],
+        {"ANVIL_DEV_SECRET_TOKEN": "env"},
+        None,
+        {"secrets": {"TOKEN": "opt"}},
+    ),
+    (
+        "--secret and ANVIL_DEV_SECRET_X together",
+        ["--secret", "a=1"],
+        {"ANVIL_DEV_SECRET_B": "2"},
+        None,
+        {"secrets": {"a": "1", "B": "2"}},
+    ),
+    (
+        "--smtp-*",
+        [
+            "--smtp-host",
+            "mail.example.org",
+            "--smtp-port",
+            "2525",
+            "--smtp-user",
+            "u",
+            "--smtp-password",
+            "p",
+            "--smtp-encryption",
+            "starttls",
+        ],
+        {},
+        None,
+        {"smtp": {"host": "mail.example.org", "port": "2525", "user": "u", "password": "p", "encryption": "starttls"}},
+    ),
+    (
+        "ANVIL_DEV_SMTP_*",
+        [],
+        {"ANVIL_DEV_SMTP_HOST": "relay", "ANVIL_DEV_SMTP_PORT": "25"},
+        None,
+        {"smtp": {"host": "relay", "port": "25"}},
+    ),
+    (
+        "--smtp-host beats ANVIL_DEV_SMTP_HOST",
+        ["--smtp-host", "opt"],
+        {"ANVIL_DEV_SMTP_HOST": "env"},
+        None,
+        {"smtp": {"host": "opt"}},
+    ),
     ("ANVIL_DEV_SCHEDULE_SPEEDUP", [], {"ANVIL_DEV_SCHEDULE_SPEEDUP": "60"}, None, {"schedule_speedup": 60.0}),
 ]
 
 
-@pytest.mark.parametrize(("argv", "env", "server_persist", "expected"), [c[1:] for c in SERVE_CASES],
-                         ids=[c[0] for c in SERVE_CASES])
-def test_serve_settings(tmp_path: Path, served: ServeCalls, argv: list[str], env: dict[str, str],
-                        server_persist: bool | None, expected: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "env", "server_persist", "expected"), [c[1:] for c in SERVE_CASES], ids=[c[0] for c in SERVE_CASES]
+)
+def test_serve_settings(
+    tmp_path: Path,
+    served: ServeCalls,
+    argv: list[str],
+    env: dict[str, str],
+    server_persist: bool | None,
+    expected: dict[str, Any],
+) -> None:
     app = make_app(tmp_path, server_persist)
     result = invoke_serve(app, argv, env)
     assert result.exit_code == 0, result.output
     settings = served.settings
-    assert {k: getattr(settings, k) if k not in ("secrets", "smtp", "deps") else dict(getattr(settings, k))
-            for k in expected} == expected
+    assert {
+        k: getattr(settings, k) if k not in ("secrets", "smtp", "deps") else dict(getattr(settings, k))
+        for k in expected
+    } == expected
     assert served.calls[0][0].path == app.resolve()
     assert settings.app_path == str(app.resolve())
 
@@ -149,19 +221,21 @@ def test_serve_dep_paths_are_resolved(tmp_path: Path, served: ServeCalls, monkey
     assert dict(served.settings.deps) == {"LIB1": str(tmp_path / "libs" / "One"), "LIB2": str(tmp_path / "Two")}
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--secret", "novalue"], "--secret 'novalue' is not NAME=VALUE"),
-    (["--secret", "=value"], "--secret '=value' is not NAME=VALUE"),
-    (["--dep", "LIB1"], "--dep 'LIB1' is not APP_ID=PATH"),
-    (["--dep", "=../Lib"], "--dep '=../Lib' is not APP_ID=PATH"),
-    (["--dep", "LIB1="], "--dep 'LIB1=' is not APP_ID=PATH"),
-    (["--timeout", "-1"], "--timeout"),
-    (["--workers", "0"], "--workers"),
-    (["--port", "http"], "--port"),
-    (["--smtp-encryption", "tls"], "--smtp-encryption"),
-])
-def test_serve_bad_options_are_usage_errors(tmp_path: Path, served: ServeCalls, argv: list[str],
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--secret", "novalue"], "--secret 'novalue' is not NAME=VALUE"),
+        (["--secret", "=value"], "--secret '=value' is not NAME=VALUE"),
+        (["--dep", "LIB1"], "--dep 'LIB1' is not APP_ID=PATH"),
+        (["--dep", "=../Lib"], "--dep '=../Lib' is not APP_ID=PATH"),
+        (["--dep", "LIB1="], "--dep 'LIB1=' is not APP_ID=PATH"),
+        (["--timeout", "-1"], "--timeout"),
+        (["--workers", "0"], "--workers"),
+        (["--port", "http"], "--port"),
+        (["--smtp-encryption", "tls"], "--smtp-encryption"),
+    ],
+)
+def test_serve_bad_options_are_usage_errors(tmp_path: Path, served: ServeCalls, argv: list[str], message: str) -> None:
     result = invoke_serve(make_app(tmp_path), argv)
     assert result.exit_code == 2
     assert message in result.stderr
@@ -237,8 +311,9 @@ CALL_CASES: list[tuple[str, list[str], list[Any], dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("argv", "args", "kwargs"), [c[1:] for c in CALL_CASES], ids=[c[0] for c in CALL_CASES])
-def test_call_arguments_reach_the_client(connects: Connects, argv: list[str], args: list[Any],
-                                         kwargs: dict[str, Any]) -> None:
+def test_call_arguments_reach_the_client(
+    connects: Connects, argv: list[str], args: list[Any], kwargs: dict[str, Any]
+) -> None:
     result = CliRunner().invoke(cli, ["call", "fn", *argv])
     assert result.exit_code == 0, result.output
     assert connects.call == ("fn", tuple(args), kwargs)
@@ -248,8 +323,12 @@ def test_call_arguments_reach_the_client(connects: Connects, argv: list[str], ar
 def test_call_url_from_option_or_env(connects: Connects) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["call", "fn"], env={"ANVIL_DEV_URL": "http://127.0.0.1:4000"}).exit_code == 0
-    assert runner.invoke(cli, ["call", "fn", "--url", "http://127.0.0.1:4001"],
-                         env={"ANVIL_DEV_URL": "http://127.0.0.1:4000"}).exit_code == 0
+    assert (
+        runner.invoke(
+            cli, ["call", "fn", "--url", "http://127.0.0.1:4001"], env={"ANVIL_DEV_URL": "http://127.0.0.1:4000"}
+        ).exit_code
+        == 0
+    )
     assert [url for url, _ in connects.opened] == ["http://127.0.0.1:4000", "http://127.0.0.1:4001"]
 
 
@@ -262,12 +341,15 @@ def test_call_as_user_presents_the_apps_cli_token(tmp_path: Path, connects: Conn
     assert opened["token"] == AppDir(app).cli_token()
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["fn", "--kw", "novalue"], "'novalue' is not KEY=VALUE"),
-    (["fn", "--kw", "=1"], "'=1' is not KEY=VALUE"),
-    (["  "], "give the name of a server function"),
-    (["fn", "[" * 100_000], "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fn", "--kw", "novalue"], "'novalue' is not KEY=VALUE"),
+        (["fn", "--kw", "=1"], "'=1' is not KEY=VALUE"),
+        (["  "], "give the name of a server function"),
+        (["fn", "[" * 100_000], "nested too deeply"),
+    ],
+)
 def test_call_bad_arguments_are_usage_errors(connects: Connects, argv: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["call", *argv])
     assert result.exit_code == 2
@@ -275,11 +357,14 @@ def test_call_bad_arguments_are_usage_errors(connects: Connects, argv: list[str]
     assert connects.connections == [] or connects.connections[0].calls == []
 
 
-@pytest.mark.parametrize(("value", "argv", "printed"), [
-    ("hello", [], "hello\n"),
-    ({"a": [1, None]}, [], "{'a': [1, None]}\n"),
-    ({"a": [1, None]}, ["--json"], json.dumps({"a": [1, None]}) + "\n"),
-])
+@pytest.mark.parametrize(
+    ("value", "argv", "printed"),
+    [
+        ("hello", [], "hello\n"),
+        ({"a": [1, None]}, [], "{'a': [1, None]}\n"),
+        ({"a": [1, None]}, ["--json"], json.dumps({"a": [1, None]}) + "\n"),
+    ],
+)
 def test_call_prints_the_result(connects: Connects, value: Any, argv: list[str], printed: str) -> None:
     connects.result = value
     result = CliRunner().invoke(cli, ["call", "fn", *argv])

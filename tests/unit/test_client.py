@@ -16,9 +16,13 @@ def test_client_streams_uploads(tmp_path: Path) -> None:
     from anvil_dev.client import _MultipartBody
 
     path = tmp_path / "f.bin"
-    path.write_bytes((BLOCK * 4)[:3 * MB + 5])
-    body = _MultipartBody([("json", None, "application/json", b"{}"),
-                           ("media0", 'we"ird.bin', "application/octet-stream", Media.from_file(str(path)))])
+    path.write_bytes((BLOCK * 4)[: 3 * MB + 5])
+    body = _MultipartBody(
+        [
+            ("json", None, "application/json", b"{}"),
+            ("media0", 'we"ird.bin', "application/octet-stream", Media.from_file(str(path))),
+        ]
+    )
     chunks = iter(lambda: body.read(16384), b"")
     data = b"".join(chunks)
     assert len(data) == len(body)

@@ -89,8 +89,17 @@ class FakeChild(Child):
         if command == "gate":
             self.forker.gate.wait(5)
         if command == "nested":
-            chan.send({"type": FrameKind.CALL.value, "id": "n1", "command": "up", "args": [], "kwargs": {},
-                       "objects": [], "caller": head["caller"]})
+            chan.send(
+                {
+                    "type": FrameKind.CALL.value,
+                    "id": "n1",
+                    "command": "up",
+                    "args": [],
+                    "kwargs": {},
+                    "objects": [],
+                    "caller": head["caller"],
+                }
+            )
             nested = chan.recv()
             assert nested is not None and nested.kind == FrameKind.REPLY
             result: Any = Reply(nested.payload).message()["response"]

@@ -22,7 +22,6 @@ def test_event_stream_replays_what_a_reconnecting_console_missed() -> None:
     assert f"id: {bus.boot}-{last.seq + 1}\nevent: call\n" in next(chunks)
 
 
-
 def test_closing_the_event_bus_ends_waiting_streams_promptly() -> None:
     bus = EventBus()
     got_event = threading.Event()

@@ -12,11 +12,14 @@ from anvil_dev.protocol import Reply, error
 
 
 @pytest.mark.parametrize("output", ["", "hello\n", 'say ,"output":"no"}\n', "\u00e9\x00"])
-@pytest.mark.parametrize("message", [
-    {"response": {"output": "not this one", "x": [1, ',"output":"x"}']}, "objects": []},
-    error("anvil.server.TimeoutError", "Server code took too long"),
-    {},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"response": {"output": "not this one", "x": [1, ',"output":"x"}']}, "objects": []},
+        error("anvil.server.TimeoutError", "Server code took too long"),
+        {},
+    ],
+)
 def test_the_body_is_the_message_with_its_output_and_the_console_reads_only_the_output(message, output) -> None:
     body = with_output(encode_message(message), output)
     assert json.loads(body) == dict(message, output=output)
@@ -33,7 +36,12 @@ def test_a_reply_crosses_a_socket_as_header_and_payload() -> None:
     assert frame is not None and frame.kind == "REPLY" and frame.head["id"] == "c1"
     got = to_reply(frame)
     assert (got.body, got.error, got.session_id, got.user, got.has_media) == (
-        sent.body, None, "s2", "u@example.com", True)
+        sent.body,
+        None,
+        "s2",
+        "u@example.com",
+        True,
+    )
     failed = Reply.from_message(error("anvil.server.InternalError", "no"))
     child.send_reply("c2", failed)
     frame = host.recv()

@@ -19,7 +19,6 @@ def test_init_scaffolds_anvil_layout(tmp_path, cli_runner: CliRunner) -> None:
     assert ".anvil-dev/" in (app / ".gitignore").read_text()
 
 
-
 def test_init_refuses_a_non_empty_directory(tmp_path, cli_runner: CliRunner) -> None:
     target = tmp_path / "taken"
     target.mkdir()

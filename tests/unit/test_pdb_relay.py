@@ -64,8 +64,10 @@ def test_breakpoint_prompts_on_the_terminal_and_the_call_goes_on() -> None:
         worker = threading.Thread(target=lambda: result.append(doubled_plus_one(20)))
         worker.start()
         banner = term.expect("(Pdb) ")
-        assert f"-- pdb: test_pdb_relay.py line {doubled_plus_one.__code__.co_firstlineno + 2}, in doubled_plus_one" \
+        assert (
+            f"-- pdb: test_pdb_relay.py line {doubled_plus_one.__code__.co_firstlineno + 2}, in doubled_plus_one"
             in banner
+        )
         assert "-> z = y + 1" in banner  # the call's own frame, at the line after breakpoint()
         assert relay.is_stopped(os.getpid())
         term.type("n")
@@ -112,4 +114,5 @@ def test_without_a_terminal_the_breakpoint_says_how_to_debug_instead() -> None:
     assert str(caught.value) == (
         f"breakpoint() at test_pdb_relay.py line {doubled_plus_one.__code__.co_firstlineno + 2}, in doubled_plus_one: "
         "anvil-dev serve is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a "
-        "terminal with its input not redirected, and the prompt opens there")
+        "terminal with its input not redirected, and the prompt opens there"
+    )

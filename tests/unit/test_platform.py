@@ -16,13 +16,17 @@ def _refuse_seqpacket(*args: object, **kwargs: object) -> object:
     raise OSError(93, "Protocol not supported")
 
 
-@pytest.mark.parametrize(("target", "name", "missing"), [
-    (os, "fork", "os.fork"),
-    (socket, "SOCK_SEQPACKET", "SOCK_SEQPACKET"),
-    (socket, "AF_UNIX", "SOCK_SEQPACKET"),
-])
-def test_serve_refuses_without_an_attribute(app_dir: Path, cli_runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
-                                            target: object, name: str, missing: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "name", "missing"),
+    [
+        (os, "fork", "os.fork"),
+        (socket, "SOCK_SEQPACKET", "SOCK_SEQPACKET"),
+        (socket, "AF_UNIX", "SOCK_SEQPACKET"),
+    ],
+)
+def test_serve_refuses_without_an_attribute(
+    app_dir: Path, cli_runner: CliRunner, monkeypatch: pytest.MonkeyPatch, target: object, name: str, missing: str
+) -> None:
     monkeypatch.delattr(target, name)
     result = cli_runner.invoke(cli, ["--app", str(app_dir), "serve", "--port", "1"])
     assert result.exit_code == 1
@@ -34,8 +38,9 @@ def test_serve_refuses_without_an_attribute(app_dir: Path, cli_runner: CliRunner
     assert "Traceback" not in result.output
 
 
-def test_serve_refuses_when_the_system_rejects_seqpacket(app_dir: Path, cli_runner: CliRunner,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_when_the_system_rejects_seqpacket(
+    app_dir: Path, cli_runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # As where the constant exists but AF_UNIX sockets do not support it.
     monkeypatch.setattr(socket, "socketpair", _refuse_seqpacket)
     result = cli_runner.invoke(cli, ["--app", str(app_dir), "serve", "--port", "1"])

@@ -45,16 +45,21 @@ class CountingEngine:
         if msg["command"] == "size":
             return Reply.from_message({"response": len(msg["objects"]), "objects": []}, user=self.user)
         a, b = msg["args"][:2]
-        return Reply.from_message({"response": (a + b) * self.factor, "objects": []},
-                                  session_id=self.rotate_to, user=self.user or caller.user_email_override)
+        return Reply.from_message(
+            {"response": (a + b) * self.factor, "objects": []},
+            session_id=self.rotate_to,
+            user=self.user or caller.user_email_override,
+        )
 
 
 def _caller(session: str = "S1", user: str | None = None) -> Caller:
-    return Caller(client_type="browser", session_id=session, call_stack=[{"type": "browser"}],
-                  user_email_override=user, via="cli")
+    return Caller(
+        client_type="browser", session_id=session, call_stack=[{"type": "browser"}], user_email_override=user, via="cli"
+    )
 
 
 # ---- the ring -------------------------------------------------------------------------------------
+
 
 def test_the_ring_keeps_a_copy_of_the_call_and_caller() -> None:
     ring = CallRing()
@@ -131,6 +136,7 @@ def test_a_small_result_is_kept_and_a_large_one_is_not() -> None:
 
 # ---- the routes -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def engine() -> CountingEngine:
     return CountingEngine()
@@ -152,8 +158,9 @@ def client(app: Flask) -> FlaskClient:
 
 
 def _add(client: FlaskClient, a: int, b: int, **headers: str) -> Any:
-    return client.post("/_/call", data=json.dumps({"command": "add", "args": [a, b]}),
-                       content_type="application/json", headers=headers)
+    return client.post(
+        "/_/call", data=json.dumps({"command": "add", "args": [a, b]}), content_type="application/json", headers=headers
+    )
 
 
 def _replay(client: FlaskClient, body: dict[str, Any], **headers: str) -> Any:
@@ -166,8 +173,9 @@ def _only_id(state: HostState) -> int:
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong"])
-def test_the_cli_replay_route_needs_the_apps_token(client: FlaskClient, state: HostState, engine: CountingEngine,
-                                                   token: str | None) -> None:
+def test_the_cli_replay_route_needs_the_apps_token(
+    client: FlaskClient, state: HostState, engine: CountingEngine, token: str | None
+) -> None:
     assert _add(client, 2, 3).get_json()["response"] == 5
     headers = {} if token is None else {TOKEN_HEADER: token}
     for resp in (_replay(client, {"id": _only_id(state)}, **headers), client.get("/_/dev/replay", headers=headers)):
@@ -177,10 +185,15 @@ def test_the_cli_replay_route_needs_the_apps_token(client: FlaskClient, state: H
     assert len(engine.calls) == 1  # nothing ran again
 
 
-def test_a_replay_runs_as_the_same_caller_with_the_new_code(client: FlaskClient, state: HostState,
-                                                            engine: CountingEngine) -> None:
-    first = _add(client, 2, 3, **{"X-Anvil-Dev-As": "ann@example.org", TOKEN_HEADER: state.cli_token,
-                                  "X-Anvil-Dev-Client": "cli"})
+def test_a_replay_runs_as_the_same_caller_with_the_new_code(
+    client: FlaskClient, state: HostState, engine: CountingEngine
+) -> None:
+    first = _add(
+        client,
+        2,
+        3,
+        **{"X-Anvil-Dev-As": "ann@example.org", TOKEN_HEADER: state.cli_token, "X-Anvil-Dev-Client": "cli"},
+    )
     assert first.get_json()["response"] == 5
     original_id = _only_id(state)
     engine.factor = 10  # the edit
@@ -201,8 +214,9 @@ def test_a_replay_runs_as_the_same_caller_with_the_new_code(client: FlaskClient,
     assert [c["id"] for c in listed] == [e["id"] for e in reversed(events)]
 
 
-def test_a_replay_never_hands_out_the_original_callers_session(client: FlaskClient, state: HostState,
-                                                               engine: CountingEngine) -> None:
+def test_a_replay_never_hands_out_the_original_callers_session(
+    client: FlaskClient, state: HostState, engine: CountingEngine
+) -> None:
     _add(client, 1, 1)
     session = engine.calls[0][1].session_id
     engine.rotate_to = "NEWSESSION"  # the replayed call logs in
@@ -214,8 +228,9 @@ def test_a_replay_never_hands_out_the_original_callers_session(client: FlaskClie
     assert state.dispatcher.recent.session_now(session) == "NEWSESSION"
 
 
-def test_a_replay_after_a_login_runs_in_the_session_the_login_made(client: FlaskClient, state: HostState,
-                                                                   engine: CountingEngine) -> None:
+def test_a_replay_after_a_login_runs_in_the_session_the_login_made(
+    client: FlaskClient, state: HostState, engine: CountingEngine
+) -> None:
     engine.rotate_to = "AFTERLOGIN"
     _add(client, 1, 1)
     engine.rotate_to = None
@@ -224,12 +239,21 @@ def test_a_replay_after_a_login_runs_in_the_session_the_login_made(client: Flask
     assert any("moved its caller to a new session" in n for n in json.loads(resp.headers[REPLAY_HEADER])["notes"])
 
 
-def test_a_replay_whose_media_expired_is_refused_with_the_reason(client: FlaskClient, state: HostState,
-                                                                 engine: CountingEngine) -> None:
-    body = {"command": "size", "args": [None], "objects": [
-        {"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "mime-type": "text/plain", "name": "a.txt"}]}
-    resp = client.post("/_/call", data={"json": json.dumps(body), "part0": (io.BytesIO(b"hello"), "a.txt")},
-                       content_type="multipart/form-data")
+def test_a_replay_whose_media_expired_is_refused_with_the_reason(
+    client: FlaskClient, state: HostState, engine: CountingEngine
+) -> None:
+    body = {
+        "command": "size",
+        "args": [None],
+        "objects": [
+            {"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "mime-type": "text/plain", "name": "a.txt"}
+        ],
+    }
+    resp = client.post(
+        "/_/call",
+        data={"json": json.dumps(body), "part0": (io.BytesIO(b"hello"), "a.txt")},
+        content_type="multipart/form-data",
+    )
     assert resp.get_json()["response"] == 1
     entry = state.dispatcher.recent.recent()[0]
     media_id = entry.message["objects"][0]["id"]
@@ -254,8 +278,9 @@ def test_unknown_ids_and_bad_bodies_get_clear_errors(client: FlaskClient, state:
     assert not_json.status_code == 400 and '{"id": N}' in not_json.get_json()["error"]["message"]
 
 
-def test_the_console_replays_and_shows_the_original_beside_it(client: FlaskClient, state: HostState,
-                                                              engine: CountingEngine) -> None:
+def test_the_console_replays_and_shows_the_original_beside_it(
+    client: FlaskClient, state: HostState, engine: CountingEngine
+) -> None:
     _add(client, 2, 3)
     call_id = _only_id(state)
     listed = client.get("/_/console/api/calls").get_json()["calls"]
@@ -269,8 +294,9 @@ def test_the_console_replays_and_shows_the_original_beside_it(client: FlaskClien
     assert COOKIE_NAME not in resp.headers.get("Set-Cookie", "")
 
 
-def test_the_console_replay_is_for_this_machine_and_this_site_only(client: FlaskClient, state: HostState,
-                                                                   engine: CountingEngine) -> None:
+def test_the_console_replay_is_for_this_machine_and_this_site_only(
+    client: FlaskClient, state: HostState, engine: CountingEngine
+) -> None:
     _add(client, 2, 3)
     url = f"/_/console/api/calls/{_only_id(state)}/replay"
     remote = client.post(url, json={}, environ_base={"REMOTE_ADDR": "192.0.2.7"})

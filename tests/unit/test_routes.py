@@ -49,8 +49,12 @@ class StubEngine:
             return Reply.from_message(message, session_id=session_id)
         if msg["command"] not in self.functions:
             return Reply.from_message(no_such_function(msg["command"]))
-        return Reply.from_message({"response": {"args": msg["args"]}, "objects": [
-            dict(e, path=["response", *e["path"]]) for e in msg.get("objects", [])]})
+        return Reply.from_message(
+            {
+                "response": {"args": msg["args"]},
+                "objects": [dict(e, path=["response", *e["path"]]) for e in msg.get("objects", [])],
+            }
+        )
 
 
 @pytest.fixture
@@ -75,8 +79,12 @@ def client(app: Flask) -> FlaskClient:
 
 
 def _call(client: FlaskClient, command: str = "hello", *args: Any, **headers: str) -> Any:
-    return client.post("/_/call", data=json.dumps({"command": command, "args": list(args)}),
-                       content_type="application/json", headers=headers)
+    return client.post(
+        "/_/call",
+        data=json.dumps({"command": command, "args": list(args)}),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def _error_type(resp: Any) -> str:
@@ -128,8 +136,9 @@ def test_a_foreign_origin_is_refused(client: FlaskClient, engine: StubEngine) ->
 def test_a_foreign_host_on_loopback_is_refused(client: FlaskClient, engine: StubEngine) -> None:
     """DNS rebinding: a page of evil.example resolving to 127.0.0.1 is not this server's origin."""
     rebound = {"HTTP_HOST": "evil.example"}
-    resp = client.post("/_/call", data=json.dumps({"command": "hello"}), content_type="application/json",
-                       environ_overrides=rebound)
+    resp = client.post(
+        "/_/call", data=json.dumps({"command": "hello"}), content_type="application/json", environ_overrides=rebound
+    )
     assert resp.status_code == 403 and "loopback only" in resp.get_json()["error"]["message"]
     assert engine.calls == []
     # The console has an error handler of its own; the refusal is the same there.
@@ -143,13 +152,13 @@ def test_too_large_bodies_get_413(client: FlaskClient, app: Flask, monkeypatch: 
     assert resp.status_code == 413 and _error_type(resp) == "anvil.server.SerializationError"
     # Past the app's limit werkzeug stops reading; the answer is the same.
     app.config["MAX_CONTENT_LENGTH"] = 1000
-    resp = client.post("/_/call", data={"json": "{}", "m": (io.BytesIO(b"x" * 2000), "big.bin")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/_/call", data={"json": "{}", "m": (io.BytesIO(b"x" * 2000), "big.bin")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 413 and "too much data" in resp.get_json()["error"]["message"]
 
 
-def test_calling_as_another_user_needs_the_cli_token(client: FlaskClient, engine: StubEngine,
-                                                     state: HostState) -> None:
+def test_calling_as_another_user_needs_the_cli_token(client: FlaskClient, engine: StubEngine, state: HostState) -> None:
     resp = _call(client, **{"X-Anvil-Dev-As": "victim@example.org"})
     assert resp.status_code == 403 and "token" in resp.get_json()["error"]["message"]
     resp = _call(client, **{"X-Anvil-Dev-As": "victim@example.org", TOKEN_HEADER: "wrong"})
@@ -161,10 +170,16 @@ def test_calling_as_another_user_needs_the_cli_token(client: FlaskClient, engine
 
 
 def test_multipart_media_are_stored_and_come_back_as_urls(client: FlaskClient, engine: StubEngine) -> None:
-    call = {"command": "hello", "args": [None],
-            "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "name": "a.txt"}]}
-    resp = client.post("/_/call", content_type="multipart/form-data",
-                       data={"json": json.dumps(call), "part0": (io.BytesIO(b"media bytes"), "a.txt", "text/plain")})
+    call = {
+        "command": "hello",
+        "args": [None],
+        "objects": [{"path": ["args", 0], "type": ["DataMedia"], "id": "part0", "name": "a.txt"}],
+    }
+    resp = client.post(
+        "/_/call",
+        content_type="multipart/form-data",
+        data={"json": json.dumps(call), "part0": (io.BytesIO(b"media bytes"), "a.txt", "text/plain")},
+    )
     assert resp.status_code == 200
     stored = engine.calls[0][0]["objects"][0]
     assert stored["id"] != "part0" and stored["mime-type"] == "text/plain"
@@ -190,8 +205,7 @@ def test_endpoints_and_routes_are_404_without_registrations(client: FlaskClient,
     assert engine.calls == []  # no worker spent on them
 
 
-def test_a_registered_endpoint_gets_the_request_and_shapes_the_reply(client: FlaskClient,
-                                                                     engine: StubEngine) -> None:
+def test_a_registered_endpoint_gets_the_request_and_shapes_the_reply(client: FlaskClient, engine: StubEngine) -> None:
     engine.functions.append("http:/orders/<id>")
     engine.reply = {"response": {"status": 201, "body": "made", "headers": {"X-Made": "yes"}}, "objects": []}
     resp = client.post("/_/api/orders/7?x=1", data=b"payload", content_type="text/plain")
@@ -208,8 +222,13 @@ def test_theme_assets_never_leave_theme_assets(client: FlaskClient, state: HostS
     (assets.parent / "secret.txt").write_text("secret")
     (assets / "link.txt").symlink_to(state.app_dir.yaml_path)
     assert client.get("/_/theme/ok.css").data == b"body {}"
-    for path in ("/_/theme/../secret.txt", "/_/theme/%2E%2E/secret.txt", "/_/theme/link.txt",
-                 "/_/theme/..%2F..%2Fanvil.yaml", "/_/theme//etc/passwd"):
+    for path in (
+        "/_/theme/../secret.txt",
+        "/_/theme/%2E%2E/secret.txt",
+        "/_/theme/link.txt",
+        "/_/theme/..%2F..%2Fanvil.yaml",
+        "/_/theme//etc/passwd",
+    ):
         resp = client.get(path)
         assert resp.status_code == 404, path
         assert b"secret" not in resp.data
@@ -239,8 +258,12 @@ def test_email_delivery_needs_the_cli_token(client: FlaskClient, engine: StubEng
     resp = client.post("/_/dev/email", data=b"Subject: hi\r\n\r\nbody", content_type="message/rfc822")
     assert resp.status_code == 403 and engine.calls == []
     engine.reply = {"response": None, "objects": []}
-    resp = client.post("/_/dev/email", data=b"Subject: hi\r\n\r\nbody", content_type="message/rfc822",
-                       headers={TOKEN_HEADER: state.cli_token})
+    resp = client.post(
+        "/_/dev/email",
+        data=b"Subject: hi\r\n\r\nbody",
+        content_type="message/rfc822",
+        headers={TOKEN_HEADER: state.cli_token},
+    )
     assert resp.status_code == 200
     msg, caller = engine.calls[0]
     assert msg["command"] == "email:handle_message" and caller.trusted and caller.client_type == "email"

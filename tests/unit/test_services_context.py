@@ -20,20 +20,45 @@ from anvil_dev.services.tables import TablesStore
 from anvil_dev.services.tasks import Tasks
 from anvil_dev.services.users import Users
 
-SERVICES = {"tables": TablesStore, "users": Users, "sessions": Sessions, "cookies": Cookies, "outbox": Outbox,
-            "secrets": Secrets, "tasks": Tasks, "media": MediaStore}
+SERVICES = {
+    "tables": TablesStore,
+    "users": Users,
+    "sessions": Sessions,
+    "cookies": Cookies,
+    "outbox": Outbox,
+    "secrets": Secrets,
+    "tasks": Tasks,
+    "media": MediaStore,
+}
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
-    config = {"name": "Ctx", "services": [{"source": "/runtime/services/anvil/users.yml", "client_config": {},
-                                           "server_config": {"user_table": "users"}},
-                                          {"source": "/runtime/services/tables.yml", "server_config": {}}],
-              "db_schema": {"users": {"client": "none", "server": "full", "columns": [
-                  {"name": "email", "type": "string"}, {"name": "enabled", "type": "bool"},
-                  {"name": "confirmed_email", "type": "bool"}, {"name": "password_hash", "type": "string"},
-                  {"name": "signed_up", "type": "datetime"}]}},
-              "secrets": {"api_key": {"type": "secret"}}}
+    config = {
+        "name": "Ctx",
+        "services": [
+            {
+                "source": "/runtime/services/anvil/users.yml",
+                "client_config": {},
+                "server_config": {"user_table": "users"},
+            },
+            {"source": "/runtime/services/tables.yml", "server_config": {}},
+        ],
+        "db_schema": {
+            "users": {
+                "client": "none",
+                "server": "full",
+                "columns": [
+                    {"name": "email", "type": "string"},
+                    {"name": "enabled", "type": "bool"},
+                    {"name": "confirmed_email", "type": "bool"},
+                    {"name": "password_hash", "type": "string"},
+                    {"name": "signed_up", "type": "datetime"},
+                ],
+            }
+        },
+        "secrets": {"api_key": {"type": "secret"}},
+    }
     (tmp_path / "anvil.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "server_code").mkdir()
     return tmp_path
@@ -106,7 +131,10 @@ def test_smtp_comes_from_the_settings(app: Path, monkeypatch: pytest.MonkeyPatch
     cfg = services.open(app, Settings(smtp={"host": "mail.example", "port": "587", "user": "me@example.org"}))
     relay = cfg.outbox.smtp_config()
     assert relay is not None and (relay.where(), relay.encryption, relay.user) == (
-        "mail.example:587", "starttls", "me@example.org")
+        "mail.example:587",
+        "starttls",
+        "me@example.org",
+    )
     monkeypatch.setenv("ANVIL_DEV_SMTP_HOST", "env.example")
     relay = services.open(app).outbox.smtp_config()
     assert relay is not None and relay.host == "env.example"

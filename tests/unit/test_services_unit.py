@@ -181,9 +181,15 @@ def test_declared_key_is_made_once_and_kept(rt: Any, app: AppDir) -> None:
 
 def test_send_keeps_mail_in_outbox_and_prints_one_line(rt: Any, app: AppDir, capfd: pytest.CaptureFixture[str]) -> None:
     report = rt.email.send(
-        to="Ann <ann@x.org>", cc=["bob@y.org"], bcc="eve@z.org", from_name="Shop", subject="Your order",
-        text="Thanks!", html="<p>Thanks!</p>",
-        attachments=[rt.anvil.BlobMedia("application/pdf", b"%PDF-1.4 fake", name="invoice.pdf")])
+        to="Ann <ann@x.org>",
+        cc=["bob@y.org"],
+        bcc="eve@z.org",
+        from_name="Shop",
+        subject="Your order",
+        text="Thanks!",
+        html="<p>Thanks!</p>",
+        attachments=[rt.anvil.BlobMedia("application/pdf", b"%PDF-1.4 fake", name="invoice.pdf")],
+    )
     out, err = capfd.readouterr()
     assert err.strip().splitlines() == ["[email] to ann@x.org: Your order"]
     assert out == ""
@@ -231,8 +237,14 @@ class _Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "data": envelope.original_content, "login": session.auth_data})
+        self.received.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "data": envelope.original_content,
+                "login": session.auth_data,
+            }
+        )
         return "250 Message accepted"
 
 
@@ -251,8 +263,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth
 def smtp(app: AppDir, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
     inbox = _Inbox()
     port = _free_port()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=_authenticate,
-                     auth_require_tls=False)
+    ctl = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=_authenticate, auth_require_tls=False)
     ctl.start()
     monkeypatch.setenv("ANVIL_DEV_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("ANVIL_DEV_SMTP_PORT", str(port))
@@ -264,13 +275,20 @@ def smtp(app: AppDir, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
         ctl.stop()
 
 
-def test_send_relays_through_smtp_with_login(rt: Any, app: AppDir, smtp: _Inbox, monkeypatch: pytest.MonkeyPatch,
-                                             capfd: pytest.CaptureFixture[str]) -> None:
+def test_send_relays_through_smtp_with_login(
+    rt: Any, app: AppDir, smtp: _Inbox, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ANVIL_DEV_SMTP_USER", "mailer")
     monkeypatch.setenv("ANVIL_DEV_SMTP_PASSWORD", "pw")
     services.open(app.path)
-    rt.email.send(to="ann@x.org", bcc="eve@z.org", from_address="shop@example.com", subject="Relayed",
-                  html='<img src="cid:logo">', inline_attachments={"logo": rt.anvil.BlobMedia("image/png", b"PNG!")})
+    rt.email.send(
+        to="ann@x.org",
+        bcc="eve@z.org",
+        from_address="shop@example.com",
+        subject="Relayed",
+        html='<img src="cid:logo">',
+        inline_attachments={"logo": rt.anvil.BlobMedia("image/png", b"PNG!")},
+    )
     [got] = smtp.received
     assert got["from"] == "shop@example.com" and got["to"] == ["ann@x.org", "eve@z.org"]
     assert got["login"] == b"mailer"
@@ -282,13 +300,26 @@ def test_send_relays_through_smtp_with_login(rt: Any, app: AppDir, smtp: _Inbox,
     assert services.current().outbox.list_messages()[0]["status"] == "relayed"
 
 
-def test_smtp_settings_can_come_from_anvil_yaml(rt: Any, app: AppDir, smtp: _Inbox,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_smtp_settings_can_come_from_anvil_yaml(
+    rt: Any, app: AppDir, smtp: _Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = os.environ["ANVIL_DEV_SMTP_PORT"]
     for var in ("HOST", "PORT", "ENCRYPTION"):
         monkeypatch.delenv("ANVIL_DEV_SMTP_" + var)
-    config = dict(APP_YAML, services=[{"source": "/runtime/services/anvil/email.yml", "server_config": {
-        "custom_smtp": True, "smtp_host": "127.0.0.1", "smtp_port": int(port), "smtp_encryption": "none"}}])
+    config = dict(
+        APP_YAML,
+        services=[
+            {
+                "source": "/runtime/services/anvil/email.yml",
+                "server_config": {
+                    "custom_smtp": True,
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": int(port),
+                    "smtp_encryption": "none",
+                },
+            }
+        ],
+    )
     (app.path / "anvil.yaml").write_text(yaml.safe_dump(config))
     services.open(app.path)
     rt.email.send(to="ann@x.org", subject="Via yaml")
@@ -333,10 +364,16 @@ def no_handler(rt: Any) -> Iterator[None]:
 
 
 def test_handle_message_receives_a_delivered_eml(rt: Any, app: AppDir, no_handler: None) -> None:
-    rt.email.send(to="Support <support@app.example>", from_address="ann@x.org", from_name="Ann", subject="Help",
-                  text="It broke", html="<b>It broke</b>",
-                  attachments=[rt.anvil.BlobMedia("text/csv", b"a,b\n1,2\n", name="data.csv")],
-                  inline_attachments={"pic": rt.anvil.BlobMedia("image/png", b"\x89PNG")})
+    rt.email.send(
+        to="Support <support@app.example>",
+        from_address="ann@x.org",
+        from_name="Ann",
+        subject="Help",
+        text="It broke",
+        html="<b>It broke</b>",
+        attachments=[rt.anvil.BlobMedia("text/csv", b"a,b\n1,2\n", name="data.csv")],
+        inline_attachments={"pic": rt.anvil.BlobMedia("image/png", b"\x89PNG")},
+    )
     eml = services.current().outbox.message_eml(services.current().outbox.list_messages()[0]["id"])
     got: list[Any] = []
 
@@ -357,8 +394,9 @@ def test_handle_message_receives_a_delivered_eml(rt: Any, app: AppDir, no_handle
 
 
 def test_reply_threads_to_the_sender(rt: Any, app: AppDir, no_handler: None) -> None:
-    eml = (b"From: Ann <ann@x.org>\r\nTo: help@app.example\r\nSubject: Question\r\n"
-           b"Message-ID: <q1@x.org>\r\n\r\nHow?\r\n")
+    eml = (
+        b"From: Ann <ann@x.org>\r\nTo: help@app.example\r\nSubject: Question\r\nMessage-ID: <q1@x.org>\r\n\r\nHow?\r\n"
+    )
 
     @rt.email.handle_message
     def incoming(msg: Any) -> None:
@@ -433,9 +471,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/file":
             self._reply(200, b"col\n1\n", "text/csv", {"Content-Disposition": 'attachment; filename="r.csv"'})
         else:
-            echo = {"method": self.command, "path": self.path, "body": body.decode(),
-                    "content_type": self.headers.get("Content-Type"),
-                    "authorization": self.headers.get("Authorization")}
+            echo = {
+                "method": self.command,
+                "path": self.path,
+                "body": body.decode(),
+                "content_type": self.headers.get("Content-Type"),
+                "authorization": self.headers.get("Authorization"),
+            }
             self._reply(200, json.dumps(echo).encode(), "application/json")
 
     do_GET = do_POST = do_PUT = do_DELETE = _any
@@ -463,8 +505,15 @@ def test_request_returns_media(rt: Any, web: str) -> None:
 
 
 def test_request_json_sends_and_parses_json(rt: Any, web: str) -> None:
-    echo = rt.http.request(web + "/api?q=1", method="POST", data={"n": [1, 2]}, json=True,
-                           username="ann", password="pw", headers={"X-Test": "1"})
+    echo = rt.http.request(
+        web + "/api?q=1",
+        method="POST",
+        data={"n": [1, 2]},
+        json=True,
+        username="ann",
+        password="pw",
+        headers={"X-Test": "1"},
+    )
     assert echo["method"] == "POST" and echo["path"] == "/api?q=1"
     assert json.loads(echo["body"]) == {"n": [1, 2]} and echo["content_type"] == "application/json"
     assert echo["authorization"] == "Basic " + base64.b64encode(b"ann:pw").decode()
@@ -481,8 +530,9 @@ def test_request_data_encoded_as_anvil(rt: Any, web: str) -> None:
     # given; lines 41-49 and 96: a GET's data becomes the query string unless the URL has one.
     form = json.loads(rt.http.request(web, method="POST", data={"a": "x y", "b": True, "c": None}).get_bytes())
     assert form["body"] == "a=x%20y&b=true&c="
-    as_json = json.loads(rt.http.request(web, method="POST", data={"n": 1},
-                                         headers={"Content-Type": "application/json"}).get_bytes())
+    as_json = json.loads(
+        rt.http.request(web, method="POST", data={"n": 1}, headers={"Content-Type": "application/json"}).get_bytes()
+    )
     assert (json.loads(as_json["body"]), as_json["content_type"]) == ({"n": 1}, "application/json")
     got = json.loads(rt.http.request(web + "/q#top", data={"k": "v w"}).get_bytes())
     assert (got["method"], got["path"], got["body"]) == ("GET", "/q?k=v%20w", "")

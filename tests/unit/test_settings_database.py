@@ -11,8 +11,10 @@ def test_database_comes_from_the_option_then_the_environment_then_anvil_yaml(tmp
     yaml_url = config.yaml_database({"anvil_dev": {"database": "postgresql://yaml/app"}})
     assert yaml_url == "postgresql://yaml/app"
     env = {"ANVIL_DEV_DATABASE": "postgresql://env/app"}
-    assert config.build(tmp_path, environ=env, yaml_database=yaml_url,
-                        database="postgresql://option/app").database == "postgresql://option/app"
+    assert (
+        config.build(tmp_path, environ=env, yaml_database=yaml_url, database="postgresql://option/app").database
+        == "postgresql://option/app"
+    )
     assert config.build(tmp_path, environ=env, yaml_database=yaml_url).database == "postgresql://env/app"
     assert config.build(tmp_path, environ={}, yaml_database=yaml_url).database == "postgresql://yaml/app"
     assert config.build(tmp_path, environ={}).database is None

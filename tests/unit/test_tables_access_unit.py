@@ -18,8 +18,12 @@ REF = {"id": 3, "name": "notes", "perm": None, "mac": "abc"}
 
 
 def _table_call(method: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "CALL", "id": "c1", "liveObjectCall": {"id": json.dumps(REF), "backend": TABLE_TYPE,
-                                                           "mac": "", "method": method}, **extra}
+    return {
+        "type": "CALL",
+        "id": "c1",
+        "liveObjectCall": {"id": json.dumps(REF), "backend": TABLE_TYPE, "mac": "", "method": method},
+        **extra,
+    }
 
 
 def test_an_uplink_search_becomes_a_client_search_call_with_its_objects_moved() -> None:
@@ -40,16 +44,23 @@ def test_an_uplink_search_becomes_a_client_search_call_with_its_objects_moved() 
     item = live["iterItems"]["items"][0]
     assert item["type"] == ["LiveObject"] and item["id"] == "[3,1]" and item["itemCache"]["n"]["value"] == 1
     # ... and __anvil_iter_page__ on it runs the same search from that offset.
-    page, _ = tables.translate({"type": "CALL", "id": "c2", "args": [1], "kwargs": {},
-                                "liveObjectCall": {"id": live["id"], "backend": SEARCH_TYPE, "method":
-                                                   "__anvil_iter_page__"}})
+    page, _ = tables.translate(
+        {
+            "type": "CALL",
+            "id": "c2",
+            "args": [1],
+            "kwargs": {},
+            "liveObjectCall": {"id": live["id"], "backend": SEARCH_TYPE, "method": "__anvil_iter_page__"},
+        }
+    )
     assert page["args"] == [REF, [], {"when": None}, 1, None]
 
 
 def test_an_unknown_search_or_method_is_a_clear_error() -> None:
     tables = UplinkTables()
-    gone = tables.translate({"liveObjectCall": {"id": "search-nope", "backend": SEARCH_TYPE,
-                                                "method": "__anvil_iter_page__"}, "args": [0]})
+    gone = tables.translate(
+        {"liveObjectCall": {"id": "search-nope", "backend": SEARCH_TYPE, "method": "__anvil_iter_page__"}, "args": [0]}
+    )
     assert "no longer available" in gone["error"]["message"]
     other = tables.translate(_table_call("to_csv", args=[], kwargs={}))
     assert "does not run Table.to_csv" in other["error"]["message"]
@@ -57,8 +68,10 @@ def test_an_unknown_search_or_method_is_a_clear_error() -> None:
 
 
 def test_tables_going_to_an_uplink_become_live_objects() -> None:
-    msg = {"response": {"t": REF}, "objects": [{"path": ["response", "t"], "type": ["ValueType"],
-                                                "typeName": TABLE_TYPE}]}
+    msg = {
+        "response": {"t": REF},
+        "objects": [{"path": ["response", "t"], "type": ["ValueType"], "typeName": TABLE_TYPE}],
+    }
     out = table_live_objects(msg)
     entry = out["objects"][0]
     assert entry["type"] == ["LiveObject"] and json.loads(entry["id"]) == REF and "search" in entry["methods"]
@@ -80,12 +93,25 @@ def test_client_hidden_is_read_from_both_forms_of_db_schema() -> None:
         assert [(c.name, c.client_hidden) for c in spec.columns] == [("a", False), ("b", True)]
 
 
-@pytest.mark.parametrize(("row_id", "v2", "expected"), [
-    ("[3,7]", True, 7), ("[3,7]", False, 7), ("[4,7]", True, None), ("[4,7]", False, None),
-    (7, True, 7), ("7", True, 7), (7, False, None), ("7", False, None),  # a bare number: v2 only
-    ("[3, 7]", True, None), ("[3, 7]", False, 7),  # v2 wants the exact form, v1 reads JSON
-    ("nope", True, None), ("nope", False, None), ([3, 7], False, None), (True, True, None),
-])
+@pytest.mark.parametrize(
+    ("row_id", "v2", "expected"),
+    [
+        ("[3,7]", True, 7),
+        ("[3,7]", False, 7),
+        ("[4,7]", True, None),
+        ("[4,7]", False, None),
+        (7, True, 7),
+        ("7", True, 7),
+        (7, False, None),
+        ("7", False, None),  # a bare number: v2 only
+        ("[3, 7]", True, None),
+        ("[3, 7]", False, 7),  # v2 wants the exact form, v1 reads JSON
+        ("nope", True, None),
+        ("nope", False, None),
+        ([3, 7], False, None),
+        (True, True, None),
+    ],
+)
 def test_get_by_id_reads_ids_as_each_implementation_does(row_id: Any, v2: bool, expected: int | None) -> None:
     # tables/v2/basic_ops.clj:82-100 (v2) and tables/rpc.clj:950-953 (v1).
     rt = load_runtime("tables")

@@ -35,37 +35,50 @@ ROOT = Path(anvil_dev.__file__).parent.parent
 def rt() -> types.SimpleNamespace:
     """The runtime's anvil modules (anvil-uplink's own `anvil` package is set aside if loaded)."""
     rt = load_runtime("tables", "tables.query", "server", "_registry")
-    return types.SimpleNamespace(anvil=rt.anvil, tables=rt.tables, q=rt.tables_query, server=rt.server,
-                                 registry=rt._registry.REGISTRY)
+    return types.SimpleNamespace(
+        anvil=rt.anvil, tables=rt.tables, q=rt.tables_query, server=rt.server, registry=rt._registry.REGISTRY
+    )
 
 
 MAP_SCHEMA: dict[str, Any] = {
-    "people": {"title": "People", "client": "search", "server": "full", "columns": [
-        {"name": "name", "type": "string", "admin_ui": {"width": 200}},
-        {"name": "age", "type": "number"},
-        {"name": "Lic. #", "type": "string"},
-        {"name": "active", "type": "bool"},
-        {"name": "born", "type": "date"},
-        {"name": "seen", "type": "datetime"},
-        {"name": "meta", "type": "simpleObject"},
-        {"name": "photo", "type": "media"},
-        {"name": "boss", "type": "link_single", "target": "people"},
-        {"name": "friends", "type": "link_multiple", "target": "people"},
-        {"name": "group", "type": "link_single", "target": "groups"},
-    ]},
-    "groups": {"title": "Groups", "client": "none", "server": "full", "columns": [
-        {"name": "name", "type": "string"},
-        {"name": "notes", "type": "string"},
-    ]},
+    "people": {
+        "title": "People",
+        "client": "search",
+        "server": "full",
+        "columns": [
+            {"name": "name", "type": "string", "admin_ui": {"width": 200}},
+            {"name": "age", "type": "number"},
+            {"name": "Lic. #", "type": "string"},
+            {"name": "active", "type": "bool"},
+            {"name": "born", "type": "date"},
+            {"name": "seen", "type": "datetime"},
+            {"name": "meta", "type": "simpleObject"},
+            {"name": "photo", "type": "media"},
+            {"name": "boss", "type": "link_single", "target": "people"},
+            {"name": "friends", "type": "link_multiple", "target": "people"},
+            {"name": "group", "type": "link_single", "target": "groups"},
+        ],
+    },
+    "groups": {
+        "title": "Groups",
+        "client": "none",
+        "server": "full",
+        "columns": [
+            {"name": "name", "type": "string"},
+            {"name": "notes", "type": "string"},
+        ],
+    },
     "secret_stuff": {"client": "full", "columns": [{"name": "x", "type": "number"}]},
 }
 
 
 def make_app(path: Path, schema: Any = None, **server_config: Any) -> Path:
     server_config.setdefault("auto_create_missing_columns", True)
-    config = {"name": "T", "services": [{"source": "/runtime/services/tables.yml", "client_config": {},
-                                         "server_config": server_config}],
-              "db_schema": MAP_SCHEMA if schema is None else schema}
+    config = {
+        "name": "T",
+        "services": [{"source": "/runtime/services/tables.yml", "client_config": {}, "server_config": server_config}],
+        "db_schema": MAP_SCHEMA if schema is None else schema,
+    }
     path.mkdir(parents=True, exist_ok=True)
     (path / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -81,8 +94,13 @@ def app(tmp_path: Path, rt: types.SimpleNamespace) -> Path:
 @pytest.fixture
 def T(app: Path, rt: types.SimpleNamespace) -> types.SimpleNamespace:  # reads like a module
     """The app's tables, and the anvil.tables API."""
-    return types.SimpleNamespace(people=rt.tables.app_tables.people, groups=rt.tables.app_tables.groups,
-                                 t=rt.tables, q=rt.q, app_tables=rt.tables.app_tables)
+    return types.SimpleNamespace(
+        people=rt.tables.app_tables.people,
+        groups=rt.tables.app_tables.groups,
+        t=rt.tables,
+        q=rt.q,
+        app_tables=rt.tables.app_tables,
+    )
 
 
 def names(rows: Any) -> list[str]:
@@ -108,16 +126,34 @@ def test_map_form_schema_gives_tables_columns_and_links(T: Any) -> None:
 
 def test_list_form_schema_with_ids_and_access(tmp_path: Path, rt: Any) -> None:
     schema = [
-        {"name": "Colours", "id": 41, "python_name": "colours",
-         "columns": {"ZCAx=": {"name": "name", "type": "string"}},
-         "access": {"python_name": "colours", "server": "full", "client": "search", "table_id": 41}},
-        {"name": "People", "id": 42, "python_name": "people",
-         "columns": {"f+sB=": {"name": "name", "type": "string"},
-                     "yVT6=": {"name": "favourite_colour", "type": "liveObject", "backend": "anvil.tables.Row",
-                               "table_id": 41},
-                     "yVT7=": {"name": "also_likes", "type": "liveObjectArray", "backend": "anvil.tables.Row",
-                               "table_id": 41}},
-         "access": {"python_name": "people", "server": "full", "client": "none", "table_id": 42}},
+        {
+            "name": "Colours",
+            "id": 41,
+            "python_name": "colours",
+            "columns": {"ZCAx=": {"name": "name", "type": "string"}},
+            "access": {"python_name": "colours", "server": "full", "client": "search", "table_id": 41},
+        },
+        {
+            "name": "People",
+            "id": 42,
+            "python_name": "people",
+            "columns": {
+                "f+sB=": {"name": "name", "type": "string"},
+                "yVT6=": {
+                    "name": "favourite_colour",
+                    "type": "liveObject",
+                    "backend": "anvil.tables.Row",
+                    "table_id": 41,
+                },
+                "yVT7=": {
+                    "name": "also_likes",
+                    "type": "liveObjectArray",
+                    "backend": "anvil.tables.Row",
+                    "table_id": 41,
+                },
+            },
+            "access": {"python_name": "people", "server": "full", "client": "none", "table_id": 42},
+        },
     ]
     services.open(make_app(tmp_path / "app", schema))
     tables = rt.tables.app_tables
@@ -175,10 +211,19 @@ def test_every_column_type_round_trips(T: Any, rt: Any) -> None:
     g = T.groups.add_row(name="G")
     boss = T.people.add_row(name="Boss")
     seen = dt.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    T.people.add_row(name="Ann", age=30.5, active=False, born=dt.date(1990, 5, 6), seen=seen,
-                     meta={"tags": ["a", "b"], "n": None, "deep": {"x": 1}},
-                     photo=rt.anvil.BlobMedia("image/png", b"\x89PNG..", name="me.png"),
-                     boss=boss, friends=[boss], group=g, **{"Lic. #": "L-7"})
+    T.people.add_row(
+        name="Ann",
+        age=30.5,
+        active=False,
+        born=dt.date(1990, 5, 6),
+        seen=seen,
+        meta={"tags": ["a", "b"], "n": None, "deep": {"x": 1}},
+        photo=rt.anvil.BlobMedia("image/png", b"\x89PNG..", name="me.png"),
+        boss=boss,
+        friends=[boss],
+        group=g,
+        **{"Lic. #": "L-7"},
+    )
     ann = T.people.get(name="Ann")  # a fresh read, not add_row's cache
     assert ann["age"] == 30.5 and ann["active"] is False and ann["Lic. #"] == "L-7"
     assert ann["born"] == dt.date(1990, 5, 6)
@@ -208,9 +253,18 @@ def test_cached_values_are_copies(T: Any) -> None:
 
 
 def test_wrong_types_are_refused(T: Any, rt: Any) -> None:
-    for col, value in [("name", 5), ("age", "5"), ("age", True), ("active", 1), ("born", dt.datetime.now()),
-                       ("seen", dt.date.today()), ("meta", {"d": dt.date.today()}), ("photo", b"bytes"),
-                       ("boss", "[1,1]"), ("friends", ["x"])]:
+    for col, value in [
+        ("name", 5),
+        ("age", "5"),
+        ("age", True),
+        ("active", 1),
+        ("born", dt.datetime.now()),
+        ("seen", dt.date.today()),
+        ("meta", {"d": dt.date.today()}),
+        ("photo", b"bytes"),
+        ("boss", "[1,1]"),
+        ("friends", ["x"]),
+    ]:
         with pytest.raises(rt.tables.TableError, match=f"Column '{col}'"):
             T.people.add_row(**{col: value})
     g = T.groups.add_row(name="g")
@@ -221,13 +275,30 @@ def test_wrong_types_are_refused(T: Any, rt: Any) -> None:
 
 def test_unknown_columns_are_created_with_inferred_types(T: Any, rt: Any) -> None:
     g = T.groups.add_row(name="g")
-    row = T.groups.add_row(count=3, flag=True, when=dt.date(2020, 1, 1), at=dt.datetime.now(dt.timezone.utc),
-                           obj={"a": 1}, leader=T.people.add_row(name="L"), members=[row2 := T.people.add_row()],
-                           pic=rt.anvil.BlobMedia("text/plain", b"x"), nothing=None, Name="upper")
+    row = T.groups.add_row(
+        count=3,
+        flag=True,
+        when=dt.date(2020, 1, 1),
+        at=dt.datetime.now(dt.timezone.utc),
+        obj={"a": 1},
+        leader=T.people.add_row(name="L"),
+        members=[row2 := T.people.add_row()],
+        pic=rt.anvil.BlobMedia("text/plain", b"x"),
+        nothing=None,
+        Name="upper",
+    )
     types_ = {c["name"]: c["type"] for c in T.groups.list_columns()}
     assert {k: types_[k] for k in ("count", "flag", "when", "at", "obj", "leader", "members", "pic", "Name")} == {
-        "count": "number", "flag": "bool", "when": "date", "at": "datetime", "obj": "simpleObject",
-        "leader": "link_single", "members": "link_multiple", "pic": "media", "Name": "string"}
+        "count": "number",
+        "flag": "bool",
+        "when": "date",
+        "at": "datetime",
+        "obj": "simpleObject",
+        "leader": "link_single",
+        "members": "link_multiple",
+        "pic": "media",
+        "Name": "string",
+    }
     assert "nothing" not in types_
     fresh = T.groups.get(count=3)
     assert fresh["Name"] == "upper" and fresh["name"] is None  # "Name" and "name" are two columns
@@ -240,8 +311,10 @@ def test_unknown_columns_raise_without_auto_create(tmp_path: Path, rt: Any) -> N
     services.open(make_app(tmp_path / "app", auto_create_missing_columns=False))
     people = rt.tables.app_tables.people
     # A v1 app: Anvil's v1 wording for a write (server/core/src/anvil/runtime/tables/rpc.clj:362-363).
-    with pytest.raises(rt.tables.NoSuchColumnError, match="Row update failed: Column 'nmae' does not exist and "
-                                                          "automatic column creation is disabled."):
+    with pytest.raises(
+        rt.tables.NoSuchColumnError,
+        match="Row update failed: Column 'nmae' does not exist and automatic column creation is disabled.",
+    ):
         people.add_row(nmae="typo")
     row = people.add_row(name="ok")
     with pytest.raises(rt.tables.NoSuchColumnError):
@@ -295,8 +368,13 @@ def test_deleted_rows_raise_row_deleted(T: Any, rt: Any) -> None:
     ann = T.people.add_row(name="Ann", boss=boss)
     stale = T.people.get(name="Boss")
     boss.delete()
-    for action in (lambda: boss["name"], lambda: boss.update(name="x"), boss.delete,
-                   lambda: stale.update(name="y"), lambda: T.people.get(name="Ann")["boss"]["name"]):
+    for action in (
+        lambda: boss["name"],
+        lambda: boss.update(name="x"),
+        boss.delete,
+        lambda: stale.update(name="y"),
+        lambda: T.people.get(name="Ann")["boss"]["name"],
+    ):
         with pytest.raises(rt.tables.RowDeleted, match="This row has been deleted"):
             action()
     assert T.people.get_by_id(boss.get_id()) is None
@@ -395,11 +473,24 @@ def test_search_refresh_sees_new_rows(T: Any) -> None:
 
 @pytest.fixture
 def people(T: Any) -> Any:
-    ann = T.people.add_row(name="Ann", age=30, active=True, born=dt.date(1994, 1, 1),
-                           seen=dt.datetime(2024, 1, 1, 9, tzinfo=dt.timezone.utc),
-                           meta={"tags": ["admin", "x"], "level": 3, "prefs": {"theme": "dark"}})
-    bob = T.people.add_row(name="Bob", age=40, active=False, born=dt.date(1984, 6, 1), boss=ann, friends=[ann],
-                           seen=dt.datetime(2024, 1, 2, 9, tzinfo=dt.timezone.utc), meta=["x", 1])
+    ann = T.people.add_row(
+        name="Ann",
+        age=30,
+        active=True,
+        born=dt.date(1994, 1, 1),
+        seen=dt.datetime(2024, 1, 1, 9, tzinfo=dt.timezone.utc),
+        meta={"tags": ["admin", "x"], "level": 3, "prefs": {"theme": "dark"}},
+    )
+    bob = T.people.add_row(
+        name="Bob",
+        age=40,
+        active=False,
+        born=dt.date(1984, 6, 1),
+        boss=ann,
+        friends=[ann],
+        seen=dt.datetime(2024, 1, 2, 9, tzinfo=dt.timezone.utc),
+        meta=["x", 1],
+    )
     cyd = T.people.add_row(name="Cyd Ánez", age=50, boss=ann, friends=[ann, bob], meta="plain")
     dee = T.people.add_row(name="dee 100% sure_thing", age=None)
     return types.SimpleNamespace(ann=ann, bob=bob, cyd=cyd, dee=dee, T=T, q=T.q)
@@ -449,10 +540,14 @@ def test_comparisons_and_between(people: Any) -> None:
 
 def test_full_text_match(people: Any) -> None:
     p, q = people, people.q
-    p.T.groups.add_rows([{"name": "a", "notes": "The quick brown foxes are running home"},
-                         {"name": "b", "notes": "A slow fox walked to the shops"},
-                         {"name": "c", "notes": "Nothing to see"},
-                         {"name": "d", "notes": "Fruit flies like a banana"}])
+    p.T.groups.add_rows(
+        [
+            {"name": "a", "notes": "The quick brown foxes are running home"},
+            {"name": "b", "notes": "A slow fox walked to the shops"},
+            {"name": "c", "notes": "Nothing to see"},
+            {"name": "d", "notes": "Fruit flies like a banana"},
+        ]
+    )
 
     def ft(*args: Any, **kw: Any) -> list[str]:
         return names(p.T.groups.search(notes=q.full_text_match(*args, **kw)))
@@ -511,8 +606,10 @@ def test_order_by(people: Any) -> None:
     assert find(p, t.order_by("age", ascending=False)) == ["Cyd Ánez", "Bob", "Ann", "dee 100% sure_thing"]
     assert find(p, t.order_by("age")) == ["dee 100% sure_thing", "Ann", "Bob", "Cyd Ánez"]
     p.T.people.add_row(name="Ann", age=99)
-    assert [(r["name"], r["age"]) for r in p.T.people.search(t.order_by("name"), t.order_by("age", False),
-                                                              name=p.q.like("A%"))] == [("Ann", 99), ("Ann", 30)]
+    assert [
+        (r["name"], r["age"])
+        for r in p.T.people.search(t.order_by("name"), t.order_by("age", False), name=p.q.like("A%"))
+    ] == [("Ann", 99), ("Ann", 30)]
     # A v1 app's wording (server/core/src/anvil/runtime/tables/rpc.clj:612-617).
     with pytest.raises(p.T.t.TableError, match="No such column 'nope' in table 'people'"):
         p.T.people.search(t.order_by("nope"))
@@ -539,7 +636,7 @@ def test_bad_search_arguments(people: Any) -> None:
 
 
 def test_values_and_names_never_become_sql(T: Any) -> None:
-    evil = "x'); DROP TABLE \"app_people\"; --"
+    evil = 'x\'); DROP TABLE "app_people"; --'
     T.people.add_row(name=evil, **{'col "quoted"': 1, "a'b": 2})
     assert T.people.get(name=evil)['col "quoted"'] == 1
     assert T.people.get(**{"a'b": 2})["name"] == evil
@@ -689,8 +786,9 @@ def test_a_held_lock_gives_transaction_conflict_and_in_transaction_retries_past_
     conn.execute("PRAGMA busy_timeout=100")
     try:
         # A transaction that has read may not wait for the lock: its write is a conflict at once.
-        with pytest.raises(rt.tables.TransactionConflict, match="^Another transaction has changed this data; "
-                                                                "aborting$"):
+        with pytest.raises(
+            rt.tables.TransactionConflict, match="^Another transaction has changed this data; aborting$"
+        ):
             with T.t.Transaction():
                 row = T.groups.get(name="counter")
                 row["notes"] = "never"
@@ -771,8 +869,10 @@ def test_forged_or_altered_row_references_are_refused(T: Any, rt: Any) -> None:
     with pytest.raises(rt.server.PermissionDenied, match="Invalid row reference"):
         decode(rt, json.loads(json.dumps(msg)), trusted=False)
     assert decode(rt, json.loads(json.dumps(msg)), trusted=True) == b
-    bare = {"response": {"id": a.get_id(), "table": "people"},
-            "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": "anvil.tables.Row"}]}
+    bare = {
+        "response": {"id": a.get_id(), "table": "people"},
+        "objects": [{"path": ["response"], "type": ["ValueType"], "typeName": "anvil.tables.Row"}],
+    }
     with pytest.raises(rt.server.PermissionDenied):
         decode(rt, json.loads(json.dumps(bare)), trusted=False)
     # The data a client sends along is ignored: the server reads the row itself.
@@ -801,8 +901,15 @@ def test_search_iterators_and_tables_cross_the_wire(T: Any, rt: Any) -> None:
 
 def test_query_operators_are_portable(T: Any, rt: Any) -> None:
     a = T.people.add_row(name="Ann", age=3)
-    query = [T.q.any_of(name=T.q.like("A%"), boss=a), T.t.order_by("age"), T.q.page_size(5),
-             T.q.fetch_only("name"), T.q.between(1, 5), T.q.full_text_match("x"), T.q.not_(age=None)]
+    query = [
+        T.q.any_of(name=T.q.like("A%"), boss=a),
+        T.t.order_by("age"),
+        T.q.page_size(5),
+        T.q.fetch_only("name"),
+        T.q.between(1, 5),
+        T.q.full_text_match("x"),
+        T.q.not_(age=None),
+    ]
     back = decode(rt, encode(rt, query), trusted=True)
     assert back[0].kwargs["name"] == T.q.like("A%") and back[0].kwargs["boss"] == a
     assert back[1:] == query[1:]

@@ -96,8 +96,11 @@ def store(tmp_path: Path) -> MediaStore:
     return MediaStore(tmp_path / "media")
 
 
-def serve(store: MediaStore, *frames_in: str | bytes | None, dispatcher: FakeDispatcher | None = None,
-          ) -> tuple[FakeWebSocket, FakeHub, UplinkConnection]:
+def serve(
+    store: MediaStore,
+    *frames_in: str | bytes | None,
+    dispatcher: FakeDispatcher | None = None,
+) -> tuple[FakeWebSocket, FakeHub, UplinkConnection]:
     """Run a connection over scripted frames until it ends (the script should end with None)."""
     ws = FakeWebSocket(*frames_in)
     hub = FakeHub(store, dispatcher)
@@ -107,6 +110,7 @@ def serve(store: MediaStore, *frames_in: str | bytes | None, dispatcher: FakeDis
 
 
 # ---- the handshake ------------------------------------------------------------------------
+
 
 def test_the_right_key_is_answered_with_auth_ok_and_the_app_info() -> None:
     assert frames.hello(HELLO, KEY) == [{"auth": "OK", "priv": "uplink", "app-info": frames.APP_INFO}]
@@ -120,10 +124,18 @@ def test_an_older_client_is_warned_and_a_much_older_one_refused() -> None:
     assert str(refused.value) == frames.OUTDATED and not isinstance(refused.value, frames.WrongKey)
 
 
-@pytest.mark.parametrize("frame", [
-    json.dumps({"key": KEY[:-1], "v": 8}), json.dumps({"key": KEY + "x", "v": 8}), json.dumps({"v": 8}),
-    json.dumps({"key": 5, "v": 8}), json.dumps([KEY]), "not json", b"\xff",
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json.dumps({"key": KEY[:-1], "v": 8}),
+        json.dumps({"key": KEY + "x", "v": 8}),
+        json.dumps({"v": 8}),
+        json.dumps({"key": 5, "v": 8}),
+        json.dumps([KEY]),
+        "not json",
+        b"\xff",
+    ],
+)
 def test_anything_but_the_exact_key_is_refused(frame: str | bytes) -> None:
     with pytest.raises(frames.WrongKey, match="Incorrect uplink key"):
         frames.hello(frame, KEY)
@@ -143,9 +155,15 @@ def test_a_connection_with_a_wrong_key_gets_anvils_error_and_is_never_attached(s
 
 # ---- checks and limits on frames ----------------------------------------------------------
 
-@pytest.mark.parametrize(("frame", "why"), [
-    ("nope", "not JSON"), ("[" * 100_000 + "]" * 100_000, "nested too deeply"), ("[1]", "not an object"),
-])
+
+@pytest.mark.parametrize(
+    ("frame", "why"),
+    [
+        ("nope", "not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("[1]", "not an object"),
+    ],
+)
 def test_text_frames_must_be_json_objects(frame: str, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
         frames.parse_text(frame)
@@ -177,13 +195,16 @@ def test_registrations_beyond_the_limit_break_the_protocol(store: MediaStore, mo
     assert ws.closed == (1002, "Protocol error") and list(conn.patterns) == ["f0", "f1"]
 
 
-@pytest.mark.parametrize("script", [
-    [b"bytes"],  # a binary frame without its CHUNK_HEADER
-    [json.dumps({"type": "CHUNK_HEADER", "requestId": "r"}), json.dumps({"type": "REGISTER", "name": "f"})],
-    [json.dumps({"type": "CHUNK_HEADER", "requestId": ""})],
-    [json.dumps({"type": "CALL", "id": "", "command": "f", "args": [], "kwargs": {}})],
-    [json.dumps({"type": "CHUNK_HEADER", "requestId": "nobody"}), b"bytes"],
-])
+@pytest.mark.parametrize(
+    "script",
+    [
+        [b"bytes"],  # a binary frame without its CHUNK_HEADER
+        [json.dumps({"type": "CHUNK_HEADER", "requestId": "r"}), json.dumps({"type": "REGISTER", "name": "f"})],
+        [json.dumps({"type": "CHUNK_HEADER", "requestId": ""})],
+        [json.dumps({"type": "CALL", "id": "", "command": "f", "args": [], "kwargs": {}})],
+        [json.dumps({"type": "CHUNK_HEADER", "requestId": "nobody"}), b"bytes"],
+    ],
+)
 def test_malformed_frame_sequences_break_the_protocol(store: MediaStore, script: list[str | bytes]) -> None:
     ws, hub, _ = serve(store, HELLO, *script)
     assert ws.closed == (1002, "Protocol error") and hub.detached
@@ -197,8 +218,20 @@ def test_the_heartbeat_is_answered_without_the_dispatcher(store: MediaStore) -> 
 
 
 def test_a_call_from_the_uplink_reaches_the_dispatcher_as_a_trusted_uplink_caller(store: MediaStore) -> None:
-    ws = FakeWebSocket(HELLO, json.dumps({"type": "CALL", "id": "c1", "command": "add", "args": [1, 2],
-                                          "kwargs": {}, "vt_global": {"x": 1}, "extra": "ignored"}))
+    ws = FakeWebSocket(
+        HELLO,
+        json.dumps(
+            {
+                "type": "CALL",
+                "id": "c1",
+                "command": "add",
+                "args": [1, 2],
+                "kwargs": {},
+                "vt_global": {"x": 1},
+                "extra": "ignored",
+            }
+        ),
+    )
     hub = FakeHub(store)
     conn = UplinkConnection(hub, ws, "10.0.0.1")
     thread = threading.Thread(target=conn.serve)
@@ -210,15 +243,18 @@ def test_a_call_from_the_uplink_reaches_the_dispatcher_as_a_trusted_uplink_calle
     [(msg, caller)] = hub.dispatcher.calls
     assert msg == {"command": "add", "args": [1, 2], "kwargs": {}, "objects": [], "vt_global": {"x": 1}}
     assert (caller.client_type, caller.ip, caller.trusted, caller.call_stack) == (
-        "uplink", "10.0.0.1", True, [{"type": "uplink"}])
+        "uplink",
+        "10.0.0.1",
+        True,
+        [{"type": "uplink"}],
+    )
     assert caller.session_id == conn.session_id
 
 
 def test_calls_in_flight_beyond_the_limit_break_the_protocol(store: MediaStore, monkeypatch: Any) -> None:
     monkeypatch.setattr(connection, "MAX_CALLS_IN_FLIGHT", 2)
     gate = threading.Event()
-    calls = [json.dumps({"type": "CALL", "id": f"c{i}", "command": "slow", "args": [], "kwargs": {}})
-             for i in range(3)]
+    calls = [json.dumps({"type": "CALL", "id": f"c{i}", "command": "slow", "args": [], "kwargs": {}}) for i in range(3)]
     try:
         ws, _, _ = serve(store, HELLO, *calls, dispatcher=FakeDispatcher(gate=gate))
     finally:
@@ -240,16 +276,26 @@ def test_malformed_calls_and_row_methods_are_answered_without_server_code() -> N
 def test_replies_from_the_uplink_take_the_shape_callers_read() -> None:
     assert frames.reply_result({"id": "x", "response": 1}) == {"response": 1, "objects": [], "output": ""}
     assert frames.reply_result({"id": "x", "error": "boom", "taskState": {"n": 1}}) == {
-        "error": {"message": "boom", "type": None, "trace": []}, "objects": [], "taskState": {"n": 1}}
+        "error": {"message": "boom", "type": None, "trace": []},
+        "objects": [],
+        "taskState": {"n": 1},
+    }
     assert frames.media_error({"cause": "junk"})["error"]["message"] == "Error during media transfer"
 
 
 def test_calls_to_the_uplink_carry_the_call_stack_innermost_first() -> None:
-    caller = Caller(client_type="browser", ip="1.2.3.4", session_id="s", background_task_id="t1",
-                    call_stack=[{"type": "browser"}, {"type": "server_module"}])
+    caller = Caller(
+        client_type="browser",
+        ip="1.2.3.4",
+        session_id="s",
+        background_task_id="t1",
+        call_stack=[{"type": "browser"}, {"type": "server_module"}],
+    )
     out = frames.call_frame("CALL", {"command": "f", "args": [1]}, caller, "m1")
-    assert out["call-stack"] == [{"type": "server_module", "protocol-version": frames.PROTOCOL_VERSION},
-                                 {"type": "browser", "protocol-version": frames.PROTOCOL_VERSION}]
+    assert out["call-stack"] == [
+        {"type": "server_module", "protocol-version": frames.PROTOCOL_VERSION},
+        {"type": "browser", "protocol-version": frames.PROTOCOL_VERSION},
+    ]
     assert out["client"] == {"type": "browser", "ip": "1.2.3.4", "location": None, "background-task-id": "t1"}
     assert (out["call-stack-id"], out["kwargs"], out["objects"], out["session-id"]) == ("m1", {}, [], "s")
 
@@ -265,26 +311,35 @@ def test_the_hub_says_which_functions_are_gone_and_which_never_were(store: Media
     gone = hub.call({"command": "up_add"}, Caller())
     assert gone["error"]["type"] == "anvil.server.UplinkDisconnectedError"
     never = hub.call({"command": "other"}, Caller())
-    assert never["error"] == {"type": "anvil.server.NoServerFunctionError", "trace": [],
-                              "message": 'No server function matching "other" has been registered'}
+    assert never["error"] == {
+        "type": "anvil.server.NoServerFunctionError",
+        "trace": [],
+        "message": 'No server function matching "other" has been registered',
+    }
 
 
 # ---- media chunks -------------------------------------------------------------------------
+
 
 def media_entry(media_id: str, path: list[Any]) -> dict[str, Any]:
     return {"path": path, "type": ["DataMedia"], "id": media_id, "mime-type": "text/plain", "name": "a.txt"}
 
 
 def chunk(inbox: MediaInbox, request_id: str, media_id: str, index: int, data: bytes, last: bool) -> Message | None:
-    inbox.header({"type": "CHUNK_HEADER", "requestId": request_id, "mediaId": media_id,
-                  "chunkIndex": index, "lastChunk": last})
+    inbox.header(
+        {"type": "CHUNK_HEADER", "requestId": request_id, "mediaId": media_id, "chunkIndex": index, "lastChunk": last}
+    )
     return inbox.chunk(data)
 
 
 def test_chunks_are_assembled_into_a_new_store_file_and_the_message_then_delivered(store: MediaStore) -> None:
     inbox = MediaInbox(store)
-    msg = {"id": "c1", "type": "CALL", "args": [None, None],
-           "objects": [media_entry("up1", ["args", 0]), media_entry("up1", ["args", 1])]}
+    msg = {
+        "id": "c1",
+        "type": "CALL",
+        "args": [None, None],
+        "objects": [media_entry("up1", ["args", 0]), media_entry("up1", ["args", 1])],
+    }
     assert inbox.receive("c1", msg) is None
     assert chunk(inbox, "c1", "up1", 0, b"hello ", False) is None
     assert inbox.expects_binary() is False
@@ -301,13 +356,17 @@ def test_a_message_without_media_is_delivered_at_once(store: MediaStore) -> None
     assert MediaInbox(store).receive("r1", msg) is msg
 
 
-@pytest.mark.parametrize(("index", "media_id", "why"), [
-    (1, "up1", "chunk 1 arrived where chunk 0 was expected"),
-    (0, "other", "a chunk for unknown media 'other'"),
-    (0, ["unhashable"], "a chunk for unknown media"),
-])
+@pytest.mark.parametrize(
+    ("index", "media_id", "why"),
+    [
+        (1, "up1", "chunk 1 arrived where chunk 0 was expected"),
+        (0, "other", "a chunk for unknown media 'other'"),
+        (0, ["unhashable"], "a chunk for unknown media"),
+    ],
+)
 def test_chunks_out_of_order_or_for_unknown_media_break_the_protocol(
-        store: MediaStore, index: int, media_id: Any, why: str) -> None:
+    store: MediaStore, index: int, media_id: Any, why: str
+) -> None:
     inbox = MediaInbox(store)
     inbox.receive("c1", {"id": "c1", "objects": [media_entry("up1", ["args", 0])]})
     with pytest.raises(ProtocolError, match=why):
@@ -333,11 +392,14 @@ def test_messages_waiting_for_media_are_bounded_and_unique(store: MediaStore, mo
         inbox.receive("c", {"id": "c", "objects": [media_entry("m", ["args", 0])]})
 
 
-@pytest.mark.parametrize(("objects", "why"), [
-    ("nope", "'objects' is not a list"),
-    ([media_entry("", ["args", 0])], "a DataMedia entry has no valid id"),
-    ([media_entry(f"m{i}", ["args", i]) for i in range(media.MAX_MEDIA_PER_MESSAGE + 1)], "more than 1000 media"),
-])
+@pytest.mark.parametrize(
+    ("objects", "why"),
+    [
+        ("nope", "'objects' is not a list"),
+        ([media_entry("", ["args", 0])], "a DataMedia entry has no valid id"),
+        ([media_entry(f"m{i}", ["args", i]) for i in range(media.MAX_MEDIA_PER_MESSAGE + 1)], "more than 1000 media"),
+    ],
+)
 def test_media_entries_are_checked(store: MediaStore, objects: Any, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
         MediaInbox(store).receive("c1", {"id": "c1", "objects": objects})
@@ -360,9 +422,16 @@ def test_a_media_error_or_a_close_deletes_half_received_files(store: MediaStore)
 def test_outgoing_media_get_an_id_per_entry_and_travel_in_64k_chunks(store: MediaStore) -> None:
     big = store.put_bytes(b"x" * (media.CHUNK_SIZE + 1))
     empty = store.put_bytes(b"")
-    msg = {"id": "r", "response": [None] * 4, "objects": [
-        media_entry(big, ["response", 0]), media_entry(big, ["response", 1]),
-        media_entry(empty, ["response", 2]), media_entry("../../etc/passwd", ["response", 3])]}
+    msg = {
+        "id": "r",
+        "response": [None] * 4,
+        "objects": [
+            media_entry(big, ["response", 0]),
+            media_entry(big, ["response", 1]),
+            media_entry(empty, ["response", 2]),
+            media_entry("../../etc/passwd", ["response", 3]),
+        ],
+    }
     out, files = prepare_outgoing(msg, store)
     assert [e["id"] for e in out["objects"]] == ["m0", "m1", "m2", "m3"]
     assert msg["objects"][0]["id"] == big  # the message itself is left alone
@@ -371,12 +440,17 @@ def test_outgoing_media_get_an_id_per_entry_and_travel_in_64k_chunks(store: Medi
     texts: list[dict[str, Any]] = []
     send_media("r", files, lambda header, data: pairs.append((header, data)), texts.append)
     assert [(h["mediaId"], h["chunkIndex"], h["lastChunk"], len(d)) for h, d in pairs] == [
-        ("m0", 0, False, media.CHUNK_SIZE), ("m0", 1, True, 1),
-        ("m1", 0, False, media.CHUNK_SIZE), ("m1", 1, True, 1), ("m2", 0, True, 0)]
+        ("m0", 0, False, media.CHUNK_SIZE),
+        ("m0", 1, True, 1),
+        ("m1", 0, False, media.CHUNK_SIZE),
+        ("m1", 1, True, 1),
+        ("m2", 0, True, 0),
+    ]
     assert [(t["type"], t["mediaIds"]) for t in texts] == [("MEDIA_ERROR", ["m3"])]
 
 
 # ---- rows ---------------------------------------------------------------------------------
+
 
 def row_value(row_id: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"id": row_id, "table": "t", "mac": "mac-" + row_id, "data": data}
@@ -385,19 +459,28 @@ def row_value(row_id: str, data: dict[str, Any]) -> dict[str, Any]:
 def test_rows_reach_the_uplink_as_live_objects_caching_their_columns() -> None:
     owner = row_value("[2,1]", {"name": "Ann"})
     ticket = row_value("[1,7]", {"title": "Help", "when": "2024-01-02", "owner": owner, "file": None})
-    msg = {"id": "r", "response": ticket, "objects": [
-        {"path": ["response"], "type": ["ValueType"], "typeName": ROW_TYPE},
-        {"path": ["response", "data", "when"], "type": ["Date"], "value": "2024-01-02"},
-        {"path": ["response", "data", "owner"], "type": ["ValueType"], "typeName": ROW_TYPE},
-        media_entry("m", ["response", "data", "file"]),
-    ]}
+    msg = {
+        "id": "r",
+        "response": ticket,
+        "objects": [
+            {"path": ["response"], "type": ["ValueType"], "typeName": ROW_TYPE},
+            {"path": ["response", "data", "when"], "type": ["Date"], "value": "2024-01-02"},
+            {"path": ["response", "data", "owner"], "type": ["ValueType"], "typeName": ROW_TYPE},
+            media_entry("m", ["response", "data", "file"]),
+        ],
+    }
     before = json.dumps(msg)
     out = rows_to_live_objects(msg)
     assert json.dumps(msg) == before  # the caller's message is not changed
     assert out["response"] is None
     [live] = out["objects"]
     assert {k: live[k] for k in ("type", "path", "backend", "id", "mac")} == {
-        "type": ["LiveObject"], "path": ["response"], "backend": ROW_TYPE, "id": "[1,7]", "mac": "mac-[1,7]"}
+        "type": ["LiveObject"],
+        "path": ["response"],
+        "backend": ROW_TYPE,
+        "id": "[1,7]",
+        "mac": "mac-[1,7]",
+    }
     cache = live["itemCache"]
     assert set(cache) == {"title", "when", "owner"}  # media cannot live in an item cache
     assert cache["title"] == {"type": ["Primitive"], "value": "Help"}
@@ -412,11 +495,21 @@ def test_a_message_without_rows_is_sent_as_it_is() -> None:
 
 
 def test_rows_coming_back_from_the_uplink_become_row_references() -> None:
-    msg = {"id": "c", "args": [None], "objects": [
-        {"path": ["args", 0], "type": ["LiveObject"], "backend": ROW_TYPE, "id": "[1,7]", "mac": "m",
-         "itemCache": {"title": {"type": ["Primitive"], "value": "Help"}}},
-        {"path": ["args", 1], "type": ["LiveObject"], "backend": "other.Backend", "id": "x"},
-    ]}
+    msg = {
+        "id": "c",
+        "args": [None],
+        "objects": [
+            {
+                "path": ["args", 0],
+                "type": ["LiveObject"],
+                "backend": ROW_TYPE,
+                "id": "[1,7]",
+                "mac": "m",
+                "itemCache": {"title": {"type": ["Primitive"], "value": "Help"}},
+            },
+            {"path": ["args", 1], "type": ["LiveObject"], "backend": "other.Backend", "id": "x"},
+        ],
+    }
     live_objects_to_rows(msg)
     assert msg["args"] == [{"id": "[1,7]", "mac": "m"}]
     assert msg["objects"][0] == {"path": ["args", 0], "type": ["ValueType"], "typeName": ROW_TYPE}

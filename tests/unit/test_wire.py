@@ -41,12 +41,21 @@ REG.register(Custom, "tests.Custom")
 
 tz = st.builds(lambda m: dt.timezone(dt.timedelta(minutes=m)), st.integers(-12 * 60, 14 * 60))
 scalars = (
-    st.none() | st.booleans() | st.text() | st.integers() | st.floats(allow_nan=False)
-    | st.dates() | st.datetimes(timezones=tz)
-    | st.builds(Point, st.integers(), st.integers()) | st.builds(Custom, st.integers())
+    st.none()
+    | st.booleans()
+    | st.text()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.dates()
+    | st.datetimes(timezones=tz)
+    | st.builds(Point, st.integers(), st.integers())
+    | st.builds(Custom, st.integers())
 )
-values = st.recursive(scalars, lambda children: st.lists(children, max_size=5)
-                      | st.dictionaries(st.text(max_size=8), children, max_size=5), max_leaves=30)
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=30,
+)
 
 
 def roundtrip(value: object) -> object:
@@ -86,8 +95,9 @@ def test_naive_datetime_is_sent_with_the_local_offset() -> None:
 def test_datetime_format_matches_anvil() -> None:
     value = dt.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     encoded = wire.encode({"response": {"dt": value}})
-    assert encoded["objects"] == [{"path": ["response", "dt"], "type": ["DateTime"],
-                                   "value": "2024-01-02 03:04:05.123456+0100"}]
+    assert encoded["objects"] == [
+        {"path": ["response", "dt"], "type": ["DateTime"], "value": "2024-01-02 03:04:05.123456+0100"}
+    ]
 
 
 def test_portable_class_entry_comes_after_its_fields() -> None:
@@ -101,11 +111,14 @@ def test_class_itself_is_portable() -> None:
     assert roundtrip(Point) is Point
 
 
-@pytest.mark.parametrize("value, message", [
-    ({1: "x"}, "Cannot serialize dictionaries with keys that aren't strings at msg['response']"),
-    ([1, {"a": object()}], "Cannot serialize <class 'object'> object at msg['response'][1]['a']"),
-    ({"s": {1, 2}}, "Cannot serialize <class 'set'> object at msg['response']['s']"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({1: "x"}, "Cannot serialize dictionaries with keys that aren't strings at msg['response']"),
+        ([1, {"a": object()}], "Cannot serialize <class 'object'> object at msg['response'][1]['a']"),
+        ({"s": {1, 2}}, "Cannot serialize <class 'set'> object at msg['response']['s']"),
+    ],
+)
 def test_refusals_name_the_path(value: object, message: str) -> None:
     with pytest.raises(wire.SerializationError) as e:
         wire.encode({"response": value}, REG)
@@ -134,13 +147,16 @@ def test_unknown_type_name_is_a_clear_error() -> None:
         wire.decode(msg, REG)
 
 
-@pytest.mark.parametrize("objects", [
-    "not a list",
-    [{"path": "x", "type": ["Long"], "value": "1"}],
-    [{"path": ["response", 5], "type": ["Long"], "value": "1"}],
-    [{"path": ["response"], "type": ["Long"], "value": "abc"}],
-    [{"path": ["response"], "type": ["DateTime"], "value": "yesterday"}],
-])
+@pytest.mark.parametrize(
+    "objects",
+    [
+        "not a list",
+        [{"path": "x", "type": ["Long"], "value": "1"}],
+        [{"path": ["response", 5], "type": ["Long"], "value": "1"}],
+        [{"path": ["response"], "type": ["Long"], "value": "abc"}],
+        [{"path": ["response"], "type": ["DateTime"], "value": "yesterday"}],
+    ],
+)
 def test_malformed_objects_are_serialization_errors(objects: object) -> None:
     with pytest.raises(wire.SerializationError):
         wire.decode({"response": [1], "objects": objects}, REG)

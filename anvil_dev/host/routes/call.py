@@ -35,14 +35,17 @@ def call() -> Response:
             raise too_much_data()
         msg = _parse_call(raw)
         if _has_media(msg):
-            raise Refusal(400, "anvil.server.SerializationError",
-                          "Media in a JSON call must be sent as multipart/form-data parts")
+            raise Refusal(
+                400, "anvil.server.SerializationError", "Media in a JSON call must be sent as multipart/form-data parts"
+            )
     elif mimetype == "multipart/form-data":
         msg = _parse_multipart(state.media.store)
     else:
-        raise Refusal(415, "anvil.server.InternalError",
-                      "Calls must be sent as application/json or multipart/form-data "
-                      f"(got {mimetype or 'no content type'})")
+        raise Refusal(
+            415,
+            "anvil.server.InternalError",
+            f"Calls must be sent as application/json or multipart/form-data (got {mimetype or 'no content type'})",
+        )
     caller, new_session = _caller(state)
     # The body as the client sent it goes on to the child, which parses it once more: cheaper than
     # encoding the parsed call again (a multipart call's media ids are rewritten, so it is encoded).
@@ -63,27 +66,37 @@ def _parse_call(raw: bytes | str) -> Message:
     deep = wire.too_deep(msg) if msg is not None and opening > wire.MAX_DEPTH else None
     if msg is None or deep is not None:
         where = f" (at {wire.format_path(deep[:6])}...)" if deep else ""
-        raise Refusal(400, "anvil.server.SerializationError",
-                      f"Call body nested more than {wire.MAX_DEPTH} levels deep{where}")
+        raise Refusal(
+            400, "anvil.server.SerializationError", f"Call body nested more than {wire.MAX_DEPTH} levels deep{where}"
+        )
     if not isinstance(msg, dict):
         raise Refusal(400, "anvil.server.InternalError", "A call body must be a JSON object")
     command = msg.get("command")
     if not isinstance(command, str) or not command:
-        raise Refusal(400, "anvil.server.InternalError", "A call body needs \"command\": the function's name")
+        raise Refusal(400, "anvil.server.InternalError", 'A call body needs "command": the function\'s name')
     for key, kind in (("args", list), ("kwargs", dict), ("objects", list)):
         if key in msg and not isinstance(msg[key], kind):
-            raise Refusal(400, "anvil.server.InternalError",
-                          f"\"{key}\" must be a JSON {'array' if kind is list else 'object'}, "
-                          f"not {type(msg[key]).__name__}")
+            raise Refusal(
+                400,
+                "anvil.server.InternalError",
+                f'"{key}" must be a JSON {"array" if kind is list else "object"}, not {type(msg[key]).__name__}',
+            )
     for entry in msg.get("objects", []):
         path = entry.get("path") if isinstance(entry, dict) else None
         # Values are put back only inside the arguments: not over them, nor elsewhere in the call.
         if not isinstance(path, list) or len(path) < 2 or path[0] not in ("args", "kwargs"):
-            raise Refusal(400, "anvil.server.SerializationError",
-                          f"Malformed entry in 'objects': its \"path\" must be a list that starts with "
-                          f"\"args\" or \"kwargs\" and names an argument (got {entry!r:.200})")
-    return {"command": command, "args": msg.get("args", []), "kwargs": msg.get("kwargs", {}),
-            "objects": msg.get("objects", [])}
+            raise Refusal(
+                400,
+                "anvil.server.SerializationError",
+                f"Malformed entry in 'objects': its \"path\" must be a list that starts with "
+                f'"args" or "kwargs" and names an argument (got {entry!r:.200})',
+            )
+    return {
+        "command": command,
+        "args": msg.get("args", []),
+        "kwargs": msg.get("kwargs", {}),
+        "objects": msg.get("objects", []),
+    }
 
 
 def _has_media(msg: Message) -> bool:
@@ -101,8 +114,11 @@ def _parse_multipart(store: MediaStore) -> Message:
             name = str(entry.get("id"))
             part = request.files.get(name)
             if part is None:
-                raise Refusal(400, "anvil.server.SerializationError",
-                              f"Media at {entry.get('path')} has no part named {entry.get('id')!r}")
+                raise Refusal(
+                    400,
+                    "anvil.server.SerializationError",
+                    f"Media at {entry.get('path')} has no part named {entry.get('id')!r}",
+                )
             if name not in stored:
                 stored[name], _length = store.put_stream(part.stream)  # type: ignore[arg-type]
             entry["id"] = stored[name]
@@ -122,13 +138,21 @@ def _caller(state: HostState) -> tuple[Caller, str | None]:
         session_id = new_session = state.cookies.new_id()
     as_user = request.headers.get(AS_HEADER)
     if as_user is not None:
-        security.require_cli_token(state.cli_token,
-                                   "Calling as another user needs the token from the app's .anvil-dev/ directory "
-                                   "(use `anvil-dev call --as EMAIL` on the machine that serves the app)")
+        security.require_cli_token(
+            state.cli_token,
+            "Calling as another user needs the token from the app's .anvil-dev/ directory "
+            "(use `anvil-dev call --as EMAIL` on the machine that serves the app)",
+        )
     via = request.headers.get(CLIENT_HEADER)
-    caller = Caller(client_type="browser", ip=request.remote_addr, session_id=session_id, trusted=False,
-                    call_stack=[{"type": "browser"}], user_email_override=as_user,
-                    via=via if via in ("cli", "python") else None)
+    caller = Caller(
+        client_type="browser",
+        ip=request.remote_addr,
+        session_id=session_id,
+        trusted=False,
+        call_stack=[{"type": "browser"}],
+        user_email_override=as_user,
+        via=via if via in ("cli", "python") else None,
+    )
     return caller, new_session
 
 
@@ -145,6 +169,12 @@ def reply_response(state: HostState, reply: Reply, new_session: str | None) -> R
         state.media.maybe_sweep()
     resp = Response(reply.body, status=http_status(reply.error), mimetype="application/json")
     if new_session is not None:
-        resp.set_cookie(COOKIE_NAME, state.cookies.cookie_for(new_session), httponly=True, samesite="Lax",
-                        max_age=30 * 24 * 3600, path="/")
+        resp.set_cookie(
+            COOKIE_NAME,
+            state.cookies.cookie_for(new_session),
+            httponly=True,
+            samesite="Lax",
+            max_age=30 * 24 * 3600,
+            path="/",
+        )
     return resp

@@ -94,9 +94,11 @@ def runtime_file(name: str) -> Response:
         abort(404)
     data = brython_dir()
     if data is None:
-        return Response("// brython is not installed: pip install brython (anvil-dev depends on it)\n"
-                        "document.title = 'anvil-dev: brython is missing (pip install brython)';\n",
-                        mimetype="text/javascript")
+        return Response(
+            "// brython is not installed: pip install brython (anvil-dev depends on it)\n"
+            "document.title = 'anvil-dev: brython is missing (pip install brython)';\n",
+            mimetype="text/javascript",
+        )
     # The files change only with the installed brython, so a day's caching makes warm loads cheap.
     return send_bytes(_read(data / name), "text/javascript", "public, max-age=86400")
 
@@ -125,10 +127,15 @@ def client_log() -> Response:
     elif kind == "error":
         trace = list(data["trace"]) if isinstance(data.get("trace"), list) else []
         server_trace = list(data["server_trace"]) if isinstance(data.get("server_trace"), list) else []
-        current().bus.publish("client_error", {
-            "type": str(data.get("type", "Error"))[:200], "message": str(data.get("message", ""))[:4000],
-            "trace": trace[:50], "server_trace": server_trace[:50]})
+        current().bus.publish(
+            "client_error",
+            {
+                "type": str(data.get("type", "Error"))[:200],
+                "message": str(data.get("message", ""))[:4000],
+                "trace": trace[:50],
+                "server_trace": server_trace[:50],
+            },
+        )
     else:
         abort(400)
     return Response("{}", mimetype="application/json")
-

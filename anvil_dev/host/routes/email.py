@@ -18,9 +18,20 @@ def deliver_email() -> Response:
     state = current()
     security.require_cli_token(state.cli_token, "Delivering email needs the app's CLI token")
     media_id = state.media.store.put_bytes(request.get_data())
-    msg = {"command": "email:handle_message", "args": [None], "kwargs": {}, "objects": [
-        {"path": ["args", 0], "type": ["DataMedia"], "id": media_id, "mime-type": "message/rfc822",
-         "name": "message.eml"}]}
+    msg = {
+        "command": "email:handle_message",
+        "args": [None],
+        "kwargs": {},
+        "objects": [
+            {
+                "path": ["args", 0],
+                "type": ["DataMedia"],
+                "id": media_id,
+                "mime-type": "message/rfc822",
+                "name": "message.eml",
+            }
+        ],
+    }
     caller = Caller(client_type="email", ip=request.remote_addr, trusted=True, call_stack=[{"type": "email"}])
     reply = state.dispatcher.call(msg, caller, scoped=True)
     return reply_response(state, reply, None)

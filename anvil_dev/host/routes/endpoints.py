@@ -36,23 +36,37 @@ def _endpoint_call(state: HostState, prefix: str, path: str) -> Response:
     command = prefix + path
     # Most apps have no routes: answer a stray /favicon.ico without spending a worker on it.
     if not any(f["name"].startswith(prefix) for f in state.describe().get("functions", [])) and not (
-            state.uplink is not None and state.uplink.match(command)):
+        state.uplink is not None and state.uplink.match(command)
+    ):
         return Response(f"Not found: {path}\n", status=404, mimetype="text/plain")
     body = request.get_data(cache=True)
     objects: list[dict[str, Any]] = []
     if body:
         media_id = state.media.store.put_bytes(body)
-        objects.append({"path": ["kwargs", "body"], "type": ["DataMedia"], "id": media_id,
-                        "mime-type": request.mimetype or "application/octet-stream", "name": None})
+        objects.append(
+            {
+                "path": ["kwargs", "body"],
+                "type": ["DataMedia"],
+                "id": media_id,
+                "mime-type": request.mimetype or "application/octet-stream",
+                "name": None,
+            }
+        )
     form = request.form.to_dict() if request.mimetype == "application/x-www-form-urlencoded" else {}
     kwargs = {
-        "method": request.method, "path": path, "query_params": request.args.to_dict(), "form_params": form,
-        "headers": {k.lower(): v for k, v in request.headers.items()}, "remote_address": request.remote_addr,
-        "origin": request.host_url.rstrip("/"), "body": None,
+        "method": request.method,
+        "path": path,
+        "query_params": request.args.to_dict(),
+        "form_params": form,
+        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "remote_address": request.remote_addr,
+        "origin": request.host_url.rstrip("/"),
+        "body": None,
     }
     msg = {"command": command, "args": [], "kwargs": kwargs, "objects": objects}
-    caller = Caller(client_type="http", ip=request.remote_addr, session_id=None, trusted=False,
-                    call_stack=[{"type": "http"}])
+    caller = Caller(
+        client_type="http", ip=request.remote_addr, session_id=None, trusted=False, call_stack=[{"type": "http"}]
+    )
     answer = state.dispatcher.call(msg, caller, scoped=True)
     if answer.error is not None:
         err = answer.error
@@ -65,12 +79,21 @@ def _endpoint_call(state: HostState, prefix: str, path: str) -> Response:
     resp = reply.get("response") or {}
     headers = resp.get("headers") or {}
     status = int(resp.get("status") or 200)
-    media_entry = next((e for e in reply.get("objects", []) if e.get("path") == ["response", "body"]
-                        and e.get("type") == ["DataMedia"]), None)
+    media_entry = next(
+        (
+            e
+            for e in reply.get("objects", [])
+            if e.get("path") == ["response", "body"] and e.get("type") == ["DataMedia"]
+        ),
+        None,
+    )
     if media_entry is not None:
-        out = send_file(state.media.store.path(media_entry["id"]),
-                        mimetype=media_entry.get("mime-type") or "application/octet-stream", max_age=0,
-                        download_name=media_entry.get("name") or "download")
+        out = send_file(
+            state.media.store.path(media_entry["id"]),
+            mimetype=media_entry.get("mime-type") or "application/octet-stream",
+            max_age=0,
+            download_name=media_entry.get("name") or "download",
+        )
         out.status_code = status
     else:
         out = Response(resp.get("body") or "", status=status, mimetype="text/plain")

@@ -24,5 +24,11 @@ def media(token: str) -> Response:
         abort(404)
     if not path.is_file():
         abort(404)
-    return send_file(path, mimetype=mime or "application/octet-stream", download_name=name or media_id,
-                     as_attachment=False, conditional=True, max_age=0)
+    return send_file(
+        path,
+        mimetype=mime or "application/octet-stream",
+        download_name=name or media_id,
+        as_attachment=False,
+        conditional=True,
+        max_age=0,
+    )

@@ -39,8 +39,11 @@ def summaries(entries: list[Recorded]) -> list[dict[str, Any]]:
 def replay_call() -> Response:
     """Body {"id": N} or {"last": NAME}; answers as /_/call does, with the replay's id and notes in a header."""
     state = current()
-    security.require_cli_token(state.cli_token, "Replaying a call needs the token from the app's .anvil-dev/ "
-                               "directory (use `anvil-dev call --replay ID` on the machine that serves the app)")
+    security.require_cli_token(
+        state.cli_token,
+        "Replaying a call needs the token from the app's .anvil-dev/ "
+        "directory (use `anvil-dev call --replay ID` on the machine that serves the app)",
+    )
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise Refusal(400, "anvil.server.InternalError", 'A replay takes a JSON body: {"id": N} or {"last": NAME}')
@@ -50,8 +53,9 @@ def replay_call() -> Response:
     done = replay(state, call_id, str(last) if last else None)
     # The replay's session is its original caller's: never hand its cookie to whoever asked for the replay.
     resp = reply_response(state, dataclasses.replace(done.reply, session_id=None), None)
-    resp.headers[REPLAY_HEADER] = json.dumps({"id": done.id, "of": done.original.id,
-                                              "command": done.original.command, "notes": done.notes})
+    resp.headers[REPLAY_HEADER] = json.dumps(
+        {"id": done.id, "of": done.original.id, "command": done.original.command, "notes": done.notes}
+    )
     return resp
 
 
@@ -59,6 +63,7 @@ def replay_call() -> Response:
 def recent_calls() -> Response:
     """The recent calls, newest first (what `anvil-dev call --recent` lists)."""
     state = current()
-    security.require_cli_token(state.cli_token, "Listing recent calls needs the token from the app's .anvil-dev/ "
-                               "directory")
+    security.require_cli_token(
+        state.cli_token, "Listing recent calls needs the token from the app's .anvil-dev/ directory"
+    )
     return Response(json.dumps({"calls": summaries(state.dispatcher.recent.recent())}), mimetype="application/json")

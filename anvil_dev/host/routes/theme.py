@@ -25,8 +25,11 @@ def index() -> Response:
     if (app_dir.theme_assets / "index.html").is_file():
         return _asset(app_dir, "index.html")
     if not current_app.config.get(CONSOLE_KEY, True):
-        return Response("This app has no page at / (anvil.yaml names no startup form, and theme/assets has no "
-                        "index.html).\n", status=404, mimetype="text/plain")
+        return Response(
+            "This app has no page at / (anvil.yaml names no startup form, and theme/assets has no index.html).\n",
+            status=404,
+            mimetype="text/plain",
+        )
     return console.console_page()
 
 

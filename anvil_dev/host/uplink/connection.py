@@ -157,8 +157,11 @@ class UplinkConnection:
             while True:
                 frame = self.ws.receive(timeout=IDLE_TIMEOUT_S)
                 if frame is None:
-                    say(f"uplink from {self.remote_addr} sent nothing for {IDLE_TIMEOUT_S} s "
-                        "(its heartbeat comes every 10 s); disconnected it", "yellow")
+                    say(
+                        f"uplink from {self.remote_addr} sent nothing for {IDLE_TIMEOUT_S} s "
+                        "(its heartbeat comes every 10 s); disconnected it",
+                        "yellow",
+                    )
                     self.close()
                     return
                 if isinstance(frame, (bytes, bytearray)):
@@ -176,16 +179,18 @@ class UplinkConnection:
     def _handshake(self) -> bool:
         frame = self.ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
         if frame is None:
-            say(f"uplink from {self.remote_addr} sent no key within {HANDSHAKE_TIMEOUT_S} s; disconnected it",
-                "yellow")
+            say(f"uplink from {self.remote_addr} sent no key within {HANDSHAKE_TIMEOUT_S} s; disconnected it", "yellow")
             self.close()
             return False
         try:
             answer = frames.hello(frame, self.hub.key, getattr(self.hub, "client_key", None))
         except frames.Refused as e:
             if isinstance(e, frames.WrongKey):
-                say(f"uplink from {self.remote_addr} refused: incorrect uplink key "
-                    "(`anvil-dev uplink-key` prints the right one)", "yellow")
+                say(
+                    f"uplink from {self.remote_addr} refused: incorrect uplink key "
+                    "(`anvil-dev uplink-key` prints the right one)",
+                    "yellow",
+                )
             self._fatal(str(e))
             return False
         self.is_client = answer[-1].get("priv") == "client"
@@ -284,13 +289,22 @@ class UplinkConnection:
             pending = self._pending.get(stack_id) if isinstance(stack_id, str) else None
         if pending is not None and pending.caller is not None:
             outer = pending.caller
-            return dataclasses.replace(outer, trusted=True,
-                                       call_stack=[*outer.call_stack, {"type": "uplink"}])
+            return dataclasses.replace(outer, trusted=True, call_stack=[*outer.call_stack, {"type": "uplink"}])
         if self.is_client:  # a client uplink calls as client code does: untrusted
-            return Caller(client_type="client_uplink", ip=self.remote_addr, session_id=self.session_id,
-                          trusted=False, call_stack=[{"type": "client_uplink"}])
-        return Caller(client_type="uplink", ip=self.remote_addr, session_id=self.session_id, trusted=True,
-                      call_stack=[{"type": "uplink"}])
+            return Caller(
+                client_type="client_uplink",
+                ip=self.remote_addr,
+                session_id=self.session_id,
+                trusted=False,
+                call_stack=[{"type": "client_uplink"}],
+            )
+        return Caller(
+            client_type="uplink",
+            ip=self.remote_addr,
+            session_id=self.session_id,
+            trusted=True,
+            call_stack=[{"type": "uplink"}],
+        )
 
     def _start_call(self, data: dict[str, Any]) -> None:
         with self._lock:
@@ -298,8 +312,9 @@ class UplinkConnection:
                 raise ProtocolError(f"more than {MAX_CALLS_IN_FLIGHT} calls in flight")
             self._in_flight += 1
         caller = self._caller_for(data.get("call-stack-id"))
-        threading.Thread(target=self._run_call, args=(data, caller), daemon=True,
-                         name=f"uplink-call-{data['id']}").start()
+        threading.Thread(
+            target=self._run_call, args=(data, caller), daemon=True, name=f"uplink-call-{data['id']}"
+        ).start()
 
     def _run_call(self, data: dict[str, Any], caller: Caller) -> None:
         command = data.get("command")

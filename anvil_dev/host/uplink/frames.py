@@ -19,13 +19,16 @@ PROTOCOL_VERSION = 8
 MAX_PATTERNS = 10000
 MAX_PATTERN_LEN = 2000
 MAX_ID_LEN = 200
-APP_INFO: dict[str, Any] = {"id": "", "branch": "master",
-                            "environment": {"description": "anvil-dev", "tags": []}}
+APP_INFO: dict[str, Any] = {"id": "", "branch": "master", "environment": {"description": "anvil-dev", "tags": []}}
 
-OUTDATED = ("You are using an outdated version of the uplink library. "
-            "Please use 'pip install --upgrade anvil-uplink' to get a new one.")
-DEPRECATED = ("You are using a deprecated version of the uplink library. "
-              "Please use 'pip install --upgrade anvil-uplink' to get a new one.")
+OUTDATED = (
+    "You are using an outdated version of the uplink library. "
+    "Please use 'pip install --upgrade anvil-uplink' to get a new one."
+)
+DEPRECATED = (
+    "You are using a deprecated version of the uplink library. "
+    "Please use 'pip install --upgrade anvil-uplink' to get a new one."
+)
 
 
 class ProtocolError(Exception):
@@ -42,6 +45,7 @@ class WrongKey(Refused):
 
 # ---- the handshake -------------------------------------------------------------------------
 
+
 def hello(frame: str | bytes, key: str, client_key: str | None = None) -> list[Message]:
     """The frames that answer an uplink's first frame `{"key", "v"}`; raises Refused if it may not connect.
 
@@ -54,8 +58,9 @@ def hello(frame: str | bytes, key: str, client_key: str | None = None) -> list[M
         data = None
     given = data.get("key") if isinstance(data, dict) else None
     given_bytes = given.encode("utf-8", "surrogatepass") if isinstance(given, str) else None
-    is_client = given_bytes is not None and client_key is not None and \
-        hmac.compare_digest(given_bytes, client_key.encode())
+    is_client = (
+        given_bytes is not None and client_key is not None and hmac.compare_digest(given_bytes, client_key.encode())
+    )
     if not is_client and (given_bytes is None or not hmac.compare_digest(given_bytes, key.encode())):
         raise WrongKey("Incorrect uplink key")
     v = data.get("v") if isinstance(data, dict) else None
@@ -67,6 +72,7 @@ def hello(frame: str | bytes, key: str, client_key: str | None = None) -> list[M
 
 
 # ---- checking incoming frames --------------------------------------------------------------
+
 
 def parse_text(frame: str) -> Message:
     """A text frame as a JSON object; anything else breaks the protocol."""
@@ -124,16 +130,18 @@ def media_error(data: Message) -> Message:
     cause = data.get("cause")
     if not isinstance(cause, dict):
         cause = {}
-    return error(str(cause.get("type") or "anvil.server.InternalError"),
-                 str(cause.get("message") or "Error during media transfer"))
+    return error(
+        str(cause.get("type") or "anvil.server.InternalError"),
+        str(cause.get("message") or "Error during media transfer"),
+    )
 
 
 # ---- calls from the uplink -----------------------------------------------------------------
 
+
 def is_heartbeat(data: Message) -> bool:
     """The client's heartbeat: an echo call without media, answered without a thread."""
-    return (data.get("type") == "CALL" and data.get("command") == "anvil.private.echo"
-            and not data.get("objects"))
+    return data.get("type") == "CALL" and data.get("command") == "anvil.private.echo" and not data.get("objects")
 
 
 def heartbeat_reply(msg_id: str, data: Message) -> Message:
@@ -145,10 +153,15 @@ def local_answer(data: Message) -> Message | None:
     """The reply to a CALL from the uplink that runs no server code (it is malformed, or a row method),
     else None."""
     args, kwargs = data.get("args", []), data.get("kwargs", {})
-    if not isinstance(args, list) or not isinstance(kwargs, dict) or (
-            not isinstance(data.get("command"), str) and "liveObjectCall" not in data):
-        return error("anvil.server.InternalError", "Malformed call from the uplink "
-                     "(needs a command string, an args list and a kwargs object)")
+    if (
+        not isinstance(args, list)
+        or not isinstance(kwargs, dict)
+        or (not isinstance(data.get("command"), str) and "liveObjectCall" not in data)
+    ):
+        return error(
+            "anvil.server.InternalError",
+            "Malformed call from the uplink (needs a command string, an args list and a kwargs object)",
+        )
     if "liveObjectCall" in data:
         return _live_object_call(data["liveObjectCall"])
     return None
@@ -156,8 +169,12 @@ def local_answer(data: Message) -> Message | None:
 
 def call_message(data: Message) -> Message:
     """The call the dispatcher runs for a CALL from the uplink (one `local_answer` did not answer)."""
-    msg: Message = {"command": data.get("command"), "args": data.get("args", []),
-                    "kwargs": data.get("kwargs", {}), "objects": data.get("objects") or []}
+    msg: Message = {
+        "command": data.get("command"),
+        "args": data.get("args", []),
+        "kwargs": data.get("kwargs", {}),
+        "objects": data.get("objects") or [],
+    }
     if "vt_global" in data:
         msg["vt_global"] = data["vt_global"]
     return msg
@@ -169,12 +186,15 @@ def _live_object_call(spec: Any) -> Message:
     if spec.get("backend") == ROW_TYPE and spec.get("method") == "get_id":
         return {"response": spec.get("id"), "objects": [], "output": ""}
     what = f"{spec.get('backend')}.{spec.get('method')}"
-    return error("anvil.server.InternalError",
-                 f"anvil-dev cannot run {what} for uplink code: rows reach uplinks as read-only copies of the "
-                 "columns sent with them. Call a server function to read or change data tables.")
+    return error(
+        "anvil.server.InternalError",
+        f"anvil-dev cannot run {what} for uplink code: rows reach uplinks as read-only copies of the "
+        "columns sent with them. Call a server function to read or change data tables.",
+    )
 
 
 # ---- calls to the uplink -------------------------------------------------------------------
+
 
 def call_frame(kind: str, msg: Message, caller: Caller, msg_id: str) -> Message:
     """A CALL (or LAUNCH_BACKGROUND) of a registered function, in the shape the client reads."""
@@ -183,11 +203,16 @@ def call_frame(kind: str, msg: Message, caller: Caller, msg_id: str) -> Message:
     if caller.background_task_id:
         client["background-task-id"] = caller.background_task_id
     return {
-        "type": kind, "call-stack-id": msg_id,
-        "command": msg.get("command"), "args": msg.get("args") or [], "kwargs": msg.get("kwargs") or {},
+        "type": kind,
+        "call-stack-id": msg_id,
+        "command": msg.get("command"),
+        "args": msg.get("args") or [],
+        "kwargs": msg.get("kwargs") or {},
         "objects": msg.get("objects") or [],
         # Innermost frame first: the client takes call-stack[0] as the remote caller.
         "call-stack": [{**f, "protocol-version": PROTOCOL_VERSION} for f in frames],
-        "client": client, "sessionData": {"session": {}, "objects": []},
-        "session-id": caller.session_id, "app-info": APP_INFO,
+        "client": client,
+        "sessionData": {"session": {}, "objects": []},
+        "session-id": caller.session_id,
+        "app-info": APP_INFO,
     }

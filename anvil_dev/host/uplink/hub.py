@@ -30,8 +30,9 @@ _MAX_STALE = 10000
 class UplinkHub:
     """The connected uplinks, their registrations, and calls to and from them."""
 
-    def __init__(self, dispatcher: Dispatcher, key: str, media_store: MediaStore,
-                 client_key: str | None = None) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, key: str, media_store: MediaStore, client_key: str | None = None
+    ) -> None:
         self.dispatcher = dispatcher
         self.key = key
         self.client_key = client_key
@@ -92,7 +93,7 @@ class UplinkHub:
         return any(p.fullmatch(command) for p in patterns)
 
     def match(self, command: str) -> str | None:
-        """"live" if a connected uplink registered a matching name, "stale" if only a gone one did."""
+        """ "live" if a connected uplink registered a matching name, "stale" if only a gone one did."""
         if self._live(command):
             return "live"
         if self._is_stale(command):
@@ -107,8 +108,9 @@ class UplinkHub:
     def _unavailable(self, command: str) -> Message:
         """The error for a call no live uplink can take."""
         if self._is_stale(command):
-            return error("anvil.server.UplinkDisconnectedError",
-                         f'The uplink server for "{command}" has been disconnected')
+            return error(
+                "anvil.server.UplinkDisconnectedError", f'The uplink server for "{command}" has been disconnected'
+            )
         return no_such_function(command)
 
     # ---- calls to uplinks -------------------------------------------------------------
@@ -152,8 +154,7 @@ class UplinkHub:
         if found is None:
             return error("anvil.server.NotRunningTask", "No such task running")
         conn, launch_id = found
-        return conn.request({"type": "GET_TASK_STATE", "task": launch_id}, None,
-                            "bgquery-" + secrets.token_urlsafe(12))
+        return conn.request({"type": "GET_TASK_STATE", "task": launch_id}, None, "bgquery-" + secrets.token_urlsafe(12))
 
     def kill_task(self, task_id: str) -> bool:
         """Tell the uplink to kill a task; the client only logs it (uplink tasks cannot be killed)."""

@@ -212,9 +212,12 @@ def chunks(path: Path) -> Iterator[tuple[int, bytes, bool]]:
             index += 1
 
 
-def send_media(request_id: str, media: list[tuple[str, Path | None]],
-               send_pair: Callable[[dict[str, Any], bytes], None],
-               send_text: Callable[[dict[str, Any]], None]) -> None:
+def send_media(
+    request_id: str,
+    media: list[tuple[str, Path | None]],
+    send_pair: Callable[[dict[str, Any], bytes], None],
+    send_text: Callable[[dict[str, Any]], None],
+) -> None:
     """Stream each media as header+binary pairs; a missing file becomes a MEDIA_ERROR.
 
     The senders must not raise OSError (the connection wraps its own failures), so that only
@@ -225,9 +228,25 @@ def send_media(request_id: str, media: list[tuple[str, Path | None]],
             if path is None:
                 raise FileNotFoundError(wire_id)
             for index, data, last in chunks(path):
-                send_pair({"type": "CHUNK_HEADER", "requestId": request_id, "mediaId": wire_id,
-                           "chunkIndex": index, "lastChunk": last}, data)
+                send_pair(
+                    {
+                        "type": "CHUNK_HEADER",
+                        "requestId": request_id,
+                        "mediaId": wire_id,
+                        "chunkIndex": index,
+                        "lastChunk": last,
+                    },
+                    data,
+                )
         except OSError as e:
-            send_text({"type": "MEDIA_ERROR", "requestId": request_id, "mediaIds": [wire_id],
-                       "cause": {"type": "anvil.server.InternalError",
-                                 "message": f"Media is no longer available on the server ({type(e).__name__})"}})
+            send_text(
+                {
+                    "type": "MEDIA_ERROR",
+                    "requestId": request_id,
+                    "mediaIds": [wire_id],
+                    "cause": {
+                        "type": "anvil.server.InternalError",
+                        "message": f"Media is no longer available on the server ({type(e).__name__})",
+                    },
+                }
+            )

@@ -50,23 +50,35 @@ def rows_to_live_objects(msg: dict[str, Any]) -> dict[str, Any]:
         path = list(row["path"])
         data = _get(msg, path)
         data = data if isinstance(data, dict) else {}
-        inside = [(i, e) for i, e in enumerate(entries) if i not in consumed and e is not row
-                  and len(e["path"]) > len(path) and e["path"][:len(path)] == path]
+        inside = [
+            (i, e)
+            for i, e in enumerate(entries)
+            if i not in consumed and e is not row and len(e["path"]) > len(path) and e["path"][: len(path)] == path
+        ]
         cache: dict[str, Any] = {}
         columns: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
         for col, value in columns.items():
             col_path = [*path, "data", col]
             exact = [e for _, e in inside if e["path"] == col_path]
-            deeper = [e for _, e in inside if len(e["path"]) > len(col_path) and e["path"][:len(col_path)] == col_path]
+            deeper = [e for _, e in inside if len(e["path"]) > len(col_path) and e["path"][: len(col_path)] == col_path]
             if exact and not deeper and not _is(exact[0], "DataMedia"):
                 cache[col] = {k: v for k, v in exact[0].items() if k != "path"}
             elif not exact and not deeper:
                 cache[col] = {"type": ["Primitive"], "value": value}
         consumed.update(i for i, _ in inside)
         row.clear()
-        row.update({"type": ["LiveObject"], "path": path, "backend": ROW_TYPE, "id": data.get("id"),
-                    "mac": data.get("mac"), "permissions": ["read", "write"], "methods": ROW_METHODS,
-                    "itemCache": cache})
+        row.update(
+            {
+                "type": ["LiveObject"],
+                "path": path,
+                "backend": ROW_TYPE,
+                "id": data.get("id"),
+                "mac": data.get("mac"),
+                "permissions": ["read", "write"],
+                "methods": ROW_METHODS,
+                "itemCache": cache,
+            }
+        )
     out = _copy_tree(msg, [e["path"] for e in rows])
     for row in rows:
         _set(out, row["path"], None)

@@ -51,7 +51,7 @@ def _shift(objects: list[Any], args_at: int, kwargs_at: int | None) -> list[Any]
 
 def _move(objects: list[Any], old: list[Any], new: list[Any]) -> list[dict[str, Any]]:
     """The entries under `old`, re-pathed to sit under `new`."""
-    return [{**e, "path": [*new, *e["path"][len(old):]]} for e in _under(objects, old)]
+    return [{**e, "path": [*new, *e["path"][len(old) :]]} for e in _under(objects, old)]
 
 
 def _under(objects: list[Any], prefix: list[Any]) -> list[dict[str, Any]]:
@@ -71,9 +71,18 @@ def table_live_objects(msg: Message) -> Message:
         if isinstance(e, dict) and e.get("typeName") == TABLE_TYPE:
             path = e["path"]
             ref = _get(msg, path)
-            entries.append({"path": path, "type": ["LiveObject"], "backend": TABLE_TYPE,
-                            "id": json.dumps(ref, sort_keys=True, default=str), "mac": "",
-                            "permissions": [], "methods": TABLE_METHODS, "itemCache": {}})
+            entries.append(
+                {
+                    "path": path,
+                    "type": ["LiveObject"],
+                    "backend": TABLE_TYPE,
+                    "id": json.dumps(ref, sort_keys=True, default=str),
+                    "mac": "",
+                    "permissions": [],
+                    "methods": TABLE_METHODS,
+                    "itemCache": {},
+                }
+            )
             out = _replace(out, path, None)
         else:
             entries.append(e)
@@ -143,8 +152,9 @@ class UplinkTables:
 
     # ---- tables ---------------------------------------------------------------------------
 
-    def _table_call(self, spec: Message, method: str, args: list[Any], kwargs: dict[str, Any],
-                    objects: list[Any]) -> tuple[Message, Post] | Message:
+    def _table_call(
+        self, spec: Message, method: str, args: list[Any], kwargs: dict[str, Any], objects: list[Any]
+    ) -> tuple[Message, Post] | Message:
         try:
             ref = json.loads(spec.get("id") or "")
         except (TypeError, ValueError):
@@ -154,26 +164,40 @@ class UplinkTables:
         if method == "search":
             shifted = _shift(objects, 1, 2)
             search = {"args": [ref, args, kwargs], "objects": [*shifted, table_entry]}
-            msg = {"command": PREFIX + "search", "args": [ref, args, kwargs, 0, None],
-                   "objects": [*shifted, table_entry]}
+            msg = {
+                "command": PREFIX + "search",
+                "args": [ref, args, kwargs, 0, None],
+                "objects": [*shifted, table_entry],
+            }
             return msg, lambda reply: self._first_page(search, reply)
         if method == "get":
-            msg = {"command": PREFIX + "get", "args": [ref, args, kwargs],
-                   "objects": [*_shift(objects, 1, 2), table_entry]}
+            msg = {
+                "command": PREFIX + "get",
+                "args": [ref, args, kwargs],
+                "objects": [*_shift(objects, 1, 2), table_entry],
+            }
         elif method == "get_by_id":
-            msg = {"command": PREFIX + "get_by_id", "args": [ref, args[0] if args else None],
-                   "objects": [*_move(objects, ["args", 0], ["args", 1]), table_entry]}
+            msg = {
+                "command": PREFIX + "get_by_id",
+                "args": [ref, args[0] if args else None],
+                "objects": [*_move(objects, ["args", 0], ["args", 1]), table_entry],
+            }
         elif method == "add_row":
-            msg = {"command": PREFIX + "add_row", "args": [ref, kwargs],
-                   "objects": [*_move(objects, ["kwargs"], ["args", 1]), table_entry]}
+            msg = {
+                "command": PREFIX + "add_row",
+                "args": [ref, kwargs],
+                "objects": [*_move(objects, ["kwargs"], ["args", 1]), table_entry],
+            }
         elif method == "list_columns":
             msg = {"command": PREFIX + "list_columns", "args": [ref], "objects": [table_entry]}
         else:
             msg = None
         if msg is not None:
             return msg, lambda reply: reply
-        return error("anvil.server.InternalError", f"anvil-dev does not run Table.{method} for uplink code "
-                     f"(it runs {', '.join(TABLE_METHODS)})")
+        return error(
+            "anvil.server.InternalError",
+            f"anvil-dev does not run Table.{method} for uplink code (it runs {', '.join(TABLE_METHODS)})",
+        )
 
     def _first_page(self, search: Message, reply: Message) -> Message:
         """A search's reply as a SearchIterator LiveObject holding its first page."""
@@ -188,36 +212,48 @@ class UplinkTables:
         next_page = len(rows) + int(page.get("offset", 0)) if page.get("more") else None
         converted = rows_to_live_objects(reply)
         objects = converted.get("objects") or []
-        items_entries = {tuple(e["path"]): e for e in _under(objects, ["response", "rows"])
-                         if len(e["path"]) == 3}
+        items_entries = {tuple(e["path"]): e for e in _under(objects, ["response", "rows"]) if len(e["path"]) == 3}
         items = []
         for i in range(len(rows)):
             entry = items_entries.get(("response", "rows", i))
-            items.append({k: v for k, v in entry.items() if k != "path"} if entry
-                         else {"type": ["Primitive"], "value": None})
+            items.append(
+                {k: v for k, v in entry.items() if k != "path"} if entry else {"type": ["Primitive"], "value": None}
+            )
         if first:
-            live = {"path": ["response"], "type": ["LiveObject"], "backend": SEARCH_TYPE, "id": token, "mac": "",
-                    "permissions": [], "methods": SEARCH_METHODS, "itemCache": {},
-                    "iterItems": {"items": items, "nextPage": next_page}}
+            live = {
+                "path": ["response"],
+                "type": ["LiveObject"],
+                "backend": SEARCH_TYPE,
+                "id": token,
+                "mac": "",
+                "permissions": [],
+                "methods": SEARCH_METHODS,
+                "itemCache": {},
+                "iterItems": {"items": items, "nextPage": next_page},
+            }
             return {"response": None, "objects": [live], "output": reply.get("output", "")}
         # An __anvil_iter_page__ reply: {"items": [...], "nextPage": offset or None}.
         moved = [{**e, "path": ["response", "items", *e["path"][2:]]} for e in _under(objects, ["response", "rows"])]
-        return {"response": {"items": [None] * len(rows), "nextPage": next_page}, "objects": moved,
-                "output": reply.get("output", "")}
+        return {
+            "response": {"items": [None] * len(rows), "nextPage": next_page},
+            "objects": moved,
+            "output": reply.get("output", ""),
+        }
 
     def _search_call(self, spec: Message, method: str, args: list[Any]) -> tuple[Message, Post] | Message:
         token = spec.get("id")
         search = self._search(token)
         if search is None:
-            return error("anvil.server.InternalError", "This search is no longer available to the uplink; "
-                         "run it again")
+            return error("anvil.server.InternalError", "This search is no longer available to the uplink; run it again")
         if method == "__len__":
-            return {"command": PREFIX + "length", "args": search["args"], "objects": search["objects"]}, \
-                lambda reply: reply
+            return {
+                "command": PREFIX + "length",
+                "args": search["args"],
+                "objects": search["objects"],
+            }, lambda reply: reply
         if method == "__anvil_iter_page__":
             offset = args[0] if args and isinstance(args[0], int) else 0
-            msg = {"command": PREFIX + "search", "args": [*search["args"], offset, None],
-                   "objects": search["objects"]}
+            msg = {"command": PREFIX + "search", "args": [*search["args"], offset, None], "objects": search["objects"]}
 
             def post(reply: Message) -> Message:
                 if "error" in reply:
@@ -230,15 +266,19 @@ class UplinkTables:
 
     # ---- rows -----------------------------------------------------------------------------
 
-    def _row_call(self, spec: Message, method: str, args: list[Any], kwargs: dict[str, Any],
-                  objects: list[Any]) -> tuple[Message, Post] | Message | None:
+    def _row_call(
+        self, spec: Message, method: str, args: list[Any], kwargs: dict[str, Any], objects: list[Any]
+    ) -> tuple[Message, Post] | Message | None:
         row = {"id": spec.get("id"), "mac": spec.get("mac")}
         if method == "get_id":
             return None  # answered by frames.local_answer
         if method == "__getitem__":
             col = args[0] if args else None
-            read: Message = {"command": PREFIX + "get_row", "args": [row],
-                             "objects": [{"path": ["args", 0], "type": ["ValueType"], "typeName": ROW_TYPE}]}
+            read: Message = {
+                "command": PREFIX + "get_row",
+                "args": [row],
+                "objects": [{"path": ["args", 0], "type": ["ValueType"], "typeName": ROW_TYPE}],
+            }
             return read, lambda reply: _column(reply, col)
         entry: Message = {"path": ["args", 1], "type": ["ValueType"], "typeName": ROW_TYPE}
         values: dict[Any, Any]
@@ -250,8 +290,7 @@ class UplinkTables:
             else:
                 values = dict(kwargs)
                 moved = _move(objects, ["kwargs"], ["args", 2])
-            write: Message = {"command": PREFIX + "update_row", "args": [None, row, values],
-                              "objects": [*moved, entry]}
+            write: Message = {"command": PREFIX + "update_row", "args": [None, row, values], "objects": [*moved, entry]}
             return write, lambda reply: _stale(reply, row["id"])
         if method == "delete":
             return {"command": PREFIX + "delete_row", "args": [None, row], "objects": [entry]}, _none

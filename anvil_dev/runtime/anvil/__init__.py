@@ -6,8 +6,18 @@ import mimetypes
 import os
 from typing import Any
 
-__all__ = ["BlobMedia", "DataMedia", "LazyMedia", "LiveObject", "Media", "URLMedia", "app", "create_lazy_media",
-           "is_server_side", "plot_image"]
+__all__ = [
+    "BlobMedia",
+    "DataMedia",
+    "LazyMedia",
+    "LiveObject",
+    "Media",
+    "URLMedia",
+    "app",
+    "create_lazy_media",
+    "is_server_side",
+    "plot_image",
+]
 
 
 def is_server_side() -> bool:
@@ -76,8 +86,13 @@ DataMedia = BlobMedia
 class FileMedia(Media):
     """Media whose bytes are in a file (the media store); read only when asked for."""
 
-    def __init__(self, path: str | os.PathLike[str], content_type: str | None = None,
-                 name: str | None = None, media_id: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        content_type: str | None = None,
+        name: str | None = None,
+        media_id: str | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         self.content_type = content_type or mimetypes.guess_type(self.path)[0] or "application/octet-stream"
         self.name = name
@@ -153,8 +168,9 @@ class LazyMedia(Media):
                 raise ValueError("This LazyMedia names no server function to fetch it from")
             media = anvil.server.call(fn, *self._spec.get("args", []), **self._spec.get("kwargs", {}))
             if not isinstance(media, Media):
-                raise TypeError(f"The server function {fn!r} behind a LazyMedia returned "
-                                f"{type(media).__name__}, not Media")
+                raise TypeError(
+                    f"The server function {fn!r} behind a LazyMedia returned {type(media).__name__}, not Media"
+                )
             self._fetched = media
         return self._fetched
 
@@ -172,8 +188,9 @@ class LazyMedia(Media):
 
 def create_lazy_media(mime_type: str, server_function_name: str, *args: Any, **kwargs: Any) -> LazyMedia:
     """Media whose bytes come from calling `server_function_name(*args, **kwargs)` when first read."""
-    return LazyMedia({"mime-type": mime_type, "server_function": server_function_name, "args": list(args),
-                      "kwargs": kwargs})
+    return LazyMedia(
+        {"mime-type": mime_type, "server_function": server_function_name, "args": list(args), "kwargs": kwargs}
+    )
 
 
 class LiveObject:
@@ -186,8 +203,11 @@ class LiveObject:
         return "<LiveObject: " + str(self._spec.get("backend")) + ">"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, LiveObject) and other._spec.get("id") == self._spec.get("id")
-                and other._spec.get("backend") == self._spec.get("backend"))
+        return (
+            isinstance(other, LiveObject)
+            and other._spec.get("id") == self._spec.get("id")
+            and other._spec.get("backend") == self._spec.get("backend")
+        )
 
     def __hash__(self) -> int:
         return hash((self._spec.get("id"), self._spec.get("backend")))

@@ -83,8 +83,9 @@ class Capability:
         suffix = _check_valid_scope(narrowing_suffix, "narrow argument")
         return Capability(self._scope, self._mac or "local", self._narrow + suffix)
 
-    def set_update_handler(self, apply_update: Callable[[Any], Any],
-                           get_update: Callable[[], Any] | None = None) -> None:
+    def set_update_handler(
+        self, apply_update: Callable[[Any], Any], get_update: Callable[[], Any] | None = None
+    ) -> None:
         self._apply, self._get = apply_update, get_update
 
     def send_update(self, update: Any) -> None:

@@ -30,20 +30,33 @@ class CallState:
     # Per-call caches that services may fill (e.g. the session record, the user row).
     cache: dict[str, Any] = field(default_factory=dict)
 
-
     @classmethod
     def for_call(cls, caller: Caller, call_id: str, command: str) -> CallState:
-        return cls(call_id=call_id, command=command, session_id=caller.session_id, client_type=caller.client_type,
-                   client_ip=caller.ip, remote_trusted=caller.trusted, call_stack=list(caller.call_stack),
-                   user_email_override=caller.user_email_override,
-                   background_task_id=caller.background_task_id, via=caller.via)
+        return cls(
+            call_id=call_id,
+            command=command,
+            session_id=caller.session_id,
+            client_type=caller.client_type,
+            client_ip=caller.ip,
+            remote_trusted=caller.trusted,
+            call_stack=list(caller.call_stack),
+            user_email_override=caller.user_email_override,
+            background_task_id=caller.background_task_id,
+            via=caller.via,
+        )
 
     def caller(self) -> Caller:
         """Who is making this call, as it is now (after a login, with the new session id)."""
-        return Caller(client_type=self.client_type or "browser", ip=self.client_ip, session_id=self.session_id,
-                      trusted=self.remote_trusted, call_stack=list(self.call_stack),
-                      user_email_override=self.user_email_override, background_task_id=self.background_task_id,
-                      via=self.via)
+        return Caller(
+            client_type=self.client_type or "browser",
+            ip=self.client_ip,
+            session_id=self.session_id,
+            trusted=self.remote_trusted,
+            call_stack=list(self.call_stack),
+            user_email_override=self.user_email_override,
+            background_task_id=self.background_task_id,
+            via=self.via,
+        )
 
 
 _OUTSIDE = CallState()

@@ -54,8 +54,9 @@ class AnvilCookie(MutableMapping[str, Any]):
         for key, value in values.items():
             if isinstance(value, Media):
                 raise CookieError("Cannot store Media objects in cookies")
-            encoded[key] = json.dumps(wire.encode({"v": value}, REGISTRY,
-                                                  error_prefix="Cannot store this value in a cookie. "))
+            encoded[key] = json.dumps(
+                wire.encode({"v": value}, REGISTRY, error_prefix="Cannot store this value in a cookie. ")
+            )
         current().cookies.store(self._session(), self._scope, encoded, float(timeout_days))
 
     def __delitem__(self, key: str) -> None:

@@ -57,10 +57,16 @@ def run(reg: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
     from anvil import server
 
     spec = reg.endpoint
-    cors = {"Access-Control-Allow-Origin": data.get("headers", {}).get("origin") or "*",
+    cors = (
+        {
+            "Access-Control-Allow-Origin": data.get("headers", {}).get("origin") or "*",
             "Access-Control-Allow-Methods": ", ".join(spec["methods"]),
             "Access-Control-Allow-Headers": "Content-Type, Authorization",
-            "Access-Control-Allow-Credentials": "true"} if spec["enable_cors"] else {}
+            "Access-Control-Allow-Credentials": "true",
+        }
+        if spec["enable_cors"]
+        else {}
+    )
     method = str(data.get("method", "GET")).upper()
     if method == "OPTIONS" and spec["enable_cors"]:
         return _response(200, "", cors)

@@ -37,8 +37,11 @@ def did_you_mean(name: str) -> list[str]:
     import difflib
 
     prefix = name.partition(":")[0] + ":" if ":" in name else ""
-    names = [n for n in server.registrations if not n.startswith("anvil.")
-             and (n.startswith(prefix) if prefix else ":" not in n)]
+    names = [
+        n
+        for n in server.registrations
+        if not n.startswith("anvil.") and (n.startswith(prefix) if prefix else ":" not in n)
+    ]
     by_lower = {n.lower(): n for n in names}
     exact_case = by_lower.get(name.lower())
     if exact_case is not None and exact_case != name:
@@ -75,8 +78,9 @@ def execute(call: Message, caller: Caller, output: list[str] | None = None) -> O
     return outcome
 
 
-def _run(reg: server.Registration, call: Message, state: _context.CallState,
-         parent: _context.CallState | None) -> Message:
+def _run(
+    reg: server.Registration, call: Message, state: _context.CallState, parent: _context.CallState | None
+) -> Message:
     """Decode, check, call, encode: the reply message; a nested call (`parent`) shares its caches."""
     command = str(state.command)
     if parent is not None:
@@ -102,8 +106,10 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
             _check_arguments(reg, command, args, kwargs)
             result = reg.fn(*args, **kwargs)
         if isinstance(result, (bytes, bytearray)):
-            raise UnicodeError("This function returned a binary string (not text). If you want to return "
-                               "binary data, use a BlobMedia object instead.")
+            raise UnicodeError(
+                "This function returned a binary string (not text). If you want to return "
+                "binary data, use a BlobMedia object instead."
+            )
         if parent is None:
             # The session is saved before the reply goes, so a value it cannot hold fails the call
             # (as on Anvil) instead of being lost after the caller has its answer.
@@ -111,9 +117,12 @@ def _run(reg: server.Registration, call: Message, state: _context.CallState,
             if check is not None:
                 check()
         # What goes to an untrusted caller is encoded for one (rows drop client_hidden columns).
-        reply = wire.encode({"response": result}, REGISTRY,
-                            info=wire.SerializationInfo(remote_is_trusted=state.remote_trusted),
-                            error_prefix="Cannot serialize return value from function. ")
+        reply = wire.encode(
+            {"response": result},
+            REGISTRY,
+            info=wire.SerializationInfo(remote_is_trusted=state.remote_trusted),
+            error_prefix="Cannot serialize return value from function. ",
+        )
     except BaseException as e:  # noqa: BLE001 - every failure of user code goes back to the caller
         # KeyboardInterrupt and SystemExit too: here they can only come from server code (workers
         # ignore SIGINT), and re-raising them would end the process (fresh) or the call's thread
@@ -176,15 +185,17 @@ def check_require_user(reg: server.Registration) -> None:
             pass
     if require_user_check is None:
         raise server.PermissionDenied(
-            f"You do not have permission to call server function '{reg.name}' (the Users service is not available)")
+            f"You do not have permission to call server function '{reg.name}' (the Users service is not available)"
+        )
     require_user_check(reg)
 
 
 def nested_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """anvil.server.call from server code: same serialization rules as any call, in this process when it can."""
     parent = _context.current()
-    call = wire.encode({"args": list(args), "kwargs": kwargs}, REGISTRY,
-                       error_prefix="Cannot serialize arguments to function. ")
+    call = wire.encode(
+        {"args": list(args), "kwargs": kwargs}, REGISTRY, error_prefix="Cannot serialize arguments to function. "
+    )
     call["command"] = name
     caller = parent.caller().nested("server_module")
     reg = server.lookup(name)

@@ -50,7 +50,7 @@ class AnvilWrappedError(Exception):
         eo_type = self.error_obj.get("type")
         if type(self) is not AnvilWrappedError or eo_type is None:
             return r
-        return f"AnvilWrappedError({eo_type}{r[len('AnvilWrappedError'):]})"
+        return f"AnvilWrappedError({eo_type}{r[len('AnvilWrappedError') :]})"
 
 
 class MaybeWrappedError(Exception):
@@ -102,7 +102,7 @@ def app_trace(tb: Any, app_root: str | None) -> list[list[Any]]:
     for frame in traceback.extract_tb(tb):
         fname = frame.filename
         if app_root and fname.startswith(app_root + "/"):
-            out.append([fname[len(app_root) + 1:], frame.lineno])
+            out.append([fname[len(app_root) + 1 :], frame.lineno])
     out.reverse()
     return out
 
@@ -111,9 +111,12 @@ def error_dict(exc: BaseException, app_root: str | None) -> dict[str, Any]:
     if isinstance(exc, SyntaxError) and not isinstance(exc, AnvilWrappedError):
         fname = exc.filename or ""
         if app_root and fname.startswith(app_root + "/"):
-            fname = fname[len(app_root) + 1:]
-        return {"type": "SyntaxError", "message": f"{exc.msg} ({fname}, line {exc.lineno})",
-                "trace": [[fname, exc.lineno]]}
+            fname = fname[len(app_root) + 1 :]
+        return {
+            "type": "SyntaxError",
+            "message": f"{exc.msg} ({fname}, line {exc.lineno})",
+            "trace": [[fname, exc.lineno]],
+        }
     try:
         message = exc.message if isinstance(exc, AnvilWrappedError) else str(exc)
     except Exception as e:  # noqa: BLE001 - user code's __str__ must not take the reply down with it

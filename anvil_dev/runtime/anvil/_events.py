@@ -48,11 +48,13 @@ def list_client_sessions(user: Any = None) -> list[str]:
     if user is not None:
         get_id = getattr(user, "get_id", None)
         if get_id is None:
-            raise TypeError(f"list_client_sessions(user=...) takes a row of the users table, not "
-                            f"{type(user).__name__}")
+            raise TypeError(f"list_client_sessions(user=...) takes a row of the users table, not {type(user).__name__}")
         user_id = get_id()  # sessions record their user by row id, as anvil.users logs them in
-    return [s["id"] for s in _sessions().list_sessions(limit=100000)
-            if user is None or (s["user_id"] is not None and str(s["user_id"]) == str(user_id))]
+    return [
+        s["id"]
+        for s in _sessions().list_sessions(limit=100000)
+        if user is None or (s["user_id"] is not None and str(s["user_id"]) == str(user_id))
+    ]
 
 
 def get_client_session(session_id: str) -> dict[str, Any]:
@@ -67,9 +69,11 @@ def get_client_session(session_id: str) -> dict[str, Any]:
     return (wire.decode(msg, REGISTRY).get("session") or {}) if "session" in msg else {}
 
 
-def raise_event(name: str, payload: Any = None, session_id: Any = None, session_ids: Any = None,
-                channel: Any = None) -> None:
+def raise_event(
+    name: str, payload: Any = None, session_id: Any = None, session_ids: Any = None, channel: Any = None
+) -> None:
     """Anvil delivers the event to client sessions; anvil-dev has no way to reach a page, so it refuses."""
     raise NotImplementedError(
         f"anvil.server.raise_event({name!r}): anvil-dev cannot deliver server events to client sessions "
-        "(there is no push channel to the browser); poll from the client instead")
+        "(there is no push channel to the browser); poll from the client instead"
+    )

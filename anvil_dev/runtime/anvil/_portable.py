@@ -80,7 +80,8 @@ class server_method:  # Anvil's name
     def _check_register(self) -> None:
         if self._server_name is None:
             raise RuntimeError(
-                "server_method must be used as the top-level decorator on a method within a portable class")
+                "server_method must be used as the top-level decorator on a method within a portable class"
+            )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._check_register()
@@ -110,11 +111,15 @@ def _register_server_method(type_name: str, method_name: str, method: server_met
         self_or_cls, rest = args[0], args[1:]
         if method._is_class_method:
             if not (isinstance(self_or_cls, type) and issubclass(self_or_cls, cls)):
-                raise TypeError(f"Expected the first argument to be a class of type {cls.__name__} "
-                                f"(got {self_or_cls}) when calling {method_name}()")
+                raise TypeError(
+                    f"Expected the first argument to be a class of type {cls.__name__} "
+                    f"(got {self_or_cls}) when calling {method_name}()"
+                )
         elif not isinstance(self_or_cls, cls):
-            raise TypeError(f"'self' argument to method must be an instance of {cls.__name__} "
-                            f"(got {self_or_cls}) when calling {method_name}()")
+            raise TypeError(
+                f"'self' argument to method must be an instance of {cls.__name__} "
+                f"(got {self_or_cls}) when calling {method_name}()"
+            )
         return getattr(self_or_cls, method_name)(*rest, **kwargs)
 
     register(server_method_func, server_name, require_user=method._kws.get("require_user"))

@@ -20,8 +20,9 @@ registrations: dict[str, Registration] = {}
 _pattern_registrations: list[tuple[Any, Registration]] = []
 
 
-def register(fn: Callable[..., Any], name: str | None = None, name_prefix: str | None = None,
-             require_user: Any = None) -> Callable[..., Any]:
+def register(
+    fn: Callable[..., Any], name: str | None = None, name_prefix: str | None = None, require_user: Any = None
+) -> Callable[..., Any]:
     """Register fn under name (default: its __name__); returns fn unchanged, as Anvil does."""
     if name is None:
         name = fn.__name__
@@ -29,8 +30,11 @@ def register(fn: Callable[..., Any], name: str | None = None, name_prefix: str |
         name = name_prefix + name
     old = registrations.get(name)
     if old is not None and old.fn is not fn:
-        print(f"Warning: a callable with the name '{name}' has already been registered "
-              f"(previously by '{_where(old.fn)}' now by '{_where(fn)}').", file=sys.__stderr__)
+        print(
+            f"Warning: a callable with the name '{name}' has already been registered "
+            f"(previously by '{_where(old.fn)}' now by '{_where(fn)}').",
+            file=sys.__stderr__,
+        )
     registrations[name] = Registration(name, fn, require_user)
 
     def reregister(new_f: Callable[..., Any]) -> None:

@@ -55,8 +55,12 @@ class RuntimeRegistry(wire.TypeRegistry):
                     media_id, _ = store.put_stream(f)
             else:
                 media_id = store.put_bytes(obj.get_bytes())
-        return {"type": ["DataMedia"], "id": media_id, "mime-type": obj.content_type or "application/octet-stream",
-                "name": obj.name}
+        return {
+            "type": ["DataMedia"],
+            "id": media_id,
+            "mime-type": obj.content_type or "application/octet-stream",
+            "name": obj.name,
+        }
 
     def decode_other(self, entry: dict[str, Any], path: list[Any]) -> Any:
         from anvil import FileMedia

@@ -31,8 +31,11 @@ def current_data() -> dict[str, Any]:
         # place (session["cart"].append(x)), which no __setitem__ sees.
         def encoded() -> str:
             # Anvil's message (downlink/python/anvil/_threaded_server.py line 297).
-            return json.dumps(wire.encode({"session": data}, REGISTRY,
-                                          error_prefix="Tried to store illegal value in a anvil.server.session. "))
+            return json.dumps(
+                wire.encode(
+                    {"session": data}, REGISTRY, error_prefix="Tried to store illegal value in a anvil.server.session. "
+                )
+            )
 
         def flush() -> None:
             text = encoded()

@@ -30,8 +30,9 @@ TYPE_NAME = "anvil.server.Task"
 # `anvil.server.task_state = {...}`).
 STATE_CHECK_S = 0.25
 STATE_MEDIA_MESSAGE = "Cannot use BlobMedia objects in task state."
-RESULT_MEDIA_MESSAGE = ("Background tasks cannot return Media objects: store them in a data table and return "
-                        "the row instead.")
+RESULT_MEDIA_MESSAGE = (
+    "Background tasks cannot return Media objects: store them in a data table and return the row instead."
+)
 OUTSIDE_MESSAGE = "Cannot access anvil.server.task_state outside a background task"
 
 
@@ -176,7 +177,8 @@ def launch_background_task(fn_name: str, *args: Any, **kwargs: Any) -> Task:
         raise TypeError("launch_background_task() needs the task's name as its first argument")
     if _engine_hooks.outbound is None:
         raise _server().BackgroundTaskError(
-            "Background tasks can only be launched by server code that anvil-dev serve runs")
+            "Background tasks can only be launched by server code that anvil-dev serve runs"
+        )
     task = _engine_hooks.nested_call(LAUNCH, (fn_name, *args), kwargs)
     if not isinstance(task, Task):
         raise _server().InternalError(f"Launching a background task gave {task!r:.100}, not a Task")
@@ -253,8 +255,10 @@ task_state = _TaskState()
 
 
 def _encode_state(data: Any) -> str:
-    return json.dumps(wire.encode({"state": data}, _STATE_REGISTRY, error_prefix="Cannot use this in task state: "),
-                      separators=(",", ":"))
+    return json.dumps(
+        wire.encode({"state": data}, _STATE_REGISTRY, error_prefix="Cannot use this in task state: "),
+        separators=(",", ":"),
+    )
 
 
 def _current_state() -> Any:
@@ -307,8 +311,11 @@ def entry(fn: Callable[..., Any]) -> Callable[..., Any]:
         watcher.start()
         try:
             result = fn(*args, **kwargs)
-            wire.encode({"response": result}, _RESULT_REGISTRY,
-                        error_prefix="Cannot serialize return value from background task. ")
+            wire.encode(
+                {"response": result},
+                _RESULT_REGISTRY,
+                error_prefix="Cannot serialize return value from background task. ",
+            )
             return result
         finally:
             _running.stop.set()

@@ -22,7 +22,8 @@ class UnavailableService:
     def _refuse(self, what: str = "") -> NoReturn:
         raise NotImplementedError(
             f"{self._name}{what}: the {self._service} is not available under anvil-dev, only on Anvil "
-            "(importing it works, so the rest of the app runs; code that uses it must be tried on Anvil)")
+            "(importing it works, so the rest of the app runs; code that uses it must be tried on Anvil)"
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

@@ -15,8 +15,18 @@ from anvil._errors import AnvilWrappedError, register_exception_type
 from anvil_dev import services
 from anvil_dev.services import outbox as _outbox
 
-__all__ = ["Address", "DeliveryFailure", "Message", "SendFailure", "SendReport", "deliver_eml",
-           "get_inbound_handler", "handle_message", "message_from_eml", "send"]
+__all__ = [
+    "Address",
+    "DeliveryFailure",
+    "Message",
+    "SendFailure",
+    "SendReport",
+    "deliver_eml",
+    "get_inbound_handler",
+    "handle_message",
+    "message_from_eml",
+    "send",
+]
 
 INBOUND_NAME = "email:handle_message"
 
@@ -67,8 +77,12 @@ class SendReport:
 def _attachment(media: Any, what: str, cid: str | None = None) -> _outbox.Attachment:
     if not isinstance(media, Media):
         raise TypeError(f"anvil.email.send(): {what} must be Media objects, not {type(media).__name__}")
-    return _outbox.Attachment(content_type=media.content_type or "application/octet-stream",
-                              content=media.get_bytes(), name=media.name, cid=cid)
+    return _outbox.Attachment(
+        content_type=media.content_type or "application/octet-stream",
+        content=media.get_bytes(),
+        name=media.name,
+        cid=cid,
+    )
 
 
 def _text(value: Any, name: str) -> str | None:
@@ -77,11 +91,22 @@ def _text(value: Any, name: str) -> str | None:
     raise TypeError(f"anvil.email.send(): {name} must be a string, not {type(value).__name__}")
 
 
-def send(*, to: str | list[str] | None = None, cc: str | list[str] | None = None,
-         bcc: str | list[str] | None = None, from_address: str = "no-reply", from_name: str | None = None,
-         subject: str | None = None, text: str | None = None, html: str | None = None,
-         attachments: list[Media] | Media | None = None, inline_attachments: dict[str, Media] | None = None,
-         in_reply_to: str | None = None, references: str | None = None, **kw: Any) -> SendReport:
+def send(
+    *,
+    to: str | list[str] | None = None,
+    cc: str | list[str] | None = None,
+    bcc: str | list[str] | None = None,
+    from_address: str = "no-reply",
+    from_name: str | None = None,
+    subject: str | None = None,
+    text: str | None = None,
+    html: str | None = None,
+    attachments: list[Media] | Media | None = None,
+    inline_attachments: dict[str, Media] | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    **kw: Any,
+) -> SendReport:
     """Send an email; without an SMTP server configured it goes to the local outbox only."""
     if isinstance(attachments, Media):
         attachments = [attachments]
@@ -89,12 +114,21 @@ def send(*, to: str | list[str] | None = None, cc: str | list[str] | None = None
         raise TypeError("anvil.email.send(): inline_attachments must be a dict of {content_id: Media}")
     try:
         result = services.current().outbox.send(
-            to=to, cc=cc, bcc=bcc, from_address=from_address, from_name=_text(from_name, "from_name"),
-            subject=_text(subject, "subject"), text=_text(text, "text"), html=_text(html, "html"),
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            from_address=from_address,
+            from_name=_text(from_name, "from_name"),
+            subject=_text(subject, "subject"),
+            text=_text(text, "text"),
+            html=_text(html, "html"),
             attachments=[_attachment(m, "attachments") for m in attachments or []],
-            inline_attachments=[_attachment(m, "inline_attachments", str(cid))
-                                for cid, m in (inline_attachments or {}).items()],
-            in_reply_to=in_reply_to, references=references)
+            inline_attachments=[
+                _attachment(m, "inline_attachments", str(cid)) for cid, m in (inline_attachments or {}).items()
+            ],
+            in_reply_to=in_reply_to,
+            references=references,
+        )
     except _outbox.OutboxError as e:
         raise SendFailure(str(e)) from None
     return SendReport._made(result.message_id)
@@ -169,8 +203,9 @@ class Message:
             to = self.addressees.from_address.raw_value
         to = to or self.envelope.from_address
         if not to:
-            raise SendFailure("Cannot reply to a message with no Reply-To header, From address, "
-                            "or Envelope From address.")
+            raise SendFailure(
+                "Cannot reply to a message with no Reply-To header, From address, or Envelope From address."
+            )
         kw["to"] = to
         kw.setdefault("subject", self.subject)
         kw.setdefault("from_address", self.envelope.recipient or "no-reply")
@@ -186,17 +221,23 @@ class Message:
         text = (self.text or "").replace("\n", " \\ ")
         text = text[:70] + "..." if len(text) > 70 else text
         atts = ", ".join(f"{a.name} ({a.length} bytes)" for a in self.attachments) or None
-        return (f"anvil.email.Message:\n    from: {sender}\n    to: {to}\n    subject: {self.subject}\n"
-                f"    text: {text}\n    attachments: {atts}")
+        return (
+            f"anvil.email.Message:\n    from: {sender}\n    to: {to}\n    subject: {self.subject}\n"
+            f"    text: {text}\n    attachments: {atts}"
+        )
 
 
 def _address_dicts(values: list[str]) -> list[dict[str, Any]]:
-    return [{"address": addr, "name": name or None, "raw": formataddr((name, addr)) if name else addr}
-            for name, addr in getaddresses(values) if addr]
+    return [
+        {"address": addr, "name": name or None, "raw": formataddr((name, addr)) if name else addr}
+        for name, addr in getaddresses(values)
+        if addr
+    ]
 
 
-def message_from_eml(raw: bytes, envelope_from: str | None = None, recipient: str | None = None,
-                     dkim_valid: bool = False) -> Message:
+def message_from_eml(
+    raw: bytes, envelope_from: str | None = None, recipient: str | None = None, dkim_valid: bool = False
+) -> Message:
     """Build a Message from the bytes of an .eml file (RFC 5322). anvil-dev checks no DKIM
     signatures: `dkim_valid` says what `msg.dkim.valid_from_sender` should be."""
     if isinstance(raw, str):
@@ -210,29 +251,36 @@ def message_from_eml(raw: bytes, envelope_from: str | None = None, recipient: st
         if part.is_multipart() or part is plain or part is html:
             continue
         payload = part.get_payload(decode=True)
-        media = BlobMedia(part.get_content_type(), payload if isinstance(payload, bytes) else b"",
-                          name=part.get_filename())
+        media = BlobMedia(
+            part.get_content_type(), payload if isinstance(payload, bytes) else b"", name=part.get_filename()
+        )
         cid = (part.get("Content-ID") or "").strip().strip("<>")
         if cid and part.get_content_disposition() != "attachment":
             inline[cid] = media
         else:
             attachments.append(media)
-    addressees = {k: _address_dicts([str(v) for v in parsed.get_all(h, [])])
-                  for k, h in (("to", "To"), ("cc", "Cc"), ("from", "From"))}
+    addressees = {
+        k: _address_dicts([str(v) for v in parsed.get_all(h, [])])
+        for k, h in (("to", "To"), ("cc", "Cc"), ("from", "From"))
+    }
     froms, tos = addressees["from"], addressees["to"]
     domains = [envelope_from.rsplit("@", 1)[-1]] if dkim_valid and envelope_from else []
-    return Message({
-        "envelope": {"from": envelope_from or (froms[0]["address"] if froms else None),
-                     "recipient": recipient or (tos[0]["address"] if tos else None)},
-        "dkim": {"valid_from_sender": dkim_valid, "domains": domains},
-        "addressees": {k: v for k, v in addressees.items() if v or k != "from"},
-        "headers": [(k, str(v)) for k, v in parsed.items()],
-        "subject": parsed.get("Subject"),
-        "text": plain.get_content() if plain is not None else None,
-        "html": html.get_content() if html is not None else None,
-        "attachments": attachments,
-        "inline_attachments": inline,
-    })
+    return Message(
+        {
+            "envelope": {
+                "from": envelope_from or (froms[0]["address"] if froms else None),
+                "recipient": recipient or (tos[0]["address"] if tos else None),
+            },
+            "dkim": {"valid_from_sender": dkim_valid, "domains": domains},
+            "addressees": {k: v for k, v in addressees.items() if v or k != "from"},
+            "headers": [(k, str(v)) for k, v in parsed.items()],
+            "subject": parsed.get("Subject"),
+            "text": plain.get_content() if plain is not None else None,
+            "html": html.get_content() if html is not None else None,
+            "attachments": attachments,
+            "inline_attachments": inline,
+        }
+    )
 
 
 def handle_message(fn: Callable[[Message], Any] | None = None, require_dkim: bool = False) -> Any:
@@ -266,8 +314,9 @@ def get_inbound_handler() -> Callable[[Any], Any] | None:
     return reg.fn if reg is not None else None
 
 
-def deliver_eml(raw_bytes: bytes, envelope_from: str | None = None, recipient: str | None = None,
-                dkim_valid: bool = False) -> Any:
+def deliver_eml(
+    raw_bytes: bytes, envelope_from: str | None = None, recipient: str | None = None, dkim_valid: bool = False
+) -> Any:
     """Feed one .eml message to the app's @handle_message function (`anvil-dev email deliver`).
 
     Raises DeliveryFailure when the handler rejects it, and NoServerFunctionError when the app
@@ -277,7 +326,8 @@ def deliver_eml(raw_bytes: bytes, envelope_from: str | None = None, recipient: s
     if handler is None:
         raise server.NoServerFunctionError(
             f'No server function matching "{INBOUND_NAME}" has been registered '
-            "(decorate a server function with @anvil.email.handle_message to receive email)")
+            "(decorate a server function with @anvil.email.handle_message to receive email)"
+        )
     return handler(message_from_eml(raw_bytes, envelope_from, recipient, dkim_valid))
 
 

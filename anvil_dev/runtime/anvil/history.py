@@ -26,10 +26,17 @@ def _part(value: Any, mark: str) -> str:
 class Location(dict):  # type: ignore[type-arg]
     """A place in the app: path, search, hash, and the state and key a navigation carries."""
 
-    def __init__(self, path: str = "", search: str = "", hash: str = "",  # Anvil's name
-                 state: Any = None, key: Any = None) -> None:
-        super().__init__(path=str(path or ""), search=_part(search, "?"), hash=_part(hash, "#"),
-                         state=state, key=key or _key())
+    def __init__(
+        self,
+        path: str = "",
+        search: str = "",
+        hash: str = "",  # Anvil's name
+        state: Any = None,
+        key: Any = None,
+    ) -> None:
+        super().__init__(
+            path=str(path or ""), search=_part(search, "?"), hash=_part(hash, "#"), state=state, key=key or _key()
+        )
         self.__dict__ = self
 
     @property

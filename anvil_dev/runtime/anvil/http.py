@@ -16,8 +16,15 @@ from typing import Any
 from anvil import BlobMedia, Media
 from anvil._errors import AnvilWrappedError, register_exception_type
 
-__all__ = ["HttpError", "HttpErrorStatus", "HttpRequestFailed", "UrlEncodingError", "request", "url_decode",
-           "url_encode"]
+__all__ = [
+    "HttpError",
+    "HttpErrorStatus",
+    "HttpRequestFailed",
+    "UrlEncodingError",
+    "request",
+    "url_decode",
+    "url_encode",
+]
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -73,7 +80,7 @@ _NOT_URL_ENCODED = "This is not a valid URL-encoded string"
 def _decode_run(match: re.Match[str]) -> str:
     run = match.group(0)
     try:
-        data = bytes(int(run[i + 1:i + 3], 16) for i in range(0, len(run), 3))
+        data = bytes(int(run[i + 1 : i + 3], 16) for i in range(0, len(run), 3))
     except ValueError:
         raise UrlEncodingError(_NOT_URL_ENCODED) from None
     return data.decode("utf-8", errors="replace")
@@ -99,8 +106,9 @@ def _form_value(value: Any) -> str:
 def _form_encode(data: dict[Any, Any]) -> str:
     """Anvil's form encoding (http.clj lines 86-89): ring's url-encode of each key and value, so a
     space is %20."""
-    return "&".join(f"{urllib.parse.quote(str(k), safe='')}={urllib.parse.quote(_form_value(v), safe='')}"
-                    for k, v in data.items())
+    return "&".join(
+        f"{urllib.parse.quote(str(k), safe='')}={urllib.parse.quote(_form_value(v), safe='')}" for k, v in data.items()
+    )
 
 
 def _body(data: Any, json: bool, headers: dict[str, str]) -> bytes | None:
@@ -156,9 +164,16 @@ def _media(status_body: bytes, headers: Any) -> BlobMedia:
     return BlobMedia(content_type, status_body, name=name)
 
 
-def request(url: str, method: str = "GET", data: Any = None, headers: dict[str, str] | None = None,
-            username: str | None = None, password: str | None = None, json: bool = False,
-            timeout: float | None = None) -> Any:
+def request(
+    url: str,
+    method: str = "GET",
+    data: Any = None,
+    headers: dict[str, str] | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    json: bool = False,
+    timeout: float | None = None,
+) -> Any:
     """Make an HTTP request; returns the body as Media, or parsed JSON when json=True.
 
     Parameters in Anvil's order (downlink/python/anvil/http.py line 42). A status outside 200-299
@@ -212,9 +227,11 @@ def request(url: str, method: str = "GET", data: Any = None, headers: dict[str, 
         try:
             return _json.loads(content.decode("utf-8")) if content.strip() else None
         except (UnicodeDecodeError, ValueError):
-            raise HttpError(status, _media(content, resp_headers),
-                            f"The response from {url} was not valid JSON (json=True was given): "
-                            f"{content[:100]!r}") from None
+            raise HttpError(
+                status,
+                _media(content, resp_headers),
+                f"The response from {url} was not valid JSON (json=True was given): {content[:100]!r}",
+            ) from None
     return _media(content, resp_headers)
 
 
@@ -223,8 +240,10 @@ def _no_response_message(url: str, exc: BaseException, timeout: float) -> str:
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     host = urllib.parse.urlsplit(url).netloc
     if isinstance(reason, socket.gaierror):
-        return (f"Cannot reach {url}: the host name {host!r} could not be looked up - this machine may "
-                f"have no network access, or the host name is wrong")
+        return (
+            f"Cannot reach {url}: the host name {host!r} could not be looked up - this machine may "
+            f"have no network access, or the host name is wrong"
+        )
     if isinstance(reason, (socket.timeout, TimeoutError)):
         return f"Cannot reach {url}: no response within {timeout:g} seconds (timeout)"
     err = getattr(reason, "errno", None)

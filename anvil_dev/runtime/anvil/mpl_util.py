@@ -9,8 +9,9 @@ from typing import Any
 import anvil
 
 
-def plot_image(format: str = "png", transparent: bool = True, filename: str = "plot.png",
-               **kwargs: Any) -> anvil.BlobMedia:
+def plot_image(
+    format: str = "png", transparent: bool = True, filename: str = "plot.png", **kwargs: Any
+) -> anvil.BlobMedia:
     try:
         import matplotlib.pyplot as plt
     except ImportError:

@@ -10,7 +10,8 @@ def _no_renderer(options: dict[str, Any], args: tuple[Any, ...]) -> Any:
     form = args[0] if args else "?"
     raise NotImplementedError(
         f"anvil.pdf.render_form({form!r}): anvil-dev cannot render Forms to PDF (Anvil does it in a "
-        "browser on its servers); make the PDF with a library such as reportlab in server code")
+        "browser on its servers); make the PDF with a library such as reportlab in server code"
+    )
 
 
 def render_form(*args: Any, **kwargs: Any) -> Any:

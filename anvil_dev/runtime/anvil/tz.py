@@ -19,8 +19,9 @@ class tzoffset(_dt.tzinfo):
 
     def __init__(self, **kwargs: float) -> None:
         if len(kwargs) > 1 or (len(kwargs) == 1 and next(iter(kwargs)) not in ("hours", "minutes", "seconds")):
-            raise TypeError("tzoffset must be initialised with precisely one of 'seconds', 'minutes' "
-                            "or 'hours' keyword arguments")
+            raise TypeError(
+                "tzoffset must be initialised with precisely one of 'seconds', 'minutes' or 'hours' keyword arguments"
+            )
         self._offset = _dt.timedelta(**kwargs)
 
     def utcoffset(self, dt: _dt.datetime | None) -> _dt.timedelta:

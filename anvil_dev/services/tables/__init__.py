@@ -18,5 +18,15 @@ from anvil_dev.services.tables.query import Compiled
 from anvil_dev.services.tables.store import AUTO_INDEX_MIN_ROWS, TablesStore
 from anvil_dev.services.tables.values import MediaRef, RowRef
 
-__all__ = ["AUTO_INDEX_MIN_ROWS", "Compiled", "MediaRef", "NoSuchColumnError", "QuotaExceededError", "RowDeleted",
-           "RowRef", "TableError", "TablesStore", "TransactionConflict"]
+__all__ = [
+    "AUTO_INDEX_MIN_ROWS",
+    "Compiled",
+    "MediaRef",
+    "NoSuchColumnError",
+    "QuotaExceededError",
+    "RowDeleted",
+    "RowRef",
+    "TableError",
+    "TablesStore",
+    "TransactionConflict",
+]

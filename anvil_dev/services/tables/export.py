@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 _CHUNK = 500  # rows read per query
 
 
-def write_csv(store: TablesStore, table_id: int, out: TextIO, ids: list[int] | None = None,
-              escape_for_excel: bool = False) -> None:
+def write_csv(
+    store: TablesStore, table_id: int, out: TextIO, ids: list[int] | None = None, escape_for_excel: bool = False
+) -> None:
     """Rows (these ids in this order, else all) as CSV: an ID column, then the table's columns."""
     info = store.table_by_id(table_id)
     cols = list(info.columns.values())
@@ -25,8 +26,8 @@ def write_csv(store: TablesStore, table_id: int, out: TextIO, ids: list[int] | N
     if ids is None:
         ids = store.select_ids(table_id, Compiled(order=f"{quote(ROW_ID)} ASC"))
     for i in range(0, len(ids), _CHUNK):
-        rows = store.load_rows(table_id, ids[i:i + _CHUNK])
-        for rid in ids[i:i + _CHUNK]:
+        rows = store.load_rows(table_id, ids[i : i + _CHUNK])
+        for rid in ids[i : i + _CHUNK]:
             data = rows.get(rid)
             if data is None:
                 continue
@@ -41,13 +42,24 @@ def describe(store: TablesStore) -> list[dict[str, Any]]:
     s = store.schema()
     out = []
     for info in s.by_name.values():
-        out.append({
-            "name": info.name, "title": info.title, "id": info.id, "client": info.client,
-            "server": info.server, "rows": store.count(info.id),
-            "columns": [{"name": c.name, "type": c.type,
-                         **({"target": s.by_id[c.target].name} if c.target in s.by_id else {})}
-                        for c in info.columns.values()],
-        })
+        out.append(
+            {
+                "name": info.name,
+                "title": info.title,
+                "id": info.id,
+                "client": info.client,
+                "server": info.server,
+                "rows": store.count(info.id),
+                "columns": [
+                    {
+                        "name": c.name,
+                        "type": c.type,
+                        **({"target": s.by_id[c.target].name} if c.target in s.by_id else {}),
+                    }
+                    for c in info.columns.values()
+                ],
+            }
+        )
     return out
 
 

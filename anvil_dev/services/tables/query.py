@@ -190,9 +190,21 @@ class order_by:
         return f"order_by({self.column_name!r}, ascending={self.ascending!r})"
 
 
-QUERY_CLASSES: tuple[type, ...] = (like, ilike, greater_than, less_than, greater_than_or_equal_to,
-                                   less_than_or_equal_to, full_text_match, all_of, any_of, none_of,
-                                   page_size, fetch_only, only_cols)
+QUERY_CLASSES: tuple[type, ...] = (
+    like,
+    ilike,
+    greater_than,
+    less_than,
+    greater_than_or_equal_to,
+    less_than_or_equal_to,
+    full_text_match,
+    all_of,
+    any_of,
+    none_of,
+    page_size,
+    fetch_only,
+    only_cols,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,8 +232,9 @@ def _missing_sort(table: TableInfo, name: Any, v2: bool) -> str:
     return f"No such column '{name}' in table '{table.name}'"  # tables/rpc.clj:612-617
 
 
-def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, Any], lookup: Lookup,
-                   v2: bool = True) -> Compiled:
+def compile_search(
+    table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, Any], lookup: Lookup, v2: bool = True
+) -> Compiled:
     """SQL for search(*args, **kwargs) on `table`; `lookup` maps a column name to its Column.
 
     `v2` picks Accelerated Tables' wording where the two implementations' errors differ.
@@ -252,9 +265,11 @@ def compile_search(table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, An
         elif isinstance(a, only_cols):
             out.only = tuple(a.cols)
         else:
-            raise TypeError(f"search() takes query operators (q.any_of(...), q.all_of(...), ...) and "
-                            f"order_by(...) as positional arguments, not {a!r:.80}; give column values "
-                            "as keyword arguments")
+            raise TypeError(
+                f"search() takes query operators (q.any_of(...), q.all_of(...), ...) and "
+                f"order_by(...) as positional arguments, not {a!r:.80}; give column values "
+                "as keyword arguments"
+            )
     for name, value in kwargs.items():
         parts.append(_column_expr(lookup(name), value, out))
     out.where = " AND ".join(f"({p})" for p in parts) if parts else "1"
@@ -267,8 +282,10 @@ def _of_expr(query: OfQuery, lookup: Lookup, out: Compiled) -> str:
     parts = []
     for a in query.args:
         if not isinstance(a, OfQuery):
-            raise TypeError(f"q.{type(query).__name__}() takes query operators or column=value keyword "
-                            f"arguments here, not {a!r:.80}")
+            raise TypeError(
+                f"q.{type(query).__name__}() takes query operators or column=value keyword "
+                f"arguments here, not {a!r:.80}"
+            )
         parts.append(_of_expr(a, lookup, out))
     for name, value in query.kwargs.items():
         parts.append(_column_expr(lookup(name), value, out))
@@ -290,8 +307,10 @@ def _column_expr(col: Column, value: Any, out: Compiled) -> str:
     params = out.params
     if isinstance(value, OfQuery):
         if value.kwargs:
-            raise TableError(f"q.{type(value).__name__}() for column '{col.name}' takes values or query "
-                             "operators, not keyword arguments")
+            raise TableError(
+                f"q.{type(value).__name__}() for column '{col.name}' takes values or query "
+                "operators, not keyword arguments"
+            )
         return _combine(value, [_column_expr(col, a, out) for a in value.args])
     if isinstance(value, _PatternQuery):
         if not isinstance(value.pattern, str):
@@ -341,8 +360,7 @@ def _equality(col: Column, value: Any, out: Compiled) -> str:
         for item in items:
             ref = row_ref(item)
             if ref is None:
-                raise TableError(f"Column '{col.name}' links to rows: search it with a list of rows, "
-                                 f"not {item!r:.80}")
+                raise TableError(f"Column '{col.name}' links to rows: search it with a list of rows, not {item!r:.80}")
             out.params.append(ref.row_id if col.target in (None, ref.table_id) else -1)
             parts.append(f"EXISTS (SELECT 1 FROM json_each({qc}) WHERE value = ?)")
         return " AND ".join(parts) if parts else "1"

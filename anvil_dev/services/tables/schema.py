@@ -111,11 +111,19 @@ def _column_specs(columns: Any, where: str) -> list[_ColumnSpec]:
             continue
         t = canonical_type(c.get("type"))
         if t is None:
-            raise ValueError(f"anvil.yaml db_schema, table {where}: column {c.get('name')!r} has unknown "
-                             f"type {c.get('type')!r}")
+            raise ValueError(
+                f"anvil.yaml db_schema, table {where}: column {c.get('name')!r} has unknown type {c.get('type')!r}"
+            )
         target = c.get("target")
-        out.append(_ColumnSpec(str(c["name"]), t, _as_int(c.get("table_id")),
-                               str(target) if target is not None else None, bool(c.get("client_hidden"))))
+        out.append(
+            _ColumnSpec(
+                str(c["name"]),
+                t,
+                _as_int(c.get("table_id")),
+                str(target) if target is not None else None,
+                bool(c.get("client_hidden")),
+            )
+        )
     return out
 
 
@@ -126,9 +134,16 @@ def parse_db_schema(config: dict[str, Any]) -> list[_TableSpec]:
     if isinstance(raw, dict):
         for name, t in raw.items():
             t = t if isinstance(t, dict) else {}
-            specs.append(_TableSpec(str(name), t.get("title") or str(name), _as_int(t.get("id")),
-                                    str(t.get("client") or "none"), str(t.get("server") or "full"),
-                                    _column_specs(t.get("columns"), str(name))))
+            specs.append(
+                _TableSpec(
+                    str(name),
+                    t.get("title") or str(name),
+                    _as_int(t.get("id")),
+                    str(t.get("client") or "none"),
+                    str(t.get("server") or "full"),
+                    _column_specs(t.get("columns"), str(name)),
+                )
+            )
     else:
         for t in raw:
             if not isinstance(t, dict):
@@ -138,10 +153,16 @@ def parse_db_schema(config: dict[str, Any]) -> list[_TableSpec]:
             yaml_id = _as_int(t.get("id"))
             if yaml_id is None:
                 yaml_id = _as_int(access.get("table_id"))
-            specs.append(_TableSpec(str(name), t.get("name") or str(name), yaml_id,
-                                    str(access.get("client") or t.get("client") or "none"),
-                                    str(access.get("server") or t.get("server") or "full"),
-                                    _column_specs(t.get("columns"), str(name))))
+            specs.append(
+                _TableSpec(
+                    str(name),
+                    t.get("name") or str(name),
+                    yaml_id,
+                    str(access.get("client") or t.get("client") or "none"),
+                    str(access.get("server") or t.get("server") or "full"),
+                    _column_specs(t.get("columns"), str(name)),
+                )
+            )
     return specs
 
 
@@ -158,14 +179,15 @@ def load(conn: sqlite3.Connection) -> Schema:
     by_id: dict[int, TableInfo] = {}
     by_name: dict[str, TableInfo] = {}
     for tid, name, title, sql_name, client, server, visible in conn.execute(
-            "SELECT id, name, title, sql_name, client, server, visible FROM anvil_tables ORDER BY id"):
+        "SELECT id, name, title, sql_name, client, server, visible FROM anvil_tables ORDER BY id"
+    ):
         info = TableInfo(tid, name, title, sql_name, client, server)
         by_id[tid] = info
         if visible and name not in by_name:
             by_name[name] = info
     for tid, name, typ, target, sql_name, visible in conn.execute(
-            "SELECT table_id, name, type, target, sql_name, visible FROM anvil_columns "
-            "ORDER BY table_id, position, rowid"):
+        "SELECT table_id, name, type, target, sql_name, visible FROM anvil_columns ORDER BY table_id, position, rowid"
+    ):
         owner = by_id.get(tid)
         if owner is None:
             continue
@@ -176,8 +198,15 @@ def load(conn: sqlite3.Connection) -> Schema:
     return Schema(version, by_name, by_id)
 
 
-def create_table(conn: sqlite3.Connection, name: str, title: str | None, table_id: int | None,
-                 client: str = "none", server: str = "full", source: str = "yaml") -> int:
+def create_table(
+    conn: sqlite3.Connection,
+    name: str,
+    title: str | None,
+    table_id: int | None,
+    client: str = "none",
+    server: str = "full",
+    source: str = "yaml",
+) -> int:
     taken = {r[0] for r in conn.execute("SELECT sql_name FROM anvil_tables")}
     sql_name = f"app_{name}"
     if sql_name in taken or sql_name.lower() in {t.lower() for t in taken}:
@@ -185,33 +214,41 @@ def create_table(conn: sqlite3.Connection, name: str, title: str | None, table_i
     if table_id is None or conn.execute("SELECT 1 FROM anvil_tables WHERE id=?", (table_id,)).fetchone():
         table_id = (conn.execute("SELECT max(id) FROM anvil_tables").fetchone()[0] or 0) + 1
     conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(sql_name)} ({quote(ROW_ID)} INTEGER PRIMARY KEY AUTOINCREMENT)")
-    conn.execute("INSERT INTO anvil_tables (id, name, title, sql_name, client, server, source) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (table_id, name, title, sql_name, client, server, source))
+    conn.execute(
+        "INSERT INTO anvil_tables (id, name, title, sql_name, client, server, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (table_id, name, title, sql_name, client, server, source),
+    )
     return table_id
 
 
-def add_column(conn: sqlite3.Connection, table_id: int, name: str, typ: str, target: int | None,
-               source: str) -> None:
+def add_column(conn: sqlite3.Connection, table_id: int, name: str, typ: str, target: int | None, source: str) -> None:
     """Add (or bring back into view) a column; its SQL name is unique even ignoring case."""
     row = conn.execute("SELECT sql_name FROM anvil_columns WHERE table_id=? AND name=?", (table_id, name)).fetchone()
-    position = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM anvil_columns WHERE table_id=?",
-                            (table_id,)).fetchone()[0]
+    position = conn.execute(
+        "SELECT coalesce(max(position), -1) + 1 FROM anvil_columns WHERE table_id=?", (table_id,)
+    ).fetchone()[0]
     sql_table = conn.execute("SELECT sql_name FROM anvil_tables WHERE id=?", (table_id,)).fetchone()[0]
     if row is not None:
-        conn.execute("UPDATE anvil_columns SET type=?, target=?, source=?, visible=1 "
-                     "WHERE table_id=? AND name=?", (typ, target, source, table_id, name))
+        conn.execute(
+            "UPDATE anvil_columns SET type=?, target=?, source=?, visible=1 WHERE table_id=? AND name=?",
+            (typ, target, source, table_id, name),
+        )
         sql_name = row[0]
     else:
         # SQLite identifiers ignore case, but Anvil's "Name" and "name" are two columns.
-        taken = {r[0].lower() for r in conn.execute("SELECT sql_name FROM anvil_columns WHERE table_id=?",
-                                                    (table_id,))} | {ROW_ID}
+        taken = {
+            r[0].lower() for r in conn.execute("SELECT sql_name FROM anvil_columns WHERE table_id=?", (table_id,))
+        } | {ROW_ID}
         sql_name, n = name, 1
         while sql_name.lower() in taken:
             n += 1
             sql_name = f"{name}~{n}"
         conn.execute(f"ALTER TABLE {quote(sql_table)} ADD COLUMN {quote(sql_name)}")
-        conn.execute("INSERT INTO anvil_columns (table_id, name, type, target, sql_name, position, source) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (table_id, name, typ, target, sql_name, position, source))
+        conn.execute(
+            "INSERT INTO anvil_columns (table_id, name, type, target, sql_name, position, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (table_id, name, typ, target, sql_name, position, source),
+        )
     if typ == "link_single":
         # Searching by a linked row (search(owner=user)) is the commonest query of all.
         ensure_index(conn, sql_table, sql_name)
@@ -222,15 +259,18 @@ def index_name(sql_table: str, sql_col: str) -> str:
 
 
 def ensure_index(conn: sqlite3.Connection, sql_table: str, sql_col: str) -> None:
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(index_name(sql_table, sql_col))} "
-                 f"ON {quote(sql_table)} ({quote(sql_col)})")
+    conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {quote(index_name(sql_table, sql_col))} ON {quote(sql_table)} ({quote(sql_col)})"
+    )
 
 
 def sync(conn: sqlite3.Connection, config: dict[str, Any]) -> None:
     """Make the metadata and SQL tables match anvil.yaml (inside the caller's write transaction)."""
     specs = parse_db_schema(config)
-    tables = {r[0]: {"name": r[1], "source": r[2], "visible": r[3]}
-              for r in conn.execute("SELECT id, name, source, visible FROM anvil_tables")}
+    tables = {
+        r[0]: {"name": r[1], "source": r[2], "visible": r[3]}
+        for r in conn.execute("SELECT id, name, source, visible FROM anvil_tables")
+    }
     matched: dict[str, int] = {}
     yaml_ids: dict[int, int] = {}
     # Tables with an explicit yaml id first, so that an auto-assigned id cannot take theirs.
@@ -246,8 +286,10 @@ def sync(conn: sqlite3.Connection, config: dict[str, Any]) -> None:
             tid = create_table(conn, spec.name, spec.title, spec.yaml_id, spec.client, spec.server)
             tables[tid] = {"name": spec.name, "source": "yaml", "visible": 1}
         else:
-            conn.execute("UPDATE anvil_tables SET name=?, title=?, client=?, server=?, source='yaml', visible=1 "
-                         "WHERE id=?", (spec.name, spec.title, spec.client, spec.server, tid))
+            conn.execute(
+                "UPDATE anvil_tables SET name=?, title=?, client=?, server=?, source='yaml', visible=1 WHERE id=?",
+                (spec.name, spec.title, spec.client, spec.server, tid),
+            )
         matched[spec.name] = tid
         if spec.yaml_id is not None:
             yaml_ids[spec.yaml_id] = tid
@@ -256,8 +298,12 @@ def sync(conn: sqlite3.Connection, config: dict[str, Any]) -> None:
             conn.execute("UPDATE anvil_tables SET visible=0 WHERE id=?", (tid,))
     for spec in specs:
         tid = matched[spec.name]
-        existing = {r[0]: r[1:] for r in conn.execute(
-            "SELECT name, type, target, visible, source FROM anvil_columns WHERE table_id=?", (tid,))}
+        existing = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT name, type, target, visible, source FROM anvil_columns WHERE table_id=?", (tid,)
+            )
+        }
         for col in spec.columns:
             target = None
             if col.type in ("link_single", "link_multiple"):

@@ -263,8 +263,9 @@ class TablesStore:
 
     # ---------------------------------------------------------------- writes
 
-    def _columns_for(self, conn: sqlite3.Connection, table_id: int,
-                     values: dict[str, Any]) -> tuple[TableInfo, dict[str, Any]]:
+    def _columns_for(
+        self, conn: sqlite3.Connection, table_id: int, values: dict[str, Any]
+    ) -> tuple[TableInfo, dict[str, Any]]:
         """The table and the values to write, creating missing columns when the app allows it."""
         info = self.schema(conn).by_id.get(table_id) or self._reload(conn).by_id.get(table_id)
         if info is None:
@@ -282,8 +283,9 @@ class TablesStore:
         if not self.auto_create:
             if self.v2:
                 raise NoSuchColumnError(f"No such column '{missing[0]}'")  # tables/v2/updates.clj:56
-            raise NoSuchColumnError(f"Row update failed: Column '{missing[0]}' does not exist and automatic "
-                                    "column creation is disabled.")  # tables/rpc.clj:362-363
+            raise NoSuchColumnError(
+                f"Row update failed: Column '{missing[0]}' does not exist and automatic column creation is disabled."
+            )  # tables/rpc.clj:362-363
         values = dict(values)
         for name in missing:
             inferred = infer_type(values[name])
@@ -291,19 +293,23 @@ class TablesStore:
                 if values[name] is None:
                     del values[name]  # None is what a missing column reads as anyway
                     continue
-                raise TableError(f"Cannot create column '{name}' in table '{info.name}' for "
-                                 f"{type(values[name]).__name__} values")
+                raise TableError(
+                    f"Cannot create column '{name}' in table '{info.name}' for {type(values[name]).__name__} values"
+                )
             schema_mod.add_column(conn, table_id, name, inferred[0], inferred[1], "auto")
         return self._reload(conn).by_id[table_id], values
 
     def _put_media(self, conn: sqlite3.Connection, media: Any) -> int:
         data = media.get_bytes()
-        cur = conn.execute("INSERT INTO anvil_media (content_type, name, data) VALUES (?, ?, ?)",
-                           (media.content_type, getattr(media, "name", None), bytes(data)))
+        cur = conn.execute(
+            "INSERT INTO anvil_media (content_type, name, data) VALUES (?, ?, ?)",
+            (media.content_type, getattr(media, "name", None), bytes(data)),
+        )
         return int(cur.lastrowid or 0)
 
-    def _stored(self, conn: sqlite3.Connection, info: TableInfo,
-                values: dict[str, Any]) -> tuple[list[Column], list[Any]]:
+    def _stored(
+        self, conn: sqlite3.Connection, info: TableInfo, values: dict[str, Any]
+    ) -> tuple[list[Column], list[Any]]:
         cols = [info.columns[n] for n in values]
         return cols, [to_sql(c, values[c.name], info.name, lambda m: self._put_media(conn, m)) for c in cols]
 
@@ -328,18 +334,27 @@ class TablesStore:
     def add_row(self, table_id: int, values: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return self.add_rows(table_id, [values])[0]
 
-    def _media_ids(self, conn: sqlite3.Connection, info: TableInfo, where: str, params: list[Any],
-                   cols: Iterable[Column] | None = None) -> list[int]:
+    def _media_ids(
+        self,
+        conn: sqlite3.Connection,
+        info: TableInfo,
+        where: str,
+        params: list[Any],
+        cols: Iterable[Column] | None = None,
+    ) -> list[int]:
         media_cols = [c for c in (cols if cols is not None else info.by_sql.values()) if c.type == "media"]
         ids: list[int] = []
         for c in media_cols:
-            ids += [r[0] for r in conn.execute(
-                f"SELECT {quote(c.sql_name)} FROM {info.q} WHERE {where}", params) if isinstance(r[0], int)]
+            ids += [
+                r[0]
+                for r in conn.execute(f"SELECT {quote(c.sql_name)} FROM {info.q} WHERE {where}", params)
+                if isinstance(r[0], int)
+            ]
         return ids
 
     def _drop_media(self, conn: sqlite3.Connection, ids: list[int]) -> None:
         for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
+            chunk = ids[i : i + _CHUNK]
             conn.execute(f"DELETE FROM anvil_media WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
 
     def update_row(self, table_id: int, row_id: int, values: dict[str, Any]) -> dict[str, Any]:
@@ -399,9 +414,13 @@ class TablesStore:
     def _maybe_index(self, info: TableInfo, sql_cols: set[str]) -> None:
         """Index the columns a search uses, once the table is big enough for that to pay."""
         now = time.monotonic()
-        todo = [c for c in sql_cols if now >= self._index_checked.get((info.sql_name, c), 0.0)
-                and info.by_sql.get(c) is not None and info.by_sql[c].type not in ("simpleObject", "media",
-                                                                                    "link_multiple")]
+        todo = [
+            c
+            for c in sql_cols
+            if now >= self._index_checked.get((info.sql_name, c), 0.0)
+            and info.by_sql.get(c) is not None
+            and info.by_sql[c].type not in ("simpleObject", "media", "link_multiple")
+        ]
         if not todo:
             return
         conn = self.conn()
@@ -434,12 +453,19 @@ class TablesStore:
             return list(info.columns.values())
         return [info.columns[c] for c in cols if c in info.columns]
 
-    def _rows(self, info: TableInfo, cur: Iterable[tuple[Any, ...]],
-              cols: list[Column]) -> list[tuple[int, dict[str, Any]]]:
+    def _rows(
+        self, info: TableInfo, cur: Iterable[tuple[Any, ...]], cols: list[Column]
+    ) -> list[tuple[int, dict[str, Any]]]:
         return [(r[0], {c.name: from_sql(c, v) for c, v in zip(cols, r[1:], strict=True)}) for r in cur]
 
-    def select(self, table_id: int, compiled: Compiled, limit: int | None = None, offset: int = 0,
-               cols: Iterable[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    def select(
+        self,
+        table_id: int,
+        compiled: Compiled,
+        limit: int | None = None,
+        offset: int = 0,
+        cols: Iterable[str] | None = None,
+    ) -> list[tuple[int, dict[str, Any]]]:
         """Matching rows in order, as (row id, {column: value}); `cols` limits the columns read."""
         conn = self.conn()
         info = self.table_by_id(table_id)
@@ -470,9 +496,11 @@ class TablesStore:
         names = "".join(", " + quote(c.sql_name) for c in columns)
         out: dict[int, dict[str, Any]] = {}
         for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
-            cur = conn.execute(f"SELECT {quote(ROW_ID)}{names} FROM {info.q} WHERE {quote(ROW_ID)} IN "
-                               f"({', '.join('?' * len(chunk))})", chunk)
+            chunk = ids[i : i + _CHUNK]
+            cur = conn.execute(
+                f"SELECT {quote(ROW_ID)}{names} FROM {info.q} WHERE {quote(ROW_ID)} IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
             out.update(self._rows(info, cur, columns))
         return out
 
@@ -497,14 +525,17 @@ class TablesStore:
 
     def check_mac(self, given: Any, kind: str, *parts: Any) -> bool:
         # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
-        return isinstance(given, str) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
-                                                             self.mac(kind, *parts).encode())
+        return isinstance(given, str) and hmac.compare_digest(
+            given.encode("utf-8", "surrogatepass"), self.mac(kind, *parts).encode()
+        )
 
     def hidden(self, table_name: str) -> frozenset[str]:
         """The table's `client_hidden` columns (anvil.yaml): client code never sees or names them."""
         if self._hidden is None:
-            self._hidden = {t.name: frozenset(c.name for c in t.columns if c.client_hidden)
-                            for t in schema_mod.parse_db_schema(self.app_dir.config)}
+            self._hidden = {
+                t.name: frozenset(c.name for c in t.columns if c.client_hidden)
+                for t in schema_mod.parse_db_schema(self.app_dir.config)
+            }
         return self._hidden.get(table_name, frozenset())
 
     def seal(self, value: Any) -> str:
@@ -536,8 +567,9 @@ class TablesStore:
         info = self.table(table_name)
         return info.client if info is not None else "none"
 
-    def write_csv(self, table_id: int, out: TextIO, ids: list[int] | None = None,
-                  escape_for_excel: bool = False) -> None:
+    def write_csv(
+        self, table_id: int, out: TextIO, ids: list[int] | None = None, escape_for_excel: bool = False
+    ) -> None:
         """Rows (these ids in this order, else all) as CSV: an ID column, then the table's columns."""
         export.write_csv(self, table_id, out, ids, escape_for_excel)
 

@@ -8,7 +8,8 @@ from typing import Any
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # The commonest English stop words; Postgres's 'english' configuration ignores these too.
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below
 between both but by can did do does doing down during each few for from further had has have having
 he her here hers herself him himself his how i if in into is it its itself just me more most my
@@ -16,7 +17,8 @@ myself no nor not now of off on once only or other our ours ourselves out over o
 so some such than that the their theirs them themselves then there these they this those through to
 too under until up very was we were what when where which while who whom why will with you your
 yours yourself yourselves
-""".split())
+""".split()
+)
 
 
 def like_to_glob(pattern: str) -> str:
@@ -64,8 +66,17 @@ def stem(word: str) -> str:
     w = word.lower()
     if len(w) <= 3:
         return w
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ingly", ""), ("edly", ""), ("ing", ""),
-                         ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
+    for suffix, repl in (
+        ("ies", "y"),
+        ("sses", "ss"),
+        ("ingly", ""),
+        ("edly", ""),
+        ("ing", ""),
+        ("ed", ""),
+        ("ly", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
         keep = 2 if suffix == "ies" else 3  # flies -> fly, but sing stays sing
         if w.endswith(suffix) and len(w) - len(suffix) >= keep and not (suffix == "s" and w.endswith("ss")):
             w = w[: len(w) - len(suffix)] + repl
@@ -147,8 +158,9 @@ class _RawQuery:
 
     def _and(self) -> bool:
         result = self._not()
-        while (tok := self._peek()) is not None and (tok == ("op", "&") or tok[0] == "word" or tok == ("op", "!")
-                                                     or tok == ("op", "(")):
+        while (tok := self._peek()) is not None and (
+            tok == ("op", "&") or tok[0] == "word" or tok == ("op", "!") or tok == ("op", "(")
+        ):
             if tok == ("op", "&"):
                 self.i += 1
             right = self._not()

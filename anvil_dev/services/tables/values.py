@@ -22,15 +22,29 @@ from typing import Any, NamedTuple
 
 from anvil_dev.services.tables.errors import TableError
 
-TYPES = ("string", "number", "bool", "date", "datetime", "simpleObject", "media", "link_single",
-         "link_multiple")
+TYPES = ("string", "number", "bool", "date", "datetime", "simpleObject", "media", "link_single", "link_multiple")
 LINK_TYPES = ("link_single", "link_multiple")
 # anvil.yaml's older names for the link types.
-TYPE_ALIASES = {"liveObject": "link_single", "liveObjectArray": "link_multiple", "link": "link_single",
-                "text": "string", "boolean": "bool", "simple_object": "simpleObject", "object": "simpleObject"}
-_TYPE_WORDS = {"string": "a string", "number": "a number", "bool": "a bool", "date": "a date",
-               "datetime": "a datetime", "simpleObject": "a simple object", "media": "a media object",
-               "link_single": "a link to a single row", "link_multiple": "a link to multiple rows"}
+TYPE_ALIASES = {
+    "liveObject": "link_single",
+    "liveObjectArray": "link_multiple",
+    "link": "link_single",
+    "text": "string",
+    "boolean": "bool",
+    "simple_object": "simpleObject",
+    "object": "simpleObject",
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "number": "a number",
+    "bool": "a bool",
+    "date": "a date",
+    "datetime": "a datetime",
+    "simpleObject": "a simple object",
+    "media": "a media object",
+    "link_single": "a link to a single row",
+    "link_multiple": "a link to multiple rows",
+}
 
 
 class RowRef(NamedTuple):
@@ -71,8 +85,11 @@ def row_ref(value: Any) -> RowRef | None:
 
 
 def is_media(value: Any) -> bool:
-    return (not isinstance(value, (str, bytes, type))) and callable(getattr(value, "get_bytes", None)) \
+    return (
+        (not isinstance(value, (str, bytes, type)))
+        and callable(getattr(value, "get_bytes", None))
         and hasattr(value, "content_type")
+    )
 
 
 def kind_of(value: Any) -> str:
@@ -108,8 +125,7 @@ def datetime_from_sql(text: str) -> _dt.datetime:
 
 
 def _bad(col: Column, value: Any, table: str) -> TableError:
-    return TableError(f"Column '{col.name}' of table '{table}' is {col.describe()} - "
-                      f"cannot set it to {kind_of(value)}")
+    return TableError(f"Column '{col.name}' of table '{table}' is {col.describe()} - cannot set it to {kind_of(value)}")
 
 
 def to_sql(col: Column, value: Any, table: str, put_media: Callable[[Any], int]) -> Any:
@@ -150,8 +166,10 @@ def to_sql(col: Column, value: Any, table: str, put_media: Callable[[Any], int])
             for item in value:
                 ref = row_ref(item)
                 if ref is None:
-                    raise TableError(f"Column '{col.name}' of table '{table}' links to multiple rows - "
-                                     f"its list cannot contain {kind_of(item)}")
+                    raise TableError(
+                        f"Column '{col.name}' of table '{table}' links to multiple rows - "
+                        f"its list cannot contain {kind_of(item)}"
+                    )
                 _check_target(col, ref, table)
                 ids.append(ref.row_id)
             return json.dumps(ids)
@@ -160,16 +178,20 @@ def to_sql(col: Column, value: Any, table: str, put_media: Callable[[Any], int])
 
 def _check_target(col: Column, ref: RowRef, table: str) -> None:
     if col.target is not None and ref.table_id != col.target:
-        raise TableError(f"Column '{col.name}' of table '{table}' links to rows of another table "
-                         f"(table id {col.target}), not table id {ref.table_id}")
+        raise TableError(
+            f"Column '{col.name}' of table '{table}' links to rows of another table "
+            f"(table id {col.target}), not table id {ref.table_id}"
+        )
 
 
 def simple_object_to_sql(col: Column, value: Any, table: str) -> str:
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise TableError(f"Column '{col.name}' of table '{table}' is a simple object - it can hold only "
-                         f"strings, numbers, bools, None, lists and dicts ({e})") from None
+        raise TableError(
+            f"Column '{col.name}' of table '{table}' is a simple object - it can hold only "
+            f"strings, numbers, bools, None, lists and dicts ({e})"
+        ) from None
 
 
 def from_sql(col: Column, raw: Any) -> Any:

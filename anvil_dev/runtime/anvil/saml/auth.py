@@ -11,8 +11,10 @@ def login(*a: Any, **k: Any) -> Any:
 
 
 def _no_provider(name: str) -> Exception:
-    return NotImplementedError(f"anvil.saml.auth.{name}(): anvil-dev has no SAML identity provider; "
-                               "sign users in with anvil.users (email and password) locally")
+    return NotImplementedError(
+        f"anvil.saml.auth.{name}(): anvil-dev has no SAML identity provider; "
+        "sign users in with anvil.users (email and password) locally"
+    )
 
 
 def get_user_email() -> str:

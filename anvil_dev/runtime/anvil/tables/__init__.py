@@ -23,10 +23,28 @@ from anvil_dev.services.tables.query import order_by
 
 from .query import fetch_only
 
-__all__ = ["AppTableIterator", "AppTables", "NoSuchColumnError", "QuotaExceededError", "Row", "RowDeleted",
-           "SearchIterator", "Table", "TableError", "Transaction", "TransactionConflict", "app_tables", "batch",
-           "batch_delete", "batch_update", "fetch_only", "get_connection_string", "get_table_by_id",
-           "in_transaction", "order_by"]
+__all__ = [
+    "AppTableIterator",
+    "AppTables",
+    "NoSuchColumnError",
+    "QuotaExceededError",
+    "Row",
+    "RowDeleted",
+    "SearchIterator",
+    "Table",
+    "TableError",
+    "Transaction",
+    "TransactionConflict",
+    "app_tables",
+    "batch",
+    "batch_delete",
+    "batch_update",
+    "fetch_only",
+    "get_connection_string",
+    "get_table_by_id",
+    "in_transaction",
+    "order_by",
+]
 
 order_by.__module__ = "anvil.tables"
 app_tables = AppTables()
@@ -81,7 +99,7 @@ def in_transaction(maybe_f: Callable[..., Any] | None = None, relaxed: bool | No
                     n += 1
                     if n >= _MAX_ATTEMPTS:
                         raise
-                    time.sleep(random.random() * (1.5 ** n) * 0.05)
+                    time.sleep(random.random() * (1.5**n) * 0.05)
 
         reregister = getattr(f, "_anvil_reregister", None)
         if reregister is not None:
@@ -107,14 +125,20 @@ batch = _Batch()
 
 
 def get_connection_string(via_host: str | None = None, via_port: int | None = None) -> str:
-    raise TableError("get_connection_string() is for Anvil's hosted Postgres; anvil-dev keeps the tables in "
-                     f"SQLite at {services.current().tables.db.path}")
+    raise TableError(
+        "get_connection_string() is for Anvil's hosted Postgres; anvil-dev keeps the tables in "
+        f"SQLite at {services.current().tables.db.path}"
+    )
 
 
 def portable_types() -> dict[str, type]:
     """The classes that cross the wire, by their Anvil names."""
-    types: dict[str, type] = {"anvil.tables.Row": Row, "anvil.tables.SearchIterator": SearchIterator,
-                              "anvil.tables.Table": Table, "anvil.tables.order_by": order_by}
+    types: dict[str, type] = {
+        "anvil.tables.Row": Row,
+        "anvil.tables.SearchIterator": SearchIterator,
+        "anvil.tables.Table": Table,
+        "anvil.tables.order_by": order_by,
+    }
     types.update({name: cls for cls, name in query.PORTABLE_NAMES.items()})
     return types
 

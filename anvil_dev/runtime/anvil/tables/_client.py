@@ -114,8 +114,13 @@ def get_app_tables() -> dict[str, Table]:
     return out
 
 
-def search(table: Any, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None,
-           offset: int = 0, page_size: int | None = None) -> dict[str, Any]:
+def search(
+    table: Any,
+    args: list[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    offset: int = 0,
+    page_size: int | None = None,
+) -> dict[str, Any]:
     """One page of a search: {"rows": [...], "more": bool}. The client asks for the next page with a
     larger offset when it gets there (ties in the order are broken by row id, so pages never
     overlap)."""
@@ -145,7 +150,7 @@ def next_page(cursor: Any, offset: int) -> dict[str, Any]:
         raise ValueError(f"offset must be a non-negative integer, not {offset!r:.40}")
     st = services.current().tables
     rows = st.select(search._table_id, search._compiled, limit=search._page + 1, offset=offset, cols=search._cols)
-    out = [Row._make(search._table_id, rid, data, search._compiled.only) for rid, data in rows[:search._page]]
+    out = [Row._make(search._table_id, rid, data, search._compiled.only) for rid, data in rows[: search._page]]
     return {"rows": out, "more": len(rows) > search._page}
 
 
@@ -193,8 +198,9 @@ def _check_values(table_name: str, values: Any) -> dict[str, Any]:
     for name in values:
         # Client code cannot create columns, nor write a hidden one (tables/rpc.clj:362-366).
         if name in hidden or (not _trusted() and info is not None and name not in info.columns):
-            raise NoSuchColumnError(f"Row update failed: Column '{name}' does not exist and automatic column "
-                                    "creation is disabled.")
+            raise NoSuchColumnError(
+                f"Row update failed: Column '{name}' does not exist and automatic column creation is disabled."
+            )
     return dict(values)
 
 
@@ -281,8 +287,20 @@ def get_client_config(path: str) -> dict[str, Any]:
 server.register(get_client_config, "anvil.private.get_client_config")
 server.register(get_app_tables, "anvil.private.tables.get_app_tables")
 
-for _fn in (get_app_tables, search, next_page, cursor_length, length, get, get_by_id, list_columns, add_row,
-            update_row, delete_row, get_row):
+for _fn in (
+    get_app_tables,
+    search,
+    next_page,
+    cursor_length,
+    length,
+    get,
+    get_by_id,
+    list_columns,
+    add_row,
+    update_row,
+    delete_row,
+    get_row,
+):
     server.register(_fn, PREFIX + _fn.__name__)
 
 

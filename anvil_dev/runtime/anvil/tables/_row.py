@@ -88,7 +88,7 @@ def parse_row_id(row_id: Any) -> tuple[int, int]:
             raise ValueError
         return int(tid), int(rid)
     except (TypeError, ValueError, OverflowError):  # OverflowError: infinity (1e999 in JSON)
-        raise TableError(f"Invalid row id {row_id!r:.80}: expected the form \"[table_id,row_id]\"") from None
+        raise TableError(f'Invalid row id {row_id!r:.80}: expected the form "[table_id,row_id]"') from None
 
 
 class AbstractTableClass:
@@ -115,8 +115,14 @@ class Row(AbstractTableClass):
         raise TypeError("Rows cannot be created directly: use app_tables.<table>.add_row(...)")
 
     @classmethod
-    def _make(cls, table_id: int, row_id: int, data: dict[str, Any] | None = None,
-              only: tuple[str, ...] | None = None, depth: int = 0) -> Row:
+    def _make(
+        cls,
+        table_id: int,
+        row_id: int,
+        data: dict[str, Any] | None = None,
+        only: tuple[str, ...] | None = None,
+        depth: int = 0,
+    ) -> Row:
         # v1 rows are plain `Row`s; v2 rows are the table's model class (`app_tables.t.Row` or
         # the app's subclass of it), so they have buffer_changes(), save() and the rest.
         klass = _v2_model(table_id) if cls is Row and services.current().tables.v2 else cls
@@ -160,8 +166,9 @@ class Row(AbstractTableClass):
         if self._deleted:
             raise RowDeleted("This row has been deleted")
         if self._buffer is not None and key in self._buffer:
-            return copy.deepcopy(self._buffer[key]) if isinstance(self._buffer[key], (dict, list)) \
-                else self._buffer[key]
+            return (
+                copy.deepcopy(self._buffer[key]) if isinstance(self._buffer[key], (dict, list)) else self._buffer[key]
+            )
         if self._id is None:  # a draft: what it has not been given reads as None
             return None
         if self._only is not None and key not in self._only:
@@ -287,11 +294,15 @@ class Row(AbstractTableClass):
         if self._id is None or self._buffer:
             from anvil.server import SerializationError  # v2/_row.py:448-466
 
-            raise SerializationError(f"Rows with buffered changes cannot be serialized. Call save() or reset() "
-                                     f"first, (Found {self!r})")
+            raise SerializationError(
+                f"Rows with buffered changes cannot be serialized. Call save() or reset() first, (Found {self!r})"
+            )
         st = services.current().tables
-        out: dict[str, Any] = {"id": self.get_id(), "table": st.table_by_id(self._table_id).name,
-                               "mac": st.mac("row", self._table_id, self._id)}
+        out: dict[str, Any] = {
+            "id": self.get_id(),
+            "table": st.table_by_id(self._table_id).name,
+            "mac": st.mac("row", self._table_id, self._id),
+        }
         if self._depth < _WIRE_DATA_DEPTH:
             data = {k: self._wire_value(v) for k, v in self.items()}
             if not getattr(info, "remote_is_trusted", True):
@@ -341,9 +352,11 @@ def _for_client(table_name: str, data: dict[str, Any]) -> dict[str, Any]:
     data = strip_hidden(table_name, data)
     if "password_hash" in data and not _warned_password_hash:
         _warned_password_hash = True
-        print(f"Warning: a row of table '{table_name}' went to client code with its password_hash column; "
-              "mark that column client_hidden: true in anvil.yaml's db_schema to keep it on the server",
-              file=sys.__stderr__)
+        print(
+            f"Warning: a row of table '{table_name}' went to client code with its password_hash column; "
+            "mark that column client_hidden: true in anvil.yaml's db_schema to keep it on the server",
+            file=sys.__stderr__,
+        )
     return data
 
 
@@ -362,8 +375,12 @@ def _permission_denied(message: str) -> Exception:
 
 _base_models: dict[int, type[Row]] = {}
 _models: dict[int, type[Row]] = {}
-_SPELLING = {"client_writeable": "client_writable", "client_updateable": "client_updatable",
-             "client_createable": "client_creatable", "client_deleteable": "client_deletable"}
+_SPELLING = {
+    "client_writeable": "client_writable",
+    "client_updateable": "client_updatable",
+    "client_createable": "client_creatable",
+    "client_deleteable": "client_deletable",
+}
 _UNSET: Any = object()
 
 
@@ -398,21 +415,36 @@ class ModelRow(Row):
         """A draft row of this table: it is written by save()."""
         self: ModelRow = object.__new__(_v2_model(cls._Row_table_id_))  # type: ignore[assignment]
         s = object.__setattr__
-        for name, value in (("_table_id", cls._Row_table_id_), ("_id", None), ("_cache", {}), ("_deleted", False),
-                            ("_only", None), ("_depth", 0), ("_buffer", dict(values))):
+        for name, value in (
+            ("_table_id", cls._Row_table_id_),
+            ("_id", None),
+            ("_cache", {}),
+            ("_deleted", False),
+            ("_only", None),
+            ("_depth", 0),
+            ("_buffer", dict(values)),
+        ):
             s(self, name, value)
         return self
 
     def __init__(self, **values: Any) -> None:
         pass
 
-    def __init_subclass__(cls, attrs: bool = False, buffered: bool = False, client_writable: bool = False,
-                          client_updatable: Any = _UNSET, client_creatable: Any = _UNSET,
-                          client_deletable: Any = _UNSET, **kws: Any) -> None:
+    def __init_subclass__(
+        cls,
+        attrs: bool = False,
+        buffered: bool = False,
+        client_writable: bool = False,
+        client_updatable: Any = _UNSET,
+        client_creatable: Any = _UNSET,
+        client_deletable: Any = _UNSET,
+        **kws: Any,
+    ) -> None:
         for attr in ("__deserialize__", "__serialize__", "__init__", "__new__", "__new_deserialized__"):
             if attr in cls.__dict__:
-                raise TypeError(f"It is not possible to customize the method {attr!r} for "
-                                f"{cls.__module__}.{cls.__name__}")
+                raise TypeError(
+                    f"It is not possible to customize the method {attr!r} for {cls.__module__}.{cls.__name__}"
+                )
         for wrong, right in _SPELLING.items():
             if wrong in kws:
                 raise TypeError(f"Parameter '{wrong}' is misspelled. Did you mean '{right}'?")
@@ -443,8 +475,10 @@ class ModelRow(Row):
         if buffered is None:
             return _BufferedContext(self)
         if self._id is None:
-            raise ValueError("Changes in a draft row must always be buffered - call save() to convert to a "
-                             "realized row or reset to clear the buffer")
+            raise ValueError(
+                "Changes in a draft row must always be buffered - call save() to convert to a "
+                "realized row or reset to clear the buffer"
+            )
         object.__setattr__(self, "_buffer", None)
         return None
 
@@ -493,9 +527,18 @@ def base_model(table_id: int, name: str) -> type[Row]:
     """`app_tables.<name>.Row`: the table's own model class, made once per process."""
     cls = _base_models.get(table_id)
     if cls is None:
-        cls = type("Row", (ModelRow,), {"__slots__": (), "_Row_table_id_": table_id,
-                                                  "_Row_is_base_": True, "__module__": "anvil.tables",
-                                                  "__qualname__": "Row", "_Row_prefix_": f"app_tables.{name}.Row"})
+        cls = type(
+            "Row",
+            (ModelRow,),
+            {
+                "__slots__": (),
+                "_Row_table_id_": table_id,
+                "_Row_is_base_": True,
+                "__module__": "anvil.tables",
+                "__qualname__": "Row",
+                "_Row_prefix_": f"app_tables.{name}.Row",
+            },
+        )
         _base_models[table_id] = cls
         _register_wire(cls)
     return cls
@@ -521,7 +564,7 @@ def save_all(*rows: Row) -> None:
             return
         seen.add(id(row))
         for value in row._buffer.values():
-            for linked in (value if isinstance(value, list) else [value]):
+            for linked in value if isinstance(value, list) else [value]:
                 if isinstance(linked, Row) and linked._id is None:
                     walk(linked)
         order.append(row)

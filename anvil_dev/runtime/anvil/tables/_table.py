@@ -36,8 +36,14 @@ def _canon(value: Any) -> Any:
 class Table(AbstractTableClass):
     """A data table (`app_tables.name`), or a view of it restricted to rows matching a query."""
 
-    def __init__(self, table_id: int, name: str, perm: str | None = None,
-                 view_args: tuple[Any, ...] = (), view_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        table_id: int,
+        name: str,
+        perm: str | None = None,
+        view_args: tuple[Any, ...] = (),
+        view_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self._id = table_id
         self._name = name
         self._perm = perm
@@ -50,8 +56,11 @@ class Table(AbstractTableClass):
 
     def _compile(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Compiled:
         if self._is_view:
-            args = (*args, all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs),
-                    *[a for a in self._view_args if isinstance(a, only_cols)])
+            args = (
+                *args,
+                all_of(*[a for a in self._view_args if isinstance(a, OfQuery)], **self._view_kwargs),
+                *[a for a in self._view_args if isinstance(a, only_cols)],
+            )
         return services.current().tables.compile(self._id, args, kwargs)
 
     # -------------------------------------------------------------- rows in, rows out
@@ -109,8 +118,10 @@ class Table(AbstractTableClass):
 
     def list_columns(self) -> list[dict[str, Any]]:
         info = services.current().tables.table_by_id(self._id)
-        return [{"name": c.name, "type": c.type, **({"table_id": c.target} if c.target is not None else {})}
-                for c in info.columns.values()]
+        return [
+            {"name": c.name, "type": c.type, **({"table_id": c.target} if c.target is not None else {})}
+            for c in info.columns.values()
+        ]
 
     def to_csv(self, escape_for_excel: bool = False) -> anvil.BlobMedia:
         return self.search().to_csv(escape_for_excel)
@@ -148,14 +159,17 @@ class Table(AbstractTableClass):
     # -------------------------------------------------------------- identity and the wire
 
     def __iter__(self) -> Iterator[Row]:
-        raise TypeError("You can't iterate on a table. Call search() on this table to get an iterator "
-                        "of rows instead.")
+        raise TypeError("You can't iterate on a table. Call search() on this table to get an iterator of rows instead.")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Table):
             return NotImplemented
-        return (self._id, self._perm, _canon(self._view_args), _canon(self._view_kwargs)) == \
-            (other._id, other._perm, _canon(other._view_args), _canon(other._view_kwargs))
+        return (self._id, self._perm, _canon(self._view_args), _canon(self._view_kwargs)) == (
+            other._id,
+            other._perm,
+            _canon(other._view_args),
+            _canon(other._view_kwargs),
+        )
 
     def __hash__(self) -> int:
         return hash((self._id, self._perm))
@@ -169,8 +183,12 @@ class Table(AbstractTableClass):
         return ("table", self._id, self._perm or "", canon)
 
     def __serialize__(self, info: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self._id, "name": self._name, "perm": self._perm,
-                               "mac": services.current().tables.mac(*self._mac_parts())}
+        out: dict[str, Any] = {
+            "id": self._id,
+            "name": self._name,
+            "perm": self._perm,
+            "mac": services.current().tables.mac(*self._mac_parts()),
+        }
         if self._is_view:
             out["view"] = {"args": list(self._view_args), "kwargs": self._view_kwargs}
         return out
@@ -180,10 +198,16 @@ class Table(AbstractTableClass):
         if not isinstance(data, dict) or not isinstance(data.get("id"), int):
             raise TableError("Invalid table reference")
         view: dict[str, Any] = data["view"] if isinstance(data.get("view"), dict) else {}
-        table = cls(data["id"], str(data.get("name")), data.get("perm") if data.get("perm") in _PERMS else None,
-                    tuple(view.get("args") or ()), dict(view.get("kwargs") or {}))
-        if not getattr(info, "remote_is_trusted", False) and \
-                not services.current().tables.check_mac(data.get("mac"), *table._mac_parts()):
+        table = cls(
+            data["id"],
+            str(data.get("name")),
+            data.get("perm") if data.get("perm") in _PERMS else None,
+            tuple(view.get("args") or ()),
+            dict(view.get("kwargs") or {}),
+        )
+        if not getattr(info, "remote_is_trusted", False) and not services.current().tables.check_mac(
+            data.get("mac"), *table._mac_parts()
+        ):
             raise _permission_denied("Invalid table reference: its signature does not match (was it altered?)")
         table._name = services.current().tables.table_by_id(table._id).name
         return table
@@ -214,8 +238,9 @@ class SearchIterator(AbstractTableClass):
     def _first(self) -> list[tuple[int, dict[str, Any]]]:
         """The first page of rows (one query); when that is all of them, the id list too."""
         if self._first_rows is None:
-            rows = services.current().tables.select(self._table_id, self._compiled, limit=self._page + 1,
-                                                    cols=self._cols)
+            rows = services.current().tables.select(
+                self._table_id, self._compiled, limit=self._page + 1, cols=self._cols
+            )
             self._first_rows = rows[: self._page]
             self._prefetched.update(self._first_rows)
             if len(rows) <= self._page:
@@ -233,7 +258,7 @@ class SearchIterator(AbstractTableClass):
     def _rows(self, ids: list[int]) -> Iterator[Row]:
         st = services.current().tables
         for start in range(0, len(ids), self._page):
-            chunk = ids[start:start + self._page]
+            chunk = ids[start : start + self._page]
             missing = [i for i in chunk if i not in self._prefetched]
             loaded = st.load_rows(self._table_id, missing, self._cols) if missing else {}
             for rid in chunk:
@@ -265,8 +290,13 @@ class SearchIterator(AbstractTableClass):
 
     def _key(self) -> tuple[Any, ...]:
         c = self._compiled
-        return (self._table_id, c.where, json.dumps(c.params, default=str), c.order,
-                tuple(self._ids) if self._fixed and self._ids is not None else None)
+        return (
+            self._table_id,
+            c.where,
+            json.dumps(c.params, default=str),
+            c.order,
+            tuple(self._ids) if self._fixed and self._ids is not None else None,
+        )
 
     def __getitem__(self, index: Any) -> Any:
         v2 = services.current().tables.v2
@@ -359,9 +389,17 @@ class SearchIterator(AbstractTableClass):
     def _cursor(self) -> str:
         # Sealed (encrypted and authenticated): the query's values are server code's, not the client's.
         c = self._compiled
-        return services.current().tables.seal({"t": self._table_id, "w": c.where, "p": list(c.params),
-                                                "o": c.order, "n": self._page, "cols": self._cols,
-                                                "only": list(c.only) if c.only is not None else None})
+        return services.current().tables.seal(
+            {
+                "t": self._table_id,
+                "w": c.where,
+                "p": list(c.params),
+                "o": c.order,
+                "n": self._page,
+                "cols": self._cols,
+                "only": list(c.only) if c.only is not None else None,
+            }
+        )
 
     @classmethod
     def from_cursor(cls, sealed: Any) -> SearchIterator:
@@ -370,8 +408,13 @@ class SearchIterator(AbstractTableClass):
         if not isinstance(cursor, dict):
             raise _permission_denied("Invalid search reference: its signature does not match (was it altered?)")
         only = tuple(cursor["only"]) if isinstance(cursor.get("only"), list) else None
-        compiled = Compiled(where=str(cursor["w"]), params=list(cursor["p"]), order=str(cursor["o"]),
-                            page_size=int(cursor["n"]), only=only)
+        compiled = Compiled(
+            where=str(cursor["w"]),
+            params=list(cursor["p"]),
+            order=str(cursor["o"]),
+            page_size=int(cursor["n"]),
+            only=only,
+        )
         if isinstance(cursor.get("cols"), list) and only is None:
             compiled.fetch = dict.fromkeys(cursor["cols"])
         return cls(int(cursor["t"]), compiled)
@@ -471,8 +514,10 @@ def _clean_row_id(row_id: Any, table_id: int, v2: bool) -> int | None:
 
 def _v2_only(what: str) -> None:
     if not services.current().tables.v2:
-        raise AttributeError(f"{what} is only available with Accelerated Tables (set enable_v2: true in the "
-                             "tables service's client_config in anvil.yaml)")
+        raise AttributeError(
+            f"{what} is only available with Accelerated Tables (set enable_v2: true in the "
+            "tables service's client_config in anvil.yaml)"
+        )
 
 
 def get_table_by_id(table_id: Any) -> Table:

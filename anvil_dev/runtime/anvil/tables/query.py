@@ -23,19 +23,49 @@ from anvil_dev.services.tables.query import (
     page_size,
 )
 
-__all__ = ["all_of", "any_of", "between", "fetch_only", "full_text_match", "greater_than",
-           "greater_than_or_equal_to", "ilike", "less_than", "less_than_or_equal_to", "like", "none_of",
-           "not_", "only_cols", "page_size", "portable_class"]
+__all__ = [
+    "all_of",
+    "any_of",
+    "between",
+    "fetch_only",
+    "full_text_match",
+    "greater_than",
+    "greater_than_or_equal_to",
+    "ilike",
+    "less_than",
+    "less_than_or_equal_to",
+    "like",
+    "none_of",
+    "not_",
+    "only_cols",
+    "page_size",
+    "portable_class",
+]
 
 
 def between(min: Any, max: Any, min_inclusive: bool = True, max_inclusive: bool = False) -> all_of:  # Anvil's names
     """Values from `min` to `max` (anvil/tables/query.py: an all_of of two comparisons)."""
     return _query.between(min, max, min_inclusive, max_inclusive)
 
+
 # Anvil's wire names for the operators (they are portable, so a client can send a query).
-PORTABLE_NAMES: dict[type, str] = {cls: f"anvil.tables.query.{cls.__name__}" for cls in (
-    like, ilike, greater_than, less_than, greater_than_or_equal_to, less_than_or_equal_to, full_text_match,
-    all_of, any_of, none_of, page_size, only_cols)}
+PORTABLE_NAMES: dict[type, str] = {
+    cls: f"anvil.tables.query.{cls.__name__}"
+    for cls in (
+        like,
+        ilike,
+        greater_than,
+        less_than,
+        greater_than_or_equal_to,
+        less_than_or_equal_to,
+        full_text_match,
+        all_of,
+        any_of,
+        none_of,
+        page_size,
+        only_cols,
+    )
+}
 PORTABLE_NAMES[fetch_only] = "anvil.tables.fetch_only"
 
 for _cls in PORTABLE_NAMES:

@@ -38,10 +38,26 @@ from anvil.users.exceptions import (
 )
 from anvil_dev import services
 
-__all__ = ["AccountIsNotEnabled", "AuthenticationFailed", "EmailNotConfirmed", "MFAException", "MFARequired",
-           "PasswordNotAcceptable", "PasswordResetRequested", "TooManyPasswordFailures", "UserExists",
-           "force_login", "get_user", "login_with_email", "logout", "reset_password",
-           "send_password_reset_email", "send_token_login_email", "signup_with_email", "get_client_config"]
+__all__ = [
+    "AccountIsNotEnabled",
+    "AuthenticationFailed",
+    "EmailNotConfirmed",
+    "MFAException",
+    "MFARequired",
+    "PasswordNotAcceptable",
+    "PasswordResetRequested",
+    "TooManyPasswordFailures",
+    "UserExists",
+    "force_login",
+    "get_user",
+    "login_with_email",
+    "logout",
+    "reset_password",
+    "send_password_reset_email",
+    "send_token_login_email",
+    "signup_with_email",
+    "get_client_config",
+]
 
 # As Anvil's anvil.users does `from anvil import *` (services/anvil/users/__init__.py), so do we.
 from anvil import (
@@ -73,7 +89,18 @@ def _not_on_server(name: str) -> Callable[..., Any]:
     return refuse
 
 
-for _name in ("login_with_google", "login_with_facebook", "login_with_microsoft", "login_with_saml",
-              "signup_with_google", "signup_with_facebook", "signup_with_microsoft", "signup_with_saml",
-              "login_with_form", "signup_with_form", "change_password_with_form", "configure_account_with_form"):
+for _name in (
+    "login_with_google",
+    "login_with_facebook",
+    "login_with_microsoft",
+    "login_with_saml",
+    "signup_with_google",
+    "signup_with_facebook",
+    "signup_with_microsoft",
+    "signup_with_saml",
+    "login_with_form",
+    "signup_with_form",
+    "change_password_with_form",
+    "configure_account_with_form",
+):
     globals()[_name] = _not_on_server(_name)

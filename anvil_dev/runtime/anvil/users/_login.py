@@ -36,7 +36,8 @@ def _load_user(state: _context.CallState) -> Any:
         if user is None:
             raise AuthenticationFailed(
                 f"No user with email {state.user_email_override!r} to call as: add one with "
-                f"`anvil-dev users add {state.user_email_override}`")
+                f"`anvil-dev users add {state.user_email_override}`"
+            )
         return user
     if not state.session_id:
         return None
@@ -56,7 +57,6 @@ def _set_login(user: Any, remember: bool) -> None:
     """Make `user` the logged-in user of this call and of the caller's session."""
     state = _context.current()
     if state.session_id and _context.in_call():
-
         session_id = _new_session_id(state) if _caller_holds_cookie(state) else state.session_id
         services.current().sessions.save(session_id, user_id=user.get_id(), remember=bool(remember))
     state.cache[_CACHE_KEY] = user
@@ -72,8 +72,9 @@ def _caller_holds_cookie(state: _context.CallState) -> bool:
     browser-style HTTP call, maybe through server code here, not through an uplink (whose
     connection keeps its own session id)."""
     stack = state.call_stack
-    return (bool(stack) and stack[0].get("type") == "browser"
-            and all(f.get("type") == "server_module" for f in stack[1:]))
+    return (
+        bool(stack) and stack[0].get("type") == "browser" and all(f.get("type") == "server_module" for f in stack[1:])
+    )
 
 
 def _new_session_id(state: _context.CallState) -> str:
@@ -112,6 +113,5 @@ def logout(invalidate_client_objects: bool = False) -> None:
     """Log the current session out (for the rest of this call too, even under `call --as`)."""
     state = _context.current()
     if state.session_id and _context.in_call():
-
         services.current().sessions.save(_new_session_id(state), user_id=None, remember=False)
     state.cache[_CACHE_KEY] = None

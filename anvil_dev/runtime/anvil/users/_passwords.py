@@ -41,8 +41,10 @@ def login_with_email(email: str, password: str, remember: bool = False, mfa: Any
     if not user.get("enabled"):
         raise AccountIsNotEnabled("This account has not been enabled by an administrator")
     if opts.get("confirm_email") and not user.get("confirmed_email"):
-        raise EmailNotConfirmed("You haven't confirmed your email address. Please check your email and click the "
-                                "confirmation link, or reset your password.")
+        raise EmailNotConfirmed(
+            "You haven't confirmed your email address. Please check your email and click the "
+            "confirmation link, or reset your password."
+        )
     _set_login(user, remember)
     return user
 
@@ -89,8 +91,12 @@ def _signup(email: Any, password: Any, remember: bool, from_client: bool) -> Any
     problem = _svc.password_problem(password, bool(opts.get("require_secure_passwords")))
     if problem:
         raise PasswordNotAcceptable(problem)
-    values: dict[str, Any] = {"email": email, "password_hash": _svc.hash_password(password),
-                              "enabled": bool(opts.get("enable_automatically")), "signed_up": _now()}
+    values: dict[str, Any] = {
+        "email": email,
+        "password_hash": _svc.hash_password(password),
+        "enabled": bool(opts.get("enable_automatically")),
+        "signed_up": _now(),
+    }
     key = None
     if opts.get("confirm_email"):
         key = secrets.token_urlsafe(10)
@@ -106,10 +112,13 @@ def _signup(email: Any, password: Any, remember: bool, from_client: bool) -> Any
 
     user = add()
     if key is not None:
-        _send_account_email(email, "Confirm your email address",
-                            "Thanks for registering your account with us. anvil-dev serves no confirmation "
-                            f"page: confirm this address with `anvil-dev users add {email}` (confirmation key: "
-                            f"{key}).\n\nThanks,\nThe team")
+        _send_account_email(
+            email,
+            "Confirm your email address",
+            "Thanks for registering your account with us. anvil-dev serves no confirmation "
+            f"page: confirm this address with `anvil-dev users add {email}` (confirmation key: "
+            f"{key}).\n\nThanks,\nThe team",
+        )
     elif values["enabled"]:
         _set_login(user, remember)
     return user
@@ -153,10 +162,13 @@ def send_password_reset_email(email: str) -> None:
     if user is None or not user.get("enabled"):
         # Anvil's message for both (users/core.clj line 526).
         raise AuthenticationFailed("This username does not exist or is disabled.")
-    _send_account_email(user["email"], "Reset your password",
-                        f"Hi there,\n\nYou have requested a password reset for your account {user['email']}. "
-                        "anvil-dev serves no password-reset page: set a new password with "
-                        f"`anvil-dev users add {user['email']} --password NEW`.")
+    _send_account_email(
+        user["email"],
+        "Reset your password",
+        f"Hi there,\n\nYou have requested a password reset for your account {user['email']}. "
+        "anvil-dev serves no password-reset page: set a new password with "
+        f"`anvil-dev users add {user['email']} --password NEW`.",
+    )
 
 
 def send_token_login_email(email: str) -> None:
@@ -170,9 +182,12 @@ def send_token_login_email(email: str) -> None:
     user = _find_by_email(_table(), email)
     if user is None or not user.get("enabled"):
         raise AuthenticationFailed("User disabled, or not found.")
-    _send_account_email(user["email"], "Log in to your account",
-                        f"Hi there,\n\nYou asked for a link to log in as {user['email']}. anvil-dev serves "
-                        f"no login-link page: call with `anvil-dev call --as {user['email']} ...` instead.")
+    _send_account_email(
+        user["email"],
+        "Log in to your account",
+        f"Hi there,\n\nYou asked for a link to log in as {user['email']}. anvil-dev serves "
+        f"no login-link page: call with `anvil-dev call --as {user['email']} ...` instead.",
+    )
 
 
 def _send_account_email(to: str, subject: str, text: str) -> None:
@@ -186,5 +201,10 @@ def _send_account_email(to: str, subject: str, text: str) -> None:
         app_name = str(services.current().app_dir.config.get("name") or "")
     except Exception:  # noqa: BLE001 - the name only decorates the sender
         pass
-    _email.send(to=to, subject=subject, text=text, from_address=opts.get("email_from_address") or "accounts",
-                from_name=f"{app_name} Accounts".strip())
+    _email.send(
+        to=to,
+        subject=subject,
+        text=text,
+        from_address=opts.get("email_from_address") or "accounts",
+        from_name=f"{app_name} Accounts".strip(),
+    )

@@ -51,13 +51,15 @@ def _for_caller(user: Any) -> Any:
     return None
 
 
-def _p_login_with_email(email: str, password: str, remember: bool = False, mfa: Any = None, fetch: Any = None,
-                        **_ignored: Any) -> Any:
+def _p_login_with_email(
+    email: str, password: str, remember: bool = False, mfa: Any = None, fetch: Any = None, **_ignored: Any
+) -> Any:
     return _for_caller(login_with_email(email, password, remember=remember))
 
 
-def _p_signup_with_email(email: str, password: str, remember: bool = False, mfa_method: Any = None,
-                         fetch: Any = None, **_ignored: Any) -> Any:
+def _p_signup_with_email(
+    email: str, password: str, remember: bool = False, mfa_method: Any = None, fetch: Any = None, **_ignored: Any
+) -> Any:
     return _for_caller(_signup(email, password, remember, from_client=_from_client()))
 
 
@@ -92,10 +94,15 @@ def _p_send_token_login_email(email: str, **_ignored: Any) -> None:
     send_token_login_email(email)
 
 
-for _fn, _name in ((_p_send_token_login_email, "send_token_login_email"),
-                   (_p_login_with_email, "login_with_email"), (_p_signup_with_email, "signup_with_email"),
-                   (_p_logout, "logout"), (_p_get_current_user, "get_current_user"),
-                   (_p_get_current_user_email, "get_current_user_email"), (_p_force_login, "force_login"),
-                   (_p_reset_password, "reset_password"),
-                   (_p_send_password_reset_email, "send_password_reset_email")):
+for _fn, _name in (
+    (_p_send_token_login_email, "send_token_login_email"),
+    (_p_login_with_email, "login_with_email"),
+    (_p_signup_with_email, "signup_with_email"),
+    (_p_logout, "logout"),
+    (_p_get_current_user, "get_current_user"),
+    (_p_get_current_user_email, "get_current_user_email"),
+    (_p_force_login, "force_login"),
+    (_p_reset_password, "reset_password"),
+    (_p_send_password_reset_email, "send_password_reset_email"),
+):
     server.register(_fn, "anvil.private.users." + _name)

@@ -25,8 +25,10 @@ def _table() -> Any:
     try:
         return table_by_id(name) if isinstance(name, int) else app_tables[str(name)]
     except (KeyError, TableError):
-        raise TableError(f"The users table '{name}' does not exist: add it to db_schema in anvil.yaml, or "
-                         "point the Users service's server_config user_table at your table") from None
+        raise TableError(
+            f"The users table '{name}' does not exist: add it to db_schema in anvil.yaml, or "
+            "point the Users service's server_config user_table at your table"
+        ) from None
 
 
 def _find_by_email(table: Any, email: Any) -> Any:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from anvil._errors import AnvilWrappedError, register_exception_type
 
-__all__ = ["AccountIsNotEnabled", "AuthenticationFailed", "EmailNotConfirmed", "MFAException", "MFARequired",
-           "PasswordNotAcceptable", "PasswordResetRequested", "TooManyPasswordFailures", "UserExists"]
+__all__ = [
+    "AccountIsNotEnabled",
+    "AuthenticationFailed",
+    "EmailNotConfirmed",
+    "MFAException",
+    "MFARequired",
+    "PasswordNotAcceptable",
+    "PasswordResetRequested",
+    "TooManyPasswordFailures",
+    "UserExists",
+]
 
 
 class AuthenticationFailed(AnvilWrappedError):
@@ -44,7 +53,16 @@ class MFAException(AuthenticationFailed):
     pass
 
 
-for _cls in (AuthenticationFailed, UserExists, EmailNotConfirmed, AccountIsNotEnabled, TooManyPasswordFailures,
-             PasswordNotAcceptable, MFARequired, PasswordResetRequested, MFAException):
+for _cls in (
+    AuthenticationFailed,
+    UserExists,
+    EmailNotConfirmed,
+    AccountIsNotEnabled,
+    TooManyPasswordFailures,
+    PasswordNotAcceptable,
+    MFARequired,
+    PasswordResetRequested,
+    MFAException,
+):
     _cls.__module__ = "anvil.users"
     register_exception_type(f"anvil.users.{_cls.__name__}", _cls)

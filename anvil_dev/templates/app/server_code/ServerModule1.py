@@ -19,11 +19,16 @@ def add_feedback(name, email, feedback):
     """Store one piece of feedback from the Feedback Form."""
     if not name or not email:
         raise ValueError("Please give your name and email")
-    app_tables.feedback.add_row(name=name, email=email, feedback=feedback,
-                                created=datetime.datetime.now(datetime.timezone.utc))
+    app_tables.feedback.add_row(
+        name=name, email=email, feedback=feedback, created=datetime.datetime.now(datetime.timezone.utc)
+    )
     # The app's owner (put your address here) gets an email; locally it lands in the outbox.
-    anvil.email.send(to="owner@example.org", from_name="Feedback Form", subject="Feedback from " + name,
-                     text=f"Feedback from {name} <{email}>:\n\n{feedback}")
+    anvil.email.send(
+        to="owner@example.org",
+        from_name="Feedback Form",
+        subject="Feedback from " + name,
+        text=f"Feedback from {name} <{email}>:\n\n{feedback}",
+    )
     print(f"Feedback from {name} <{email}>")
     return f"Thanks, {name}!"
 
@@ -33,8 +38,10 @@ def list_feedback():
     """Every piece of feedback so far, newest first."""
     import anvil.tables
 
-    return [dict(name=r["name"], feedback=r["feedback"], created=r["created"])
-            for r in app_tables.feedback.search(anvil.tables.order_by("created", ascending=False))]
+    return [
+        dict(name=r["name"], feedback=r["feedback"], created=r["created"])
+        for r in app_tables.feedback.search(anvil.tables.order_by("created", ascending=False))
+    ]
 
 
 @anvil.server.callable
