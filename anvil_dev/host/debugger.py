@@ -83,15 +83,21 @@ class PdbRelay:
                 )
                 conn.sendall(b"go\n")
                 self._relay(conn)
+                # Counted before the terminal says so: the call is running again from here on.
+                self._session_over(pid)
                 self._write(b"-- pdb: session over, the call runs on --\n")
         except (OSError, ValueError):
             pass
         finally:
             conn.close()
-            with self._lock:
-                since = self._since.pop(pid, None)
-                if since is not None:
-                    self._stopped[pid] = self._stopped.get(pid, 0.0) + time.monotonic() - since
+            self._session_over(pid)
+
+    def _session_over(self, pid: int) -> None:
+        """Add the time `pid` was stopped to its total (once, whichever way the session ended)."""
+        with self._lock:
+            since = self._since.pop(pid, None)
+            if since is not None:
+                self._stopped[pid] = self._stopped.get(pid, 0.0) + time.monotonic() - since
 
     def _relay(self, conn: socket.socket) -> None:
         """Copy pdb's output to the terminal and the terminal's input to pdb until pdb hangs up."""

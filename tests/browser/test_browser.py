@@ -6,9 +6,7 @@ Screenshots go to tests/artifacts/ for people to look at.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import time
 import urllib.error
@@ -21,9 +19,6 @@ import pytest
 
 from helpers import ServerProcess, write_module
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WAIT_MS = 15_000
 
@@ -51,22 +46,6 @@ def my_notes(limit=10, *, newest_first=True):
     """The logged-in user's notes."""
     return []
 '''
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        message = f"no chromium at {CHROMIUM} (install Debian's: apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ and is refused on a `client: none` table and on a forged view. The server checks
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +14,6 @@ import yaml
 from anvil_dev.scaffold import scaffold
 
 from helpers import ServerProcess, write_module
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 MODULE = """
 import anvil.server
@@ -87,22 +80,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     s = ServerProcess(app)
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        message = f"no chromium at {CHROMIUM} (install Debian's: apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture

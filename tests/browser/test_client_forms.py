@@ -6,8 +6,6 @@ Playwright drives Debian's chromium against a real `anvil-dev serve`; one browse
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import textwrap
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,27 +16,8 @@ import pytest
 
 from helpers import ServerProcess, wait_until, write_module
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = os.environ.get("ANVIL_DEV_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 WAIT_MS = 15_000
 READY_MS = 90_000  # a first load compiles the Python modules; under a loaded machine that is slow
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        message = f"no chromium at {CHROMIUM} (install Debian's: apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture
