@@ -464,7 +464,14 @@ def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_on
         time.sleep(0.05)
         seen = len(_db_state(app)[2])
     assert seen >= 300, "the writer never got going"
-    os.killpg(server.proc.pid, signal.SIGKILL)
+    # Every process of serve dies at once, as in a crash: the host, the zygote and the children
+    # (each child leads a process group of its own, so killing serve's group alone would leave
+    # the writing child running).
+    for pid in _process_tree(server.proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     server.proc.wait(10)
     ok, hits, seqs = _db_state(app)
     assert ok == "ok"
@@ -472,6 +479,24 @@ def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_on
     restarted = server_factory(app)
     assert restarted.client().call("hits") == hits
     assert restarted.client().call("bump", "after") == hits  # and writing goes on
+
+
+def _process_tree(root: int) -> list[int]:
+    """`root` and every process descended from it, from /proc (parents before children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree = [root]
+    for pid in tree:
+        tree.extend(children.get(pid, []))
+    return tree
 
 
 def _ignore_errors(fn: Callable[..., Any], *args: Any) -> None:
