@@ -7,6 +7,7 @@ from typing import Any
 from anvil.server import portable_class
 from anvil_dev.services.tables import query as _query
 from anvil_dev.services.tables.query import (
+    QUERY_CLASSES,
     all_of,
     any_of,
     fetch_only,
@@ -50,21 +51,7 @@ def between(min: Any, max: Any, min_inclusive: bool = True, max_inclusive: bool 
 
 # Anvil's wire names for the operators (they are portable, so a client can send a query).
 PORTABLE_NAMES: dict[type, str] = {
-    cls: f"anvil.tables.query.{cls.__name__}"
-    for cls in (
-        like,
-        ilike,
-        greater_than,
-        less_than,
-        greater_than_or_equal_to,
-        less_than_or_equal_to,
-        full_text_match,
-        all_of,
-        any_of,
-        none_of,
-        page_size,
-        only_cols,
-    )
+    cls: f"anvil.tables.query.{cls.__name__}" for cls in QUERY_CLASSES if cls is not fetch_only
 }
 PORTABLE_NAMES[fetch_only] = "anvil.tables.fetch_only"
 
