@@ -47,7 +47,7 @@ def tables_stub(app: AppDir) -> str:
         "",
         "from anvil import Media as _Media",
         "from anvil.tables._row import Row as _Row",
-        "from anvil.tables._table import SearchIterator as _SearchIterator",
+        "from anvil.tables._search import SearchIterator as _SearchIterator",
         "",
         "def __getattr__(name: str) -> Any: ...",
         "",

@@ -10,7 +10,8 @@ from typing import Any
 
 from anvil.tables import query
 from anvil.tables._row import Row
-from anvil.tables._table import AppTableIterator, AppTables, SearchIterator, Table, get_table_by_id
+from anvil.tables._search import SearchIterator
+from anvil.tables._table import AppTableIterator, AppTables, Table, get_table_by_id
 from anvil_dev import services
 from anvil_dev.services.tables import (
     NoSuchColumnError,

@@ -143,7 +143,7 @@ def next_page(cursor: Any, offset: int) -> dict[str, Any]:
     The cursor is the one the server signed when it sent the search's first page, so a client
     reads exactly the rows of that search, however it got it (tables/rpc.clj:300-310 pages v1's
     searches the same way, by a cursor the server made)."""
-    from anvil.tables._table import SearchIterator
+    from anvil.tables._search import SearchIterator
 
     search = SearchIterator.from_cursor(cursor)
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
@@ -155,7 +155,7 @@ def next_page(cursor: Any, offset: int) -> dict[str, Any]:
 
 
 def cursor_length(cursor: Any) -> int:
-    from anvil.tables._table import SearchIterator
+    from anvil.tables._search import SearchIterator
 
     return len(SearchIterator.from_cursor(cursor))
 
