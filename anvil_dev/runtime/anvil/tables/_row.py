@@ -6,6 +6,7 @@ import copy
 import datetime as _dt
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from anvil.tables._values import _TableMedia, _utc
@@ -28,6 +29,19 @@ def to_user(value: Any) -> Any:
     if isinstance(value, _dt.datetime) and value.tzinfo is _dt.timezone.utc:
         return value.replace(tzinfo=_utc())
     return value
+
+
+# anvil.tables._model.model_class, bound on first use: the model classes derive from Row, so
+# _model imports this module, and an import inside _make would cost a lookup per row.
+_model_class: Callable[[int], type[Row]] | None = None
+
+
+def _bind_model_class() -> Callable[[int], type[Row]]:
+    global _model_class
+    from anvil.tables._model import model_class
+
+    _model_class = model_class
+    return model_class
 
 
 def parse_row_id(row_id: Any) -> tuple[int, int]:
@@ -76,12 +90,7 @@ class Row(AbstractTableClass):
     ) -> Row:
         # v1 rows are plain `Row`s; v2 rows are the table's model class (`app_tables.t.Row` or
         # the app's subclass of it), so they have buffer_changes(), save() and the rest.
-        if cls is Row and services.current().tables.v2:
-            from anvil.tables._model import model_class  # deferred: the model classes derive from Row
-
-            klass = model_class(table_id)
-        else:
-            klass = cls
+        klass = (_model_class or _bind_model_class())(table_id) if cls is Row and services.current().tables.v2 else cls
         self = object.__new__(klass)
         s = object.__setattr__
         s(self, "_table_id", table_id)
