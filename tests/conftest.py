@@ -72,3 +72,34 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a fresh, empty database on the session's PostgreSQL server."""
     return postgres_server.new_database()
+
+
+# The Data Tables suite runs on both backends: `backend` is "sqlite" or "postgres" (a test that only
+# SQLite can run parametrizes it with ["sqlite"] alone).
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_server: PostgresServer) -> str:
+    """A database of the module's own on the session's PostgreSQL server (reset() empties it)."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture
+def backend_database(backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The empty database of this test's backend: None for SQLite (the app's own file), else the
+    URL of the module's Postgres database, emptied, and set as ANVIL_DEV_DATABASE for this process
+    and the programs it starts."""
+    if backend == "sqlite":
+        monkeypatch.delenv("ANVIL_DEV_DATABASE", raising=False)
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url: str = request.getfixturevalue("module_postgres_url")
+    server.reset(url)
+    monkeypatch.setenv("ANVIL_DEV_DATABASE", url)
+    return url

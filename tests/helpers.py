@@ -276,6 +276,24 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def reset(self, url: str) -> None:
+        """Empty a database made by new_database() for the next test: its other connections ended,
+        its schema dropped and made again (much faster than CREATE DATABASE)."""
+        import psycopg
+
+        from anvil_dev.services import db as services_db
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        # This process's note of the tables it made there is out of date now.
+        name = services_db.PostgresDatabase(url).name
+        services_db._schemas_done.difference_update({k for k in services_db._schemas_done if k[0] == name})
+
     def stop(self) -> None:
         import shutil
 

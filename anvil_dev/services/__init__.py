@@ -45,8 +45,8 @@ class AppContext:
     # Records that must never wait for an app's own data transaction (background tasks: server
     # code may launch one inside `with Transaction()`) live in a database file of their own.
     runtime_db: Database
-    # `--database postgresql://...`: users, sessions, cookies, mail and tasks live there, shared by every
-    # host pointed at it, and so does the signing key.
+    # `--database postgresql://...`: data tables (users with them), sessions, cookies, mail and tasks
+    # live there, shared by every host pointed at it, and so does the signing key.
     shared_db: PostgresDatabase | None = None
     _made: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -72,7 +72,16 @@ class AppContext:
     def tables(self) -> TablesStore:
         from anvil_dev.services.tables import TablesStore
 
-        return self._once("tables", lambda: TablesStore(self.db, self.app_dir, self.secret_key))
+        return self._once("tables", lambda: TablesStore(self.tables_db, self.app_dir, self.secret_key))
+
+    @property
+    def tables_db(self) -> AnyDatabase:
+        """Where the data tables live: the shared database when there is one. On PostgreSQL a
+        database object of their own, so a data tables transaction never takes in the session,
+        task and mail records written on the same thread."""
+        if self.shared_db is None:
+            return self.db
+        return self._once("tables_db", lambda: PostgresDatabase(self.shared_db.url))  # type: ignore[union-attr]
 
     @property
     def users(self) -> Users:

@@ -126,7 +126,9 @@ def _write(conn: Any) -> Any:
             raise
         conn.execute("RELEASE anvil_users_columns")
         return
-    conn.execute("BEGIN IMMEDIATE")
+    from anvil_dev.services.tables import dialect
+
+    conn.execute(dialect.of(conn).begin_write)
     try:
         yield conn
     except BaseException:

@@ -84,6 +84,12 @@ def make_app(path: Path, schema: Any = None, **server_config: Any) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _backend(backend_database: str | None) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL (services.open reads ANVIL_DEV_DATABASE)."""
+    return backend_database
+
+
 @pytest.fixture
 def app(tmp_path: Path, rt: types.SimpleNamespace) -> Path:
     path = make_app(tmp_path / "app")
@@ -386,10 +392,25 @@ def test_media_bytes_are_removed_with_their_row(T: Any, rt: Any, app: Path) -> N
     row = T.people.add_row(name="P", photo=rt.anvil.BlobMedia("text/plain", b"one"))
     row["photo"] = rt.anvil.BlobMedia("text/plain", b"two")
     assert T.people.get(name="P")["photo"].get_bytes() == b"two"
-    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3")
-    assert db.execute("SELECT count(*) FROM anvil_media").fetchone()[0] == 1
+    assert media_count() == 1
     row.delete()
-    assert db.execute("SELECT count(*) FROM anvil_media").fetchone()[0] == 0
+    assert media_count() == 0
+
+
+def media_count() -> int:
+    """How many media the tables' database holds (on either backend)."""
+    st = services.current().tables
+    return int(st.conn().execute(f"SELECT count(*) FROM {st.d.media_table}").fetchone()[0])
+
+
+def index_names(table: str) -> set[str]:
+    """The indexes of an SQL table (besides its primary key), on either backend."""
+    st = services.current().tables
+    if st.d.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename=? AND indexname NOT LIKE '%pkey'"
+    return {r[0] for r in st.conn().execute(sql, (table,))}
 
 
 # ------------------------------------------------------------------------------ table methods
@@ -648,10 +669,9 @@ def test_values_and_names_never_become_sql(T: Any) -> None:
 
 def test_big_tables_get_indexes_on_searched_columns(T: Any, app: Path) -> None:
     T.groups.add_rows([{"name": f"g{i}", "notes": str(i % 7)} for i in range(svc.AUTO_INDEX_MIN_ROWS)])
-    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3")
 
     def indexes() -> set[str]:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='app_groups'")}
+        return index_names("app_groups")
 
     assert not indexes()
     assert len(T.groups.search(notes="3")) == 143
@@ -666,9 +686,7 @@ def test_auto_index_can_be_turned_off(tmp_path: Path, rt: Any) -> None:
     groups = rt.tables.app_tables.groups
     groups.add_rows([{"name": f"g{i}"} for i in range(svc.AUTO_INDEX_MIN_ROWS)])
     assert len(groups.search(name="g5")) == 1
-    db = sqlite3.connect(path / ".anvil-dev" / "data.sqlite3")
-    sql = "SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name='app_groups'"
-    assert db.execute(sql).fetchone()[0] == 0
+    assert index_names("app_groups") == set()
 
 
 # ------------------------------------------------------------------------------- views
@@ -716,8 +734,7 @@ def test_a_failed_write_inside_a_transaction_leaves_nothing_behind(T: Any, rt: A
             T.people.add_row(name="half", photo=rt.anvil.BlobMedia("text/plain", b"x"), age="not a number")
         T.people.add_row(name="whole")
     assert names(T.people.search()) == ["whole"]
-    db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3")
-    assert db.execute("SELECT count(*) FROM anvil_media").fetchone()[0] == 0
+    assert media_count() == 0
 
 
 def test_columns_created_in_an_aborted_transaction_go_with_it(T: Any) -> None:
@@ -778,6 +795,7 @@ def test_in_transaction_retries_conflicts(T: Any, rt: Any, monkeypatch: pytest.M
     assert len(attempts) == 18
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's write lock; Postgres's row locks: the next test
 def test_a_held_lock_gives_transaction_conflict_and_in_transaction_retries_past_it(T: Any, rt: Any, app: Path) -> None:
     T.groups.add_row(name="counter", notes="0")
     other = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3", isolation_level=None, check_same_thread=False)
@@ -804,6 +822,42 @@ def test_a_held_lock_gives_transaction_conflict_and_in_transaction_retries_past_
     finally:
         conn.execute("PRAGMA busy_timeout=30000")
     assert T.groups.get(name="counter")["notes"] == "1"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_row_another_transaction_changed_gives_transaction_conflict_and_in_transaction_retries(
+    T: Any, rt: Any, backend_database: str
+) -> None:
+    import psycopg
+
+    T.groups.add_row(name="counter", notes="0")
+    other = psycopg.connect(backend_database)  # a transaction of its own, open until committed
+    other.execute("UPDATE app_groups SET notes = '10' WHERE name = 'counter'")
+    timer = threading.Timer(0.5, other.commit)
+    try:
+        # SERIALIZABLE, as on Anvil: this transaction's write waits for the other's row lock, and
+        # when that one commits a change, Postgres refuses this one (40001): a TransactionConflict.
+        with pytest.raises(
+            rt.tables.TransactionConflict, match="^Another transaction has changed this data; aborting$"
+        ):
+            with T.t.Transaction():
+                row = T.groups.get(name="counter")
+                timer.start()
+                row["notes"] = "never"
+        assert T.groups.get(name="counter")["notes"] == "10"
+        other.execute("UPDATE app_groups SET notes = '20' WHERE name = 'counter'")
+        threading.Timer(0.5, other.commit).start()
+
+        @T.t.in_transaction
+        def bump() -> None:
+            row = T.groups.get(name="counter")
+            row["notes"] = str(int(row["notes"]) + 1)
+
+        bump()
+    finally:
+        timer.cancel()
+        other.close()
+    assert T.groups.get(name="counter")["notes"] == "21"  # retried past the conflict, on the other's value
 
 
 def test_transactions_serialise_writers_in_several_processes(T: Any, app: Path) -> None:
@@ -934,6 +988,9 @@ def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
     assert names(T.groups.search()) == ["g"]
 
 
+# SQLite only: on PostgreSQL the ALTER TABLE holds the table's lock until the transaction ends, so
+# other threads' reads of that table wait for it (docs/architecture.md, "Data tables on PostgreSQL").
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_column_added_in_an_open_transaction_is_invisible_to_other_threads(T: Any) -> None:
     T.groups.add_row(name="g")
     inside, finish = threading.Event(), threading.Event()

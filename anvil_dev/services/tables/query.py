@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anvil_dev.services.tables import text as _text
+from anvil_dev.services.tables.dialect import NO_MATCH, SQLITE, Dialect
 from anvil_dev.services.tables.errors import NoSuchColumnError, TableError
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
 from anvil_dev.services.tables.values import Column, query_value, row_ref
@@ -213,7 +214,7 @@ QUERY_CLASSES: tuple[type, ...] = (
 
 @dataclass
 class Compiled:
-    where: str = "1"
+    where: str = "TRUE"
     params: list[Any] = field(default_factory=list)
     order: str = ""
     page_size: int | None = None
@@ -221,6 +222,8 @@ class Compiled:
     only: tuple[str, ...] | None = None
     # Columns compared by equality or range or sorted on: candidates for an index.
     used: set[str] = field(default_factory=set)
+    # Columns searched with full_text_match (PostgreSQL indexes them with GIN).
+    used_fts: set[str] = field(default_factory=set)
 
 
 Lookup = Callable[[str], Column]
@@ -233,18 +236,24 @@ def _missing_sort(table: TableInfo, name: Any, v2: bool) -> str:
 
 
 def compile_search(
-    table: TableInfo, args: tuple[Any, ...], kwargs: dict[str, Any], lookup: Lookup, v2: bool = True
+    table: TableInfo,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    lookup: Lookup,
+    v2: bool = True,
+    d: Dialect = SQLITE,
 ) -> Compiled:
     """SQL for search(*args, **kwargs) on `table`; `lookup` maps a column name to its Column.
 
-    `v2` picks Accelerated Tables' wording where the two implementations' errors differ.
+    `v2` picks Accelerated Tables' wording where the two implementations' errors differ; `d` is
+    the backend's SQL dialect.
     """
     out = Compiled()
     parts: list[str] = []
     orders: list[str] = []
     for a in args:
         if isinstance(a, OfQuery):
-            parts.append(_of_expr(a, lookup, out))
+            parts.append(_of_expr(a, lookup, out, d))
         elif isinstance(a, order_by):
             col = table.columns.get(str(a.column_name))
             if col is None:
@@ -271,14 +280,14 @@ def compile_search(
                 "as keyword arguments"
             )
     for name, value in kwargs.items():
-        parts.append(_column_expr(lookup(name), value, out))
-    out.where = " AND ".join(f"({p})" for p in parts) if parts else "1"
+        parts.append(_column_expr(lookup(name), value, out, d))
+    out.where = " AND ".join(f"({p})" for p in parts) if parts else "TRUE"
     orders.append(f"{quote(ROW_ID)} ASC")
     out.order = ", ".join(orders)
     return out
 
 
-def _of_expr(query: OfQuery, lookup: Lookup, out: Compiled) -> str:
+def _of_expr(query: OfQuery, lookup: Lookup, out: Compiled, d: Dialect) -> str:
     parts = []
     for a in query.args:
         if not isinstance(a, OfQuery):
@@ -286,23 +295,23 @@ def _of_expr(query: OfQuery, lookup: Lookup, out: Compiled) -> str:
                 f"q.{type(query).__name__}() takes query operators or column=value keyword "
                 f"arguments here, not {a!r:.80}"
             )
-        parts.append(_of_expr(a, lookup, out))
+        parts.append(_of_expr(a, lookup, out, d))
     for name, value in query.kwargs.items():
-        parts.append(_column_expr(lookup(name), value, out))
+        parts.append(_column_expr(lookup(name), value, out, d))
     return _combine(query, parts)
 
 
 def _combine(query: OfQuery, parts: list[str]) -> str:
     if isinstance(query, all_of):
-        return " AND ".join(f"({p})" for p in parts) if parts else "1"
-    joined = " OR ".join(f"({p})" for p in parts) if parts else "0"
+        return " AND ".join(f"({p})" for p in parts) if parts else "TRUE"
+    joined = " OR ".join(f"({p})" for p in parts) if parts else "FALSE"
     if isinstance(query, none_of):
         # A missing value (NULL) is "none of" anything, so such rows match.
-        return f"NOT coalesce({joined}, 0)"
+        return f"NOT coalesce({joined}, FALSE)"
     return joined
 
 
-def _column_expr(col: Column, value: Any, out: Compiled) -> str:
+def _column_expr(col: Column, value: Any, out: Compiled, d: Dialect) -> str:
     qc = quote(col.sql_name)
     params = out.params
     if isinstance(value, OfQuery):
@@ -311,36 +320,29 @@ def _column_expr(col: Column, value: Any, out: Compiled) -> str:
                 f"q.{type(value).__name__}() for column '{col.name}' takes values or query "
                 "operators, not keyword arguments"
             )
-        return _combine(value, [_column_expr(col, a, out) for a in value.args])
+        return _combine(value, [_column_expr(col, a, out, d) for a in value.args])
     if isinstance(value, _PatternQuery):
         if not isinstance(value.pattern, str):
             raise TableError(f"q.{type(value).__name__}() needs a string pattern, not {value.pattern!r:.80}")
         if isinstance(value, like):
-            params.append(_text.like_to_glob(value.pattern))
-            return f"typeof({qc}) = 'text' AND {qc} GLOB ?"
-        if value.pattern.isascii():
-            # SQLite's own LIKE folds ASCII case only; non-ASCII patterns go to our function.
-            params.append(value.pattern)
-            return f"typeof({qc}) = 'text' AND {qc} LIKE ? ESCAPE '\\'"
-        params.append(value.pattern)
-        return f"anvil_ilike({qc}, ?)"
+            return d.like(col, qc, value.pattern, params)
+        return d.ilike(col, qc, value.pattern, params)
     if isinstance(value, _ValueQuery):
         out.used.add(col.sql_name)
-        params.append(query_value(col, value.value))
+        param = d.param(col, query_value(col, value.value))
+        if param is NO_MATCH:
+            return "FALSE"
+        params.append(param)
         return f"{qc} {value._op} ?"
     if isinstance(value, full_text_match):
-        # SQLite's LIKE first: it rules out most rows before our (slower) word matcher sees them.
-        fragments = [] if value.raw else _text.required_fragments(str(value.query))
-        for frag in fragments:
-            params.append("%" + frag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        params.extend([str(value.query), 1 if value.raw else 0])
-        return "".join(f"{qc} LIKE ? ESCAPE '\\' AND " for _ in fragments) + f"anvil_fts({qc}, ?, ?)"
+        out.used_fts.add(col.sql_name)
+        return d.full_text(col, qc, str(value.query), bool(value.raw), params)
     if isinstance(value, (order_by, page_size, fetch_only, only_cols)):
         raise TypeError(f"{type(value).__name__}() is not a value for column '{col.name}'")
-    return _equality(col, value, out)
+    return _equality(col, value, out, d)
 
 
-def _equality(col: Column, value: Any, out: Compiled) -> str:
+def _equality(col: Column, value: Any, out: Compiled, d: Dialect) -> str:
     qc = quote(col.sql_name)
     if value is None:
         out.used.add(col.sql_name)
@@ -350,10 +352,10 @@ def _equality(col: Column, value: Any, out: Compiled) -> str:
     if col.type == "simpleObject":
         # Anvil's rule: an object matches every value that contains it (keys, list items).
         try:
-            out.params.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+            wanted = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         except (TypeError, ValueError) as e:
             raise TableError(f"Cannot search simple object column '{col.name}' for {value!r:.80}: {e}") from None
-        return f"anvil_json_contains({qc}, ?)"
+        return d.json_contains(qc, wanted, out.params)
     if col.type == "link_multiple":
         items = value if isinstance(value, (list, tuple)) else [value]
         parts = []
@@ -361,11 +363,13 @@ def _equality(col: Column, value: Any, out: Compiled) -> str:
             ref = row_ref(item)
             if ref is None:
                 raise TableError(f"Column '{col.name}' links to rows: search it with a list of rows, not {item!r:.80}")
-            out.params.append(ref.row_id if col.target in (None, ref.table_id) else -1)
-            parts.append(f"EXISTS (SELECT 1 FROM json_each({qc}) WHERE value = ?)")
-        return " AND ".join(parts) if parts else "1"
+            parts.append(d.links_to(qc, ref.row_id if col.target in (None, ref.table_id) else -1, out.params))
+        return " AND ".join(parts) if parts else "TRUE"
     out.used.add(col.sql_name)
-    out.params.append(query_value(col, value))
+    param = d.param(col, query_value(col, value))
+    if param is NO_MATCH:
+        return "FALSE"
+    out.params.append(param)
     return f"{qc} = ?"
 
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from anvil_dev.services.db import postgres_ddl
+from anvil_dev.services.tables import dialect
 from anvil_dev.services.tables.values import Column, canonical_type
 
 ROW_ID = "_anvil_id"
@@ -38,6 +39,11 @@ CREATE TABLE IF NOT EXISTS anvil_media (
     id INTEGER PRIMARY KEY AUTOINCREMENT, content_type TEXT, name TEXT, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS anvil_tables_state (key TEXT PRIMARY KEY, value TEXT);
 """
+
+
+def meta_sql(d: dialect.Dialect) -> str:
+    """The metadata tables' script for a backend (its media table has the dialect's name)."""
+    return META_SQL.replace("anvil_media", d.media_table)
 
 
 def quote(name: str) -> str:
@@ -174,8 +180,8 @@ def fingerprint(config: dict[str, Any]) -> str:
 # Loading and changing the metadata (callers hold the write lock for changes)
 
 
-def load(conn: sqlite3.Connection) -> Schema:
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+def load(conn: Any) -> Schema:
+    version = dialect.of(conn).schema_version(conn)
     by_id: dict[int, TableInfo] = {}
     by_name: dict[str, TableInfo] = {}
     for tid, name, title, sql_name, client, server, visible in conn.execute(
@@ -186,7 +192,7 @@ def load(conn: sqlite3.Connection) -> Schema:
         if visible and name not in by_name:
             by_name[name] = info
     for tid, name, typ, target, sql_name, visible in conn.execute(
-        "SELECT table_id, name, type, target, sql_name, visible FROM anvil_columns ORDER BY table_id, position, rowid"
+        "SELECT table_id, name, type, target, sql_name, visible FROM anvil_columns ORDER BY table_id, position, name"
     ):
         owner = by_id.get(tid)
         if owner is None:
@@ -199,7 +205,7 @@ def load(conn: sqlite3.Connection) -> Schema:
 
 
 def create_table(
-    conn: sqlite3.Connection,
+    conn: Any,
     name: str,
     title: str | None,
     table_id: int | None,
@@ -213,7 +219,10 @@ def create_table(
         sql_name = f"app_{name}_{table_id or len(taken) + 1}"
     if table_id is None or conn.execute("SELECT 1 FROM anvil_tables WHERE id=?", (table_id,)).fetchone():
         table_id = (conn.execute("SELECT max(id) FROM anvil_tables").fetchone()[0] or 0) + 1
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(sql_name)} ({quote(ROW_ID)} INTEGER PRIMARY KEY AUTOINCREMENT)")
+    d = dialect.of(conn)
+    create = f"CREATE TABLE IF NOT EXISTS {quote(sql_name)} ({quote(ROW_ID)} INTEGER PRIMARY KEY AUTOINCREMENT)"
+    conn.execute(postgres_ddl(create) if d is dialect.POSTGRES else create)
+    d.bump_version(conn)
     conn.execute(
         "INSERT INTO anvil_tables (id, name, title, sql_name, client, server, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (table_id, name, title, sql_name, client, server, source),
@@ -221,14 +230,22 @@ def create_table(
     return table_id
 
 
-def add_column(conn: sqlite3.Connection, table_id: int, name: str, typ: str, target: int | None, source: str) -> None:
-    """Add (or bring back into view) a column; its SQL name is unique even ignoring case."""
-    row = conn.execute("SELECT sql_name FROM anvil_columns WHERE table_id=? AND name=?", (table_id, name)).fetchone()
+def add_column(conn: Any, table_id: int, name: str, typ: str, target: int | None, source: str) -> None:
+    """Add (or bring back into view) a column; its SQL name is unique even ignoring case.
+
+    On PostgreSQL, whose columns are typed, a column whose type changes gets a new SQL column: the
+    old values stay where they were (never lost), and the column reads as empty.
+    """
+    d = dialect.of(conn)
+    d.bump_version(conn)
+    row = conn.execute(
+        "SELECT sql_name, type FROM anvil_columns WHERE table_id=? AND name=?", (table_id, name)
+    ).fetchone()
     position = conn.execute(
         "SELECT coalesce(max(position), -1) + 1 FROM anvil_columns WHERE table_id=?", (table_id,)
     ).fetchone()[0]
     sql_table = conn.execute("SELECT sql_name FROM anvil_tables WHERE id=?", (table_id,)).fetchone()[0]
-    if row is not None:
+    if row is not None and d.column_type(row[1]) == d.column_type(typ):
         conn.execute(
             "UPDATE anvil_columns SET type=?, target=?, source=?, visible=1 WHERE table_id=? AND name=?",
             (typ, target, source, table_id, name),
@@ -243,12 +260,19 @@ def add_column(conn: sqlite3.Connection, table_id: int, name: str, typ: str, tar
         while sql_name.lower() in taken:
             n += 1
             sql_name = f"{name}~{n}"
-        conn.execute(f"ALTER TABLE {quote(sql_table)} ADD COLUMN {quote(sql_name)}")
-        conn.execute(
-            "INSERT INTO anvil_columns (table_id, name, type, target, sql_name, position, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (table_id, name, typ, target, sql_name, position, source),
-        )
+        conn.execute(f"ALTER TABLE {quote(sql_table)} ADD COLUMN {quote(sql_name)} {d.column_type(typ)}".rstrip())
+        if row is not None:
+            conn.execute(
+                "UPDATE anvil_columns SET type=?, target=?, sql_name=?, source=?, visible=1 "
+                "WHERE table_id=? AND name=?",
+                (typ, target, sql_name, source, table_id, name),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO anvil_columns (table_id, name, type, target, sql_name, position, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (table_id, name, typ, target, sql_name, position, source),
+            )
     if typ == "link_single":
         # Searching by a linked row (search(owner=user)) is the commonest query of all.
         ensure_index(conn, sql_table, sql_name)
@@ -258,15 +282,16 @@ def index_name(sql_table: str, sql_col: str) -> str:
     return f"ix_{sql_table}_{sql_col}"
 
 
-def ensure_index(conn: sqlite3.Connection, sql_table: str, sql_col: str) -> None:
+def ensure_index(conn: Any, sql_table: str, sql_col: str) -> None:
     conn.execute(
         f"CREATE INDEX IF NOT EXISTS {quote(index_name(sql_table, sql_col))} ON {quote(sql_table)} ({quote(sql_col)})"
     )
 
 
-def sync(conn: sqlite3.Connection, config: dict[str, Any]) -> None:
+def sync(conn: Any, config: dict[str, Any]) -> None:
     """Make the metadata and SQL tables match anvil.yaml (inside the caller's write transaction)."""
     specs = parse_db_schema(config)
+    dialect.of(conn).bump_version(conn)  # visibility and access change without any DDL
     tables = {
         r[0]: {"name": r[1], "source": r[2], "visible": r[3]}
         for r in conn.execute("SELECT id, name, source, visible FROM anvil_tables")

@@ -57,7 +57,7 @@ class Transaction:
 
     It reads one snapshot; a write after another transaction changed the data raises
     TransactionConflict (see anvil_dev.services.tables.store). An exception inside the block, or
-    abort(), rolls it back. `relaxed=True` (Anvil's REPEATABLE READ) is accepted; SQLite's
+    abort(), rolls it back. `relaxed=True` is Anvil's REPEATABLE READ on PostgreSQL; SQLite's
     snapshots make it behave as the default SERIALIZABLE, which conflicts at least as often.
     """
 
@@ -66,7 +66,7 @@ class Transaction:
         self._isolation = "relaxed" if relaxed else None
 
     def __enter__(self) -> Transaction:
-        services.current().tables.begin()
+        services.current().tables.begin(relaxed=self._isolation == "relaxed")
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -126,9 +126,11 @@ batch = _Batch()
 
 
 def get_connection_string(via_host: str | None = None, via_port: int | None = None) -> str:
+    db = services.current().tables.db
     raise TableError(
         "get_connection_string() is for Anvil's hosted Postgres; anvil-dev keeps the tables in "
-        f"SQLite at {services.current().tables.db.path}"
+        + ("SQLite at " if db.dialect == "sqlite" else "")
+        + db.name
     )
 
 
