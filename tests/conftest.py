@@ -103,3 +103,12 @@ def backend_database(backend: str, request: pytest.FixtureRequest, monkeypatch: 
     server.reset(url)
     monkeypatch.setenv("ANVIL_DEV_DATABASE", url)
     return url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database(request: pytest.FixtureRequest) -> str | None:
+    """For a module's shared server: None on SQLite, else a fresh Postgres database of its own."""
+    if request.param == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

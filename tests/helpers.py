@@ -201,6 +201,11 @@ def run_cli(
     )
 
 
+def backend_env(database: str | None) -> dict[str, str]:
+    """The environment that points `anvil-dev serve` at a test's database (none: the app's SQLite)."""
+    return {"ANVIL_DEV_DATABASE": database} if database else {}
+
+
 def postgres_bin() -> Path | None:
     """The directory of Debian's PostgreSQL server programs (initdb, pg_ctl), or None if not installed."""
     import shutil

@@ -1,6 +1,7 @@
 """anvil.tables through a real `anvil-dev serve`: a server module written as public Anvil apps
 write them, rows returned to the client and passed back, concurrent writers in fresh children,
-data across restarts, and a server killed with SIGKILL in the middle of writes.
+data across restarts, and a server killed with SIGKILL in the middle of writes; each on SQLite and
+on PostgreSQL (`backend_database`/`module_database`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import yaml
 from anvil_dev.client import Connection, Media, ServerError
 from anvil_dev.scaffold import scaffold
 
-from helpers import ServerProcess, write_module
+from helpers import ServerProcess, backend_env, write_module
 
 TABLES = {
     "people": {
@@ -248,8 +249,8 @@ def tables_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shared_server(tables_app: Path) -> Iterator[ServerProcess]:
-    s = ServerProcess(tables_app)
+def shared_server(tables_app: Path, module_database: str | None) -> Iterator[ServerProcess]:
+    s = ServerProcess(tables_app, env=backend_env(module_database))
     yield s
     s.stop()
 
@@ -407,7 +408,7 @@ def test_concurrent_writers_in_fresh_children_are_serialised(c: Connection, shar
 
 
 def test_concurrent_writers_in_persistent_worker_threads(
-    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+    tmp_path: Path, server_factory: Callable[..., ServerProcess], backend_database: str | None
 ) -> None:
     server = server_factory(make_tables_app(tmp_path), "--keep-server-running", "--workers", "2")
     server.client().call("reset")
@@ -430,7 +431,9 @@ def test_concurrent_writers_in_persistent_worker_threads(
     assert server.client().call("log_seqs") == list(range(60))
 
 
-def test_data_survives_a_restart(tmp_path: Path, server_factory: Callable[..., ServerProcess]) -> None:
+def test_data_survives_a_restart(
+    tmp_path: Path, server_factory: Callable[..., ServerProcess], backend_database: str | None
+) -> None:
     app = make_tables_app(tmp_path)
     first = server_factory(app)
     first.client().call("reset")
@@ -440,7 +443,15 @@ def test_data_survives_a_restart(tmp_path: Path, server_factory: Callable[..., S
     assert second.client().call("read_name", ann) == "Ann"
 
 
-def _db_state(app: Path) -> tuple[str, int, list[int]]:
+def _db_state(app: Path, database: str | None) -> tuple[str, int, list[int]]:
+    """The database as it is on disk: its integrity check (SQLite), the counter, the log's seqs."""
+    if database:
+        import psycopg
+
+        with psycopg.connect(database) as conn:
+            hits = conn.execute('SELECT value FROM "app_counters" WHERE name=%s', ("hits",)).fetchone()[0]
+            seqs = sorted(int(r[0]) for r in conn.execute('SELECT seq FROM "app_log"'))
+        return "ok", int(hits), seqs
     db = sqlite3.connect(app / ".anvil-dev" / "data.sqlite3", timeout=30)
     try:
         ok = db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -452,7 +463,7 @@ def _db_state(app: Path) -> tuple[str, int, list[int]]:
 
 
 def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_one(
-    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+    tmp_path: Path, server_factory: Callable[..., ServerProcess], backend_database: str | None
 ) -> None:
     app = make_tables_app(tmp_path)
     server = server_factory(app)
@@ -462,7 +473,7 @@ def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_on
     seen = 0
     while seen < 300 and time.monotonic() < deadline:
         time.sleep(0.05)
-        seen = len(_db_state(app)[2])
+        seen = len(_db_state(app, backend_database)[2])
     assert seen >= 300, "the writer never got going"
     # Every process of serve dies at once, as in a crash: the host, the zygote and the children
     # (each child leads a process group of its own, so killing serve's group alone would leave
@@ -473,7 +484,7 @@ def test_sigkill_during_writes_leaves_every_committed_row_and_no_half_written_on
         except ProcessLookupError:
             pass
     server.proc.wait(10)
-    ok, hits, seqs = _db_state(app)
+    ok, hits, seqs = _db_state(app, backend_database)
     assert ok == "ok"
     assert hits == len(seqs) >= seen and seqs == list(range(hits))  # each transaction whole, or not at all
     restarted = server_factory(app)

@@ -17,7 +17,7 @@ import yaml
 from anvil_dev.client import Connection, Row, ServerError, order_by
 from anvil_dev.scaffold import scaffold
 
-from helpers import ServerProcess, write_module
+from helpers import ServerProcess, backend_env, write_module
 
 MODULE = '''
 import anvil.server
@@ -119,13 +119,13 @@ TABLES = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, module_database: str | None) -> Iterator[ServerProcess]:
     app = scaffold(tmp_path_factory.mktemp("client") / "ClientTables")
     config = yaml.safe_load((app / "anvil.yaml").read_text())
     config["db_schema"].update(TABLES)
     (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_module(app, "Tables", MODULE)
-    s = ServerProcess(app)
+    s = ServerProcess(app, env=backend_env(module_database))
     yield s
     s.stop()
 
@@ -266,7 +266,9 @@ def _posts_app(root: Path, hidden: bool) -> Path:
 
 
 @pytest.mark.parametrize("hidden", [True, False])
-def test_a_users_row_linked_from_a_returned_row_honours_client_hidden(tmp_path: Path, hidden: bool) -> None:
+def test_a_users_row_linked_from_a_returned_row_honours_client_hidden(
+    tmp_path: Path, hidden: bool, backend_database: str | None
+) -> None:
     # The scaffold's users table marks password_hash and email_confirmation_key client_hidden.
     s = ServerProcess(_posts_app(tmp_path, hidden))
     try:

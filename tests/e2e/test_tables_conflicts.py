@@ -22,7 +22,7 @@ import yaml
 from anvil_dev.client import Connection
 from anvil_dev.scaffold import scaffold
 
-from helpers import ServerProcess, wait_until, write_module
+from helpers import ServerProcess, backend_env, wait_until, write_module
 
 MODULE = '''
 import os
@@ -146,7 +146,7 @@ CONFLICT = ["conflict", "TransactionConflict", "Another transaction has changed 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, module_database: str | None) -> Iterator[ServerProcess]:
     app = scaffold(tmp_path_factory.mktemp("conflicts") / "ConflictApp")
     config = yaml.safe_load((app / "anvil.yaml").read_text())
     config["db_schema"]["counters"] = {
@@ -157,7 +157,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     }
     (app / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_module(app, "Conflicts", MODULE)
-    s = ServerProcess(app)
+    s = ServerProcess(app, env=backend_env(module_database))
     yield s
     s.stop()
 

@@ -16,7 +16,7 @@ import yaml
 
 from anvil_dev.scaffold import scaffold
 
-from helpers import ServerProcess, write_module
+from helpers import ServerProcess, backend_env, write_module
 
 PROBE = """
 import anvil.server
@@ -162,9 +162,16 @@ def _app(root: Path, v2: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, module_database: str | None, request: pytest.FixtureRequest
+) -> Iterator[dict[str, ServerProcess]]:
     root = tmp_path_factory.mktemp("versions")
-    started = {"v1": ServerProcess(_app(root, False)), "v2": ServerProcess(_app(root, True))}
+    # Two apps, so two databases on Postgres (the module's, and one more).
+    other = request.getfixturevalue("postgres_server").new_database() if module_database else None
+    started = {
+        "v1": ServerProcess(_app(root, False), env=backend_env(module_database)),
+        "v2": ServerProcess(_app(root, True), env=backend_env(other)),
+    }
     yield started
     for s in started.values():
         s.stop()
