@@ -52,6 +52,41 @@ def tables_export_command(info: AppInfo, table: str, as_csv: bool, output: str |
         raise click.ClickException(str(e).strip("'\"")) from None
 
 
+@tables_command.command("copy")
+@click.option("--to", "to_url", metavar="postgresql://...", help="Copy the app's SQLite tables into this database.")
+@click.option(
+    "--from",
+    "from_url",
+    metavar="postgresql://...",
+    help="Copy this database's tables into the app's SQLite file.",
+)
+@pass_info
+def tables_copy_command(info: AppInfo, to_url: str | None, from_url: str | None) -> None:
+    """Copy every data table's rows (ids, links, media, simpleObjects) between the app's SQLite file
+    and a PostgreSQL database, into empty tables, all or nothing."""
+    from anvil_dev import services
+    from anvil_dev.services.db import Database, DatabaseError, PostgresDatabase, is_postgres
+    from anvil_dev.services.tables import TableError, TablesStore
+    from anvil_dev.services.tables import copy as tables_copy
+
+    if (to_url is None) == (from_url is None):
+        raise click.UsageError("give one of --to postgresql://... (SQLite to Postgres) or --from postgresql://...")
+    url = str(to_url or from_url)
+    if not is_postgres(url):
+        raise click.UsageError(f"{url!r} is not a postgresql:// URL")
+    ctx = services.open(info.app)
+    local = TablesStore(Database(ctx.app_dir.db_path), ctx.app_dir, ctx.secret_key)
+    remote = TablesStore(PostgresDatabase(url), ctx.app_dir, ctx.secret_key)
+    source, dest = (local, remote) if to_url else (remote, local)
+    try:
+        total = tables_copy.plan(source, dest).rows
+        with click.progressbar(length=total, label=f"copying {total} rows", file=sys.stderr) as bar:
+            done = tables_copy.copy(source, dest, bar.update)
+    except (TableError, DatabaseError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"copied {done.rows} rows in {len(done.tables)} tables from {source.db.name} to {dest.db.name}")
+
+
 @click.group("outbox", invoke_without_command=True)
 @app_option
 @click.pass_context
