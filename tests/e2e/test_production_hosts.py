@@ -27,6 +27,8 @@ MODULE = """
     import anvil
     import anvil.email
     import anvil.server
+    import anvil.users
+    from anvil.tables import app_tables
 
     @anvil.server.callable
     def bump():
@@ -77,6 +79,11 @@ MODULE = """
     def make_media(text):
         return anvil.BlobMedia("text/plain", text.encode(), name="note.txt")
 
+    @anvil.server.callable(require_user=True)
+    def whoami():
+        me = anvil.users.get_user()
+        return [me["email"], len(app_tables.users.search())]
+
     @anvil.server.callable
     def mail(n):
         anvil.email.send(to="someone@example.org", subject="row %d" % n, text="x")
@@ -126,6 +133,24 @@ def test_a_session_made_on_one_host_is_the_same_session_on_the_other(
     assert (two_apps[0] / ".anvil-dev" / "secret.key").read_bytes() != (
         two_apps[1] / ".anvil-dev" / "secret.key"
     ).read_bytes()
+
+
+def test_a_login_on_one_host_calls_as_that_user_on_the_other(
+    two_apps: tuple[Path, Path], postgres_url: str, server_factory: Callable[..., ServerProcess]
+) -> None:
+    a = production(server_factory, two_apps[0], postgres_url)
+    b = production(server_factory, two_apps[1], postgres_url)
+    browser = on(a)
+    browser.signup("ann@example.org", "a long enough password")
+    # The session is the database's and the user row is in the shared users table: B knows her.
+    assert on(b, like=browser).call("whoami") == ["ann@example.org", 1]
+    with pytest.raises(Exception, match="You must be logged in"):
+        on(b).call("whoami")  # another browser is nobody on B
+    other = on(b)
+    other.login("ann@example.org", "a long enough password")  # the password A stored checks out on B
+    assert other.call("whoami") == ["ann@example.org", 1]
+    with pytest.raises(Exception, match="Incorrect email address or password"):
+        on(a).login("ann@example.org", "not her password")
 
 
 def test_production_has_no_console_or_reload_unless_asked(
