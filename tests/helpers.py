@@ -271,14 +271,15 @@ class PostgresServer:
                 + (log.read_text() if log.exists() else "")
             )
 
-    def new_database(self) -> str:
-        """A fresh, empty database on this server; its URL."""
+    def new_database(self, icu_locale: str | None = None) -> str:
+        """A fresh, empty database on this server (collating strings by an ICU locale when given); its URL."""
         import psycopg
 
         self._dbs += 1
         name = f"test_{os.getpid()}_{self._dbs}"
+        collation = f" LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' TEMPLATE template0" if icu_locale else ""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{collation}')
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
     def reset(self, url: str) -> None:

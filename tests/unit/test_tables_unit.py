@@ -636,6 +636,25 @@ def test_order_by(people: Any) -> None:
         p.T.people.search(t.order_by("nope"))
 
 
+def test_strings_sort_in_the_backends_collation(
+    tmp_path: Path, rt: Any, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anvil keeps its tables in PostgreSQL, so there strings sort as the database's collation says
+    # (here ICU's en-US: case and accents second); SQLite compares them byte by byte.
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_server").new_database(icu_locale="en-US")
+        monkeypatch.setenv("ANVIL_DEV_DATABASE", url)
+    services.open(make_app(tmp_path / "collated"))
+    groups = rt.tables.app_tables.groups
+    groups.add_rows([{"name": n} for n in ["bob", "Émile", "Ann", "cyd", "ann", "Eve"]])
+    expected = {
+        "sqlite": ["Ann", "Eve", "ann", "bob", "cyd", "Émile"],
+        "postgres": ["ann", "Ann", "bob", "cyd", "Émile", "Eve"],
+    }[backend]
+    assert names(groups.search(rt.tables.order_by("name"))) == expected
+    assert names(groups.search(rt.tables.order_by("name", ascending=False))) == expected[::-1]
+
+
 def test_fetch_only_and_only_cols(people: Any) -> None:
     p, q = people, people.q
     row = p.T.people.search(q.fetch_only("name"), name="Ann")[0]
