@@ -699,6 +699,20 @@ def test_big_tables_get_indexes_on_searched_columns(T: Any, app: Path) -> None:
     assert indexes() == {"ix_app_groups_notes"}  # a LIKE scan gains nothing from an index
 
 
+def test_a_search_inside_a_transaction_never_builds_an_index(T: Any) -> None:
+    T.groups.add_rows([{"name": f"g{i}", "notes": str(i % 7)} for i in range(svc.AUTO_INDEX_MIN_ROWS)])
+    with T.t.Transaction():
+        assert T.groups.get(name="g1")["notes"] == "1"  # its snapshot is taken
+        writer = threading.Thread(target=lambda: T.groups.add_row(name="meanwhile"))
+        writer.start()
+        writer.join(30)
+        # Read-only, so it must never conflict: an index built here would make it a writer.
+        assert len(T.groups.search(notes="3")) == 143
+        assert index_names("app_groups") == set()
+    assert len(T.groups.search(notes="3")) == 143
+    assert index_names("app_groups") == {"ix_app_groups_notes"}  # the next search outside one builds it
+
+
 def test_auto_index_can_be_turned_off(tmp_path: Path, rt: Any) -> None:
     path = make_app(tmp_path / "app", auto_index=False)
     services.open(path)

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from anvil_dev.services.tables import dialect as dialect_mod
 from anvil_dev.services.tables import schema as schema_mod
 from anvil_dev.services.tables.errors import TableError, TransactionConflict
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
@@ -37,8 +36,11 @@ def maybe_index(store: TablesStore, info: TableInfo, sql_cols: set[str], fts_col
         return
     d = store.d
     conn = store.conn()
-    if conn.in_transaction and d is dialect_mod.POSTGRES:
-        return  # not inside server code's transaction: CREATE INDEX would hold writers until it ends
+    if conn.in_transaction:
+        # Not inside server code's transaction: on SQLite building the index would make a reading
+        # transaction a writer (and conflict), on PostgreSQL it would hold the table's writers until
+        # the transaction ends. The next search outside one builds it.
+        return
     size = store._read(lambda: conn.execute(f"SELECT max({quote(ROW_ID)}) FROM {info.q}").fetchone()[0]) or 0
     if size < AUTO_INDEX_MIN_ROWS:
         for c, kind in todo:
@@ -54,9 +56,6 @@ def maybe_index(store: TablesStore, info: TableInfo, sql_cols: set[str], fts_col
             continue
         else:
             build = functools.partial(schema_mod.ensure_index, conn, info.sql_name, c)
-        if conn.in_transaction:
-            build()  # SQLite: part of the caller's transaction
-            continue
         try:
             # Do not make a reader wait for the write lock just to build an index.
             d.set_lock_wait(conn, 200)
