@@ -107,7 +107,8 @@ USERS_MODULE = """
 
 
 @pytest.fixture
-def users_app(app_dir: Path) -> Path:
+def users_app(app_dir: Path, backend_database: str | None) -> Path:
+    """The app, on SQLite and on PostgreSQL (backend_database sets ANVIL_DEV_DATABASE for serve and the CLI)."""
     write_module(app_dir, "Users", USERS_MODULE)
     return app_dir
 
@@ -486,7 +487,7 @@ SPARSE_MODULE = """
 
 
 @pytest.fixture
-def sparse_users_app(app_dir: Path) -> Path:
+def sparse_users_app(app_dir: Path, backend_database: str | None) -> Path:
     """An app whose users table has only email and password_hash, auto_create_missing_columns off."""
     config = yaml.safe_load((app_dir / "anvil.yaml").read_text())
     config["db_schema"]["users"]["columns"] = [
