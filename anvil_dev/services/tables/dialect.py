@@ -73,8 +73,6 @@ class SqliteDialect:
 
     def prepare(self, conn: Any) -> None:
         """Define the SQL functions the compiled queries call, once per connection."""
-        from anvil_dev.services.tables.query import register_functions
-
         register_functions(conn)
 
     # ---------------------------------------------------------------- values
@@ -116,6 +114,47 @@ class SqliteDialect:
 
     def full_text_index(self, conn: Any, sql_table: str, sql_col: str) -> bool:
         return False  # nothing to build: SQLite matches words in Python
+
+
+# --------------------------------------------------------------------------------------------
+# SQL functions the compiled queries call on SQLite
+
+
+def _json_contains(stored: Any, wanted: str) -> int:
+    if not isinstance(stored, str):
+        return 0
+    try:
+        return int(_contains(json.loads(stored), json.loads(wanted)))
+    except ValueError:
+        return 0
+
+
+def _scalar_eq(a: Any, b: Any) -> bool:
+    return isinstance(a, bool) == isinstance(b, bool) and type(a) is not dict and a == b
+
+
+def _contains(a: Any, b: Any) -> bool:
+    """Postgres's jsonb `a @> b`, which Anvil's simple-object search is."""
+    if isinstance(b, dict):
+        return isinstance(a, dict) and all(k in a and _contains(a[k], v) for k, v in b.items())
+    if isinstance(b, list):
+        return isinstance(a, list) and all(any(_contains(x, y) for x in a) for y in b)
+    if isinstance(a, list):
+        return any(_scalar_eq(x, b) for x in a)
+    return _scalar_eq(a, b)
+
+
+_registered: dict[int, sqlite3.Connection] = {}
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Define the SQL functions on a connection, once."""
+    if _registered.get(id(conn)) is conn:
+        return
+    conn.create_function("anvil_ilike", 2, text.ilike_match, deterministic=True)
+    conn.create_function("anvil_json_contains", 2, _json_contains, deterministic=True)
+    conn.create_function("anvil_fts", 3, text.fts_match, deterministic=True)
+    _registered[id(conn)] = conn
 
 
 def _quote(name: str) -> str:

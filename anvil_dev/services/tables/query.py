@@ -7,12 +7,10 @@ quoted identifiers taken from the schema, never from the caller.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from anvil_dev.services.tables import text as _text
 from anvil_dev.services.tables.dialect import NO_MATCH, SQLITE, Dialect
 from anvil_dev.services.tables.errors import NoSuchColumnError, TableError
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
@@ -371,44 +369,3 @@ def _equality(col: Column, value: Any, out: Compiled, d: Dialect) -> str:
         return "FALSE"
     out.params.append(param)
     return f"{qc} = ?"
-
-
-# --------------------------------------------------------------------------------------------
-# SQL functions the compiled queries call
-
-
-def _json_contains(stored: Any, wanted: str) -> int:
-    if not isinstance(stored, str):
-        return 0
-    try:
-        return int(_contains(json.loads(stored), json.loads(wanted)))
-    except ValueError:
-        return 0
-
-
-def _scalar_eq(a: Any, b: Any) -> bool:
-    return isinstance(a, bool) == isinstance(b, bool) and type(a) is not dict and a == b
-
-
-def _contains(a: Any, b: Any) -> bool:
-    """Postgres's jsonb `a @> b`, which Anvil's simple-object search is."""
-    if isinstance(b, dict):
-        return isinstance(a, dict) and all(k in a and _contains(a[k], v) for k, v in b.items())
-    if isinstance(b, list):
-        return isinstance(a, list) and all(any(_contains(x, y) for x in a) for y in b)
-    if isinstance(a, list):
-        return any(_scalar_eq(x, b) for x in a)
-    return _scalar_eq(a, b)
-
-
-_registered: dict[int, sqlite3.Connection] = {}
-
-
-def register_functions(conn: sqlite3.Connection) -> None:
-    """Define the SQL functions on a connection, once."""
-    if _registered.get(id(conn)) is conn:
-        return
-    conn.create_function("anvil_ilike", 2, _text.ilike_match, deterministic=True)
-    conn.create_function("anvil_json_contains", 2, _json_contains, deterministic=True)
-    conn.create_function("anvil_fts", 3, _text.fts_match, deterministic=True)
-    _registered[id(conn)] = conn
