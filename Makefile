@@ -30,9 +30,10 @@ demo: $(RUNTIME_STAMP)
 test: install
 	$(BIN)/python -m pytest
 
-# In-process, no server started: the codec, schedule maths, services, tables, the client's pieces.
+# In-process, no server started: the codec, schedule maths, services, tables, the client's pieces
+# (their PostgreSQL variants, marked `postgres`, need a database server and run in `make test`).
 test-fast: install
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/unit -m 'not postgres'
 
 bench: install
 	$(BIN)/python bench/run.py

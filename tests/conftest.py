@@ -79,6 +79,16 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 BACKENDS = ["sqlite", "postgres"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a PostgreSQL server `postgres`, so the in-process tier
+    (`make test-fast`) can leave them to `make test`."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses_server = {"postgres_server", "postgres_url"} & set(getattr(item, "fixturenames", ()))
+        if uses_server or "postgres" in (params.get("backend"), params.get("module_database")):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
