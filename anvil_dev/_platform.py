@@ -33,3 +33,41 @@ def _has_seqpacket() -> bool:
     a.close()
     b.close()
     return True
+
+
+# prctl(2) options (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_libc: object = None
+
+
+def _prctl(option: int, value: int) -> bool:
+    """prctl(option, value) through libc; False where there is none (not Linux) or it failed."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return False
+    if _libc is None:
+        import ctypes
+
+        try:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            _libc = False
+    prctl = getattr(_libc, "prctl", None)
+    return prctl is not None and prctl(option, value, 0, 0, 0) == 0
+
+
+def die_with_parent(sig: int, parent: int) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent exits (Linux; a no-op elsewhere).
+
+    The signal comes when the parent *thread* that forked us ends, so call it in a child forked by
+    a process's main thread. Returns False when `parent` had already gone before the request took
+    effect (we were reparented in between): the caller must then end itself.
+    """
+    _prctl(_PR_SET_PDEATHSIG, sig)
+    return os.getppid() == parent
+
+
+def adopt_orphans() -> bool:
+    """Make this process the one that inherits its descendants' orphans (Linux), not init."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)

@@ -107,9 +107,16 @@ class ZygoteHandle:
     """
 
     def __init__(
-        self, settings: Settings, env: dict[str, str] | None = None, attach: socket.socket | None = None
+        self,
+        settings: Settings,
+        env: dict[str, str] | None = None,
+        attach: socket.socket | None = None,
+        parent: ZygoteHandle | None = None,
     ) -> None:
         self.settings = settings
+        # A template's zygote, which adopts the template's children when it dies (they live on).
+        self.parent = parent
+        self._orphan_exits: dict[int, int] = {}
         if attach is not None:
             host_end, zygote_end = attach, None
         else:
@@ -157,7 +164,7 @@ class ZygoteHandle:
         host_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._send({"op": "spawn", "token": next(self._tokens), "mode": ChildMode.TEMPLATE.value}, template_end)
         template_end.close()
-        return ZygoteHandle(self.settings, attach=host_end)
+        return ZygoteHandle(self.settings, attach=host_end, parent=self)
 
     def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
         """Ask for a child; returns at once: the socket works before the fork has happened."""
@@ -169,11 +176,16 @@ class ZygoteHandle:
         try:
             self._send({"op": "spawn", "token": token, "mode": mode.value}, child_sock)
         except OSError as e:
+            # Never forked (pid None): the engine may give its call to another child.
+            with self._lock:
+                self._by_token.pop(token, None)
             child.exit_code = -1
             child.spawned.set()
             child.exited.set()
             host_sock.close()
-            log.error("could not reach the zygote: %s", e)
+            if self.parent is None:
+                log.error("could not reach the zygote: %s", e)
+            self._alive = False  # dead, though the reader may not have seen it yet
         finally:
             child_sock.close()
         return child
@@ -210,11 +222,16 @@ class ZygoteHandle:
             elif op == "exited":
                 with self._lock:
                     child = self._by_pid.pop(msg["pid"], None)
+                    if child is None:  # an orphan we adopted, whose template's handle may not have handed it over yet
+                        self._orphan_exits[msg["pid"]] = msg["code"]
+                        if len(self._orphan_exits) > 256:
+                            del self._orphan_exits[next(iter(self._orphan_exits))]
                 if child is not None:
                     child.exit_code = msg["code"]
                     child.exited.set()
-        # The zygote is gone: nothing more will be reported; wake anyone waiting, and reap it.
-        self._alive = False
+        # The process is gone: nothing more will be reported; wake anyone waiting, and reap it.
+        with self._lock:
+            self._alive = False
         self.ready.set()
         if self.proc is not None:
             try:
@@ -222,12 +239,29 @@ class ZygoteHandle:
             except subprocess.TimeoutExpired:
                 pass
         with self._lock:
-            waiting = list(self._by_token.values()) + list(self._by_pid.values())
+            unforked = list(self._by_token.values())
+            forked = dict(self._by_pid)
             self._by_token.clear()
             self._by_pid.clear()
-        for child in waiting:
+        if self.parent is not None:
+            # A template's children outlive it: the zygote adopted them and reports their exits.
+            forked = self.parent._adopt(forked)
+        for child in unforked + list(forked.values()):
             child.spawned.set()
             child.exited.set()
+
+    def _adopt(self, children: dict[int, Child]) -> dict[int, Child]:
+        """Take over reporting the exits of a dead template's children; returns those it cannot."""
+        with self._lock:
+            if not self._alive:
+                return children
+            for pid, child in children.items():
+                if pid in self._orphan_exits:
+                    child.exit_code = self._orphan_exits.pop(pid)
+                    child.exited.set()
+                else:
+                    self._by_pid[pid] = child
+        return {}
 
     def retire(self) -> None:
         """Stop after the children already forked have exited."""

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from anvil_dev import _platform
 from anvil_dev.appdir import AppDir
 from anvil_dev.protocol import ChildMode
 
@@ -39,6 +40,11 @@ RUNTIME_MODULES = [
     "anvil_dev.services.sessions",
 ]
 
+# What a template's child gets when the template dies: a signal it handles (`_on_template_death`),
+# not SIGKILL, so that a template killed alone takes no spare and no running call with it.
+TEMPLATE_DIED = signal.SIGRTMIN + 3
+_zygote_pid = 0
+
 
 def _preload(names: list[str]) -> tuple[list[str], list[str]]:
     ok, failed = [], []
@@ -56,7 +62,12 @@ def _send(ctrl: socket.socket, msg: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    global _zygote_pid
     ctrl_fd, settings_json = int(sys.argv[1]), sys.argv[2]
+    _zygote_pid = os.getpid()
+    # Orphans of our descendants come to us, not to init: a template's children outlive it (they
+    # run calls) but must still die with us; see `_on_template_death`.
+    _platform.adopt_orphans()
     # `python -m` put the working directory first on sys.path: server code must not import
     # whatever files happen to be where serve was started.
     if sys.path and sys.path[0] in ("", os.getcwd()):
@@ -146,6 +157,7 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
     _send(ctrl, ready)
     children: set[int] = set()
     exiting = False
+    me = os.getpid()
     while True:
         if exiting and not children:
             os._exit(0)
@@ -171,6 +183,7 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                 if pid == 0:
                     # A group of its own: whatever server code forks goes with it (killpg).
                     os.setpgid(0, 0)
+                    _die_with_parent(me, in_template=preloaded is not None)
                     ctrl.close()
                     os.close(wake_r)
                     os.close(wake_w)
@@ -198,6 +211,31 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                 exiting = True
                 for fd in fds:
                     os.close(fd)
+
+
+def _die_with_parent(parent: int, in_template: bool) -> None:
+    """In a child just forked: end when the process it belongs to does, even when that is
+    SIGKILLed and cannot kill it (a child leads a process group of its own, so killing serve's
+    group misses it). Our forks happen on the main thread, so the parent thread is long-lived."""
+    if not in_template:
+        # A template, persistent worker, task or describe child of the zygote: dies with it.
+        if not _platform.die_with_parent(signal.SIGKILL, parent):
+            os._exit(1)
+        return
+    signal.signal(TEMPLATE_DIED, _on_template_death)
+    if not _platform.die_with_parent(TEMPLATE_DIED, parent):
+        _on_template_death()
+
+
+def _on_template_death(*_: object) -> None:
+    """A template's child whose template died: the zygote adopted it (as subreaper) and it lives
+    on, now dying with the zygote; if the zygote is gone too, it ends at once."""
+    if os.getppid() == _zygote_pid and _platform.die_with_parent(signal.SIGKILL, _zygote_pid):
+        return
+    try:
+        os.killpg(os.getpid(), signal.SIGKILL)  # with whatever server code forked
+    finally:
+        os._exit(1)
 
 
 def _kill_group(pid: int) -> None:
