@@ -41,6 +41,8 @@ log = logging.getLogger("anvil_dev")
 
 Outbound = Callable[[Message, Caller], Reply]
 DESCRIBE_TIMEOUT_S = 60.0
+# Children a fresh call may find dead before it reached them, beyond the spares, before it fails.
+MAX_UNDELIVERED = 3
 
 
 class Engine:
@@ -241,20 +243,40 @@ class Engine:
         return self._call_fresh(head, payload)
 
     def _call_fresh(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
-        with self._lock:
-            if self._stopping or self._zygote is None:
-                return Reply.from_message(unavailable("The server is shutting down"))
-            child = self._spares.popleft() if self._spares else self._fresh_child()
-            # Replace the spare now only if none is left; otherwise after this call, so that the
-            # fork and import of the next child do not compete with this call for the CPU.
-            deferred = bool(self._spares)
-            if not deferred:
-                self.top_up()
         started = time.monotonic()
+        # A child that died before it could have read the call (never forked: its template died
+        # first; or gone before we sent) did not run it: the call goes to another child.
+        for _ in range(self.n_spares + MAX_UNDELIVERED):
+            with self._lock:
+                if self._stopping or self._zygote is None:
+                    return Reply.from_message(unavailable("The server is shutting down"))
+                child = self._spares.popleft() if self._spares else self._fresh_child()
+                # Replace the spare now only if none is left; otherwise after this call, so that the
+                # fork and import of the next child do not compete with this call for the CPU.
+                deferred = bool(self._spares)
+                if not deferred:
+                    self.top_up()
+            try:
+                reply = self._run_fresh(child, head, payload, started)
+            finally:
+                if deferred:
+                    with self._lock:
+                        self.top_up()
+            if reply is not None:
+                return reply
+        return Reply.from_message(terminated_error(None))
+
+    def _run_fresh(self, child: Child, head: dict[str, Any], payload: bytes, started: float) -> Reply | None:
+        """The call's reply from `child`, or None when the child died before the call reached it."""
         deadline = started + self.timeout if self.timeout else None
         chan = child.chan
         try:
-            chan.send(head, payload)
+            if child.exited.is_set():
+                return None
+            try:
+                chan.send(head, payload)
+            except OSError:
+                return None  # not (wholly) sent: the child cannot have started it
             while True:
                 try:
                     frame = chan.recv(deadline)
@@ -264,7 +286,8 @@ class Engine:
                         raise
                     continue
                 if frame is None:
-                    return Reply.from_message(terminated_error(child.wait_exit(2.0)))
+                    code = child.wait_exit(2.0)
+                    return None if child.never_forked else Reply.from_message(terminated_error(code))
                 if frame.kind == FrameKind.REPLY:
                     return to_reply(frame)
                 if frame.kind == FrameKind.CALL:
@@ -276,9 +299,6 @@ class Engine:
             return Reply.from_message(terminated_error(child.wait_exit(2.0)))
         finally:
             chan.close()
-            if deferred:
-                with self._lock:
-                    self.top_up()
 
     def _call_persistent(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         with self._lock:

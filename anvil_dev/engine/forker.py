@@ -51,6 +51,11 @@ class Child:
                 except ProcessLookupError:
                     pass
 
+    @property
+    def never_forked(self) -> bool:
+        """The process that was to fork it died before it did (so no pid was ever reported)."""
+        return self.spawned.is_set() and self.pid is None
+
     def wait_exit(self, timeout: float) -> int | None:
         self.exited.wait(timeout)
         return self.exit_code

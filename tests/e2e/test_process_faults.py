@@ -121,3 +121,47 @@ def _ignore_failure(fn, *args) -> None:
         fn(*args)
     except Exception:  # noqa: BLE001 - the server is killed under it
         pass
+
+
+def test_no_call_fails_while_the_template_is_killed_again_and_again(app, server_factory) -> None:
+    srv: ServerProcess = server_factory(app, "--fresh")
+    zygote = next(p for p in process_tree(srv.proc.pid)[1:] if b"engine.zygote" in _cmdline(p))
+    stop = threading.Event()
+    results: list[object] = []
+
+    def caller(n: int) -> None:
+        c = srv.client()
+        while not stop.is_set():
+            try:
+                results.append(c.call("nap", n) == n)
+            except Exception as e:  # noqa: BLE001 - every failure is counted, whatever its kind
+                results.append(e)
+
+    callers = [threading.Thread(target=caller, args=(n,), daemon=True) for n in range(4)]
+    for t in callers:
+        t.start()
+    killed = 0
+    for _ in range(8):
+        # The template is the zygote's child with children of its own (the spares it forked).
+        template = wait_until(lambda: _template_of(zygote), what="a template with spares")
+        kill(int(template))
+        killed += 1
+        wait_until(lambda old=template: _template_of(zygote) not in (None, old), what="a new template")
+    stop.set()
+    for t in callers:
+        t.join(30)
+    failures = [r for r in results if r is not True]
+    assert killed == 8 and len(results) > 8
+    assert failures == [], f"{len(failures)} of {len(results)} calls failed: {failures[:3]}"
+
+
+def _template_of(zygote: int) -> int | None:
+    ppid = {p: int(s[1]) for p in process_tree(zygote)[1:] if (s := _stat(p)) is not None}
+    return next((p for p, parent in ppid.items() if parent == zygote and p in ppid.values()), None)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

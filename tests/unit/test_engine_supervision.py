@@ -111,6 +111,17 @@ class FakeChild(Child):
             self._exit(0)
 
 
+class NeverForked(Child):
+    """A child whose forker died before forking it: no pid, and its socket's other end is gone."""
+
+    def __init__(self, mode: ChildMode, generation: int) -> None:
+        host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child_end.close()
+        super().__init__(Channel(host_end), mode, generation)
+        self.spawned.set()
+        self.exited.set()
+
+
 class FakeForker:
     """The zygote (or a template of one generation): forks FakeChild threads."""
 
@@ -122,6 +133,7 @@ class FakeForker:
         self._alive = True
         self.retired = False
         self.stopped = False
+        self.unnoticed_death = False
 
     @property
     def alive(self) -> bool:
@@ -135,6 +147,9 @@ class FakeForker:
         pass
 
     def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
+        if self.unnoticed_death:
+            self._alive = False  # as the real handle learns it: its request went nowhere
+            return NeverForked(mode, generation)
         child = FakeChild(self, mode, generation)
         self.children.append(child)
         return child
@@ -156,6 +171,13 @@ class FakeForker:
     def die(self) -> None:
         """Killed from outside."""
         self._alive = False
+
+    def die_unnoticed(self) -> None:
+        """Killed from outside with its idle children, before the host has seen it: forks asked of
+        it now never happen (as when the spawn request was still in its socket)."""
+        self.unnoticed_death = True
+        for child in self.idle_spares():
+            child.kill()
 
     def idle_spares(self) -> list[FakeChild]:
         return [c for c in self.children if c.mode is ChildMode.FRESH and c.idle]
@@ -294,3 +316,22 @@ def test_stop_stops_everything(start) -> None:
     wait_for(lambda: all(c.exited.is_set() for c in everyone))
     reply = call(engine, "add")
     assert reply.error == error("anvil.server.RuntimeUnavailableError", "The server is shutting down")["error"]
+
+
+def test_a_call_goes_to_another_child_when_the_one_it_took_died_before_it_was_sent(start) -> None:
+    engine, [zygote] = start(spares=2)
+    [template] = zygote.templates
+    template.die_unnoticed()
+    # Each of these first finds a dead spare or a fork that never happened; none ran the call.
+    for _ in range(4):
+        reply = call(engine, "add", 1)
+        assert reply.ok, reply.error
+    assert all(c.calls == [] for c in template.children)
+
+
+def test_a_call_that_crashes_its_child_is_not_run_again(start) -> None:
+    engine, [zygote] = start(spares=2)
+    reply = call(engine, "crash")
+    assert reply.error is not None and reply.error["type"] == "anvil.server.ExecutionTerminatedError"
+    ran = [c for t in zygote.templates for c in t.children if c.calls]
+    assert [c.calls for c in ran] == [["crash"]]
