@@ -37,6 +37,9 @@ class Settings:
     workers: int = 1
     timeout: float | None = 30.0  # None: no limit
     max_response_mb: float = 4.0
+    # Resident memory a call's process may use (`--memory-limit`, anvil.yaml's `anvil_dev:
+    # {memory_limit_mb: N}`); over it the process is killed as Anvil's out-of-memory killer does. None: no limit.
+    memory_limit_mb: float | None = None
     reload: bool = True
     poll: bool = False
     uplink_key: str | None = None
@@ -129,6 +132,7 @@ def build(
     deps: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     yaml_database: str | None = None,
+    yaml_memory_limit: object = None,
     **options: Any,
 ) -> Settings:
     """Settings from what the command line gave (None where it gave nothing), anvil.yaml's
@@ -150,6 +154,9 @@ def build(
             f"--database {database!r} is not a postgresql:// URL (leave it out to keep the app's "
             "data in SQLite under .anvil-dev/)"
         )
+    memory = given.pop("memory_limit_mb", None)
+    if memory is None and yaml_memory_limit is not None:
+        memory = _yaml_memory_limit(yaml_memory_limit)
     limit = 30.0 if timeout is None else (float(timeout) if timeout > 0 else None)  # 0: no limit
     return Settings(
         app_path=str(Path(app_path).resolve()),
@@ -163,8 +170,17 @@ def build(
         lockout_seconds=_positive(env, "ANVIL_DEV_LOCKOUT_SECONDS", 300.0),
         schedule_speedup=_positive(env, "ANVIL_DEV_SCHEDULE_SPEEDUP", 1.0),
         database=database,
+        memory_limit_mb=float(memory) if memory else None,  # 0: no limit
         **given,
     )
+
+
+def _yaml_memory_limit(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise SettingsError(
+            f"anvil.yaml's anvil_dev.memory_limit_mb is {value!r}: it needs a number of megabytes (0 for no limit)"
+        )
+    return float(value)
 
 
 def _secrets(items: Iterable[str], env: Mapping[str, str]) -> dict[str, str]:
@@ -206,6 +222,12 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or value == float("inf"):
         raise SettingsError(f"{name}={raw!r} is not a positive number")
     return value
+
+
+def yaml_setting(app_config: Mapping[str, Any], name: str) -> Any:
+    """anvil.yaml's `anvil_dev: {NAME: ...}`, or None."""
+    section = app_config.get("anvil_dev")
+    return section.get(name) if isinstance(section, Mapping) else None
 
 
 def yaml_database(app_config: Mapping[str, Any]) -> str | None:

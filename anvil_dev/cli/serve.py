@@ -49,6 +49,16 @@ from anvil_dev.cli._context import AppInfo, pass_info
     envvar="ANVIL_DEV_MAX_RESPONSE_MB",
     help="Largest return value, excluding Media.",
 )
+@click.option(
+    "--memory-limit",
+    "memory_limit_mb",
+    type=click.FloatRange(0),
+    envvar="ANVIL_DEV_MEMORY_LIMIT",
+    metavar="MB",
+    help="Memory (RSS) a call's process may use before it is killed, as Anvil's out-of-memory killer "
+    "does; also background tasks and each persistent worker (default: anvil.yaml's "
+    "anvil_dev.memory_limit_mb, else no limit).",
+)
 @click.option("--reload/--no-reload", default=True, envvar="ANVIL_DEV_RELOAD", help="Reload code on save.")
 @click.option("--poll", is_flag=True, envvar="ANVIL_DEV_POLL", help="Poll for changes (where file events don't work).")
 @click.option(
@@ -135,6 +145,7 @@ def serve_command(
     workers: int,
     timeout: float,
     max_response_mb: float,
+    memory_limit_mb: float | None,
     reload: bool,
     poll: bool,
     uplink_key: str | None,
@@ -186,6 +197,8 @@ def serve_command(
             port=port,
             workers=workers,
             max_response_mb=max_response_mb,
+            memory_limit_mb=memory_limit_mb,
+            yaml_memory_limit=config.yaml_setting(app.config, "memory_limit_mb"),
             reload=reload and not production,
             poll=poll,
             uplink_key=uplink_key,

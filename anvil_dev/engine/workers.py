@@ -115,6 +115,8 @@ class PersistentWorker:
                 self.import_error = frame.head.get("import_error")
                 self.ready.set()
             elif kind == FrameKind.REPLY:
+                if frame.head.get("dying") and not self.retired:
+                    self.supervisor.retire(self)  # over its memory limit: it kills itself next
                 with self.lock:
                     p = self.pending.pop(str(frame.head.get("id")), None)
                 if p is not None:

@@ -88,6 +88,7 @@ SERVE_CASES: list[tuple[str, list[str], dict[str, str], bool | None, dict[str, A
             "smtp": {},
             "deps": {},
             "schedule_speedup": 1.0,
+            "memory_limit_mb": None,
         },
     ),
     ("--port", ["--port", "4000"], {}, None, {"port": 4000}),
@@ -110,6 +111,15 @@ SERVE_CASES: list[tuple[str, list[str], dict[str, str], bool | None, dict[str, A
     ("env beats anvil.yaml (off)", [], {"ANVIL_DEV_KEEP_SERVER_RUNNING": "0"}, True, {"persistent": False}),
     ("--fresh beats env", ["--fresh"], {"ANVIL_DEV_KEEP_SERVER_RUNNING": "true"}, None, {"persistent": False}),
     ("--max-response-mb", ["--max-response-mb", "0.5"], {}, None, {"max_response_mb": 0.5}),
+    ("--memory-limit", ["--memory-limit", "256"], {}, None, {"memory_limit_mb": 256.0}),
+    ("ANVIL_DEV_MEMORY_LIMIT", [], {"ANVIL_DEV_MEMORY_LIMIT": "128"}, None, {"memory_limit_mb": 128.0}),
+    (
+        "--memory-limit 0 is no limit",
+        ["--memory-limit", "0"],
+        {"ANVIL_DEV_MEMORY_LIMIT": "128"},
+        None,
+        {"memory_limit_mb": None},
+    ),
     ("--no-reload --poll", ["--no-reload", "--poll"], {}, None, {"reload": False, "poll": True}),
     (
         "ANVIL_DEV_RELOAD ANVIL_DEV_POLL",
@@ -204,6 +214,33 @@ def test_serve_settings(
     } == expected
     assert served.calls[0][0].path == app.resolve()
     assert settings.app_path == str(app.resolve())
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, 300.0),  # anvil.yaml's
+        ([], {"ANVIL_DEV_MEMORY_LIMIT": "200"}, 200.0),  # the variable beats anvil.yaml
+        (["--memory-limit", "100"], {"ANVIL_DEV_MEMORY_LIMIT": "200"}, 100.0),  # the option beats both
+    ],
+)
+def test_serve_memory_limit_comes_from_anvil_yaml_last(
+    tmp_path: Path, served: ServeCalls, argv: list[str], env: dict[str, str], expected: float
+) -> None:
+    app = make_app(tmp_path)
+    (app / "anvil.yaml").write_text("name: App\nanvil_dev:\n  memory_limit_mb: 300\n")
+    result = invoke_serve(app, argv, env)
+    assert result.exit_code == 0, result.output
+    assert served.settings.memory_limit_mb == expected
+
+
+def test_serve_refuses_a_memory_limit_in_anvil_yaml_that_is_not_a_number(tmp_path: Path, served: ServeCalls) -> None:
+    app = make_app(tmp_path)
+    (app / "anvil.yaml").write_text("name: App\nanvil_dev:\n  memory_limit_mb: lots\n")
+    result = invoke_serve(app, [])
+    assert result.exit_code == 2 and not served.calls
+    assert "anvil.yaml's anvil_dev.memory_limit_mb is 'lots': it needs a number of megabytes" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_serve_secret_names_match_either_case(tmp_path: Path, served: ServeCalls) -> None:
