@@ -17,17 +17,8 @@ import weakref
 from typing import Any, TextIO
 
 from anvil_dev.appdir import AppDir
-from anvil_dev.engine import loader, memory
-from anvil_dev.engine.frames import (
-    Channel,
-    Frame,
-    call_from_frame,
-    encode_message,
-    reply_head,
-    to_reply,
-    with_output,
-)
-from anvil_dev.engine.memory import MemoryWatch
+from anvil_dev.engine import loader
+from anvil_dev.engine.frames import Channel, Frame, call_from_frame, encode_message, to_reply, with_output
 from anvil_dev.protocol import (
     RETURNED_TOO_MUCH_MESSAGE,
     Caller,
@@ -38,7 +29,6 @@ from anvil_dev.protocol import (
     Reply,
     error,
     has_media,
-    terminated_error,
     timeout_error,
     unavailable,
 )
@@ -207,7 +197,6 @@ class ChildServer:
         self._work: queue.SimpleQueue[Frame] = queue.SimpleQueue()
         self._idle_threads = 0
         self._loaded = False
-        self.memory: MemoryWatch | None = None  # a fresh child starts it when its call arrives
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -261,8 +250,6 @@ class ChildServer:
             kind = frame.kind
             if kind == FrameKind.CALL:
                 if self.mode is ChildMode.FRESH:
-                    if self.memory is not None:
-                        self.memory.start()
                     if not self._loaded:
                         self.load()
                     self._run_call(frame)
@@ -330,19 +317,6 @@ class ChildServer:
             self.chan.send_reply(call_id, reply)
         except OSError:
             pass
-
-    def answer_out_of_memory(self) -> None:
-        """Just before the memory watch kills this worker: each call in flight (a background task's
-        too, whose host would otherwise only see a process killed from outside) gets Anvil's error."""
-        with self._lock:
-            running = list(self._threads)
-        for call_id in running:
-            reply = Reply.from_message(terminated_error(-9))
-            try:
-                # `dying`: the host routes no more calls here (it starts a replacement now).
-                self.chan.send(dict(reply_head(call_id, reply), dying=True), reply.body)
-            except OSError:
-                pass
 
     def _interrupt(self, call_id: str) -> None:
         with self._lock:
@@ -415,12 +389,6 @@ def child_main(fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] 
         reseed_after_fork()
         import_on_call = mode is ChildMode.FRESH_IMPORT_ON_CALL
         server = ChildServer(chan, app, ChildMode.FRESH if import_on_call else mode)
-        if mode is not ChildMode.DESCRIBE:
-            from anvil_dev import services
-
-            limit = services.current().settings.memory_limit_mb
-            persistent = mode is ChildMode.PERSISTENT
-            server.memory = memory.watch(limit, persistent, server.answer_out_of_memory if persistent else None)
         if preloaded is not None:
             server.adopt(preloaded.get("error"))
         elif not import_on_call:

@@ -21,7 +21,7 @@ from typing import Any
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine import loader
+from anvil_dev.engine import loader, memory
 from anvil_dev.engine.forker import Child, Forker, ForkerFactory, start_zygote
 from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
 from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call_deadline, call_frame
@@ -79,6 +79,8 @@ class Engine:
         self._stopping = False
         # The host's pdb relay: time a child spends stopped at a breakpoint is not counted against its call.
         self.debugger: DebugClock | None = None
+        # `--memory-limit`: running calls, persistent workers and task children are watched.
+        self.memory = memory.monitor(settings.memory_limit_mb)
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -130,7 +132,11 @@ class Engine:
     def spawn_worker(self) -> PersistentWorker:
         """Fork one persistent worker of the current generation (it says READY once it has imported the app)."""
         assert self._zygote is not None
-        return PersistentWorker(self, self._zygote.spawn(ChildMode.PERSISTENT, self.generation))
+        worker = PersistentWorker(self, self._zygote.spawn(ChildMode.PERSISTENT, self.generation))
+        if self.memory is not None:
+            # Over the limit, the worker and every call on it go (as on Anvil); new calls go to a replacement.
+            self.memory.watch(worker.child, before_kill=lambda: self.retire(worker))
+        return worker
 
     def retire(self, worker: PersistentWorker) -> None:
         """New calls go to a replacement; `worker` is killed once its calls in flight have finished."""
@@ -226,7 +232,10 @@ class Engine:
         with self._lock:
             if self._zygote is None or self._stopping:
                 raise RuntimeError("the engine is not running")
-            return TaskRun(self, self._zygote.spawn(ChildMode.PERSISTENT, self.generation))
+            run = TaskRun(self, self._zygote.spawn(ChildMode.PERSISTENT, self.generation))
+        if self.memory is not None:
+            self.memory.watch(run.child, before_kill=run.over_memory_limit)
+        return run
 
     # -- calls ----------------------------------------------------------------------------------
 
@@ -270,6 +279,7 @@ class Engine:
         """The call's reply from `child`, or None when the child died before the call reached it."""
         deadline = started + self.timeout if self.timeout else None
         chan = child.chan
+        watch = None
         try:
             if child.exited.is_set():
                 return None
@@ -277,6 +287,8 @@ class Engine:
                 chan.send(head, payload)
             except OSError:
                 return None  # not (wholly) sent: the child cannot have started it
+            if self.memory is not None:
+                watch = self.memory.watch(child)
             while True:
                 try:
                     frame = chan.recv(deadline)
@@ -299,6 +311,9 @@ class Engine:
             return Reply.from_message(terminated_error(child.wait_exit(2.0)))
         finally:
             chan.close()
+            if watch is not None:
+                assert self.memory is not None
+                self.memory.unwatch(watch)
 
     def _call_persistent(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         with self._lock:

@@ -115,8 +115,6 @@ class PersistentWorker:
                 self.import_error = frame.head.get("import_error")
                 self.ready.set()
             elif kind == FrameKind.REPLY:
-                if frame.head.get("dying") and not self.retired:
-                    self.supervisor.retire(self)  # over its memory limit: it kills itself next
                 with self.lock:
                     p = self.pending.pop(str(frame.head.get("id")), None)
                 if p is not None:
@@ -207,6 +205,10 @@ class TaskRun:
     def __init__(self, nested: NestedCalls, child: Child) -> None:
         self.nested = nested
         self.child = child
+        self.out_of_memory = False  # killed for passing --memory-limit
+
+    def over_memory_limit(self) -> None:
+        self.out_of_memory = True
 
     def wait_ready(self, timeout: float) -> int | None:
         """The child's pid once it has imported the app; None if it did not start."""

@@ -17,7 +17,7 @@ import click
 
 from anvil_dev import services
 from anvil_dev.engine.workers import TaskRun
-from anvil_dev.protocol import Caller, Message, error, no_such_function
+from anvil_dev.protocol import Caller, Message, error, no_such_function, terminated_error
 from anvil_dev.services import tasks
 
 LAUNCH = "anvil.private.background_tasks.launch"
@@ -138,6 +138,9 @@ class TaskLauncher:
         code = run.exit_code()
         if self.engine.stopping:
             services.current().tasks.finish(task_id, tasks.MISSING)
+            return
+        if run.out_of_memory:  # the task fails as a call does (Anvil's out-of-memory message)
+            _record_reply(task_id, name, terminated_error(-9))
             return
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         _ended(task_id, name, tasks.MISSING, f"its process ended without finishing ({how})")

@@ -3,6 +3,7 @@ out-of-memory message, and nothing else is disturbed."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -28,6 +29,10 @@ MODULE = """
     @anvil.server.callable
     def hog(mb):
         return _hog(mb)
+
+    @anvil.server.callable
+    def gulp(mb):
+        return len(b"x" * (mb << 20)) >> 20  # one C call, holding the GIL throughout
 
     @anvil.server.callable
     def pid():
@@ -93,6 +98,16 @@ def test_a_call_over_the_memory_limit_fails_as_on_anvil_and_the_rest_go_on(app, 
         assert beside == ["done"]
     assert c.call("hog", 40) == 40  # the next calls are fine
     assert isinstance(c.call("pid"), int)
+
+
+def test_a_call_is_stopped_as_it_grows_even_inside_one_long_c_call(app, server_factory) -> None:
+    srv: ServerProcess = server_factory(app, "--memory-limit", "150")
+    c = srv.client()
+    assert_out_of_memory(c.call, "gulp", 2048)
+    line = srv.wait_for_output("over --memory-limit 150 MB: killed")
+    used = int(re.findall(r"used (\d+) MB, over --memory-limit", line)[-1])
+    assert 150 < used < 2048, line  # killed on the way, not once the 2 GiB were all there
+    assert c.call("gulp", 10) == 10
 
 
 def test_a_background_task_over_the_memory_limit_fails_with_the_out_of_memory_error(app, server_factory) -> None:
