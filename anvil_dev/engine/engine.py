@@ -119,6 +119,8 @@ class Engine:
         if self._stopping or self._zygote is None:
             return
         if self.persistent:
+            if not self._zygote.alive:
+                self.replace_zygote()  # workers outlive it, but new ones come from a live one
             while len(self._workers) < self.n_workers:
                 self._workers.append(self.spawn_worker())
         else:
@@ -298,6 +300,8 @@ class Engine:
                         raise
                     continue
                 if frame is None:
+                    if watch is not None and self.memory is not None and self.memory.killed(watch):
+                        return Reply.from_message(terminated_error(-9))  # as the OOM killer's SIGKILL
                     code = child.wait_exit(2.0)
                     return None if child.never_forked else Reply.from_message(terminated_error(code))
                 if frame.kind == FrameKind.REPLY:

@@ -39,10 +39,12 @@ class Child:
         self.exit_code: int | None = None
         self.spawned = threading.Event()
         self.exited = threading.Event()
+        # Its forker reported the exit (`exited` is also set, with no code, when the forker died).
+        self.reported = False
 
     def kill(self) -> None:
         """SIGKILL the child and whatever it forked (each child leads a process group of its own)."""
-        if self.spawned.wait(5) and self.pid and not self.exited.is_set():
+        if self.spawned.wait(5) and self.pid and not self.reported:
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -233,6 +235,7 @@ class ZygoteHandle:
                             del self._orphan_exits[next(iter(self._orphan_exits))]
                 if child is not None:
                     child.exit_code = msg["code"]
+                    child.reported = True
                     child.exited.set()
         # The process is gone: nothing more will be reported; wake anyone waiting, and reap it.
         with self._lock:
@@ -263,6 +266,7 @@ class ZygoteHandle:
             for pid, child in children.items():
                 if pid in self._orphan_exits:
                     child.exit_code = self._orphan_exits.pop(pid)
+                    child.reported = True
                     child.exited.set()
                 else:
                     self._by_pid[pid] = child

@@ -38,6 +38,7 @@ class MemoryMonitor:
         self._watched: dict[int, tuple[HasPid, Callable[[], None] | None]] = {}
         self._fds: dict[int, tuple[int, int]] = {}  # watch id -> (pid, fd of its statm)
         self._ids = iter(range(1 << 62))
+        self._killed: set[int] = set()  # watch ids of processes killed for passing the limit
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -54,9 +55,15 @@ class MemoryMonitor:
             self._wake.notify()
         return key
 
+    def killed(self, key: int) -> bool:
+        """Whether the process watched as `key` was killed for passing the limit (its exit may not be reported yet)."""
+        with self._lock:
+            return key in self._killed
+
     def unwatch(self, key: int) -> None:
         with self._lock:
             self._watched.pop(key, None)
+            self._killed.discard(key)
             pid_fd = self._fds.pop(key, None)
         if pid_fd is not None:
             os.close(pid_fd[1])
@@ -100,6 +107,8 @@ class MemoryMonitor:
         self.unwatch(key)
         if pid is None:
             return
+        with self._lock:
+            self._killed.add(key)
         log.warning(
             "pid %s used %d MB, over --memory-limit %g MB: killed", pid, resident * self._page >> 20, self.limit_mb
         )

@@ -7,6 +7,7 @@ SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpa
 
 from __future__ import annotations
 
+import _thread
 import gc
 import importlib
 import json
@@ -15,6 +16,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,13 @@ RUNTIME_MODULES = [
     "anvil_dev.services.sessions",
 ]
 
-# What a template's child gets when the template dies: a signal it handles (`_on_template_death`),
-# not SIGKILL, so that a template killed alone takes no spare and no running call with it.
-TEMPLATE_DIED = signal.SIGRTMIN + 3
+# What a child gets when its parent (the zygote or a template) dies: a signal it handles
+# (`_on_parent_death`), not SIGKILL, so that a zygote or template killed alone takes no running
+# call (and no spare) with it, while nothing outlives serve's host.
+PARENT_DIED = signal.SIGRTMIN + 3
 _zygote_pid = 0
+_host_pid = 0
+_watching_host = False
 
 
 def _preload(names: list[str]) -> tuple[list[str], list[str]]:
@@ -62,11 +67,11 @@ def _send(ctrl: socket.socket, msg: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    global _zygote_pid
+    global _zygote_pid, _host_pid
     ctrl_fd, settings_json = int(sys.argv[1]), sys.argv[2]
-    _zygote_pid = os.getpid()
+    _zygote_pid, _host_pid = os.getpid(), os.getppid()
     # Orphans of our descendants come to us, not to init: a template's children outlive it (they
-    # run calls) but must still die with us; see `_on_template_death`.
+    # may be running calls) and stay tied to us; see `_on_parent_death`.
     _platform.adopt_orphans()
     # `python -m` put the working directory first on sys.path: server code must not import
     # whatever files happen to be where serve was started.
@@ -183,7 +188,7 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                 if pid == 0:
                     # A group of its own: whatever server code forks goes with it (killpg).
                     os.setpgid(0, 0)
-                    _die_with_parent(me, in_template=preloaded is not None)
+                    _die_with_parent(me)
                     ctrl.close()
                     os.close(wake_r)
                     os.close(wake_w)
@@ -213,28 +218,58 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                     os.close(fd)
 
 
-def _die_with_parent(parent: int, in_template: bool) -> None:
-    """In a child just forked: end when the process it belongs to does, even when that is
-    SIGKILLed and cannot kill it (a child leads a process group of its own, so killing serve's
-    group misses it). Our forks happen on the main thread, so the parent thread is long-lived."""
-    if not in_template:
-        # A template, persistent worker, task or describe child of the zygote: dies with it.
-        if not _platform.die_with_parent(signal.SIGKILL, parent):
-            os._exit(1)
-        return
-    signal.signal(TEMPLATE_DIED, _on_template_death)
-    if not _platform.die_with_parent(TEMPLATE_DIED, parent):
-        _on_template_death()
+def _die_with_parent(parent: int) -> None:
+    """In a child just forked: end when serve does, even when all of it is SIGKILLed and nothing
+    is left to kill us (a child leads a process group of its own, so killing serve's group misses
+    it). Our forks happen on the main thread, the thread a parent-death signal is tied to."""
+    signal.signal(PARENT_DIED, _on_parent_death)
+    if not _platform.die_with_parent(PARENT_DIED, parent):
+        _on_parent_death()  # it died before the request took effect
 
 
-def _on_template_death(*_: object) -> None:
-    """A template's child whose template died: the zygote adopted it (as subreaper) and it lives
-    on, now dying with the zygote; if the zygote is gone too, it ends at once."""
-    if os.getppid() == _zygote_pid and _platform.die_with_parent(signal.SIGKILL, _zygote_pid):
-        return
+def _on_parent_death(*_: object) -> None:
+    """Our parent died. While serve's host lives we live on: adopted by the zygote (the subreaper
+    of a dead template's children) we are tied to it instead; orphaned to init (the zygote itself
+    was killed) we watch the host. Once the host is gone too, we end, with what we forked."""
+    while _host_alive():
+        if os.getppid() != _zygote_pid:
+            _watch_host()
+            return
+        if _platform.die_with_parent(PARENT_DIED, _zygote_pid):
+            return
+    _die()
+
+
+def _host_alive() -> bool:
     try:
-        os.killpg(os.getpid(), signal.SIGKILL)  # with whatever server code forked
+        with open(f"/proc/{_host_pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie is dead, whether or not its parent has reaped it yet
+
+
+def _watch_host() -> None:
+    """An orphan with no parent-death link left: a bare thread polls the host (only in this rare state)."""
+    global _watching_host
+    if _watching_host:
+        return
+    _watching_host = True
+
+    def watch() -> None:
+        while _host_alive():
+            time.sleep(0.1)
+        _die()
+
+    _thread.start_new_thread(watch, ())
+
+
+def _die() -> None:
+    try:
+        if os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)  # with whatever server code forked
     finally:
+        os.kill(os.getpid(), signal.SIGKILL)
         os._exit(1)
 
 

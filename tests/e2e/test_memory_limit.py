@@ -103,10 +103,14 @@ def test_a_call_over_the_memory_limit_fails_as_on_anvil_and_the_rest_go_on(app, 
 def test_a_call_is_stopped_as_it_grows_even_inside_one_long_c_call(app, server_factory) -> None:
     srv: ServerProcess = server_factory(app, "--memory-limit", "150")
     c = srv.client()
-    assert_out_of_memory(c.call, "gulp", 2048)
+    try:
+        assert_out_of_memory(c.call, "gulp", 2048)
+    except BaseException:
+        print("\n".join(srv.lines[-20:]))  # what the server said, for the failure report
+        raise
     line = srv.wait_for_output("over --memory-limit 150 MB: killed")
     used = int(re.findall(r"used (\d+) MB, over --memory-limit", line)[-1])
-    assert 150 < used < 2048, line  # killed on the way, not once the 2 GiB were all there
+    assert 150 <= used < 2048, line  # killed on the way, not once the 2 GiB were all there
     assert c.call("gulp", 10) == 10
 
 

@@ -41,6 +41,13 @@ MODULE = """
         anvil.server.launch_background_task("writer_task", path)
 
     @anvil.server.callable
+    def marked_nap(path, seconds):
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(seconds)
+        return "done"
+
+    @anvil.server.callable
     def nap(n):
         time.sleep(0.01)
         return n
@@ -165,3 +172,21 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+@pytest.mark.parametrize("mode", ["--fresh", "--keep-server-running"])
+def test_a_call_running_when_the_zygote_is_killed_alone_finishes(app, server_factory, tmp_path, mode) -> None:
+    srv: ServerProcess = server_factory(app, mode)
+    zygote = next(p for p in process_tree(srv.proc.pid)[1:] if b"engine.zygote" in _cmdline(p))
+    marker = tmp_path / "running"
+    result: list[object] = []
+    t = threading.Thread(target=lambda: result.append(srv.client().call("marked_nap", str(marker), 1.0)))
+    t.start()
+    wait_until(lambda: marker.exists() and marker.read_text(), what="the call to start")
+    kill(zygote)
+    t.join(30)
+    assert result == ["done"]  # its process was not the one killed
+    c = srv.client()
+    assert [c.call("nap", n) for n in range(3)] == [0, 1, 2]
+    srv.stop()
+    assert gone(int(marker.read_text()))
