@@ -40,6 +40,16 @@ ENGINE_MODULE = """
         return os.getpid()
 
     @anvil.server.callable
+    def pid_when_all_arrived(folder, count):
+        # A barrier across workers: every call is in flight before any returns, however slowly
+        # a loaded machine delivers them, so the load balancer has seen them all at once.
+        open(os.path.join(folder, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
+        deadline = time.monotonic() + 20
+        while len(os.listdir(folder)) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return os.getpid()
+
+    @anvil.server.callable
     def spin():
         while True:
             pass
@@ -223,13 +233,13 @@ def test_persistent_calls_run_concurrently_in_threads(plain_app, server_factory)
     assert time.monotonic() - start < 1.5
 
 
-def test_several_workers(plain_app, server_factory) -> None:
+def test_several_workers(plain_app, server_factory, tmp_path) -> None:
     srv = server_factory(plain_app, "--keep-server-running", "--workers", "2")
     pids: set[int] = set()
     lock = threading.Lock()
 
     def call() -> None:
-        pid = srv.client().call("slow_pid", 0.3)
+        pid = srv.client().call("pid_when_all_arrived", str(tmp_path), 6)
         with lock:
             pids.add(pid)
 
