@@ -49,6 +49,8 @@ class Settings:
     spares: int = 2
     # The host's pdb relay (host/debugger.py), when serve runs in a terminal: children's breakpoint() talks to it.
     pdb_socket: str | None = None
+    # `serve --show-internal-frames`: tracebacks in the terminal show anvil-dev's and libraries' frames too.
+    show_internal_frames: bool = False
     # Secret values given here (`--secret`, ANVIL_DEV_SECRET_<NAME>), keyed as the variable's suffix.
     secrets: Mapping[str, str] = field(default_factory=dict)
     # Encryption keys given here (ANVIL_DEV_ENCRYPTION_KEY_<NAME>), keyed likewise.

@@ -113,7 +113,9 @@ class Reply:
     "output"}`), encoded once where the call ran; the host writes it out as it is. The other fields
     are for the host only and never reach a client: the error (for the status code, the terminal
     and the console), a new session id after a login, the user the call ran as (for the console),
-    and whether `objects` holds media (then the host adds download URLs).
+    and whether `objects` holds media (then the host adds download URLs). `frames` is a failed call's
+    traceback with function names and source lines (`anvil_dev.tracebacks`), for the serve terminal,
+    the console and `anvil-dev call`; clients get Anvil's `[file, line]` trace in `error` only.
     """
 
     body: bytes
@@ -121,6 +123,7 @@ class Reply:
     session_id: str | None = None
     user: str | None = None
     has_media: bool = False
+    frames: list[dict[str, Any]] | None = None
     _message: Message | None = field(default=None, repr=False)
 
     @classmethod

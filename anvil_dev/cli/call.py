@@ -57,6 +57,12 @@ def _parse_arg(text: str) -> Any:
     "--last", "last_name", metavar="NAME", help="Run the newest logged call of function NAME again, as its caller."
 )
 @click.option("--recent", is_flag=True, help="List the server's recent calls (the ids --replay takes).")
+@click.option(
+    "--traceback",
+    "all_frames",
+    is_flag=True,
+    help="On an error, show anvil-dev's and libraries' frames of the server's traceback too, not only the app's.",
+)
 @pass_info
 def call_command(
     info: AppInfo,
@@ -71,10 +77,12 @@ def call_command(
     replay_id: int | None,
     last_name: str | None,
     recent: bool,
+    all_frames: bool,
 ) -> None:
     """Call server function NAME with ARGS (each parsed as JSON where it is valid JSON, else a string)."""
     from anvil_dev.client import check_url
 
+    shown = _Traceback(info, all_frames or info.traceback)
     try:
         url = check_url(url)
     except ValueError as e:
@@ -84,7 +92,9 @@ def call_command(
         cli_token = info.app.cli_token()
         if recent:
             sys.exit(_run_recent(url, cli_token))
-        sys.exit(_run_replay(url, cli_token, replay_id, last_name, as_json=as_json, media_dir=Path(media_dir)))
+        sys.exit(
+            _run_replay(url, cli_token, replay_id, last_name, as_json=as_json, media_dir=Path(media_dir), shown=shown)
+        )
     if http_method is not None:
         sys.exit(_run_http(url, http_method, name or "", list(args)))
     if not name or not name.strip():
@@ -110,8 +120,32 @@ def call_command(
         as_user=as_user,
         token=token,
         media_dir=Path(media_dir),
+        shown=shown,
     )
     sys.exit(code)
+
+
+class _Traceback:
+    """How `call` shows a failed call's server traceback: the app's frames, or every frame."""
+
+    def __init__(self, info: AppInfo | None = None, internal: bool = False) -> None:
+        self.info = info
+        self.internal = internal
+
+    def failure(self, conn: Any, call_id: int | None) -> dict[str, Any] | None:
+        """The call's frames from the server (names, source lines); None without the app's CLI token."""
+        if call_id is None or self.info is None:
+            return None
+        try:
+            token = self.info.app.cli_token()
+        except (click.ClickException, OSError):
+            return None  # not run in the app's directory: the wire trace's files and lines only
+        return conn.failure(call_id, token=token)
+
+    def lines(self, error: dict[str, Any], frames: list[dict[str, Any]] | None) -> list[str]:
+        from anvil_dev import tracebacks
+
+        return tracebacks.format_lines(error, frames, internal=self.internal, hint="call --traceback shows them")
 
 
 def _fail(as_json: bool, type_name: str, message: str, code: int, prefix: str = "Error: ") -> NoReturn:
@@ -232,17 +266,25 @@ def _run(
     as_user: str | None = None,
     token: str | None = None,
     media_dir: Path = Path("."),
+    shown: _Traceback | None = None,
 ) -> int:
     """Make the call and print what came back: the result on stdout, the function's output and errors on stderr."""
     # Imported here: the client pulls in requests, which every other command can do without.
     from anvil_dev.client import connect
 
     conn = connect(url, as_user=as_user, token=token, client_tag="cli")
-    return _show(conn, lambda: conn.call(name, *args, **kwargs), as_json, media_dir)
+    return _show(conn, lambda: conn.call(name, *args, **kwargs), as_json, media_dir, shown or _Traceback())
 
 
 def _run_replay(
-    url: str, token: str, call_id: int | None, last: str | None, *, as_json: bool = False, media_dir: Path = Path(".")
+    url: str,
+    token: str,
+    call_id: int | None,
+    last: str | None,
+    *,
+    as_json: bool = False,
+    media_dir: Path = Path("."),
+    shown: _Traceback | None = None,
 ) -> int:
     """`call --replay ID` / `--last NAME`: which call ran again (on stderr), then its result as `call` shows one."""
     from anvil_dev.client import ServerError, connect
@@ -259,7 +301,7 @@ def _run_replay(
         _say_replay(about)
         return result
 
-    return _show(conn, replay, as_json, media_dir)
+    return _show(conn, replay, as_json, media_dir, shown or _Traceback())
 
 
 def _say_replay(about: dict[str, Any]) -> None:
@@ -298,7 +340,7 @@ def _run_recent(url: str, token: str) -> int:
     return 0
 
 
-def _show(conn: Any, make_call: Callable[[], Any], as_json: bool, media_dir: Path) -> int:
+def _show(conn: Any, make_call: Callable[[], Any], as_json: bool, media_dir: Path, shown: _Traceback) -> int:
     from anvil_dev.client import ConnectionFailed, ServerError
 
     try:
@@ -308,16 +350,20 @@ def _show(conn: Any, make_call: Callable[[], Any], as_json: bool, media_dir: Pat
     except ServerError as e:
         if e.output:
             click.echo(e.output, err=True, nl=not e.output.endswith("\n"))
+        error = {"type": e.type, "message": e.message, "trace": e.trace}
+        call_id = e.call_id if e.replay is None else e.replay.get("id")
+        failure = shown.failure(conn, call_id)
+        frames = failure.get("frames") if failure else None
         if as_json:
-            click.echo(
-                json.dumps(
-                    {"error": {"type": e.type, "message": e.message, "trace": e.trace}}, default=str, ensure_ascii=False
-                )
-            )
+            out: dict[str, Any] = {"error": error}
+            if frames:
+                out["frames"] = frames
+            click.echo(json.dumps(out, default=str, ensure_ascii=False))
             return 1
-        click.secho(f"{e.type}: {e.message}", fg="red", err=True)
-        for file, line in e.trace or []:
-            click.echo(f"  at {file}, line {line}", err=True)
+        *trace, last = shown.lines(error, frames)
+        for line in trace:
+            click.echo(line, err=True)
+        click.secho(last, fg="red", err=True)
         return 1
     if conn.last_output:
         click.echo(conn.last_output, err=True, nl=not conn.last_output.endswith("\n"))

@@ -136,6 +136,12 @@ from anvil_dev.cli._context import AppInfo, pass_info
     metavar="https://...",
     help="The app's address as users reach it, behind a reverse proxy (anvil.server.get_app_origin()).",
 )
+@click.option(
+    "--show-internal-frames",
+    is_flag=True,
+    envvar="ANVIL_DEV_SHOW_INTERNAL_FRAMES",
+    help="Failed calls' tracebacks in this terminal show anvil-dev's and libraries' frames too, not only the app's.",
+)
 @pass_info
 def serve_command(
     info: AppInfo,
@@ -164,6 +170,7 @@ def serve_command(
     processes: int,
     threads: int,
     public_origin: str | None,
+    show_internal_frames: bool,
 ) -> None:
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
@@ -209,6 +216,7 @@ def serve_command(
             production=production,
             console=(not production) if console is None else console,
             public_origin=public_origin,
+            show_internal_frames=show_internal_frames,
         )
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None

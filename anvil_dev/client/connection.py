@@ -154,9 +154,25 @@ class Connection:
         if "error" in reply:
             err = reply["error"] or {}
             type_name = err.get("type") or "Error"
-            raise _error_class(type_name)(type_name, err.get("message", ""), err.get("trace"), self.last_output)
+            exc = _error_class(type_name)(type_name, err.get("message", ""), err.get("trace"), self.last_output)
+            call_id = resp.headers.get("X-Anvil-Dev-Call", "")
+            exc.call_id = int(call_id) if call_id.isdigit() else None
+            raise exc
         wire.decode(reply, self.registry, trusted=True)
         return reply
+
+    def failure(self, call_id: int, *, token: str) -> dict[str, Any] | None:
+        """How recent call `call_id` failed: {"error", "frames"}, the frames of its traceback with
+        function names and source lines (anvil_dev.tracebacks); None if the server cannot say.
+        `token` is the app's CLI token."""
+        try:
+            resp = self.http.get(
+                f"{self.url}/_/dev/calls/{call_id}", headers={"X-Anvil-Dev-Token": token}, timeout=self.timeout
+            )
+            data = resp.json() if resp.ok else None
+        except (requests.RequestException, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def login(self, email: str, password: str, remember: bool = False) -> Any:
         """Log this connection in (Anvil's anvil.users.login_with_email); returns the user row."""

@@ -15,6 +15,7 @@ class ServerError(Exception):
     type: str = "Error"
 
     replay: dict[str, Any] | None = None  # set by Connection.replay: {"id", "of", "command", "notes"}
+    call_id: int | None = None  # the call's id in the server's recent calls (Connection.failure reads it)
 
     def __init__(self, type_name: str, message: str, trace: list[Any] | None = None, output: str = "") -> None:
         super().__init__(message)

@@ -125,6 +125,8 @@ def import_app(app: AppDir) -> ErrorInfo | None:
     from anvil import _engine_hooks, _errors
 
     _engine_hooks.app_root = str(app.path)
+    deps = app.dependencies(loader._explicit_deps())[0]
+    _engine_hooks.code_roots = [(str(app.path), ""), *((str(d.path), d.path.name + "/") for d in deps)]
     try:
         loader.import_server_modules(app)
     except BaseException as e:  # noqa: BLE001 - any failure of user code is reported to callers
@@ -288,13 +290,14 @@ class ChildServer:
             self._threads[call_id] = threading.get_ident()
         output: list[str] = []
         session_id = user = None
+        frames = None
         try:
             if self.load_error is not None:
                 message: Message = {"error": self.load_error, "objects": []}
             else:
                 call = call_from_frame(frame)
                 outcome = _engine_hooks.execute(call, Caller.from_json(call.get("caller") or {}), output=output)
-                message, session_id, user = outcome.message, outcome.session_id, outcome.user
+                message, session_id, user, frames = outcome.message, outcome.session_id, outcome.user, outcome.frames
         except CallInterrupted:
             message = timeout_error()
         except Exception as e:  # noqa: BLE001 - a failure of ours must still answer the caller
@@ -311,7 +314,12 @@ class ChildServer:
             encoded = encode_message(message)
         body = with_output(encoded, _capped("".join(output)))
         reply = Reply(
-            body=body, error=message.get("error"), session_id=session_id, user=user, has_media=has_media(message)
+            body=body,
+            error=message.get("error"),
+            session_id=session_id,
+            user=user,
+            has_media=has_media(message),
+            frames=frames if "error" in message else None,
         )
         try:
             self.chan.send_reply(call_id, reply)

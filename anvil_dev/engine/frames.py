@@ -53,6 +53,8 @@ def reply_head(call_id: str | None, reply: Reply) -> dict[str, Any]:
         head["user"] = reply.user
     if reply.has_media:
         head["has_media"] = True
+    if reply.frames:
+        head["frames"] = reply.frames
     return head
 
 
@@ -66,6 +68,7 @@ def to_reply(frame: Frame) -> Reply:
         session_id=head.get("session_id"),
         user=head.get("user"),
         has_media=bool(head.get("has_media")),
+        frames=head.get("frames"),
     )
 
 

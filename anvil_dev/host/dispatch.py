@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import click
 
+from anvil_dev import tracebacks
 from anvil_dev.engine.frames import printed_output
 from anvil_dev.host.replay import CallRing, Recorded
 from anvil_dev.protocol import (
@@ -44,9 +45,16 @@ class Dispatcher:
     """Anvil's dispatch order: native handlers, then uplink registrations, then server modules."""
 
     def __init__(
-        self, engine: CallEngine, bus: EventBus | None = None, origin: str = "", recent: CallRing | None = None
+        self,
+        engine: CallEngine,
+        bus: EventBus | None = None,
+        origin: str = "",
+        recent: CallRing | None = None,
+        show_internal_frames: bool = False,
     ) -> None:
         self.engine = engine
+        # A failed call's traceback in the terminal: the app's frames, or anvil-dev's and libraries' too.
+        self.show_internal_frames = show_internal_frames
         self.bus = bus
         # The calls the console's log shows, kept for replay (host/replay.py).
         self.recent = recent if recent is not None else CallRing()
@@ -111,6 +119,11 @@ class Dispatcher:
                 fg="yellow",
                 err=True,
             )
+            trace = tracebacks.format_lines(
+                err, reply.frames, internal=self.show_internal_frames, hint="serve --show-internal-frames shows them"
+            )[:-1]  # its last line, the error, is the line above
+            if trace:
+                click.echo("".join(f"  {_printable(line, 300)}\n" for line in trace), err=True, nl=False)
         if entry is not None:
             self.recent.finish(entry, reply)
             if self.bus is not None:
@@ -133,6 +146,7 @@ class Dispatcher:
                 "ok": reply.ok,
                 "error_type": err.get("type"),
                 "error_message": err.get("message"),
+                "frames": reply.frames if reply.error is not None else None,
                 "time": time.time(),
             },
         )

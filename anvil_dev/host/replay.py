@@ -59,6 +59,8 @@ class Recorded:
     result: bytes | None = None  # the reply body, when small enough to keep
     result_size: int = 0
     kept: bool = True  # still in the ring (its bytes count against the ring's budget)
+    error: dict[str, Any] | None = None  # Anvil's error, as the caller got it
+    frames: list[dict[str, Any]] | None = None  # the error's traceback (anvil_dev.tracebacks), host-only
 
     def summary(self) -> dict[str, Any]:
         """What the console's and the CLI's listings show of it."""
@@ -72,6 +74,10 @@ class Recorded:
             "ok": self.ok,
             "replayable": self.message is not None,
         }
+
+    def failure(self) -> dict[str, Any]:
+        """How the call failed, for `anvil-dev call` and the console: the error and its frames."""
+        return {"id": self.id, "command": self.command, "ok": self.ok, "error": self.error, "frames": self.frames}
 
 
 @dataclass
@@ -139,6 +145,7 @@ class CallRing:
         keep = reply.body if len(reply.body) <= MAX_RESULT_BYTES else None
         with self._lock:
             entry.done, entry.ok, entry.user = True, reply.ok, reply.user
+            entry.error, entry.frames = dict(reply.error) if reply.error else None, reply.frames
             entry.result, entry.result_size = keep, len(reply.body)
             if keep is not None and entry.kept:
                 self._bytes += len(keep)

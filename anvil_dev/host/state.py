@@ -86,7 +86,7 @@ def build_state(app_dir: AppDir, engine: EngineLike, bus: BusLike, settings: Set
     # On a shared database every host signs with the database's key (a cookie from one is good on all).
     secret = services.current().secret_key if services.is_open() else app_dir.secret_key()
     store = services.current().media if services.is_open() else MediaStore(app_dir.media_dir)
-    dispatcher = Dispatcher(engine, bus, settings.origin)
+    dispatcher = Dispatcher(engine, bus, settings.origin, show_internal_frames=settings.show_internal_frames)
     return HostState(
         app_dir=app_dir,
         engine=engine,

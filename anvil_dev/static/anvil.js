@@ -649,6 +649,9 @@ async function post(command, args, kw) {
   } catch {
     throw new AnvilError("anvil.server.InternalError", `The server answered HTTP ${response.status} with no call result`);
   }
+  // A failed call's id in anvil-dev's recent calls: the dev console fetches its traceback by it.
+  const callId = response.headers.get("X-Anvil-Dev-Call");
+  if (callId && message && message.error) Object.defineProperty(message, "callId", { value: callId });
   return message;
 }
 
@@ -670,6 +673,7 @@ export async function callDetailed(name, args = [], kw = {}, options = {}) {
       const e = message.error;
       const err = new AnvilError(e.type || "anvil.server.InternalError", e.message || "", e.trace, output);
       err.ms = performance.now() - start;
+      if (message.callId) err.callId = message.callId;
       throw err;
     }
     await decodeMessage(message);

@@ -251,19 +251,44 @@ async function runCall(name, form, button, result) {
     showResult(result, { ok: true, value: r.value, output: r.output, ms: r.ms });
   } catch (e) {
     const err = e instanceof AnvilError ? e : new AnvilError("Error", String((e && e.message) || e));
-    showResult(result, { ok: false, error: err, output: err.output, ms: err.ms });
+    const failure = err.callId ? await api(`/calls/${encodeURIComponent(err.callId)}`).catch(() => null) : null;
+    showResult(result, { ok: false, error: err, output: err.output, ms: err.ms, frames: failure && failure.frames });
   } finally {
     button.disabled = false;
     status.textContent = "";
   }
 }
 
-function traceList(trace) {
-  if (!trace || !trace.length) return null;
-  return h("ol", { class: "trace" }, trace.map((t) => {
-    const [file, line] = Array.isArray(t) ? t : [t, ""];
-    return h("li", {}, h("code", {}, `${file}`), line !== "" ? h("span", { class: "muted" }, ` line ${line}`) : null);
+/**
+ * A server traceback, most recent call last: the app's frames, each with its function and source line;
+ * anvil-dev's and libraries' frames are there but hidden until the toggle shows them. `frames` come from
+ * the host (anvil_dev/tracebacks.py); without them, Anvil's wire trace ([file, line], innermost first).
+ */
+function traceView(error, frames) {
+  const list = frames && frames.length
+    ? frames
+    : (error.trace || []).filter(Array.isArray).slice().reverse().map(([file, line]) => ({ file, line, kind: "app" }));
+  if (!list.some((f) => f.kind === "app" || f.omitted)) return null;
+  const internal = list.filter((f) => !f.omitted && f.kind !== "app").length;
+  const ol = h("ol", { class: "trace" }, list.map((f) => {
+    if (f.omitted) return h("li", { class: "muted" }, `… ${f.omitted} frames left out …`);
+    return h("li", { class: f.kind === "app" ? "frame-app" : "frame-internal", hidden: f.kind !== "app" },
+      h("code", {}, String(f.file)), h("span", { class: "muted" }, ` line ${f.line}`),
+      f.name ? [h("span", { class: "muted" }, ", in "), h("code", { class: "frame-fn" }, String(f.name))] : null,
+      f.source ? h("pre", { class: "frame-src" }, String(f.source)) : null);
   }));
+  const label = h("div", { class: "section-label" }, "Traceback (most recent call last)");
+  if (internal) {
+    const toggle = h("button", { class: "btn btn-small frames-toggle", type: "button" }, `show ${internal} anvil-dev / library frames`);
+    toggle.addEventListener("click", () => {
+      const show = toggle.dataset.shown !== "1";
+      toggle.dataset.shown = show ? "1" : "";
+      for (const li of ol.querySelectorAll(".frame-internal")) li.hidden = !show;
+      toggle.textContent = `${show ? "hide" : "show"} ${internal} anvil-dev / library frames`;
+    });
+    label.append(" ", toggle);
+  }
+  return h("div", { class: "traceback" }, label, ol);
 }
 
 function showResult(el, r) {
@@ -277,9 +302,9 @@ function showResult(el, r) {
   if (r.ok) {
     el.append(h("pre", { class: "value", html: renderValue(r.value) }));
   } else {
+    const tv = traceView(r.error, r.frames);
+    if (tv) el.append(tv);
     el.append(h("div", { class: "error-line" }, h("strong", {}, r.error.type), ": ", r.error.message));
-    const tl = traceList(r.error.trace);
-    if (tl) el.append(h("div", { class: "section-label" }, "Traceback (most recent call last)"), tl);
   }
   if (r.output) el.append(h("div", { class: "section-label" }, "Output"), h("pre", { class: "output" }, r.output));
 }
@@ -731,12 +756,12 @@ function addLog(item) {
 // ---- replay: run a logged call again, as its caller, and show both results side by side -----------------
 
 /** A reply message as showResult takes it (values decoded; media downloaded where still available). */
-async function replyResult(message) {
+async function replyResult(message, frames) {
   if (!message) return null;
   const output = message.output || "";
   if (message.error) {
     const e = message.error;
-    return { ok: false, error: new AnvilError(e.type || "Error", e.message || "", e.trace, output), output };
+    return { ok: false, error: new AnvilError(e.type || "Error", e.message || "", e.trace, output), output, frames };
   }
   try {
     await decodeMessage(message);
@@ -767,8 +792,8 @@ async function replayCall(d, item, button) {
   try {
     const r = await api(`/calls/${encodeURIComponent(d.id)}/replay`, { method: "POST", body: "{}" });
     const original = r.original || {};
-    const before = await replyResult(original.reply);
-    const after = await replyResult(r.reply);
+    const before = await replyResult(original.reply, original.frames);
+    const after = await replyResult(r.reply, r.frames);
     const missing = original.result_size ? `its result (${original.result_size} bytes) was too large to keep` : "not kept";
     const grid = h("div", { class: "replay-grid" },
       resultColumn(`Original #${r.of}`, before, missing),
@@ -796,7 +821,10 @@ const onEvent = {
         d.replay_of ? h("span", { class: "tag tag-replay" }, `replay of #${d.replay_of}`) : null,
       ],
       right: ms(d.duration_ms),
-      detail: ok ? null : [h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""],
+      detail: ok ? null : [
+        traceView({ trace: [] }, d.frames),
+        h("div", {}, h("strong", {}, d.error_type || "Error"), d.error_message ? `: ${d.error_message}` : ""),
+      ],
     });
     if (d.id) {
       item.dataset.callId = String(d.id);

@@ -232,7 +232,7 @@ def test_without_a_terminal_the_call_says_how_to_debug(
         f"BreakpointUnavailable: breakpoint() at Debugged.py line {BREAK}, in doubled_plus_one: anvil-dev serve "
         "is not running in a terminal, so pdb has nowhere to prompt - run `anvil-dev serve` in a terminal with "
         "its input not redirected, and the prompt opens there"
-    ) in result.stderr.splitlines()[0]
+    ) in result.stderr.splitlines()[-1]
 
 
 def requests_client(url: str) -> Any:

@@ -153,6 +153,15 @@ def calls_list() -> Response:
     return jsonify({"calls": summaries(current().dispatcher.recent.recent(limit(200, 200)))})
 
 
+@bp.get("/_/console/api/calls/<int:call_id>")
+def calls_failure(call_id: int) -> Response:
+    """A logged call's error with its traceback's frames (names and source lines), for its result panel."""
+    entry = current().dispatcher.recent.get(call_id)
+    if entry is None:
+        return error(404, f"no call #{call_id} in the recent calls")
+    return jsonify(entry.failure())
+
+
 @bp.post("/_/console/api/calls/<int:call_id>/replay")
 def calls_replay(call_id: int) -> Response:
     """Run a logged call again as its caller; answers with the replay's reply and the original's beside it."""
@@ -172,8 +181,10 @@ def calls_replay(call_id: int) -> Response:
             "command": original.command,
             "notes": done.notes,
             "reply": _with_urls(state, done.reply.message()),
+            "frames": done.reply.frames,
             "original": {
                 "ok": original.ok,
+                "frames": original.frames,
                 "user": original.user,
                 "result_size": original.result_size,
                 "reply": _with_urls(state, json.loads(original.result)) if original.result else None,

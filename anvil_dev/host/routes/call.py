@@ -16,6 +16,9 @@ from anvil_dev.services.mediastore import MediaStore
 
 MAX_JSON_BODY = 16 << 20
 AS_HEADER = "X-Anvil-Dev-As"
+# On a failed call's response: its id in the recent calls, where `anvil-dev call` and the console find
+# its traceback with names and source lines (/_/dev/calls/ID, /_/console/api/calls/ID).
+CALL_ID_HEADER = "X-Anvil-Dev-Call"
 CLIENT_HEADER = "X-Anvil-Dev-Client"
 
 bp = Blueprint("call", __name__)
@@ -49,8 +52,11 @@ def call() -> Response:
     caller, new_session = _caller(state)
     # The body as the client sent it goes on to the child, which parses it once more: cheaper than
     # encoding the parsed call again (a multipart call's media ids are rewritten, so it is encoded).
-    reply = state.dispatcher.call(msg, caller, raw=raw)
-    return reply_response(state, reply, new_session)
+    reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw)
+    resp = reply_response(state, reply, new_session)
+    if entry is not None and not reply.ok:
+        resp.headers[CALL_ID_HEADER] = str(entry.id)
+    return resp
 
 
 def _parse_call(raw: bytes | str) -> Message:

@@ -67,3 +67,16 @@ def recent_calls() -> Response:
         state.cli_token, "Listing recent calls needs the token from the app's .anvil-dev/ directory"
     )
     return Response(json.dumps({"calls": summaries(state.dispatcher.recent.recent())}), mimetype="application/json")
+
+
+@bp.get("/_/dev/calls/<int:call_id>")
+def call_failure(call_id: int) -> Response:
+    """A recent call's error with its traceback's frames (names, source lines): `anvil-dev call` shows it."""
+    state = current()
+    security.require_cli_token(
+        state.cli_token, "A call's traceback needs the token from the app's .anvil-dev/ directory"
+    )
+    entry = state.dispatcher.recent.get(call_id)
+    if entry is None:
+        raise Refusal(404, "anvil.server.InternalError", f"No call #{call_id} in the server's recent calls")
+    return Response(json.dumps(entry.failure()), mimetype="application/json")

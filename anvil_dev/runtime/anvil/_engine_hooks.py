@@ -12,10 +12,14 @@ from typing import Any
 from anvil import _context, server
 from anvil._errors import error_dict, exception_from_error
 from anvil._registry import REGISTRY
-from anvil_dev import protocol, wire
+from anvil_dev import protocol, tracebacks, wire
 from anvil_dev.protocol import Caller, Message, Reply
 
 app_root: str | None = None
+# (directory, label) of the app's code and its dependencies': their frames are the app's in tracebacks.
+code_roots: list[tuple[str, str]] = []
+# Where a failed call's frames wait in CallState.cache: for `execute`, or for the nested_call that ran it.
+_FRAMES = "_error_frames"
 # Set by the engine: sends a call this process has no function for to the host, returns the reply.
 outbound: Callable[[Message, Caller], Reply] | None = None
 # Set by the users service when it loads: raises if the current caller may not call `reg`.
@@ -56,6 +60,7 @@ class Outcome:
     message: Message
     session_id: str | None = None  # a login moved the caller to this session: the host sends its cookie
     user: str | None = None  # the email of the user the call looked up, for the dev console's log
+    frames: list[tracebacks.Frame] | None = None  # a failed call's traceback (tracebacks.extract), host-only
 
 
 def execute(call: Message, caller: Caller, output: list[str] | None = None) -> Outcome:
@@ -68,7 +73,9 @@ def execute(call: Message, caller: Caller, output: list[str] | None = None) -> O
     if output is not None:
         state.output = output
     message = _run(reg, call, state, None)
-    outcome = Outcome(message, session_id=state.cache.get("session_rotated_to") or None)
+    outcome = Outcome(
+        message, session_id=state.cache.get("session_rotated_to") or None, frames=state.cache.pop(_FRAMES, None)
+    )
     user = state.cache.get("anvil.users.user")  # only when the call looked its user up
     if user is not None:
         try:
@@ -128,11 +135,22 @@ def _run(
         # ignore SIGINT), and re-raising them would end the process (fresh) or the call's thread
         # without a reply (persistent), leaving the caller to wait for the timeout.
         reply = {"error": error_dict(_storage_error(e), app_root), "objects": []}
+        state.cache[_FRAMES] = error_frames(e)
     finally:
         if parent is None:
             _finish_call(state)
         _context.pop(prev)
     return reply
+
+
+def error_frames(e: BaseException) -> list[tracebacks.Frame]:
+    """The traceback of a call's error, with a nested call's own frames after the call that made it."""
+    try:
+        frames = tracebacks.extract(e.__traceback__, code_roots)
+    except Exception:  # noqa: BLE001 - a traceback we cannot read must not cost the caller the error
+        return []
+    inner = getattr(e, "_anvil_dev_frames", None)
+    return frames + inner if isinstance(inner, list) else frames
 
 
 def _storage_error(e: BaseException) -> BaseException:
@@ -199,16 +217,24 @@ def nested_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any
     call["command"] = name
     caller = parent.caller().nested("server_module")
     reg = server.lookup(name)
+    frames = None
     if reg is not None:
         state = _context.CallState.for_call(caller, uuid.uuid4().hex[:10], name)
         reply = _run(reg, call, state, parent if _context.in_call() else None)
+        frames = state.cache.pop(_FRAMES, None)  # state.cache is the caller's when in a call
     elif outbound is not None:
         call["call_depth"] = parent.depth + 1
         reply = outbound(call, caller).message()
     else:
         reply = no_such_function(name)
     if "error" in reply:
-        raise exception_from_error(reply["error"])
+        exc = exception_from_error(reply["error"])
+        if frames:
+            try:
+                exc._anvil_dev_frames = frames  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):
+                pass
+        raise exc
     reply = copy.copy(reply)
     wire.decode(reply, REGISTRY, trusted=True)
     return reply.get("response")
