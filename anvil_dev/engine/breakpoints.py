@@ -4,10 +4,16 @@ Installed in every process that runs server code (before the app is imported, so
 set_trace` gets it too). The child has no terminal: pdb talks to the host's PdbRelay over a Unix
 socket instead, and the host lends it the serve terminal. Where serve has no terminal, the call fails
 at the breakpoint with a line saying how to debug instead.
+
+`q` at the prompt stops the call where it is: it fails with `DebuggerQuit` saying so (pdb's own
+BdbQuit, with no message, is what a quit raised before). Quitting pdb ends the program it debugs;
+here the program is the call, and the server goes on. DebuggerQuit is a BaseException, as
+KeyboardInterrupt is, so that an `except Exception:` around the breakpoint does not swallow it.
 """
 
 from __future__ import annotations
 
+import bdb
 import json
 import os
 import pdb
@@ -23,11 +29,18 @@ _NO_TERMINAL = (
     "serve` in a terminal with its input not redirected, and the prompt opens there"
 )
 
+# pdb's last line when `q` ends a session: the relay ends the session with it, not "the call runs on".
+QUIT_LINE = "-- pdb: session over, q quit the debugger: the call fails with DebuggerQuit --\n"
+
 _socket_path: str | None = None
 
 
 class BreakpointUnavailable(RuntimeError):
     """A breakpoint was reached where no debugger can take it."""
+
+
+class DebuggerQuit(BaseException):
+    """`q` at the pdb prompt: the call stops where it was and fails with this."""
 
 
 class _RelayedPdb(pdb.Pdb):
@@ -46,7 +59,20 @@ class _RelayedPdb(pdb.Pdb):
 
     def set_quit(self) -> None:
         super().set_quit()
+        try:
+            self._file.write(QUIT_LINE)
+        except (OSError, ValueError):
+            pass
         self._hang_up()
+
+    def trace_dispatch(self, frame: FrameType, event: str, arg: Any) -> Any:
+        try:
+            return super().trace_dispatch(frame, event, arg)
+        except bdb.BdbQuit:
+            raise DebuggerQuit(
+                f"the debugger was quit (q at the pdb prompt) at {_where(frame)}: the call stopped there; "
+                "c at the prompt lets a call run on"
+            ) from None
 
     def _hang_up(self) -> None:
         try:

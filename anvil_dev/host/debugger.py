@@ -20,7 +20,10 @@ import threading
 import time
 from typing import BinaryIO
 
+from anvil_dev.engine.breakpoints import QUIT_LINE
+
 SOCKET_NAME = "pdb.sock"
+_QUIT = QUIT_LINE.encode()
 
 
 class PdbRelay:
@@ -82,10 +85,11 @@ class PdbRelay:
                     "served; this call's timeout waits. c continues, q fails the call. --\n".encode()
                 )
                 conn.sendall(b"go\n")
-                self._relay(conn)
+                quitted = self._relay(conn)
                 # Counted before the terminal says so: the call is running again from here on.
                 self._session_over(pid)
-                self._write(b"-- pdb: session over, the call runs on --\n")
+                if not quitted:  # pdb's own last line said how a quit session ended
+                    self._write(b"-- pdb: session over, the call runs on --\n")
         except (OSError, ValueError):
             pass
         finally:
@@ -99,15 +103,18 @@ class PdbRelay:
             if since is not None:
                 self._stopped[pid] = self._stopped.get(pid, 0.0) + time.monotonic() - since
 
-    def _relay(self, conn: socket.socket) -> None:
-        """Copy pdb's output to the terminal and the terminal's input to pdb until pdb hangs up."""
+    def _relay(self, conn: socket.socket) -> bool:
+        """Copy pdb's output to the terminal and the terminal's input to pdb until pdb hangs up;
+        True if `q` ended the session."""
         term = self._in.fileno()
+        tail = b""
         while True:
             ready, _, _ = select.select([conn.fileno(), term], [], [])
             if conn.fileno() in ready:
                 data = conn.recv(65536)
                 if not data:
-                    return
+                    return tail.endswith(_QUIT)
+                tail = (tail + data)[-len(_QUIT) :]
                 self._write(data)
             if term in ready:
                 line = os.read(term, 65536)

@@ -70,6 +70,16 @@ DEBUGGED = """
         answer = "endpoint " + params.get("q", "")
         breakpoint()
         return answer
+
+
+    @anvil.server.callable
+    def guarded():
+        try:
+            breakpoint()
+            went_on = "ran on"
+        except Exception:
+            return "swallowed"
+        return went_on
 """
 
 
@@ -174,6 +184,39 @@ def test_breakpoint_steps_prints_and_continues(terminal_server: Callable[..., Te
     out, err = call.communicate(timeout=60)
     assert (out, call.returncode) == ("41\n", 0), err
     assert TRACEBACK not in err
+
+
+QUIT_LINE = "-- pdb: session over, q quit the debugger: the call fails with DebuggerQuit --"
+
+
+@pytest.mark.parametrize("mode", ["fresh", "keep-server-running"])
+def test_q_at_the_prompt_fails_the_call_saying_so(terminal_server: Callable[..., TerminalServer], mode: str) -> None:
+    """`q` stops the call where it is, with an error that says the debugger was quit (not a bare BdbQuit), past
+    an `except Exception:` around the breakpoint; the server, and the next breakpoint, go on as before."""
+    server = terminal_server("--timeout", "1", *(["--keep-server-running"] if mode != "fresh" else []))
+    term = server.term
+    call = cli_call(server.url, "guarded")
+    term.expect(r"in guarded \(pid")
+    term.expect(PROMPT)
+    term.sendline("q")
+    term.expect_exact(QUIT_LINE)
+    out, err = call.communicate(timeout=60)
+    assert (out, call.returncode) == ("", 1), err
+    stopped_at = line_of('went_on = "ran on"')
+    assert err.splitlines()[-1] == (
+        f"DebuggerQuit: the debugger was quit (q at the pdb prompt) at Debugged.py line {stopped_at}, in guarded: "
+        "the call stopped there; c at the prompt lets a call run on"
+    ), err
+    assert "BdbQuit" not in err and TRACEBACK not in err
+    term.expect("guarded failed")
+    assert "the call runs on" not in term.before
+
+    again = cli_call(server.url, "doubled_plus_one", "1")
+    term.expect(r"in doubled_plus_one \(pid")
+    term.expect(PROMPT)
+    term.sendline("c")
+    term.expect("-- pdb: session over, the call runs on --")
+    assert again.communicate(timeout=60)[0] == "3\n"
 
 
 def test_set_trace_and_the_timeout_after_it(terminal_server: Callable[..., TerminalServer]) -> None:
