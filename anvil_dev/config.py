@@ -51,6 +51,11 @@ class Settings:
     pdb_socket: str | None = None
     # `serve --show-internal-frames`: tracebacks in the terminal show anvil-dev's and libraries' frames too.
     show_internal_frames: bool = False
+    # `serve --debug` / `--debugpy PORT`: an editor attaches with debugpy on 127.0.0.1:PORT and debugs every
+    # process that runs a call (engine/attach.py); calls have no timeout. `debugpy_state` is the anchor's
+    # state file, set by the host, read by children.
+    debugpy_port: int | None = None
+    debugpy_state: str | None = None
     # Secret values given here (`--secret`, ANVIL_DEV_SECRET_<NAME>), keyed as the variable's suffix.
     secrets: Mapping[str, str] = field(default_factory=dict)
     # Encryption keys given here (ANVIL_DEV_ENCRYPTION_KEY_<NAME>), keyed likewise.
@@ -160,6 +165,8 @@ def build(
     if memory is None and yaml_memory_limit is not None:
         memory = _yaml_memory_limit(yaml_memory_limit)
     limit = 30.0 if timeout is None else (float(timeout) if timeout > 0 else None)  # 0: no limit
+    if given.get("debugpy_port"):
+        limit = None  # a call stopped in the editor must not be killed at its deadline
     return Settings(
         app_path=str(Path(app_path).resolve()),
         persistent=persistent,

@@ -8,6 +8,8 @@ import click
 
 from anvil_dev.cli._context import AppInfo, pass_info
 
+DEBUGPY_PORT = 5678  # debugpy's own default, and what VS Code's launch.json examples use
+
 
 @click.command("serve")
 @click.option(
@@ -142,6 +144,21 @@ from anvil_dev.cli._context import AppInfo, pass_info
     envvar="ANVIL_DEV_SHOW_INTERNAL_FRAMES",
     help="Failed calls' tracebacks in this terminal show anvil-dev's and libraries' frames too, not only the app's.",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="ANVIL_DEV_DEBUG",
+    help=f"Let VS Code or PyCharm attach with debugpy on 127.0.0.1:{DEBUGPY_PORT} (see --debugpy).",
+)
+@click.option(
+    "--debugpy",
+    "debugpy_port",
+    type=click.IntRange(1, 65535),
+    envvar="ANVIL_DEV_DEBUGPY",
+    metavar="PORT",
+    help="Listen for an editor with debugpy on 127.0.0.1:PORT: every process that runs server code, fresh "
+    "children included, is debugged; calls have no timeout. Needs `pip install 'anvil-dev[debug]'`.",
+)
 @pass_info
 def serve_command(
     info: AppInfo,
@@ -171,6 +188,8 @@ def serve_command(
     threads: int,
     public_origin: str | None,
     show_internal_frames: bool,
+    debug: bool,
+    debugpy_port: int | None,
 ) -> None:
     """Serve the app, reloading server code on save."""
     from anvil_dev import config
@@ -183,6 +202,10 @@ def serve_command(
         raise click.ClickException(reason)
     from anvil_dev.host.server import serve
 
+    if debug and debugpy_port is None:
+        debugpy_port = DEBUGPY_PORT
+    if debugpy_port is not None:
+        _check_debugpy(debugpy_port, production)
     app = info.app
     smtp = {
         "host": smtp_host,
@@ -217,6 +240,7 @@ def serve_command(
             console=(not production) if console is None else console,
             public_origin=public_origin,
             show_internal_frames=show_internal_frames,
+            debugpy_port=debugpy_port,
         )
     except config.SettingsError as e:
         raise click.UsageError(str(e)) from None
@@ -235,6 +259,28 @@ def serve_command(
             serve_production(app, settings, processes=processes, threads=threads)
             return
         serve(app, settings)
+
+
+def _check_debugpy(port: int, production: bool) -> None:
+    """Refuse `--debug` where it cannot work, with what to do (not a failure inside the zygote)."""
+    import importlib.util
+    import socket
+
+    if production:
+        raise click.UsageError("--debug / --debugpy is for development: leave it out with --production")
+    if importlib.util.find_spec("debugpy") is None:
+        raise click.ClickException(
+            "--debug needs debugpy, which is not installed in the Python that runs anvil-dev: "
+            "`pip install 'anvil-dev[debug]'` (or `pip install debugpy`) there"
+        )
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise click.ClickException(
+                f"port {port} for debugpy is already in use (another `serve --debug`, or an editor's "
+                "debug session?) - choose another with --debugpy PORT or ANVIL_DEV_DEBUGPY=PORT"
+            ) from None
 
 
 def _check_database(url: str) -> None:

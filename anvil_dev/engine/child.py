@@ -192,8 +192,10 @@ class ChildServer:
         from anvil_dev import services
 
         self.max_response = services.current().settings.max_response_bytes
+        self.debugpy_state = services.current().settings.debugpy_state  # serve --debug: engine/attach.py
         self._pending: dict[str, _Slot] = {}
         self._threads: dict[str, int] = {}
+        self._interrupted: set[str] = set()  # calls an INTERRUPT was sent to
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._work: queue.SimpleQueue[Frame] = queue.SimpleQueue()
@@ -296,6 +298,10 @@ class ChildServer:
                 message: Message = {"error": self.load_error, "objects": []}
             else:
                 call = call_from_frame(frame)
+                if self.debugpy_state is not None and call.get("command") != WARM_COMMAND:
+                    from anvil_dev.engine import attach
+
+                    attach.debug_this_call(self.debugpy_state)
                 outcome = _engine_hooks.execute(call, Caller.from_json(call.get("caller") or {}), output=output)
                 message, session_id, user, frames = outcome.message, outcome.session_id, outcome.user, outcome.frames
         except CallInterrupted:
@@ -305,8 +311,12 @@ class ChildServer:
         finally:
             with self._lock:
                 self._threads.pop(call_id, None)
-                # An interrupt sent just as the call ended must not hit this thread's next call.
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
+                if call_id in self._interrupted:
+                    self._interrupted.discard(call_id)
+                    # An interrupt sent just as the call ended must not hit this thread's next call.
+                    # Only then: clearing leaves CPython 3.11's eval breaker set, and under a tracer
+                    # (debugpy, `serve --debug`) the next function call then spins for ever.
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
         encoded = encode_message(message)
         # The limit is on what the function returned: its printed output does not count.
         if len(encoded) > self.max_response and "response" in message:
@@ -327,10 +337,11 @@ class ChildServer:
             pass
 
     def _interrupt(self, call_id: str) -> None:
-        with self._lock:
+        with self._lock:  # held: the call's end must not clear this before it is set
             ident = self._threads.get(call_id)
-        if ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(CallInterrupted))
+            if ident is not None:
+                self._interrupted.add(call_id)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(CallInterrupted))
 
     # -- nested calls the host must route (uplinks, native services) -------------------------
 

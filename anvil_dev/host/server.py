@@ -17,6 +17,7 @@ from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import Engine
+from anvil_dev.engine.attach import Anchor
 from anvil_dev.host import listen, scheduler
 from anvil_dev.host.app import create_app
 from anvil_dev.host.debugger import PdbRelay
@@ -39,6 +40,7 @@ class _Server:
         self.uplink: UplinkHub | None = None
         self.scheduler: scheduler.Scheduler | None = None
         self.pdb: PdbRelay | None = None
+        self.debug_anchor: Anchor | None = None  # serve --debug (engine/attach.py)
         self.flask_app: Any = None
         self.hosts: Any = None
 
@@ -49,6 +51,11 @@ class _Server:
         if sys.stdin.isatty() and listen_here:
             self.pdb = PdbRelay(sys.stdin.buffer, sys.stdout.buffer)
             self.opts = self.opts.replace(pdb_socket=self.pdb.path)
+        if self.opts.debugpy_port:
+            self.debug_anchor = Anchor(self.opts.debugpy_port)
+            self.opts = self.opts.replace(debugpy_state=self.debug_anchor.state_path)
+            if not self.debug_anchor.wait_listening():
+                raise RuntimeError(f"debugpy did not start listening on 127.0.0.1:{self.opts.debugpy_port}")
         opts = self.opts
         # The services' AppDir: it carries Settings.data_dir, which every part of the host must use.
         app_dir = self.app_dir = services.open(self.app_dir, opts).app_dir
@@ -162,6 +169,11 @@ class _Server:
                     f"  client uplink (client permissions): anvil.server.connect("
                     f"{self.uplink.client_key!r}, url=...same...)"
                 )
+        if self.opts.debugpy_port:
+            click.echo(
+                f"  debugpy: attach VS Code or PyCharm to 127.0.0.1:{self.opts.debugpy_port}; "
+                "every process that runs server code is debugged, calls have no timeout"
+            )
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
 
@@ -184,6 +196,8 @@ class _Server:
             self.engine.stop()
         if self.pdb is not None:
             self.pdb.close()
+        if self.debug_anchor is not None:
+            self.debug_anchor.stop()
 
 
 def _tune_switch_interval() -> None:

@@ -190,6 +190,16 @@ SERVE_CASES: list[tuple[str, list[str], dict[str, str], bool | None, dict[str, A
         {"smtp": {"host": "opt"}},
     ),
     ("ANVIL_DEV_SCHEDULE_SPEEDUP", [], {"ANVIL_DEV_SCHEDULE_SPEEDUP": "60"}, None, {"schedule_speedup": 60.0}),
+    (
+        "--debug: debugpy's port, no timeout",
+        ["--debug", "--timeout", "5"],
+        {},
+        None,
+        {"debugpy_port": 5678, "timeout": None},
+    ),
+    ("--debugpy PORT", ["--debugpy", "5700"], {}, None, {"debugpy_port": 5700, "timeout": None}),
+    ("ANVIL_DEV_DEBUGPY", [], {"ANVIL_DEV_DEBUGPY": "5701"}, None, {"debugpy_port": 5701}),
+    ("--show-internal-frames", ["--show-internal-frames"], {}, None, {"show_internal_frames": True}),
 ]
 
 
