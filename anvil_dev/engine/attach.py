@@ -49,7 +49,10 @@ def anchor_main(port: int, state_path: str) -> None:
     import debugpy
 
     debugpy.configure(subProcess=False)  # children connect themselves (see the module's docstring)
-    debugpy.listen(("127.0.0.1", port))
+    try:
+        debugpy.listen(("127.0.0.1", port))
+    except Exception:  # noqa: BLE001 - the old adapter still holds the port: the host starts us again
+        sys.exit(2)
     import pydevd  # type: ignore[import-not-found]
 
     setup = pydevd.SetupHolder.setup or {}

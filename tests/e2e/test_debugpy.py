@@ -28,6 +28,22 @@ DEBUGGEE = """
     def tripled(n):
         result = n * 3
         return result
+
+
+    @anvil.server.background_task
+    def counted(n):
+        total = n + 1
+        return total
+
+
+    @anvil.server.callable
+    def launch(n):
+        return anvil.server.launch_background_task("counted", n)
+
+
+    @anvil.server.callable
+    def outcome(task):
+        return task.is_completed() and task.get_return_value()
 """
 LINE = next(n for n, text in enumerate(textwrap.dedent(DEBUGGEE).splitlines(), 1) if "result = n * 3" in text)
 
@@ -96,6 +112,28 @@ def test_an_editor_attached_with_dap_stops_a_call_at_its_breakpoint(
         stop_and_continue(server, again, path, 7, timeout=1)
     finally:
         again.close()
+
+
+def test_a_background_task_stops_at_its_breakpoint(app_dir: Path, server_factory: Callable[..., ServerProcess]) -> None:
+    write_module(app_dir, "Debuggee", DEBUGGEE)
+    port = free_port()
+    server = server_factory(app_dir, "--debugpy", str(port))
+    path = str((app_dir / "server_code" / "Debuggee.py").resolve())
+    task_line = next(n for n, text in enumerate(textwrap.dedent(DEBUGGEE).splitlines(), 1) if "total = n + 1" in text)
+    editor = attach(port)
+    try:
+        editor.set_breakpoints(path, [task_line])
+        conn = server.client()
+        task = conn.call("launch", 41)
+        session, stopped = editor.wait_stopped()
+        thread = stopped["body"]["threadId"]
+        top = session.request("stackTrace", {"threadId": thread})["body"]["stackFrames"][0]
+        assert (top["source"]["path"], top["line"], top["name"]) == (path, task_line, "counted")
+        assert conn.call("outcome", task) is False  # stopped, so not completed
+        session.request("continue", {"threadId": thread})
+        assert wait_until(lambda: conn.call("outcome", task), what="the task to finish") == 42
+    finally:
+        editor.close()
 
 
 def test_debug_refuses_a_busy_port_in_one_line(app_dir: Path) -> None:
