@@ -148,7 +148,7 @@ DEBUGPY_PORT = 5678  # debugpy's own default, and what VS Code's launch.json exa
     "--debug",
     is_flag=True,
     envvar="ANVIL_DEV_DEBUG",
-    help=f"Let VS Code or PyCharm attach with debugpy on 127.0.0.1:{DEBUGPY_PORT} (see --debugpy).",
+    help=f"Let VS Code (or another DAP editor) attach with debugpy on 127.0.0.1:{DEBUGPY_PORT} (see --debugpy).",
 )
 @click.option(
     "--debugpy",

@@ -1,4 +1,4 @@
-"""`serve --debug`: VS Code or PyCharm attached with debugpy to every process that runs server code.
+"""`serve --debug`: VS Code (or another DAP editor) attached with debugpy to every process that runs server code.
 
 Why not `debugpy.listen` in the zygote, and let debugpy follow its forks: measured, that hangs or
 breaks in three ways. (1) A process debugpy traces spun for ever at its next function call once

@@ -171,7 +171,7 @@ class _Server:
                 )
         if self.opts.debugpy_port:
             click.echo(
-                f"  debugpy: attach VS Code or PyCharm to 127.0.0.1:{self.opts.debugpy_port}; "
+                f"  debugpy: attach VS Code (or another DAP editor) to 127.0.0.1:{self.opts.debugpy_port}; "
                 "every process that runs server code is debugged, calls have no timeout"
             )
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)

@@ -94,7 +94,7 @@ def test_an_editor_attached_with_dap_stops_a_call_at_its_breakpoint(
     port = free_port()
     extra = ["--keep-server-running"] if mode != "fresh" else []
     server = server_factory(app_dir, "--debugpy", str(port), "--timeout", "1", *extra)
-    assert f"debugpy: attach VS Code or PyCharm to 127.0.0.1:{port}" in server.output
+    assert f"debugpy: attach VS Code (or another DAP editor) to 127.0.0.1:{port}" in server.output
     assert server.client().call("tripled", 2) == 6  # no editor yet: calls run as ever
     path = str((app_dir / "server_code" / "Debuggee.py").resolve())
 
