@@ -70,7 +70,8 @@ def test_the_bundle_holds_the_apps_modules_designers_and_a_trimmed_stdlib(tmp_pa
     std, runtime, mine = _groups(bundle.script)
     assert "Shop.Form1" in mine and mine["Shop.Form1"][3] == 1
     assert "Form1Template" in mine["Shop.Form1._anvil_designer"][1]
-    assert "anvil._wire" in runtime and "anvil._components" in runtime
+    assert "anvil._wire" in runtime and "anvil._components" in runtime and runtime["anvil._components"][3] == 1
+    assert {"anvil._components.base", "anvil._components.inputs", "anvil._components.repeating"} <= set(runtime)
     assert "datetime" in std and "_strptime" in std  # wire parses dates with strptime
     assert "typing" not in std and "json" not in std and "argparse" not in std
     assert len(bundle.script) < 1_500_000  # brython_stdlib.js is 5 MB

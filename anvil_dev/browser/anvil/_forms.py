@@ -63,7 +63,7 @@ class FormMixin:
             return
         self._components_ready = True
         spec = self._anvil_spec
-        base = [b for b in type(self).__mro__ if b.__module__ == "anvil._components" and issubclass(b, C.Component)]
+        base = [b for b in type(self).__mro__ if C.is_builtin(b) and issubclass(b, C.Component)]
         container_spec = spec.get("container") or {}
         item = properties.pop("item", {})
         base[0].__init__(self, **dict(container_spec.get("properties") or {}))
