@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib.util
 import json
 import threading
 from collections.abc import Mapping
@@ -42,10 +43,22 @@ def brython_dir() -> Path | None:
     return data if (data / "brython.js").is_file() else None
 
 
+def plotly_js() -> Path | None:
+    """The installed plotly package's plotly.min.js (what a Plot draws with), or None. Found without
+    importing plotly, which takes a second."""
+    spec = importlib.util.find_spec("plotly")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path
+    return None
+
+
 @dataclass
 class Bundle:
     script: bytes  # the JS that fills Brython's VFS
     etag: str
+    uses_plot: bool = False  # a Form has a Plot, or client code imports plotly: the page preloads plotly.js
 
 
 _bundles: dict[tuple[Any, ...], Bundle] = {}
@@ -65,6 +78,7 @@ class ClientCode:
         self.app_dir = app_dir
         found, _missing = app_dir.dependencies(deps)
         self.deps = found
+        self.types_seen: set[str] = set()  # component types the templates read so far name
         self.dep_ids: dict[str, str] = {}
         for dep in app_dir.config.get("dependencies") or []:
             if isinstance(dep, dict):
@@ -109,7 +123,7 @@ class ClientCode:
         parts = [p for p in url_path.split("/") if p]
         if not parts or any(p.startswith(".") or p == "__pycache__" for p in parts) or not parts[-1].endswith(".py"):
             return None
-        if parts[0] == "anvil":
+        if parts[0] in ("anvil", "plotly"):
             return self._runtime_module(parts)
         roots = self._roots()
         if parts[0] in roots:
@@ -162,8 +176,7 @@ class ClientCode:
 
     def _runtime_files(self) -> list[tuple[str, Path]]:
         files = [("anvil._wire", WIRE_FILE)]
-        root = BROWSER_DIR / "anvil"
-        for f in sorted(root.rglob("*.py")):
+        for f in sorted([*(BROWSER_DIR / "anvil").rglob("*.py"), *(BROWSER_DIR / "plotly").rglob("*.py")]):
             if "__pycache__" in f.parts:
                 continue
             rel = f.relative_to(BROWSER_DIR).with_suffix("").parts
@@ -248,13 +261,15 @@ class ClientCode:
                 if designer is not None:
                     app[name + "._anvil_designer"] = [".py", designer.source.decode(), []]
         wanted: set[str] = set()
+        uses_plot = "Plot" in self.types_seen
         for name, entry in {**runtime, **app}.items():
             found = clientbundle.imports_of(entry[1], name, len(entry) > 3, import_time_only=False)
             wanted |= {n for n in found if n in stdlib and n not in runtime and n not in app}
+            uses_plot = uses_plot or (name in app and "plotly" in {n.split(".")[0] for n in found})
         names = clientbundle.stdlib_closure(stdlib, wanted)
         std = {n: stdlib[n] for n in sorted(names)}
         script = clientbundle.script([std, runtime, app])
-        return Bundle(script, hashlib.sha1(script).hexdigest()[:16])
+        return Bundle(script, hashlib.sha1(script).hexdigest()[:16], uses_plot)
 
     # ---- forms ------------------------------------------------------------------------------
 
@@ -291,6 +306,8 @@ class ClientCode:
     def _resolve(self, node: Any, package: str) -> None:
         if isinstance(node, dict):
             t = node.get("type")
+            if isinstance(t, str):
+                self.types_seen.add(t)
             if isinstance(t, str) and t.startswith("form:"):
                 node["type"] = "form:" + self.form_module(t[5:], package)
             item_template = (
@@ -339,6 +356,9 @@ class ClientCode:
         )
         bundle = self.bundle()
         modules = f'<script src="/_/client/modules.js?v={bundle.etag}"></script>' if bundle else ""
+        if bundle is not None and bundle.uses_plot:
+            # Fetched while Brython starts; the first Plot drawn runs it (anvil._components.plot).
+            modules += '\n<link rel="preload" href="/_/client/plotly.min.js" as="script">'
         return PAGE.format(
             title=html.escape(self.title()),
             theme_css=theme_css,

@@ -6,7 +6,7 @@ from anvil import _replay
 from anvil._components import (  # noqa: F401
     Button, Canvas, CheckBox, ColumnPanel, Component, ComponentTag, Container, DataGrid, DataRowPanel,
     DatePicker, DropDown, FileLoader, FlowPanel, GridPanel, HtmlPanel, HtmlTemplate, Image, Label, LinearPanel,
-    Link, RadioButton, RepeatingPanel, RichText, Spacer, TextArea, TextBox, Timer, XYPanel,
+    Link, Plot, RadioButton, RepeatingPanel, RichText, Spacer, TextArea, TextBox, Timer, XYPanel,
 )
 from anvil.media import BlobMedia, Media, URLMedia  # noqa: F401
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, request, send_from_directory
 
-from anvil_dev.clientcode import ClientCode, ClientCodeError, brython_dir
+from anvil_dev.clientcode import ClientCode, ClientCodeError, brython_dir, plotly_js
 from anvil_dev.host import security
 from anvil_dev.host.state import current
 
@@ -90,6 +90,8 @@ def module(name: str) -> Response:
 def runtime_file(name: str) -> Response:
     if name == "anvil.css":
         return send_from_directory(STATIC_DIR, "anvil.css", mimetype="text/css", max_age=0)
+    if name == "plotly.min.js":
+        return _plotly_script()
     if name not in ("brython.js", "brython_stdlib.js"):
         abort(404)
     data = brython_dir()
@@ -101,6 +103,19 @@ def runtime_file(name: str) -> Response:
         )
     # The files change only with the installed brython, so a day's caching makes warm loads cheap.
     return send_bytes(_read(data / name), "text/javascript", "public, max-age=86400")
+
+
+def _plotly_script() -> Response:
+    """plotly.js from the installed plotly package, for the page's Plots (never from a CDN)."""
+    path = plotly_js()
+    if path is None:
+        # A 404 makes the script's error event fire: the Plot says what is missing.
+        return Response(
+            "// plotly is not installed: pip install plotly (anvil-dev depends on it)\n",
+            status=404,
+            mimetype="text/javascript",
+        )
+    return send_bytes(_read(path), "text/javascript", "public, max-age=86400")
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,5 +11,6 @@ from anvil._components.media import Canvas, Image, Timer  # noqa: F401
 from anvil._components.panels import (  # noqa: F401
     ColumnPanel, FlowPanel, GridPanel, HtmlPanel, HtmlTemplate, LinearPanel, XYPanel,
 )
+from anvil._components.plot import Plot  # noqa: F401
 from anvil._components.repeating import DataGrid, DataRowPanel, RepeatingPanel  # noqa: F401
 from anvil._components.text import Button, Label, Link, RichText, Spacer  # noqa: F401
