@@ -66,6 +66,9 @@ def register_exception_type(name, cls):
     _exception_types[name] = cls
 
 
+_TABLE_TYPES = ("anvil.tables.Row", "anvil.tables.Table", "anvil.tables.SearchIterator")
+
+
 class _Registry(_wire.TypeRegistry):
     """Portable classes of client code, Rows, and Media that arrive as download URLs."""
 
@@ -74,8 +77,8 @@ class _Registry(_wire.TypeRegistry):
     def lookup(self, name, may_import=True):
         # Only the one fixed name imports a module (ours), so a sender cannot choose what loads.
         cls = self.classes.get(name)
-        if cls is None and name == "anvil.tables.Row":
-            import anvil.tables  # noqa: F401 - registers Row
+        if cls is None and name in _TABLE_TYPES:
+            import anvil.tables  # noqa: F401 - registers Row, Table, SearchIterator
             cls = self.classes.get(name)
         return cls
 

@@ -1,6 +1,11 @@
-"""`anvil.tables` in client code: rows the server sends (read, and passed back to it)."""
+"""`anvil.tables` in client code: `app_tables` and the rows, tables, views and searches that server
+functions return, read and written through the server's client functions
+(`anvil.private.tables.client.*`), which check every permission: a table's `client` setting, the
+views server code made, `client_hidden` columns. What they refuse arrives as Anvil's errors
+(`anvil.server.PermissionDenied`, `anvil.tables.NoSuchColumnError`)."""
 
 from anvil import server
+from anvil.tables._rows import Row, SearchIterator, Table, _call
 
 
 class TableError(server.AnvilWrappedError):
@@ -20,58 +25,77 @@ for _n, _c in (("anvil.tables.TableError", TableError), ("anvil.tables.NoSuchCol
     server.register_exception_type(_n, _c)
 
 
-class Row:
-    """A data table row sent by server code: its columns, and its id, table and MAC to send back."""
+class order_by:
+    """Sort a search by a column: `app_tables.x.search(tables.order_by("n", ascending=False))`."""
 
-    def __deserialize__(self, data, info):
-        self._spec = {k: data.get(k) for k in ("id", "table", "mac")}
-        self._data = dict(data.get("data") or {})
+    def __init__(self, column_name, ascending=True):
+        self.column_name = column_name
+        self.ascending = ascending
 
-    def __serialize__(self, info):
-        return dict(self._spec)
 
-    def __getitem__(self, key):
+server.REGISTRY.register(order_by, "anvil.tables.order_by")
+
+
+class fetch_only:
+    """Load only these columns of the rows a search finds (others are loaded when read)."""
+
+    def __init__(self, *only_cols, **linked_cols):
+        spec = dict.fromkeys(only_cols, True)
+        for col, only in linked_cols.items():
+            spec[col] = only.spec
+        self.spec = spec
+
+
+server.REGISTRY.register(fetch_only, "anvil.tables.fetch_only")
+
+
+class AppTables:
+    """The tables client code may use, by name (fetched from the server once per page)."""
+
+    _cache = None
+
+    def _all(self):
+        if AppTables._cache is None:
+            AppTables._cache = _call("get_app_tables") or {}
+        return AppTables._cache
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        table = self._all().get(name)
+        if table is None:
+            # Brython words it as Anvil does: "'AppTables' object has no attribute 'private'". A table
+            # whose client permission is 'none' is not listed for client code.
+            raise AttributeError(name)
+        return table
+
+    def __getitem__(self, name):
         try:
-            return self._data[key]
-        except KeyError:
-            raise NoSuchColumnError("No such column '%s'" % key)
-
-    def get(self, key, default=None):
-        return self._data.get(key, default)
-
-    def get_id(self):
-        return self._spec.get("id")
-
-    def keys(self):
-        return self._data.keys()
-
-    def items(self):
-        return self._data.items()
+            return self.__getattr__(name)
+        except AttributeError:
+            raise KeyError(name)
 
     def __iter__(self):
-        return iter(self._data.items())
+        return iter(self._all())
 
-    def __eq__(self, other):
-        return isinstance(other, Row) and other.get_id() == self.get_id()
-
-    def __hash__(self):
-        return hash(self.get_id())
-
-    def __repr__(self):
-        return "<anvil.tables.Row %s>" % self.get_id()
+    def __dir__(self):
+        return list(self._all())
 
 
-server.REGISTRY.register(Row, "anvil.tables.Row")
+app_tables = AppTables()
 
 
-class _AppTables:
-    def __getattr__(self, name):
-        raise TableError("app_tables.%s is not available to client code here: call a server function "
-                         "that reads the table (client access to tables is not supported yet)" % name)
+def get_table_by_id(table_id):
+    for t in app_tables._all().values():
+        if t._ref.get("id") == table_id:
+            return t
+    return None
 
 
-app_tables = _AppTables()
+class Transaction:
+    def __init__(self, *a, **kw):
+        raise RuntimeError("Transactions are for server code: call a server function that uses one")
 
 
-def order_by(column_name, ascending=True):
-    return {"column": column_name, "ascending": ascending}
+def in_transaction(*a, **kw):
+    raise RuntimeError("in_transaction is for server code: put the function in server_code/")
