@@ -10,6 +10,7 @@ from `form_template.yaml` (Anvil generates that file too; it is never in a repo)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import importlib.util
@@ -26,6 +27,7 @@ from anvil_dev import clientbundle
 from anvil_dev.appdir import AppDir
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+PAGE_FILE = Path(__file__).resolve().parent / "static" / "page.html"  # str.format: {{ }} are braces
 WIRE_FILE = Path(__file__).resolve().parent / "wire.py"
 
 
@@ -359,7 +361,7 @@ class ClientCode:
         if bundle is not None and bundle.uses_plot:
             # Fetched while Brython starts; the first Plot drawn runs it (anvil._components.plot).
             modules += '\n<link rel="preload" href="/_/client/plotly.min.js" as="script">'
-        return PAGE.format(
+        return _page_template().format(
             title=html.escape(self.title()),
             theme_css=theme_css,
             head_html=head_html,
@@ -368,26 +370,6 @@ class ClientCode:
         )
 
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<link rel="stylesheet" href="/_/client/anvil.css">
-{theme_css}
-{head_html}
-<script type="module" src="/_/anvil.js"></script>
-<script src="/_/client/brython.js"></script>
-{modules}
-</head>
-<body onload="brython({{pythonpath: ['/_/py'], debug: 1, indexedDB: true}})">
-<div id="anvil-root" data-boot="{boot}"></div>
-<div id="anvil-spinner" hidden><div class="anvil-spinner-dot"></div></div>
-<script type="text/python" id="anvil-boot">
-import anvil._boot
-anvil._boot.start()
-</script>
-</body>
-</html>
-"""
+@functools.lru_cache(maxsize=1)
+def _page_template() -> str:
+    return PAGE_FILE.read_text(encoding="utf-8")

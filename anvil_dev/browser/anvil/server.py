@@ -1,20 +1,18 @@
 """`anvil.server` in the browser: server calls that block the calling code, as on Anvil.
 
 A call is one synchronous POST to /_/call (the same route, codec and engine as every other
-caller), so `anvil.server.call` returns the value or raises the server's exception type. Brython
-has no suspensions: while the request is out the page does not repaint, so the spinner is put in
-the DOM before the request and taken out after it, and is never painted. Yielding a frame first
-would need the calling Python code to stop and go on later; the only way without suspensions is
-the dialogs' replay (run the handler again), which repeats every side effect before the call (an
-append, a counter) in every handler that calls the server, so it is not done for the spinner.
+caller), so `anvil.server.call` returns the value or raises the server's exception type. The page
+cannot repaint while the request is out, so the loading spinner is drawn by a frame in another
+process (see _spinner.py); `call_s` and `no_loading_indicator` leave it alone.
 """
 
 import builtins
 from anvil import _json as json
 
-from browser import document, window
+from browser import window
 
 from anvil import _replay
+from anvil import _spinner
 from anvil import _wire
 
 _registry_classes = {}
@@ -129,9 +127,6 @@ def _exception_from(err):
     return exc
 
 
-_spinner_depth = [0]
-
-
 def _post(body, content_type):
     xhr = window.XMLHttpRequest.new()
     xhr.open("POST", "/_/call", False)
@@ -150,10 +145,7 @@ def _call(indicator, fn_name, args, kwargs):
     msg = _wire.encode({"args": list(args), "kwargs": dict(kwargs)}, REGISTRY)
     msg["command"] = fn_name
     media_entries = [e for e in msg["objects"] if e.get("type") == ["DataMedia"]]
-    spinner = document.getElementById("anvil-spinner") if indicator else None
-    if spinner is not None:
-        _spinner_depth[0] += 1
-        spinner.removeAttribute("hidden")
+    spinning = _spinner.start() if indicator else False
     try:
         if media_entries:
             form = window.FormData.new()
@@ -166,10 +158,8 @@ def _call(indicator, fn_name, args, kwargs):
         else:
             status, text = _post(json.dumps(msg), "application/json")
     finally:
-        if spinner is not None:
-            _spinner_depth[0] -= 1
-            if _spinner_depth[0] <= 0:
-                spinner.setAttribute("hidden", "")
+        if spinning:
+            _spinner.stop()
     try:
         reply = json.loads(text)
     except Exception:
@@ -197,21 +187,7 @@ def call_s(fn_name, *args, **kwargs):
     return _call(False, fn_name, args, kwargs)
 
 
-class _NoLoadingIndicator:
-    def __enter__(self):
-        self._spinner = document.getElementById("anvil-spinner")
-        if self._spinner is not None:
-            self._id = self._spinner.id
-            self._spinner.id = "anvil-spinner-off"
-        return self
-
-    def __exit__(self, *exc):
-        if self._spinner is not None:
-            self._spinner.id = self._id
-        return False
-
-
-no_loading_indicator = _NoLoadingIndicator()
+no_loading_indicator = _spinner.NoLoadingIndicator()
 
 
 def get_app_origin(environment=None):

@@ -90,6 +90,9 @@ def module(name: str) -> Response:
 def runtime_file(name: str) -> Response:
     if name == "anvil.css":
         return send_from_directory(STATIC_DIR, "anvil.css", mimetype="text/css", max_age=0)
+    if name == "spinner.html":
+        # The loading spinner's frame (sandboxed, so Chromium gives it a process of its own).
+        return send_from_directory(STATIC_DIR, "spinner.html", mimetype="text/html", max_age=0)
     if name == "plotly.min.js":
         return _plotly_script()
     if name not in ("brython.js", "brython_stdlib.js"):
