@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from anvil_dev import clientbundle
+from anvil_dev import clientbundle, themecolors
 from anvil_dev.appdir import AppDir
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -345,15 +345,20 @@ class ClientCode:
         native = cfg.get("native_deps")
         if isinstance(native, dict) and isinstance(native.get("head_html"), str):
             head_html = native["head_html"]
-        theme_css = ""
+        try:
+            colors = themecolors.theme_colors(self.app_dir, self.deps)
+        except themecolors.ThemeError:
+            colors = {}  # /_/theme/theme.css says what is wrong, in the stylesheet
+        theme_css = f'<style id="anvil-theme-colors">\n{themecolors.root_css(colors)}</style>' if colors else ""
         if (self.app_dir.theme_assets / "theme.css").is_file() and "theme.css" not in head_html:
-            theme_css = '<link rel="stylesheet" href="/_/theme/theme.css">'
+            theme_css += '\n<link rel="stylesheet" href="/_/theme/theme.css">'
         boot = json.dumps(
             {
                 "package": self.app_dir.package_name,
                 "startup": self.startup(),
                 "standard_page": (self.app_dir.theme_assets / "standard-page.html").is_file(),
                 "last_event": last_event,
+                "theme_colors": colors,
             }
         )
         bundle = self.bundle()

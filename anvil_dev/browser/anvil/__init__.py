@@ -13,6 +13,24 @@ from anvil.media import BlobMedia, Media, URLMedia  # noqa: F401
 _open = [None]
 
 
+class _App:
+    """`anvil.app`: what client code can ask about the app it is part of."""
+
+    @property
+    def theme_colors(self):
+        """The theme's colour scheme (theme/parameters.yaml): name -> CSS colour."""
+        from anvil import _boot
+        return dict(_boot._boot.get("theme_colors") or {})
+
+    @property
+    def package_name(self):
+        from anvil import _boot
+        return _boot.package()
+
+
+app = _App()
+
+
 class Notification:
     """A message shown for `timeout` seconds (None: until clicked) at the top right."""
 

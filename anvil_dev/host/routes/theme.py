@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, send_from_directory
 
+from anvil_dev import themecolors
 from anvil_dev.appdir import AppDir
 from anvil_dev.host import console
 from anvil_dev.host.routes import client
@@ -35,7 +36,24 @@ def index() -> Response:
 
 @bp.get("/_/theme/<path:name>")
 def theme(name: str) -> Response:
-    return _asset(current().app_dir, name)
+    app_dir = current().app_dir
+    if name == "theme.css" and (app_dir.theme_assets / name).is_file():
+        return _theme_css(app_dir)
+    return _asset(app_dir, name)
+
+
+def _theme_css(app_dir: AppDir) -> Response:
+    """theme.css with its `%color:NAME%` placeholders as the colour scheme's CSS variables."""
+    css = (app_dir.theme_assets / "theme.css").read_text(encoding="utf-8", errors="replace")
+    deps, _missing = app_dir.dependencies(current().deps)
+    try:
+        css = themecolors.substitute(css, themecolors.theme_colors(app_dir, deps))
+    except themecolors.ThemeError as e:
+        comment = str(e).replace("*/", "* /")
+        css = f"/* anvil-dev: {comment} */\n{css}"
+    resp = Response(css, mimetype="text/css")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
 
 
 @bp.get("/_/anvil.js")

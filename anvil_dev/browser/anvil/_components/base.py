@@ -45,7 +45,9 @@ def _css(prop, fmt=None):
 def _color(v):
     v = str(v)
     if v.startswith("theme:"):
-        return "var(--anvil-color-%s, #2a6edc)" % v[6:].replace(" ", "-")
+        # The theme's colour scheme variable (anvil_dev/themecolors.py); an unknown name sets no
+        # colour, as on Anvil.
+        return "var(--anvil-color-%s)" % "".join(c if "a" <= c.lower() <= "z" or "0" <= c <= "9" else "-" for c in v[6:])
     return v
 
 
