@@ -180,3 +180,7 @@ def start():
     if _boot.get("startup"):
         _replay.run(_open_startup, _boot["startup"])
     document.body.setAttribute("data-anvil-ready", "1")
+    try:
+        window.setTimeout(window.anvilSpinnerFrame, 0)  # after the first Form is painted
+    except AttributeError:
+        pass
