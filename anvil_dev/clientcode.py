@@ -60,7 +60,6 @@ def plotly_js() -> Path | None:
 class Bundle:
     script: bytes  # the JS that fills Brython's VFS
     etag: str
-    uses_plot: bool = False  # a Form has a Plot, or client code imports plotly: the page preloads plotly.js
 
 
 _bundles: dict[tuple[Any, ...], Bundle] = {}
@@ -80,7 +79,6 @@ class ClientCode:
         self.app_dir = app_dir
         found, _missing = app_dir.dependencies(deps)
         self.deps = found
-        self.types_seen: set[str] = set()  # component types the templates read so far name
         self.dep_ids: dict[str, str] = {}
         for dep in app_dir.config.get("dependencies") or []:
             if isinstance(dep, dict):
@@ -263,15 +261,13 @@ class ClientCode:
                 if designer is not None:
                     app[name + "._anvil_designer"] = [".py", designer.source.decode(), []]
         wanted: set[str] = set()
-        uses_plot = "Plot" in self.types_seen
         for name, entry in {**runtime, **app}.items():
             found = clientbundle.imports_of(entry[1], name, len(entry) > 3, import_time_only=False)
             wanted |= {n for n in found if n in stdlib and n not in runtime and n not in app}
-            uses_plot = uses_plot or (name in app and "plotly" in {n.split(".")[0] for n in found})
         names = clientbundle.stdlib_closure(stdlib, wanted)
         std = {n: stdlib[n] for n in sorted(names)}
         script = clientbundle.script([std, runtime, app])
-        return Bundle(script, hashlib.sha1(script).hexdigest()[:16], uses_plot)
+        return Bundle(script, hashlib.sha1(script).hexdigest()[:16])
 
     # ---- forms ------------------------------------------------------------------------------
 
@@ -308,8 +304,6 @@ class ClientCode:
     def _resolve(self, node: Any, package: str) -> None:
         if isinstance(node, dict):
             t = node.get("type")
-            if isinstance(t, str):
-                self.types_seen.add(t)
             if isinstance(t, str) and t.startswith("form:"):
                 node["type"] = "form:" + self.form_module(t[5:], package)
             item_template = (
@@ -363,9 +357,6 @@ class ClientCode:
         )
         bundle = self.bundle()
         modules = f'<script src="/_/client/modules.js?v={bundle.etag}"></script>' if bundle else ""
-        if bundle is not None and bundle.uses_plot:
-            # Fetched while Brython starts; the first Plot drawn runs it (anvil._components.plot).
-            modules += '\n<link rel="preload" href="/_/client/plotly.min.js" as="script">'
         return _page_template().format(
             title=html.escape(self.title()),
             theme_css=theme_css,

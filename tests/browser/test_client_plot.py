@@ -108,8 +108,6 @@ def test_a_plot_draws_the_traces_a_server_call_returned(plot_server: ServerProce
     assert plot.bounding_box()["height"] == pytest.approx(380, abs=2)
     # From our host's copy of plotly.js, never a CDN.
     assert [u for u in page.requested if "plotly" in u] == [plot_server.url + "/_/client/plotly.min.js"]
-    html = page.content()
-    assert 'rel="preload" href="/_/client/plotly.min.js"' in html
     # A click on a bar reaches the Form's handler with the point's curve, index and values.
     bar = plot.locator(".barlayer .trace .point path").nth(3)
     box = bar.bounding_box()

@@ -82,19 +82,11 @@ def test_the_bundle_holds_the_apps_modules_designers_and_a_trimmed_stdlib(tmp_pa
 
 
 @pytest.mark.skipif(brython_dir() is None, reason="brython is not installed")
-def test_the_page_preloads_plotly_only_when_a_form_has_a_plot_or_code_imports_plotly(tmp_path: Path) -> None:
+def test_the_bundle_holds_the_plotly_shim_and_the_page_never_names_plotly_js(tmp_path: Path) -> None:
     app = scaffold(tmp_path / "Charts")
-    code = ClientCode(AppDir(app))
-    assert code.bundle().uses_plot is False  # type: ignore[union-attr]
-    assert "plotly.min.js" not in code.page()
     template = app / "client_code" / "Form1" / "form_template.yaml"
     template.write_text(template.read_text() + "- {type: Plot, name: plot_1, layout_properties: {}}\n")
     code = ClientCode(AppDir(app))
-    assert code.bundle().uses_plot is True  # type: ignore[union-attr]
-    assert '<link rel="preload" href="/_/client/plotly.min.js" as="script">' in code.page()
-    template.write_text(template.read_text().replace("- {type: Plot, name: plot_1, layout_properties: {}}\n", ""))
-    (app / "client_code" / "Charts.py").write_text("import plotly.graph_objects as go\n", encoding="utf-8")
-    assert ClientCode(AppDir(app)).bundle().uses_plot is True  # type: ignore[union-attr]
-    # The graph objects shim is in the runtime group, under the name client code imports.
-    runtime = _groups(ClientCode(AppDir(app)).bundle().script)[1]  # type: ignore[union-attr]
-    assert {"plotly", "plotly.graph_objects", "plotly.graph_objs"} <= set(runtime)
+    assert "plotly" not in code.page()  # plotly.js loads when a Plot is first drawn, not with the page
+    runtime = _groups(code.bundle().script)[1]  # type: ignore[union-attr]
+    assert {"plotly", "plotly.graph_objects", "plotly.graph_objs", "anvil._components.plot"} <= set(runtime)
