@@ -312,11 +312,14 @@ def main() -> None:
                     [sys.executable, str(ROOT / "bench" / "_subprocess_app.py"), str(sub_port), str(app), str(ROOT)],
                     sub_port,
                 )
-                servers["fresh"] = Server.anvil_dev(app, "--fresh")
-                servers["persistent"] = Server.anvil_dev(app, "--keep-server-running")
+                # An app directory each: serve holds a lock on its app, so that two never share one.
+                servers["fresh"] = Server.anvil_dev(make_app(tmp, "Fresh"), "--fresh")
+                servers["persistent"] = Server.anvil_dev(make_app(tmp, "Persistent"), "--keep-server-running")
                 if base is not None:
-                    servers["fresh@base"] = Server.anvil_dev(app, "--fresh", root=base)
-                    servers["persistent@base"] = Server.anvil_dev(app, "--keep-server-running", root=base)
+                    servers["fresh@base"] = Server.anvil_dev(make_app(tmp, "FreshBase"), "--fresh", root=base)
+                    servers["persistent@base"] = Server.anvil_dev(
+                        make_app(tmp, "PersistentBase"), "--keep-server-running", root=base
+                    )
                 modes = [k for k in servers if k not in ("floor", "subprocess")]
 
                 print("1. call latency, back to back (same HTTP client, same function; servers take turns in blocks)")
