@@ -71,6 +71,8 @@ class Engine:
         self._retiring: list[PersistentWorker] = []
         self._preloads: list[str] = []
         self._zygote: Forker | None = None
+        # The zygote and first template `launch` started, not yet waited for by `start`.
+        self._launched: tuple[Forker, Forker | None] | None = None
         # Fresh children fork from the template of the current generation, which has imported the
         # app already; None when the app cannot be forked that way (threads at import time).
         self._template: Forker | None = None
@@ -84,10 +86,29 @@ class Engine:
 
     # -- life cycle -----------------------------------------------------------------------------
 
+    def launch(self) -> None:
+        """Start the zygote and ask it for the first template without waiting for either, so that
+        their imports (the runtime, the app's modules) overlap whatever the caller does next (the
+        host imports Flask and builds its routes); `start` then waits for them."""
+        if self._launched is None:
+            zygote = self._start_forker(self.settings)
+            template = None
+            if not self.persistent:
+                try:
+                    template = zygote.spawn_template(self.generation)
+                except OSError:
+                    template = None  # start() tries again, and says why it failed
+            self._launched = (zygote, template)
+
     def start(self) -> None:
+        """Start the zygote (unless `launch` did) and wait until calls can be served."""
+        self.launch()
+        assert self._launched is not None
+        zygote, requested = self._launched
         self._preloads = loader.third_party_imports(self.app)
-        self._zygote = self._new_zygote()
-        template = self._new_template(self._zygote, self.generation) if not self.persistent else None
+        zygote.wait_ready()
+        self._zygote = zygote
+        template = self._new_template(zygote, self.generation, requested) if not self.persistent else None
         with self._lock:
             self._template = template
             self.top_up()
@@ -111,6 +132,8 @@ class Engine:
             self._template.stop()
         if self._zygote is not None:
             self._zygote.stop()
+        elif self._launched is not None:  # launched, but the host failed before `start`
+            self._launched[0].stop()
 
     # -- supervision ----------------------------------------------------------------------------
 
@@ -182,10 +205,11 @@ class Engine:
         zygote.wait_ready()
         return zygote
 
-    def _new_template(self, zygote: Forker, generation: int) -> Forker | None:
-        """A template for this generation of the code, or None where forking from one is not safe or failed."""
+    def _new_template(self, zygote: Forker, generation: int, requested: Forker | None = None) -> Forker | None:
+        """A template for this generation of the code (`requested` if already asked for), or None
+        where forking from one is not safe or failed."""
         try:
-            template = zygote.spawn_template(generation)
+            template = requested or zygote.spawn_template(generation)
         except OSError as e:
             log.warning("fresh calls will import the app themselves: %s", e)
             return None

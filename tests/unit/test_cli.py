@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +433,14 @@ def test_call_with_no_server_exits_2(connects: Connects) -> None:
     result = CliRunner().invoke(cli, ["call", "fn"])
     assert result.exit_code == 2
     assert "no anvil-dev server" in result.stderr
+
+
+def test_the_host_imports_flask_only_once_it_has_launched_the_engine() -> None:
+    """serve imports Flask, werkzeug and watchdog after the zygote has started, so that the two
+    processes' imports overlap (a cold start's first call comes that much sooner)."""
+    code = (
+        "import sys, anvil_dev.cli, anvil_dev.host.server; "
+        "print(sorted(m for m in ('flask', 'werkzeug.serving', 'watchdog', 'flask_sock') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -335,3 +335,36 @@ def test_a_call_that_crashes_its_child_is_not_run_again(start) -> None:
     assert reply.error is not None and reply.error["type"] == "anvil.server.ExecutionTerminatedError"
     ran = [c for t in zygote.templates for c in t.children if c.calls]
     assert [c.calls for c in ran] == [["crash"]]
+
+
+def test_launch_starts_the_zygote_and_template_without_waiting_and_start_waits_for_them(app: AppDir) -> None:
+    """The host launches the engine before its own imports, so that the zygote's run beside them."""
+    ready = threading.Event()
+    zygotes: list[FakeForker] = []
+
+    class Starting(FakeForker):
+        def wait_ready(self, timeout: float = 60) -> None:
+            assert ready.wait(timeout)
+
+    def factory(_settings: Settings) -> FakeForker:
+        zygotes.append(Starting())
+        return zygotes[-1]
+
+    engine = Engine(app, Settings(app_path=str(app.path), spares=2), forker_factory=factory)
+    engine.launch()  # returns while the zygote is still starting
+    [zygote] = zygotes
+    [template] = zygote.templates  # asked for at once: it imports the app as soon as the zygote can fork
+    started = threading.Thread(target=engine.start)
+    started.start()
+    started.join(0.05)
+    assert started.is_alive()  # start waits for the zygote
+    ready.set()
+    started.join(2)
+    try:
+        assert not started.is_alive()
+        assert zygotes == [zygote] and zygote.templates == [template]  # no second zygote or template
+        assert len(template.idle_spares()) == 2
+        assert call(engine, "add", 1).ok
+    finally:
+        engine.stop()
+    assert zygote.stopped
