@@ -67,6 +67,8 @@ class Engine:
         self._start_forker = forker_factory
         self._lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
+        # Threads whose fresh calls leave their spare's replacement to `hold_replacements`' release.
+        self._holding: set[int] = set()
         self._workers: list[PersistentWorker] = []
         self._retiring: list[PersistentWorker] = []
         self._preloads: list[str] = []
@@ -153,6 +155,22 @@ class Engine:
     def spawn_spare(self) -> None:
         """Fork one fresh child ahead of its call. Caller holds the lock."""
         self._spares.append(self._fresh_child())
+
+    def hold_replacements(self) -> Callable[[], None]:
+        """Until the returned function is called, fresh calls on this thread leave the fork of their
+        spare's replacement to it: the host calls it once the response has been sent, so that the
+        fork does not compete with writing the response (a call that takes the last spare still
+        replaces it at once)."""
+        ident = threading.get_ident()
+        with self._lock:
+            self._holding.add(ident)
+
+        def release() -> None:
+            with self._lock:
+                self._holding.discard(ident)
+                self.top_up()
+
+        return release
 
     def spawn_worker(self) -> PersistentWorker:
         """Fork one persistent worker of the current generation (it says READY once it has imported the app)."""
@@ -286,11 +304,14 @@ class Engine:
                 if self._stopping or self._zygote is None:
                     return Reply.from_message(unavailable("The server is shutting down"))
                 child = self._spares.popleft() if self._spares else self._fresh_child()
-                # Replace the spare now only if none is left; otherwise after this call, so that the
-                # fork and import of the next child do not compete with this call for the CPU.
+                # Replace the spare now only if none is left; otherwise after this call (or after its
+                # response, `hold_replacements`), so that the fork of the next child does not compete
+                # with this call for the CPU.
                 deferred = bool(self._spares)
                 if not deferred:
                     self.top_up()
+                elif threading.get_ident() in self._holding:
+                    deferred = False  # the holder's release tops up
             try:
                 reply = self._run_fresh(child, head, payload, started)
             finally:

@@ -6,7 +6,7 @@ test can hand in a stub engine without starting a process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +31,9 @@ class EngineLike(CallEngine, Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def reload(self, paths: list[str] | None = None) -> None: ...
+
+    def hold_replacements(self) -> Callable[[], None]:
+        """Fresh calls on this thread leave their spare's replacement until the returned function is called."""
 
 
 class BusLike(Protocol):

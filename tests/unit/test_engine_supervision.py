@@ -368,3 +368,20 @@ def test_launch_starts_the_zygote_and_template_without_waiting_and_start_waits_f
     finally:
         engine.stop()
     assert zygote.stopped
+
+
+def test_a_held_call_leaves_its_spares_replacement_until_the_release(start) -> None:
+    """The host holds replacements while it writes a call's response: the fork comes after it."""
+    engine, [zygote] = start(spares=3)
+    [template] = zygote.templates
+    release = engine.hold_replacements()
+    other = threading.Thread(target=lambda: call(engine, "add"))  # another thread holds nothing
+    other.start()
+    other.join(2)
+    wait_for(lambda: len(template.idle_spares()) == 3 and len(template.children) == 4)
+    assert call(engine, "add").ok
+    assert len(template.idle_spares()) == 2  # this thread's call is over, its replacement not yet forked
+    release()
+    wait_for(lambda: len(template.idle_spares()) == 3)
+    assert call(engine, "add").ok  # released: this thread's calls replace their spare as before
+    wait_for(lambda: len(template.idle_spares()) == 3 and len(template.children) == 6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ class CountingEngine:
 
     def reload(self, paths: list[str] | None = None) -> None:
         pass
+
+    def hold_replacements(self) -> Callable[[], None]:
+        return lambda: None
 
     def call(self, msg: Message, caller: Caller, raw: bytes | None = None) -> Reply:
         self.calls.append((msg, caller))

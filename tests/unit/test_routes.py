@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ class StubEngine:
         self.functions = functions or ["hello"]
         self.calls: list[tuple[Message, Caller]] = []
         self.reply: Message | None = None
+        self.events: list[str] = []
 
     def describe(self) -> dict[str, Any]:
         return {"functions": [{"name": n} for n in self.functions]}
@@ -40,8 +42,13 @@ class StubEngine:
     def reload(self, paths: list[str] | None = None) -> None:
         pass
 
+    def hold_replacements(self) -> Callable[[], None]:
+        self.events.append("hold")
+        return lambda: self.events.append("release")
+
     def call(self, msg: Message, caller: Caller, raw: bytes | None = None) -> Reply:
         self.calls.append((msg, caller))
+        self.events.append("call")
         if self.reply is not None:
             message = dict(self.reply)
             # As the engine's replies do, a new session id travels beside the body, not in it.
@@ -98,6 +105,15 @@ def test_call_reaches_the_engine_and_answers_its_reply(client: FlaskClient, engi
     msg, caller = engine.calls[0]
     assert msg["command"] == "hello"
     assert caller.client_type == "browser" and not caller.trusted and caller.ip == "127.0.0.1"
+
+
+def test_a_calls_spare_is_replaced_once_its_response_is_closed(client: FlaskClient, engine: StubEngine) -> None:
+    resp = client.post(
+        "/_/call", json={"command": "hello", "args": [1]}, headers={"Origin": "http://localhost"}, buffered=False
+    )
+    assert resp.status_code == 200 and engine.events == ["hold", "call"]  # not while the response is out
+    resp.close()
+    assert engine.events == ["hold", "call", "release"]
 
 
 def test_no_such_function_is_a_404_in_anvils_shape(client: FlaskClient) -> None:

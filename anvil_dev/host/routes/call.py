@@ -52,10 +52,18 @@ def call() -> Response:
     caller, new_session = _caller(state)
     # The body as the client sent it goes on to the child, which parses it once more: cheaper than
     # encoding the parsed call again (a multipart call's media ids are rewritten, so it is encoded).
-    reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw)
-    resp = reply_response(state, reply, new_session)
+    release = state.engine.hold_replacements()
+    try:
+        reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw)
+        resp = reply_response(state, reply, new_session)
+    except BaseException:
+        release()
+        raise
     if entry is not None and not reply.ok:
         resp.headers[CALL_ID_HEADER] = str(entry.id)
+    # werkzeug closes the response once it has written it: the spare's replacement is forked then,
+    # when the caller has its answer.
+    resp.call_on_close(release)
     return resp
 
 
