@@ -257,6 +257,10 @@ class ChildServer:
                     if not self._loaded:
                         self.load()
                     self._run_call(frame)
+                    # Exit once the host closes the socket, which it does after sending the
+                    # response: the exit (and the zygote's report of it) then does not compete with that.
+                    while self.chan.recv() is not None:
+                        pass
                     return
                 self._dispatch(frame)
             elif kind == FrameKind.REPLY:

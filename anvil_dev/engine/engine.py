@@ -67,8 +67,9 @@ class Engine:
         self._start_forker = forker_factory
         self._lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
-        # Threads whose fresh calls leave their spare's replacement to `hold_replacements`' release.
-        self._holding: set[int] = set()
+        # Threads whose fresh calls leave their spare's replacement to `hold_replacements`' release,
+        # with the children of those calls, closed then.
+        self._holding: dict[int, list[Child]] = {}
         self._workers: list[PersistentWorker] = []
         self._retiring: list[PersistentWorker] = []
         self._preloads: list[str] = []
@@ -158,17 +159,19 @@ class Engine:
 
     def hold_replacements(self) -> Callable[[], None]:
         """Until the returned function is called, fresh calls on this thread leave the fork of their
-        spare's replacement to it: the host calls it once the response has been sent, so that the
-        fork does not compete with writing the response (a call that takes the last spare still
-        replaces it at once)."""
+        spare's replacement, and the end of their child, to it: the host calls it once the response
+        has been sent, so that neither the fork nor the child's exit (which the zygote reports)
+        competes with writing the response. A call that takes the last spare still replaces it at once."""
         ident = threading.get_ident()
         with self._lock:
-            self._holding.add(ident)
+            self._holding[ident] = []
 
         def release() -> None:
             with self._lock:
-                self._holding.discard(ident)
+                done = self._holding.pop(ident, [])
                 self.top_up()
+            for child in done:
+                child.close()  # a fresh child exits once the host has closed its socket
 
         return release
 
@@ -307,23 +310,30 @@ class Engine:
                 # Replace the spare now only if none is left; otherwise after this call (or after its
                 # response, `hold_replacements`), so that the fork of the next child does not compete
                 # with this call for the CPU.
+                held = self._holding.get(threading.get_ident())
                 deferred = bool(self._spares)
                 if not deferred:
                     self.top_up()
-                elif threading.get_ident() in self._holding:
+                elif held is not None:
                     deferred = False  # the holder's release tops up
             try:
-                reply = self._run_fresh(child, head, payload, started)
+                reply = self._run_fresh(child, head, payload, started, keep_open=held is not None)
             finally:
                 if deferred:
                     with self._lock:
                         self.top_up()
             if reply is not None:
+                if held is not None:
+                    held.append(child)  # its socket is closed, and so the child ends, at the release
                 return reply
+            child.close()
         return Reply.from_message(terminated_error(None))
 
-    def _run_fresh(self, child: Child, head: dict[str, Any], payload: bytes, started: float) -> Reply | None:
-        """The call's reply from `child`, or None when the child died before the call reached it."""
+    def _run_fresh(
+        self, child: Child, head: dict[str, Any], payload: bytes, started: float, keep_open: bool = False
+    ) -> Reply | None:
+        """The call's reply from `child`, or None when the child died before the call reached it.
+        The child's socket is closed afterwards unless `keep_open` (a held call: see `hold_replacements`)."""
         deadline = started + self.timeout if self.timeout else None
         chan = child.chan
         watch = None
@@ -359,7 +369,8 @@ class Engine:
         except (OSError, ValueError):
             return Reply.from_message(terminated_error(child.wait_exit(2.0)))
         finally:
-            chan.close()
+            if not keep_open:
+                chan.close()
             if watch is not None:
                 assert self.memory is not None
                 self.memory.unwatch(watch)

@@ -379,9 +379,12 @@ def test_a_held_call_leaves_its_spares_replacement_until_the_release(start) -> N
     other.start()
     other.join(2)
     wait_for(lambda: len(template.idle_spares()) == 3 and len(template.children) == 4)
-    assert call(engine, "add").ok
+    served = call(engine, "add").message()["response"]["pid"]
     assert len(template.idle_spares()) == 2  # this thread's call is over, its replacement not yet forked
+    [child] = [c for c in template.children if c.pid == served]
+    assert child.chan.sock.fileno() != -1  # and its socket still open: the child exits at the release
     release()
     wait_for(lambda: len(template.idle_spares()) == 3)
+    assert child.chan.sock.fileno() == -1
     assert call(engine, "add").ok  # released: this thread's calls replace their spare as before
     wait_for(lambda: len(template.idle_spares()) == 3 and len(template.children) == 6)
