@@ -162,6 +162,8 @@ class Engine:
         spare's replacement, and the end of their child, to it: the host calls it once the response
         has been sent, so that neither the fork nor the child's exit (which the zygote reports)
         competes with writing the response. A call that takes the last spare still replaces it at once."""
+        if self.persistent:
+            return _nothing  # no spares: nothing to hold, and no lock to take twice more per call
         ident = threading.get_ident()
         with self._lock:
             self._holding[ident] = []
@@ -512,3 +514,7 @@ class Engine:
                 "import_error": {"type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"},
             }
         return frame.head
+
+
+def _nothing() -> None:
+    pass
