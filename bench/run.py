@@ -80,10 +80,13 @@ def interleaved(
     servers: dict[str, Server], n: int, block: int, measure: Callable[..., list[float]]
 ) -> dict[str, list[float]]:
     """`n` timings of each server, taken in turns of `block` calls: load from elsewhere on the machine
-    (two shared cores) then falls on every server alike. The subprocess baseline gets a tenth as many."""
+    (two shared cores) then falls on every server alike. The subprocess baseline gets a tenth as many.
+    The order of the turns reverses each round, so that no server always follows the same one (the
+    work a fresh or subprocess server leaves behind, exits and forks, lands on the next in line)."""
     out: dict[str, list[float]] = {k: [] for k in servers}
-    for _ in range(max(1, n // block)):
-        for k, srv in servers.items():
+    for i in range(max(1, n // block)):
+        turns = list(servers.items())
+        for k, srv in turns if i % 2 == 0 else reversed(turns):
             count = max(1, block // 10) if k == "subprocess" else block
             out[k] += measure(srv.url, count, warmup=1 if k == "subprocess" else 5)
     return out
