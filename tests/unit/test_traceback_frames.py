@@ -23,7 +23,7 @@ def test_a_deep_traceback_keeps_its_ends_and_says_how_many_frames_were_left_out(
     assert omitted == [{"omitted": depth - tracebacks.MAX_FRAMES}]
     assert frames[0]["name"] == "test_a_deep_traceback_keeps_its_ends_and_says_how_many_frames_were_left_out"
     assert frames[-1] == {
-        "file": "tests/test_tracebacks.py",
+        "file": "tests/" + os.path.basename(__file__),
         "line": 12,
         "name": "_recurse",
         "source": "return _recurse(n + 1)",
