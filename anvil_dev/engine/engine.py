@@ -21,14 +21,13 @@ from typing import Any
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine import loader, memory
+from anvil_dev.engine import fresh, loader, memory
 from anvil_dev.engine.forker import Child, Forker, ForkerFactory, start_zygote
-from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
-from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call_deadline, call_frame
+from anvil_dev.engine.frames import Channel, Frame
+from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call_frame
 from anvil_dev.protocol import (
     Caller,
     ChildMode,
-    FrameKind,
     Message,
     Reply,
     no_such_function,
@@ -40,7 +39,6 @@ from anvil_dev.protocol import (
 log = logging.getLogger("anvil_dev")
 
 Outbound = Callable[[Message, Caller], Reply]
-DESCRIBE_TIMEOUT_S = 60.0
 # Children a fresh call may find dead before it reached them, beyond the spares, before it fails.
 MAX_UNDELIVERED = 3
 
@@ -319,7 +317,7 @@ class Engine:
                 elif held is not None:
                     deferred = False  # the holder's release tops up
             try:
-                reply = self._run_fresh(child, head, payload, started, keep_open=held is not None)
+                reply = fresh.run_on_child(child, head, payload, started, self, keep_open=held is not None)
             finally:
                 if deferred:
                     with self._lock:
@@ -330,52 +328,6 @@ class Engine:
                 return reply
             child.close()
         return Reply.from_message(terminated_error(None))
-
-    def _run_fresh(
-        self, child: Child, head: dict[str, Any], payload: bytes, started: float, keep_open: bool = False
-    ) -> Reply | None:
-        """The call's reply from `child`, or None when the child died before the call reached it.
-        The child's socket is closed afterwards unless `keep_open` (a held call: see `hold_replacements`)."""
-        deadline = started + self.timeout if self.timeout else None
-        chan = child.chan
-        watch = None
-        try:
-            if child.exited.is_set():
-                return None
-            try:
-                chan.send(head, payload)
-            except OSError:
-                return None  # not (wholly) sent: the child cannot have started it
-            if self.memory is not None:
-                watch = self.memory.watch(child)
-            while True:
-                try:
-                    frame = chan.recv(deadline)
-                except FrameTimeout:
-                    deadline = call_deadline(self.debugger, child.pid, started, self.timeout)
-                    if deadline is None or deadline <= time.monotonic():
-                        raise
-                    continue
-                if frame is None:
-                    if watch is not None and self.memory is not None and self.memory.killed(watch):
-                        return Reply.from_message(terminated_error(-9))  # as the OOM killer's SIGKILL
-                    code = child.wait_exit(2.0)
-                    return None if child.never_forked else Reply.from_message(terminated_error(code))
-                if frame.kind == FrameKind.REPLY:
-                    return to_reply(frame)
-                if frame.kind == FrameKind.CALL:
-                    self.answer_nested(chan, frame)
-        except FrameTimeout:
-            child.kill()
-            return Reply.from_message(timeout_error())
-        except (OSError, ValueError):
-            return Reply.from_message(terminated_error(child.wait_exit(2.0)))
-        finally:
-            if not keep_open:
-                chan.close()
-            if watch is not None:
-                assert self.memory is not None
-                self.memory.unwatch(watch)
 
     def _call_persistent(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         with self._lock:
@@ -486,34 +438,12 @@ class Engine:
                     return self._description
                 generation = self.generation
                 child = (self._template or self._zygote or self._forker()).spawn(ChildMode.DESCRIBE, generation)
-            desc = self._read_description(child)
+            desc = fresh.read_description(child)
             with self._lock:
                 if self.generation == generation:
                     self._description = desc
                     return desc
         return desc
-
-    @staticmethod
-    def _read_description(child: Child) -> dict[str, Any]:
-        try:
-            frame = child.chan.recv(time.monotonic() + DESCRIBE_TIMEOUT_S)
-        except FrameTimeout:
-            child.kill()
-            return {
-                "functions": [],
-                "import_error": {
-                    "type": "anvil.server.TimeoutError",
-                    "message": "Importing the server modules took too long",
-                },
-            }
-        finally:
-            child.close()
-        if frame is None:
-            return {
-                "functions": [],
-                "import_error": {"type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"},
-            }
-        return frame.head
 
 
 def _nothing() -> None:

@@ -1,0 +1,100 @@
+"""One fresh call's exchange with the child the engine gave it, and a description child's answer.
+
+`run_on_child` sends the call, answers the nested calls the child makes, and waits for the reply
+with the call's deadline (paused while the child is stopped at a breakpoint) while the memory
+limit, if any, is watched. Which child, and when its spare is replaced, is the engine's business.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from anvil_dev.engine.forker import Child
+from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
+from anvil_dev.engine.memory import MemoryMonitor
+from anvil_dev.engine.workers import DebugClock, call_deadline
+from anvil_dev.protocol import FrameKind, Reply, terminated_error, timeout_error
+
+DESCRIBE_TIMEOUT_S = 60.0
+
+
+class CallContext(Protocol):
+    """What an exchange needs of the engine: its timeout, pdb relay, memory watch, nested calls."""
+
+    timeout: float | None
+    debugger: DebugClock | None
+    memory: MemoryMonitor | None
+
+    def answer_nested(self, chan: Channel, frame: Frame) -> None: ...
+
+
+def run_on_child(
+    child: Child, head: dict[str, Any], payload: bytes, started: float, ctx: CallContext, keep_open: bool = False
+) -> Reply | None:
+    """The call's reply from `child`, or None when the child died before the call reached it.
+    The child's socket is closed afterwards unless `keep_open` (a held call: see
+    `Engine.hold_replacements`)."""
+    deadline = started + ctx.timeout if ctx.timeout else None
+    chan = child.chan
+    memory = ctx.memory
+    watch = None
+    try:
+        if child.exited.is_set():
+            return None
+        try:
+            chan.send(head, payload)
+        except OSError:
+            return None  # not (wholly) sent: the child cannot have started it
+        if memory is not None:
+            watch = memory.watch(child)
+        while True:
+            try:
+                frame = chan.recv(deadline)
+            except FrameTimeout:
+                deadline = call_deadline(ctx.debugger, child.pid, started, ctx.timeout)
+                if deadline is None or deadline <= time.monotonic():
+                    raise
+                continue
+            if frame is None:
+                if watch is not None and memory is not None and memory.killed(watch):
+                    return Reply.from_message(terminated_error(-9))  # as the OOM killer's SIGKILL
+                code = child.wait_exit(2.0)
+                return None if child.never_forked else Reply.from_message(terminated_error(code))
+            if frame.kind == FrameKind.REPLY:
+                return to_reply(frame)
+            if frame.kind == FrameKind.CALL:
+                ctx.answer_nested(chan, frame)
+    except FrameTimeout:
+        child.kill()
+        return Reply.from_message(timeout_error())
+    except (OSError, ValueError):
+        return Reply.from_message(terminated_error(child.wait_exit(2.0)))
+    finally:
+        if not keep_open:
+            chan.close()
+        if watch is not None and memory is not None:
+            memory.unwatch(watch)
+
+
+def read_description(child: Child) -> dict[str, Any]:
+    """A DESCRIBE child's answer: the registered functions and any import error."""
+    try:
+        frame = child.chan.recv(time.monotonic() + DESCRIBE_TIMEOUT_S)
+    except FrameTimeout:
+        child.kill()
+        return {
+            "functions": [],
+            "import_error": {
+                "type": "anvil.server.TimeoutError",
+                "message": "Importing the server modules took too long",
+            },
+        }
+    finally:
+        child.close()
+    if frame is None:
+        return {
+            "functions": [],
+            "import_error": {"type": "anvil.server.ExecutionTerminatedError", "message": "loading the app failed"},
+        }
+    return frame.head
