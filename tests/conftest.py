@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from anvil_dev import services
 from anvil_dev.client import Connection
 from anvil_dev.scaffold import scaffold
 
@@ -77,6 +78,14 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 # The Data Tables suite runs on both backends: `backend` is "sqlite" or "postgres" (a test that only
 # SQLite can run parametrizes it with ["sqlite"] alone).
 BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(autouse=True)
+def _services_of_no_app_after_each_test() -> Iterator[None]:
+    """A test that opened the services in this process (on some app, on SQLite or Postgres) must
+    not leave them to the next one: the host's state uses the process's open services if any."""
+    yield
+    services.forget()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

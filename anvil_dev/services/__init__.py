@@ -176,6 +176,13 @@ def is_open() -> bool:
     return _context is not None
 
 
+def forget() -> None:
+    """This process's services point at no app any more (the next `open` chooses again). For
+    processes that serve one app after another, such as a test session."""
+    global _context
+    _context = None
+
+
 SHARED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS anvil_shared (
     name TEXT PRIMARY KEY,
