@@ -200,6 +200,9 @@ SPINNER_SEEN = """async ([fn, seconds]) => {
 
 def test_spinner_shows_during_a_slow_call_but_not_for_call_s(extra_server: ServerProcess, page: Any) -> None:
     page.goto(extra_server.url + "/")
+    # Once the app's Form is shown: while the page still starts its client code, the main thread is
+    # busy, and on a loaded machine the spinner's show and hide can fall between two of its frames.
+    page.wait_for_selector("body[data-anvil-ready='1']", timeout=30_000)
     page.evaluate("() => { window.pending = anvil.server.call('slow', 1.5); }")
     page.wait_for_selector("#anvil-loading", state="visible")
     shot(page, "spinner")
