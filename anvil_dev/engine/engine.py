@@ -22,15 +22,14 @@ from typing import Any
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import fresh, loader, memory
-from anvil_dev.engine.forker import Child, Forker, ForkerFactory, start_zygote
+from anvil_dev.engine.forker import Child, Forker, ForkerFactory, ready_template, start_zygote
 from anvil_dev.engine.frames import Channel, Frame
+from anvil_dev.engine.fresh import Outbound, answer_nested
 from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call_frame
 from anvil_dev.protocol import (
     Caller,
     ChildMode,
-    Message,
     Reply,
-    no_such_function,
     terminated_error,
     timeout_error,
     unavailable,
@@ -38,7 +37,6 @@ from anvil_dev.protocol import (
 
 log = logging.getLogger("anvil_dev")
 
-Outbound = Callable[[Message, Caller], Reply]
 # Children a fresh call may find dead before it reached them, beyond the spares, before it fails.
 MAX_UNDELIVERED = 3
 
@@ -227,29 +225,9 @@ class Engine:
         return zygote
 
     def _new_template(self, zygote: Forker, generation: int, requested: Forker | None = None) -> Forker | None:
-        """A template for this generation of the code (`requested` if already asked for), or None
-        where forking from one is not safe or failed."""
-        try:
-            template = requested or zygote.spawn_template(generation)
-        except OSError as e:
-            log.warning("fresh calls will import the app themselves: %s", e)
-            return None
-        try:
-            template.wait_ready(60)
-        except RuntimeError as e:
-            log.warning("fresh calls will import the app themselves: %s", e)
-            template.stop()
-            return None
-        reason = template.unforkable
-        if reason is not None:
-            # Each fresh call then imports the app when it arrives, as on Anvil: an import that
-            # reads the database must see the data as it is at the call, not as it was earlier.
-            self._import_on_call = True
-            if reason == "threads":
-                log.warning("the app starts threads when it is imported: fresh calls import it themselves")
-            template.stop()
-            return None
-        self._import_on_call = False
+        template, import_on_call = ready_template(zygote, generation, requested)
+        if import_on_call is not None:
+            self._import_on_call = import_on_call
         return template
 
     def _forker(self) -> Forker:
@@ -357,24 +335,7 @@ class Engine:
 
     def answer_nested(self, chan: Channel, frame: Frame) -> None:
         """A child's nested call that it cannot answer itself (an uplink function, say)."""
-        head = frame.head
-        caller = Caller.from_json(head.get("caller") or {})
-        call: Message = {
-            "command": head.get("command"),
-            "args": head.get("args") or [],
-            "kwargs": head.get("kwargs") or {},
-            "objects": head.get("objects") or [],
-        }
-        if isinstance(head.get("call_depth"), int):
-            call["call_depth"] = head["call_depth"]
-        if self.outbound is None:
-            reply = Reply.from_message(no_such_function(str(head.get("command"))))
-        else:
-            reply = self.outbound(call, caller)
-        try:
-            chan.send_reply(head.get("id"), reply)
-        except OSError:
-            pass
+        answer_nested(chan, frame, self.outbound)
 
     # -- reload ---------------------------------------------------------------------------------
 

@@ -96,6 +96,34 @@ class Forker(Protocol):
 ForkerFactory = Callable[[Settings], Forker]
 
 
+def ready_template(
+    zygote: Forker, generation: int, requested: Forker | None = None
+) -> tuple[Forker | None, bool | None]:
+    """A ready template for this generation of the code (`requested` if already asked for), or None
+    where forking from one is not safe or failed; and whether fresh calls must then import the app
+    themselves (None: the template failed, which says nothing about the app)."""
+    try:
+        template = requested or zygote.spawn_template(generation)
+    except OSError as e:
+        log.warning("fresh calls will import the app themselves: %s", e)
+        return None, None
+    try:
+        template.wait_ready(60)
+    except RuntimeError as e:
+        log.warning("fresh calls will import the app themselves: %s", e)
+        template.stop()
+        return None, None
+    reason = template.unforkable
+    if reason is None:
+        return template, False
+    # Each fresh call then imports the app when it arrives, as on Anvil: an import that reads the
+    # database must see the data as it is at the call, not as it was earlier.
+    if reason == "threads":
+        log.warning("the app starts threads when it is imported: fresh calls import it themselves")
+    template.stop()
+    return None, True
+
+
 def start_zygote(settings: Settings) -> ZygoteHandle:
     """The real forker: `python -m anvil_dev.engine.zygote`, with the package on its path."""
     env = dict(os.environ)

@@ -1,4 +1,5 @@
-"""One fresh call's exchange with the child the engine gave it, and a description child's answer.
+"""One fresh call's exchange with the child the engine gave it, the nested calls children make,
+and a description child's answer.
 
 `run_on_child` sends the call, answers the nested calls the child makes, and waits for the reply
 with the call's deadline (paused while the child is stopped at a breakpoint) while the memory
@@ -8,15 +9,18 @@ limit, if any, is watched. Which child, and when its spare is replaced, is the e
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
 from anvil_dev.engine.memory import MemoryMonitor
 from anvil_dev.engine.workers import DebugClock, call_deadline
-from anvil_dev.protocol import FrameKind, Reply, terminated_error, timeout_error
+from anvil_dev.protocol import Caller, FrameKind, Message, Reply, no_such_function, terminated_error, timeout_error
 
 DESCRIBE_TIMEOUT_S = 60.0
+# Where calls an engine has no function for go (the host's dispatcher): uplinks, native handlers.
+Outbound = Callable[[Message, Caller], Reply]
 
 
 class CallContext(Protocol):
@@ -75,6 +79,28 @@ def run_on_child(
             chan.close()
         if watch is not None and memory is not None:
             memory.unwatch(watch)
+
+
+def answer_nested(chan: Channel, frame: Frame, outbound: Outbound | None) -> None:
+    """Answer a child's nested call that it cannot answer itself (an uplink function, a native
+    handler) through `outbound`, the host's dispatcher; no such function without one."""
+    head = frame.head
+    caller = Caller.from_json(head.get("caller") or {})
+    call: Message = {
+        "command": head.get("command"),
+        "args": head.get("args") or [],
+        "kwargs": head.get("kwargs") or {},
+        "objects": head.get("objects") or [],
+    }
+    if isinstance(head.get("call_depth"), int):
+        call["call_depth"] = head["call_depth"]
+    reply = (
+        Reply.from_message(no_such_function(str(head.get("command")))) if outbound is None else outbound(call, caller)
+    )
+    try:
+        chan.send_reply(head.get("id"), reply)
+    except OSError:
+        pass
 
 
 def read_description(child: Child) -> dict[str, Any]:
