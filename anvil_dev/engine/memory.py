@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -78,7 +79,7 @@ class MemoryMonitor:
                 resident = self._resident(key, proc)
                 if resident is not None and resident > self.limit_pages:
                     self._kill(key, proc, resident, before_kill)
-            threading.Event().wait(INTERVAL_S)
+            time.sleep(INTERVAL_S)
 
     def _resident(self, key: int, proc: HasPid) -> int | None:
         pid = proc.pid
