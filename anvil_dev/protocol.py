@@ -24,6 +24,7 @@ class FrameKind(str, Enum):
     READY = "READY"  # a persistent worker has imported the app
     INTERRUPT = "INTERRUPT"  # a persistent call's time is up
     DESCRIBE = "DESCRIBE"  # the app's registered functions
+    WARM = "WARM"  # a spare fresh child may warm its call path before its call (host -> child)
 
 
 class ChildMode(str, Enum):

@@ -147,11 +147,14 @@ class _Discard(Channel):
         pass
 
 
-def warm_call_path(app: AppDir, load_error: ErrorInfo | None) -> None:
-    """In a template, before it forks: run the runtime's own call path (frame in, decode, call,
-    encode, frame out) on a dummy call of a function of ours, never the app's, so that what a first
-    call touches (lazy imports, caches, specialised bytecode) is made once here and shared by
-    every child through fork, not made again in each one as it runs its call."""
+def warm_call_path(app: AppDir, load_error: ErrorInfo | None, runs: int = WARM_RUNS) -> None:
+    """Run the runtime's own call path (frame in, decode, call, encode, frame out) on a dummy call
+    of a function of ours, never the app's.
+
+    In a template, before it forks (`runs` times): what a first call touches (lazy imports, caches,
+    specialised bytecode) is made once there and shared by every child through fork. In a spare
+    just forked (once): the pages a call writes (reference counts, the interpreter's caches) are
+    copied now, while the spare waits, rather than one fault at a time during its call."""
     from anvil import server
 
     server.registrations[WARM_COMMAND] = server.Registration(WARM_COMMAND, _warm_echo)
@@ -166,7 +169,7 @@ def warm_call_path(app: AppDir, load_error: ErrorInfo | None) -> None:
         body = json.dumps(
             {"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True}, "objects": []}
         ).encode()
-        for _ in range(WARM_RUNS):
+        for _ in range(runs):
             warm._run_call(Frame(head, body))
     finally:
         del server.registrations[WARM_COMMAND]
@@ -267,6 +270,18 @@ class ChildServer:
                 self._deliver(frame)
             elif kind == FrameKind.INTERRUPT:
                 self._interrupt(str(frame.head.get("id")))
+            elif kind == FrameKind.WARM:
+                self._warm()
+
+    def _warm(self) -> None:
+        """A spare the host forked while calls come slowly: take the faults its call would take now.
+        Not when the call is here already (it would wait), nor in a child that imports on its call."""
+        if self.mode is not ChildMode.FRESH or not self._loaded or self.chan.has_pending():
+            return
+        try:
+            warm_call_path(self.app, self.load_error, runs=1)
+        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the call cold
+            pass
 
     def _dispatch(self, frame: Frame) -> None:
         # Reusing threads saves starting one per call (tens of microseconds on the hot path).

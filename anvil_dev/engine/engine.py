@@ -29,6 +29,7 @@ from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call
 from anvil_dev.protocol import (
     Caller,
     ChildMode,
+    FrameKind,
     Reply,
     terminated_error,
     timeout_error,
@@ -39,6 +40,9 @@ log = logging.getLogger("anvil_dev")
 
 # Children a fresh call may find dead before it reached them, beyond the spares, before it fails.
 MAX_UNDELIVERED = 3
+# A fresh call that arrives sooner than this after the last one ended (or while another runs)
+# means calls come back to back: spares forked then skip their warm-up (`spawn_spare`).
+BACK_TO_BACK_S = 0.005
 
 
 class Engine:
@@ -63,6 +67,10 @@ class Engine:
         self._start_forker = forker_factory
         self._lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
+        # How fresh calls arrive, for the spares' warm-up: in flight now, when the last one ended.
+        self._fresh_in_flight = 0
+        self._last_fresh_end = 0.0
+        self._back_to_back = False
         # Threads whose fresh calls leave their spare's replacement to `hold_replacements`' release,
         # with the children of those calls, closed then.
         self._holding: dict[int, list[Child]] = {}
@@ -150,8 +158,20 @@ class Engine:
                 self.spawn_spare()
 
     def spawn_spare(self) -> None:
-        """Fork one fresh child ahead of its call. Caller holds the lock."""
-        self._spares.append(self._fresh_child())
+        """Fork one fresh child ahead of its call. Caller holds the lock.
+
+        While calls come slowly (a person clicking), the spare is told to warm up: it runs the
+        runtime's call path once on a dummy call, so the pages its call will write are copied
+        before the call rather than one fault at a time during it (measured on 2 cores: the call in
+        the child 0.75 -> 0.35 ms, paced calls from outside -10%). Back to back, the warm-up's own
+        CPU would compete with the calls running (+8% there), so it is skipped."""
+        child = self._fresh_child()
+        if not self._back_to_back and self._fresh_in_flight == 0:
+            try:
+                child.chan.send({"type": FrameKind.WARM.value})
+            except OSError:
+                pass  # never forked: the call that takes it finds out
+        self._spares.append(child)
 
     def hold_replacements(self) -> Callable[[], None]:
         """Until the returned function is called, fresh calls on this thread leave the fork of their
@@ -278,34 +298,39 @@ class Engine:
 
     def _call_fresh(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         started = time.monotonic()
-        # A child that died before it could have read the call (never forked: its template died
-        # first; or gone before we sent) did not run it: the call goes to another child.
-        for _ in range(self.n_spares + MAX_UNDELIVERED):
-            with self._lock:
-                if self._stopping or self._zygote is None:
-                    return Reply.from_message(unavailable("The server is shutting down"))
-                child = self._spares.popleft() if self._spares else self._fresh_child()
-                # Replace the spare now only if none is left; otherwise after this call (or after its
-                # response, `hold_replacements`), so that the fork of the next child does not compete
-                # with this call for the CPU.
-                held = self._holding.get(threading.get_ident())
-                deferred = bool(self._spares)
-                if not deferred:
-                    self.top_up()
-                elif held is not None:
-                    deferred = False  # the holder's release tops up
-            try:
-                reply = fresh.run_on_child(child, head, payload, started, self, keep_open=held is not None)
-            finally:
-                if deferred:
-                    with self._lock:
+        top_up_after = False
+        with self._lock:
+            self._back_to_back = self._fresh_in_flight > 0 or started - self._last_fresh_end < BACK_TO_BACK_S
+            self._fresh_in_flight += 1
+        try:
+            # A child that died before it could have read the call (never forked: its template died
+            # first; or gone before we sent) did not run it: the call goes to another child.
+            for _ in range(self.n_spares + MAX_UNDELIVERED):
+                with self._lock:
+                    if self._stopping or self._zygote is None:
+                        return Reply.from_message(unavailable("The server is shutting down"))
+                    child = self._spares.popleft() if self._spares else self._fresh_child()
+                    # Replace the spare now only if none is left; otherwise after this call (or after
+                    # its response, `hold_replacements`), so that the fork of the next child does not
+                    # compete with this call for the CPU.
+                    held = self._holding.get(threading.get_ident())
+                    if not self._spares:
                         self.top_up()
-            if reply is not None:
-                if held is not None:
-                    held.append(child)  # its socket is closed, and so the child ends, at the release
-                return reply
-            child.close()
-        return Reply.from_message(terminated_error(None))
+                    elif held is None:
+                        top_up_after = True  # else the holder's release tops up
+                reply = fresh.run_on_child(child, head, payload, started, self, keep_open=held is not None)
+                if reply is not None:
+                    if held is not None:
+                        held.append(child)  # its socket is closed, and so the child ends, at the release
+                    return reply
+                child.close()
+            return Reply.from_message(terminated_error(None))
+        finally:
+            with self._lock:
+                self._fresh_in_flight -= 1
+                self._last_fresh_end = time.monotonic()
+                if top_up_after:
+                    self.top_up()
 
     def _call_persistent(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         with self._lock:

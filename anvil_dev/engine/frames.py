@@ -9,6 +9,7 @@ writes the body out as it is, without parsing it.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import struct
 import threading
@@ -150,6 +151,10 @@ class Channel:
         if not isinstance(head, dict):
             raise ValueError("a frame's header must be a JSON object")
         return Frame(head, data[n_head:])
+
+    def has_pending(self) -> bool:
+        """True when a frame (or part of one) is waiting to be read."""
+        return bool(self._buf) or bool(select.select([self.sock], [], [], 0)[0])
 
     def _read(self, n: int, deadline: float | None) -> bytes | None:
         while len(self._buf) < n:

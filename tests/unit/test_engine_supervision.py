@@ -16,6 +16,7 @@ import pytest
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import Engine
+from anvil_dev.engine import engine as engine_module
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
 from anvil_dev.protocol import Caller, ChildMode, FrameKind, Message, Reply, error
@@ -34,6 +35,7 @@ class FakeChild(Child):
         self.spawned.set()
         self.killed = threading.Event()
         self.calls: list[str] = []
+        self.kinds: list[FrameKind] = []  # of every frame the host sent
         self.thread = threading.Thread(target=self._main, daemon=True)
         self.thread.start()
 
@@ -71,6 +73,7 @@ class FakeChild(Child):
             frame = chan.recv()
             if frame is None:
                 return self._exit(0)
+            self.kinds.append(frame.kind)
             if frame.kind == FrameKind.CALL:
                 self.calls.append(str(frame.head.get("command")))
                 if self.mode is ChildMode.PERSISTENT:
@@ -388,3 +391,24 @@ def test_a_held_call_leaves_its_spares_replacement_until_the_release(start) -> N
     assert child.chan.sock.fileno() == -1
     assert call(engine, "add").ok  # released: this thread's calls replace their spare as before
     wait_for(lambda: len(template.idle_spares()) == 3 and len(template.children) == 6)
+
+
+def test_spares_forked_while_calls_come_slowly_are_told_to_warm_up(start, monkeypatch) -> None:
+    engine, [zygote] = start(spares=2)
+    [template] = zygote.templates
+    first = template.idle_spares()
+    for spare in first:  # no call has come yet: nothing for a warm-up to compete with
+        wait_for(lambda spare=spare: spare.kinds == [FrameKind.WARM])
+    # What counts as back to back is set here, so that how fast this machine is does not matter.
+    monkeypatch.setattr(engine_module, "BACK_TO_BACK_S", 0.0)
+    assert call(engine, "add").ok  # came slowly: its replacement warms up
+    wait_for(lambda: len(template.idle_spares()) == 2)
+    [slow] = [c for c in template.idle_spares() if c not in first]
+    wait_for(lambda: slow.kinds == [FrameKind.WARM])
+    monkeypatch.setattr(engine_module, "BACK_TO_BACK_S", 3600.0)
+    assert call(engine, "add").ok  # right behind the last: its replacement does not
+    wait_for(lambda: len(template.idle_spares()) == 2)
+    [quick] = [c for c in template.idle_spares() if c not in first and c is not slow]
+    quick.chan.send({"type": FrameKind.INTERRUPT.value, "id": "probe"})  # behind any WARM sent at its fork
+    wait_for(lambda: len(quick.kinds) > 0)
+    assert quick.kinds == [FrameKind.INTERRUPT]
