@@ -11,11 +11,11 @@ engine is given, so the supervision runs in-process against a fake in tests/unit
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,6 +67,7 @@ class Engine:
         self._start_forker = forker_factory
         self._lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
+        self._call_ids = itertools.count(1)  # unique per engine, which is all a frame's id needs
         # How fresh calls arrive, for the spares' warm-up: in flight now, when the last one ended.
         self._fresh_in_flight = 0
         self._last_fresh_end = 0.0
@@ -290,7 +291,7 @@ class Engine:
         `raw` is the call as the client sent it (JSON whose command, args, kwargs and objects are
         `call`'s): it travels as the frame's payload, so the call's data is not encoded again.
         """
-        head = call_frame(call, uuid.uuid4().hex[:12], caller, with_args=raw is None)
+        head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
         payload = raw or b""
         if self.persistent:
             return self._call_persistent(head, payload)

@@ -95,7 +95,7 @@ class Dispatcher:
             )
             return error_reply("anvil.secrets.SecretError", who), None
         logged = command != "anvil.private.echo"
-        entry = self.recent.record(msg, caller, scoped, replay_of) if logged else None
+        entry = self.recent.record(msg, caller, scoped, replay_of, raw=raw) if logged else None
         start = time.perf_counter()
         native = self.native.get(command)
         if native is not None:
@@ -138,7 +138,7 @@ class Dispatcher:
             {
                 "id": entry.id,
                 "replay_of": entry.replay_of,
-                "replayable": entry.message is not None,
+                "replayable": entry.replayable,
                 "command": command,
                 "client_type": caller.via or caller.client_type,
                 "user": reply.user or caller.user_email_override,

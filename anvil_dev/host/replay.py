@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import threading
 import time
@@ -37,6 +38,9 @@ MAX_TOTAL_BYTES = 32 << 20
 _MOVES_KEPT = 1000
 
 
+_CALL_KEYS = ("command", "args", "kwargs", "objects")
+
+
 class _TooBig(Exception):
     pass
 
@@ -47,7 +51,7 @@ class Recorded:
 
     id: int
     command: str
-    message: Message | None  # None: the arguments were too large to keep
+    message: Message | None  # None: the arguments were too large to keep, or are kept as `raw`
     caller: Caller
     scoped: bool
     time: float
@@ -61,6 +65,21 @@ class Recorded:
     kept: bool = True  # still in the ring (its bytes count against the ring's budget)
     error: dict[str, Any] | None = None  # Anvil's error, as the caller got it
     frames: list[dict[str, Any]] | None = None  # the error's traceback (anvil_dev.tracebacks), host-only
+    # The call's JSON exactly as the client sent it, kept instead of a copy of `message` (bytes do
+    # not change, and copying costs every call); parsed only when the call is replayed.
+    raw: bytes | None = None
+
+    @property
+    def replayable(self) -> bool:
+        return self.message is not None or self.raw is not None
+
+    def call_message(self) -> Message | None:
+        """The call as it was made (command, args, kwargs, objects); None if too large to keep."""
+        if self.message is None and self.raw is not None:
+            msg = json.loads(self.raw)
+            self.message = {k: msg[k] for k in _CALL_KEYS if k in msg}
+            self.raw = None
+        return self.message
 
     def summary(self) -> dict[str, Any]:
         """What the console's and the CLI's listings show of it."""
@@ -72,7 +91,7 @@ class Recorded:
             "client_type": self.caller.via or self.caller.client_type,
             "user": self.user or self.caller.user_email_override,
             "ok": self.ok,
-            "replayable": self.message is not None,
+            "replayable": self.replayable,
         }
 
     def failure(self) -> dict[str, Any]:
@@ -115,14 +134,26 @@ class CallRing:
         # Session id -> the id a login moved it to, so a replay finds where its caller is now.
         self._moves: OrderedDict[str, str] = OrderedDict()
 
-    def record(self, msg: Message, caller: Caller, scoped: bool = False, replay_of: int | None = None) -> Recorded:
-        """Keep a copy of a call before it runs (handlers may change the message they are given)."""
+    def record(
+        self,
+        msg: Message,
+        caller: Caller,
+        scoped: bool = False,
+        replay_of: int | None = None,
+        raw: bytes | None = None,
+    ) -> Recorded:
+        """Keep a copy of a call before it runs (handlers may change the message they are given).
+        `raw` is the JSON `msg` was parsed from, when it was: that is kept, and parsed only for a replay."""
         budget = min(self.max_entry_bytes, self.max_bytes)
-        try:
-            copied, size = _copy({k: msg[k] for k in ("command", "args", "kwargs", "objects") if k in msg}, budget)
-            message: Message | None = copied
-        except (_TooBig, RecursionError):
-            message, size = None, 0
+        message: Message | None = None
+        if raw is not None:
+            size = len(raw) if len(raw) <= budget else 0
+            raw = raw if size else None
+        else:
+            try:
+                message, size = _copy({k: msg[k] for k in _CALL_KEYS if k in msg}, budget)
+            except (_TooBig, RecursionError):
+                message, size = None, 0
         entry = Recorded(
             id=0,
             command=str(msg.get("command")),
@@ -132,6 +163,7 @@ class CallRing:
             caller=_copy_caller(caller),
             replay_of=replay_of,
             size=size,
+            raw=raw,
         )
         with self._lock:
             entry.id = next(self._ids)
@@ -215,14 +247,15 @@ def find(ring: CallRing, call_id: int | None = None, last: str | None = None) ->
 
 def run_again(dispatcher: Dispatcher, entry: Recorded, store: MediaStore) -> Replayed:
     """Run a recorded call again through the Dispatcher, as the same caller; refuses what cannot be rerun."""
-    if entry.message is None:
+    recorded = entry.call_message()
+    if recorded is None:
         raise ReplayRefused(
             413,
             f"Call #{entry.id} ({entry.command}) had arguments over "
             f"{dispatcher.recent.max_entry_bytes >> 20} MiB, too large to keep for replay: pass "
             "large data as Media (media are kept as files, not in memory)",
         )
-    for obj in entry.message.get("objects") or []:
+    for obj in recorded.get("objects") or []:
         if isinstance(obj, dict) and obj.get("type") == ["DataMedia"]:
             media_id = str(obj.get("id"))
             if not store.exists(media_id):
@@ -245,7 +278,7 @@ def run_again(dispatcher: Dispatcher, entry: Recorded, store: MediaStore) -> Rep
             f"A login since call #{entry.id} moved its caller to a new session (each login gets a new "
             "session id); the replay runs in that session, so it sees the login as it is now"
         )
-    message = {**entry.message, "objects": [dict(o) for o in entry.message.get("objects") or []]}
+    message = {**recorded, "objects": [dict(o) for o in recorded.get("objects") or []]}
     reply, new = dispatcher.call_recorded(message, caller, scoped=entry.scoped, replay_of=entry.id)
     if entry.done and (entry.user or None) != (reply.user or None):
         notes.append(

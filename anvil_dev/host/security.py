@@ -6,6 +6,7 @@ Each check is written once here; the routes and the console call them.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import secrets
@@ -34,6 +35,8 @@ def init_app(app: Flask) -> None:
 # ---- loopback and Host ------------------------------------------------------------------------
 
 
+# Both are asked on every request with the same few strings, and parsing an address costs microseconds.
+@functools.lru_cache(maxsize=1024)
 def is_loopback_address(text: str) -> bool:
     """True for an IP address of this machine (127.x.x.x, ::1, and IPv4-mapped ::ffff:127.x.x.x)."""
     try:
@@ -45,6 +48,7 @@ def is_loopback_address(text: str) -> bool:
     return (mapped or addr).is_loopback
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback_name(host: str) -> bool:
     """True for 127.x.x.x, ::1, localhost and *.localhost, with or without a port."""
     host = host.strip().lower()

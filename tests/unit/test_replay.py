@@ -78,6 +78,18 @@ def test_the_ring_keeps_a_copy_of_the_call_and_caller() -> None:
     assert entry.caller.user_email_override == "ann@example.org" and entry.caller.session_id == "S1"
 
 
+def test_the_ring_keeps_a_calls_raw_json_and_parses_it_only_for_a_replay() -> None:
+    ring = CallRing(max_entry_bytes=1_000)
+    raw = b'{"command": "add", "args": [1, 2], "kwargs": {}, "objects": [], "extra": 1}'
+    msg = {"command": "add", "args": [1, 2], "kwargs": {}, "objects": []}
+    entry = ring.record(msg, _caller(), raw=raw)
+    msg["args"].append(3)  # what a handler does to its message does not reach the log
+    assert entry.message is None and entry.raw == raw and entry.size == len(raw) and entry.replayable
+    assert entry.call_message() == {"command": "add", "args": [1, 2], "kwargs": {}, "objects": []}
+    too_big = ring.record({"command": "big"}, _caller(), raw=b'{"command": "big", "args": ["' + b"x" * 2_000 + b'"]}')
+    assert not too_big.replayable and too_big.call_message() is None and too_big.size == 0
+
+
 def test_the_ring_is_bounded_by_count_and_drops_the_oldest() -> None:
     ring = CallRing(size=3)
     ids = [ring.record({"command": f"f{i}", "args": []}, _caller()).id for i in range(5)]

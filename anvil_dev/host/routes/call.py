@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 from flask import Blueprint, Response, request
+from werkzeug.http import parse_cookie
 
 from anvil_dev import wire
 from anvil_dev.host import security
@@ -146,7 +148,7 @@ def _parse_multipart(store: MediaStore) -> Message:
 
 def _caller(state: HostState) -> tuple[Caller, str | None]:
     """The caller of this request: its session (new if the cookie is missing or bad) and `--as` user."""
-    session_id = state.cookies.session_id(request.cookies.get(COOKIE_NAME))
+    session_id = state.cookies.session_id(_session_cookie(request.headers.get("Cookie")))
     new_session = None
     if session_id is None:
         session_id = new_session = state.cookies.new_id()
@@ -168,6 +170,12 @@ def _caller(state: HostState) -> tuple[Caller, str | None]:
         via=via if via in ("cli", "python") else None,
     )
     return caller, new_session
+
+
+@functools.lru_cache(maxsize=1024)
+def _session_cookie(header: str | None) -> str | None:
+    """Our cookie in a Cookie header: a client sends the same header on each call, so it is parsed once."""
+    return parse_cookie(header).get(COOKIE_NAME) if header else None
 
 
 def reply_response(state: HostState, reply: Reply, new_session: str | None) -> Response:
