@@ -1,4 +1,5 @@
-"""The floor: the same function in a bare Flask route, over the same HTTP client and server."""
+"""The floor: the same function in a bare Flask route, over the same HTTP client and server (werkzeug
+with anvil-dev's keep-alive request handler, as `anvil-dev serve` runs it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
+
+from anvil_dev.host.keepalive import KeepAliveRequestHandler
 
 
 def add(a: int, b: int) -> int:
@@ -28,4 +31,6 @@ def call() -> Response:
 
 
 if __name__ == "__main__":
-    make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True).serve_forever()
+    make_server(
+        "127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=KeepAliveRequestHandler
+    ).serve_forever()

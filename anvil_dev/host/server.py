@@ -71,6 +71,7 @@ class _Server:
 
         from anvil_dev.host.app import create_app
         from anvil_dev.host.events import EventBus
+        from anvil_dev.host.keepalive import KeepAliveRequestHandler
         from anvil_dev.host.reload import Reloader, syntax_error
         from anvil_dev.host.state import build_state
 
@@ -86,7 +87,14 @@ class _Server:
         if listening is not None:
             # werkzeug takes a duplicate of the bound socket's descriptor; ours is closed once it has.
             with listening:
-                self.http = make_server(opts.host, opts.port, flask_app, threaded=True, fd=listening.fileno())
+                self.http = make_server(
+                    opts.host,
+                    opts.port,
+                    flask_app,
+                    threaded=True,
+                    fd=listening.fileno(),
+                    request_handler=KeepAliveRequestHandler,
+                )
         self.engine.start()
         self._start_scheduler()
         self.state.syntax_error = syntax_error(app_dir, app_dir.server_module_files())
