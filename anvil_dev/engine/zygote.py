@@ -7,6 +7,7 @@ SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpa
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module under signal.py: no stubs
 import _thread
 import gc
 import importlib
@@ -122,6 +123,7 @@ def _become_template(ctrl: socket.socket, app: AppDir) -> None:
     # threads (forking is only safe from a single thread), and one that read the database (a
     # module-level query would otherwise go stale until the next reload).
     unforkable = None
+    preloaded: dict[str, Any] = {"error": error}
     if threading.active_count() > 1:
         unforkable = "threads"
     elif services.current().db.existing_connection() is not None:
@@ -131,6 +133,7 @@ def _become_template(ctrl: socket.socket, app: AppDir) -> None:
             child.warm_call_path(app, error)
         except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the children cold
             pass
+        preloaded["fresh_server"] = child.prepare_fresh_server(app, error)
     _fork_loop(
         ctrl,
         app,
@@ -141,7 +144,7 @@ def _become_template(ctrl: socket.socket, app: AppDir) -> None:
             "unforkable": unforkable,
             "import_error": error,
         },
-        preloaded={"error": error},
+        preloaded=preloaded,
     )
 
 
@@ -192,8 +195,9 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                     ctrl.close()
                     os.close(wake_r)
                     os.close(wake_w)
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    # `_signal`, not `signal`: its enum conversions took ~40 copy-on-write faults here.
+                    _signal.set_wakeup_fd(-1)
+                    _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
                     mode = ChildMode(msg["mode"])
                     if mode is ChildMode.TEMPLATE:
                         _become_template(socket.socket(fileno=fds[0]), app)
@@ -222,7 +226,7 @@ def _die_with_parent(parent: int) -> None:
     """In a child just forked: end when serve does, even when all of it is SIGKILLed and nothing
     is left to kill us (a child leads a process group of its own, so killing serve's group misses
     it). Our forks happen on the main thread, the thread a parent-death signal is tied to."""
-    signal.signal(PARENT_DIED, _on_parent_death)
+    _signal.signal(PARENT_DIED, _on_parent_death)
     if not _platform.die_with_parent(PARENT_DIED, parent):
         _on_parent_death()  # it died before the request took effect
 
