@@ -23,7 +23,7 @@ from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import fresh, loader, memory
 from anvil_dev.engine.forker import Child, Forker, ForkerFactory, ready_template, start_zygote
-from anvil_dev.engine.frames import Channel, Frame
+from anvil_dev.engine.frames import Channel, Frame, encode
 from anvil_dev.engine.fresh import Outbound, answer_nested
 from anvil_dev.engine.workers import DebugClock, PersistentWorker, TaskRun, call_frame
 from anvil_dev.protocol import (
@@ -45,6 +45,7 @@ MAX_UNDELIVERED = 3
 # on 2 cores: back to back, 6 ms p50 and 11 ms at most pass between calls (the response, the
 # client, the replacement's fork); calls 20 ms apart leave 23 ms; a person clicks slower still.
 BACK_TO_BACK_S = 0.015
+_WARM_FRAME = encode({"type": FrameKind.WARM.value})  # the same bytes for every spare
 
 
 class Engine:
@@ -171,7 +172,7 @@ class Engine:
         child = self._fresh_child()
         if not self._back_to_back and self._fresh_in_flight == 0:
             try:
-                child.chan.send({"type": FrameKind.WARM.value})
+                child.chan.send_raw(_WARM_FRAME)
             except OSError:
                 pass  # never forked: the call that takes it finds out
         self._spares.append(child)
