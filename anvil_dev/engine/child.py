@@ -431,20 +431,21 @@ def child_main(fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] 
     """Entry point of a forked child (services already configured by the zygote); never returns.
 
     `preloaded` is set when the child was forked from a template that has imported the app
-    already: {"error": the import error or None}.
+    already: {"error": the import error or None, and for a template whose children may share its
+    import, "fresh_server": the `ChildServer` it made for them, `prepare_fresh_server`}.
     """
     code = 0
     try:
         sock = socket.socket(fileno=fd)
         chan = Channel(sock)
-        made: ChildServer | None = preloaded.get("fresh_server") if preloaded and mode is ChildMode.FRESH else None
-        if made is None:
+        prepared: ChildServer | None = preloaded.get("fresh_server") if preloaded and mode is ChildMode.FRESH else None
+        if prepared is None:
             assert sys.__stdout__ is not None
             sys.stdout = _TerminalOutput(sys.__stdout__)
         reseed_after_fork()
         import_on_call = mode is ChildMode.FRESH_IMPORT_ON_CALL
-        if made is not None:
-            server = made
+        if prepared is not None:
+            server = prepared
             server.chan = chan
         else:
             server = ChildServer(chan, app, ChildMode.FRESH if import_on_call else mode)

@@ -21,13 +21,12 @@ import socket
 from typing import Any
 
 from werkzeug.exceptions import InternalServerError
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler, connection_dropped_errors
 
 # How long a kept-alive connection may sit idle between two requests before it is closed (its
 # thread ends then). Browsers keep an idle connection for about 5 minutes; an idle one here costs
 # only a sleeping thread, and a client that finds it closed opens another.
 IDLE_TIMEOUT_S = 60.0
-_DROPPED = (ConnectionError, socket.timeout)
 
 
 class _CountedBody:
@@ -187,7 +186,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
 
         try:
             execute(self.server.app)
-        except _DROPPED as e:
+        except connection_dropped_errors as e:
             self.connection_dropped(e, environ)
         except Exception as e:
             if self.server.passthrough_errors:

@@ -147,8 +147,9 @@ class CallRing:
         budget = min(self.max_entry_bytes, self.max_bytes)
         message: Message | None = None
         if raw is not None:
-            size = len(raw) if len(raw) <= budget else 0
-            raw = raw if size else None
+            size = len(raw)
+            if size > budget:
+                raw, size = None, 0
         else:
             try:
                 message, size = _copy({k: msg[k] for k in _CALL_KEYS if k in msg}, budget)
