@@ -15,7 +15,7 @@ import click
 from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine import Engine
+from anvil_dev.engine.engine import Engine
 from anvil_dev.engine.attach import Anchor
 from anvil_dev.host import listen
 from anvil_dev.host.debugger import PdbRelay
@@ -279,7 +279,9 @@ def serve(app_dir: AppDir, opts: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.banner()
+    # The banner asks the engine to describe the app (a child forked for it, ~15 ms): it is printed
+    # beside the first requests, not before them. The socket listens already; nothing waits for it.
+    threading.Thread(target=server.banner, name="anvil-dev-banner", daemon=True).start()
     try:
         server.serve_forever()
     finally:

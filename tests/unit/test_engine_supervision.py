@@ -15,7 +15,7 @@ import pytest
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine import Engine
+from anvil_dev.engine.engine import Engine
 from anvil_dev.engine import engine as engine_module
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
