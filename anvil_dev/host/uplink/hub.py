@@ -13,9 +13,10 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, request
-from flask_sock import Sock
 
 from anvil_dev.host.uplink.connection import Dispatcher, UplinkConnection, WebSocket, say
 from anvil_dev.protocol import Caller, Message, error, no_such_function
@@ -25,6 +26,20 @@ PATH = "/_/uplink"
 # Anvil's own cap on one websocket frame; media travel in 64 KiB chunks, so only JSON gets near it.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 _MAX_STALE = 10000
+
+
+class _TakeView:
+    """Stands in for a blueprint: keeps the view flask-sock's `route` registers on it."""
+
+    def __init__(self, views: list[Callable[[], Any]]) -> None:
+        self.views = views
+
+    def route(self, path: str, **options: Any) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        def take(view: Callable[[], Any]) -> Callable[[], Any]:
+            self.views.append(view)
+            return view
+
+        return take
 
 
 class UplinkHub:
@@ -46,12 +61,27 @@ class UplinkHub:
         self._closed = False
 
     def init_app(self, flask_app: Flask) -> None:
-        """Register the `/_/uplink` websocket route on the host's Flask app."""
+        """Register the `/_/uplink` websocket route on the host's Flask app.
+
+        flask-sock is imported when the first uplink connects: with simple_websocket, wsproto and
+        asyncio under it, its import was ~30 ms of every `serve`'s start, most of which never see an uplink.
+        """
         opts = flask_app.config.setdefault("SOCK_SERVER_OPTIONS", {})
         opts.setdefault("max_message_size", MAX_FRAME_BYTES)
         opts.setdefault("receive_bytes", 65536)
-        sock = Sock(flask_app)
-        sock.route(PATH, endpoint="anvil_dev_uplink")(self._serve)
+        views: list[Callable[[], Any]] = []
+        lock = threading.Lock()
+
+        def uplink_route() -> Any:
+            with lock:
+                if not views:
+                    from flask_sock import Sock
+
+                    # Given a blueprint, flask-sock's `route` hands it the view it made: that is taken here.
+                    Sock().route(PATH, bp=_TakeView(views))(self._serve)
+            return views[0]()
+
+        flask_app.add_url_rule(PATH, endpoint="anvil_dev_uplink", view_func=uplink_route, websocket=True)
 
     def _serve(self, ws: WebSocket) -> None:
         if self._closed:
