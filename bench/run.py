@@ -43,6 +43,7 @@ from _harness import (
     children,
     cmdline,
     cold_start,
+    compile_bytecode,
     describe_tree,
     free_port,
     latencies,
@@ -303,6 +304,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp_name, baseline_tree(args.baseline) as base:
         tmp = Path(tmp_name)
+        compile_bytecode(ROOT)  # the baseline's tree is compiled alike
+        print("anvil-dev's bytecode compiled in each tree compared, as an installed wheel has it")
         if base is not None:
             print(f"baseline (@base): {args.baseline} = {describe_tree(base)}")
             results["baseline"] = describe_tree(base)
