@@ -16,6 +16,7 @@ header, and draining what is left of the request only when the connection is to 
 
 from __future__ import annotations
 
+import logging
 import selectors
 import socket
 from typing import Any
@@ -27,6 +28,8 @@ from werkzeug.serving import WSGIRequestHandler, connection_dropped_errors
 # thread ends then). Browsers keep an idle connection for about 5 minutes; an idle one here costs
 # only a sleeping thread, and a client that finds it closed opens another.
 IDLE_TIMEOUT_S = 60.0
+# A first body up to this size goes out in one write with the headers (larger ones are not copied for it).
+_COALESCED_BODY = 64 * 1024
 
 
 class _CountedBody:
@@ -102,6 +105,14 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             return False
         return self._body.read_bytes == length
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # werkzeug builds each request's line (the path decoded, the date formatted) before its
+        # logger drops it, and serve sets that logger to WARNING. Left unset, werkzeug sets it to
+        # INFO on first use: then requests are logged as before.
+        logger = logging.getLogger("werkzeug")
+        if logger.level == logging.NOTSET or logger.isEnabledFor(logging.INFO):
+            super().log_request(code, size)
+
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -143,7 +154,14 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
                     self.send_header("Transfer-Encoding", "chunked")
                 if not self._may_keep(environ):
                     self.send_header("Connection", "close")  # sets self.close_connection
-                self.end_headers()
+                if self.request_version != "HTTP/0.9":
+                    # `end_headers`, with a small first body in the same write: apart, they cost a
+                    # send more, and the client a second wake-up for its body.
+                    self._headers_buffer.append(b"\r\n")
+                    if data and not chunk_response and len(data) <= _COALESCED_BODY:
+                        self._headers_buffer.append(data)
+                        data = b""
+                    self.flush_headers()
 
             assert isinstance(data, bytes), "applications must write bytes"
             if data:
