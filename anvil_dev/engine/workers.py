@@ -7,6 +7,7 @@ the engine (`NestedCalls`); a worker tells its `Supervisor` when it must be reti
 
 from __future__ import annotations
 
+import _thread
 import logging
 import threading
 import time
@@ -74,12 +75,33 @@ def call_frame(call: Mapping[str, Any], call_id: str, caller: Caller, with_args:
 
 
 class _Pending:
-    __slots__ = ("event", "reply", "timed_out")
+    """A call waiting for its reply: one waiter (the caller), set once by the reader.
+
+    A bare lock, held until the reply comes, rather than a threading.Event, whose Condition costs
+    a lock made per wait and Python-level bookkeeping on each side of the hand-off.
+    """
+
+    __slots__ = ("_arrived", "done", "reply", "timed_out")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self._arrived = _thread.allocate_lock()
+        self._arrived.acquire()
+        self.done = False
         self.reply: Reply | None = None
         self.timed_out = False
+
+    def set(self) -> None:
+        if not self.done:
+            self.done = True
+            self._arrived.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        """True once the reply has come; False if `timeout` seconds (None: no limit) pass first."""
+        if self.done:
+            return True
+        if self._arrived.acquire(timeout=-1 if timeout is None else timeout):
+            self._arrived.release()  # a later wait returns at once
+        return self.done
 
 
 class PersistentWorker:
@@ -119,7 +141,7 @@ class PersistentWorker:
                     p = self.pending.pop(str(frame.head.get("id")), None)
                 if p is not None:
                     p.reply = to_reply(frame)
-                    p.event.set()
+                    p.set()
                 self.kill_when_idle()
             elif kind == FrameKind.CALL:
                 threading.Thread(target=self.supervisor.answer_nested, args=(chan, frame), daemon=True).start()
@@ -130,7 +152,7 @@ class PersistentWorker:
             pending, self.pending = self.pending, {}
         for p in pending.values():
             p.reply = err
-            p.event.set()
+            p.set()
         self.supervisor.reap(self)
 
     def call(
@@ -150,11 +172,11 @@ class PersistentWorker:
             pass
         started = time.monotonic()
         deadline = call_deadline(debugger, self.child.pid, started, timeout)
-        while not p.event.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+        while not p.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
             deadline = call_deadline(debugger, self.child.pid, started, timeout)
             if deadline is not None and deadline <= time.monotonic():
                 break
-        if p.event.is_set():
+        if p.done:
             return p.reply or Reply.from_message(terminated_error(None))
         p.timed_out = True
         try:
