@@ -15,8 +15,8 @@ import click
 from anvil_dev import services
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine.engine import Engine
 from anvil_dev.engine.attach import Anchor
+from anvil_dev.engine.engine import Engine
 from anvil_dev.host import listen
 from anvil_dev.host.debugger import PdbRelay
 

@@ -15,8 +15,8 @@ import pytest
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine.engine import Engine
 from anvil_dev.engine import engine as engine_module
+from anvil_dev.engine.engine import Engine
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
 from anvil_dev.protocol import Caller, ChildMode, FrameKind, Message, Reply, error
