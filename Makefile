@@ -44,8 +44,8 @@ test-fast: install
 	@$(BYTECODE)
 	$(BIN)/python -m pytest tests/unit -m 'not postgres'
 
+# bench/run.py compiles the bytecode of each tree it compares.
 bench: install
-	@$(BYTECODE)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_tables.py
 	$(BIN)/python bench/bench_tables_client.py

@@ -30,6 +30,7 @@ from werkzeug.serving import WSGIRequestHandler, connection_dropped_errors
 IDLE_TIMEOUT_S = 60.0
 # A first body up to this size goes out in one write with the headers (larger ones are not copied for it).
 _COALESCED_BODY = 64 * 1024
+_WERKZEUG_LOG = logging.getLogger("werkzeug")
 
 
 class _CountedBody:
@@ -109,8 +110,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         # werkzeug builds each request's line (the path decoded, the date formatted) before its
         # logger drops it, and serve sets that logger to WARNING. Left unset, werkzeug sets it to
         # INFO on first use: then requests are logged as before.
-        logger = logging.getLogger("werkzeug")
-        if logger.level == logging.NOTSET or logger.isEnabledFor(logging.INFO):
+        if _WERKZEUG_LOG.level == logging.NOTSET or _WERKZEUG_LOG.isEnabledFor(logging.INFO):
             super().log_request(code, size)
 
     def run_wsgi(self) -> None:
