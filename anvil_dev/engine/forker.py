@@ -41,6 +41,21 @@ class Child:
         self.exited = threading.Event()
         # Its forker reported the exit (`exited` is also set, with no code, when the forker died).
         self.reported = False
+        self._on_exit: Callable[[], None] | None = None
+
+    def set_exited(self) -> None:
+        """Its forker reported the exit, or can report nothing more (it died)."""
+        self.exited.set()
+        on_exit = self._on_exit
+        if on_exit is not None:
+            on_exit()
+
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the forker's reader thread) once `exited` is set; at once if it is.
+        It may be called twice, and must not block."""
+        self._on_exit = callback
+        if self.exited.is_set():
+            callback()
 
     def kill(self) -> None:
         """SIGKILL the child and whatever it forked (each child leads a process group of its own)."""
@@ -216,7 +231,7 @@ class ZygoteHandle:
                 self._by_token.pop(token, None)
             child.exit_code = -1
             child.spawned.set()
-            child.exited.set()
+            child.set_exited()
             host_sock.close()
             if self.parent is None:
                 log.error("could not reach the zygote: %s", e)
@@ -264,7 +279,7 @@ class ZygoteHandle:
                 if child is not None:
                     child.exit_code = msg["code"]
                     child.reported = True
-                    child.exited.set()
+                    child.set_exited()
         # The process is gone: nothing more will be reported; wake anyone waiting, and reap it.
         with self._lock:
             self._alive = False
@@ -284,7 +299,7 @@ class ZygoteHandle:
             forked = self.parent._adopt(forked)
         for child in unforked + list(forked.values()):
             child.spawned.set()
-            child.exited.set()
+            child.set_exited()
 
     def _adopt(self, children: dict[int, Child]) -> dict[int, Child]:
         """Take over reporting the exits of a dead template's children; returns those it cannot."""
@@ -295,7 +310,7 @@ class ZygoteHandle:
                 if pid in self._orphan_exits:
                     child.exit_code = self._orphan_exits.pop(pid)
                     child.reported = True
-                    child.exited.set()
+                    child.set_exited()
                 else:
                     self._by_pid[pid] = child
         return {}

@@ -125,6 +125,7 @@ class Channel:
         self.sock = sock
         self._buf = bytearray()
         self._send_lock = threading.Lock()
+        self._poll: select.poll | None = None
 
     def send(self, head: dict[str, Any], payload: bytes = b"") -> None:
         self.send_raw(encode(head, payload))
@@ -157,18 +158,15 @@ class Channel:
         return bool(self._buf) or bool(select.select([self.sock], [], [], 0)[0])
 
     def _read(self, n: int, deadline: float | None) -> bytes | None:
+        # The deadline is kept with poll(), not the socket's timeout: that would apply to the
+        # sends other threads make on this socket meanwhile (a persistent worker's callers).
         while len(self._buf) < n:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or not self._readable(remaining):
                     raise FrameTimeout()
-                self.sock.settimeout(remaining)
-            else:
-                self.sock.settimeout(None)
             try:
                 chunk = self.sock.recv(max(65536, n - len(self._buf)))
-            except TimeoutError:
-                raise FrameTimeout() from None
             except OSError:
                 return None
             if not chunk:
@@ -177,6 +175,14 @@ class Channel:
         data = bytes(self._buf[:n])
         del self._buf[:n]
         return data
+
+    def _readable(self, seconds: float) -> bool:
+        if self.sock.fileno() < 0:
+            return True  # closed: its recv fails, and the read returns None
+        if self._poll is None:
+            self._poll = select.poll()
+            self._poll.register(self.sock, select.POLLIN)
+        return bool(self._poll.poll(seconds * 1000))
 
     def close(self) -> None:
         try:

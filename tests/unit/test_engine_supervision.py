@@ -16,6 +16,7 @@ import pytest
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import engine as engine_module
+from anvil_dev.engine import workers as workers_module
 from anvil_dev.engine.engine import Engine
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
@@ -36,6 +37,7 @@ class FakeChild(Child):
         self.killed = threading.Event()
         self.calls: list[str] = []
         self.kinds: list[FrameKind] = []  # of every frame the host sent
+        self.interrupted: dict[str, threading.Event] = {}  # "stoppable" calls, by id
         self.thread = threading.Thread(target=self._main, daemon=True)
         self.thread.start()
 
@@ -46,7 +48,7 @@ class FakeChild(Child):
         if self.exited.is_set():
             return
         self.exit_code = code
-        self.exited.set()  # before the socket closes: the host reads the code when it sees EOF
+        self.set_exited()  # before the socket closes: the host reads the code when it sees EOF
         self.killed.set()
         try:
             self.child_end.shutdown(socket.SHUT_RDWR)  # EOF both ways; the thread closes it as it ends
@@ -74,6 +76,8 @@ class FakeChild(Child):
             if frame is None:
                 return self._exit(0)
             self.kinds.append(frame.kind)
+            if frame.kind == FrameKind.INTERRUPT:
+                self.interrupted.setdefault(str(frame.head["id"]), threading.Event()).set()
             if frame.kind == FrameKind.CALL:
                 self.calls.append(str(frame.head.get("command")))
                 if self.mode is ChildMode.PERSISTENT:
@@ -91,6 +95,8 @@ class FakeChild(Child):
             return
         if command == "gate":
             self.forker.gate.wait(5)
+        if command == "stoppable":  # until interrupted; then it answers, as a real worker's call does
+            self.interrupted.setdefault(str(head["id"]), threading.Event()).wait(5)
         if command == "nested":
             chan.send(
                 {
@@ -412,3 +418,52 @@ def test_spares_forked_while_calls_come_slowly_are_told_to_warm_up(start, monkey
     quick.chan.send({"type": FrameKind.INTERRUPT.value, "id": "probe"})  # behind any WARM sent at its fork
     wait_for(lambda: len(quick.kinds) > 0)
     assert quick.kinds == [FrameKind.INTERRUPT]
+
+
+def test_persistent_calls_in_flight_together_each_get_their_own_reply(start) -> None:
+    """Callers take turns reading the worker's socket: whoever reads delivers the others' replies,
+    and hands the reading on when its own has come, in whatever order the replies come."""
+    engine, [zygote] = start(persistent=True)
+    call(engine, "add")
+    [worker] = [c for c in zygote.children if c.mode is ChildMode.PERSISTENT]
+    replies: dict[int, Reply] = {}
+
+    def caller(i: int) -> None:
+        replies[i] = call(engine, "gate" if i % 2 else "add", i)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    # The "add" calls come back past the gated ones.
+    wait_for(lambda: worker.calls.count("gate") == 4 and len(replies) == 4)
+    zygote.gate.set()
+    for t in threads:
+        t.join(5)
+    assert {i: r.message()["response"]["args"] for i, r in replies.items()} == {i: [i] for i in range(8)}
+    assert call(engine, "add", 9).message()["response"]["args"] == [9]
+
+
+def test_a_persistent_worker_that_dies_idle_is_replaced_before_the_next_call(start) -> None:
+    """Nobody is reading an idle worker's socket: its exit, reported by its forker, is what sets a
+    reader on it to see the EOF and replace it, so that the next call does not find it dead."""
+    engine, [zygote] = start(persistent=True)
+    first = call(engine, "add").message()["response"]["pid"]
+    old = next(c for c in zygote.children if c.pid == first)
+    old.kill()
+    wait_for(lambda: len([c for c in zygote.children if c.mode is ChildMode.PERSISTENT]) == 2)
+    reply = call(engine, "add")
+    assert reply.ok, reply.error
+    assert reply.message()["response"]["pid"] != first
+
+
+def test_the_reply_of_a_timed_out_call_that_stops_is_read_with_no_caller_left(start) -> None:
+    """The call's caller has gone, and no call follows: the reply it sends once interrupted is still
+    read, so the worker (and the state it keeps) is not retired as stuck."""
+    engine, [zygote] = start(persistent=True, timeout=0.1)
+    first = call(engine, "add").message()["response"]["pid"]
+    reply = call(engine, "stoppable")
+    assert reply.error is not None and reply.error["type"] == "anvil.server.TimeoutError"
+    time.sleep(workers_module.INTERRUPT_GRACE_S * 2)  # past the check that retires a stuck worker
+    old = next(c for c in zygote.children if c.pid == first)
+    assert not old.exited.is_set()
+    assert call(engine, "add").message()["response"]["pid"] == first
