@@ -212,7 +212,7 @@ class ZygoteHandle:
     def spawn_template(self, generation: int) -> ZygoteHandle:
         """Fork a template for this generation of the code; ready when its `info` says so."""
         host_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._send({"op": "spawn", "token": next(self._tokens), "mode": ChildMode.TEMPLATE.value}, template_end)
+        self._send(b"spawn %d %s" % (next(self._tokens), ChildMode.TEMPLATE.value.encode()), template_end)
         template_end.close()
         return ZygoteHandle(self.settings, attach=host_end, parent=self)
 
@@ -224,7 +224,7 @@ class ZygoteHandle:
         with self._lock:
             self._by_token[token] = child
         try:
-            self._send({"op": "spawn", "token": token, "mode": mode.value}, child_sock)
+            self._send(b"spawn %d %s" % (token, mode.value.encode()), child_sock)
         except OSError as e:
             # Never forked (pid None): the engine may give its call to another child.
             with self._lock:
@@ -240,8 +240,8 @@ class ZygoteHandle:
             child_sock.close()
         return child
 
-    def _send(self, msg: dict[str, Any], sock: socket.socket | None = None) -> None:
-        data = json.dumps(msg).encode()
+    def _send(self, data: bytes, sock: socket.socket | None = None) -> None:
+        """A control message (see engine/zygote.py), with `sock` passed to the forker if given."""
         with self._send_lock:
             if sock is None:
                 self._ctrl.send(data)
@@ -256,28 +256,29 @@ class ZygoteHandle:
                 data = b""
             if not data:
                 break
-            msg = json.loads(data)
-            op = msg.get("op")
-            if op == "ready":
-                self.info = msg
+            op, _, rest = data.partition(b" ")
+            if op == b"ready":
+                self.info = json.loads(rest)
                 self.ready.set()
-            elif op == "spawned":
+            elif op == b"spawned":
+                token, pid = map(int, rest.split())
                 with self._lock:
-                    child = self._by_token.pop(msg["token"], None)
+                    child = self._by_token.pop(token, None)
                     if child is not None:
-                        child.pid = msg["pid"]
-                        self._by_pid[msg["pid"]] = child
+                        child.pid = pid
+                        self._by_pid[pid] = child
                 if child is not None:
                     child.spawned.set()
-            elif op == "exited":
+            elif op == b"exited":
+                pid, code = map(int, rest.split())
                 with self._lock:
-                    child = self._by_pid.pop(msg["pid"], None)
+                    child = self._by_pid.pop(pid, None)
                     if child is None:  # an orphan we adopted, whose template's handle may not have handed it over yet
-                        self._orphan_exits[msg["pid"]] = msg["code"]
+                        self._orphan_exits[pid] = code
                         if len(self._orphan_exits) > 256:
                             del self._orphan_exits[next(iter(self._orphan_exits))]
                 if child is not None:
-                    child.exit_code = msg["code"]
+                    child.exit_code = code
                     child.reported = True
                     child.set_exited()
         # The process is gone: nothing more will be reported; wake anyone waiting, and reap it.
@@ -318,7 +319,7 @@ class ZygoteHandle:
     def retire(self) -> None:
         """Stop after the children already forked have exited."""
         try:
-            self._send({"op": "exit"})
+            self._send(b"exit")
         except OSError:
             pass
 

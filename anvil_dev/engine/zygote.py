@@ -3,6 +3,12 @@
 Run by the host as `python -m anvil_dev.engine.zygote CTRL_FD SETTINGS_JSON`. It stays single-threaded: a
 forked child inherits locks held by other threads, so there must be none. Control messages arrive on a
 SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpair as SCM_RIGHTS.
+
+The messages are short lines of ASCII words, one per packet: `spawn TOKEN MODE` and `exit` from the
+host; `ready JSON`, `spawned TOKEN PID` and `exited PID CODE` back. Not JSON for the ones sent at
+every call: each fork makes every page of a template copy-on-write again, so whatever the template
+touches between two forks is copied again for each, and json's encoder and decoder and
+socket.recv_fds touched ~60 of its ~150 pages a fork.
 """
 
 from __future__ import annotations
@@ -63,8 +69,8 @@ def _preload(names: list[str]) -> tuple[list[str], list[str]]:
     return ok, failed
 
 
-def _send(ctrl: socket.socket, msg: dict[str, Any]) -> None:
-    ctrl.send(json.dumps(msg).encode())
+# Room for the one descriptor a `spawn` carries (and a few more, which are closed).
+_FDS_SPACE = socket.CMSG_SPACE(4 * 4)
 
 
 def main() -> None:
@@ -162,7 +168,7 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    _send(ctrl, ready)
+    ctrl.send(b"ready " + json.dumps(ready).encode())
     children: set[int] = set()
     exiting = False
     me = os.getpid()
@@ -178,15 +184,16 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
             _reap(ctrl, children)
         if ctrl.fileno() in readable:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(ctrl, 65536, 4)
+                data, fds = _recv(ctrl)
             except OSError:
                 data, fds = b"", []
             if not data:  # the host is gone: take every child (and what it forked) with us
                 for pid in children:
                     _kill_group(pid)
                 os._exit(0)
-            msg = json.loads(data)
-            if msg["op"] == "spawn":
+            op, *args = data.split()
+            if op == b"spawn":
+                token, mode_name = args
                 pid = os.fork()
                 if pid == 0:
                     # A group of its own: whatever server code forks goes with it (killpg).
@@ -198,7 +205,7 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                     # `_signal`, not `signal`: its enum conversions took ~40 copy-on-write faults here.
                     _signal.set_wakeup_fd(-1)
                     _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
-                    mode = ChildMode(msg["mode"])
+                    mode = ChildMode(mode_name.decode())
                     if mode is ChildMode.TEMPLATE:
                         _become_template(socket.socket(fileno=fds[0]), app)
                     from anvil_dev.engine.child import child_main
@@ -211,15 +218,26 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                 os.close(fds[0])
                 children.add(pid)
                 try:
-                    _send(ctrl, {"op": "spawned", "token": msg["token"], "pid": pid})
+                    ctrl.send(b"spawned %s %d" % (token, pid))
                 except OSError:  # the host went away as we forked
                     for child in children:
                         _kill_group(child)
                     os._exit(0)
-            elif msg["op"] == "exit":
+            elif op == b"exit":
                 exiting = True
                 for fd in fds:
                     os.close(fd)
+
+
+def _recv(ctrl: socket.socket) -> tuple[bytes, list[int]]:
+    """One control message and the descriptors it carries: socket.recv_fds without its import and
+    array at every call."""
+    data, ancillary, _flags, _addr = ctrl.recvmsg(4096, _FDS_SPACE)
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += (int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4))
+    return data, fds
 
 
 def _die_with_parent(parent: int) -> None:
@@ -297,7 +315,7 @@ def _reap(ctrl: socket.socket, children: set[int]) -> None:
         # call's socket open so that the host never saw the crash.
         _kill_group(pid)
         try:
-            _send(ctrl, {"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+            ctrl.send(b"exited %d %d" % (pid, os.waitstatus_to_exitcode(status)))
         except OSError:
             pass
 
