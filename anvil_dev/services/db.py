@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ _schemas_done: set[tuple[str, str]] = set()
 _schema_lock = threading.Lock()
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+BUSY_TIMEOUT_S = 30.0  # how long a connection waits for another's lock before "database is locked"
 
 
 class DatabaseError(RuntimeError):
@@ -59,13 +61,33 @@ def is_postgres(url: str | None) -> bool:
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open the database the way every process here must: WAL, 30 s busy wait, autocommit mode."""
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    _use_wal(conn)
     # NORMAL is durable against process crashes (what SIGKILL does); only power loss can
     # lose the last transactions, never corrupt the file.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. WAL is kept in the file, so this is usually only a read. The
+    conversion takes an exclusive lock for which SQLite does not run its busy handler: two
+    processes opening a new database at once (gunicorn's workers, say) made one fail to start
+    with "database is locked". So it is retried, within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 class _PerThread:
