@@ -184,16 +184,12 @@ class PersistentWorker:
                     p.rearm()
                     reading, p.lead = p.lead, False
                 if p.done:
-                    if self._reader is p:
-                        self._hand_on_reading(p)
-                    return p.reply or Reply.from_message(terminated_error(None))
+                    return self._answered(p)
             deadline = call_deadline(debugger, self.child.pid, started, timeout)
             if deadline is not None and deadline <= time.monotonic():
                 with self.lock:
                     if p.done:
-                        if self._reader is p:
-                            self._hand_on_reading(p)
-                        return p.reply or Reply.from_message(terminated_error(None))
+                        return self._answered(p)
                     p.timed_out = True
                     if self._reader is p:
                         self._hand_on_reading(p)
@@ -206,6 +202,12 @@ class PersistentWorker:
         timer.daemon = True
         timer.start()
         return Reply.from_message(timeout_error())
+
+    def _answered(self, p: _Pending) -> Reply:
+        """`p`'s reply, its caller done with the socket. Caller holds the lock."""
+        if self._reader is p:
+            self._hand_on_reading(p)
+        return p.reply or Reply.from_message(terminated_error(None))
 
     def _read(self, waiter: _Pending | None, deadline: float | None) -> None:
         """Read and dispatch frames: for `waiter`, until its reply has come or the deadline passes;
