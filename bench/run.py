@@ -13,7 +13,8 @@ worktree, removed afterwards; `--baseline ''` for none), marked "@base".
 6. cold start: launching `anvil-dev serve` to its first answered call, the scaffold and a 20-module app;
 7. soak: 8 callers for `--soak-s` seconds (or 100,000 calls) per mode; memory before and after.
 Targets (issue 19) are printed beside the figures; no test asserts a time.
-Other benches (tables, media, uplink) live beside this file and run with `python bench/NAME.py`.
+Other benches (tables, media, uplink) live beside this file and run with `python bench/NAME.py`;
+`bench/timeline.py` breaks one call's time into its legs (host, engine, child, client).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import uuid
 import weakref
 from typing import Any, NoReturn, TextIO
 
+from anvil_dev import timeline
 from anvil_dev.appdir import AppDir
 from anvil_dev.engine import loader
 from anvil_dev.engine.frames import Channel, Frame, call_from_frame, encode_message, to_reply, with_output
@@ -355,6 +356,7 @@ class ChildServer:
 
         call = frame.head
         call_id = str(call.get("id") or uuid.uuid4().hex)
+        timed = timeline.child_started() if timeline.ON and call.get("command") != WARM_COMMAND else None
         with self._lock:
             self._threads[call_id] = threading.get_ident()
         output: list[str] = []
@@ -398,10 +400,13 @@ class ChildServer:
             has_media=has_media(message),
             frames=frames if "error" in message else None,
         )
+        timed_line = timeline.child_replying(call_id, timed) if timed is not None else None
         try:
             self.chan.send_reply(call_id, reply)
         except OSError:
             pass
+        if timed_line is not None:
+            timeline.write(timed_line)
 
     def _interrupt(self, call_id: str) -> None:
         with self._lock:  # held: the call's end must not clear this before it is set

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from anvil_dev import timeline
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.engine import fresh, loader, memory
@@ -296,9 +297,12 @@ class Engine:
         """
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
         payload = raw or b""
-        if self.persistent:
-            return self._call_persistent(head, payload)
-        return self._call_fresh(head, payload)
+        if timeline.ON:
+            timeline.host_mark("engine", head["id"])
+        reply = self._call_persistent(head, payload) if self.persistent else self._call_fresh(head, payload)
+        if timeline.ON:
+            timeline.host_mark("answered")
+        return reply
 
     def _call_fresh(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
         started = time.monotonic()

@@ -24,6 +24,8 @@ from typing import Any
 from werkzeug.exceptions import InternalServerError
 from werkzeug.serving import WSGIRequestHandler, connection_dropped_errors
 
+from anvil_dev import timeline
+
 # How long a kept-alive connection may sit idle between two requests before it is closed (its
 # thread ends then). Browsers keep an idle connection for about 5 minutes; an idle one here costs
 # only a sleeping thread, and a client that finds it closed opens another.
@@ -85,6 +87,8 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             if not more:
                 self.close_connection = True
                 return
+            if timeline.ON:
+                timeline.host_mark("arrived")
             self.connection.settimeout(None)
         self._served = True
         super().handle_one_request()

@@ -8,7 +8,7 @@ import json
 from flask import Blueprint, Response, request
 from werkzeug.http import parse_cookie
 
-from anvil_dev import wire
+from anvil_dev import timeline, wire
 from anvil_dev.host import security
 from anvil_dev.host.errors import Refusal, too_much_data
 from anvil_dev.host.security import COOKIE_NAME
@@ -28,6 +28,8 @@ bp = Blueprint("call", __name__)
 
 @bp.post("/_/call")
 def call() -> Response:
+    if timeline.ON:
+        timeline.host_mark("request")
     state = current()
     security.refuse_foreign_origin()
     mimetype = request.mimetype
@@ -65,6 +67,8 @@ def call() -> Response:
         resp.headers[CALL_ID_HEADER] = str(entry.id)
     # werkzeug closes the response once it has written it: the spare's replacement is forked then,
     # when the caller has its answer.
+    if timeline.ON:
+        resp.call_on_close(timeline.host_done)  # before `release`, which forks the next spare
     resp.call_on_close(release)
     return resp
 
