@@ -14,7 +14,8 @@ worktree, removed afterwards; `--baseline ''` for none), marked "@base".
 7. soak: 8 callers for `--soak-s` seconds (or 100,000 calls) per mode; memory before and after.
 Targets (issue 19) are printed beside the figures; no test asserts a time.
 Other benches (tables, media, uplink) live beside this file and run with `python bench/NAME.py`;
-`bench/timeline.py` breaks one call's time into its legs (host, engine, child, client).
+`bench/timeline.py` breaks one call's time into its legs (host, engine, child, client), and
+`bench/bench_anvil_persistent.py` times Anvil's own persistent worker beside ours.
 """
 
 from __future__ import annotations
