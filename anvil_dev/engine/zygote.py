@@ -160,6 +160,11 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
     `preloaded` is None in the zygote; in a template it holds the outcome of importing the app,
     which its children inherit instead of importing again.
     """
+    # Found once here rather than by each child after its fork, where the import statement and the
+    # enum's lookup wrote ~30 shared pages (copy-on-write faults) in every child.
+    from anvil_dev.engine.child import child_main
+
+    modes = {mode.value.encode(): mode for mode in ChildMode}
     # Objects that exist now are shared with every child; keep the collector from touching
     # (and so copying) their pages in each child.
     gc.collect()
@@ -205,11 +210,9 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                     # `_signal`, not `signal`: its enum conversions took ~40 copy-on-write faults here.
                     _signal.set_wakeup_fd(-1)
                     _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
-                    mode = ChildMode(mode_name.decode())
+                    mode = modes[mode_name]
                     if mode is ChildMode.TEMPLATE:
                         _become_template(socket.socket(fileno=fds[0]), app)
-                    from anvil_dev.engine.child import child_main
-
                     child_main(fds[0], app, mode, preloaded)
                 try:
                     os.setpgid(pid, pid)  # as the child does: whichever runs first, no window without it
