@@ -53,6 +53,7 @@ def host_done() -> None:
 
 
 def child_started() -> tuple[float, int]:
+    """The time a call starts in the child, and this process's page faults so far."""
     return time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 

@@ -132,8 +132,9 @@ def call(session: requests.Session, url: str, command: str, *args: Any) -> Any:
     return body["response"]
 
 
-def latencies(url: str, n: int, warmup: int = 20) -> list[float]:
-    s = requests.Session()
+def latencies(url: str, n: int, warmup: int = 20, session: requests.Session | None = None) -> list[float]:
+    """`n` back-to-back call times in ms, on a new session or on `session` (kept across turns)."""
+    s = session or requests.Session()
     for _ in range(warmup):
         call(s, url, "add", 1, 2)
     out = []

@@ -36,6 +36,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import BENCH_MODULE, ROOT, Server, call, children, cmdline, free_port, make_app
+from _harness import BENCH_MODULE, ROOT, Server, call, children, cmdline, free_port, latencies, make_app
 
 ANVIL_WHEEL = "anvil-app-server==1.18.0"
 APP_ID = "BENCHAPP"
@@ -210,22 +211,8 @@ def anvil_latencies(platform: Platform, n: int, warmup: int) -> list[float]:
     return out
 
 
-def http_latencies(session: requests.Session, url: str, n: int, warmup: int) -> list[float]:
-    """As the harness's `latencies`, but on one session for the whole run (as Anvil's one websocket)."""
-    for _ in range(warmup):
-        call(session, url, "add", 1, 2)
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        result = call(session, url, "add", 1, 2)
-        out.append((time.perf_counter() - t) * 1000)
-        assert result == 3, result
-    return out
-
-
-def pct(ms: list[float], q: float) -> float:
-    ms = sorted(ms)
-    return ms[min(len(ms) - 1, int(len(ms) * q))]
+def p50_p90(ms: list[float]) -> tuple[float, float]:
+    return statistics.median(ms), statistics.quantiles(ms, n=10)[-1]
 
 
 def one_process(infos: list[list[int]]) -> tuple[bool, str]:
@@ -344,16 +331,16 @@ def main() -> None:
         infos: dict[str, list[list[int]]] = {"anvil": [platform.call("worker_info")], "dev": []}
         infos["dev"].append(call(session, server.url, "worker_info"))
         anvil_latencies(platform, 0, opts.warmup)
-        http_latencies(session, server.url, 0, opts.warmup)
-        http_latencies(floor_session, floor.url, 0, opts.warmup)
+        latencies(server.url, 0, opts.warmup, session)
+        latencies(floor.url, 0, opts.warmup, floor_session)
 
         # Turns of `block` calls, the order reversed each round, so that load from elsewhere on the
         # machine (two shared cores) falls on both alike and neither always follows the other.
         times: dict[str, list[float]] = {"anvil": [], "dev": [], "floor": []}
         measure = {
             "anvil": lambda n: anvil_latencies(platform, n, warmup=5),
-            "dev": lambda n: http_latencies(session, server.url, n, warmup=5),
-            "floor": lambda n: http_latencies(floor_session, floor.url, n, warmup=5),
+            "dev": lambda n: latencies(server.url, n, 5, session),
+            "floor": lambda n: latencies(floor.url, n, 5, floor_session),
         }
         check = {"anvil": lambda: platform.call("worker_info"), "dev": lambda: call(session, server.url, "worker_info")}
         order = list(times)
@@ -370,9 +357,9 @@ def main() -> None:
         reused = host_log.count("Found worker for")
         calls_sent = next(platform.ids) - 1
 
-        a50, a90 = pct(times["anvil"], 0.5), pct(times["anvil"], 0.9)
-        d50, d90 = pct(times["dev"], 0.5), pct(times["dev"], 0.9)
-        f50, f90 = pct(times["floor"], 0.5), pct(times["floor"], 0.9)
+        a50, a90 = p50_p90(times["anvil"])
+        d50, d90 = p50_p90(times["dev"])
+        f50, f90 = p50_p90(times["floor"])
         n_a, n_d = len(times["anvil"]), len(times["dev"])
         label_a = "Anvil's (anvil-app-server 1.18.0 downlink host + worker, over its websocket)"
         label_d = "anvil-dev --keep-server-running (over HTTP)"
