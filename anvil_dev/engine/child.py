@@ -220,6 +220,9 @@ class ChildServer:
         # A persistent worker's threads take turns reading (`_lead`): a token here wakes an idle one.
         self._turns: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._idle_threads = 0
+        self._reading = True  # a thread reads, or has been handed the reading (persistent)
+        # The host's wakes (persistent): without them, reading is handed on before each call.
+        self.wakes: socket.socket | None = None
         self._loaded = False
 
     # -- start-up ---------------------------------------------------------------------------
@@ -266,6 +269,8 @@ class ChildServer:
         """Read frames until EOF. A fresh child runs its one call on this thread; a persistent worker's
         threads take turns reading (`_lead`)."""
         if self.mode is ChildMode.PERSISTENT:
+            if self.wakes is not None:
+                threading.Thread(target=self._watch_wakes, args=(self.wakes,), name="wakes", daemon=True).start()
             self.chan.send({"type": FrameKind.READY.value, "import_error": self.load_error, "pid": os.getpid()})
             self._lead()
             return
@@ -293,11 +298,12 @@ class ChildServer:
     def _lead(self) -> None:
         """A persistent worker's read loop, on one thread at a time (leader and followers).
 
-        The thread that reads a CALL runs it itself, once it has handed reading on to an idle thread
-        (or a new one): the call starts with no hand-off between threads, which cost ~50 us of the
-        ~300 us a call spent in the engine, and replies, interrupts and nested calls' answers are
-        still read while it runs. After its call the thread waits for its next turn to read.
-        Returns at EOF on the main thread; elsewhere, EOF ends the process.
+        The thread that reads a CALL runs it itself, with nobody reading meanwhile: handing the
+        reading on to another thread before each call cost 2-7% of a call back to back. A frame
+        that comes while every thread may be running a call (a concurrent call, an interrupt) is
+        followed by a wake from the host (`_watch_wakes`), which puts an idle thread (or a new one)
+        to reading. After its call the thread reads again, unless another has started to; then it
+        waits for its next turn. Returns at EOF on the main thread; elsewhere, EOF ends the process.
         """
         while True:
             frame = self.chan.recv()
@@ -307,21 +313,37 @@ class ChildServer:
                 return
             kind = frame.kind
             if kind == FrameKind.CALL:
-                self._hand_on_reading()
+                with self._lock:
+                    self._reading = False
+                    # A nested call's reply is sent with no wake: whoever waits for one keeps a reader.
+                    hand_on = self.wakes is None or bool(self._pending)
+                # Checked once the reading is down: a frame sent before it, whose wake came while
+                # this thread still read (and so did nothing), is waiting now.
+                if hand_on or self.chan.has_pending():
+                    self._ensure_reader()
                 try:
                     self._run_call(frame)
                 except CallInterrupted:
                     pass  # an interrupt that landed as the call was finishing
                 with self._lock:
-                    self._idle_threads += 1
-                self._turns.get()
+                    reads_on = not self._reading
+                    if reads_on:
+                        self._reading = True
+                    else:
+                        self._idle_threads += 1
+                if not reads_on:
+                    self._turns.get()
             elif kind == FrameKind.REPLY:
                 self._deliver(frame)
             elif kind == FrameKind.INTERRUPT:
                 self._interrupt(str(frame.head.get("id")))
 
-    def _hand_on_reading(self) -> None:
+    def _ensure_reader(self) -> None:
+        """Unless a thread reads (or is about to), hand the reading to an idle thread, or a new one."""
         with self._lock:
+            if self._reading:
+                return
+            self._reading = True
             idle = self._idle_threads > 0
             if idle:
                 self._idle_threads -= 1
@@ -329,6 +351,18 @@ class ChildServer:
             self._turns.put(None)
         else:
             threading.Thread(target=self._lead_or_die, daemon=True).start()
+
+    def _watch_wakes(self, wakes: socket.socket) -> None:
+        """A thread of a persistent worker kept for the host's wakes: each says a frame may be
+        waiting with nobody reading. At EOF (the host closed its end) its socket's EOF follows."""
+        while True:
+            try:
+                woken = wakes.recv(256)
+            except OSError:
+                return
+            if not woken:
+                return
+            self._ensure_reader()
 
     def _lead_or_die(self) -> None:
         """`_lead` on a thread other than the main one: whatever stops its reading ends the process,
@@ -424,6 +458,7 @@ class ChildServer:
             self._pending[call_id] = slot
         self.chan.send(dict(call, type=FrameKind.CALL.value, id=call_id, caller=caller.to_json()))
         if self.mode is ChildMode.PERSISTENT:
+            self._ensure_reader()  # the reply comes with no wake
             slot.done.wait()  # the serve loop reads the reply
         else:
             self._read_until(slot)
@@ -465,8 +500,11 @@ class _Slot:
         self.reply: Reply | None = None
 
 
-def child_main(fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] | None = None) -> None:
+def child_main(
+    fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] | None = None, wakes_fd: int | None = None
+) -> None:
     """Entry point of a forked child (services already configured by the zygote); never returns.
+    `wakes_fd`: a persistent worker's end of the host's wakes (`ChildServer._watch_wakes`).
 
     `preloaded` is set when the child was forked from a template that has imported the app
     already: {"error": the import error or None, and for a template whose children may share its
@@ -491,6 +529,8 @@ def child_main(fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] 
                 server.adopt(preloaded.get("error"))
             elif not import_on_call:
                 server.load()
+            if wakes_fd is not None:
+                server.wakes = socket.socket(fileno=wakes_fd)
         if mode is ChildMode.DESCRIBE:
             chan.send(server.describe())
         else:

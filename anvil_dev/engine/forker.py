@@ -29,10 +29,11 @@ log = logging.getLogger("anvil_dev")
 
 
 class Child:
-    """A forked process and the host's end of its socket."""
+    """A forked process and the host's end of its socket (and, for a persistent worker, of its wakes)."""
 
-    def __init__(self, chan: Channel, mode: ChildMode, generation: int) -> None:
+    def __init__(self, chan: Channel, mode: ChildMode, generation: int, wakes: socket.socket | None = None) -> None:
         self.chan = chan
+        self._wakes = wakes
         self.mode = mode
         self.generation = generation
         self.pid: int | None = None
@@ -77,9 +78,20 @@ class Child:
         self.exited.wait(timeout)
         return self.exit_code
 
+    def wake(self) -> None:
+        """Tell a persistent worker that a frame waits for it while all its threads may be running
+        calls, none of them reading (`ChildServer._watch_wakes`). A full socket holds a wake already."""
+        if self._wakes is not None:
+            try:
+                self._wakes.send(b"\0")
+            except OSError:
+                pass
+
     def close(self) -> None:
         """Close the host's end: an idle child exits when its socket closes."""
         self.chan.close()
+        if self._wakes is not None:
+            self._wakes.close()
 
 
 class Forker(Protocol):
@@ -219,12 +231,18 @@ class ZygoteHandle:
     def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
         """Ask for a child; returns at once: the socket works before the fork has happened."""
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        child = Child(Channel(host_sock), mode, generation)
+        passed = [child_sock]
+        wakes = None
+        if mode is ChildMode.PERSISTENT:
+            wakes, child_wakes = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            wakes.setblocking(False)
+            passed.append(child_wakes)
+        child = Child(Channel(host_sock), mode, generation, wakes)
         token = next(self._tokens)
         with self._lock:
             self._by_token[token] = child
         try:
-            self._send(b"spawn %d %s" % (token, mode.value.encode()), child_sock)
+            self._send(b"spawn %d %s" % (token, mode.value.encode()), *passed)
         except OSError as e:
             # Never forked (pid None): the engine may give its call to another child.
             with self._lock:
@@ -232,21 +250,22 @@ class ZygoteHandle:
             child.exit_code = -1
             child.spawned.set()
             child.set_exited()
-            host_sock.close()
+            child.close()
             if self.parent is None:
                 log.error("could not reach the zygote: %s", e)
             self._alive = False  # dead, though the reader may not have seen it yet
         finally:
-            child_sock.close()
+            for sock in passed:
+                sock.close()
         return child
 
-    def _send(self, data: bytes, sock: socket.socket | None = None) -> None:
-        """A control message (see engine/zygote.py), with `sock` passed to the forker if given."""
+    def _send(self, data: bytes, *socks: socket.socket) -> None:
+        """A control message (see engine/zygote.py), with `socks` passed to the forker."""
         with self._send_lock:
-            if sock is None:
+            if not socks:
                 self._ctrl.send(data)
             else:
-                socket.send_fds(self._ctrl, [data], [sock.fileno()])
+                socket.send_fds(self._ctrl, [data], [sock.fileno() for sock in socks])
 
     def _read_loop(self) -> None:
         while True:

@@ -154,8 +154,11 @@ class Channel:
         return Frame(head, data[n_head:])
 
     def has_pending(self) -> bool:
-        """True when a frame (or part of one) is waiting to be read."""
-        return bool(self._buf) or bool(select.select([self.sock], [], [], 0)[0])
+        """True when a frame (or part of one) is waiting to be read. Any thread may ask (a select,
+        not the reader's poll object, which two threads may not use at once)."""
+        if self._buf or self.sock.fileno() < 0:
+            return True  # closed: its reader's recv fails, and the read returns None
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def _read(self, n: int, deadline: float | None) -> bytes | None:
         # The deadline is kept with poll(), not the socket's timeout: that would apply to the

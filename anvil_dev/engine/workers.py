@@ -165,6 +165,8 @@ class PersistentWorker:
             if self.dead:
                 return Reply.from_message(terminated_error(self.child.exit_code))
             self.pending[call_id] = p
+            # The worker's threads may all be running those other calls, none reading: wake it.
+            others_in_flight = len(self.pending) > 1
             reading = self._reader is None
             if reading:
                 self._reader = p
@@ -172,6 +174,8 @@ class PersistentWorker:
             self.child.chan.send(head, payload)
         except OSError:
             pass
+        if others_in_flight:
+            self.child.wake()
         started = time.monotonic()
         deadline = call_deadline(debugger, self.child.pid, started, timeout)
         while True:
@@ -198,6 +202,7 @@ class PersistentWorker:
             self.child.chan.send({"type": FrameKind.INTERRUPT.value, "id": call_id})
         except OSError:
             pass
+        self.child.wake()  # the thread that would read it may be the one running the call
         timer = threading.Timer(INTERRUPT_GRACE_S, self._check_interrupted, args=(call_id,))
         timer.daemon = True
         timer.start()
@@ -365,7 +370,7 @@ class TaskRun:
         except OSError:
             return None
         finally:
-            chan.close()
+            self.child.close()
 
     def exit_code(self, timeout: float = 2.0) -> int | None:
         return self.child.wait_exit(timeout)

@@ -2,7 +2,8 @@
 
 Run by the host as `python -m anvil_dev.engine.zygote CTRL_FD SETTINGS_JSON`. It stays single-threaded: a
 forked child inherits locks held by other threads, so there must be none. Control messages arrive on a
-SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpair as SCM_RIGHTS.
+SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpair as SCM_RIGHTS (a
+persistent worker's also the end of its wakes, `ChildServer._watch_wakes`).
 
 The messages are short lines of ASCII words, one per packet: `spawn TOKEN MODE` and `exit` from the
 host; `ready JSON`, `spawned TOKEN PID` and `exited PID CODE` back. Not JSON for the ones sent at
@@ -69,8 +70,9 @@ def _preload(names: list[str]) -> tuple[list[str], list[str]]:
     return ok, failed
 
 
-# Room for the one descriptor a `spawn` carries: the kernel closes any more sent with it.
-_FDS_SPACE = socket.CMSG_LEN(4)
+# Room for the descriptors a `spawn` carries, at most two: the child's socket and, for a persistent
+# worker, its wakes. The kernel closes any more sent with it.
+_FDS_SPACE = socket.CMSG_LEN(8)
 
 
 def main() -> None:
@@ -213,12 +215,13 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                     mode = modes[mode_name]
                     if mode is ChildMode.TEMPLATE:
                         _become_template(socket.socket(fileno=fds[0]), app)
-                    child_main(fds[0], app, mode, preloaded)
+                    child_main(fds[0], app, mode, preloaded, wakes_fd=fds[1] if len(fds) > 1 else None)
                 try:
                     os.setpgid(pid, pid)  # as the child does: whichever runs first, no window without it
                 except OSError:
                     pass
-                os.close(fds[0])
+                for fd in fds:
+                    os.close(fd)
                 children.add(pid)
                 try:
                     ctrl.send(b"spawned %s %d" % (token, pid))

@@ -50,6 +50,15 @@ ENGINE_MODULE = """
         return os.getpid()
 
     @anvil.server.callable
+    def arrivals_seen(folder, count):
+        # As pid_when_all_arrived, but says how many calls it saw arrive before it returned.
+        open(os.path.join(folder, str(threading.get_ident()) + "-" + str(time.monotonic_ns())), "w").close()
+        deadline = time.monotonic() + 20
+        while len(os.listdir(folder)) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [os.getpid(), len(os.listdir(folder))]
+
+    @anvil.server.callable
     def spin():
         while True:
             pass
@@ -231,6 +240,30 @@ def test_persistent_calls_run_concurrently_in_threads(plain_app, server_factory)
     for t in threads:
         t.join()
     assert time.monotonic() - start < 1.5
+
+
+def test_a_persistent_worker_reads_new_calls_while_its_threads_are_busy(plain_app, server_factory, tmp_path) -> None:
+    # Each call waits until all eight have arrived in the one worker: the worker must read each
+    # new call while every thread it has is inside a call (the host wakes it for those).
+    srv = server_factory(plain_app, "--keep-server-running", "--timeout", "25")
+    arrivals = tmp_path / "arrivals"
+    arrivals.mkdir()
+    results: list[list[int]] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        seen = srv.client().call("arrivals_seen", str(arrivals), 8)
+        with lock:
+            results.append(seen)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8
+    assert len({pid for pid, _ in results}) == 1
+    assert [seen for _, seen in results] == [8] * 8
 
 
 def test_several_workers(plain_app, server_factory, tmp_path) -> None:
