@@ -6,6 +6,7 @@ import ctypes
 import inspect
 import io
 import json
+import mmap
 import os
 import queue
 import random
@@ -223,6 +224,8 @@ class ChildServer:
         self._reading = True  # a thread reads, or has been handed the reading (persistent)
         # The host's wakes (persistent): without them, reading is handed on before each call.
         self.wakes: socket.socket | None = None
+        # `_reading`, shared with the host, which wakes us only when it is 0 (`Child.wake`).
+        self.reading_byte: mmap.mmap | None = None
         self._loaded = False
 
     # -- start-up ---------------------------------------------------------------------------
@@ -269,6 +272,7 @@ class ChildServer:
         """Read frames until EOF. A fresh child runs its one call on this thread; a persistent worker's
         threads take turns reading (`_lead`)."""
         if self.mode is ChildMode.PERSISTENT:
+            self._set_reading(True)
             if self.wakes is not None:
                 threading.Thread(target=self._watch_wakes, args=(self.wakes,), name="wakes", daemon=True).start()
             self.chan.send({"type": FrameKind.READY.value, "import_error": self.load_error, "pid": os.getpid()})
@@ -298,12 +302,14 @@ class ChildServer:
     def _lead(self) -> None:
         """A persistent worker's read loop, on one thread at a time (leader and followers).
 
-        The thread that reads a CALL runs it itself, with nobody reading meanwhile: handing the
-        reading on to another thread before each call cost 2-7% of a call back to back. A frame
-        that comes while every thread may be running a call (a concurrent call, an interrupt) is
-        followed by a wake from the host (`_watch_wakes`), which puts an idle thread (or a new one)
-        to reading. After its call the thread reads again, unless another has started to; then it
-        waits for its next turn. Returns at EOF on the main thread; elsewhere, EOF ends the process.
+        The thread that reads a CALL runs it itself. When it is the only call running, nobody
+        reads meanwhile: handing the reading on to another thread before each call cost 3-5% of
+        a call back to back. A frame the host sends while calls are in flight and no thread reads
+        (a concurrent call, an interrupt) is followed by a wake (`_watch_wakes`), which puts an
+        idle thread (or a new one) to reading; `reading_byte` tells the host whether one reads.
+        While other calls run, the reading is handed on at once, as a wake would soon be needed.
+        After its call the thread reads again, unless another has started to; then it waits for
+        its next turn. Returns at EOF on the main thread; elsewhere, EOF ends the process.
         """
         while True:
             frame = self.chan.recv()
@@ -314,11 +320,11 @@ class ChildServer:
             kind = frame.kind
             if kind == FrameKind.CALL:
                 with self._lock:
-                    self._reading = False
+                    self._set_reading(False)
                     # A nested call's reply is sent with no wake: whoever waits for one keeps a reader.
-                    hand_on = self.wakes is None or bool(self._pending)
-                # Checked once the reading is down: a frame sent before it, whose wake came while
-                # this thread still read (and so did nothing), is waiting now.
+                    hand_on = self.wakes is None or bool(self._pending) or bool(self._threads)
+                # Checked once the reading is down: a frame the host sent while this thread still
+                # read (and so sent no wake, or one that did nothing) is waiting now.
                 if hand_on or self.chan.has_pending():
                     self._ensure_reader()
                 try:
@@ -328,7 +334,7 @@ class ChildServer:
                 with self._lock:
                     reads_on = not self._reading
                     if reads_on:
-                        self._reading = True
+                        self._set_reading(True)
                     else:
                         self._idle_threads += 1
                 if not reads_on:
@@ -343,7 +349,7 @@ class ChildServer:
         with self._lock:
             if self._reading:
                 return
-            self._reading = True
+            self._set_reading(True)
             idle = self._idle_threads > 0
             if idle:
                 self._idle_threads -= 1
@@ -351,6 +357,12 @@ class ChildServer:
             self._turns.put(None)
         else:
             threading.Thread(target=self._lead_or_die, daemon=True).start()
+
+    def _set_reading(self, reading: bool) -> None:
+        """Caller holds the lock."""
+        self._reading = reading
+        if self.reading_byte is not None:
+            self.reading_byte[0] = reading
 
     def _watch_wakes(self, wakes: socket.socket) -> None:
         """A thread of a persistent worker kept for the host's wakes: each says a frame may be
@@ -501,10 +513,16 @@ class _Slot:
 
 
 def child_main(
-    fd: int, app: AppDir, mode: ChildMode, preloaded: dict[str, Any] | None = None, wakes_fd: int | None = None
+    fd: int,
+    app: AppDir,
+    mode: ChildMode,
+    preloaded: dict[str, Any] | None = None,
+    wakes_fd: int | None = None,
+    reading_fd: int | None = None,
 ) -> None:
     """Entry point of a forked child (services already configured by the zygote); never returns.
-    `wakes_fd`: a persistent worker's end of the host's wakes (`ChildServer._watch_wakes`).
+    `wakes_fd`, `reading_fd`: a persistent worker's end of the host's wakes, and the byte it shares
+    with the host saying whether one of its threads reads (`ChildServer._lead`).
 
     `preloaded` is set when the child was forked from a template that has imported the app
     already: {"error": the import error or None, and for a template whose children may share its
@@ -531,6 +549,9 @@ def child_main(
                 server.load()
             if wakes_fd is not None:
                 server.wakes = socket.socket(fileno=wakes_fd)
+            if reading_fd is not None:
+                server.reading_byte = mmap.mmap(reading_fd, 1)
+                os.close(reading_fd)
         if mode is ChildMode.DESCRIBE:
             chan.send(server.describe())
         else:

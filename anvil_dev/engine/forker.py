@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import mmap
 import os
 import signal
 import socket
@@ -31,9 +32,18 @@ log = logging.getLogger("anvil_dev")
 class Child:
     """A forked process and the host's end of its socket (and, for a persistent worker, of its wakes)."""
 
-    def __init__(self, chan: Channel, mode: ChildMode, generation: int, wakes: socket.socket | None = None) -> None:
+    def __init__(
+        self,
+        chan: Channel,
+        mode: ChildMode,
+        generation: int,
+        wakes: socket.socket | None = None,
+        reading: mmap.mmap | None = None,
+    ) -> None:
         self.chan = chan
         self._wakes = wakes
+        # A persistent worker's byte, shared with it: non-zero while one of its threads reads.
+        self._reading = reading
         self.mode = mode
         self.generation = generation
         self.pid: int | None = None
@@ -78,20 +88,27 @@ class Child:
         self.exited.wait(timeout)
         return self.exit_code
 
-    def wake(self) -> None:
+    def wake(self, unless_reading: bool = False) -> None:
         """Tell a persistent worker that a frame waits for it while all its threads may be running
-        calls, none of them reading (`ChildServer._watch_wakes`). A full socket holds a wake already."""
-        if self._wakes is not None:
-            try:
-                self._wakes.send(b"\0")
-            except OSError:
-                pass
+        calls, none of them reading (`ChildServer._watch_wakes`); with `unless_reading`, only if
+        none of them is reading now. Called after the frame was sent: a thread that stops reading
+        after this looks for frames waiting, so one that was reading when the byte was read sees the
+        frame. A full socket holds a wake already."""
+        if self._wakes is None:
+            return
+        if unless_reading and self._reading is not None and self._reading[0]:
+            return
+        try:
+            self._wakes.send(b"\0")
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Close the host's end: an idle child exits when its socket closes."""
         self.chan.close()
         if self._wakes is not None:
             self._wakes.close()
+        # The byte's mapping stays: a caller may still read it (it is unmapped with this object).
 
 
 class Forker(Protocol):
@@ -224,20 +241,23 @@ class ZygoteHandle:
     def spawn_template(self, generation: int) -> ZygoteHandle:
         """Fork a template for this generation of the code; ready when its `info` says so."""
         host_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._send(b"spawn %d %s" % (next(self._tokens), ChildMode.TEMPLATE.value.encode()), template_end)
+        self._send(b"spawn %d %s" % (next(self._tokens), ChildMode.TEMPLATE.value.encode()), template_end.fileno())
         template_end.close()
         return ZygoteHandle(self.settings, attach=host_end, parent=self)
 
     def spawn(self, mode: ChildMode, generation: int = 0) -> Child:
         """Ask for a child; returns at once: the socket works before the fork has happened."""
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        passed = [child_sock]
-        wakes = None
+        passed = [child_sock.fileno()]
+        wakes = child_wakes = reading = None
         if mode is ChildMode.PERSISTENT:
             wakes, child_wakes = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             wakes.setblocking(False)
-            passed.append(child_wakes)
-        child = Child(Channel(host_sock), mode, generation, wakes)
+            reading_fd = os.memfd_create("anvil-dev-reading", os.MFD_CLOEXEC)
+            os.ftruncate(reading_fd, 1)
+            reading = mmap.mmap(reading_fd, 1)
+            passed += [child_wakes.fileno(), reading_fd]
+        child = Child(Channel(host_sock), mode, generation, wakes, reading)
         token = next(self._tokens)
         with self._lock:
             self._by_token[token] = child
@@ -255,17 +275,19 @@ class ZygoteHandle:
                 log.error("could not reach the zygote: %s", e)
             self._alive = False  # dead, though the reader may not have seen it yet
         finally:
-            for sock in passed:
-                sock.close()
+            child_sock.close()
+            if child_wakes is not None:
+                child_wakes.close()
+                os.close(passed[2])
         return child
 
-    def _send(self, data: bytes, *socks: socket.socket) -> None:
-        """A control message (see engine/zygote.py), with `socks` passed to the forker."""
+    def _send(self, data: bytes, *fds: int) -> None:
+        """A control message (see engine/zygote.py), with descriptors `fds` passed to the forker."""
         with self._send_lock:
-            if not socks:
+            if not fds:
                 self._ctrl.send(data)
             else:
-                socket.send_fds(self._ctrl, [data], [sock.fileno() for sock in socks])
+                socket.send_fds(self._ctrl, [data], list(fds))
 
     def _read_loop(self) -> None:
         while True:

@@ -175,7 +175,7 @@ class PersistentWorker:
         except OSError:
             pass
         if others_in_flight:
-            self.child.wake()
+            self.child.wake(unless_reading=True)
         started = time.monotonic()
         deadline = call_deadline(debugger, self.child.pid, started, timeout)
         while True:

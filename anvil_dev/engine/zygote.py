@@ -3,7 +3,7 @@
 Run by the host as `python -m anvil_dev.engine.zygote CTRL_FD SETTINGS_JSON`. It stays single-threaded: a
 forked child inherits locks held by other threads, so there must be none. Control messages arrive on a
 SOCK_SEQPACKET socket, each `spawn` carrying the child's end of a fresh socketpair as SCM_RIGHTS (a
-persistent worker's also the end of its wakes, `ChildServer._watch_wakes`).
+persistent worker's also the end of its wakes and its reading byte, `ChildServer._lead`).
 
 The messages are short lines of ASCII words, one per packet: `spawn TOKEN MODE` and `exit` from the
 host; `ready JSON`, `spawned TOKEN PID` and `exited PID CODE` back. Not JSON for the ones sent at
@@ -70,9 +70,9 @@ def _preload(names: list[str]) -> tuple[list[str], list[str]]:
     return ok, failed
 
 
-# Room for the descriptors a `spawn` carries, at most two: the child's socket and, for a persistent
-# worker, its wakes. The kernel closes any more sent with it.
-_FDS_SPACE = socket.CMSG_LEN(8)
+# Room for the descriptors a `spawn` carries, at most three: the child's socket and, for a persistent
+# worker, its wakes and its reading byte. The kernel closes any more sent with it.
+_FDS_SPACE = socket.CMSG_LEN(12)
 
 
 def main() -> None:
@@ -215,7 +215,7 @@ def _fork_loop(ctrl: socket.socket, app: AppDir, ready: dict[str, Any], preloade
                     mode = modes[mode_name]
                     if mode is ChildMode.TEMPLATE:
                         _become_template(socket.socket(fileno=fds[0]), app)
-                    child_main(fds[0], app, mode, preloaded, wakes_fd=fds[1] if len(fds) > 1 else None)
+                    child_main(fds[0], app, mode, preloaded, *fds[1:3])
                 try:
                     os.setpgid(pid, pid)  # as the child does: whichever runs first, no window without it
                 except OSError:
