@@ -355,8 +355,14 @@ class ChildServer:
                 self._idle_threads -= 1
         if idle:
             self._turns.put(None)
-        else:
+            return
+        try:
             threading.Thread(target=self._lead_or_die, daemon=True).start()
+        except RuntimeError:  # no more threads: with `_reading` set, nobody would read again
+            import traceback
+
+            traceback.print_exc()
+            _exit(1)
 
     def _set_reading(self, reading: bool) -> None:
         """Caller holds the lock."""

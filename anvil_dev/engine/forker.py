@@ -111,6 +111,24 @@ class Child:
         # The byte's mapping stays: a caller may still read it (it is unmapped with this object).
 
 
+def _worker_extras() -> tuple[socket.socket, socket.socket, int, mmap.mmap]:
+    """A persistent worker's wakes (the host's end, which never blocks, and the worker's) and its
+    reading byte (a memfd, and the host's mapping of it); nothing is left open if one fails."""
+    wakes, child_wakes = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    reading_fd = -1
+    try:
+        wakes.setblocking(False)
+        reading_fd = os.memfd_create("anvil-dev-reading", os.MFD_CLOEXEC)
+        os.ftruncate(reading_fd, 1)
+        return wakes, child_wakes, reading_fd, mmap.mmap(reading_fd, 1)
+    except BaseException:
+        wakes.close()
+        child_wakes.close()
+        if reading_fd >= 0:
+            os.close(reading_fd)
+        raise
+
+
 class Forker(Protocol):
     """A process that forks children on request: the zygote, or a template of one generation."""
 
@@ -251,11 +269,12 @@ class ZygoteHandle:
         passed = [child_sock.fileno()]
         wakes = child_wakes = reading = None
         if mode is ChildMode.PERSISTENT:
-            wakes, child_wakes = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            wakes.setblocking(False)
-            reading_fd = os.memfd_create("anvil-dev-reading", os.MFD_CLOEXEC)
-            os.ftruncate(reading_fd, 1)
-            reading = mmap.mmap(reading_fd, 1)
+            try:
+                wakes, child_wakes, reading_fd, reading = _worker_extras()
+            except OSError:  # out of descriptors or memory: raised as socketpair's would be, with nothing left open
+                host_sock.close()
+                child_sock.close()
+                raise
             passed += [child_wakes.fileno(), reading_fd]
         child = Child(Channel(host_sock), mode, generation, wakes, reading)
         token = next(self._tokens)

@@ -165,8 +165,6 @@ class PersistentWorker:
             if self.dead:
                 return Reply.from_message(terminated_error(self.child.exit_code))
             self.pending[call_id] = p
-            # The worker's threads may all be running those other calls, none reading: wake it.
-            others_in_flight = len(self.pending) > 1
             reading = self._reader is None
             if reading:
                 self._reader = p
@@ -174,6 +172,11 @@ class PersistentWorker:
             self.child.chan.send(head, payload)
         except OSError:
             pass
+        # The worker's threads may all be running other calls, none reading: wake it. Asked after
+        # the send: of two calls sent at once, the one sent second then sees the other, whose frame
+        # is in the socket by then (asked before, neither might, with both frames sent).
+        with self.lock:
+            others_in_flight = len(self.pending) > 1
         if others_in_flight:
             self.child.wake(unless_reading=True)
         started = time.monotonic()

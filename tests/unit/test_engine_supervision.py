@@ -443,6 +443,44 @@ def test_persistent_calls_in_flight_together_each_get_their_own_reply(start) -> 
     assert call(engine, "add", 9).message()["response"]["args"] == [9]
 
 
+def test_a_call_sent_last_of_two_at_once_wakes_the_worker(start) -> None:
+    """Two calls go to one worker at once; the first to be routed is the last to be sent. Whether
+    to wake the worker (all its threads may be busy, none reading) is asked after each send: the
+    call sent last must see the other in flight, whose frame the worker may have taken already."""
+    engine, [zygote] = start(persistent=True)
+    call(engine, "add")
+    [worker] = [c for c in zygote.children if c.mode is ChildMode.PERSISTENT]
+    events: list[str] = []
+    first_in_send, first_may_send = threading.Event(), threading.Event()
+    real_send = worker.chan.send
+
+    def send(head: dict[str, Any], payload: bytes = b"") -> None:
+        if head.get("args") == ["first"]:
+            first_in_send.set()
+            first_may_send.wait(5)
+            real_send(head, payload)
+            events.append("first sent")
+        else:
+            real_send(head, payload)
+
+    worker.chan.send = send  # type: ignore[method-assign]
+    worker.wake = lambda unless_reading=False: events.append("wake")  # type: ignore[method-assign]
+    replies: dict[str, Reply] = {}
+    first = threading.Thread(target=lambda: replies.update(first=call(engine, "add", "first")))
+    first.start()
+    assert first_in_send.wait(5)
+    second = threading.Thread(target=lambda: replies.update(second=call(engine, "gate", "second")))
+    second.start()
+    wait_for(lambda: "gate" in worker.calls)  # the worker runs the second call
+    first_may_send.set()
+    first.join(5)
+    assert "first sent" in events and "wake" in events[events.index("first sent") :], events
+    zygote.gate.set()
+    second.join(5)
+    assert replies["first"].message()["response"]["args"] == ["first"]
+    assert replies["second"].message()["response"]["args"] == ["second"]
+
+
 def test_a_persistent_worker_that_dies_idle_is_replaced_before_the_next_call(start) -> None:
     """Nobody is reading an idle worker's socket: its exit, reported by its forker, is what sets a
     reader on it to see the EOF and replace it, so that the next call does not find it dead."""
