@@ -8,6 +8,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,19 +41,11 @@ ENGINE_MODULE = """
         return os.getpid()
 
     @anvil.server.callable
-    def pid_when_all_arrived(folder, count):
-        # A barrier across workers: every call is in flight before any returns, however slowly
-        # a loaded machine delivers them, so the load balancer has seen them all at once.
-        open(os.path.join(folder, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
-        deadline = time.monotonic() + 20
-        while len(os.listdir(folder)) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return os.getpid()
-
-    @anvil.server.callable
-    def arrivals_seen(folder, count):
-        # As pid_when_all_arrived, but says how many calls it saw arrive before it returned.
-        open(os.path.join(folder, str(threading.get_ident()) + "-" + str(time.monotonic_ns())), "w").close()
+    def when_all_arrived(folder, count):
+        # A barrier across calls: every call is in flight before any returns, however slowly a
+        # loaded machine delivers them. Returns the worker's pid and how many calls it saw arrive.
+        name = "%d-%d-%d" % (os.getpid(), threading.get_ident(), time.monotonic_ns())
+        open(os.path.join(folder, name), "w").close()
         deadline = time.monotonic() + 20
         while len(os.listdir(folder)) < count and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -248,19 +241,7 @@ def test_a_persistent_worker_reads_new_calls_while_its_threads_are_busy(plain_ap
     srv = server_factory(plain_app, "--keep-server-running", "--timeout", "25")
     arrivals = tmp_path / "arrivals"
     arrivals.mkdir()
-    results: list[list[int]] = []
-    lock = threading.Lock()
-
-    def call() -> None:
-        seen = srv.client().call("arrivals_seen", str(arrivals), 8)
-        with lock:
-            results.append(seen)
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = _call_at_once(srv, 8, "when_all_arrived", str(arrivals), 8)
     assert len(results) == 8
     assert len({pid for pid, _ in results}) == 1
     assert [seen for _, seen in results] == [8] * 8
@@ -268,20 +249,8 @@ def test_a_persistent_worker_reads_new_calls_while_its_threads_are_busy(plain_ap
 
 def test_several_workers(plain_app, server_factory, tmp_path) -> None:
     srv = server_factory(plain_app, "--keep-server-running", "--workers", "2")
-    pids: set[int] = set()
-    lock = threading.Lock()
-
-    def call() -> None:
-        pid = srv.client().call("pid_when_all_arrived", str(tmp_path), 6)
-        with lock:
-            pids.add(pid)
-
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(pids) == 2
+    results = _call_at_once(srv, 6, "when_all_arrived", str(tmp_path), 6)
+    assert len(results) == 6 and len({pid for pid, _ in results}) == 2
 
 
 @pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
@@ -528,3 +497,21 @@ def _call_ok(c) -> bool:
         return c.call("bump") == 1
     except ServerError:
         return False
+
+
+def _call_at_once(srv: ServerProcess, callers: int, name: str, *args: Any) -> list[Any]:
+    """`callers` clients calling `name` at once, each on its own thread; their results, in no order."""
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        result = srv.client().call(name, *args)
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
