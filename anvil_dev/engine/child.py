@@ -222,7 +222,7 @@ class ChildServer:
         self._turns: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._idle_threads = 0
         self._reading = True  # a thread reads, or has been handed the reading (persistent)
-        # The host's wakes (persistent): without them, reading is handed on before each call.
+        # The host's wakes (a persistent worker's, set by `child_main`): see `_watch_wakes`.
         self.wakes: socket.socket | None = None
         # `_reading`, shared with the host, which wakes us only when it is 0 (`Child.wake`).
         self.reading_byte: mmap.mmap | None = None
@@ -321,8 +321,9 @@ class ChildServer:
             if kind == FrameKind.CALL:
                 with self._lock:
                     self._set_reading(False)
-                    # A nested call's reply is sent with no wake: whoever waits for one keeps a reader.
-                    hand_on = self.wakes is None or bool(self._pending) or bool(self._threads)
+                    # With other calls running a wake would soon be needed, and a nested call's
+                    # reply is sent with none: either way, keep a reader now.
+                    hand_on = bool(self._pending) or bool(self._threads)
                 # Checked once the reading is down: a frame the host sent while this thread still
                 # read (and so sent no wake, or one that did nothing) is waiting now.
                 if hand_on or self.chan.has_pending():

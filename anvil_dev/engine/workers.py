@@ -174,10 +174,9 @@ class PersistentWorker:
             pass
         # The worker's threads may all be running other calls, none reading: wake it. Asked after
         # the send: of two calls sent at once, the one sent second then sees the other, whose frame
-        # is in the socket by then (asked before, neither might, with both frames sent).
-        with self.lock:
-            others_in_flight = len(self.pending) > 1
-        if others_in_flight:
+        # is in the socket by then (asked before, neither might, with both frames sent). A glance
+        # at the dict's size needs no lock.
+        if len(self.pending) > 1:
             self.child.wake(unless_reading=True)
         started = time.monotonic()
         deadline = call_deadline(debugger, self.child.pid, started, timeout)
