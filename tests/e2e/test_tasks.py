@@ -122,7 +122,10 @@ def tasks_client(tasks_server: ServerProcess) -> Connection:
 
 
 def poll_until_status(client: Connection, task: Any, status: str | None) -> dict[str, Any]:
-    return wait_until(lambda: (p := client.call("poll", task))["status"] == status and p, what=f"status {status}")
+    """A poll made once the task has `status`: `poll` reads the task's record once per method, so
+    the poll that first sees the status may have read `running` just before the task ended."""
+    wait_until(lambda: client.call("poll", task)["status"] == status, what=f"status {status}")
+    return client.call("poll", task)
 
 
 def alive(pid: int) -> bool:
