@@ -117,6 +117,11 @@ class Reply:
     and whether `objects` holds media (then the host adds download URLs). `frames` is a failed call's
     traceback with function names and source lines (`anvil_dev.tracebacks`), for the serve terminal,
     the console and `anvil-dev call`; clients get Anvil's `[file, line]` trace in `error` only.
+
+    `written`: the process that ran the call has written the HTTP response itself
+    (`anvil_dev.engine.direct`), so the host writes nothing. `connection_broken`: that process took
+    the writing and died before saying it had finished, so what reached the client is not known and
+    the host closes the connection without writing.
     """
 
     body: bytes
@@ -125,6 +130,8 @@ class Reply:
     user: str | None = None
     has_media: bool = False
     frames: list[dict[str, Any]] | None = None
+    written: bool = False
+    connection_broken: bool = False
     _message: Message | None = field(default=None, repr=False)
 
     @classmethod

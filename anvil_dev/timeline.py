@@ -3,7 +3,8 @@ names a file.
 
 When on, each process appends one JSON line per call to that file. The host's has the times the
 request's first bytes came on a kept connection (`arrived`), our route began (`request`), the
-engine was asked (`engine`) and answered (`answered`), and the response was written (`written`).
+engine was asked (`engine`) and answered (`answered`), and the host was done with the response
+(`written`: by the host then, or by the child before its reply, `anvil_dev.engine.direct`).
 The child's has the times its call started (`started`) and its reply was sent (`replied`), and
 its page faults before and during the call (copy-on-write faults, in a fresh child).
 Times are `time.perf_counter()`, CLOCK_MONOTONIC on Linux: one clock for every process. Lines are

@@ -21,15 +21,16 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Server, call, make_app
 
-# (what, from, to): points of one call's host line ("request", "engine", "answered", "written")
+# (what, from, to): points of one call's host line ("request", "engine", "answered", "written": the
+# host is done with the response, which the child may have written before its REPLY)
 # and child line ("started", "replied"); "next request" is the following call's "request".
 LEGS = [
     ("our route, up to the engine", "request", "engine"),
     ("engine -> the child starts the call", "engine", "started"),
     ("the call in the child", "started", "replied"),
     ("child's reply -> the engine returns", "replied", "answered"),
-    ("engine returned -> response written", "answered", "written"),
-    ("response written -> next one arrives", "written", "next arrived"),
+    ("engine returned -> host done with it", "answered", "written"),
+    ("host done -> the next one arrives", "written", "next arrived"),
     ("it arrived -> our route (HTTP, Flask)", "arrived", "request"),
     ("in all, request to next request", "request", "next request"),
 ]

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 
 from anvil_dev import timeline
 from anvil_dev.appdir import AppDir
-from anvil_dev.engine import loader
+from anvil_dev.engine import direct, loader
 from anvil_dev.engine.frames import Channel, Frame, call_from_frame, encode_message, to_reply, with_output
 from anvil_dev.protocol import (
     RETURNED_TOO_MUCH_MESSAGE,
@@ -453,6 +453,9 @@ class ChildServer:
             has_media=has_media(message),
             frames=frames if "error" in message else None,
         )
+        if frame.fds:
+            # After the call has left `_threads`: no interrupt can land in the write.
+            reply.written = _write_directly(frame, reply)
         timed_line = timeline.child_replying(call_id, timed) if timed is not None else None
         try:
             self.chan.send_reply(call_id, reply)
@@ -519,6 +522,31 @@ class _Slot:
         self.reply: Reply | None = None
 
 
+def _write_directly(frame: Frame, reply: Reply) -> bool:
+    """Write the call's response to the client the host offered it for (`anvil_dev.engine.direct`),
+    when there is nothing the host must add to it; True when it was written whole."""
+    head = frame.head.get("direct")
+    try:
+        if (
+            len(frame.fds) != 2
+            or not isinstance(head, str)
+            or reply.error is not None
+            or reply.has_media
+            or reply.session_id
+            or len(reply.body) > direct.MAX_BODY
+        ):
+            return False
+        return direct.write_response(frame.fds[0], frame.fds[1], head, reply.body)
+    except OSError:
+        return False  # the claim is ours, so the host closes the connection
+    finally:
+        for fd in frame.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 def child_main(
     fd: int,
     app: AppDir,
@@ -538,7 +566,7 @@ def child_main(
     code = 0
     try:
         sock = socket.socket(fileno=fd)
-        chan = Channel(sock)
+        chan = Channel(sock, takes_fds=mode is not ChildMode.DESCRIBE)
         prepared: ChildServer | None = preloaded.get("fresh_server") if preloaded and mode is ChildMode.FRESH else None
         if prepared is None:
             assert sys.__stdout__ is not None

@@ -22,7 +22,8 @@ from typing import Any
 from anvil_dev import timeline
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
-from anvil_dev.engine import fresh, loader, memory
+from anvil_dev.engine import direct, fresh, loader, memory
+from anvil_dev.engine.direct import DirectResponse
 from anvil_dev.engine.forker import Child, Forker, ForkerFactory, ready_template, start_zygote
 from anvil_dev.engine.frames import Channel, Frame, encode
 from anvil_dev.engine.fresh import Outbound, answer_nested
@@ -289,22 +290,29 @@ class Engine:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def call(self, call: Mapping[str, Any], caller: Caller, raw: bytes | None = None) -> Reply:
+    def call(
+        self, call: Mapping[str, Any], caller: Caller, raw: bytes | None = None, offer: DirectResponse | None = None
+    ) -> Reply:
         """Run one call; always returns a Reply (whose body the host sends as it is), never raises.
 
         `raw` is the call as the client sent it (JSON whose command, args, kwargs and objects are
         `call`'s): it travels as the frame's payload, so the call's data is not encoded again.
+        `offer`: the child may write the HTTP response itself (`anvil_dev.engine.direct`); the
+        reply then says whether it did. The caller closes the offer once this returns.
         """
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
         payload = raw or b""
         if timeline.ON:
             timeline.host_mark("engine", head["id"])
-        reply = self._call_persistent(head, payload) if self.persistent else self._call_fresh(head, payload)
+        if self.persistent:
+            reply = self._call_persistent(head, payload, offer)
+        else:
+            reply = self._call_fresh(head, payload, offer)
         if timeline.ON:
             timeline.host_mark("answered")
-        return reply
+        return direct.settle(offer, reply)
 
-    def _call_fresh(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
+    def _call_fresh(self, head: dict[str, Any], payload: bytes = b"", offer: DirectResponse | None = None) -> Reply:
         started = time.monotonic()
         top_up_after = False
         with self._lock:
@@ -326,7 +334,7 @@ class Engine:
                         self.top_up()
                     elif held is None:
                         top_up_after = True  # else the holder's release tops up
-                reply = fresh.run_on_child(child, head, payload, started, self, keep_open=held is not None)
+                reply = fresh.run_on_child(child, head, payload, started, self, keep_open=held is not None, offer=offer)
                 if reply is not None:
                     if held is not None:
                         held.append(child)  # its socket is closed, and so the child ends, at the release
@@ -340,7 +348,9 @@ class Engine:
                 if top_up_after:
                     self.top_up()
 
-    def _call_persistent(self, head: dict[str, Any], payload: bytes = b"") -> Reply:
+    def _call_persistent(
+        self, head: dict[str, Any], payload: bytes = b"", offer: DirectResponse | None = None
+    ) -> Reply:
         with self._lock:
             self.top_up()
             live = [w for w in self._workers if not w.dead and not w.retired]
@@ -362,7 +372,7 @@ class Engine:
                 self.retire(worker)
                 return Reply.from_message({"error": worker.import_error, "objects": []})
             remaining = None if self.timeout is None else max(0.001, self.timeout - (time.monotonic() - started))
-            return worker.call(head, remaining, self.debugger, payload)
+            return worker.call(head, remaining, self.debugger, payload, offer)
         finally:
             worker.unclaim()
 

@@ -4,14 +4,21 @@ A frame is two 4-byte lengths, the header (a small JSON object whose "type" is a
 the payload (bytes, usually empty). A REPLY carries the client's reply body as its payload, encoded
 once in the child: the host reads the small header (error, new session id, user, has_media) and
 writes the body out as it is, without parsing it.
+
+A frame may carry descriptors (SCM_RIGHTS, with its first byte; its header's "fds" says how many):
+a CALL whose response the child may write itself carries the client's socket and the claim on
+writing it (`anvil_dev.engine.direct`).
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from typing import Any, NamedTuple
@@ -19,6 +26,9 @@ from typing import Any, NamedTuple
 from anvil_dev.protocol import ErrorInfo, FrameKind, Message, Reply
 
 _LENGTHS = struct.Struct("!II")
+# Room for the descriptors of one frame (a CALL carries two). The kernel ends a read at a message
+# that carries descriptors, so one read never gets two frames' worth.
+_FDS_SPACE = socket.CMSG_SPACE(8 * 4)
 MAX_FRAME = 1 << 30
 # How a reply body made by `with_output` ends.
 _OUTPUT_KEY = b',"output":'
@@ -32,6 +42,7 @@ class FrameTimeout(Exception):
 class Frame(NamedTuple):
     head: dict[str, Any]
     payload: bytes = b""
+    fds: tuple[int, ...] = ()  # descriptors that came with it; the receiver owns (and closes) them
 
     @property
     def kind(self) -> str | None:
@@ -56,6 +67,8 @@ def reply_head(call_id: str | None, reply: Reply) -> dict[str, Any]:
         head["has_media"] = True
     if reply.frames:
         head["frames"] = reply.frames
+    if reply.written:
+        head["written"] = True
     return head
 
 
@@ -70,6 +83,7 @@ def to_reply(frame: Frame) -> Reply:
         user=head.get("user"),
         has_media=bool(head.get("has_media")),
         frames=head.get("frames"),
+        written=bool(head.get("written")),
     )
 
 
@@ -119,16 +133,30 @@ def printed_output(reply: Reply) -> str:
 
 
 class Channel:
-    """One end of a socket carrying frames; sends are thread-safe, reads belong to one thread."""
+    """One end of a socket carrying frames; sends are thread-safe, reads belong to one thread.
 
-    def __init__(self, sock: socket.socket) -> None:
+    `takes_fds`: frames may arrive with descriptors (a child's end; the host's never does, and
+    reads with a plain recv)."""
+
+    def __init__(self, sock: socket.socket, takes_fds: bool = False) -> None:
         self.sock = sock
         self._buf = bytearray()
         self._send_lock = threading.Lock()
         self._poll: select.poll | None = None
+        self._takes_fds = takes_fds
+        self._fds: collections.deque[int] = collections.deque()
 
-    def send(self, head: dict[str, Any], payload: bytes = b"") -> None:
-        self.send_raw(encode(head, payload))
+    def send(self, head: dict[str, Any], payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
+        """Send a frame; `fds` go with its first byte (the receiver gets copies)."""
+        if not fds:
+            self.send_raw(encode(head, payload))
+            return
+        data = encode(dict(head, fds=len(fds)), payload)
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
+        with self._send_lock:
+            sent = self.sock.sendmsg([data], rights)
+            if sent < len(data):
+                self.sock.sendall(data[sent:])
 
     def send_reply(self, call_id: str | None, reply: Reply) -> None:
         self.send_raw(encode(reply_head(call_id, reply), reply.body))
@@ -151,6 +179,11 @@ class Channel:
         head = json.loads(data[:n_head])
         if not isinstance(head, dict):
             raise ValueError("a frame's header must be a JSON object")
+        wanted = head.get("fds")
+        if wanted and self._takes_fds:
+            # They came with the frame's first byte, so they are here; in order, as the frames are.
+            fds = tuple(self._fds.popleft() for _ in range(min(int(wanted), len(self._fds))))
+            return Frame(head, data[n_head:], fds)
         return Frame(head, data[n_head:])
 
     def has_pending(self) -> bool:
@@ -168,8 +201,9 @@ class Channel:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._readable(remaining):
                     raise FrameTimeout()
+            size = max(65536, n - len(self._buf))
             try:
-                chunk = self.sock.recv(max(65536, n - len(self._buf)))
+                chunk = self._recv_with_fds(size) if self._takes_fds else self.sock.recv(size)
             except OSError:
                 return None
             if not chunk:
@@ -178,6 +212,21 @@ class Channel:
         data = bytes(self._buf[:n])
         del self._buf[:n]
         return data
+
+    def _recv_with_fds(self, size: int) -> bytes:
+        chunk, ancillary, _flags, _addr = self.sock.recvmsg(size, _FDS_SPACE)
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                self._fds.extend(int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4))
+        return chunk
+
+    def close_fds(self) -> None:
+        """Close descriptors that came with frames nobody read (the child is ending)."""
+        while self._fds:
+            try:
+                os.close(self._fds.popleft())
+            except OSError:
+                pass
 
     def _readable(self, seconds: float) -> bool:
         if self.sock.fileno() < 0:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from anvil_dev.engine import direct
+from anvil_dev.engine.direct import DirectResponse
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
 from anvil_dev.engine.memory import MemoryMonitor
@@ -34,11 +36,18 @@ class CallContext(Protocol):
 
 
 def run_on_child(
-    child: Child, head: dict[str, Any], payload: bytes, started: float, ctx: CallContext, keep_open: bool = False
+    child: Child,
+    head: dict[str, Any],
+    payload: bytes,
+    started: float,
+    ctx: CallContext,
+    keep_open: bool = False,
+    offer: DirectResponse | None = None,
 ) -> Reply | None:
     """The call's reply from `child`, or None when the child died before the call reached it.
     The child's socket is closed afterwards unless `keep_open` (a held call: see
-    `Engine.hold_replacements`)."""
+    `Engine.hold_replacements`). With `offer`, the child may write the response itself
+    (`anvil_dev.engine.direct`); at the deadline it is killed only if the host takes the claim."""
     deadline = started + ctx.timeout if ctx.timeout else None
     chan = child.chan
     memory = ctx.memory
@@ -47,7 +56,10 @@ def run_on_child(
         if child.exited.is_set():
             return None
         try:
-            chan.send(head, payload)
+            if offer is None:
+                chan.send(head, payload)
+            else:
+                chan.send(dict(head, direct=offer.head), payload, offer.fds)
         except OSError:
             return None  # not (wholly) sent: the child cannot have started it
         if memory is not None:
@@ -70,6 +82,8 @@ def run_on_child(
             if frame.kind == FrameKind.CALL:
                 ctx.answer_nested(chan, frame)
     except FrameTimeout:
+        if offer is not None and not offer.take_for_host():
+            return _reply_of_writer(child)
         child.kill()
         return Reply.from_message(timeout_error())
     except (OSError, ValueError):
@@ -79,6 +93,19 @@ def run_on_child(
             chan.close()
         if watch is not None and memory is not None:
             memory.unwatch(watch)
+
+
+def _reply_of_writer(child: Child) -> Reply:
+    """The REPLY of a child that has taken the writing of its response as its time ran out: it
+    follows the write at once. One that does not come means the connection cannot be trusted."""
+    try:
+        frame = child.chan.recv(time.monotonic() + direct.WRITE_GRACE_S)
+    except (FrameTimeout, OSError, ValueError):
+        frame = None
+    if frame is not None and frame.kind == FrameKind.REPLY:
+        return to_reply(frame)
+    child.kill()
+    return Reply(body=b"", error=timeout_error()["error"], connection_broken=True)
 
 
 def answer_nested(chan: Channel, frame: Frame, outbound: Outbound | None) -> None:

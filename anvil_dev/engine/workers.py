@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from anvil_dev.engine import direct
+from anvil_dev.engine.direct import DirectResponse
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, FrameTimeout, to_reply
 from anvil_dev.protocol import Caller, ErrorInfo, FrameKind, Reply, terminated_error, timeout_error
@@ -154,11 +156,17 @@ class PersistentWorker:
         return len(self.pending)
 
     def call(
-        self, head: dict[str, Any], timeout: float | None, debugger: DebugClock | None = None, payload: bytes = b""
+        self,
+        head: dict[str, Any],
+        timeout: float | None,
+        debugger: DebugClock | None = None,
+        payload: bytes = b"",
+        offer: DirectResponse | None = None,
     ) -> Reply:
         """Send the CALL frame `head` (and `payload`) and wait for its reply, reading the socket
         when nobody else is; at the timeout (less any time the worker spent stopped at a
-        breakpoint), interrupt the call."""
+        breakpoint), interrupt the call. With `offer`, the worker may write the response itself
+        (`anvil_dev.engine.direct`); at the timeout, if it has taken that, its reply is awaited."""
         p = _Pending()
         call_id = head["id"]
         with self.lock:
@@ -169,7 +177,10 @@ class PersistentWorker:
             if reading:
                 self._reader = p
         try:
-            self.child.chan.send(head, payload)
+            if offer is None:
+                self.child.chan.send(head, payload)
+            else:
+                self.child.chan.send(dict(head, direct=offer.head), payload, offer.fds)
         except OSError:
             pass
         # The worker's threads may all be running other calls, none reading: wake it. Asked after
@@ -180,6 +191,7 @@ class PersistentWorker:
             self.child.wake(unless_reading=True)
         started = time.monotonic()
         deadline = call_deadline(debugger, self.child.pid, started, timeout)
+        writing = False
         while True:
             if reading:
                 self._read(p, deadline)
@@ -196,6 +208,14 @@ class PersistentWorker:
                 with self.lock:
                     if p.done:
                         return self._answered(p)
+                if offer is not None and not offer.take_for_host():
+                    # The worker is writing the response: its REPLY follows the write at once.
+                    timeout, started, offer = direct.WRITE_GRACE_S, time.monotonic(), None
+                    writing = True
+                    continue
+                with self.lock:
+                    if p.done:
+                        return self._answered(p)
                     p.timed_out = True
                     if self._reader is p:
                         self._hand_on_reading(p)
@@ -208,6 +228,8 @@ class PersistentWorker:
         timer = threading.Timer(INTERRUPT_GRACE_S, self._check_interrupted, args=(call_id,))
         timer.daemon = True
         timer.start()
+        if writing:
+            return Reply(body=b"", error=timeout_error()["error"], connection_broken=True)
         return Reply.from_message(timeout_error())
 
     def _answered(self, p: _Pending) -> Reply:

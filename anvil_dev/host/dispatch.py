@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import click
 
 from anvil_dev import tracebacks
+from anvil_dev.engine.direct import DirectResponse
 from anvil_dev.engine.frames import printed_output
 from anvil_dev.host.replay import CallRing, Recorded
 from anvil_dev.protocol import (
@@ -28,7 +29,9 @@ NativeHandler = Callable[[Message, Caller], Message]
 
 
 class CallEngine(Protocol):
-    def call(self, call: Mapping[str, Any], caller: Caller, raw: bytes | None = None) -> Reply: ...
+    def call(
+        self, call: Mapping[str, Any], caller: Caller, raw: bytes | None = None, offer: DirectResponse | None = None
+    ) -> Reply: ...
 
 
 class Uplinks(Protocol):
@@ -73,9 +76,16 @@ class Dispatcher:
         return self.call_recorded(msg, caller, scoped, raw=raw)[0]
 
     def call_recorded(
-        self, msg: Message, caller: Caller, scoped: bool = False, replay_of: int | None = None, raw: bytes | None = None
+        self,
+        msg: Message,
+        caller: Caller,
+        scoped: bool = False,
+        replay_of: int | None = None,
+        raw: bytes | None = None,
+        offer: DirectResponse | None = None,
     ) -> tuple[Reply, Recorded | None]:
-        """`call`, also giving the call's entry in the recent calls (None for calls the log does not show)."""
+        """`call`, also giving the call's entry in the recent calls (None for calls the log does not
+        show). `offer`: the server code's process may write the HTTP response itself (`Reply.written`)."""
         command = msg.get("command")
         if not isinstance(command, str):
             return error_reply(
@@ -106,7 +116,9 @@ class Dispatcher:
                 reply = error_reply("anvil.server.InternalError", f"{command} failed: {type(e).__name__}: {e}")
         elif self.uplink is not None and self.uplink.match(command) is not None:
             reply = Reply.from_message(self.uplink.call(msg, caller))
-        else:
+        elif offer is not None:
+            reply = self.engine.call(msg, caller, raw=raw, offer=offer)
+        else:  # passed only when made: an engine with no direct path (a test's stub) need not take it
             reply = self.engine.call(msg, caller, raw=raw)
         if reply.error is not None and command != "anvil.private.echo":
             err = reply.error

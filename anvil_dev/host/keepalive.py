@@ -9,7 +9,8 @@ persistent call back to back 2.78 -> 2.01 ms, paced 4.39 -> 3.55 ms, a fresh cal
 
 `KeepAliveRequestHandler` keeps a connection open when the request's body was read to its end (or
 it had none) and the response's length is known; otherwise (a body left unread, a chunked request,
-a websocket upgrade, an error midway) it closes it as werkzeug does. `run_wsgi` is adapted from
+a websocket upgrade, an error midway) it closes it as werkzeug does. It also lets a call's response
+be written by the process that ran the call (`offer_response`, `anvil_dev.engine.direct`). `run_wsgi` is adapted from
 werkzeug 3.1's `WSGIRequestHandler.run_wsgi` (BSD-3-Clause): the changes are the Connection
 header, and draining what is left of the request only when the connection is to close.
 """
@@ -25,6 +26,7 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.serving import WSGIRequestHandler, connection_dropped_errors
 
 from anvil_dev import timeline
+from anvil_dev.engine.direct import DirectResponse
 
 # How long a kept-alive connection may sit idle between two requests before it is closed (its
 # thread ends then). Browsers keep an idle connection for about 5 minutes; an idle one here costs
@@ -33,6 +35,40 @@ IDLE_TIMEOUT_S = 60.0
 # A first body up to this size goes out in one write with the headers (larger ones are not copied for it).
 _COALESCED_BODY = 64 * 1024
 _WERKZEUG_LOG = logging.getLogger("werkzeug")
+# In a request's environ: its handler, and (set by the app) that its response went out another way.
+_HANDLER_KEY = "anvil_dev.request_handler"
+_SENT_KEY = "anvil_dev.response_sent"
+
+
+def offer_response(environ: dict[str, Any]) -> DirectResponse | None:
+    """An offer of this request's response (a 200 of JSON) to the process that runs its call, or
+    None when the host must write it: not our server (gunicorn, a test client), not HTTP/1.1, or a
+    body not read to its end (the connection is not kept then)."""
+    handler = environ.get(_HANDLER_KEY)
+    if handler is None or handler.request_version != "HTTP/1.1" or not handler._may_keep(environ):
+        return None
+    head = (
+        f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\n"
+        f"Date: {handler.date_time_string()}\r\nContent-Type: application/json\r\n"
+    )
+    return DirectResponse.offer(handler.connection.fileno(), head)
+
+
+def response_sent(environ: dict[str, Any], broken: bool = False) -> None:
+    """The response to this request has been written by another process: write nothing. `broken`:
+    what it wrote is not known, so the connection is closed (for that process's copy too)."""
+    environ[_SENT_KEY] = True
+    handler = environ.get(_HANDLER_KEY)
+    if handler is None:
+        return
+    if broken:
+        handler.close_connection = True
+        try:
+            handler.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    else:
+        handler.log_request(200)
 
 
 class _CountedBody:
@@ -95,6 +131,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
+        environ[_HANDLER_KEY] = self
         self._body = None
         if not environ.get("wsgi.input_terminated"):  # chunked bodies are read by werkzeug's own reader
             environ["wsgi.input"] = self._body = _CountedBody(environ["wsgi.input"])
@@ -132,6 +169,9 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             nonlocal status_sent, headers_sent, chunk_response
             assert status_set is not None, "write() before start_response"
             assert headers_set is not None, "write() before start_response"
+            if environ.get(_SENT_KEY):
+                status_sent, headers_sent = status_set, headers_set  # written elsewhere: nothing to send
+                return
             if status_sent is None:
                 status_sent = status_set
                 headers_sent = headers_set

@@ -1,13 +1,19 @@
 """HTTP keep-alive on a real `anvil-dev serve`: calls share a connection when it is safe, and a
-request whose body was left unread closes its connection, so no next request is misread."""
+request whose body was left unread closes its connection, so no next request is misread. A plain
+call's response is written by the worker itself, with the same head the host writes."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from helpers import ServerProcess, write_module
 
@@ -20,8 +26,26 @@ ECHO = """
 """
 
 
-def _body(x: object) -> str:
-    return json.dumps({"command": "echo", "args": [x], "kwargs": {}, "objects": []})
+WAITS = """
+    import os, time
+    import anvil.server
+
+    @anvil.server.callable
+    def when_released(path, fail):
+        # Says it has arrived, then waits for the test to create `path`.
+        open(path + ".arrived", "w").close()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if fail:
+            raise ValueError("failed as asked")
+        return "released"
+"""
+
+
+def _body(x: object, command: str = "echo") -> str:
+    args = x if isinstance(x, list) else [x]
+    return json.dumps({"command": command, "args": args, "kwargs": {}, "objects": []})
 
 
 def _post(conn: http.client.HTTPConnection, body: str, path: str = "/_/call") -> http.client.HTTPResponse:
@@ -79,3 +103,83 @@ def test_a_request_whose_body_was_not_read_closes_its_connection(
 def _post_read(conn: http.client.HTTPConnection, body: str) -> bytes:
     conn.request("POST", "/_/call", body, {"Content-Type": "application/json"})
     return conn.getresponse().read()
+
+
+@pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
+def test_the_worker_writes_a_plain_response_itself_and_leaves_a_failure_to_the_host(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path, flag: str
+) -> None:
+    """Shown with the host stopped (SIGSTOP) as the call finishes: a success still reaches the
+    client, from the worker; a failure's response waits for the host, which prints and records it."""
+    write_module(app_dir, "Waits", WAITS)
+    srv = server_factory(app_dir, flag)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    (tmp_path / "open").touch()
+    first = _post(conn, _body([str(tmp_path / "open"), False], "when_released"))
+    cookie = first.getheader("Set-Cookie", "").split(";")[0]  # a new session's cookie: the host's to set
+    assert first.status == 200 and cookie
+    for fail in (False, True):
+        release = tmp_path / f"release-{fail}"
+        conn.request(
+            "POST",
+            "/_/call",
+            _body([str(release), fail], "when_released"),
+            {"Content-Type": "application/json", "Cookie": cookie},
+        )
+        deadline = time.monotonic() + 30
+        while not (tmp_path / f"release-{fail}.arrived").exists():
+            assert time.monotonic() < deadline, "the call never reached the worker"
+            time.sleep(0.01)
+        os.kill(srv.proc.pid, signal.SIGSTOP)
+        try:
+            release.touch()
+            assert conn.sock is not None
+            if not fail:
+                conn.sock.settimeout(10)
+                resp = conn.getresponse()  # with the host stopped
+                assert resp.status == 200 and json.loads(resp.read())["response"] == "released"
+            else:
+                conn.sock.settimeout(1.0)
+                with pytest.raises(TimeoutError):
+                    conn.sock.recv(1, socket.MSG_PEEK)
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        if fail:
+            conn.sock.settimeout(30)
+            resp = conn.getresponse()
+            failure = json.loads(resp.read())
+            assert resp.status == 500 and failure["error"]["type"] == "ValueError"
+    srv.wait_for_output("when_released failed")
+    assert json.loads(_post_read(conn, _body("after")))["response"] == "after"
+
+
+def test_the_head_a_worker_writes_is_the_one_the_host_writes(
+    app_dir: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
+    """An HTTP/1.0 request's response is the host's (its connection closes): the same status line
+    and headers, but for the date and the connection, as a kept-alive one's, which the worker wrote."""
+    write_module(app_dir, "Echo", ECHO)
+    srv = server_factory(app_dir, "--keep-server-running")
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    cookie = _post(conn, _body("new session")).getheader("Set-Cookie", "").split(";")[0]
+
+    def raw(version: str) -> tuple[list[str], bytes]:
+        body = _body("same")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+            s.sendall(
+                f"POST /_/call {version}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Cookie: {cookie}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 10:
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
+        head, payload = data.split(b"\r\n\r\n", 1)
+        lines = [line for line in head.decode().split("\r\n") if not line.startswith(("Date:", "Connection:"))]
+        return lines, payload
+
+    worker_head, worker_body = raw("HTTP/1.1")
+    host_head, host_body = raw("HTTP/1.0")
+    assert worker_head == host_head and worker_body == host_body
+    assert worker_head[0] == "HTTP/1.1 200 OK"

@@ -15,14 +15,18 @@ import pytest
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
+from anvil_dev.engine import direct
 from anvil_dev.engine import engine as engine_module
 from anvil_dev.engine import workers as workers_module
+from anvil_dev.engine.child import _write_directly
+from anvil_dev.engine.direct import DirectResponse
 from anvil_dev.engine.engine import Engine
 from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
 from anvil_dev.protocol import Caller, ChildMode, FrameKind, Message, Reply, error
 
 _pids = itertools.count(1_000_000)  # never a real process: FakeChild.kill signals nothing
+DIRECT_COMMANDS = {"write_then_reply_late", "finish_after_deadline", "take_and_die"}
 
 
 class FakeChild(Child):
@@ -38,6 +42,7 @@ class FakeChild(Child):
         self.calls: list[str] = []
         self.kinds: list[FrameKind] = []  # of every frame the host sent
         self.interrupted: dict[str, threading.Event] = {}  # "stoppable" calls, by id
+        self.wrote: bool | None = None  # what a DIRECT_COMMANDS call's write_response returned
         self.thread = threading.Thread(target=self._main, daemon=True)
         self.thread.start()
 
@@ -61,7 +66,7 @@ class FakeChild(Child):
 
     def _main(self) -> None:
         try:
-            self._serve(Channel(self.child_end))
+            self._serve(Channel(self.child_end, takes_fds=True))
         finally:
             self.child_end.close()
 
@@ -97,6 +102,8 @@ class FakeChild(Child):
             self.forker.gate.wait(5)
         if command == "stoppable":  # until interrupted; then it answers, as a real worker's call does
             self.interrupted.setdefault(str(head["id"]), threading.Event()).wait(5)
+        if command in DIRECT_COMMANDS:
+            return self._answer_directly(chan, frame)
         if command == "nested":
             chan.send(
                 {
@@ -115,7 +122,32 @@ class FakeChild(Child):
         else:
             result = {"pid": self.pid, "generation": self.generation, "args": args}
         message: Message = {"response": result, "objects": []}
-        chan.send_reply(head["id"], Reply(with_output(encode_message(message), "")))
+        reply = Reply(with_output(encode_message(message), ""))
+        if frame.fds:
+            reply.written = _write_directly(frame, reply)  # the real child's rule
+        chan.send_reply(head["id"], reply)
+        if self.mode is not ChildMode.PERSISTENT:
+            self._exit(0)
+
+    def _answer_directly(self, chan: Channel, frame: Frame) -> None:
+        """Calls that play out the ends of a response the child may write itself, around the
+        host's deadline (`self.forker.deadline_passed`, set by the test)."""
+        command, client, claim = frame.head["command"], *frame.fds
+        body = with_output(encode_message({"response": command, "objects": []}), "")
+        if command == "write_then_reply_late":  # takes the writing just before the deadline
+            self.wrote = direct.write_response(client, claim, frame.head["direct"], body)
+            self.forker.deadline_passed.wait(5)
+        elif command == "finish_after_deadline":  # the host has answered the timeout by then
+            self.forker.deadline_passed.wait(5)
+            time.sleep(0.05)
+            self.wrote = direct.write_response(client, claim, frame.head["direct"], body)
+        elif command == "take_and_die":  # takes the writing, then dies before its REPLY
+            self.wrote = direct.write_response(client, claim, frame.head["direct"], body)
+            return self._exit(-9)
+        try:
+            chan.send_reply(frame.head["id"], Reply(body, written=self.wrote))
+        except OSError:
+            pass  # killed at its deadline (fresh): nobody reads any more
         if self.mode is not ChildMode.PERSISTENT:
             self._exit(0)
 
@@ -139,6 +171,7 @@ class FakeForker:
         self.children: list[FakeChild] = []
         self.templates: list[FakeForker] = []
         self.gate = parent.gate if parent else threading.Event()
+        self.deadline_passed = parent.deadline_passed if parent else threading.Event()
         self._alive = True
         self.retired = False
         self.stopped = False
@@ -505,3 +538,98 @@ def test_the_reply_of_a_timed_out_call_that_stops_is_read_with_no_caller_left(st
     old = next(c for c in zygote.children if c.pid == first)
     assert not old.exited.is_set()
     assert call(engine, "add").message()["response"]["pid"] == first
+
+
+# -- responses the child writes itself (anvil_dev.engine.direct) ---------------------------------
+
+HEAD = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+@pytest.fixture
+def client() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """The two ends of a stand-in for the client's connection: (the host's, the client's)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.settimeout(2)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def offered_call(engine: Engine, ours: socket.socket, command: str, *args: Any) -> Reply:
+    offer = DirectResponse.offer(ours.fileno(), HEAD)
+    assert offer is not None
+    try:
+        return engine.call({"command": command, "args": list(args), "kwargs": {}, "objects": []}, Caller(), offer=offer)
+    finally:
+        offer.close()
+
+
+def received(theirs: socket.socket) -> bytes:
+    """What reached the client so far."""
+    theirs.setblocking(False)
+    try:
+        return theirs.recv(65536)
+    except BlockingIOError:
+        return b""
+    finally:
+        theirs.settimeout(2)
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+def test_a_call_offered_its_response_writes_it_and_says_so(start, client, persistent) -> None:
+    engine, _ = start(persistent=persistent)
+    ours, theirs = client
+    reply = offered_call(engine, ours, "add", 1, 2)
+    assert reply.written and not reply.connection_broken
+    assert theirs.recv(65536) == HEAD.encode() + b"Content-Length: %d\r\n\r\n" % len(reply.body) + reply.body
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+def test_a_reply_the_child_does_not_write_is_left_to_the_host(start, client, persistent) -> None:
+    engine, _ = start(persistent=persistent)
+    ours, theirs = client
+    reply = offered_call(engine, ours, "crash")
+    assert reply.error is not None and reply.error["type"] == "anvil.server.ExecutionTerminatedError"
+    assert not reply.written and not reply.connection_broken  # the child never took the writing
+    assert received(theirs) == b""
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+def test_a_child_that_took_the_writing_as_its_time_ran_out_is_waited_for(start, client, persistent) -> None:
+    """The deadline passes after the child took the writing: the host waits for its REPLY instead
+    of answering the timeout, so the client gets one response, the child's."""
+    engine, [zygote] = start(persistent=persistent, timeout=0.2)
+    ours, theirs = client
+    done: list[Reply] = []
+    caller = threading.Thread(target=lambda: done.append(offered_call(engine, ours, "write_then_reply_late")))
+    caller.start()
+    time.sleep(0.4)  # past the deadline: the host has found the claim taken
+    assert not done
+    zygote.deadline_passed.set()
+    caller.join(2)
+    [reply] = done
+    assert reply.written and reply.ok
+    assert theirs.recv(65536).endswith(b'{"response":"write_then_reply_late","objects":[],"output":""}')
+    assert received(theirs) == b""  # and nothing after it
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+def test_a_call_that_finishes_after_the_host_answered_its_timeout_writes_nothing(start, client, persistent) -> None:
+    engine, [zygote] = start(persistent=persistent, timeout=0.1)
+    ours, theirs = client
+    reply = offered_call(engine, ours, "finish_after_deadline")
+    assert reply.error is not None and reply.error["type"] == "anvil.server.TimeoutError"
+    assert not reply.written and not reply.connection_broken  # the host's to write
+    zygote.deadline_passed.set()
+    child = next(c for t in [zygote, *zygote.templates] for c in t.children if "finish_after_deadline" in c.calls)
+    wait_for(lambda: child.wrote is not None)
+    assert child.wrote is False
+    assert received(theirs) == b""
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+def test_a_child_that_dies_after_taking_the_writing_breaks_the_connection(start, client, persistent) -> None:
+    engine, _ = start(persistent=persistent)
+    ours, theirs = client
+    reply = offered_call(engine, ours, "take_and_die")
+    assert reply.connection_broken and not reply.written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -49,3 +50,30 @@ def test_a_reply_crosses_a_socket_as_header_and_payload() -> None:
     child.close()
     assert host.recv() is None
     host.close()
+
+
+def test_descriptors_arrive_with_their_own_frame_in_order() -> None:
+    """A CALL may carry the client's socket and the claim on its response: each frame gets the
+    descriptors sent with it, whatever frames without any come between, and a large payload."""
+    a, b = socket.socketpair()
+    host, child = Channel(a), Channel(b, takes_fds=True)
+    pipes = [os.pipe() for _ in range(3)]
+    host.send({"type": "CALL", "id": "c1"}, b"x" * 200_000, fds=(pipes[0][1], pipes[1][1]))
+    host.send({"type": "INTERRUPT", "id": "c0"})
+    host.send({"type": "CALL", "id": "c2"}, fds=(pipes[2][1],))
+    frames = [child.recv(), child.recv(), child.recv()]
+    assert [(f.head["id"], len(f.payload), len(f.fds)) for f in frames if f] == [
+        ("c1", 200_000, 2),
+        ("c0", 0, 0),
+        ("c2", 0, 1),
+    ]
+    # Each is a copy of the descriptor sent: what goes in at it comes out of its pipe.
+    for (read_end, _), fd in zip(pipes, [*frames[0].fds, *frames[2].fds], strict=True):
+        os.write(fd, b"ok")
+        assert os.read(read_end, 2) == b"ok"
+        os.close(fd)
+    for r, w in pipes:
+        os.close(r)
+        os.close(w)
+    host.close()
+    child.close()

@@ -11,8 +11,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "anvil_dev"
 
 # Lower number = higher layer; a module may import only its own layer or lower ones (higher numbers).
 LAYERS = {"cli": 0, "host": 1, "engine": 2, "child": 3, "runtime": 4, "services": 5}
-# engine/ modules the forked child runs with: the frames both sides speak, the app's loader, pdb and debugpy.
-CHILD_SIDE = {f"anvil_dev.engine.{name}" for name in ("child", "frames", "loader", "breakpoints", "attach")}
+# engine/ modules the forked child runs with: the frames both sides speak, the response a child may
+# write itself (and its claim, shared with the host), the app's loader, pdb and debugpy.
+CHILD_SIDE = {f"anvil_dev.engine.{name}" for name in ("child", "frames", "direct", "loader", "breakpoints", "attach")}
 
 
 def _module_names() -> dict[str, Path]:

@@ -11,6 +11,7 @@ from werkzeug.http import parse_cookie
 from anvil_dev import timeline, wire
 from anvil_dev.host import security
 from anvil_dev.host.errors import Refusal, too_much_data
+from anvil_dev.host.keepalive import offer_response, response_sent
 from anvil_dev.host.security import COOKIE_NAME
 from anvil_dev.host.state import HostState, current
 from anvil_dev.protocol import Caller, Message, Reply, http_status
@@ -56,10 +57,20 @@ def call() -> Response:
     caller, new_session = _caller(state)
     # The body as the client sent it goes on to the child, which parses it once more: cheaper than
     # encoding the parsed call again (a multipart call's media ids are rewritten, so it is encoded).
+    # A new session's cookie is the host's to set: then the child may not write the response.
+    offer = offer_response(request.environ) if raw is not None and new_session is None else None
     release = state.engine.hold_replacements()
     try:
-        reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw)
-        resp = reply_response(state, reply, new_session)
+        try:
+            reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw, offer=offer)
+        finally:
+            if offer is not None:
+                offer.close()
+        if reply.written or reply.connection_broken:
+            response_sent(request.environ, broken=reply.connection_broken)
+            resp = Response(status=http_status(reply.error))  # not written: the child wrote the response
+        else:
+            resp = reply_response(state, reply, new_session)
     except BaseException:
         release()
         raise
