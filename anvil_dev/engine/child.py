@@ -405,6 +405,16 @@ class ChildServer:
             pass
 
     def _run_call(self, frame: Frame) -> None:
+        try:
+            self._answer_call(frame)
+        finally:
+            for fd in frame.fds:  # the client's socket and the claim go with the call, however it ended
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _answer_call(self, frame: Frame) -> None:
         from anvil import _engine_hooks
 
         call = frame.head
@@ -524,7 +534,8 @@ class _Slot:
 
 def _write_directly(frame: Frame, reply: Reply) -> bool:
     """Write the call's response to the client the host offered it for (`anvil_dev.engine.direct`),
-    when there is nothing the host must add to it; True when it was written whole."""
+    when there is nothing the host must add to it; True when it was written whole. The frame's
+    descriptors stay open (`_run_call` closes them)."""
     head = frame.head.get("direct")
     try:
         if (
@@ -539,12 +550,6 @@ def _write_directly(frame: Frame, reply: Reply) -> bool:
         return direct.write_response(frame.fds[0], frame.fds[1], head, reply.body)
     except OSError:
         return False  # the claim is ours, so the host closes the connection
-    finally:
-        for fd in frame.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 def child_main(

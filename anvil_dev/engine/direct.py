@@ -1,7 +1,7 @@
 """A call's HTTP response written by the process that ran the call, straight to the client.
 
-Over the host's own HTTP server, a JSON call's CALL frame carries the client's socket and the head
-of its response up to the length (status 200, as the host would write it). When the call succeeds
+Over the host's own HTTP server, a JSON call's CALL frame carries the client's socket and the start
+of its response (the status line, 200, and the Server header, as the host would write them). When the call succeeds
 plainly (no error, no media, no new session: nothing the host must add), the child writes the
 response itself and its REPLY says so; the host then records the call as ever but writes nothing.
 That takes the reply's hop back through the host, and the host's work on it, off the time the
@@ -18,6 +18,7 @@ host closes the connection without writing (`Reply.connection_broken`).
 
 from __future__ import annotations
 
+import email.utils
 import os
 import select
 import time
@@ -38,7 +39,7 @@ class DirectResponse:
     """The host's offer of one call's response to the child that runs it."""
 
     client_fd: int
-    head: str  # the status line and headers up to Content-Length, each line ending in CRLF
+    head: str  # the status line and the Server header, as the host writes them, each ending in CRLF
     claim: int  # an eventfd holding 1 until one side takes it
     host_has_it: bool = False
 
@@ -84,9 +85,16 @@ def write_response(client_fd: int, claim: int, head: str, body: bytes) -> bool:
     host took the claim first. Raises OSError when the write fails part way."""
     if not _take(claim):
         return False
-    data = b"%sContent-Length: %d\r\n\r\n%s" % (head.encode("latin-1"), len(body), body)
+    data = b"%sDate: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        head.encode("latin-1"),
+        email.utils.formatdate(usegmt=True).encode(),  # as http.server's date_time_string
+        len(body),
+        body,
+    )
     # os.write, not a socket object: one made from the descriptor would switch the connection the
-    # host shares to non-blocking if server code has set socket.setdefaulttimeout.
+    # host shares to non-blocking if server code has set socket.setdefaulttimeout. The poll bounds
+    # the wait for room to write; a client that stops reading part way through its response can
+    # still hold the write, until the host's grace runs out and it shuts the connection down.
     poll = select.poll()
     poll.register(client_fd, select.POLLOUT)
     deadline = time.monotonic() + _WRITE_TIMEOUT_MS / 1000

@@ -144,7 +144,8 @@ class Channel:
         self._send_lock = threading.Lock()
         self._poll: select.poll | None = None
         self._takes_fds = takes_fds
-        self._fds: collections.deque[int] = collections.deque()
+        # The descriptors of each message that carried some, in order: one frame's set each.
+        self._fds: collections.deque[tuple[int, ...]] = collections.deque()
 
     def send(self, head: dict[str, Any], payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
         """Send a frame; `fds` go with its first byte (the receiver gets copies)."""
@@ -179,11 +180,9 @@ class Channel:
         head = json.loads(data[:n_head])
         if not isinstance(head, dict):
             raise ValueError("a frame's header must be a JSON object")
-        wanted = head.get("fds")
-        if wanted and self._takes_fds:
+        if head.get("fds") and self._takes_fds and self._fds:
             # They came with the frame's first byte, so they are here; in order, as the frames are.
-            fds = tuple(self._fds.popleft() for _ in range(min(int(wanted), len(self._fds))))
-            return Frame(head, data[n_head:], fds)
+            return Frame(head, data[n_head:], self._fds.popleft())
         return Frame(head, data[n_head:])
 
     def has_pending(self) -> bool:
@@ -214,19 +213,20 @@ class Channel:
         return data
 
     def _recv_with_fds(self, size: int) -> bytes:
-        chunk, ancillary, _flags, _addr = self.sock.recvmsg(size, _FDS_SPACE)
+        # Close-on-exec: server code that starts a program must not hand it clients' sockets.
+        chunk, ancillary, flags, _addr = self.sock.recvmsg(size, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC)
+        fds: list[int] = []
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                self._fds.extend(int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4))
+                fds += (int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4))
+        if flags & socket.MSG_CTRUNC:
+            # Some were dropped (out of descriptors): the frame gets none, so no other frame's.
+            for fd in fds:
+                os.close(fd)
+            self._fds.append(())
+        elif fds:
+            self._fds.append(tuple(fds))
         return chunk
-
-    def close_fds(self) -> None:
-        """Close descriptors that came with frames nobody read (the child is ending)."""
-        while self._fds:
-            try:
-                os.close(self._fds.popleft())
-            except OSError:
-                pass
 
     def _readable(self, seconds: float) -> bool:
         if self.sock.fileno() < 0:

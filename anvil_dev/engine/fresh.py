@@ -83,7 +83,7 @@ def run_on_child(
                 ctx.answer_nested(chan, frame)
     except FrameTimeout:
         if offer is not None and not offer.take_for_host():
-            return _reply_of_writer(child)
+            return _reply_of_writer(child, ctx)
         child.kill()
         return Reply.from_message(timeout_error())
     except (OSError, ValueError):
@@ -95,15 +95,22 @@ def run_on_child(
             memory.unwatch(watch)
 
 
-def _reply_of_writer(child: Child) -> Reply:
+def _reply_of_writer(child: Child, ctx: CallContext) -> Reply:
     """The REPLY of a child that has taken the writing of its response as its time ran out: it
-    follows the write at once. One that does not come means the connection cannot be trusted."""
-    try:
-        frame = child.chan.recv(time.monotonic() + direct.WRITE_GRACE_S)
-    except (FrameTimeout, OSError, ValueError):
-        frame = None
-    if frame is not None and frame.kind == FrameKind.REPLY:
-        return to_reply(frame)
+    follows the write at once (nested calls that threads of server code make meanwhile are still
+    answered). One that does not come means the connection cannot be trusted."""
+    deadline = time.monotonic() + direct.WRITE_GRACE_S
+    while True:
+        try:
+            frame = child.chan.recv(deadline)
+        except (FrameTimeout, OSError, ValueError):
+            frame = None
+        if frame is None:
+            break
+        if frame.kind == FrameKind.REPLY:
+            return to_reply(frame)
+        if frame.kind == FrameKind.CALL:
+            ctx.answer_nested(child.chan, frame)
     child.kill()
     return Reply(body=b"", error=timeout_error()["error"], connection_broken=True)
 

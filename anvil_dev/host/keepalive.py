@@ -47,10 +47,7 @@ def offer_response(environ: dict[str, Any]) -> DirectResponse | None:
     handler = environ.get(_HANDLER_KEY)
     if handler is None or handler.request_version != "HTTP/1.1" or not handler._may_keep(environ):
         return None
-    head = (
-        f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\n"
-        f"Date: {handler.date_time_string()}\r\nContent-Type: application/json\r\n"
-    )
+    head = f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\n"
     return DirectResponse.offer(handler.connection.fileno(), head)
 
 

@@ -4,13 +4,14 @@ call's response is written by the worker itself, with the same head the host wri
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,19 +106,42 @@ def _post_read(conn: http.client.HTTPConnection, body: str) -> bytes:
     return conn.getresponse().read()
 
 
+@contextlib.contextmanager
+def _host_stopped(srv: ServerProcess) -> Iterator[None]:
+    """The host process stopped (SIGSTOP): only its workers can answer meanwhile."""
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+
+
+def _wait_arrived(release: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not release.with_name(release.name + ".arrived").exists():
+        assert time.monotonic() < deadline, "the call never reached the worker"
+        time.sleep(0.01)
+
+
+def _new_session(srv: ServerProcess, tmp_path: Path) -> tuple[http.client.HTTPConnection, str]:
+    """A kept-alive connection and its session's cookie (a new session's cookie is the host's to set)."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    (tmp_path / "open").touch()
+    first = _post(conn, _body([str(tmp_path / "open"), False], "when_released"))
+    cookie = first.getheader("Set-Cookie", "").split(";")[0]
+    assert first.status == 200 and cookie
+    return conn, cookie
+
+
 @pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
 def test_the_worker_writes_a_plain_response_itself_and_leaves_a_failure_to_the_host(
     app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path, flag: str
 ) -> None:
-    """Shown with the host stopped (SIGSTOP) as the call finishes: a success still reaches the
-    client, from the worker; a failure's response waits for the host, which prints and records it."""
+    """Shown with the host stopped as the call finishes: a success still reaches the client, from
+    the worker; a failure's response waits for the host, which prints and records it."""
     write_module(app_dir, "Waits", WAITS)
     srv = server_factory(app_dir, flag)
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    (tmp_path / "open").touch()
-    first = _post(conn, _body([str(tmp_path / "open"), False], "when_released"))
-    cookie = first.getheader("Set-Cookie", "").split(";")[0]  # a new session's cookie: the host's to set
-    assert first.status == 200 and cookie
+    conn, cookie = _new_session(srv, tmp_path)
     for fail in (False, True):
         release = tmp_path / f"release-{fail}"
         conn.request(
@@ -126,24 +150,18 @@ def test_the_worker_writes_a_plain_response_itself_and_leaves_a_failure_to_the_h
             _body([str(release), fail], "when_released"),
             {"Content-Type": "application/json", "Cookie": cookie},
         )
-        deadline = time.monotonic() + 30
-        while not (tmp_path / f"release-{fail}.arrived").exists():
-            assert time.monotonic() < deadline, "the call never reached the worker"
-            time.sleep(0.01)
-        os.kill(srv.proc.pid, signal.SIGSTOP)
-        try:
+        _wait_arrived(release)
+        assert conn.sock is not None
+        with _host_stopped(srv):
             release.touch()
-            assert conn.sock is not None
             if not fail:
                 conn.sock.settimeout(10)
-                resp = conn.getresponse()  # with the host stopped
+                resp = conn.getresponse()
                 assert resp.status == 200 and json.loads(resp.read())["response"] == "released"
             else:
                 conn.sock.settimeout(1.0)
                 with pytest.raises(TimeoutError):
                     conn.sock.recv(1, socket.MSG_PEEK)
-        finally:
-            os.kill(srv.proc.pid, signal.SIGCONT)
         if fail:
             conn.sock.settimeout(30)
             resp = conn.getresponse()
@@ -153,33 +171,44 @@ def test_the_worker_writes_a_plain_response_itself_and_leaves_a_failure_to_the_h
     assert json.loads(_post_read(conn, _body("after")))["response"] == "after"
 
 
-def test_the_head_a_worker_writes_is_the_one_the_host_writes(
-    app_dir: Path, server_factory: Callable[..., ServerProcess]
+def test_the_response_a_worker_writes_is_the_one_the_host_writes(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    """An HTTP/1.0 request's response is the host's (its connection closes): the same status line
-    and headers, but for the date and the connection, as a kept-alive one's, which the worker wrote."""
-    write_module(app_dir, "Echo", ECHO)
+    """One call over HTTP/1.0, whose response is the host's (its connection closes), and over a
+    kept-alive connection with the host stopped, so the worker's: the same status line, headers
+    (but for the date and the connection) and body."""
+    write_module(app_dir, "Waits", WAITS)
     srv = server_factory(app_dir, "--keep-server-running")
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    cookie = _post(conn, _body("new session")).getheader("Set-Cookie", "").split(";")[0]
+    _, cookie = _new_session(srv, tmp_path)
 
-    def raw(version: str) -> tuple[list[str], bytes]:
-        body = _body("same")
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
-            s.sendall(
-                f"POST /_/call {version}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Cookie: {cookie}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
-            )
-            data = b""
-            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 10:
-                chunk = s.recv(65536)
-                assert chunk, data
-                data += chunk
-        head, payload = data.split(b"\r\n\r\n", 1)
-        lines = [line for line in head.decode().split("\r\n") if not line.startswith(("Date:", "Connection:"))]
-        return lines, payload
+    def call(s: socket.socket, version: str, release: Path) -> None:
+        body = _body([str(release), False], "when_released")
+        s.sendall(
+            f"POST /_/call {version}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Cookie: {cookie}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+        )
 
-    worker_head, worker_body = raw("HTTP/1.1")
-    host_head, host_body = raw("HTTP/1.0")
-    assert worker_head == host_head and worker_body == host_body
-    assert worker_head[0] == "HTTP/1.1 200 OK"
+    def response(s: socket.socket) -> tuple[list[str], bytes]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536) or pytest.fail(f"the connection ended after {data!r}")
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        length = int(next(line for line in lines if line.startswith("Content-Length:")).split(":")[1])
+        while len(body) < length:
+            body += s.recv(65536) or pytest.fail("the connection ended inside the body")
+        return [line for line in lines if not line.startswith(("Date:", "Connection:"))], body
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        call(s, "HTTP/1.0", tmp_path / "open")
+        host_lines, host_body = response(s)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        release = tmp_path / "release"
+        call(s, "HTTP/1.1", release)
+        _wait_arrived(release)
+        with _host_stopped(srv):
+            release.touch()
+            s.settimeout(10)
+            worker_lines, worker_body = response(s)
+    assert worker_lines == host_lines and worker_body == host_body
+    assert worker_lines[0] == "HTTP/1.1 200 OK" and json.loads(worker_body)["response"] == "released"

@@ -4,6 +4,8 @@ over socketpairs (as gunicorn's tests/test_arbiter.py patches the arbiter's seam
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import socket
 import threading
 import time
@@ -91,6 +93,13 @@ class FakeChild(Child):
                     return self._answer(chan, frame)
 
     def _answer(self, chan: Channel, frame: Frame) -> None:
+        try:
+            self._answer_frame(chan, frame)
+        finally:
+            for fd in frame.fds:  # as the real child does, however the call ended
+                os.close(fd)
+
+    def _answer_frame(self, chan: Channel, frame: Frame) -> None:
         head = frame.head
         command, args = head["command"], head.get("args") or []
         if command == "crash":
@@ -555,13 +564,25 @@ def client() -> Iterator[tuple[socket.socket, socket.socket]]:
     theirs.close()
 
 
-def offered_call(engine: Engine, ours: socket.socket, command: str, *args: Any) -> Reply:
-    offer = DirectResponse.offer(ours.fileno(), HEAD)
+def offered_call(engine: Engine, ours: socket.socket, command: str, offer: DirectResponse | None = None) -> Reply:
+    offer = offer or DirectResponse.offer(ours.fileno(), HEAD)
     assert offer is not None
     try:
-        return engine.call({"command": command, "args": list(args), "kwargs": {}, "objects": []}, Caller(), offer=offer)
+        return engine.call({"command": command, "args": [1, 2], "kwargs": {}, "objects": []}, Caller(), offer=offer)
     finally:
         offer.close()
+
+
+def response_to(theirs: socket.socket) -> bytes:
+    """One whole response, read by its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += theirs.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line for line in head.split(b"\r\n") if line.startswith(b"Content-Length:")).split(b":")[1])
+    while len(body) < length:
+        body += theirs.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def received(theirs: socket.socket) -> bytes:
@@ -579,9 +600,11 @@ def received(theirs: socket.socket) -> bytes:
 def test_a_call_offered_its_response_writes_it_and_says_so(start, client, persistent) -> None:
     engine, _ = start(persistent=persistent)
     ours, theirs = client
-    reply = offered_call(engine, ours, "add", 1, 2)
+    reply = offered_call(engine, ours, "add")
     assert reply.written and not reply.connection_broken
-    assert theirs.recv(65536) == HEAD.encode() + b"Content-Length: %d\r\n\r\n" % len(reply.body) + reply.body
+    head, body = response_to(theirs).split(b"\r\n\r\n")
+    assert head.startswith(HEAD.encode()) and b"\r\nContent-Length: %d" % len(reply.body) in head
+    assert body == reply.body and json.loads(body)["response"]["args"] == [1, 2]
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
@@ -598,18 +621,28 @@ def test_a_reply_the_child_does_not_write_is_left_to_the_host(start, client, per
 def test_a_child_that_took_the_writing_as_its_time_ran_out_is_waited_for(start, client, persistent) -> None:
     """The deadline passes after the child took the writing: the host waits for its REPLY instead
     of answering the timeout, so the client gets one response, the child's."""
-    engine, [zygote] = start(persistent=persistent, timeout=0.2)
+    engine, [zygote] = start(persistent=persistent, timeout=1.0)
     ours, theirs = client
+    offer = DirectResponse.offer(ours.fileno(), HEAD)
+    assert offer is not None
+    tried = threading.Event()
+    take = offer.take_for_host
+
+    def take_and_tell() -> bool:
+        tried.set()
+        return take()
+
+    offer.take_for_host = take_and_tell  # type: ignore[method-assign]
     done: list[Reply] = []
-    caller = threading.Thread(target=lambda: done.append(offered_call(engine, ours, "write_then_reply_late")))
+    caller = threading.Thread(target=lambda: done.append(offered_call(engine, ours, "write_then_reply_late", offer)))
     caller.start()
-    time.sleep(0.4)  # past the deadline: the host has found the claim taken
-    assert not done
+    assert tried.wait(5)  # the deadline passed: the host tried to take the claim
+    assert not offer.host_has_it and not done  # the child had it: the host waits for its REPLY
     zygote.deadline_passed.set()
-    caller.join(2)
+    caller.join(5)
     [reply] = done
     assert reply.written and reply.ok
-    assert theirs.recv(65536).endswith(b'{"response":"write_then_reply_late","objects":[],"output":""}')
+    assert response_to(theirs).endswith(b'{"response":"write_then_reply_late","objects":[],"output":""}')
     assert received(theirs) == b""  # and nothing after it
 
 

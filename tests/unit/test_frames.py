@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 
 import pytest
 
@@ -58,10 +60,16 @@ def test_descriptors_arrive_with_their_own_frame_in_order() -> None:
     a, b = socket.socketpair()
     host, child = Channel(a), Channel(b, takes_fds=True)
     pipes = [os.pipe() for _ in range(3)]
-    host.send({"type": "CALL", "id": "c1"}, b"x" * 200_000, fds=(pipes[0][1], pipes[1][1]))
-    host.send({"type": "INTERRUPT", "id": "c0"})
-    host.send({"type": "CALL", "id": "c2"}, fds=(pipes[2][1],))
-    frames = [child.recv(), child.recv(), child.recv()]
+
+    def send() -> None:  # from a thread: the frames need not fit in the socket's buffer
+        host.send({"type": "CALL", "id": "c1"}, b"x" * 200_000, fds=(pipes[0][1], pipes[1][1]))
+        host.send({"type": "INTERRUPT", "id": "c0"})
+        host.send({"type": "CALL", "id": "c2"}, fds=(pipes[2][1],))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    frames = [child.recv(time.monotonic() + 10) for _ in range(3)]
+    sender.join(10)
     assert [(f.head["id"], len(f.payload), len(f.fds)) for f in frames if f] == [
         ("c1", 200_000, 2),
         ("c0", 0, 0),

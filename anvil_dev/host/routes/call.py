@@ -63,11 +63,17 @@ def call() -> Response:
     try:
         try:
             reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw, offer=offer)
+        except BaseException:
+            if offer is not None and not offer.take_for_host():
+                # The child has written (or is writing) the response: no error response after it.
+                response_sent(request.environ, broken=True)
+            raise
         finally:
             if offer is not None:
                 offer.close()
         if reply.written or reply.connection_broken:
             response_sent(request.environ, broken=reply.connection_broken)
+            state.media.maybe_sweep()
             resp = Response(status=http_status(reply.error))  # not written: the child wrote the response
         else:
             resp = reply_response(state, reply, new_session)

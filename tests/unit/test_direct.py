@@ -1,0 +1,139 @@
+"""A response the child writes itself (anvil_dev.engine.direct): which replies it writes, the
+claim that makes one writer, and the host's side when what was written is not known."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from anvil_dev.engine import direct
+from anvil_dev.engine.child import _write_directly
+from anvil_dev.engine.direct import DirectResponse
+from anvil_dev.engine.frames import Frame, encode_message, with_output
+from anvil_dev.host.keepalive import response_sent
+from anvil_dev.protocol import Reply, error
+
+HEAD = "HTTP/1.1 200 OK\r\nServer: test\r\n"
+
+
+@pytest.fixture
+def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(2)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+@pytest.fixture
+def frame_for() -> Iterator[Callable[[socket.socket], tuple[Frame, DirectResponse]]]:
+    """A CALL frame as the child gets it (copies of the client's socket and of the claim), and
+    the host's offer; all closed afterwards, as `ChildServer._run_call` and the route do."""
+    made: list[tuple[Frame, DirectResponse]] = []
+
+    def make(ours: socket.socket) -> tuple[Frame, DirectResponse]:
+        offer = DirectResponse.offer(ours.fileno(), HEAD)
+        assert offer is not None
+        fds = (os.dup(ours.fileno()), os.dup(offer.claim))
+        made.append((Frame({"type": "CALL", "id": "c1", "direct": HEAD}, b"", fds), offer))
+        return made[-1]
+
+    yield make
+    for frame, offer in made:
+        for fd in frame.fds:
+            os.close(fd)
+        offer.close()
+
+
+def body_of(message: dict[str, Any]) -> bytes:
+    return with_output(encode_message(message), "")
+
+
+def pending(theirs: socket.socket) -> bytes:
+    theirs.setblocking(False)
+    try:
+        return theirs.recv(65536)
+    except BlockingIOError:
+        return b""
+
+
+def test_a_plain_reply_is_written_whole_with_the_head_the_host_writes(connection, frame_for) -> None:
+    ours, theirs = connection
+    frame, offer = frame_for(ours)
+    body = body_of({"response": [1, "é"], "objects": []})
+    assert _write_directly(frame, Reply(body))
+    head, got = theirs.recv(65536).split(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[:2] == ["HTTP/1.1 200 OK", "Server: test"] and lines[2].startswith("Date: ")
+    assert lines[3:] == ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    assert got == body and json.loads(got)["response"] == [1, "é"]
+    assert not offer.take_for_host()  # the child took the claim
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(body_of(error("ValueError", "no")), error=error("ValueError", "no")["error"]),
+        Reply(body_of({"response": None, "objects": []}), has_media=True),  # the host adds the URLs
+        Reply(body_of({"response": None, "objects": []}), session_id="s2"),  # the host sets the cookie
+        Reply(body_of({"response": "x" * direct.MAX_BODY, "objects": []})),  # too large to be sure of the buffer
+    ],
+    ids=["error", "media", "login", "large"],
+)
+def test_a_reply_the_host_must_add_to_is_left_to_it(connection, frame_for, reply) -> None:
+    ours, theirs = connection
+    frame, offer = frame_for(ours)
+    assert not _write_directly(frame, reply)
+    assert pending(theirs) == b""
+    assert offer.take_for_host()  # the claim is still there for the host
+
+
+def test_a_child_finding_the_claim_taken_writes_nothing(connection, frame_for) -> None:
+    ours, theirs = connection
+    frame, offer = frame_for(ours)
+    assert offer.take_for_host()  # the host answered first (a timeout)
+    assert not _write_directly(frame, Reply(body_of({"response": 1, "objects": []})))
+    assert pending(theirs) == b""
+
+
+def test_settle_leaves_the_hosts_replies_to_it_and_breaks_a_connection_the_child_took(connection) -> None:
+    ours, _ = connection
+    timeout = Reply.from_message(error("anvil.server.TimeoutError", "late"))
+    offer = DirectResponse.offer(ours.fileno(), HEAD)
+    assert offer is not None
+    assert not direct.settle(offer, timeout).connection_broken  # nobody took it: the host writes
+    other = DirectResponse.offer(ours.fileno(), HEAD)
+    assert other is not None and direct._take(other.claim)  # the child took it, then died
+    assert direct.settle(
+        other, Reply.from_message(error("anvil.server.ExecutionTerminatedError", "gone"))
+    ).connection_broken
+    offer.close()
+    other.close()
+
+
+class _Handler:
+    """The parts of KeepAliveRequestHandler that response_sent uses."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.connection = conn
+        self.close_connection = False
+        self.logged: list[int] = []
+
+    def log_request(self, code: int) -> None:
+        self.logged.append(code)
+
+
+def test_a_response_sent_elsewhere_is_not_written_and_a_broken_one_ends_the_connection(connection) -> None:
+    ours, theirs = connection
+    handler = _Handler(ours)
+    environ: dict[str, Any] = {"anvil_dev.request_handler": handler}
+    response_sent(environ)
+    assert environ["anvil_dev.response_sent"] and not handler.close_connection and handler.logged == [200]
+    response_sent(environ, broken=True)
+    assert handler.close_connection
+    assert theirs.recv(1) == b""  # shut down for every copy of the socket: the client sees its end
