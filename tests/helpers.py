@@ -135,6 +135,18 @@ class ServerProcess:
             pass
 
 
+def already_received(sock: socket.socket) -> bytes:
+    """What has reached `sock` so far (b"" if nothing), without waiting; its timeout is kept."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return b""
+    finally:
+        sock.settimeout(timeout)
+
+
 def write_module(app: Path, name: str, source: str) -> Path:
     """Write server_code/<name>.py (dedented)."""
     path = app / "server_code" / f"{name}.py"

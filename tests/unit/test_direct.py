@@ -18,6 +18,8 @@ from anvil_dev.engine.frames import Frame, encode_message, with_output
 from anvil_dev.host.keepalive import response_sent
 from anvil_dev.protocol import Reply, error
 
+from helpers import already_received
+
 HEAD = "HTTP/1.1 200 OK\r\nServer: test\r\n"
 
 
@@ -54,14 +56,6 @@ def body_of(message: dict[str, Any]) -> bytes:
     return with_output(encode_message(message), "")
 
 
-def pending(theirs: socket.socket) -> bytes:
-    theirs.setblocking(False)
-    try:
-        return theirs.recv(65536)
-    except BlockingIOError:
-        return b""
-
-
 def test_a_plain_reply_is_written_whole_with_the_head_the_host_writes(connection, frame_for) -> None:
     ours, theirs = connection
     frame, offer = frame_for(ours)
@@ -89,7 +83,7 @@ def test_a_reply_the_host_must_add_to_is_left_to_it(connection, frame_for, reply
     ours, theirs = connection
     frame, offer = frame_for(ours)
     assert not _write_directly(frame, reply)
-    assert pending(theirs) == b""
+    assert already_received(theirs) == b""
     assert offer.take_for_host()  # the claim is still there for the host
 
 
@@ -98,7 +92,7 @@ def test_a_child_finding_the_claim_taken_writes_nothing(connection, frame_for) -
     frame, offer = frame_for(ours)
     assert offer.take_for_host()  # the host answered first (a timeout)
     assert not _write_directly(frame, Reply(body_of({"response": 1, "objects": []})))
-    assert pending(theirs) == b""
+    assert already_received(theirs) == b""
 
 
 def test_settle_leaves_the_hosts_replies_to_it_and_breaks_a_connection_the_child_took(connection) -> None:

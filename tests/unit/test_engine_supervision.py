@@ -27,6 +27,8 @@ from anvil_dev.engine.forker import Child
 from anvil_dev.engine.frames import Channel, Frame, encode_message, with_output
 from anvil_dev.protocol import Caller, ChildMode, FrameKind, Message, Reply, error
 
+from helpers import already_received
+
 _pids = itertools.count(1_000_000)  # never a real process: FakeChild.kill signals nothing
 DIRECT_COMMANDS = {"write_then_reply_late", "finish_after_deadline", "take_and_die"}
 
@@ -585,17 +587,6 @@ def response_to(theirs: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def received(theirs: socket.socket) -> bytes:
-    """What reached the client so far."""
-    theirs.setblocking(False)
-    try:
-        return theirs.recv(65536)
-    except BlockingIOError:
-        return b""
-    finally:
-        theirs.settimeout(2)
-
-
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
 def test_a_call_offered_its_response_writes_it_and_says_so(start, client, persistent) -> None:
     engine, _ = start(persistent=persistent)
@@ -614,7 +605,7 @@ def test_a_reply_the_child_does_not_write_is_left_to_the_host(start, client, per
     reply = offered_call(engine, ours, "crash")
     assert reply.error is not None and reply.error["type"] == "anvil.server.ExecutionTerminatedError"
     assert not reply.written and not reply.connection_broken  # the child never took the writing
-    assert received(theirs) == b""
+    assert already_received(theirs) == b""
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
@@ -643,7 +634,7 @@ def test_a_child_that_took_the_writing_as_its_time_ran_out_is_waited_for(start, 
     [reply] = done
     assert reply.written and reply.ok
     assert response_to(theirs).endswith(b'{"response":"write_then_reply_late","objects":[],"output":""}')
-    assert received(theirs) == b""  # and nothing after it
+    assert already_received(theirs) == b""  # and nothing after it
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
@@ -657,7 +648,7 @@ def test_a_call_that_finishes_after_the_host_answered_its_timeout_writes_nothing
     child = next(c for t in [zygote, *zygote.templates] for c in t.children if "finish_after_deadline" in c.calls)
     wait_for(lambda: child.wrote is not None)
     assert child.wrote is False
-    assert received(theirs) == b""
+    assert already_received(theirs) == b""
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
