@@ -167,12 +167,28 @@ def warm_call_path(app: AppDir, load_error: ErrorInfo | None, runs: int = WARM_R
         caller = Caller(
             client_type="browser", ip="127.0.0.1", session_id="warm", trusted=False, call_stack=[{"type": "browser"}]
         ).to_json()
-        head = {"type": FrameKind.CALL.value, "id": "warm", "command": WARM_COMMAND, "caller": caller}
+        # With a response to write, as a call over serve's HTTP server has (`_write_directly`), to `b`.
+        head = {
+            "type": FrameKind.CALL.value,
+            "id": "warm",
+            "command": WARM_COMMAND,
+            "caller": caller,
+            "direct": "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
+            "direct_at": 0,  # a second long past: the date is made as a late call's is
+        }
         body = json.dumps(
             {"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True}, "objects": []}
         ).encode()
+        client, ours = socket.socketpair()
+        client.setblocking(False)
         for _ in range(runs):
-            warm._run_call(Frame(head, body))
+            warm._run_call(Frame(head, body, (os.dup(ours.fileno()), os.eventfd(1, os.EFD_CLOEXEC))))
+            try:
+                client.recv(65536)
+            except BlockingIOError:
+                pass  # not written (an app that failed to import answers with its error)
+        client.close()
+        ours.close()
     finally:
         del server.registrations[WARM_COMMAND]
         a.close()
@@ -547,7 +563,8 @@ def _write_directly(frame: Frame, reply: Reply) -> bool:
             or len(reply.body) > direct.MAX_BODY
         ):
             return False
-        return direct.write_response(frame.fds[0], frame.fds[1], head, reply.body)
+        at = frame.head.get("direct_at")
+        return direct.write_response(frame.fds[0], frame.fds[1], head, reply.body, at if isinstance(at, int) else None)
     except OSError:
         return False  # the claim is ours, so the host closes the connection
 

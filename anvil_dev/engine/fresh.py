@@ -59,7 +59,7 @@ def run_on_child(
             if offer is None:
                 chan.send(head, payload)
             else:
-                chan.send(dict(head, direct=offer.head), payload, offer.fds)
+                chan.send(dict(head, **offer.frame_fields()), payload, offer.fds)
         except OSError:
             return None  # not (wholly) sent: the child cannot have started it
         if memory is not None:

@@ -180,7 +180,7 @@ class PersistentWorker:
             if offer is None:
                 self.child.chan.send(head, payload)
             else:
-                self.child.chan.send(dict(head, direct=offer.head), payload, offer.fds)
+                self.child.chan.send(dict(head, **offer.frame_fields()), payload, offer.fds)
         except OSError:
             pass
         # The worker's threads may all be running other calls, none reading: wake it. Asked after

@@ -17,9 +17,11 @@ header, and draining what is left of the request only when the connection is to 
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import selectors
 import socket
+import time
 from typing import Any
 
 from werkzeug.exceptions import InternalServerError
@@ -47,8 +49,21 @@ def offer_response(environ: dict[str, Any]) -> DirectResponse | None:
     handler = environ.get(_HANDLER_KEY)
     if handler is None or handler.request_version != "HTTP/1.1" or not handler._may_keep(environ):
         return None
-    head = f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\n"
-    return DirectResponse.offer(handler.connection.fileno(), head)
+    at, date = _http_date()
+    head = f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\nDate: {date}\r\n"
+    return DirectResponse.offer(handler.connection.fileno(), head, at)
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> tuple[int, str]:
+    """This second, and its Date header's value (as http.server's date_time_string), formatted once."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True))
+    return _date
 
 
 def response_sent(environ: dict[str, Any], broken: bool = False) -> None:

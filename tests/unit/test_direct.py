@@ -3,9 +3,11 @@ claim that makes one writer, and the host's side when what was written is not kn
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +22,8 @@ from anvil_dev.protocol import Reply, error
 
 from helpers import already_received
 
-HEAD = "HTTP/1.1 200 OK\r\nServer: test\r\n"
+DATE = "Thu, 03 Dec 2026 08:00:00 GMT"
+HEAD = f"HTTP/1.1 200 OK\r\nServer: test\r\nDate: {DATE}\r\n"
 
 
 @pytest.fixture
@@ -33,16 +36,16 @@ def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
 
 
 @pytest.fixture
-def frame_for() -> Iterator[Callable[[socket.socket], tuple[Frame, DirectResponse]]]:
+def frame_for() -> Iterator[Callable[..., tuple[Frame, DirectResponse]]]:
     """A CALL frame as the child gets it (copies of the client's socket and of the claim), and
     the host's offer; all closed afterwards, as `ChildServer._run_call` and the route do."""
     made: list[tuple[Frame, DirectResponse]] = []
 
-    def make(ours: socket.socket) -> tuple[Frame, DirectResponse]:
-        offer = DirectResponse.offer(ours.fileno(), HEAD)
+    def make(ours: socket.socket, at: int | None = None) -> tuple[Frame, DirectResponse]:
+        offer = DirectResponse.offer(ours.fileno(), HEAD, int(time.time()) if at is None else at)
         assert offer is not None
         fds = (os.dup(ours.fileno()), os.dup(offer.claim))
-        made.append((Frame({"type": "CALL", "id": "c1", "direct": HEAD}, b"", fds), offer))
+        made.append((Frame({"type": "CALL", "id": "c1", **offer.frame_fields()}, b"", fds), offer))
         return made[-1]
 
     yield make
@@ -56,15 +59,22 @@ def body_of(message: dict[str, Any]) -> bytes:
     return with_output(encode_message(message), "")
 
 
-def test_a_plain_reply_is_written_whole_with_the_head_the_host_writes(connection, frame_for) -> None:
+@pytest.mark.parametrize("late", [False, True], ids=["in the second offered", "seconds later"])
+def test_a_plain_reply_is_written_whole_with_the_head_the_host_writes(connection, frame_for, late) -> None:
     ours, theirs = connection
-    frame, offer = frame_for(ours)
+    frame, offer = frame_for(ours, at=int(time.time()) - 5 if late else None)
     body = body_of({"response": [1, "é"], "objects": []})
+    started = time.time()
     assert _write_directly(frame, Reply(body))
     head, got = theirs.recv(65536).split(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
-    assert lines[:2] == ["HTTP/1.1 200 OK", "Server: test"] and lines[2].startswith("Date: ")
+    assert lines[:2] == ["HTTP/1.1 200 OK", "Server: test"]
     assert lines[3:] == ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    if late:  # the call ended in a later second than the host's Date: the child dates it
+        date = email.utils.parsedate_to_datetime(lines[2].removeprefix("Date: ")).timestamp()
+        assert int(started) <= date <= time.time()
+    else:
+        assert lines[2] == f"Date: {DATE}" or int(time.time()) != int(started)  # a second may turn
     assert got == body and json.loads(got)["response"] == [1, "é"]
     assert not offer.take_for_host()  # the child took the claim
 
@@ -98,10 +108,10 @@ def test_a_child_finding_the_claim_taken_writes_nothing(connection, frame_for) -
 def test_settle_leaves_the_hosts_replies_to_it_and_breaks_a_connection_the_child_took(connection) -> None:
     ours, _ = connection
     timeout = Reply.from_message(error("anvil.server.TimeoutError", "late"))
-    offer = DirectResponse.offer(ours.fileno(), HEAD)
+    offer = DirectResponse.offer(ours.fileno(), HEAD, 0)
     assert offer is not None
     assert not direct.settle(offer, timeout).connection_broken  # nobody took it: the host writes
-    other = DirectResponse.offer(ours.fileno(), HEAD)
+    other = DirectResponse.offer(ours.fileno(), HEAD, 0)
     assert other is not None and direct._take(other.claim)  # the child took it, then died
     assert direct.settle(
         other, Reply.from_message(error("anvil.server.ExecutionTerminatedError", "gone"))
