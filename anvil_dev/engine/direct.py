@@ -2,13 +2,12 @@
 
 Over the host's own HTTP server, a JSON call's CALL frame carries the client's socket and the
 start of its response (the status line, 200, and the Server and Date headers, as the host writes
-them).
-When the call succeeds plainly (no error, no media, no new session: nothing the host must add),
-the child writes the response itself and its REPLY says so; the host then records the call as
-ever but writes nothing.
-That takes the reply's hop back through the host, and the host's work on it, off the time the
-client waits: measured A/B, persistent calls back to back -13 to -23%, paced -6 to -10%; fresh
-calls paced -1 to -18%, back to back unchanged (bound by the CPU of their fork and exit).
+them). When the call succeeds plainly (no error, no media, no new session: nothing the host must
+add), the child writes the response itself and its REPLY says so; the host then records the call
+as ever but writes nothing. That takes the reply's hop back through the host, and the host's work
+on it, off the time the client waits (figures in docs/architecture.md, "Responses the child
+writes"). A template's warm-up runs this path too, so a fresh child's write takes no first-time
+faults.
 
 Exactly one side writes a response. The frame also carries a claim, an eventfd holding 1: whoever
 reads the 1 (an atomic read-and-reset in the kernel) writes the response. The child takes it only
