@@ -301,6 +301,8 @@ class Engine:
         reply then says whether it did. The caller closes the offer once this returns.
         """
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
+        if offer is not None:
+            head.update(offer.frame_fields())
         payload = raw or b""
         if timeline.ON:
             timeline.host_mark("engine", head["id"])

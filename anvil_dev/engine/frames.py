@@ -132,6 +132,16 @@ def printed_output(reply: Reply) -> str:
     return output if isinstance(output, str) else ""
 
 
+def passed_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The descriptors in a recvmsg's ancillary data (SCM_RIGHTS): socket.recv_fds's parsing,
+    without its array module."""
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += (int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4))
+    return fds
+
+
 class Channel:
     """One end of a socket carrying frames; sends are thread-safe, reads belong to one thread.
 
@@ -215,10 +225,7 @@ class Channel:
     def _recv_with_fds(self, size: int) -> bytes:
         # Close-on-exec: server code that starts a program must not hand it clients' sockets.
         chunk, ancillary, flags, _addr = self.sock.recvmsg(size, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC)
-        fds: list[int] = []
-        for level, kind, data in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds += (int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4))
+        fds = passed_fds(ancillary)
         if flags & socket.MSG_CTRUNC:
             # Some were dropped (out of descriptors): the frame gets none, so no other frame's.
             for fd in fds:

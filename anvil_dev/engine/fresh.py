@@ -48,7 +48,8 @@ def run_on_child(
     The child's socket is closed afterwards unless `keep_open` (a held call: see
     `Engine.hold_replacements`). With `offer`, the child may write the response itself
     (`anvil_dev.engine.direct`); at the deadline it is killed only if the host takes the claim."""
-    deadline = started + ctx.timeout if ctx.timeout else None
+    timeout = ctx.timeout
+    deadline = started + timeout if timeout else None
     chan = child.chan
     memory = ctx.memory
     watch = None
@@ -56,10 +57,7 @@ def run_on_child(
         if child.exited.is_set():
             return None
         try:
-            if offer is None:
-                chan.send(head, payload)
-            else:
-                chan.send(dict(head, **offer.frame_fields()), payload, offer.fds)
+            chan.send(head, payload, offer.fds if offer is not None else ())
         except OSError:
             return None  # not (wholly) sent: the child cannot have started it
         if memory is not None:
@@ -68,9 +66,15 @@ def run_on_child(
             try:
                 frame = chan.recv(deadline)
             except FrameTimeout:
-                deadline = call_deadline(ctx.debugger, child.pid, started, ctx.timeout)
-                if deadline is None or deadline <= time.monotonic():
+                deadline = call_deadline(ctx.debugger, child.pid, started, timeout)
+                if deadline is not None and deadline > time.monotonic():
+                    continue
+                if offer is None or offer.take_for_host():
                     raise
+                # The child is writing its response: its REPLY follows the write at once. If none
+                # comes in the grace, the child is killed and `direct.settle` has the connection closed.
+                started, timeout, offer = time.monotonic(), direct.WRITE_GRACE_S, None
+                deadline = started + timeout
                 continue
             if frame is None:
                 if watch is not None and memory is not None and memory.killed(watch):
@@ -82,8 +86,6 @@ def run_on_child(
             if frame.kind == FrameKind.CALL:
                 ctx.answer_nested(chan, frame)
     except FrameTimeout:
-        if offer is not None and not offer.take_for_host():
-            return _reply_of_writer(child, ctx)
         child.kill()
         return Reply.from_message(timeout_error())
     except (OSError, ValueError):
@@ -93,26 +95,6 @@ def run_on_child(
             chan.close()
         if watch is not None and memory is not None:
             memory.unwatch(watch)
-
-
-def _reply_of_writer(child: Child, ctx: CallContext) -> Reply:
-    """The REPLY of a child that has taken the writing of its response as its time ran out: it
-    follows the write at once (nested calls that threads of server code make meanwhile are still
-    answered). One that does not come means the connection cannot be trusted."""
-    deadline = time.monotonic() + direct.WRITE_GRACE_S
-    while True:
-        try:
-            frame = child.chan.recv(deadline)
-        except (FrameTimeout, OSError, ValueError):
-            frame = None
-        if frame is None:
-            break
-        if frame.kind == FrameKind.REPLY:
-            return to_reply(frame)
-        if frame.kind == FrameKind.CALL:
-            ctx.answer_nested(child.chan, frame)
-    child.kill()
-    return Reply(body=b"", error=timeout_error()["error"], connection_broken=True)
 
 
 def answer_nested(chan: Channel, frame: Frame, outbound: Outbound | None) -> None:

@@ -177,10 +177,7 @@ class PersistentWorker:
             if reading:
                 self._reader = p
         try:
-            if offer is None:
-                self.child.chan.send(head, payload)
-            else:
-                self.child.chan.send(dict(head, **offer.frame_fields()), payload, offer.fds)
+            self.child.chan.send(head, payload, offer.fds if offer is not None else ())
         except OSError:
             pass
         # The worker's threads may all be running other calls, none reading: wake it. Asked after
@@ -191,7 +188,6 @@ class PersistentWorker:
             self.child.wake(unless_reading=True)
         started = time.monotonic()
         deadline = call_deadline(debugger, self.child.pid, started, timeout)
-        writing = False
         while True:
             if reading:
                 self._read(p, deadline)
@@ -209,9 +205,10 @@ class PersistentWorker:
                     if p.done:
                         return self._answered(p)
                 if offer is not None and not offer.take_for_host():
-                    # The worker is writing the response: its REPLY follows the write at once.
+                    # The worker is writing the response: its REPLY follows the write at once. If
+                    # none comes in the grace, `direct.settle` has the connection closed.
                     timeout, started, offer = direct.WRITE_GRACE_S, time.monotonic(), None
-                    writing = True
+                    deadline = call_deadline(debugger, self.child.pid, started, timeout)
                     continue
                 with self.lock:
                     if p.done:
@@ -228,8 +225,6 @@ class PersistentWorker:
         timer = threading.Timer(INTERRUPT_GRACE_S, self._check_interrupted, args=(call_id,))
         timer.daemon = True
         timer.start()
-        if writing:
-            return Reply(body=b"", error=timeout_error()["error"], connection_broken=True)
         return Reply.from_message(timeout_error())
 
     def _answered(self, p: _Pending) -> Reply:

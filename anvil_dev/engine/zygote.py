@@ -30,6 +30,7 @@ from typing import Any
 
 from anvil_dev import _platform
 from anvil_dev.appdir import AppDir
+from anvil_dev.engine.frames import passed_fds
 from anvil_dev.protocol import ChildMode
 
 RUNTIME_DIR = str(Path(__file__).resolve().parent.parent / "runtime")
@@ -239,11 +240,7 @@ def _recv(ctrl: socket.socket) -> tuple[bytes, list[int]]:
     """One control message and the descriptors it carries: socket.recv_fds without its import and
     array at every call."""
     data, ancillary, _flags, _addr = ctrl.recvmsg(4096, _FDS_SPACE)
-    fds: list[int] = []
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += (int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4))
-    return data, fds
+    return data, passed_fds(ancillary)
 
 
 def _die_with_parent(parent: int) -> None:

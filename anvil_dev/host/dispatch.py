@@ -116,10 +116,8 @@ class Dispatcher:
                 reply = error_reply("anvil.server.InternalError", f"{command} failed: {type(e).__name__}: {e}")
         elif self.uplink is not None and self.uplink.match(command) is not None:
             reply = Reply.from_message(self.uplink.call(msg, caller))
-        elif offer is not None:
+        else:
             reply = self.engine.call(msg, caller, raw=raw, offer=offer)
-        else:  # passed only when made: an engine with no direct path (a test's stub) need not take it
-            reply = self.engine.call(msg, caller, raw=raw)
         if reply.error is not None and command != "anvil.private.echo":
             err = reply.error
             # One line, whatever the caller put in the name (which messages may repeat): control

@@ -9,10 +9,11 @@ persistent call back to back 2.78 -> 2.01 ms, paced 4.39 -> 3.55 ms, a fresh cal
 
 `KeepAliveRequestHandler` keeps a connection open when the request's body was read to its end (or
 it had none) and the response's length is known; otherwise (a body left unread, a chunked request,
-a websocket upgrade, an error midway) it closes it as werkzeug does. It also lets a call's response
-be written by the process that ran the call (`offer_response`, `anvil_dev.engine.direct`). `run_wsgi` is adapted from
-werkzeug 3.1's `WSGIRequestHandler.run_wsgi` (BSD-3-Clause): the changes are the Connection
-header, and draining what is left of the request only when the connection is to close.
+a websocket upgrade, an error midway) it closes it as werkzeug does. It also lets a call's
+response be written by the process that ran the call (`offer_response`, `anvil_dev.engine.direct`).
+`run_wsgi` is adapted from werkzeug 3.1's `WSGIRequestHandler.run_wsgi` (BSD-3-Clause): the
+changes are the Connection header, draining what is left of the request only when the connection
+is to close, and writing nothing for a response sent elsewhere.
 """
 
 from __future__ import annotations
@@ -49,21 +50,23 @@ def offer_response(environ: dict[str, Any]) -> DirectResponse | None:
     handler = environ.get(_HANDLER_KEY)
     if handler is None or handler.request_version != "HTTP/1.1" or not handler._may_keep(environ):
         return None
-    at, date = _http_date()
-    head = f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\nDate: {date}\r\n"
+    at, head = _head(handler)
     return DirectResponse.offer(handler.connection.fileno(), head, at)
 
 
-_date: tuple[int, str] = (0, "")
+_last_head: tuple[int, str] = (0, "")
 
 
-def _http_date() -> tuple[int, str]:
-    """This second, and its Date header's value (as http.server's date_time_string), formatted once."""
-    global _date
+def _head(handler: KeepAliveRequestHandler) -> tuple[int, str]:
+    """This second, and a 200's status line, Server and Date headers as `send_response` writes them:
+    made once a second, not for each call (the server's version is the same for every handler)."""
+    global _last_head
     now = int(time.time())
-    if _date[0] != now:
-        _date = (now, email.utils.formatdate(now, usegmt=True))
-    return _date
+    if _last_head[0] != now:
+        date = email.utils.formatdate(now, usegmt=True)  # as http.server's date_time_string
+        head = f"{handler.protocol_version} 200 OK\r\nServer: {handler.version_string()}\r\nDate: {date}\r\n"
+        _last_head = (now, head)
+    return _last_head
 
 
 def response_sent(environ: dict[str, Any], broken: bool = False) -> None:

@@ -498,14 +498,14 @@ def test_a_call_sent_last_of_two_at_once_wakes_the_worker(start) -> None:
     first_in_send, first_may_send = threading.Event(), threading.Event()
     real_send = worker.chan.send
 
-    def send(head: dict[str, Any], payload: bytes = b"") -> None:
+    def send(head: dict[str, Any], payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
         if head.get("args") == ["first"]:
             first_in_send.set()
             first_may_send.wait(5)
-            real_send(head, payload)
+            real_send(head, payload, fds)
             events.append("first sent")
         else:
-            real_send(head, payload)
+            real_send(head, payload, fds)
 
     worker.chan.send = send  # type: ignore[method-assign]
     worker.wake = lambda unless_reading=False: events.append("wake")  # type: ignore[method-assign]

@@ -43,7 +43,7 @@ class CountingEngine:
     def hold_replacements(self) -> Callable[[], None]:
         return lambda: None
 
-    def call(self, msg: Message, caller: Caller, raw: bytes | None = None) -> Reply:
+    def call(self, msg: Message, caller: Caller, raw: bytes | None = None, offer: object = None) -> Reply:
         self.calls.append((msg, caller))
         msg["args"].append("changed by the handler")  # the ring must have kept its own copy
         if msg["command"] == "size":

@@ -46,7 +46,7 @@ class StubEngine:
         self.events.append("hold")
         return lambda: self.events.append("release")
 
-    def call(self, msg: Message, caller: Caller, raw: bytes | None = None) -> Reply:
+    def call(self, msg: Message, caller: Caller, raw: bytes | None = None, offer: object = None) -> Reply:
         self.calls.append((msg, caller))
         self.events.append("call")
         if self.reply is not None:

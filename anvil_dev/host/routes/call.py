@@ -61,16 +61,7 @@ def call() -> Response:
     offer = offer_response(request.environ) if raw is not None and new_session is None else None
     release = state.engine.hold_replacements()
     try:
-        try:
-            reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw, offer=offer)
-        except BaseException:
-            if offer is not None and not offer.take_for_host():
-                # The child has written (or is writing) the response: no error response after it.
-                response_sent(request.environ, broken=True)
-            raise
-        finally:
-            if offer is not None:
-                offer.close()
+        reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw, offer=offer)
         if reply.written or reply.connection_broken:
             response_sent(request.environ, broken=reply.connection_broken)
             state.media.maybe_sweep()
@@ -78,8 +69,14 @@ def call() -> Response:
         else:
             resp = reply_response(state, reply, new_session)
     except BaseException:
+        if offer is not None and not offer.take_for_host():
+            # The child has written (or is writing) the response: no error response after it.
+            response_sent(request.environ, broken=True)
         release()
         raise
+    finally:
+        if offer is not None:
+            offer.close()
     if entry is not None and not reply.ok:
         resp.headers[CALL_ID_HEADER] = str(entry.id)
     # werkzeug closes the response once it has written it: the spare's replacement is forked then,
