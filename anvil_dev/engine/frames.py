@@ -18,7 +18,6 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 import time
 from typing import Any, NamedTuple
@@ -29,6 +28,9 @@ _LENGTHS = struct.Struct("!II")
 # Room for the descriptors of one frame (a CALL carries two). The kernel ends a read at a message
 # that carries descriptors, so one read never gets two frames' worth.
 _FDS_SPACE = socket.CMSG_SPACE(8 * 4)
+# Plain ints: `socket`'s own are enum members, whose `&` runs in Python at every receive.
+_CTRUNC = int(socket.MSG_CTRUNC)
+_CMSG_CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)
 MAX_FRAME = 1 << 30
 # How a reply body made by `with_output` ends.
 _OUTPUT_KEY = b',"output":'
@@ -138,7 +140,7 @@ def passed_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     fds: list[int] = []
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += (int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, len(data) - 3, 4))
+            fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
     return fds
 
 
@@ -224,10 +226,10 @@ class Channel:
 
     def _recv_with_fds(self, size: int) -> bytes:
         # Close-on-exec: server code that starts a program must not hand it clients' sockets.
-        chunk, ancillary, flags, _addr = self.sock.recvmsg(size, _FDS_SPACE, socket.MSG_CMSG_CLOEXEC)
+        chunk, ancillary, flags, _addr = self.sock.recvmsg(size, _FDS_SPACE, _CMSG_CLOEXEC)
         fds = passed_fds(ancillary)
-        if flags & socket.MSG_CTRUNC:
-            # Some were dropped (out of descriptors): the frame gets none, so no other frame's.
+        if flags & _CTRUNC:
+            # Some were dropped (no room, or out of descriptors): the frame gets none, so no other frame's.
             for fd in fds:
                 os.close(fd)
             self._fds.append(())

@@ -85,3 +85,35 @@ def test_descriptors_arrive_with_their_own_frame_in_order() -> None:
         os.close(w)
     host.close()
     child.close()
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to list open descriptors")
+def test_a_frame_whose_descriptors_the_kernel_dropped_gets_none_and_the_next_frame_its_own() -> None:
+    """More descriptors than a receive has room for: the kernel passes some and drops the rest
+    (MSG_CTRUNC). That frame gets none, those passed are closed, and the next frame still gets
+    the descriptor sent with it, not a leftover of the one before."""
+    a, b = socket.socketpair()
+    host, child = Channel(a), Channel(b, takes_fds=True)
+    too_many = [os.pipe() for _ in range(12)]
+    read_end, write_end = os.pipe()
+    before = _open_fds()
+    host.send({"type": "CALL", "id": "c1"}, fds=tuple(w for _, w in too_many))
+    host.send({"type": "CALL", "id": "c2"}, fds=(write_end,))
+    first = child.recv(time.monotonic() + 10)
+    second = child.recv(time.monotonic() + 10)
+    assert first is not None and second is not None
+    assert (first.head["id"], first.fds) == ("c1", ())
+    assert second.head["id"] == "c2" and len(second.fds) == 1
+    os.write(second.fds[0], b"ok")
+    assert os.read(read_end, 2) == b"ok"
+    os.close(second.fds[0])
+    assert _open_fds() == before  # the copies the truncated receive did get were closed
+    for r, w in [*too_many, (read_end, write_end)]:
+        os.close(r)
+        os.close(w)
+    host.close()
+    child.close()
