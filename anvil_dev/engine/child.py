@@ -560,7 +560,6 @@ def _write_directly(frame: Frame, reply: Reply) -> bool:
             or reply.error is not None
             or reply.has_media
             or reply.session_id
-            or len(reply.body) > direct.MAX_BODY
         ):
             return False
         at = frame.head.get("direct_at")

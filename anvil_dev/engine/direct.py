@@ -28,10 +28,8 @@ from typing import Any
 
 from anvil_dev.protocol import Reply
 
-# Bodies up to this size are written by the child: they fit in a fresh connection's send buffer,
-# so the write does not wait on the client. Larger ones take the host's path, as do all others.
-MAX_BODY = 16 << 10
-# How long the host waits for the REPLY of a child that has taken the writing of the response.
+# How long the host waits, after a call's deadline, for the REPLY of a child that has taken the
+# writing of the response: a large body's write waits on the client reading it.
 WRITE_GRACE_S = 10.0
 
 
@@ -98,18 +96,20 @@ def write_response(client_fd: int, claim: int, head: str, body: bytes, at: int |
     if at is not None and now != at and "\r\nDate: " in head:
         # As http.server's date_time_string. Formatting it costs a fresh child ~30 page faults.
         head = head[: head.index("\r\nDate: ") + 2] + f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n"
-    data = b"%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-        head.encode("latin-1"),
-        len(body),
-        body,
-    )
-    # os.write, not a socket object: one made from the descriptor would switch the connection the
-    # host shares to non-blocking if server code has set socket.setdefaulttimeout. A client that
-    # stops reading can hold the write, until the host's grace runs out and it shuts the
-    # connection down (the write then fails).
-    view = memoryview(data)
-    while view:
-        view = view[os.write(client_fd, view) :]
+    head_bytes = b"%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (head.encode("latin-1"), len(body))
+    # One writev: the body, up to the limit on what a call returns, is not copied to join its head
+    # (in a fresh child a copy of a large body would fault in new pages). os.writev, not a socket
+    # object: one made from the descriptor would switch the connection the host shares to
+    # non-blocking if server code has set socket.setdefaulttimeout. A client that stops reading
+    # holds the write until the call's deadline and the host's grace after it have passed; the
+    # host then shuts the connection down (or kills a fresh child), and the write fails.
+    sent = os.writev(client_fd, (head_bytes, body))
+    if sent >= len(head_bytes):
+        rest = memoryview(body)[sent - len(head_bytes) :]
+    else:  # cut short inside the head (a signal): never seen, as the head is ~150 bytes
+        rest = memoryview(head_bytes + body)[sent:]
+    while rest:
+        rest = rest[os.write(client_fd, rest) :]
     return True
 
 

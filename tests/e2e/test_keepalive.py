@@ -32,7 +32,7 @@ WAITS = """
     import anvil.server
 
     @anvil.server.callable
-    def when_released(path, fail):
+    def when_released(path, fail, size=0):
         # Says it has arrived, then waits for the test to create `path`.
         open(path + ".arrived", "w").close()
         deadline = time.monotonic() + 30
@@ -40,7 +40,7 @@ WAITS = """
             time.sleep(0.005)
         if fail:
             raise ValueError("failed as asked")
-        return "released"
+        return "x" * size if size else "released"
 """
 
 
@@ -168,6 +168,32 @@ def test_the_worker_writes_a_plain_response_itself_and_leaves_a_failure_to_the_h
             failure = json.loads(resp.read())
             assert resp.status == 500 and failure["error"]["type"] == "ValueError"
     srv.wait_for_output("when_released failed")
+    assert json.loads(_post_read(conn, _body("after")))["response"] == "after"
+
+
+@pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])
+def test_the_worker_writes_a_response_many_times_the_connections_buffers(
+    app_dir: Path, server_factory: Callable[..., ServerProcess], tmp_path: Path, flag: str
+) -> None:
+    """3 MB, read while the host is stopped: the worker's write waits on the client as it reads."""
+    write_module(app_dir, "Waits", WAITS)
+    srv = server_factory(app_dir, flag)
+    conn, cookie = _new_session(srv, tmp_path)
+    release = tmp_path / "release"
+    size = 3 << 20
+    conn.request(
+        "POST",
+        "/_/call",
+        _body([str(release), False, size], "when_released"),
+        {"Content-Type": "application/json", "Cookie": cookie},
+    )
+    _wait_arrived(release)
+    assert conn.sock is not None
+    with _host_stopped(srv):
+        release.touch()
+        conn.sock.settimeout(20)
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["response"] == "x" * size
     assert json.loads(_post_read(conn, _body("after")))["response"] == "after"
 
 
