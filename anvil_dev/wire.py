@@ -229,10 +229,20 @@ class _Encoder:
             f"{self.prefix}Cannot serialize a value nested more than {MAX_DEPTH} levels deep at {_short_path(path)}"
         )
 
+    # `path` is one list shared down the recursion, appended to and popped, and copied only into
+    # an objects entry or an error: building a new list for every value was most of the cost of
+    # encoding plain data. Values JSON holds as they are (str, bool, None, an int in range, a
+    # finite float, of exactly those types) are tested inline in _dict and _list: a call for each
+    # of them cost as much again.
+
     def encode(self, value: Any, path: list[Any]) -> Any:
+        t = type(value)
+        if t is dict:
+            return self._dict(value, path)
+        if t is list or t is tuple:
+            return self._list(value, path)
         if isinstance(value, _JSON_SCALARS):
             return value
-        t = type(value)
         if t is int or (isinstance(value, int) and t not in self.registry.names):
             if -MAX_INT <= value <= MAX_INT:
                 return int(value)
@@ -244,19 +254,10 @@ class _Encoder:
             text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
             self.objects.append({"path": list(path), "type": ["Float"], "value": text})
             return None
-        if isinstance(value, (list, tuple, dict)) and t not in self.registry.names:
-            key = self._enter(value, path)
-            try:
-                if isinstance(value, dict):
-                    out = {}
-                    for k, v in value.items():
-                        if not isinstance(k, str):
-                            raise self.fail("Cannot serialize dictionaries with keys that aren't strings", path)
-                        out[k] = self.encode(v, path + [k])
-                    return out
-                return [self.encode(v, path + [i]) for i, v in enumerate(value)]
-            finally:
-                self._active.discard(key)
+        if isinstance(value, dict) and t not in self.registry.names:
+            return self._dict(value, path)
+        if isinstance(value, (list, tuple)) and t not in self.registry.names:
+            return self._list(value, path)
         if isinstance(value, _dt.datetime):
             self.objects.append({"path": list(path), "type": ["DateTime"], "value": format_datetime(value)})
             return None
@@ -279,6 +280,48 @@ class _Encoder:
         if hasattr(value, "SERIALIZATION_INFO") or hasattr(value, "__serialize__"):
             raise self.fail(f"Cannot serialize {t} (must be registered with @anvil.server.portable_class)", path)
         raise self.fail(f"Cannot serialize {t} object", path)
+
+    def _dict(self, value: dict[Any, Any], path: list[Any]) -> dict[str, Any]:
+        key = self._enter(value, path)
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise self.fail("Cannot serialize dictionaries with keys that aren't strings", path)
+            t = type(v)
+            if (
+                t is str
+                or v is None
+                or t is bool
+                or (t is int and -MAX_INT <= v <= MAX_INT)
+                or (t is float and math.isfinite(v))
+            ):
+                out[k] = v
+            else:
+                path.append(k)
+                out[k] = self.encode(v, path)
+                path.pop()
+        self._active.discard(key)
+        return out
+
+    def _list(self, value: list[Any] | tuple[Any, ...], path: list[Any]) -> list[Any]:
+        key = self._enter(value, path)
+        out = []
+        for i, v in enumerate(value):
+            t = type(v)
+            if (
+                t is str
+                or v is None
+                or t is bool
+                or (t is int and -MAX_INT <= v <= MAX_INT)
+                or (t is float and math.isfinite(v))
+            ):
+                out.append(v)
+            else:
+                path.append(i)
+                out.append(self.encode(v, path))
+                path.pop()
+        self._active.discard(key)
+        return out
 
     def _enter(self, value: Any, path: list[Any]) -> int:
         """Before encoding what a container or portable object holds: refuse cycles and deep nesting.

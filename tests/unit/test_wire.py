@@ -100,6 +100,18 @@ def test_datetime_format_matches_anvil() -> None:
     ]
 
 
+def test_each_entry_has_its_own_path_among_siblings_and_nesting() -> None:
+    value = {"a": [1, dt.date(2024, 1, 2), {"b": 2**40, "c": [float("nan")]}], "d": (dt.date(2024, 3, 4),), "e": 5}
+    encoded = wire.encode({"response": value})
+    assert [(e["path"], e["type"][0]) for e in encoded["objects"]] == [
+        (["response", "a", 1], "Date"),
+        (["response", "a", 2, "b"], "Long"),
+        (["response", "a", 2, "c", 0], "Float"),
+        (["response", "d", 0], "Date"),
+    ]
+    assert encoded["response"] == {"a": [1, None, {"b": None, "c": [None]}], "d": [None], "e": 5}
+
+
 def test_portable_class_entry_comes_after_its_fields() -> None:
     encoded = wire.encode({"response": [Point(1, dt.date(2024, 5, 6))]}, REG)
     kinds = [e["type"][0] for e in encoded["objects"]]
