@@ -125,12 +125,17 @@ class AppContext:
 
         return self._once("media", lambda: MediaStore(self.app_dir.media_dir, self.shared_db))
 
+    def begin_call(self) -> None:
+        """Before each call: the data tables schema is checked once for it (`TablesStore.begin_call`)."""
+        if "tables" in self._made:
+            self.tables.begin_call()
+
     def end_call(self) -> None:
         """After each call: roll back a data tables transaction it left open on this thread (a
         persistent worker's thread would otherwise keep the write lock). Cheap when no call
         used the tables."""
         if "tables" in self._made:
-            self.tables.rollback()
+            self.tables.end_call()
 
     def warm(self) -> None:
         """Work every child of a zygote would repeat, done once before it forks: the tables

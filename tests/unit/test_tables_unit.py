@@ -7,6 +7,7 @@ the services are pointed at an app written into tmp_path.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import json
 import sqlite3
@@ -23,6 +24,7 @@ import yaml
 
 import anvil_dev
 from anvil_dev import services, wire
+from anvil_dev.protocol import Caller
 from anvil_dev.services import tables as svc
 
 from helpers import load_runtime
@@ -1019,6 +1021,38 @@ def test_warm_prepares_the_schema_and_leaves_no_connection_open(T: Any) -> None:
     services.current().warm()
     assert getattr(services.current().db._local, "conn", None) is None
     assert names(T.groups.search()) == ["g"]
+
+
+def test_a_call_checks_the_schema_once_and_still_finds_a_column_added_meanwhile(
+    T: Any, rt: Any, monkeypatch: Any
+) -> None:
+    """Run as server code is (`_engine_hooks.execute`): one schema check for the call's lookups."""
+    hooks = importlib.import_module("anvil._engine_hooks")
+    for i in range(3):
+        T.groups.add_row(name=f"g{i}")
+    ctx = services.current()
+    checks: list[int] = []
+    real = type(ctx.tables.d).schema_version
+    monkeypatch.setattr(ctx.tables.d, "schema_version", lambda conn: checks.append(1) or real(ctx.tables.d, conn))
+    [dict(r) for r in T.groups.search()]
+    assert len(checks) > 3  # outside a call, every lookup checks
+    checks.clear()
+    seen: dict[str, Any] = {}
+
+    def in_a_call() -> None:
+        seen["names"] = sorted(dict(r)["name"] for r in T.groups.search())
+        seen["checks"] = len(checks)
+        other = threading.Thread(target=lambda: T.groups.add_row(name="new", brand_new=1))  # another worker
+        other.start()
+        other.join(10)
+        seen["brand_new"] = T.groups.get(name="new")["brand_new"]  # asked for by name: looked up again
+
+    monkeypatch.setitem(rt.server.registrations, "in_a_call", rt.server.Registration("in_a_call", in_a_call))
+    outcome = hooks.execute({"command": "in_a_call", "args": [], "kwargs": {}, "objects": []}, Caller(trusted=True))
+    assert "error" not in outcome.message, outcome.message
+    assert seen == {"names": ["g0", "g1", "g2"], "checks": 1, "brand_new": 1}
+    checks.clear()
+    assert dict(T.groups.get(name="g0"))["brand_new"] is None and checks  # after the call, lookups check
 
 
 # SQLite only: on PostgreSQL the ALTER TABLE holds the table's lock until the transaction ends, so

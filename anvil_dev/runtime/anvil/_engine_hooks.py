@@ -97,6 +97,8 @@ def _run(
         state.http_request = parent.http_request
     prev = _context.push(state)
     try:
+        if parent is None:
+            _begin_call()
         try:
             wire.decode(call, REGISTRY, trusted=state.remote_trusted)
         except server.SerializationError as e:
@@ -178,6 +180,13 @@ def _check_arguments(reg: Any, command: str, args: Any, kwargs: Any) -> None:
         inspect.signature(reg.fn).bind(*args, **kwargs)
     except TypeError as e:
         raise server.SerializationError(f"Wrong arguments to {command}: {e}") from None
+
+
+def _begin_call() -> None:
+    from anvil_dev import services
+
+    if services.is_open():
+        services.current().begin_call()
 
 
 def _finish_call(state: _context.CallState) -> None:
