@@ -1055,6 +1055,48 @@ def test_a_call_checks_the_schema_once_and_still_finds_a_column_added_meanwhile(
     assert dict(T.groups.get(name="g0"))["brand_new"] is None and checks  # after the call, lookups check
 
 
+def test_a_long_call_checks_the_schema_again_once_its_check_is_old(T: Any, monkeypatch: Any) -> None:
+    """As a background task does, which runs as one call for as long as it takes."""
+    T.groups.add_row(name="g")
+    ctx = services.current()
+    checks: list[int] = []
+    real = type(ctx.tables.d).schema_version
+    monkeypatch.setattr(ctx.tables.d, "schema_version", lambda conn: checks.append(1) or real(ctx.tables.d, conn))
+    monkeypatch.setattr(svc.store, "CALL_SCHEMA_S", 0.0)  # every check is at once too old
+    ctx.begin_call()
+    try:
+        for _ in range(3):
+            assert names(T.groups.search()) == ["g"]
+    finally:
+        ctx.end_call()
+    assert len(checks) >= 3
+
+
+# PostgreSQL only: on SQLite, whose columns are untyped, a retype changes only the metadata, which
+# PRAGMA schema_version does not count (so no process sees it until it re-reads the schema anyway).
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_write_in_a_call_goes_by_a_schema_another_process_changed_since_its_reads(T: Any, app: Path) -> None:
+    row = T.groups.add_row(name="g", notes="n")
+    ctx = services.current()
+    config = yaml.safe_load((app / "anvil.yaml").read_text())
+    config["db_schema"]["groups"]["columns"][1]["type"] = "number"
+
+    def retype() -> None:  # as a reload's new zygote syncs the edited anvil.yaml
+        with ctx.tables._write() as conn:
+            svc.schema.sync(conn, config)
+
+    ctx.begin_call()
+    try:
+        assert T.groups.get(name="g")["notes"] == "n"  # the call's reads have checked the schema
+        other = threading.Thread(target=retype)
+        other.start()
+        other.join(10)
+        with pytest.raises(Exception, match="cannot set it to a string"):  # not written to the old column
+            row.update(notes="written after the retype")
+    finally:
+        ctx.end_call()
+
+
 # SQLite only: on PostgreSQL the ALTER TABLE holds the table's lock until the transaction ends, so
 # other threads' reads of that table wait for it (docs/architecture.md, "Data tables on PostgreSQL").
 @pytest.mark.parametrize("backend", ["sqlite"])

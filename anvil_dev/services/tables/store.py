@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -48,6 +49,10 @@ __all__ = ["AUTO_INDEX_MIN_ROWS", "TABLES_SERVICE", "TablesStore"]
 TABLES_SERVICE = "/runtime/services/tables.yml"
 AUTO_INDEX_MIN_ROWS = indexes.AUTO_INDEX_MIN_ROWS
 _CHUNK = 500  # ids per `IN (...)` query
+# How long a server call's reads outside a transaction trust the schema they last checked (see
+# TablesStore.schema): a call, or a background task that runs for hours, sees another process's
+# change of the schema within this.
+CALL_SCHEMA_S = 1.0
 
 
 def _conflict(e: BaseException) -> TransactionConflict:
@@ -114,22 +119,34 @@ class TablesStore(WritesMixin, AccessMixin):
             self._remember(schema_mod.load(conn))
             self._ready = True
 
-    def schema(self, conn: Any = None) -> Schema:
+    def schema(self, conn: Any = None, exact: bool = False) -> Schema:
         """The schema as this thread's connection sees it, re-read when another process or thread
-        changed it: checked once per transaction, else once per server call (`begin_call`), else
-        at each operation. A lookup that misses (a table or column made since) re-reads it."""
+        changed it: checked once per transaction (which reads one snapshot); in a server call
+        (`begin_call`) outside one, at most once every CALL_SCHEMA_S for its reads; else at
+        each operation. `exact`: a write outside a transaction, checked under its write lock, so
+        that it never goes to a column another process has since retyped or hidden. A lookup that
+        misses (a table or column made since) re-reads it anyway."""
         conn = conn or self.conn()
-        marker = getattr(self._local, "txn", None) or getattr(self._local, "call", None)
-        mine: Schema | None = getattr(self._local, "schema", None)
-        if mine is not None and marker is not None and getattr(self._local, "checked", None) is marker:
-            return mine
+        local = self._local
+        txn = getattr(local, "txn", None)
+        call = None if exact else getattr(local, "call", None)
+        mine: Schema | None = getattr(local, "schema", None)
+        if mine is not None:
+            checked = getattr(local, "checked", None)
+            if txn is not None:
+                if checked is txn:
+                    return mine
+            elif call is not None and checked is call and time.monotonic() < local.checked_until:
+                return mine
         version = self._read(lambda: self.d.schema_version(conn))
         s = self._schemas.get(version)
         if s is None:
             s = self._remember(schema_mod.load(conn))
-        self._local.schema = s
+        local.schema = s
+        marker = txn if txn is not None else call
         if marker is not None:
-            self._local.checked = marker
+            local.checked = marker
+            local.checked_until = time.monotonic() + CALL_SCHEMA_S
         return s
 
     def _remember(self, s: Schema) -> Schema:
@@ -390,9 +407,9 @@ class TablesStore(WritesMixin, AccessMixin):
     # ---------------------------------------------------------------- this process
 
     def begin_call(self) -> None:
-        """Before each server call on this thread: its schema is then checked once for the call,
-        not at each lookup. Serializing 500 rows looked their table up ~4 times a row, and each
-        check was a query (`PRAGMA schema_version`): a third of such a call's time."""
+        """Before each server call on this thread: its reads then check the schema once every
+        CALL_SCHEMA_S, not at each lookup. Serializing 500 rows looked their table up ~4 times a
+        row, and each check was a query (`PRAGMA schema_version`): a third of such a call's time."""
         self._local.call = object()
 
     def end_call(self) -> None:

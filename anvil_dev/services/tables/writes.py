@@ -27,11 +27,9 @@ class WritesMixin:
 
         def _write(self, conn: Any = None) -> AbstractContextManager[Any]: ...
 
-        def schema(self, conn: Any = None) -> Schema: ...
+        def schema(self, conn: Any = None, exact: bool = False) -> Schema: ...
 
         def _reload(self, conn: Any) -> Schema: ...
-
-        def table_by_id(self, table_id: int) -> TableInfo: ...
 
         @property
         def auto_create(self) -> bool: ...
@@ -39,11 +37,17 @@ class WritesMixin:
         @property
         def v2(self) -> bool: ...
 
-    def _columns_for(self, conn: Any, table_id: int, values: dict[str, Any]) -> tuple[TableInfo, dict[str, Any]]:
-        """The table and the values to write, creating missing columns when the app allows it."""
-        info = self.schema(conn).by_id.get(table_id) or self._reload(conn).by_id.get(table_id)
+    def _table_for_write(self, conn: Any, table_id: int) -> TableInfo:
+        """The table as the write's own lock sees it: never a schema another process has changed
+        since a read of this call (`schema`'s `exact`)."""
+        info = self.schema(conn, exact=True).by_id.get(table_id) or self._reload(conn).by_id.get(table_id)
         if info is None:
             raise TableError(f"No table with id {table_id} in this app")
+        return info
+
+    def _columns_for(self, conn: Any, table_id: int, values: dict[str, Any]) -> tuple[TableInfo, dict[str, Any]]:
+        """The table and the values to write, creating missing columns when the app allows it."""
+        info = self._table_for_write(conn, table_id)
         missing = [n for n in values if n not in info.columns]
         if not missing:
             return info, values
@@ -150,7 +154,7 @@ class WritesMixin:
 
     def delete_row(self, table_id: int, row_id: int) -> None:
         with self._write() as conn:
-            info = self.table_by_id(table_id)
+            info = self._table_for_write(conn, table_id)
             media = self._media_ids(conn, info, f"{quote(ROW_ID)}=?", [row_id])
             cur = conn.execute(f"DELETE FROM {info.q} WHERE {quote(ROW_ID)}=?", (row_id,))
             if cur.rowcount == 0:
@@ -160,7 +164,7 @@ class WritesMixin:
     def delete_where(self, table_id: int, compiled: Compiled | None = None) -> int:
         """Delete every row a search matches (all rows when `compiled` is None); returns how many."""
         with self._write() as conn:
-            info = self.table_by_id(table_id)
+            info = self._table_for_write(conn, table_id)
             where, params = (compiled.where, compiled.params) if compiled else ("TRUE", [])
             self._drop_media(conn, self._media_ids(conn, info, where, params))
             return int(conn.execute(f"DELETE FROM {info.q} WHERE {where}", params).rowcount)
