@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import email.utils
 import os
+import socket
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +31,11 @@ from typing import Any
 from anvil_dev.protocol import Reply
 
 # How long the host waits, after a call's deadline, for the REPLY of a child that has taken the
-# writing of the response: a large body's write waits on the client reading it.
+# writing of the response: a large body's write waits on the client reading it. The wait goes on a
+# grace at a time while the client keeps taking the response (`DirectResponse.write_progressed`).
 WRITE_GRACE_S = 10.0
+# Where Linux's struct tcp_info (TCP_INFO, since 4.2) keeps tcpi_bytes_acked, a u64.
+_TCP_INFO_BYTES_ACKED = 120
 
 
 @dataclass
@@ -44,6 +49,8 @@ class DirectResponse:
     at: int
     claim: int  # an eventfd holding 1 until one side takes it
     host_has_it: bool = False
+    _acked: int | None = None  # the client's acknowledged bytes at the last look
+    _looked: bool = False
 
     @classmethod
     def offer(cls, client_fd: int, head: str, at: int) -> DirectResponse | None:
@@ -67,6 +74,15 @@ class DirectResponse:
         if not self.host_has_it:
             self.host_has_it = _take(self.claim)
         return self.host_has_it
+
+    def write_progressed(self) -> bool:
+        """Past the deadline, with the child writing: whether the client has acknowledged more of
+        the connection's bytes since the last look, so the write is going on, slowly, rather than
+        stalled. True at the first look; after it False where TCP_INFO cannot tell."""
+        acked = _bytes_acked(self.client_fd)
+        first, before = not self._looked, self._acked
+        self._looked, self._acked = True, acked
+        return first or (acked is not None and before is not None and acked > before)
 
     def close(self) -> None:
         """Once the call is settled: its child replied, died, or can no longer take the claim."""
@@ -101,8 +117,8 @@ def write_response(client_fd: int, claim: int, head: str, body: bytes, at: int |
     # (in a fresh child a copy of a large body would fault in new pages). os.writev, not a socket
     # object: one made from the descriptor would switch the connection the host shares to
     # non-blocking if server code has set socket.setdefaulttimeout. A client that stops reading
-    # holds the write until the call's deadline and the host's grace after it have passed; the
-    # host then shuts the connection down (or kills a fresh child), and the write fails.
+    # holds the write until the call's deadline and a grace without progress after it have
+    # passed; the host then shuts the connection down (or kills a fresh child), and the write fails.
     sent = os.writev(client_fd, (head_bytes, body))
     if sent >= len(head_bytes):
         rest = memoryview(body)[sent - len(head_bytes) :]
@@ -111,6 +127,24 @@ def write_response(client_fd: int, claim: int, head: str, body: bytes, at: int |
     while rest:
         rest = rest[os.write(client_fd, rest) :]
     return True
+
+
+def _bytes_acked(fd: int) -> int | None:
+    """How many bytes the peer of the TCP socket `fd` has acknowledged (None if not known)."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES_ACKED + 8)
+    except (OSError, AttributeError):  # not TCP, or no TCP_INFO here
+        return None
+    finally:
+        sock.detach()
+    if len(info) < _TCP_INFO_BYTES_ACKED + 8:
+        return None
+    acked: int = struct.unpack_from("Q", info, _TCP_INFO_BYTES_ACKED)[0]
+    return acked
 
 
 def _take(claim: int) -> bool:

@@ -69,11 +69,12 @@ def run_on_child(
                 deadline = call_deadline(ctx.debugger, child.pid, started, timeout)
                 if deadline is not None and deadline > time.monotonic():
                     continue
-                if offer is None or offer.take_for_host():
+                if offer is None or offer.take_for_host() or not offer.write_progressed():
                     raise
-                # The child is writing its response: its REPLY follows the write at once. If none
-                # comes in the grace, the child is killed and `direct.settle` has the connection closed.
-                started, timeout, offer = time.monotonic(), direct.WRITE_GRACE_S, None
+                # The child is writing its response: its REPLY follows the write. Wait a grace, and
+                # more while the client takes the response; a write stalled for a grace ends with the
+                # child killed, and `direct.settle` has the connection closed.
+                started, timeout = time.monotonic(), direct.WRITE_GRACE_S
                 deadline = started + timeout
                 continue
             if frame is None:

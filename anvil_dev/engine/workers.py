@@ -204,10 +204,11 @@ class PersistentWorker:
                 with self.lock:
                     if p.done:
                         return self._answered(p)
-                if offer is not None and not offer.take_for_host():
-                    # The worker is writing the response: its REPLY follows the write at once. If
-                    # none comes in the grace, `direct.settle` has the connection closed.
-                    timeout, started, offer = direct.WRITE_GRACE_S, time.monotonic(), None
+                if offer is not None and not offer.take_for_host() and offer.write_progressed():
+                    # The worker is writing the response: its REPLY follows the write. Wait a grace,
+                    # and more while the client takes the response; after a write stalled for a
+                    # grace, `direct.settle` has the connection closed.
+                    timeout, started = direct.WRITE_GRACE_S, time.monotonic()
                     deadline = call_deadline(debugger, self.child.pid, started, timeout)
                     continue
                 with self.lock:

@@ -151,6 +151,37 @@ def test_a_client_that_stops_reading_holds_the_write_until_the_host_shuts_the_co
     assert not offer.take_for_host()  # and the claim is the child's: the host breaks the connection
 
 
+def test_a_write_has_progressed_when_the_client_has_acknowledged_more_of_the_connection() -> None:
+    """Measured by TCP_INFO's count of bytes the client acknowledged (its kernel acknowledges what
+    reaches its buffer): the host's test, past a deadline, of a slow client against a stalled one."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        conn, _ = server.accept()
+        with client, conn:
+            offer = DirectResponse.offer(conn.fileno(), HEAD, 0)
+            assert offer is not None
+            try:
+                assert offer.write_progressed()  # the first look
+                assert not offer.write_progressed()  # nothing sent since
+                conn.sendall(b"x" * 1000)
+                deadline = time.monotonic() + 5
+                while not offer.write_progressed():
+                    assert time.monotonic() < deadline, "the client never acknowledged the 1000 bytes"
+                    time.sleep(0.01)
+                assert not offer.write_progressed()
+            finally:
+                offer.close()
+
+
+def test_where_tcp_info_cannot_tell_a_write_gets_one_grace(connection) -> None:
+    ours, _ = connection  # a socketpair: no TCP_INFO
+    offer = DirectResponse.offer(ours.fileno(), HEAD, 0)
+    assert offer is not None
+    ours.sendall(b"x")
+    assert offer.write_progressed() and not offer.write_progressed()
+    offer.close()
+
+
 def test_a_child_finding_the_claim_taken_writes_nothing(connection, frame_for) -> None:
     ours, theirs = connection
     frame, offer = frame_for(ours)

@@ -639,6 +639,41 @@ def test_a_child_that_took_the_writing_as_its_time_ran_out_is_waited_for(start, 
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+@pytest.mark.parametrize("progress", [True, False], ids=["client reading", "client stalled"])
+def test_past_the_deadline_the_host_waits_a_grace_at_a_time_while_the_client_takes_the_response(
+    start, client, persistent, progress, monkeypatch
+) -> None:
+    """A slow client: each grace that ends with more of the response acknowledged starts another.
+    A stalled one: after one grace the connection is broken instead."""
+    monkeypatch.setattr(direct, "WRITE_GRACE_S", 0.2)
+    engine, [zygote] = start(persistent=persistent, timeout=0.3)
+    ours, theirs = client
+    offer = DirectResponse.offer(ours.fileno(), HEAD, int(time.time()))
+    assert offer is not None
+    looks: list[int] = []
+
+    def progressed() -> bool:  # what TCP_INFO would say of a client reading slowly, or not at all
+        looks.append(1)
+        return len(looks) == 1 or progress
+
+    offer.write_progressed = progressed  # type: ignore[method-assign]
+    done: list[Reply] = []
+    caller = threading.Thread(target=lambda: done.append(offered_call(engine, ours, "write_then_reply_late", offer)))
+    caller.start()
+    if progress:
+        wait_for(lambda: len(looks) >= 4)  # three graces have ended, each with progress
+        assert not done
+        zygote.deadline_passed.set()  # the write ends and the REPLY comes
+    caller.join(5)
+    zygote.deadline_passed.set()
+    [reply] = done
+    if progress:
+        assert reply.written and reply.ok and not reply.connection_broken
+    else:
+        assert len(looks) == 2 and reply.connection_broken and not reply.written
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
 def test_a_call_that_finishes_after_the_host_answered_its_timeout_writes_nothing(start, client, persistent) -> None:
     engine, [zygote] = start(persistent=persistent, timeout=0.1)
     ours, theirs = client
