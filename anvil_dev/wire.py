@@ -233,7 +233,9 @@ class _Encoder:
     # an objects entry or an error: building a new list for every value was most of the cost of
     # encoding plain data. Values JSON holds as they are (str, bool, None, an int in range, a
     # finite float, of exactly those types) are tested inline in _dict and _list: a call for each
-    # of them cost as much again.
+    # of them cost as much again. Exact dicts and lists go straight to _dict and _list, so plain
+    # nesting costs one frame a level and a portable object three: MAX_DEPTH levels stay well
+    # under the recursion limit, with room for the caller's own frames.
 
     def encode(self, value: Any, path: list[Any]) -> Any:
         t = type(value)
@@ -298,7 +300,9 @@ class _Encoder:
                 out[k] = v
             else:
                 path.append(k)
-                out[k] = self.encode(v, path)
+                out[k] = (
+                    self._dict(v, path) if t is dict else self._list(v, path) if t is list else self.encode(v, path)
+                )
                 path.pop()
         self._active.discard(key)
         return out
@@ -318,7 +322,9 @@ class _Encoder:
                 out.append(v)
             else:
                 path.append(i)
-                out.append(self.encode(v, path))
+                out.append(
+                    self._dict(v, path) if t is dict else self._list(v, path) if t is list else self.encode(v, path)
+                )
                 path.pop()
         self._active.discard(key)
         return out
@@ -340,7 +346,7 @@ class _Encoder:
         try:
             serialize = getattr(value, "__serialize__", None)
             data = serialize(self.info) if serialize is not None else dict(value.__dict__)
-            out = self.encode(data, path)
+            out = self._dict(data, path) if type(data) is dict else self.encode(data, path)
         finally:
             self._active.discard(key)
         self.objects.append({"path": list(path), "type": ["ValueType"], "typeName": name})

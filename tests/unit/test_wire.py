@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -146,6 +147,27 @@ def test_cycles_are_refused_not_a_recursion_error() -> None:
     d["self"] = {"again": d}
     with pytest.raises(wire.SerializationError, match="circular"):
         wire.encode({"response": d})
+
+
+def _at_stack_depth(frames: int, fn: Callable[[], object]) -> object:
+    return fn() if frames == 0 else _at_stack_depth(frames - 1, fn)
+
+
+@pytest.mark.parametrize("kind", ["dicts", "lists", "portable objects"])
+def test_the_deepest_value_allowed_encodes_with_room_left_for_the_callers_frames(kind: str) -> None:
+    """MAX_DEPTH levels, from 300 frames down (nested calls, a framework's own): the encoder's
+    frames a level leave room; past MAX_DEPTH the refusal names it, never a RecursionError."""
+
+    def nest(levels: int) -> object:
+        value: object = 1
+        for _ in range(levels):
+            value = {"a": value} if kind == "dicts" else [value] if kind == "lists" else Point(value, 0)  # type: ignore[arg-type]
+        return value
+
+    deepest = nest(wire.MAX_DEPTH - 1)  # inside the response's own list
+    _at_stack_depth(300, lambda: wire.encode({"response": [deepest]}, REG))
+    with pytest.raises(wire.SerializationError, match="nested more than"):
+        _at_stack_depth(300, lambda: wire.encode({"response": [nest(wire.MAX_DEPTH + 5)]}, REG))
 
 
 def test_shared_but_acyclic_values_are_fine() -> None:
