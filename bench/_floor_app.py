@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
@@ -14,6 +15,13 @@ from anvil_dev.host.keepalive import KeepAliveRequestHandler
 
 def add(a: int, b: int) -> int:
     return a + b
+
+
+def rows(n: int) -> list[dict[str, object]]:
+    return [{"id": i, "name": f"row {i}", "score": i * 1.5, "tags": ["a", "b"]} for i in range(n)]
+
+
+FUNCTIONS: dict[str, Callable[..., object]] = {"add": add, "rows": rows}
 
 
 app = Flask(__name__)
@@ -27,7 +35,8 @@ def health() -> Response:
 @app.post("/_/call")
 def call() -> Response:
     msg = json.loads(request.get_data())
-    return Response(json.dumps({"response": add(*msg["args"]), "objects": []}), mimetype="application/json")
+    result = FUNCTIONS[msg["command"]](*msg["args"])
+    return Response(json.dumps({"response": result, "objects": []}), mimetype="application/json")
 
 
 if __name__ == "__main__":

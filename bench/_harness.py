@@ -33,6 +33,10 @@ BENCH_MODULE = textwrap.dedent("""
     def version():
         return VERSION
 
+    @anvil.server.callable
+    def rows(n):
+        return [{"id": i, "name": "row %d" % i, "score": i * 1.5, "tags": ["a", "b"]} for i in range(n)]
+
     VERSION = 0
 """)
 
@@ -132,15 +136,22 @@ def call(session: requests.Session, url: str, command: str, *args: Any) -> Any:
     return body["response"]
 
 
-def latencies(url: str, n: int, warmup: int = 20, session: requests.Session | None = None) -> list[float]:
+def latencies(
+    url: str,
+    n: int,
+    warmup: int = 20,
+    session: requests.Session | None = None,
+    command: str = "add",
+    args: tuple[Any, ...] = (1, 2),
+) -> list[float]:
     """`n` back-to-back call times in ms, on a new session or on `session` (kept across turns)."""
     s = session or requests.Session()
     for _ in range(warmup):
-        call(s, url, "add", 1, 2)
+        call(s, url, command, *args)
     out = []
     for _ in range(n):
         t = time.perf_counter()
-        call(s, url, "add", 1, 2)
+        call(s, url, command, *args)
         out.append((time.perf_counter() - t) * 1000)
     return out
 

@@ -3,7 +3,8 @@
 Baselines in the same run: a bare Flask route (the floor), a new `python` per call (what Anvil's
 App Server does), and the previous anvil-dev (`--baseline REF`, main by default: a temporary git
 worktree, removed afterwards; `--baseline ''` for none), marked "@base".
-1. call latency: back to back and paced (a person clicking), over the same HTTP client;
+1. call latency: back to back and paced (a person clicking), over the same HTTP client, and back
+   to back for a larger result (500 dicts);
 2. reload latency: from writing a changed module to the first call that returns the new result,
    and how many reloads an editor's save in several steps causes;
 3. throughput with 8 concurrent callers;
@@ -61,6 +62,7 @@ N_RELOADS = 15
 N_COLD = 5
 THROUGHPUT_S = 3.0
 N_COUNTED = 20
+ROWS = 500  # 1c: a result the size of a page of table rows
 JSON_ARG = "x" * 10_000  # big enough that a pass over the call's data stands out from small headers
 
 
@@ -353,6 +355,19 @@ def main() -> None:
                     goal = {"fresh": 1.3, "persistent": 1.1}.get(k)
                     print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
                 results["paced_latency_ms"] = paced
+
+                print(f"1c. a larger result, back to back: {ROWS} dicts of four fields (~34 kB of JSON)")
+                rows_servers = {k: servers[k] for k in ["floor", *modes]}
+
+                def rows_latencies(url: str, n: int, warmup: int) -> list[float]:
+                    return latencies(url, n, warmup=warmup, command="rows", args=(ROWS,))
+
+                big = {
+                    k: summary(v) for k, v in interleaved(rows_servers, 100, block=10, measure=rows_latencies).items()
+                }
+                for k, v in big.items():
+                    print(f"   {k:<16} {fmt(v)}  {v['p50'] / big['floor']['p50']:6.2f}x floor")
+                results["rows_latency_ms"] = big
 
                 print("3. throughput, 8 concurrent callers (calls/s)")
                 tp = {k: 0.0 for k in ["floor", *modes]}
