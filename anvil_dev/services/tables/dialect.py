@@ -47,7 +47,12 @@ class SqliteDialect:
         return int(conn.execute("PRAGMA schema_version").fetchone()[0])
 
     def bump_version(self, conn: Any) -> None:
-        """Nothing: SQLite counts its schema changes itself."""
+        """SQLite counts its own schema changes (DDL) in `PRAGMA schema_version`, but a change of
+        only the metadata (a column hidden, a table's access, a retype, which needs no new SQL
+        column here) is none: a table made and dropped makes it one, so every process's cached
+        schema is re-read. (Writing the PRAGMA itself can corrupt the database.)"""
+        conn.execute("CREATE TABLE IF NOT EXISTS anvil_tables_bump (x)")
+        conn.execute("DROP TABLE anvil_tables_bump")
 
     def lock_schema(self, conn: Any) -> None:
         """Nothing: BEGIN IMMEDIATE already keeps other writers out."""
