@@ -8,14 +8,21 @@ import anvil
 from anvil_dev import services
 from anvil_dev.services.tables import RowDeleted
 
+_UTC: _dt.tzinfo | None = None
+
 
 def _utc() -> _dt.tzinfo:
-    try:
-        from anvil.tz import tzutc
+    """Anvil's UTC (anvil.tz.tzutc), one instance for every value read: a row's datetimes are
+    converted one by one, and a fixed offset is never changed."""
+    global _UTC
+    if _UTC is None:
+        try:
+            from anvil.tz import tzutc
 
-        return tzutc()
-    except ImportError:
-        return _dt.timezone.utc
+            _UTC = tzutc()
+        except ImportError:
+            _UTC = _dt.timezone.utc
+    return _UTC
 
 
 class _TableMedia(anvil.BlobMedia):
