@@ -34,6 +34,9 @@ from anvil_dev.protocol import Reply
 # writing of the response: a large body's write waits on the client reading it. The wait goes on a
 # grace at a time while the client keeps taking the response (`DirectResponse.write_progressed`).
 WRITE_GRACE_S = 10.0
+# What a client must take of the response in each grace to be waited for: less (1.6 KB/s) is
+# stalled, not slow, and would hold the child without end.
+MIN_PROGRESS_BYTES = 16 << 10
 # Where Linux's struct tcp_info (TCP_INFO, since 4.2) keeps tcpi_bytes_acked, a u64.
 _TCP_INFO_BYTES_ACKED = 120
 
@@ -42,6 +45,8 @@ _TCP_INFO_BYTES_ACKED = 120
 class DirectResponse:
     """The host's offer of one call's response to the child that runs it."""
 
+    client: socket.socket  # the host's, for TCP_INFO: a socket object of our own made from its
+    # descriptor would switch the connection to non-blocking if a default timeout were set
     client_fd: int
     # The status line, the Server header and last the Date header, as the host writes them, each
     # ending in CRLF; the Date is of the second `at` (time.time()).
@@ -53,13 +58,13 @@ class DirectResponse:
     _looked: bool = False
 
     @classmethod
-    def offer(cls, client_fd: int, head: str, at: int) -> DirectResponse | None:
-        """An offer for the client on `client_fd`; None where there are no eventfds (not Linux)."""
+    def offer(cls, client: socket.socket, head: str, at: int) -> DirectResponse | None:
+        """An offer for the client connected by `client`; None where there are no eventfds (not Linux)."""
         try:
             claim = os.eventfd(1, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         except (AttributeError, OSError):
             return None
-        return cls(client_fd, head, at, claim)
+        return cls(client, client.fileno(), head, at, claim)
 
     @property
     def fds(self) -> tuple[int, int]:
@@ -76,13 +81,18 @@ class DirectResponse:
         return self.host_has_it
 
     def write_progressed(self) -> bool:
-        """Past the deadline, with the child writing: whether the client has acknowledged more of
-        the connection's bytes since the last look, so the write is going on, slowly, rather than
-        stalled. True at the first look; after it False where TCP_INFO cannot tell."""
-        acked = _bytes_acked(self.client_fd)
-        first, before = not self._looked, self._acked
-        self._looked, self._acked = True, acked
-        return first or (acked is not None and before is not None and acked > before)
+        """Past the deadline, with the child writing: whether the client has acknowledged at least
+        MIN_PROGRESS_BYTES more of the connection since the last look, so the write is going on,
+        slowly, rather than stalled. True at the first look; after it False where TCP_INFO cannot
+        tell. The count is kept from the last look that found progress."""
+        acked = _bytes_acked(self.client)
+        if not self._looked:
+            self._looked, self._acked = True, acked
+            return True
+        if acked is None or self._acked is None or acked - self._acked < MIN_PROGRESS_BYTES:
+            return False
+        self._acked = acked
+        return True
 
     def close(self) -> None:
         """Once the call is settled: its child replied, died, or can no longer take the claim."""
@@ -129,18 +139,12 @@ def write_response(client_fd: int, claim: int, head: str, body: bytes, at: int |
     return True
 
 
-def _bytes_acked(fd: int) -> int | None:
-    """How many bytes the peer of the TCP socket `fd` has acknowledged (None if not known)."""
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError:
-        return None
+def _bytes_acked(sock: socket.socket) -> int | None:
+    """How many bytes the peer of the TCP socket `sock` has acknowledged (None if not known)."""
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES_ACKED + 8)
-    except (OSError, AttributeError):  # not TCP, or no TCP_INFO here
+    except (OSError, AttributeError):  # closed, not TCP, or no TCP_INFO here
         return None
-    finally:
-        sock.detach()
     if len(info) < _TCP_INFO_BYTES_ACKED + 8:
         return None
     acked: int = struct.unpack_from("Q", info, _TCP_INFO_BYTES_ACKED)[0]

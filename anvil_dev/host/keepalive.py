@@ -51,7 +51,7 @@ def offer_response(environ: dict[str, Any]) -> DirectResponse | None:
     if handler is None or handler.request_version != "HTTP/1.1" or not handler._may_keep(environ):
         return None
     at, head = _head(handler)
-    return DirectResponse.offer(handler.connection.fileno(), head, at)
+    return DirectResponse.offer(handler.connection, head, at)
 
 
 _last_head: tuple[int, str] = (0, "")

@@ -43,7 +43,7 @@ def frame_for() -> Iterator[Callable[..., tuple[Frame, DirectResponse]]]:
     made: list[tuple[Frame, DirectResponse]] = []
 
     def make(ours: socket.socket, at: int | None = None) -> tuple[Frame, DirectResponse]:
-        offer = DirectResponse.offer(ours.fileno(), HEAD, int(time.time()) if at is None else at)
+        offer = DirectResponse.offer(ours, HEAD, int(time.time()) if at is None else at)
         assert offer is not None
         fds = (os.dup(ours.fileno()), os.dup(offer.claim))
         made.append((Frame({"type": "CALL", "id": "c1", **offer.frame_fields()}, b"", fds), offer))
@@ -151,23 +151,32 @@ def test_a_client_that_stops_reading_holds_the_write_until_the_host_shuts_the_co
     assert not offer.take_for_host()  # and the claim is the child's: the host breaks the connection
 
 
-def test_a_write_has_progressed_when_the_client_has_acknowledged_more_of_the_connection() -> None:
+def test_a_write_has_progressed_when_the_client_has_acknowledged_enough_more_of_the_connection() -> None:
     """Measured by TCP_INFO's count of bytes the client acknowledged (its kernel acknowledges what
     reaches its buffer): the host's test, past a deadline, of a slow client against a stalled one."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.create_connection(server.getsockname())
         conn, _ = server.accept()
         with client, conn:
-            offer = DirectResponse.offer(conn.fileno(), HEAD, 0)
+            offer = DirectResponse.offer(conn, HEAD, 0)
             assert offer is not None
+
+            def sent_and_acknowledged(n: int) -> None:
+                start = direct._bytes_acked(conn)
+                assert start is not None
+                conn.sendall(b"x" * n)
+                deadline = time.monotonic() + 5
+                while (direct._bytes_acked(conn) or 0) < start + n:
+                    assert time.monotonic() < deadline, f"the client never acknowledged the {n} bytes"
+                    time.sleep(0.01)
+
             try:
                 assert offer.write_progressed()  # the first look
                 assert not offer.write_progressed()  # nothing sent since
-                conn.sendall(b"x" * 1000)
-                deadline = time.monotonic() + 5
-                while not offer.write_progressed():
-                    assert time.monotonic() < deadline, "the client never acknowledged the 1000 bytes"
-                    time.sleep(0.01)
+                sent_and_acknowledged(1000)
+                assert not offer.write_progressed()  # too little to count: a stalled client's trickle
+                sent_and_acknowledged(direct.MIN_PROGRESS_BYTES)
+                assert offer.write_progressed()
                 assert not offer.write_progressed()
             finally:
                 offer.close()
@@ -175,7 +184,7 @@ def test_a_write_has_progressed_when_the_client_has_acknowledged_more_of_the_con
 
 def test_where_tcp_info_cannot_tell_a_write_gets_one_grace(connection) -> None:
     ours, _ = connection  # a socketpair: no TCP_INFO
-    offer = DirectResponse.offer(ours.fileno(), HEAD, 0)
+    offer = DirectResponse.offer(ours, HEAD, 0)
     assert offer is not None
     ours.sendall(b"x")
     assert offer.write_progressed() and not offer.write_progressed()
@@ -193,10 +202,10 @@ def test_a_child_finding_the_claim_taken_writes_nothing(connection, frame_for) -
 def test_settle_leaves_the_hosts_replies_to_it_and_breaks_a_connection_the_child_took(connection) -> None:
     ours, _ = connection
     timeout = Reply.from_message(error("anvil.server.TimeoutError", "late"))
-    offer = DirectResponse.offer(ours.fileno(), HEAD, 0)
+    offer = DirectResponse.offer(ours, HEAD, 0)
     assert offer is not None
     assert not direct.settle(offer, timeout).connection_broken  # nobody took it: the host writes
-    other = DirectResponse.offer(ours.fileno(), HEAD, 0)
+    other = DirectResponse.offer(ours, HEAD, 0)
     assert other is not None and direct._take(other.claim)  # the child took it, then died
     assert direct.settle(
         other, Reply.from_message(error("anvil.server.ExecutionTerminatedError", "gone"))

@@ -567,7 +567,7 @@ def client() -> Iterator[tuple[socket.socket, socket.socket]]:
 
 
 def offered_call(engine: Engine, ours: socket.socket, command: str, offer: DirectResponse | None = None) -> Reply:
-    offer = offer or DirectResponse.offer(ours.fileno(), HEAD, int(time.time()))
+    offer = offer or DirectResponse.offer(ours, HEAD, int(time.time()))
     assert offer is not None
     try:
         return engine.call({"command": command, "args": [1, 2], "kwargs": {}, "objects": []}, Caller(), offer=offer)
@@ -615,7 +615,7 @@ def test_a_child_that_took_the_writing_as_its_time_ran_out_is_waited_for(start, 
     of answering the timeout, so the client gets one response, the child's."""
     engine, [zygote] = start(persistent=persistent, timeout=1.0)
     ours, theirs = client
-    offer = DirectResponse.offer(ours.fileno(), HEAD, int(time.time()))
+    offer = DirectResponse.offer(ours, HEAD, int(time.time()))
     assert offer is not None
     tried = threading.Event()
     take = offer.take_for_host
@@ -648,7 +648,7 @@ def test_past_the_deadline_the_host_waits_a_grace_at_a_time_while_the_client_tak
     monkeypatch.setattr(direct, "WRITE_GRACE_S", 0.2)
     engine, [zygote] = start(persistent=persistent, timeout=0.3)
     ours, theirs = client
-    offer = DirectResponse.offer(ours.fileno(), HEAD, int(time.time()))
+    offer = DirectResponse.offer(ours, HEAD, int(time.time()))
     assert offer is not None
     looks: list[int] = []
 
