@@ -44,15 +44,20 @@ class SqliteDialect:
         return ""  # untyped: SQLite keeps each value exactly as bound
 
     def schema_version(self, conn: Any) -> int:
-        return int(conn.execute("PRAGMA schema_version").fetchone()[0])
+        """SQLite counts its own schema changes (DDL) in `PRAGMA schema_version`; a change of only
+        the metadata (a column hidden, a table's access, a retype: the columns are untyped) is
+        counted by `bump_version` beside it."""
+        ddl, ours = conn.execute(
+            "SELECT (SELECT schema_version FROM pragma_schema_version), "
+            "(SELECT value FROM anvil_tables_state WHERE key='version')"
+        ).fetchone()
+        return int(ddl) << 32 | int(ours or 0)
 
     def bump_version(self, conn: Any) -> None:
-        """SQLite counts its own schema changes (DDL) in `PRAGMA schema_version`, but a change of
-        only the metadata (a column hidden, a table's access, a retype, which needs no new SQL
-        column here) is none: a table made and dropped makes it one, so every process's cached
-        schema is re-read. (Writing the PRAGMA itself can corrupt the database.)"""
-        conn.execute("CREATE TABLE IF NOT EXISTS anvil_tables_bump (x)")
-        conn.execute("DROP TABLE anvil_tables_bump")
+        conn.execute(
+            "INSERT INTO anvil_tables_state (key, value) VALUES ('version', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(anvil_tables_state.value AS INTEGER) + 1"
+        )
 
     def lock_schema(self, conn: Any) -> None:
         """Nothing: BEGIN IMMEDIATE already keeps other writers out."""
