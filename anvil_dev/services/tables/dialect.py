@@ -62,6 +62,10 @@ class SqliteDialect:
     def lock_schema(self, conn: Any) -> None:
         """Nothing: BEGIN IMMEDIATE already keeps other writers out."""
 
+    def hold_schema(self, conn: Any, in_transaction: bool) -> None:
+        """Nothing: a write holds the one write lock, so no schema change is under way beside it,
+        and a transaction whose snapshot a change has passed fails to become a writer."""
+
     def has_index(self, conn: Any, name: str) -> bool:
         return conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,)).fetchone() is not None
 
@@ -238,6 +242,16 @@ class PostgresDialect:
     def lock_schema(self, conn: Any) -> None:
         # Two hosts starting on one database sync anvil.yaml one at a time.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('anvil_dev tables schema'))")
+
+    def hold_schema(self, conn: Any, in_transaction: bool) -> None:
+        """Before a write reads the schema's version: wait for a sync under way (it holds
+        lock_schema's lock; READ COMMITTED would read the version from before it, and the write
+        go to a column it moved), and keep the next sync out until this write commits. In a
+        user's transaction, which read the version at its snapshot, locking the version row fails
+        it (40001, a TransactionConflict) if a change has committed since."""
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('anvil_dev tables schema'))")
+        if in_transaction:
+            conn.execute("SELECT 1 FROM anvil_tables_state WHERE key='version' FOR SHARE")
 
     def has_index(self, conn: Any, name: str) -> bool:
         short = name.encode()[:63].decode(errors="ignore")  # PostgreSQL truncates identifiers

@@ -31,6 +31,8 @@ class WritesMixin:
 
         def _reload(self, conn: Any) -> Schema: ...
 
+        def _in_txn(self) -> bool: ...
+
         @property
         def auto_create(self) -> bool: ...
 
@@ -39,7 +41,8 @@ class WritesMixin:
 
     def _table_for_write(self, conn: Any, table_id: int) -> TableInfo:
         """The table as the write's own lock sees it: never a schema another process has changed
-        since a read of this call (`schema`'s `exact`)."""
+        since a read of this call (`schema`'s `exact`), or is changing now (`hold_schema`)."""
+        self.d.hold_schema(conn, self._in_txn())
         info = self.schema(conn, exact=True).by_id.get(table_id) or self._reload(conn).by_id.get(table_id)
         if info is None:
             raise TableError(f"No table with id {table_id} in this app")
