@@ -645,7 +645,7 @@ def test_past_the_deadline_the_host_waits_a_grace_at_a_time_while_the_client_tak
 ) -> None:
     """A slow client: each grace that ends with more of the response acknowledged starts another.
     A stalled one: after one grace the connection is broken instead."""
-    monkeypatch.setattr(direct, "WRITE_GRACE_S", 0.2)
+    monkeypatch.setattr(direct, "WRITE_GRACE_S", 0.05)
     engine, [zygote] = start(persistent=persistent, timeout=0.3)
     ours, theirs = client
     offer = DirectResponse.offer(ours, HEAD, int(time.time()))

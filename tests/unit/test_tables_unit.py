@@ -1134,7 +1134,7 @@ def test_a_write_waits_for_a_schema_change_under_way_and_goes_by_it(T: Any, app:
     row = T.groups.add_row(name="g", notes="n")
     _, retype = _retyping_notes(app)
     synced = threading.Event()
-    other = threading.Thread(target=retype, args=(synced, 0.5))
+    other = threading.Thread(target=retype, args=(synced, 0.2))
     other.start()
     try:
         assert synced.wait(10)  # the retype is made and not yet committed
