@@ -47,7 +47,6 @@ class DirectResponse:
 
     client: socket.socket  # the host's, for TCP_INFO: a socket object of our own made from its
     # descriptor would switch the connection to non-blocking if a default timeout were set
-    client_fd: int
     # The status line, the Server header and last the Date header, as the host writes them, each
     # ending in CRLF; the Date is of the second `at` (time.time()).
     head: str
@@ -64,11 +63,11 @@ class DirectResponse:
             claim = os.eventfd(1, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         except (AttributeError, OSError):
             return None
-        return cls(client, client.fileno(), head, at, claim)
+        return cls(client, head, at, claim)
 
     @property
     def fds(self) -> tuple[int, int]:
-        return (self.client_fd, self.claim)
+        return (self.client.fileno(), self.claim)
 
     def frame_fields(self) -> dict[str, Any]:
         """What the CALL frame's header carries of the offer (its descriptors go beside it)."""

@@ -28,6 +28,14 @@ from anvil_dev.services.tables.values import Column
 
 # What a query's value becomes when it cannot equal any value of the column's type: no match.
 NO_MATCH = object()
+# Counts a schema change in both dialects (on SQLite beside PRAGMA schema_version, which counts
+# only DDL); PostgreSQL casts the bigint back to the text column on assignment.
+_BUMP_VERSION = (
+    "INSERT INTO anvil_tables_state (key, value) VALUES ('version', '1') "
+    "ON CONFLICT (key) DO UPDATE SET value = CAST(anvil_tables_state.value AS BIGINT) + 1"
+)
+# The PostgreSQL advisory lock a schema sync holds, and every write holds shared (hold_schema).
+_SCHEMA_LOCK = "hashtext('anvil_dev tables schema')"
 
 
 class SqliteDialect:
@@ -54,10 +62,7 @@ class SqliteDialect:
         return int(ddl) << 32 | int(ours or 0)
 
     def bump_version(self, conn: Any) -> None:
-        conn.execute(
-            "INSERT INTO anvil_tables_state (key, value) VALUES ('version', '1') "
-            "ON CONFLICT (key) DO UPDATE SET value = CAST(anvil_tables_state.value AS INTEGER) + 1"
-        )
+        conn.execute(_BUMP_VERSION)
 
     def lock_schema(self, conn: Any) -> None:
         """Nothing: BEGIN IMMEDIATE already keeps other writers out."""
@@ -234,14 +239,11 @@ class PostgresDialect:
     def bump_version(self, conn: Any) -> None:
         """Count a schema change (PostgreSQL has no PRAGMA schema_version): every host re-reads the
         schema when it sees a new number. Two transactions that change it conflict, as they should."""
-        conn.execute(
-            "INSERT INTO anvil_tables_state (key, value) VALUES ('version', '1') "
-            "ON CONFLICT (key) DO UPDATE SET value = (anvil_tables_state.value::bigint + 1)::text"
-        )
+        conn.execute(_BUMP_VERSION)
 
     def lock_schema(self, conn: Any) -> None:
         # Two hosts starting on one database sync anvil.yaml one at a time.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('anvil_dev tables schema'))")
+        conn.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
 
     def hold_schema(self, conn: Any, in_transaction: bool) -> None:
         """Before a write reads the schema's version: wait for a sync under way (it holds
@@ -249,7 +251,7 @@ class PostgresDialect:
         go to a column it moved), and keep the next sync out until this write commits. In a
         user's transaction, which read the version at its snapshot, locking the version row fails
         it (40001, a TransactionConflict) if a change has committed since."""
-        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('anvil_dev tables schema'))")
+        conn.execute(f"SELECT pg_advisory_xact_lock_shared({_SCHEMA_LOCK})")
         if in_transaction:
             conn.execute("SELECT 1 FROM anvil_tables_state WHERE key='version' FOR SHARE")
 
