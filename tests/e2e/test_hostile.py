@@ -113,13 +113,23 @@ def test_concurrent_wrong_passwords_never_pass_the_limit(users_server: ServerPro
 def test_a_right_password_inside_a_burst_past_the_limit_is_refused(users_server: ServerProcess) -> None:
     users_server.client().signup("wolf@example.org", "right password")
     c = users_server.client()
-    results = burst(
-        40,
-        lambda i: (c if i == 39 else users_server.client()).login(
-            "wolf@example.org", "right password" if i == 39 else f"wrong {i}"
-        ),
-    )
-    assert isinstance(results[39], ServerError), "the right password logged in during a burst of 39 wrong ones"
+    answered = threading.Semaphore(0)
+
+    def attempt(i: int) -> Any:
+        # A right password checked before the tenth wrong one is rightly let in, and the burst's
+        # threads run in any order; so it goes in once ten wrong ones have been answered (each
+        # counted, or refused as locked), while the other 29 are still in flight.
+        if i == 39:
+            for _ in range(10):
+                assert answered.acquire(timeout=60), "fewer than ten wrong passwords were answered"
+            return c.login("wolf@example.org", "right password")
+        try:
+            return login(users_server, f"wrong {i}")
+        finally:
+            answered.release()
+
+    results = burst(40, attempt)
+    assert isinstance(results[39], ServerError), f"the right password, after ten wrong ones: {results[39]!r}"
     assert results[39].type == "anvil.users.TooManyPasswordFailures"
     assert c.call("current") is None
     assert checked_wrong(results) <= 10
