@@ -1183,3 +1183,36 @@ def test_a_column_added_in_an_open_transaction_is_invisible_to_other_threads(T: 
         finish.set()
         thread.join(10)
     assert T.groups.get(name="a")["brand_new"] == 1 and T.groups.get(name="g")["brand_new"] is None
+
+
+def test_a_client_write_never_brings_back_a_column_removed_since_the_call_read_the_schema(T: Any, app: Path) -> None:
+    client = importlib.import_module("anvil.tables._client")
+    context = importlib.import_module("anvil._context")
+    config = yaml.safe_load((app / "anvil.yaml").read_text())
+    tables = services.current().tables
+
+    def sync(columns: list[dict[str, Any]]) -> None:  # as a reload's new zygote syncs the edited anvil.yaml
+        config["db_schema"]["secret_stuff"]["columns"] = columns
+        with tables._write() as conn:
+            svc.schema.sync(conn, config)
+
+    x, y = {"name": "x", "type": "number"}, {"name": "y", "type": "number"}
+    sync([x, y])
+    ctx = services.current()
+    ctx.begin_call()
+    previous = context.push(context.CallState(remote_trusted=False))
+    try:
+        client.add_row(T.app_tables.secret_stuff, {"x": 1, "y": 1})  # the call's reads see y
+        other = threading.Thread(target=sync, args=([x],))  # y removed from anvil.yaml meanwhile
+        other.start()
+        other.join(10)
+        with pytest.raises(svc.NoSuchColumnError, match="Column 'y' does not exist"):
+            client.add_row(T.app_tables.secret_stuff, {"x": 2, "y": 2})
+        row = T.app_tables.secret_stuff.get(x=1)
+        with pytest.raises(svc.NoSuchColumnError, match="Column 'y' does not exist"):
+            client.update_row(T.app_tables.secret_stuff, row, {"y": 3})
+    finally:
+        context.pop(previous)
+        ctx.end_call()
+    assert [c["name"] for c in T.app_tables.secret_stuff.list_columns()] == ["x"]
+    assert sorted(r["x"] for r in T.app_tables.secret_stuff.search()) == [1]

@@ -3,7 +3,8 @@ demand (a mixin of `TablesStore`; every write runs in `TablesStore._write`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from anvil_dev.services.tables import schema as schema_mod
@@ -12,6 +13,7 @@ from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
 from anvil_dev.services.tables.values import Column, from_sql, infer_type, to_sql
 
 if TYPE_CHECKING:
+    import threading
     from contextlib import AbstractContextManager
 
     from anvil_dev.services.tables.dialect import Dialect
@@ -24,6 +26,7 @@ _CHUNK = 500  # ids per `IN (...)` query
 class WritesMixin:
     if TYPE_CHECKING:
         d: Dialect
+        _local: threading.local
 
         def _write(self, conn: Any = None) -> AbstractContextManager[Any]: ...
 
@@ -48,6 +51,18 @@ class WritesMixin:
             raise TableError(f"No table with id {table_id} in this app")
         return info
 
+    @contextlib.contextmanager
+    def columns_fixed(self) -> Iterator[None]:
+        """Writes on this thread inside never create a column, whatever auto_create_missing_columns
+        says: client code's (tables/rpc.clj:362-366). Its own check of the names went by a schema
+        up to CALL_SCHEMA_S old, so a column removed since would otherwise come back."""
+        before = getattr(self._local, "columns_fixed", False)
+        self._local.columns_fixed = True
+        try:
+            yield
+        finally:
+            self._local.columns_fixed = before
+
     def _columns_for(self, conn: Any, table_id: int, values: dict[str, Any]) -> tuple[TableInfo, dict[str, Any]]:
         """The table and the values to write, creating missing columns when the app allows it."""
         info = self._table_for_write(conn, table_id)
@@ -61,6 +76,10 @@ class WritesMixin:
         for name in missing:
             if not isinstance(name, str):
                 raise TypeError(f"Column names are strings, not {type(name).__name__}")
+        if getattr(self._local, "columns_fixed", False):
+            raise NoSuchColumnError(
+                f"Row update failed: Column '{missing[0]}' does not exist and automatic column creation is disabled."
+            )
         if not self.auto_create:
             if self.v2:
                 raise NoSuchColumnError(f"No such column '{missing[0]}'")  # tables/v2/updates.clj:56

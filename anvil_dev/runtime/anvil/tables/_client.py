@@ -19,6 +19,7 @@ Trusted callers (server code, server-key uplinks) get full access, as on Anvil.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from anvil import _context, server
@@ -204,10 +205,18 @@ def _check_values(table_name: str, values: Any) -> dict[str, Any]:
     return dict(values)
 
 
+def _no_new_columns() -> contextlib.AbstractContextManager[None]:
+    """Client code's writes create no column, even one that `_check_values` saw a moment ago
+    and that is gone by the time the write holds its lock."""
+    return contextlib.nullcontext() if _trusted() else services.current().tables.columns_fixed()
+
+
 def add_row(table: Any, values: Any) -> Row:
     table = _table_arg(table)
     _check(table, "write")
-    return table.add_row(**_check_values(table._name, values))
+    values = _check_values(table._name, values)
+    with _no_new_columns():
+        return table.add_row(**values)
 
 
 def _writable_row(table: Any, row: Any) -> Row:
@@ -247,14 +256,16 @@ def update_row(table: Any, row: Any, values: Any) -> Row:
     row = _writable_row(table, row)
     values = _check_values(services.current().tables.table_by_id(row._table_id).name, values)
     if isinstance(table, Table) and table._id != row._table_id:  # a row linked from a cascade view's rows
-        row.update(**values)
+        with _no_new_columns():
+            row.update(**values)
         return row
     if isinstance(table, Table):
         fixed = {k: v for k, v in table._view_kwargs.items() if not isinstance(v, QUERY_CLASSES)}
         for k, v in fixed.items():
             if k in values and values[k] != v:
                 raise server.PermissionDenied(f"This view only holds rows whose '{k}' is {v!r:.60}")
-    row.update(**values)
+    with _no_new_columns():
+        row.update(**values)
     if isinstance(table, Table) and table._is_view and not table.has_row(row):
         raise server.PermissionDenied("This update would move the row out of the view it was written through")
     return row
