@@ -1216,3 +1216,55 @@ def test_a_client_write_never_brings_back_a_column_removed_since_the_call_read_t
         ctx.end_call()
     assert [c["name"] for c in T.app_tables.secret_stuff.list_columns()] == ["x"]
     assert sorted(r["x"] for r in T.app_tables.secret_stuff.search()) == [1]
+
+
+def _sync_groups(app: Path, columns: list[dict[str, Any]]) -> None:
+    """Sync anvil.yaml with groups' columns as given, on another thread, as a reload's new zygote does."""
+    config = yaml.safe_load((app / "anvil.yaml").read_text())
+    config["db_schema"]["groups"]["columns"] = columns
+
+    def sync() -> None:
+        with services.current().tables._write() as conn:
+            svc.schema.sync(conn, config)
+
+    other = threading.Thread(target=sync)
+    other.start()
+    other.join(10)
+
+
+NAME = {"name": "name", "type": "string"}
+
+
+def test_deleting_a_search_made_before_its_column_was_removed_deletes_nothing(T: Any, app: Path) -> None:
+    T.groups.add_row(name="kept", notes="x")
+    T.groups.add_row(name="other", notes="y")
+    search = T.groups.search(notes="x")
+    _sync_groups(app, [NAME])  # notes removed: its values stay in the database, out of sight
+    with pytest.raises(svc.TableError, match="No such column 'notes'"):
+        search.delete_all_rows()  # run again by its arguments, as the search itself now would be
+    assert sorted(names(T.groups.search())) == ["kept", "other"]
+
+
+def test_deleting_a_search_made_before_its_column_was_retyped_deletes_what_it_now_matches(T: Any, app: Path) -> None:
+    T.groups.add_row(name="a", notes="x")
+    T.groups.add_row(name="b", notes=None)
+    search = T.groups.search(notes=None)
+    _sync_groups(app, [NAME, {"name": "notes", "type": "number"}])
+    # PostgreSQL: a new, empty SQL column, so both rows now read as None; SQLite keeps the values.
+    now_matching = sorted(names(T.groups.search(notes=None)))
+    search.delete_all_rows()
+    assert sorted(names(T.groups.search())) == sorted({"a", "b"} - set(now_matching))
+
+
+def test_deleting_a_clients_search_whose_column_changed_since_is_refused(T: Any, app: Path, rt: Any) -> None:
+    for i in range(3):
+        T.groups.add_row(name=f"g{i}", notes="x")
+    search = T.groups.search(rt.q.page_size(1), notes="x")
+    from_client = type(search).from_cursor(search._cursor())  # as a client sends the search back
+    _sync_groups(app, [NAME])
+    with pytest.raises(svc.TableError, match="has changed since the search was made: search again"):
+        from_client.delete_all_rows()
+    assert len(T.groups.search()) == 3
+    unchanged = T.groups.search(rt.q.page_size(1), name="g0")
+    type(unchanged).from_cursor(unchanged._cursor()).delete_all_rows()
+    assert sorted(names(T.groups.search())) == ["g1", "g2"]

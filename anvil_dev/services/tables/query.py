@@ -222,6 +222,13 @@ class Compiled:
     used: set[str] = field(default_factory=set)
     # Columns searched with full_text_match (PostgreSQL indexes them with GIN).
     used_fts: set[str] = field(default_factory=set)
+    # The columns the SQL refers to, as they were when it was compiled: a write by a search made
+    # before a column was retyped or removed would otherwise act on what it no longer means.
+    columns: tuple[Column, ...] = ()
+
+    def stale_for(self, table: TableInfo) -> bool:
+        """Whether `table`, as it is now, has changed or lost a column this query refers to."""
+        return any(table.columns.get(c.name) != c for c in self.columns)
 
 
 Lookup = Callable[[str], Column]
@@ -249,16 +256,24 @@ def compile_search(
     out = Compiled()
     parts: list[str] = []
     orders: list[str] = []
+    referred: dict[str, Column] = {}
+
+    def look_up(name: str) -> Column:
+        col = lookup(name)
+        referred[col.name] = col
+        return col
+
     for a in args:
         if isinstance(a, OfQuery):
-            parts.append(_of_expr(a, lookup, out, d))
+            parts.append(_of_expr(a, look_up, out, d))
         elif isinstance(a, order_by):
             col = table.columns.get(str(a.column_name))
             if col is None:
                 try:
-                    col = lookup(str(a.column_name))
+                    col = look_up(str(a.column_name))
                 except NoSuchColumnError:
                     raise TableError(_missing_sort(table, a.column_name, v2)) from None
+            referred[col.name] = col
             qc = quote(col.sql_name)
             # None first ascending, last descending, ties by row id (tables/v2/query.clj:314-316).
             orders.append(f"{qc} ASC NULLS FIRST" if a.ascending else f"{qc} DESC NULLS LAST")
@@ -278,10 +293,11 @@ def compile_search(
                 "as keyword arguments"
             )
     for name, value in kwargs.items():
-        parts.append(_column_expr(lookup(name), value, out, d))
+        parts.append(_column_expr(look_up(name), value, out, d))
     out.where = " AND ".join(f"({p})" for p in parts) if parts else "TRUE"
     orders.append(f"{quote(ROW_ID)} ASC")
     out.order = ", ".join(orders)
+    out.columns = tuple(referred.values())
     return out
 
 

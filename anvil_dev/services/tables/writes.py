@@ -4,7 +4,7 @@ demand (a mixin of `TablesStore`; every write runs in `TablesStore._write`)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from anvil_dev.services.tables import schema as schema_mod
@@ -183,10 +183,24 @@ class WritesMixin:
                 raise RowDeleted("This row has been deleted")
             self._drop_media(conn, media)
 
-    def delete_where(self, table_id: int, compiled: Compiled | None = None) -> int:
-        """Delete every row a search matches (all rows when `compiled` is None); returns how many."""
+    def delete_where(
+        self, table_id: int, compiled: Compiled | None = None, recompile: Callable[[], Compiled] | None = None
+    ) -> int:
+        """Delete every row a search matches (all rows when `compiled` is None); returns how many.
+
+        A search compiled before a column it uses was retyped or removed is compiled again from its
+        arguments (`recompile`), as Anvil runs the search's query when its rows are deleted; one
+        that cannot be (a client's cursor) is refused rather than run on what its columns were.
+        """
         with self._write() as conn:
             info = self._table_for_write(conn, table_id)
+            if compiled is not None and compiled.stale_for(info):
+                if recompile is None:
+                    raise TableError(
+                        f"A column of table '{info.name}' that this search uses has changed since the search "
+                        "was made: search again"
+                    )
+                compiled = recompile()  # by the schema this write holds
             where, params = (compiled.where, compiled.params) if compiled else ("TRUE", [])
             self._drop_media(conn, self._media_ids(conn, info, where, params))
             return int(conn.execute(f"DELETE FROM {info.q} WHERE {where}", params).rowcount)

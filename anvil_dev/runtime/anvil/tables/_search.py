@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anvil
 from anvil.tables._row import AbstractTableClass, Row, _permission_denied
 from anvil_dev import services
 from anvil_dev.services.tables import Compiled
+from anvil_dev.services.tables.values import Column
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -17,9 +18,17 @@ DEFAULT_PAGE_SIZE = 100
 class SearchIterator(AbstractTableClass):
     """The rows a search matched, loaded a page at a time as they are used."""
 
-    def __init__(self, table_id: int, compiled: Compiled, ids: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        table_id: int,
+        compiled: Compiled,
+        ids: list[int] | None = None,
+        recompile: Callable[[], Compiled] | None = None,
+    ) -> None:
+        """`recompile` compiles the search again from its arguments, should a column change under it."""
         self._table_id = table_id
         self._compiled = compiled
+        self._recompile = recompile
         self._page = compiled.page_size or DEFAULT_PAGE_SIZE
         self._fixed = ids is not None
         self._ids = ids
@@ -156,7 +165,7 @@ class SearchIterator(AbstractTableClass):
             if with_txn:
                 st.commit()
         else:
-            st.delete_where(self._table_id, self._compiled)
+            st.delete_where(self._table_id, self._compiled, self._recompile)
         self._ids = []
 
     def to_csv(self, escape_for_excel: bool = False) -> anvil.BlobMedia:
@@ -195,6 +204,7 @@ class SearchIterator(AbstractTableClass):
                 "n": self._page,
                 "cols": self._cols,
                 "only": list(c.only) if c.only is not None else None,
+                "c": [[col.name, col.type, col.sql_name, col.target] for col in c.columns],
             }
         )
 
@@ -211,6 +221,7 @@ class SearchIterator(AbstractTableClass):
             order=str(cursor["o"]),
             page_size=int(cursor["n"]),
             only=only,
+            columns=tuple(Column(*c) for c in cursor.get("c", ())),
         )
         if isinstance(cursor.get("cols"), list) and only is None:
             compiled.fetch = dict.fromkeys(cursor["cols"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -83,7 +84,8 @@ class Table(AbstractTableClass):
         return [Row._make(self._id, rid, data) for rid, data in services.current().tables.add_rows(self._id, prepared)]
 
     def search(self, *args: Any, **kwargs: Any) -> SearchIterator:
-        return SearchIterator(self._id, self._compile(args, kwargs))
+        recompile = functools.partial(self._compile, args, kwargs)
+        return SearchIterator(self._id, recompile(), recompile=recompile)
 
     def get(self, *args: Any, **kwargs: Any) -> Row | None:
         compiled = self._compile(args, kwargs)
@@ -115,7 +117,11 @@ class Table(AbstractTableClass):
     __contains__ = has_row
 
     def delete_all_rows(self) -> None:
-        services.current().tables.delete_where(self._id, self._compile((), {}) if self._is_view else None)
+        if self._is_view:
+            recompile = functools.partial(self._compile, (), {})
+            services.current().tables.delete_where(self._id, recompile(), recompile)
+        else:
+            services.current().tables.delete_where(self._id)
 
     def list_columns(self) -> list[dict[str, Any]]:
         info = services.current().tables.table_by_id(self._id)
