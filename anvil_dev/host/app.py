@@ -24,4 +24,5 @@ def create_app(state: HostState, with_console: bool = True) -> Flask:
     app.config[CONSOLE_KEY] = with_console
     if with_console:  # `serve --production` has none unless asked (--console)
         console.init_app(app)
+    app.wsgi_app = call.CallsWithoutFlask(app.wsgi_app, state)  # type: ignore[method-assign]
     return app

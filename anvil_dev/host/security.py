@@ -14,6 +14,7 @@ import time
 
 from flask import Flask, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Request
 
 from anvil_dev.host.errors import Refusal
 
@@ -64,15 +65,17 @@ def is_loopback_request() -> bool:
     return is_loopback_address(request.remote_addr or "") and is_loopback_name(request.host)
 
 
-def refuse_foreign_host() -> None:
-    """Refuse a request whose Host is not a loopback name while the server listens on loopback."""
+def refuse_foreign_host(req: Request | None = None) -> None:
+    """Refuse a request whose Host is not a loopback name while the server listens on loopback
+    (`req`, or Flask's request: each check here takes the request a route served without Flask)."""
+    req = request if req is None else req
     # DNS rebinding: a site whose name is made to resolve to 127.0.0.1 would otherwise be
     # "same-origin" with this server and could call its functions from a visitor's browser.
-    if is_loopback_name(request.environ.get("SERVER_NAME", "")) and not is_loopback_name(request.host):
+    if is_loopback_name(req.environ.get("SERVER_NAME", "")) and not is_loopback_name(req.host):
         raise Refusal(
             403,
             "anvil.server.PermissionDenied",
-            f"Host {request.host!r} refused: this server listens on loopback only, so open it "
+            f"Host {req.host!r} refused: this server listens on loopback only, so open it "
             "as http://127.0.0.1:PORT or http://localhost:PORT (or serve with --host)",
         )
 
@@ -80,20 +83,21 @@ def refuse_foreign_host() -> None:
 # ---- Origin -----------------------------------------------------------------------------------
 
 
-def is_foreign_origin() -> bool:
+def is_foreign_origin(req: Request | None = None) -> bool:
     """True when the request names an Origin other than this server's own (a browser sends it cross-site)."""
-    origin = request.headers.get("Origin")
-    return origin is not None and origin != request.host_url.rstrip("/")
+    req = request if req is None else req
+    origin = req.headers.get("Origin")
+    return origin is not None and origin != req.host_url.rstrip("/")
 
 
-def refuse_foreign_origin() -> None:
+def refuse_foreign_origin(req: Request | None = None) -> None:
     """No other site may call functions with a visitor's cookie."""
-    if is_foreign_origin():
+    req = request if req is None else req
+    if is_foreign_origin(req):
         raise Refusal(
             403,
             "anvil.server.PermissionDenied",
-            f"Cross-origin call from {request.headers.get('Origin')} refused: "
-            "calls must come from this app's own pages",
+            f"Cross-origin call from {req.headers.get('Origin')} refused: calls must come from this app's own pages",
         )
 
 
@@ -105,9 +109,10 @@ def same_secret(a: str, b: str) -> bool:
     return bool(a) and hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
-def require_cli_token(cli_token: str, message: str) -> None:
+def require_cli_token(cli_token: str, message: str, req: Request | None = None) -> None:
     """Refuse unless the request carries the app's CLI token (only a process that can read .anvil-dev/ has it)."""
-    if not same_secret(request.headers.get(TOKEN_HEADER, ""), cli_token):
+    req = request if req is None else req
+    if not same_secret(req.headers.get(TOKEN_HEADER, ""), cli_token):
         raise Refusal(403, "anvil.server.PermissionDenied", message)
 
 

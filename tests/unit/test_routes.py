@@ -289,3 +289,44 @@ def test_health_and_the_browser_client(client: FlaskClient, state: HostState) ->
     assert client.get("/_/health").get_json() == {"ok": True, "app": state.app_dir.path.name}
     resp = client.get("/_/anvil.js")
     assert resp.status_code == 200 and resp.mimetype == "text/javascript"
+
+
+def _answers(client: FlaskClient) -> list[tuple[int, list[str], Any]]:
+    """Status, header names and body of a set of calls that cover the route's outcomes."""
+    out = []
+    for data, extra in [
+        (json.dumps({"command": "hello", "args": [1]}), {}),
+        (json.dumps({"command": "missing"}), {}),
+        ('{"command": ', {}),
+        (json.dumps({"command": "hello"}), {"headers": {"Origin": "https://evil.example"}}),
+        (json.dumps({"command": "hello"}), {"environ_overrides": {"HTTP_HOST": "evil.example"}}),
+    ]:
+        resp = client.post("/_/call", data=data, content_type="application/json", **extra)
+        out.append((resp.status_code, sorted(k for k, _ in resp.headers), resp.get_json()))
+    return out
+
+
+def test_a_json_call_is_served_without_flask_and_answers_as_the_flask_route(app: Flask, state: HostState) -> None:
+    app.view_functions["call.call"] = lambda: ("Flask's route", 500)  # not reached by a JSON call
+    served_directly = _answers(app.test_client())
+    assert [status for status, _, _ in served_directly] == [200, 404, 400, 403, 403]
+    assert "Set-Cookie" in served_directly[0][1]  # the first call's new session
+    through_flask = create_app(state)
+    through_flask.wsgi_app = through_flask.wsgi_app.flask_wsgi  # type: ignore[attr-defined]
+    assert _answers(through_flask.test_client()) == served_directly
+
+
+def test_multipart_and_chunked_calls_go_through_flask(app: Flask) -> None:
+    app.view_functions["call.call"] = lambda: ("Flask's route", 299)
+    client = app.test_client()
+    multipart = client.post(
+        "/_/call", data={"json": json.dumps({"command": "hello"})}, content_type="multipart/form-data"
+    )
+    chunked = client.post(  # werkzeug's server reads a chunked body to its end itself, and says so
+        "/_/call",
+        data=b'{"command": "hello"}',
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (multipart.status_code, chunked.status_code) == (299, 299)
+    assert _call(client, "hello").status_code == 200

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_cookie
+from werkzeug.wrappers import Request
 
 from anvil_dev import timeline, wire
 from anvil_dev.host import security
@@ -29,16 +32,20 @@ bp = Blueprint("call", __name__)
 
 @bp.post("/_/call")
 def call() -> Response:
+    return handle_call(request, current())
+
+
+def handle_call(req: Request, state: HostState) -> Response:
+    """A call: the route's work, given the request (Flask's, or one `CallsWithoutFlask` made)."""
     if timeline.ON:
         timeline.host_mark("request")
-    state = current()
-    security.refuse_foreign_origin()
-    mimetype = request.mimetype
+    security.refuse_foreign_origin(req)
+    mimetype = req.mimetype
     raw: bytes | None = None
     if mimetype == "application/json":
-        if (request.content_length or 0) > MAX_JSON_BODY:
+        if (req.content_length or 0) > MAX_JSON_BODY:
             raise too_much_data()
-        raw = request.get_data(cache=False)
+        raw = req.get_data(cache=False)
         if len(raw) > MAX_JSON_BODY:
             raise too_much_data()
         msg = _parse_call(raw)
@@ -47,23 +54,23 @@ def call() -> Response:
                 400, "anvil.server.SerializationError", "Media in a JSON call must be sent as multipart/form-data parts"
             )
     elif mimetype == "multipart/form-data":
-        msg = _parse_multipart(state.media.store)
+        msg = _parse_multipart(state.media.store, req)
     else:
         raise Refusal(
             415,
             "anvil.server.InternalError",
             f"Calls must be sent as application/json or multipart/form-data (got {mimetype or 'no content type'})",
         )
-    caller, new_session = _caller(state)
+    caller, new_session = _caller(state, req)
     # The body as the client sent it goes on to the child, which parses it once more: cheaper than
     # encoding the parsed call again (a multipart call's media ids are rewritten, so it is encoded).
     # A new session's cookie is the host's to set: then the child may not write the response.
-    offer = offer_response(request.environ) if raw is not None and new_session is None else None
+    offer = offer_response(req.environ) if raw is not None and new_session is None else None
     release = state.engine.hold_replacements()
     try:
         reply, entry = state.dispatcher.call_recorded(msg, caller, raw=raw, offer=offer)
         if reply.written or reply.connection_broken:
-            response_sent(request.environ, broken=reply.connection_broken)
+            response_sent(req.environ, broken=reply.connection_broken)
             state.media.maybe_sweep()
             resp = Response(status=http_status(reply.error))  # not written: the child wrote the response
         else:
@@ -71,7 +78,7 @@ def call() -> Response:
     except BaseException:
         if offer is not None and not offer.take_for_host():
             # The child has written (or is writing) the response: no error response after it.
-            response_sent(request.environ, broken=True)
+            response_sent(req.environ, broken=True)
         release()
         raise
     finally:
@@ -85,6 +92,37 @@ def call() -> Response:
         resp.call_on_close(timeline.host_done)  # before `release`, which forks the next spare
     resp.call_on_close(release)
     return resp
+
+
+class CallsWithoutFlask:
+    """WSGI middleware (the Flask app's `wsgi_app`) that serves a JSON call with a Content-Length
+    itself, and hands every other request to Flask: Flask's request context, URL matching and hooks
+    cost ~90 us a request on a 2-core machine, about half of it before the route runs, for the one
+    request that every click makes. It does what Flask would around `handle_call`: the app's Host
+    check first, and a refusal answered as its own response (any other exception is the server's
+    500, as Flask's). Multipart and chunked calls, which Flask's MAX_CONTENT_LENGTH bounds, go to
+    Flask."""
+
+    def __init__(self, flask_wsgi: Any, state: HostState) -> None:
+        self.flask_wsgi = flask_wsgi
+        self.state = state
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if (
+            environ.get("PATH_INFO") != "/_/call"
+            or environ.get("REQUEST_METHOD") != "POST"
+            or not environ.get("CONTENT_LENGTH")
+            or environ.get("wsgi.input_terminated")
+            or not environ.get("CONTENT_TYPE", "").startswith("application/json")
+        ):
+            return self.flask_wsgi(environ, start_response)
+        req = Request(environ)
+        try:
+            security.refuse_foreign_host(req)
+            resp = handle_call(req, self.state)
+        except HTTPException as e:  # a Refusal renders itself, as under Flask
+            return e.get_response(environ)(environ, start_response)
+        return resp(environ, start_response)
 
 
 def _parse_call(raw: bytes | str) -> Message:
@@ -137,8 +175,8 @@ def _has_media(msg: Message) -> bool:
     return any(isinstance(e, dict) and e.get("type") == ["DataMedia"] for e in msg.get("objects", []))
 
 
-def _parse_multipart(store: MediaStore) -> Message:
-    raw = request.form.get("json")
+def _parse_multipart(store: MediaStore, req: Request) -> Message:
+    raw = req.form.get("json")
     if raw is None:
         raise Refusal(400, "anvil.server.InternalError", "A multipart call needs a 'json' part holding the call")
     msg = _parse_call(raw)
@@ -146,7 +184,7 @@ def _parse_multipart(store: MediaStore) -> Message:
     for entry in msg["objects"]:
         if isinstance(entry, dict) and entry.get("type") == ["DataMedia"]:
             name = str(entry.get("id"))
-            part = request.files.get(name)
+            part = req.files.get(name)
             if part is None:
                 raise Refusal(
                     400,
@@ -164,23 +202,24 @@ def _parse_multipart(store: MediaStore) -> Message:
     return msg
 
 
-def _caller(state: HostState) -> tuple[Caller, str | None]:
+def _caller(state: HostState, req: Request) -> tuple[Caller, str | None]:
     """The caller of this request: its session (new if the cookie is missing or bad) and `--as` user."""
-    session_id = state.cookies.session_id(_session_cookie(request.headers.get("Cookie")))
+    session_id = state.cookies.session_id(_session_cookie(req.headers.get("Cookie")))
     new_session = None
     if session_id is None:
         session_id = new_session = state.cookies.new_id()
-    as_user = request.headers.get(AS_HEADER)
+    as_user = req.headers.get(AS_HEADER)
     if as_user is not None:
         security.require_cli_token(
             state.cli_token,
             "Calling as another user needs the token from the app's .anvil-dev/ directory "
             "(use `anvil-dev call --as EMAIL` on the machine that serves the app)",
+            req,
         )
-    via = request.headers.get(CLIENT_HEADER)
+    via = req.headers.get(CLIENT_HEADER)
     caller = Caller(
         client_type="browser",
-        ip=request.remote_addr,
+        ip=req.remote_addr,
         session_id=session_id,
         trusted=False,
         call_stack=[{"type": "browser"}],
