@@ -15,42 +15,15 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _harness import Server, call, make_app
+from _harness import Server, make_app, throughput
 from helpers import PostgresServer, postgres_bin
 
 THROUGHPUT_S = 5.0
 CALLERS = 8
-
-
-def throughput(urls: list[str], callers: int = CALLERS, seconds: float = THROUGHPUT_S) -> float:
-    done = [0] * callers
-
-    def run(i: int) -> None:
-        s = requests.Session()
-        url = urls[i % len(urls)]
-        for _ in range(5):  # warm: session made, worker ready
-            call(s, url, "add", 1, 2)
-        barrier.wait()
-        stop = time.monotonic() + seconds
-        while time.monotonic() < stop:
-            call(s, url, "add", 1, 2)
-            done[i] += 1
-
-    barrier = threading.Barrier(callers)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(done) / seconds
 
 
 def main() -> None:
@@ -78,7 +51,7 @@ def main() -> None:
             for name, hosts in configs:
                 servers = [Server.anvil_dev(apps[i], mode, *args) for i, args in enumerate(hosts)]
                 try:
-                    row[name] = round(throughput([s.url for s in servers]), 1)
+                    row[name] = round(throughput([s.url for s in servers], CALLERS, THROUGHPUT_S), 1)
                 finally:
                     for s in servers:
                         s.stop()

@@ -7,7 +7,7 @@ worktree, removed afterwards; `--baseline ''` for none), marked "@base".
    to back for a larger result (500 dicts);
 2. reload latency: from writing a changed module to the first call that returns the new result,
    and how many reloads an editor's save in several steps causes;
-3. throughput with 8 concurrent callers;
+3. throughput with 8 concurrent callers (a process each, so the client's GIL is not the limit);
 4. memory: host, zygote, a warm worker, and the extra memory of each fresh child;
 5. JSON passes per call: every json.dumps/json.loads in the host and in the engine's processes
    (`--json-passes [--root TREE]` runs only this, against another source tree if given);
@@ -54,6 +54,7 @@ from _harness import (
     make_big_app,
     memory_kb,
     summary,
+    throughput,
     tree_rss_kb,
 )
 
@@ -95,24 +96,6 @@ def interleaved(
             count = max(1, block // 10) if k == "subprocess" else block
             out[k] += measure(srv.url, count, warmup=1 if k == "subprocess" else 5)
     return out
-
-
-def throughput(url: str, callers: int = 8, seconds: float = THROUGHPUT_S) -> float:
-    done = [0] * callers
-    stop = time.monotonic() + seconds
-
-    def run(i: int) -> None:
-        s = requests.Session()
-        while time.monotonic() < stop:
-            call(s, url, "add", 1, 2)
-            done[i] += 1
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(done) / seconds
 
 
 def reload_latency(
@@ -369,11 +352,11 @@ def main() -> None:
                     print(f"   {k:<16} {fmt(v)}  {v['p50'] / big['floor']['p50']:6.2f}x floor")
                 results["rows_latency_ms"] = big
 
-                print("3. throughput, 8 concurrent callers (calls/s)")
+                print("3. throughput, 8 concurrent callers, a process each (calls/s)")
                 tp = {k: 0.0 for k in ["floor", *modes]}
                 for _ in range(3):  # in turns, a second each, so that a burst of load elsewhere hits every server
                     for k in tp:
-                        tp[k] += throughput(servers[k].url, seconds=THROUGHPUT_S / 3) / 3
+                        tp[k] += throughput([servers[k].url], seconds=THROUGHPUT_S / 3) / 3
                 for k, v in tp.items():
                     goal = {"fresh": 0.5, "persistent": 0.9}.get(k)
                     print(
