@@ -186,9 +186,12 @@ def throughput(urls: list[str], callers: int = 8, seconds: float = 3.0) -> float
     for p in procs:
         p.start()
     try:
-        for _ in procs:
-            if not ready.acquire(timeout=60):
-                raise RuntimeError("a throughput caller did not start")
+        started, deadline = 0, time.monotonic() + 60
+        while started < len(procs):
+            if ready.acquire(timeout=0.2):
+                started += 1
+            elif any(p.exitcode is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError("a throughput caller failed to start (its traceback is above)")
         go.set()
         total = sum(counts.get(timeout=seconds + 60) for _ in procs)
     finally:
