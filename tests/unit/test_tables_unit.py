@@ -1268,3 +1268,19 @@ def test_deleting_a_clients_search_whose_column_changed_since_is_refused(T: Any,
     unchanged = T.groups.search(rt.q.page_size(1), name="g0")
     type(unchanged).from_cursor(unchanged._cursor()).delete_all_rows()
     assert sorted(names(T.groups.search())) == ["g1", "g2"]
+
+
+def test_a_clients_search_is_refused_only_for_a_change_to_a_column_it_filters_by(T: Any, app: Path, rt: Any) -> None:
+    for i in range(3):
+        T.groups.add_row(name=f"g{i}", notes="x")
+    tables = services.current().tables
+    sorted_by_notes = T.groups.search(rt.q.page_size(1), T.t.order_by("notes"), name="g0")
+    by_sort = type(sorted_by_notes).from_cursor(sorted_by_notes._cursor())
+    unmarked = tables.unseal(T.groups.search(rt.q.page_size(1), name="g1")._cursor())
+    del unmarked["c"]  # as a cursor sealed before cursors carried their columns
+    old = type(sorted_by_notes).from_cursor(tables.seal(unmarked))
+    _sync_groups(app, [NAME, {"name": "notes", "type": "number"}])
+    by_sort.delete_all_rows()  # a delete does not sort: the retyped column does not matter to it
+    with pytest.raises(svc.TableError, match="search again"):
+        old.delete_all_rows()  # its columns are not known
+    assert sorted(names(T.groups.search())) == ["g1", "g2"]

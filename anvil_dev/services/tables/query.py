@@ -222,13 +222,14 @@ class Compiled:
     used: set[str] = field(default_factory=set)
     # Columns searched with full_text_match (PostgreSQL indexes them with GIN).
     used_fts: set[str] = field(default_factory=set)
-    # The columns the SQL refers to, as they were when it was compiled: a write by a search made
-    # before a column was retyped or removed would otherwise act on what it no longer means.
-    columns: tuple[Column, ...] = ()
+    # The columns its WHERE refers to, as they were when it was compiled (None: not known): a
+    # delete by a search made before a column was retyped or removed would otherwise act on what
+    # the column no longer means. Sort columns are not among them: a delete does not sort.
+    columns: tuple[Column, ...] | None = ()
 
     def stale_for(self, table: TableInfo) -> bool:
-        """Whether `table`, as it is now, has changed or lost a column this query refers to."""
-        return any(table.columns.get(c.name) != c for c in self.columns)
+        """Whether `table`, as it is now, may have changed or lost a column the WHERE refers to."""
+        return self.columns is None or any(table.columns.get(c.name) != c for c in self.columns)
 
 
 Lookup = Callable[[str], Column]
@@ -270,10 +271,9 @@ def compile_search(
             col = table.columns.get(str(a.column_name))
             if col is None:
                 try:
-                    col = look_up(str(a.column_name))
+                    col = lookup(str(a.column_name))
                 except NoSuchColumnError:
                     raise TableError(_missing_sort(table, a.column_name, v2)) from None
-            referred[col.name] = col
             qc = quote(col.sql_name)
             # None first ascending, last descending, ties by row id (tables/v2/query.clj:314-316).
             orders.append(f"{qc} ASC NULLS FIRST" if a.ascending else f"{qc} DESC NULLS LAST")

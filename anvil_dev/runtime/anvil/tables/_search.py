@@ -204,7 +204,8 @@ class SearchIterator(AbstractTableClass):
                 "n": self._page,
                 "cols": self._cols,
                 "only": list(c.only) if c.only is not None else None,
-                "c": [[col.name, col.type, col.sql_name, col.target] for col in c.columns],
+                # Unknown (None) stays unknown: left out.
+                **({"c": [[x.name, x.type, x.sql_name, x.target] for x in c.columns]} if c.columns is not None else {}),
             }
         )
 
@@ -221,7 +222,8 @@ class SearchIterator(AbstractTableClass):
             order=str(cursor["o"]),
             page_size=int(cursor["n"]),
             only=only,
-            columns=tuple(Column(*c) for c in cursor.get("c", ())),
+            # A cursor sealed before cursors carried their columns: not known, so a delete is refused.
+            columns=tuple(Column(*c) for c in cursor["c"]) if isinstance(cursor.get("c"), list) else None,
         )
         if isinstance(cursor.get("cols"), list) and only is None:
             compiled.fetch = dict.fromkeys(cursor["cols"])
