@@ -322,11 +322,38 @@ def test_multipart_and_chunked_calls_go_through_flask(app: Flask) -> None:
     multipart = client.post(
         "/_/call", data={"json": json.dumps({"command": "hello"})}, content_type="multipart/form-data"
     )
-    chunked = client.post(  # werkzeug's server reads a chunked body to its end itself, and says so
+    chunked = client.post(
         "/_/call",
         data=b'{"command": "hello"}',
         content_type="application/json",
-        environ_overrides={"wsgi.input_terminated": True},
+        headers={"Transfer-Encoding": "chunked"},
     )
     assert (multipart.status_code, chunked.status_code) == (299, 299)
     assert _call(client, "hello").status_code == 200
+    # gunicorn marks every request's input as terminated: a plain JSON call still skips Flask there.
+    terminated = client.post(
+        "/_/call",
+        data=json.dumps({"command": "hello"}),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert terminated.status_code == 200
+
+
+def test_an_exception_in_a_call_is_answered_and_logged_as_flask_does(
+    app: Flask, state: HostState, engine: StubEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(*_: Any, **__: Any) -> Reply:
+        raise RuntimeError("the engine broke")
+
+    engine.call = failing  # type: ignore[method-assign]
+    through_flask = create_app(state)
+    through_flask.wsgi_app = through_flask.wsgi_app.flask_wsgi  # type: ignore[attr-defined]
+    answers = []
+    for each in (app, through_flask):
+        caplog.clear()
+        resp = _call(each.test_client(), "hello")
+        logged = [(r.name, r.getMessage(), r.exc_info is not None) for r in caplog.records if r.levelname == "ERROR"]
+        answers.append((resp.status_code, resp.headers.get("Connection"), resp.data, logged))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 500 and answers[0][3] == [("anvil_dev", "Exception on /_/call [POST]", True)]

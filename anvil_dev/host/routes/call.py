@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Request
 
@@ -28,6 +29,8 @@ CALL_ID_HEADER = "X-Anvil-Dev-Call"
 CLIENT_HEADER = "X-Anvil-Dev-Client"
 
 bp = Blueprint("call", __name__)
+# The host's Flask app is named "anvil_dev": Flask logs a route's exception on this logger.
+_flask_log = logging.getLogger("anvil_dev")
 
 
 @bp.post("/_/call")
@@ -99,9 +102,9 @@ class CallsWithoutFlask:
     itself, and hands every other request to Flask: Flask's request context, URL matching and hooks
     cost ~90 us a request on a 2-core machine, about half of it before the route runs, for the one
     request that every click makes. It does what Flask would around `handle_call`: the app's Host
-    check first, and a refusal answered as its own response (any other exception is the server's
-    500, as Flask's). Multipart and chunked calls, which Flask's MAX_CONTENT_LENGTH bounds, go to
-    Flask."""
+    check first, a refusal answered as its own response, any other exception logged as Flask logs
+    it and answered with a 500. Multipart and chunked calls, which Flask's MAX_CONTENT_LENGTH
+    bounds, go to Flask."""
 
     def __init__(self, flask_wsgi: Any, state: HostState) -> None:
         self.flask_wsgi = flask_wsgi
@@ -112,7 +115,8 @@ class CallsWithoutFlask:
             environ.get("PATH_INFO") != "/_/call"
             or environ.get("REQUEST_METHOD") != "POST"
             or not environ.get("CONTENT_LENGTH")
-            or environ.get("wsgi.input_terminated")
+            # Chunked: werkzeug then reads past any Content-Length, which only Flask's limit bounds.
+            or "HTTP_TRANSFER_ENCODING" in environ
             or not environ.get("CONTENT_TYPE", "").startswith("application/json")
         ):
             return self.flask_wsgi(environ, start_response)
@@ -122,6 +126,9 @@ class CallsWithoutFlask:
             resp = handle_call(req, self.state)
         except HTTPException as e:  # a Refusal renders itself, as under Flask
             return e.get_response(environ)(environ, start_response)
+        except Exception:  # noqa: BLE001 - as Flask answers it: logged, a 500, the connection kept
+            _flask_log.exception("Exception on /_/call [POST]")
+            return InternalServerError()(environ, start_response)
         return resp(environ, start_response)
 
 
