@@ -1284,3 +1284,27 @@ def test_a_clients_search_is_refused_only_for_a_change_to_a_column_it_filters_by
     with pytest.raises(svc.TableError, match="search again"):
         old.delete_all_rows()  # its columns are not known
     assert sorted(names(T.groups.search())) == ["g1", "g2"]
+
+
+def test_a_client_update_of_a_buffered_model_class_row_is_written(tmp_path: Path, rt: Any) -> None:
+    path = make_app(tmp_path / "v2app")
+    config = yaml.safe_load((path / "anvil.yaml").read_text())
+    config["services"][0]["client_config"] = {"enable_v2": True}
+    (path / "anvil.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    services.open(path)
+    table = rt.tables.app_tables.secret_stuff
+
+    class Stuff(table.Row, buffered=True):  # type: ignore[misc, name-defined]
+        pass
+
+    client = importlib.import_module("anvil.tables._client")
+    context = importlib.import_module("anvil._context")
+    row = table.add_row(x=1)
+    assert isinstance(row, Stuff) and row.buffered_changes == {}
+    previous = context.push(context.CallState(remote_trusted=False))
+    try:
+        updated = client.update_row(table, row, {"x": 5})  # a client holds no buffer to save()
+    finally:
+        context.pop(previous)
+    assert updated["x"] == 5 and row.buffered_changes == {}
+    assert services.current().tables.load_rows(table._id, [row._id])[row._id]["x"] == 5  # as stored

@@ -23,6 +23,7 @@ import contextlib
 from typing import Any
 
 from anvil import _context, server
+from anvil.tables._model import _unbuffered
 from anvil.tables._row import Row
 from anvil.tables._table import Table
 from anvil_dev import services
@@ -256,19 +257,26 @@ def update_row(table: Any, row: Any, values: Any) -> Row:
     row = _writable_row(table, row)
     values = _check_values(services.current().tables.table_by_id(row._table_id).name, values)
     if isinstance(table, Table) and table._id != row._table_id:  # a row linked from a cascade view's rows
-        with _no_new_columns():
-            row.update(**values)
+        _write_through(row, values)
         return row
     if isinstance(table, Table):
         fixed = {k: v for k, v in table._view_kwargs.items() if not isinstance(v, QUERY_CLASSES)}
         for k, v in fixed.items():
             if k in values and values[k] != v:
                 raise server.PermissionDenied(f"This view only holds rows whose '{k}' is {v!r:.60}")
-    with _no_new_columns():
-        row.update(**values)
+    _write_through(row, values)
     if isinstance(table, Table) and table._is_view and not table.has_row(row):
         raise server.PermissionDenied("This update would move the row out of the view it was written through")
     return row
+
+
+def _write_through(row: Row, values: dict[str, Any]) -> None:
+    """Write a client's update now, even to a row of a buffered model class: the client holds no
+    buffer to save(), so a buffered update would be lost."""
+    if row._buffer is not None:
+        row = _unbuffered(row)
+    with _no_new_columns():
+        row.update(**values)
 
 
 def delete_row(table: Any, row: Any) -> None:
