@@ -31,7 +31,7 @@ LEGS = [
     ("child's reply -> the engine returns", "replied", "answered"),
     ("engine returned -> host done with it", "answered", "written"),
     ("host done -> the next one arrives", "written", "next arrived"),
-    ("it arrived -> our route (HTTP, Flask)", "arrived", "request"),
+    ("it arrived -> our route (HTTP parse)", "arrived", "request"),
     ("in all, request to next request", "request", "next request"),
 ]
 
