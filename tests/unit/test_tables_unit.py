@@ -1308,3 +1308,19 @@ def test_a_client_update_of_a_buffered_model_class_row_is_written(tmp_path: Path
         context.pop(previous)
     assert updated["x"] == 5 and row.buffered_changes == {}
     assert services.current().tables.load_rows(table._id, [row._id])[row._id]["x"] == 5  # as stored
+
+
+def test_reading_a_search_made_before_its_column_changed_runs_it_again(T: Any, app: Path, rt: Any) -> None:
+    T.groups.add_row(name="a", notes="x")
+    T.groups.add_row(name="b", notes="y")
+    removed, retyped = T.groups.search(notes="x"), T.groups.search(notes=None)
+    cursor = T.groups.search(rt.q.page_size(1), notes="x")._cursor()
+    _sync_groups(app, [NAME])  # notes removed: its values stay in the database, out of sight
+    for read in (len, list):
+        with pytest.raises(svc.TableError, match="No such column 'notes'"):
+            read(removed)  # not matched on the hidden values
+    client = importlib.import_module("anvil.tables._client")
+    with pytest.raises(svc.TableError, match="search again"):
+        client.next_page(cursor, 1)
+    _sync_groups(app, [NAME, {"name": "notes", "type": "number"}])
+    assert sorted(names(retyped)) == sorted(names(T.groups.search(notes=None)))  # as a new search reads

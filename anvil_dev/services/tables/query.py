@@ -232,6 +232,14 @@ class Compiled:
         return self.columns is None or any(table.columns.get(c.name) != c for c in self.columns)
 
 
+def stale_search(table: TableInfo) -> TableError:
+    """The error for a search whose columns changed under it and that cannot be compiled again
+    (a client's cursor holds no arguments)."""
+    return TableError(
+        f"A column of table '{table.name}' that this search uses has changed since the search was made: search again"
+    )
+
+
 Lookup = Callable[[str], Column]
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from anvil_dev.services.tables import schema as schema_mod
 from anvil_dev.services.tables.errors import NoSuchColumnError, RowDeleted, TableError
+from anvil_dev.services.tables.query import stale_search
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
 from anvil_dev.services.tables.values import Column, from_sql, infer_type, to_sql
 
@@ -196,10 +197,7 @@ class WritesMixin:
             info = self._table_for_write(conn, table_id)
             if compiled is not None and compiled.stale_for(info):
                 if recompile is None:
-                    raise TableError(
-                        f"A column of table '{info.name}' that this search uses has changed since the search "
-                        "was made: search again"
-                    )
+                    raise stale_search(info)
                 compiled = recompile()  # by the schema this write holds
             where, params = (compiled.where, compiled.params) if compiled else ("TRUE", [])
             self._drop_media(conn, self._media_ids(conn, info, where, params))
