@@ -229,15 +229,30 @@ class Compiled:
 
     def stale_for(self, table: TableInfo) -> bool:
         """Whether `table`, as it is now, may have changed or lost a column the WHERE refers to."""
-        return self.columns is None or any(table.columns.get(c.name) != c for c in self.columns)
+        if self.columns is None:
+            return True
+        for c in self.columns:
+            now = table.columns.get(c.name)
+            if now is not c and now != c:  # the same object while the schema is the same
+                return True
+        return False
 
 
-def stale_search(table: TableInfo) -> TableError:
-    """The error for a search whose columns changed under it and that cannot be compiled again
-    (a client's cursor holds no arguments)."""
-    return TableError(
-        f"A column of table '{table.name}' that this search uses has changed since the search was made: search again"
-    )
+def current_query(
+    compiled: Compiled, table: TableInfo, recompile: Callable[[], Compiled] | None, for_write: bool = False
+) -> Compiled:
+    """`compiled`, or compiled again (`recompile`) when a column its WHERE refers to has changed since,
+    as Anvil runs a search's query anew each time; a search that cannot be (a client's cursor
+    holds no arguments) is refused then. A cursor from before cursors carried their columns is
+    read as it is, but never deleted by (`for_write`)."""
+    if (compiled.columns is None and not for_write) or not compiled.stale_for(table):
+        return compiled
+    if recompile is None:
+        raise TableError(
+            f"A column of table '{table.name}' that this search uses has changed since the search was made: "
+            "search again"
+        )
+    return recompile()
 
 
 Lookup = Callable[[str], Column]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from anvil_dev.appdir import AppDir
@@ -39,7 +39,7 @@ from anvil_dev.services.tables.errors import (
     TableError,
     TransactionConflict,
 )
-from anvil_dev.services.tables.query import Compiled, compile_search
+from anvil_dev.services.tables.query import Compiled, compile_search, current_query
 from anvil_dev.services.tables.schema import ROW_ID, Schema, TableInfo, quote
 from anvil_dev.services.tables.values import Column, from_sql
 from anvil_dev.services.tables.writes import WritesMixin
@@ -353,9 +353,12 @@ class TablesStore(WritesMixin, AccessMixin):
         limit: int | None = None,
         offset: int = 0,
         cols: Iterable[str] | None = None,
+        recompile: Callable[[], Compiled] | None = None,
     ) -> list[tuple[int, dict[str, Any]]]:
-        """Matching rows in order, as (row id, {column: value}); `cols` limits the columns read."""
+        """Matching rows in order, as (row id, {column: value}); `cols` limits the columns read.
+        `recompile` compiles the search again should a column it filters by have changed since."""
         info = self.table_by_id(table_id)
+        compiled = current_query(compiled, info, recompile)
         columns = self._select_cols(info, cols)
         names = "".join(", " + quote(c.sql_name) for c in columns)
         sql = f"SELECT {quote(ROW_ID)}{names} FROM {info.q} WHERE {compiled.where} ORDER BY {compiled.order}"
@@ -365,13 +368,20 @@ class TablesStore(WritesMixin, AccessMixin):
             params += [self.d.no_limit if limit is None else limit, offset]
         return self._rows(sql, params, columns)
 
-    def select_ids(self, table_id: int, compiled: Compiled) -> list[int]:
+    def select_ids(
+        self, table_id: int, compiled: Compiled, recompile: Callable[[], Compiled] | None = None
+    ) -> list[int]:
         info = self.table_by_id(table_id)
+        compiled = current_query(compiled, info, recompile)
         sql = f"SELECT {quote(ROW_ID)} FROM {info.q} WHERE {compiled.where} ORDER BY {compiled.order}"
         return [r[0] for r in self._rows(sql, list(compiled.params), [])]
 
-    def count(self, table_id: int, compiled: Compiled | None = None) -> int:
+    def count(
+        self, table_id: int, compiled: Compiled | None = None, recompile: Callable[[], Compiled] | None = None
+    ) -> int:
         info = self.table_by_id(table_id)
+        if compiled is not None:
+            compiled = current_query(compiled, info, recompile)
         where, params = (compiled.where, compiled.params) if compiled else ("TRUE", [])
         sql = f"SELECT count(*) FROM {info.q} WHERE {where}"
         return int(self._read(lambda: self.conn().execute(sql, params).fetchone()[0]))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from anvil_dev.services.tables import schema as schema_mod
 from anvil_dev.services.tables.errors import NoSuchColumnError, RowDeleted, TableError
-from anvil_dev.services.tables.query import stale_search
+from anvil_dev.services.tables.query import current_query
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
 from anvil_dev.services.tables.values import Column, from_sql, infer_type, to_sql
 
@@ -195,10 +195,8 @@ class WritesMixin:
         """
         with self._write() as conn:
             info = self._table_for_write(conn, table_id)
-            if compiled is not None and compiled.stale_for(info):
-                if recompile is None:
-                    raise stale_search(info)
-                compiled = recompile()  # by the schema this write holds
+            if compiled is not None:
+                compiled = current_query(compiled, info, recompile, for_write=True)  # by the schema the write holds
             where, params = (compiled.where, compiled.params) if compiled else ("TRUE", [])
             self._drop_media(conn, self._media_ids(conn, info, where, params))
             return int(conn.execute(f"DELETE FROM {info.q} WHERE {where}", params).rowcount)

@@ -151,7 +151,7 @@ def next_page(cursor: Any, offset: int) -> dict[str, Any]:
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, not {offset!r:.40}")
     st = services.current().tables
-    rows = st.select(search._table_id, search._query(), limit=search._page + 1, offset=offset, cols=search._cols)
+    rows = st.select(search._table_id, search._compiled, limit=search._page + 1, offset=offset, cols=search._cols)
     out = [Row._make(search._table_id, rid, data, search._compiled.only) for rid, data in rows[: search._page]]
     return {"rows": out, "more": len(rows) > search._page}
 

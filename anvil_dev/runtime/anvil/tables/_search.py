@@ -10,7 +10,6 @@ import anvil
 from anvil.tables._row import AbstractTableClass, Row, _permission_denied
 from anvil_dev import services
 from anvil_dev.services.tables import Compiled
-from anvil_dev.services.tables.query import stale_search
 from anvil_dev.services.tables.values import Column
 
 DEFAULT_PAGE_SIZE = 100
@@ -36,18 +35,18 @@ class SearchIterator(AbstractTableClass):
         self._first_rows: list[tuple[int, dict[str, Any]]] | None = None
         self._prefetched: dict[int, dict[str, Any]] = {}
 
-    def _query(self) -> Compiled:
-        """The compiled search to run now: compiled again from its arguments when a column it
-        filters by has changed since it was made (a reload's retype or removal), as Anvil runs a
-        search's query at each page. A client's cursor, which holds no arguments, is refused then."""
-        c = self._compiled
-        if c.columns:
-            info = services.current().tables.table_by_id(self._table_id)
-            if c.stale_for(info):
-                if self._recompile is None:
-                    raise stale_search(info)
-                self._compiled = c = self._recompile()
-        return c
+    def _again(self) -> Callable[[], Compiled] | None:
+        """For the store: compile this search again from its arguments, and keep it, should a column
+        it filters by have changed since it was made (None for a client's cursor, which has none)."""
+        if self._recompile is None:
+            return None
+
+        def again() -> Compiled:
+            assert self._recompile is not None
+            self._compiled = self._recompile()
+            return self._compiled
+
+        return again
 
     @property
     def _cols(self) -> list[str] | None:
@@ -58,8 +57,9 @@ class SearchIterator(AbstractTableClass):
     def _first(self) -> list[tuple[int, dict[str, Any]]]:
         """The first page of rows (one query); when that is all of them, the id list too."""
         if self._first_rows is None:
-            query = self._query()
-            rows = services.current().tables.select(self._table_id, query, limit=self._page + 1, cols=self._cols)
+            rows = services.current().tables.select(
+                self._table_id, self._compiled, limit=self._page + 1, cols=self._cols, recompile=self._again()
+            )
             self._first_rows = rows[: self._page]
             self._prefetched.update(self._first_rows)
             if len(rows) <= self._page:
@@ -71,7 +71,7 @@ class SearchIterator(AbstractTableClass):
             self._first()
         if self._ids is None:
             # Many rows: remember only their ids now, read their data a page at a time.
-            self._ids = services.current().tables.select_ids(self._table_id, self._query())
+            self._ids = services.current().tables.select_ids(self._table_id, self._compiled, self._again())
         return self._ids
 
     def _rows(self, ids: list[int]) -> Iterator[Row]:
@@ -91,7 +91,7 @@ class SearchIterator(AbstractTableClass):
     def __len__(self) -> int:
         if self._ids is not None:
             return len(self._ids)
-        return services.current().tables.count(self._table_id, self._query())
+        return services.current().tables.count(self._table_id, self._compiled, self._again())
 
     def __bool__(self) -> bool:
         # Always True, as both of Anvil's (v2/_search.py:216-218; v1 has no __nonzero__,
@@ -178,7 +178,7 @@ class SearchIterator(AbstractTableClass):
             if with_txn:
                 st.commit()
         else:
-            st.delete_where(self._table_id, self._compiled, self._recompile)
+            st.delete_where(self._table_id, self._compiled, self._again())
         self._ids = []
 
     def to_csv(self, escape_for_excel: bool = False) -> anvil.BlobMedia:
