@@ -35,6 +35,14 @@ class NoSuchColumnError(TableError):
     """A column that the table does not have was named."""
 
 
+def column_not_created(name: str) -> NoSuchColumnError:
+    """Anvil's error for a write that names a missing column where none may be created: v1's,
+    and client code's in both implementations (tables/rpc.clj:362-366)."""
+    return NoSuchColumnError(
+        f"Row update failed: Column '{name}' does not exist and automatic column creation is disabled."
+    )
+
+
 class TransactionConflict(TableError):
     """Another transaction changed data this one read; it was aborted (in_transaction retries it)."""
 

@@ -222,9 +222,10 @@ class Compiled:
     used: set[str] = field(default_factory=set)
     # Columns searched with full_text_match (PostgreSQL indexes them with GIN).
     used_fts: set[str] = field(default_factory=set)
-    # The columns its WHERE refers to, as they were when it was compiled (None: not known): a
-    # delete by a search made before a column was retyped or removed would otherwise act on what
-    # the column no longer means. Sort columns are not among them: a delete does not sort.
+    # The columns its WHERE refers to, as they were when it was compiled (None: not known), which
+    # `current_query` checks before each read or delete: a search made before a column was retyped
+    # or removed would otherwise act on what the column no longer means. Sort columns are not
+    # among them: what rows match does not depend on them.
     columns: tuple[Column, ...] | None = ()
 
     def stale_for(self, table: TableInfo) -> bool:

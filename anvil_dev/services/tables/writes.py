@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from anvil_dev.services.tables import schema as schema_mod
-from anvil_dev.services.tables.errors import NoSuchColumnError, RowDeleted, TableError
+from anvil_dev.services.tables.errors import NoSuchColumnError, RowDeleted, TableError, column_not_created
 from anvil_dev.services.tables.query import current_query
 from anvil_dev.services.tables.schema import ROW_ID, TableInfo, quote
 from anvil_dev.services.tables.values import Column, from_sql, infer_type, to_sql
@@ -77,16 +77,11 @@ class WritesMixin:
         for name in missing:
             if not isinstance(name, str):
                 raise TypeError(f"Column names are strings, not {type(name).__name__}")
-        if getattr(self._local, "columns_fixed", False):
-            raise NoSuchColumnError(
-                f"Row update failed: Column '{missing[0]}' does not exist and automatic column creation is disabled."
-            )
-        if not self.auto_create:
-            if self.v2:
+        fixed = getattr(self._local, "columns_fixed", False)  # client code's write
+        if fixed or not self.auto_create:
+            if self.v2 and not fixed:
                 raise NoSuchColumnError(f"No such column '{missing[0]}'")  # tables/v2/updates.clj:56
-            raise NoSuchColumnError(
-                f"Row update failed: Column '{missing[0]}' does not exist and automatic column creation is disabled."
-            )  # tables/rpc.clj:362-363
+            raise column_not_created(missing[0])
         values = dict(values)
         for name in missing:
             inferred = infer_type(values[name])

@@ -28,6 +28,7 @@ from anvil.tables._row import Row
 from anvil.tables._table import Table
 from anvil_dev import services
 from anvil_dev.services.tables import NoSuchColumnError, TableError
+from anvil_dev.services.tables.errors import column_not_created
 from anvil_dev.services.tables.query import QUERY_CLASSES, OfQuery, fetch_only, only_cols, order_by
 
 PREFIX = "anvil.private.tables.client."
@@ -200,9 +201,7 @@ def _check_values(table_name: str, values: Any) -> dict[str, Any]:
     for name in values:
         # Client code cannot create columns, nor write a hidden one (tables/rpc.clj:362-366).
         if name in hidden or (not _trusted() and info is not None and name not in info.columns):
-            raise NoSuchColumnError(
-                f"Row update failed: Column '{name}' does not exist and automatic column creation is disabled."
-            )
+            raise column_not_created(name)
     return dict(values)
 
 

@@ -208,19 +208,18 @@ class SearchIterator(AbstractTableClass):
     def _cursor(self) -> str:
         # Sealed (encrypted and authenticated): the query's values are server code's, not the client's.
         c = self._compiled
-        return services.current().tables.seal(
-            {
-                "t": self._table_id,
-                "w": c.where,
-                "p": list(c.params),
-                "o": c.order,
-                "n": self._page,
-                "cols": self._cols,
-                "only": list(c.only) if c.only is not None else None,
-                # Unknown (None) stays unknown: left out.
-                **({"c": [[x.name, x.type, x.sql_name, x.target] for x in c.columns]} if c.columns is not None else {}),
-            }
-        )
+        cursor: dict[str, Any] = {
+            "t": self._table_id,
+            "w": c.where,
+            "p": list(c.params),
+            "o": c.order,
+            "n": self._page,
+            "cols": self._cols,
+            "only": list(c.only) if c.only is not None else None,
+        }
+        if c.columns is not None:  # not known (a cursor of before): it stays so, left out
+            cursor["c"] = [[x.name, x.type, x.sql_name, x.target] for x in c.columns]
+        return services.current().tables.seal(cursor)
 
     @classmethod
     def from_cursor(cls, sealed: Any) -> SearchIterator:
