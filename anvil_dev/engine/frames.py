@@ -35,6 +35,9 @@ MAX_FRAME = 1 << 30
 # How a reply body made by `with_output` ends.
 _OUTPUT_KEY = b',"output":'
 _NO_OUTPUT_TAIL = _OUTPUT_KEY + b'""}'
+# json.dumps with any argument of its own builds a JSONEncoder for each call, ~4 us of a frame's
+# encoding; one made once encodes the same text (it keeps no state between calls).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class FrameTimeout(Exception):
@@ -52,7 +55,7 @@ class Frame(NamedTuple):
 
 
 def encode(head: dict[str, Any], payload: bytes = b"") -> bytes:
-    data = json.dumps(head, separators=(",", ":")).encode("utf-8")
+    data = _compact_json(head).encode("utf-8")
     return _LENGTHS.pack(len(data), len(payload)) + data + payload
 
 
@@ -103,7 +106,7 @@ def call_from_frame(frame: Frame) -> dict[str, Any]:
 
 def encode_message(message: Message) -> bytes:
     """A reply message as the client gets it, compact; `with_output` then adds what the call printed."""
-    return json.dumps(message, separators=(",", ":")).encode("utf-8")
+    return _compact_json(message).encode("utf-8")
 
 
 def with_output(encoded: bytes, output: str) -> bytes:

@@ -184,9 +184,13 @@ def _check_target(col: Column, ref: RowRef, table: str) -> None:
         )
 
 
+# Built once: json.dumps with arguments of its own builds an encoder for each value it writes.
+_simple_object_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def simple_object_to_sql(col: Column, value: Any, table: str) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _simple_object_json(value)
     except (TypeError, ValueError) as e:
         raise TableError(
             f"Column '{col.name}' of table '{table}' is a simple object - it can hold only "
