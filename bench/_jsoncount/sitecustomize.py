@@ -1,4 +1,6 @@
-"""Bench only (`bench/run.py --json-passes`): record every json.dumps/json.loads in every process of a serve.
+"""Bench only (`bench/run.py --json-passes`): record every json.dumps/json.loads in every process of a serve,
+and every JSONEncoder.encode called other than through json.dumps (an encoder built once, as
+`anvil_dev.engine.frames` keeps, is one pass as well).
 
 On PYTHONPATH only for that run; each call appends "pid kind bytes module:function" to the file
 named by ANVIL_DEV_BENCH_JSON_LOG. Forked children inherit the patched module from the zygote.
@@ -36,4 +38,13 @@ if _LOG:
         _record("loads", len(s))
         return _loads(s, *args, **kwargs)
 
+    _encode = json.JSONEncoder.encode
+
+    def encode(self: json.JSONEncoder, o: Any) -> str:
+        out = _encode(self, o)
+        if sys._getframe(1).f_code is not _dumps.__code__:  # else json.dumps records it
+            _record("dumps", len(out))
+        return out
+
     json.dumps, json.loads = dumps, loads  # type: ignore[assignment]
+    json.JSONEncoder.encode = encode  # type: ignore[method-assign]
