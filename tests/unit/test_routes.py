@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.exceptions import ClientDisconnected
 
 from anvil_dev.appdir import AppDir
 from anvil_dev.config import Settings
 from anvil_dev.host.app import create_app
 from anvil_dev.host.events import EventBus
+from anvil_dev.host.keepalive import _CountedBody
 from anvil_dev.host.routes import call as call_route
 from anvil_dev.host.security import COOKIE_NAME, TOKEN_HEADER
 from anvil_dev.host.state import HostState, build_state
@@ -303,6 +305,7 @@ def _answers(client: FlaskClient) -> list[tuple[int, list[str], Any]]:
         # The body read without werkzeug's stream: one that ends short of its length, and lengths
         # left to werkzeug (not a number; more digits than read directly, for this 20-byte body).
         (json.dumps({"command": "hello"}), {"environ_overrides": {"CONTENT_LENGTH": "100"}}),
+        (json.dumps({"command": "hello"}), {"environ_overrides": {"CONTENT_LENGTH": "5"}}),
         (json.dumps({"command": "hello"}), {"environ_overrides": {"CONTENT_LENGTH": "abc"}}),
         (json.dumps({"command": "hello"}), {"environ_overrides": {"CONTENT_LENGTH": f"{20:011d}"}}),
     ]:
@@ -314,11 +317,44 @@ def _answers(client: FlaskClient) -> list[tuple[int, list[str], Any]]:
 def test_a_json_call_is_served_without_flask_and_answers_as_the_flask_route(app: Flask, state: HostState) -> None:
     app.view_functions["call.call"] = lambda: ("Flask's route", 500)  # not reached by a JSON call
     served_directly = _answers(app.test_client())
-    assert [status for status, _, _ in served_directly] == [200, 404, 400, 403, 403, 400, 400, 200]
+    assert [status for status, _, _ in served_directly] == [200, 404, 400, 403, 403, 400, 400, 400, 200]
     assert "Set-Cookie" in served_directly[0][1]  # the first call's new session
     through_flask = create_app(state)
     through_flask.wsgi_app = through_flask.wsgi_app.flask_wsgi  # type: ignore[attr-defined]
     assert _answers(through_flask.test_client()) == served_directly
+
+
+class _RecordingStream(io.BytesIO):
+    """A request's input that notes the size of each read, and can fail as a dropped socket does."""
+
+    def __init__(self, data: bytes, fail: bool = False) -> None:
+        super().__init__(data)
+        self.asked: list[int] = []
+        self.fail = fail
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.asked.append(-1 if size is None else size)
+        if self.fail:
+            raise ConnectionResetError("reset by peer")
+        return super().read(size)
+
+
+def test_a_calls_body_is_read_to_its_length_and_no_further() -> None:
+    body, following = json.dumps({"command": "hello"}).encode(), b"POST /_/call HTTP/1.1\r\n"
+    raw = _RecordingStream(body + following)
+    counted = _CountedBody(raw)
+    assert call_route._read_body(counted, len(body)) == body
+    # Keep-alive counts the body whole, and the next request on the connection is left unread.
+    assert counted.read_bytes == len(body) and raw.read() == following
+    # A large body in pieces: a client that declares much and sends little holds little memory.
+    big = b"x" * (3 * call_route.READ_PIECE + 5)
+    raw = _RecordingStream(big)
+    assert call_route._read_body(raw, len(big)) == big
+    assert max(raw.asked) == call_route.READ_PIECE
+    # Short of its length, or a dropped connection: a disconnected client, as werkzeug answers it.
+    for stream in (_RecordingStream(body[:-1]), _RecordingStream(body, fail=True)):
+        with pytest.raises(ClientDisconnected):
+            call_route._read_body(stream, len(body))
 
 
 def test_multipart_and_chunked_calls_go_through_flask(app: Flask) -> None:

@@ -22,6 +22,7 @@ from anvil_dev.protocol import Caller, Message, Reply, http_status
 from anvil_dev.services.mediastore import MediaStore
 
 MAX_JSON_BODY = 16 << 20
+READ_PIECE = 64 << 10  # as werkzeug's LimitedStream reads
 AS_HEADER = "X-Anvil-Dev-As"
 # On a failed call's response: its id in the recent calls, where `anvil-dev call` and the console find
 # its traceback with names and source lines (/_/dev/calls/ID, /_/console/api/calls/ID).
@@ -146,17 +147,23 @@ class CallsWithoutFlask:
 def _read_body(stream: Any, length: int) -> bytes:
     """Exactly `length` bytes of the request's body (werkzeug's LimitedStream, which get_data reads
     through, cost ~6 us a call); a body that ends short is a disconnected client's, as werkzeug
-    answers it (400)."""
+    answers it (400). Past `READ_PIECE` it is read a piece at a time, as werkzeug reads: a buffered
+    reader's read(n) allocates n bytes at once, so each connection that declared 16 MB and sent
+    little would hold a 16 MB allocation (address space: its pages are touched only as bytes come)."""
+    pieces: list[bytes] = []
+    got = 0
     try:
-        data = stream.read(length)
-        while len(data) < length:
-            more = stream.read(length - len(data))
-            if not more:
+        while got < length:
+            piece = stream.read(min(READ_PIECE, length - got))
+            if not piece:
                 raise ClientDisconnected()
-            data += more
+            if got == 0 and len(piece) == length:
+                return piece  # a call's body, in one read
+            pieces.append(piece)
+            got += len(piece)
     except (OSError, ValueError):
         raise ClientDisconnected() from None
-    return data
+    return b"".join(pieces)
 
 
 def _parse_call(raw: bytes | str) -> Message:
