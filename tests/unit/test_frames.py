@@ -10,7 +10,15 @@ import time
 
 import pytest
 
-from anvil_dev.engine.frames import Channel, encode_message, printed_output, to_reply, with_output
+from anvil_dev.engine.frames import (
+    Channel,
+    FrameTimeout,
+    encode,
+    encode_message,
+    printed_output,
+    to_reply,
+    with_output,
+)
 from anvil_dev.protocol import Reply, error
 
 
@@ -52,6 +60,57 @@ def test_a_reply_crosses_a_socket_as_header_and_payload() -> None:
     child.close()
     assert host.recv() is None
     host.close()
+
+
+_FRAMES = [
+    ({"type": "CALL", "id": "c1"}, b"p1"),
+    ({"type": "REPLY", "id": "c2"}, b""),
+    ({"type": "CALL", "id": "c3"}, b"x" * 300),
+]
+_BYTES = b"".join(encode(head, payload) for head, payload in _FRAMES)
+_ONE = len(encode(*_FRAMES[0]))
+
+
+@pytest.mark.parametrize(
+    "cuts",
+    [
+        [_ONE, len(_BYTES) - len(encode(*_FRAMES[2]))],  # a frame a receive: read straight from it
+        [],  # all three in one receive
+        [3, 10, _ONE + 4, _ONE + 9, len(_BYTES) - 1],  # lengths, headers and payloads split
+    ],
+    ids=["one-a-receive", "all-at-once", "split"],
+)
+def test_frames_come_whole_however_their_bytes_arrive(cuts: list[int]) -> None:
+    a, b = socket.socketpair()
+    child = Channel(b)
+    pieces = [_BYTES[i:j] for i, j in zip([0, *cuts], [*cuts, len(_BYTES)], strict=True)]
+
+    def send() -> None:
+        for piece in pieces:
+            a.sendall(piece)
+            time.sleep(0.005)  # each piece a receive of its own, most likely: either way the same frames
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    got = [child.recv(time.monotonic() + 10) for _ in _FRAMES]
+    sender.join(10)
+    assert [(f.head, f.payload) for f in got if f] == _FRAMES
+    a.close()
+    assert child.recv() is None
+    child.close()
+
+
+def test_a_frame_cut_short_by_its_deadline_is_read_whole_later() -> None:
+    a, b = socket.socketpair()
+    child = Channel(b)
+    a.sendall(_BYTES[:5])
+    with pytest.raises(FrameTimeout):
+        child.recv(time.monotonic() + 0.05)
+    a.sendall(_BYTES[5:])
+    got = [child.recv(time.monotonic() + 10) for _ in _FRAMES]
+    assert [(f.head, f.payload) for f in got if f] == _FRAMES
+    a.close()
+    child.close()
 
 
 def test_descriptors_arrive_with_their_own_frame_in_order() -> None:
