@@ -1,0 +1,176 @@
+"""What a call costs a worker whose CPU has just been idle: `python bench/idle_cpu.py [--work-us 300]`.
+
+Runs a persistent worker's call (`ChildServer._run_call` of the bench app's `add`, its response
+written to a socket pair) in this process, pinned to one CPU, and times only the call, in four
+arrangements taken in turns:
+
+- alone: calls back to back;
+- partner, same CPU: before each call another process on this CPU does `--work-us` of Python
+  (JSON) and hands back, as the host's request thread does before the worker's turn;
+- partner, other CPU: the partner works on the other CPU, so this CPU idles meanwhile, as serve's
+  CPU does while a client reads a response and sends its next request;
+- ... this CPU kept busy: the same, with a spinner at idle priority on this CPU, which any woken
+  task preempts, so the CPU never idles;
+- other CPU, then same: the partner on the other CPU, then the one on this CPU, as in serve back
+  to back: this CPU idles while the client works, then the host's request thread runs on it, and
+  then the worker.
+
+The figures in docs/architecture.md ("Where a call's time goes") came from it. Linux only, and it
+needs two CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import ROOT, make_app
+
+sys.path.insert(0, str(ROOT))
+
+
+def partner(cpu: int, work_us: float) -> tuple[int, int, int]:
+    """A process on `cpu` that, for each byte it reads, does `work_us` of JSON work and writes one
+    back: (pid, the end to write to it, the end to read it from)."""
+    to_partner, from_us = os.pipe()
+    to_us, from_partner = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.sched_setaffinity(0, {cpu})
+        data = [{f"k{i}": list(range(20)) for i in range(50)} for _ in range(64)]
+        turn = 0
+        while os.read(to_partner, 1):
+            start = time.perf_counter()
+            while (time.perf_counter() - start) * 1e6 < work_us:
+                json.loads(json.dumps(data[turn % 64]))
+                turn += 1
+            os.write(from_partner, b"x")
+        os._exit(0)
+    os.close(to_partner)
+    os.close(from_partner)
+    return pid, from_us, to_us
+
+
+def spinner(cpu: int) -> int:
+    """A process spinning on `cpu` at SCHED_IDLE, stopped (SIGCONT runs it)."""
+    pid = os.fork()
+    if pid == 0:
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.kill(os.getpid(), signal.SIGSTOP)
+        while True:
+            pass
+    os.waitpid(pid, os.WUNTRACED)
+    return pid
+
+
+def worker_call(app_path: Path) -> Callable[[], float]:
+    """One call of the bench app's `add(1, 2)` as a persistent worker runs it: its seconds."""
+    from anvil_dev import services
+    from anvil_dev.config import Settings
+    from anvil_dev.engine import child
+    from anvil_dev.engine.frames import Frame
+    from anvil_dev.engine.zygote import RUNTIME_DIR
+    from anvil_dev.protocol import Caller, FrameKind
+
+    sys.path.insert(0, RUNTIME_DIR)
+    settings = Settings.from_json(json.dumps({"app_path": str(app_path), "persistent": True}))
+    app = services.open(str(app_path), settings).app_dir
+    load_error = child.import_app(app)
+    replies, _ = socket.socketpair()
+    server = child.ChildServer(child._Discard(replies), app, child.ChildMode.PERSISTENT)
+    server.adopt(load_error)
+    caller = Caller(
+        client_type="browser", ip="127.0.0.1", session_id="s", trusted=False, call_stack=[{"type": "browser"}]
+    ).to_json()
+    head = {
+        "type": FrameKind.CALL.value,
+        "id": "c",
+        "command": "add",
+        "caller": caller,
+        "direct": "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
+    }
+    body = json.dumps({"command": "add", "args": [1, 2], "kwargs": {}, "objects": []}).encode()
+    client, ours = socket.socketpair()
+
+    def one() -> float:
+        head["direct_at"] = int(time.time())
+        frame = Frame(head, body, (os.dup(ours.fileno()), os.eventfd(1, os.EFD_CLOEXEC)))
+        start = time.perf_counter()
+        server._run_call(frame)
+        took = time.perf_counter() - start
+        if b"Content-Length" not in client.recv(65536):
+            raise SystemExit("the call wrote no response")
+        return took
+
+    return one
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-us", type=float, default=300.0, help="the partner's work before each call")
+    parser.add_argument("--calls", type=int, default=500, help="calls per arrangement per round")
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("idle_cpu.py needs Linux and two CPUs")
+    ours, other = cpus[0], cpus[1]
+    same = partner(ours, args.work_us)
+    away = partner(other, args.work_us)
+    spin = spinner(ours)
+    os.sched_setaffinity(0, {ours})
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            one = worker_call(make_app(Path(tmp) / "app"))
+            for _ in range(200):
+                one()
+
+            def after(*partners: tuple[int, int, int]) -> Callable[[], float]:
+                def turn() -> float:
+                    for p in partners:
+                        os.write(p[1], b"x")
+                        os.read(p[2], 1)
+                    return one()
+
+                return turn
+
+            arrangements: dict[str, Callable[[], float]] = {
+                "alone, back to back": one,
+                "partner, same CPU": after(same),
+                "partner, other CPU (this one idles)": after(away),
+                "partner, other CPU, this one kept busy": after(away),
+                "other CPU, then same": after(away, same),
+            }
+            times: dict[str, list[float]] = {name: [] for name in arrangements}
+            for _ in range(args.rounds):
+                for name, turn in arrangements.items():
+                    busy = "kept busy" in name
+                    if busy:
+                        os.kill(spin, signal.SIGCONT)
+                    times[name] += [turn() for _ in range(args.calls)]
+                    if busy:
+                        os.kill(spin, signal.SIGSTOP)
+    finally:
+        for pid in (same[0], away[0], spin):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    alone = statistics.median(times["alone, back to back"])
+    print(f"the worker's call, partner's work {args.work_us:.0f} us ({args.rounds} rounds of {args.calls}):")
+    for name, spans in times.items():
+        p50 = statistics.median(spans)
+        print(f"  {name:40s} p50 {p50 * 1e6:6.1f} us  {p50 / alone:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
