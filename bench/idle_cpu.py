@@ -22,6 +22,7 @@ needs two CPUs.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -39,6 +40,11 @@ from _harness import ROOT, make_app
 sys.path.insert(0, str(ROOT))
 
 
+def _die_with_parent() -> None:
+    """In a child: SIGKILL when this process's parent ends, however it ends (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 def partner(cpu: int, work_us: float) -> tuple[int, int, int]:
     """A process on `cpu` that, for each byte it reads, does `work_us` of JSON work and writes one
     back: (pid, the end to write to it, the end to read it from)."""
@@ -46,6 +52,7 @@ def partner(cpu: int, work_us: float) -> tuple[int, int, int]:
     to_us, from_partner = os.pipe()
     pid = os.fork()
     if pid == 0:
+        _die_with_parent()
         os.sched_setaffinity(0, {cpu})
         data = [{f"k{i}": list(range(20)) for i in range(50)} for _ in range(64)]
         turn = 0
@@ -65,6 +72,7 @@ def spinner(cpu: int) -> int:
     """A process spinning on `cpu` at SCHED_IDLE, stopped (SIGCONT runs it)."""
     pid = os.fork()
     if pid == 0:
+        _die_with_parent()
         os.sched_setaffinity(0, {cpu})
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         os.kill(os.getpid(), signal.SIGSTOP)
@@ -102,6 +110,7 @@ def worker_call(app_path: Path) -> Callable[[], float]:
     }
     body = json.dumps({"command": "add", "args": [1, 2], "kwargs": {}, "objects": []}).encode()
     client, ours = socket.socketpair()
+    client.settimeout(10.0)
 
     def one() -> float:
         head["direct_at"] = int(time.time())
@@ -109,8 +118,12 @@ def worker_call(app_path: Path) -> Callable[[], float]:
         start = time.perf_counter()
         server._run_call(frame)
         took = time.perf_counter() - start
-        if b"Content-Length" not in client.recv(65536):
-            raise SystemExit("the call wrote no response")
+        try:
+            written = client.recv(65536)
+        except TimeoutError:
+            written = b""
+        if b"Content-Length" not in written:
+            raise SystemExit("the worker's call wrote no response")
         return took
 
     return one
