@@ -101,7 +101,6 @@ def worker_call(app_path: Path) -> Callable[[], float]:
     from anvil_dev.engine import child
     from anvil_dev.engine.frames import Channel, Frame
     from anvil_dev.engine.zygote import RUNTIME_DIR
-    from anvil_dev.protocol import Caller, FrameKind
 
     sys.path.insert(0, RUNTIME_DIR)
     settings = Settings.from_json(json.dumps({"app_path": str(app_path), "persistent": True}))
@@ -113,16 +112,7 @@ def worker_call(app_path: Path) -> Callable[[], float]:
     host_end.settimeout(10.0)
     server = child.ChildServer(Channel(worker_end), app, child.ChildMode.PERSISTENT)
     server.adopt(None)
-    caller = Caller(
-        client_type="browser", ip="127.0.0.1", session_id="s", trusted=False, call_stack=[{"type": "browser"}]
-    ).to_json()
-    head = {
-        "type": FrameKind.CALL.value,
-        "id": "c",
-        "command": "add",
-        "caller": caller,
-        "direct": "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
-    }
+    head = child.browser_call_head("add", "c")
     body = json.dumps({"command": "add", "args": [1, 2], "kwargs": {}, "objects": []}).encode()
     client, ours = socket.socketpair()
     client.settimeout(10.0)

@@ -149,6 +149,22 @@ class _Discard(Channel):
         pass
 
 
+def browser_call_head(command: str, call_id: str) -> dict[str, Any]:
+    """The header of a CALL frame of `command` from a browser, with a response to write, as a call
+    over serve's HTTP server has (`_write_directly`): to go with the client's socket and a claim.
+    For calls the runtime makes up (the warm-up; bench/idle_cpu.py)."""
+    caller = Caller(
+        client_type="browser", ip="127.0.0.1", session_id=call_id, trusted=False, call_stack=[{"type": "browser"}]
+    ).to_json()
+    return {
+        "type": FrameKind.CALL.value,
+        "id": call_id,
+        "command": command,
+        "caller": caller,
+        "direct": "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
+    }
+
+
 def warm_call_path(app: AppDir, load_error: ErrorInfo | None, runs: int = WARM_RUNS) -> None:
     """Run the runtime's own call path (frame in, decode, call, encode, frame out) on a dummy call
     of a function of ours, never the app's.
@@ -164,18 +180,8 @@ def warm_call_path(app: AppDir, load_error: ErrorInfo | None, runs: int = WARM_R
     try:
         warm = ChildServer(_Discard(a), app, ChildMode.FRESH)
         warm.load_error = load_error
-        caller = Caller(
-            client_type="browser", ip="127.0.0.1", session_id="warm", trusted=False, call_stack=[{"type": "browser"}]
-        ).to_json()
-        # With a response to write, as a call over serve's HTTP server has (`_write_directly`), to `b`.
-        head = {
-            "type": FrameKind.CALL.value,
-            "id": "warm",
-            "command": WARM_COMMAND,
-            "caller": caller,
-            "direct": "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
-            "direct_at": 0,  # a second long past: the date is made as a late call's is
-        }
+        head = browser_call_head(WARM_COMMAND, "warm")
+        head["direct_at"] = 0  # a second long past: the date is made as a late call's is
         body = json.dumps(
             {"command": WARM_COMMAND, "args": [1, "two", [3.0], {"four": None}], "kwargs": {"k": True}, "objects": []}
         ).encode()
