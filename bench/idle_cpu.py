@@ -9,8 +9,8 @@ to one CPU, and times only the call, in five arrangements taken in turns:
   (JSON) and hands back, as the host's request thread does before the worker's turn;
 - partner, other CPU: the partner works on the other CPU, so this CPU idles meanwhile, as serve's
   CPU does while a client reads a response and sends its next request;
-- partner, other CPU, this one kept busy: the same, with a spinner at idle priority on this CPU, which any woken
-  task preempts, so the CPU never idles;
+- partner, other CPU, this one kept busy: the same, with a spinner at idle priority on this CPU,
+  which any woken task preempts, so the CPU never idles;
 - other CPU, then same: the partner on the other CPU, then the one on this CPU, as in serve back
   to back: this CPU idles while the client works, then the host's request thread runs on it, and
   then the worker.
