@@ -7,7 +7,10 @@ Times `add(1, 2)` back to back through two persistent Python workers on this mac
   2. anvil-dev's: `anvil-dev serve --keep-server-running`, over HTTP (POST /_/call, one kept-alive client);
   3. the floor of `make bench`: the same function in a bare Flask route, over the same HTTP client. The
      transports differ (a bare websocket client for Anvil's, `requests` over HTTP for ours), and this
-     line shows what HTTP and the client alone cost.
+     line shows what HTTP and the client alone cost;
+  4. anvil-dev's again, its session cookie sent as a plain header: `requests` keeps a cookie in
+     http.cookiejar, pure Python that runs at every request (a browser's cookies cost it next to
+     nothing), and the floor sets none. This line shows what that costs the client.
 Both serve the same server module (the harness's `add`, plus a `worker_info` check), take turns in blocks
 of calls after a warm-up, and report p50/p90 and their ratio. Each is checked to have answered every
 call from ONE process that kept its module state (its pid and a module-level counter, asked after every
@@ -211,6 +214,19 @@ def anvil_latencies(platform: Platform, n: int, warmup: int) -> list[float]:
     return out
 
 
+def cookie_as_header(url: str) -> requests.Session:
+    """A client of `url` that sends the session cookie its first call got as a plain Cookie header,
+    its cookie jar left empty (so `requests` runs none of http.cookiejar's matching per request)."""
+    session = requests.Session()
+    call(session, url, "add", 1, 2)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    if not cookie:
+        raise RuntimeError(f"{url} set no session cookie")
+    session.cookies.clear()
+    session.headers["Cookie"] = cookie
+    return session
+
+
 def p50_p90(ms: list[float]) -> tuple[float, float]:
     return statistics.median(ms), statistics.quantiles(ms, n=10)[-1]
 
@@ -327,25 +343,28 @@ def main() -> None:
         floor_port = free_port()
         floor = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)], floor_port)
         floor_session = requests.Session()
+        header_session = cookie_as_header(server.url)
 
         infos: dict[str, list[list[int]]] = {"anvil": [platform.call("worker_info")], "dev": []}
         infos["dev"].append(call(session, server.url, "worker_info"))
         anvil_latencies(platform, 0, opts.warmup)
         latencies(server.url, 0, opts.warmup, session)
         latencies(floor.url, 0, opts.warmup, floor_session)
+        latencies(server.url, 0, opts.warmup, header_session)
 
-        # Turns of `block` calls, the order reversed each round, so that load from elsewhere on the
-        # machine (two shared cores) falls on both alike and neither always follows the other.
-        times: dict[str, list[float]] = {"anvil": [], "dev": [], "floor": []}
+        # Turns of `block` calls, the order rotated each round, so that load from elsewhere on the
+        # machine (two shared cores) falls on all alike and none always follows the same one.
+        times: dict[str, list[float]] = {"anvil": [], "dev": [], "floor": [], "dev_header": []}
         measure = {
             "anvil": lambda n: anvil_latencies(platform, n, warmup=5),
             "dev": lambda n: latencies(server.url, n, 5, session),
             "floor": lambda n: latencies(floor.url, n, 5, floor_session),
+            "dev_header": lambda n: latencies(server.url, n, 5, header_session),
         }
         check = {"anvil": lambda: platform.call("worker_info"), "dev": lambda: call(session, server.url, "worker_info")}
         order = list(times)
         for i in range(max(1, opts.n // opts.block)):
-            for k in order[i % 3 :] + order[: i % 3]:
+            for k in order[i % len(order) :] + order[: i % len(order)]:
                 times[k] += measure[k](opts.block)
                 if k in check:
                     infos[k].append(check[k]())
@@ -360,6 +379,7 @@ def main() -> None:
         a50, a90 = p50_p90(times["anvil"])
         d50, d90 = p50_p90(times["dev"])
         f50, f90 = p50_p90(times["floor"])
+        h50, h90 = p50_p90(times["dev_header"])
         n_a, n_d = len(times["anvil"]), len(times["dev"])
         label_a = "Anvil's (anvil-app-server 1.18.0 downlink host + worker, over its websocket)"
         label_d = "anvil-dev --keep-server-running (over HTTP)"
@@ -368,6 +388,11 @@ def main() -> None:
         print(f"  {label_d:<80}  p50 {d50:6.2f} ms  p90 {d90:6.2f} ms  (ratio {d50 / a50:.2f}x Anvil's)")
         label_f = "the floor: a bare Flask route, over the same HTTP client"
         print(f"  {label_f:<80}  p50 {f50:6.2f} ms  p90 {f90:6.2f} ms  (ratio {f50 / a50:.2f}x Anvil's)")
+        label_h = "anvil-dev again, its session cookie as a plain header (no cookie jar)"
+        print(
+            f"  {label_h:<80}  p50 {h50:6.2f} ms  p90 {h90:6.2f} ms  (ratio {h50 / a50:.2f}x Anvil's,"
+            f" {h50 / f50:.2f}x the floor)"
+        )
         print("one persistent worker each?")
         ok_a, why_a = one_process(infos["anvil"])
         ok_d, why_d = one_process(infos["dev"])
