@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 STATE_NAME = "debugpy.json"
@@ -84,10 +85,12 @@ def _write_state(path: str, state: dict[str, Any]) -> None:
 
 
 class Anchor:
-    """The host's handle on the anchor: started at once, started again whenever it exits."""
+    """The host's handle on the anchor: started at once, started again whenever it exits.
+    `on_editor_gone` runs (on a thread of its own) each time an editor that had attached leaves."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, on_editor_gone: Callable[[], None] | None = None) -> None:
         self.port = port
+        self._on_editor_gone = on_editor_gone
         # A private directory: whoever can write the state file chooses where children connect.
         self._dir = tempfile.mkdtemp(prefix="anvil-dev-debugpy-")
         self.state_path = os.path.join(self._dir, STATE_NAME)
@@ -103,9 +106,12 @@ class Anchor:
                 [sys.executable, "-m", "anvil_dev.engine.attach", str(self.port), self.state_path],
                 stdin=subprocess.DEVNULL,
             )
-            self._proc.wait()
-            if not self._stopping:
-                time.sleep(0.2)  # the old adapter frees the port as its session ends
+            code = self._proc.wait()
+            if self._stopping:
+                break
+            if code == 0 and self._on_editor_gone is not None:  # 0: an editor came and went
+                threading.Thread(target=self._on_editor_gone, name="anvil-dev-editor-gone", daemon=True).start()
+            time.sleep(0.2)  # the old adapter frees the port as its session ends
 
     def wait_listening(self, timeout: float = 30) -> bool:
         deadline = time.monotonic() + timeout

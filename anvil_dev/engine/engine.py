@@ -71,6 +71,8 @@ class Engine:
         self.generation = 0
         self._start_forker = forker_factory
         self._lock = threading.Lock()
+        # One move to a new generation at a time: a reload's, or an editor's leaving (`replace_workers`).
+        self._swap_lock = threading.Lock()
         self._spares: collections.deque[Child] = collections.deque()
         self._call_ids = itertools.count(1)  # unique per engine, which is all a frame's id needs
         # How fresh calls arrive, for the spares' warm-up: in flight now, when the last one ended.
@@ -395,9 +397,21 @@ class Engine:
             self._preloads = preloads
         self.swap_generation(new_zygote)
 
+    def replace_workers(self) -> None:
+        """New persistent workers for the same code, the old ones drained (`serve --debug`: the
+        editor whose debugger they were connected to has gone), so that each process connects a
+        debugger once: reconnecting debugpy where its last session may still be being torn down is
+        racy (it once stopped a call in `attach.debug_this_call` rather than at the breakpoint)."""
+        if self.persistent and self._zygote is not None and not self._stopping:
+            self.swap_generation()
+
     def swap_generation(self, new_zygote: Forker | None = None) -> None:
         """Move every call to the next generation of the code: a new template and spares (the idle
         spares close), or new persistent workers pre-warmed while the old ones drain."""
+        with self._swap_lock:
+            self._swap_generation(new_zygote)
+
+    def _swap_generation(self, new_zygote: Forker | None) -> None:
         assert self._zygote is not None
         zygote = new_zygote or self._zygote
         new_template = None if self.persistent else self._new_template(zygote, self.generation + 1)

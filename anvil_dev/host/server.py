@@ -56,7 +56,7 @@ class _Server:
             self.pdb = PdbRelay(sys.stdin.buffer, sys.stdout.buffer)
             self.opts = self.opts.replace(pdb_socket=self.pdb.path)
         if self.opts.debugpy_port:
-            self.debug_anchor = Anchor(self.opts.debugpy_port)
+            self.debug_anchor = Anchor(self.opts.debugpy_port, on_editor_gone=self._editor_gone)
             self.opts = self.opts.replace(debugpy_state=self.debug_anchor.state_path)
             if not self.debug_anchor.wait_listening():
                 raise RuntimeError(f"debugpy did not start listening on 127.0.0.1:{self.opts.debugpy_port}")
@@ -200,6 +200,11 @@ class _Server:
             )
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
+
+    def _editor_gone(self) -> None:
+        """`serve --debug`: the next calls go to persistent workers no editor has debugged."""
+        if self.engine is not None:
+            self.engine.replace_workers()
 
     def serve_forever(self) -> None:
         assert self.http is not None

@@ -44,6 +44,12 @@ DEBUGGEE = """
     @anvil.server.callable
     def outcome(task):
         return task.is_completed() and task.get_return_value()
+
+
+    @anvil.server.callable
+    def worker_pid():
+        import os
+        return os.getpid()
 """
 LINE = next(n for n, text in enumerate(textwrap.dedent(DEBUGGEE).splitlines(), 1) if "result = n * 3" in text)
 
@@ -102,8 +108,11 @@ def test_an_editor_attached_with_dap_stops_a_call_at_its_breakpoint(
     try:
         editor.set_breakpoints(path, [LINE])
         stop_and_continue(server, editor, path, 14, timeout=1)
+        debugged = server.client().call("worker_pid")
     finally:
         editor.close()
+    if mode != "fresh":  # the worker the editor debugged is replaced: each process connects once
+        wait_until(lambda: server.client().call("worker_pid") != debugged, what="a worker no editor has debugged")
     assert server.client().call("tripled", 5) == 15  # the editor has gone: calls run on, undebugged
 
     again = attach(port)  # and it can come back
