@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -86,7 +87,7 @@ def _write_state(path: str, state: dict[str, Any]) -> None:
 
 class Anchor:
     """The host's handle on the anchor: started at once, started again whenever it exits.
-    `on_editor_gone` runs (on a thread of its own) each time an editor that had attached leaves."""
+    `on_editor_gone` runs each time an editor that had attached leaves, before another can attach."""
 
     def __init__(self, port: int, on_editor_gone: Callable[[], None] | None = None) -> None:
         self.port = port
@@ -110,7 +111,12 @@ class Anchor:
             if self._stopping:
                 break
             if code == 0 and self._on_editor_gone is not None:  # 0: an editor came and went
-                threading.Thread(target=self._on_editor_gone, name="anvil-dev-editor-gone", daemon=True).start()
+                # Before anyone can attach again: the next editor's calls then find processes
+                # that never had a debugger (the persistent workers replaced), not the old ones.
+                try:
+                    self._on_editor_gone()
+                except Exception:  # the anchor must listen again, whatever failed
+                    logging.getLogger("anvil_dev").exception("anvil-dev: replacing the debugged workers failed")
             time.sleep(0.2)  # the old adapter frees the port as its session ends
 
     def wait_listening(self, timeout: float = 30) -> bool:
@@ -158,7 +164,14 @@ def debug_this_call(state_path: str) -> None:
         import pydevd  # debugpy's own copy: importing debugpy.server put it on sys.path
 
         if _connected_to is not None:
-            _disconnect(pydevd)  # the editor came back: the adapter this process knew is gone
+            # Debugged for an editor that has gone. The host replaces such workers before another
+            # editor can attach, so only a call that raced that is here; debugpy set up a second
+            # time in one process once stopped a call in this function, so it is not tried.
+            sys.stderr.write(
+                f"anvil-dev: process {os.getpid()} was debugged by an editor that has gone: "
+                "this call runs without breakpoints (the next ones go to a new worker)\n"
+            )
+            return
         try:
             api._settrace(
                 host=state["host"],

@@ -398,11 +398,13 @@ class Engine:
         self.swap_generation(new_zygote)
 
     def replace_workers(self) -> None:
-        """New persistent workers for the same code, the old ones drained (`serve --debug`: the
-        editor whose debugger they were connected to has gone), so that each process connects a
-        debugger once: reconnecting debugpy where its last session may still be being torn down is
-        racy (it once stopped a call in `attach.debug_this_call` rather than at the breakpoint)."""
-        if self.persistent and self._zygote is not None and not self._stopping:
+        """New persistent workers for the same code, all of them, the old ones drained as a reload
+        drains them. `serve --debug` asks for it when the editor has gone, so that the next editor
+        debugs processes that never had a debugger: debugpy set up a second time in one process
+        once stopped a call in `attach.debug_this_call` rather than at its breakpoint."""
+        with self._lock:
+            started = bool(self._workers)  # not before `start` has made the first ones
+        if self.persistent and started and not self._stopping:
             self.swap_generation()
 
     def swap_generation(self, new_zygote: Forker | None = None) -> None:
@@ -413,6 +415,8 @@ class Engine:
 
     def _swap_generation(self, new_zygote: Forker | None) -> None:
         assert self._zygote is not None
+        if self._stopping:
+            return
         zygote = new_zygote or self._zygote
         new_template = None if self.persistent else self._new_template(zygote, self.generation + 1)
         with self._lock:
@@ -433,10 +437,15 @@ class Engine:
             for w in fresh:
                 w.ready.wait(30)
             with self._lock:
-                self._workers = [w for w in self._workers if w not in old_workers] + fresh
-                self._retiring.extend(old_workers)
-                for w in old_workers:
-                    w.retired = True
+                stopped = self._stopping  # `stop` came while they started: they go too
+                if not stopped:
+                    self._workers = [w for w in self._workers if w not in old_workers] + fresh
+                    self._retiring.extend(old_workers)
+                    for w in old_workers:
+                        w.retired = True
+            if stopped:
+                for w in fresh:
+                    w.stop()
             for w in old_workers:
                 w.kill_when_idle()
         if old_template is not None:
