@@ -416,6 +416,8 @@ class Engine:
     def _swap_generation(self, new_zygote: Forker | None) -> None:
         assert self._zygote is not None
         if self._stopping:
+            if new_zygote is not None:
+                new_zygote.stop()  # a reload's, made as serve stopped
             return
         zygote = new_zygote or self._zygote
         new_template = None if self.persistent else self._new_template(zygote, self.generation + 1)
