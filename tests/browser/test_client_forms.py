@@ -94,7 +94,10 @@ def test_saving_a_client_file_reloads_the_page(app_dir: Path, server: ServerProc
     page.evaluate("window.beforeReload = 1")
     init = app_dir / "client_code" / "Form1" / "__init__.py"
     init.write_text(init.read_text().replace("# Any code you write here", "print('hello from Form1')\n    #"))
-    page.wait_for_function("window.beforeReload === undefined && document.body.dataset.anvilReady === '1'")
+    # The new document may have no body yet when the check runs: an error there ends the wait.
+    page.wait_for_function(
+        "window.beforeReload === undefined && document.body !== null && document.body.dataset.anvilReady === '1'"
+    )
     wait_until(lambda: any("hello from Form1" in m for m in page.console_messages), what="the print")
     page.goto(server.url + "/_/console")
     page.locator(".log-item[data-kind=output]", has_text="hello from Form1").first.wait_for()
