@@ -17,7 +17,8 @@ anchor as its parent, so the adapter reports it to the editor as a subprocess; t
 to it (VS Code does, while launch.json's `subProcess` is true, its default) and gives it its
 breakpoints before the call runs. Nothing is traced while no editor is attached, the zygote never
 runs debugpy, and when the editor goes the anchor exits and the host starts a new one, so that it
-can attach again.
+can attach again; before that, the host replaces the persistent workers, so that a process gets a
+debugger at most once (`Engine.replace_workers`).
 """
 
 from __future__ import annotations
