@@ -12,7 +12,8 @@ worktree, removed afterwards; `--baseline ''` for none), marked "@base".
 5. JSON passes per call: every json.dumps/json.loads in the host and in the engine's processes
    (`--json-passes [--root TREE]` runs only this, against another source tree if given);
 6. cold start: launching `anvil-dev serve` to its first answered call, the scaffold and a 20-module app;
-7. soak: 8 callers for `--soak-s` seconds (or 100,000 calls) per mode; memory before and after.
+7. soak: 8 callers until 100,000 calls are made (or `--soak-s` seconds pass) per mode; memory
+   before, at the half and after, and whether it grew in the second half.
 Targets (issue 19) are printed beside the figures; no test asserts a time.
 Other benches (tables, media, uplink) live beside this file and run with `python bench/NAME.py`;
 `bench/timeline.py` breaks one call's time into its legs (host, engine, child, client), and
@@ -231,13 +232,20 @@ def target(value: float, limit: float, higher_is_better: bool = False) -> str:
 
 
 def soak(url: str, pid: int, seconds: float, max_calls: int = 100_000, callers: int = 8) -> dict[str, Any]:
-    """8 callers until `seconds` pass or `max_calls` are made; RSS of the host and engine before and after."""
+    """8 callers until `max_calls` are made or `seconds` pass; RSS of the host and engine before and after.
+
+    RSS is sampled every second as well, with the calls made so far, so that growth can be told
+    from warm-up: a leak keeps growing in the second half of the calls, where caches, rings and the
+    allocator's arenas have filled in the first.
+    """
     for _ in range(200):
         call(requests.Session(), url, "add", 1, 2)
     time.sleep(0.5)
     before = tree_rss_kb(pid)
     done = [0] * callers
     stop = time.monotonic() + seconds
+    samples: list[dict[str, int]] = [{"calls": 0, **before}]
+    finished = threading.Event()
 
     def run(i: int) -> None:
         s = requests.Session()
@@ -245,13 +253,39 @@ def soak(url: str, pid: int, seconds: float, max_calls: int = 100_000, callers: 
             call(s, url, "add", 1, 2)
             done[i] += 1
 
+    def sample() -> None:
+        while not finished.wait(1.0):
+            samples.append({"calls": sum(done), **tree_rss_kb(pid)})
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     threads = [threading.Thread(target=run, args=(i,)) for i in range(callers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    finished.set()
+    sampler.join()
     time.sleep(0.5)  # the last spares report in
-    return {"calls": sum(done), "before": before, "after": tree_rss_kb(pid)}
+    after = tree_rss_kb(pid)
+    calls = sum(done)
+    half = min(samples, key=lambda s: abs(s["calls"] - calls / 2))
+    return {"calls": calls, "before": before, "at_half": half, "after": after, "samples": samples}
+
+
+SOAK_MARGIN = 0.01  # of a process's RSS: what the allocator's arenas and pages move by without a leak
+
+
+def soak_growth(result: dict[str, Any], key: str) -> tuple[int, float, bool]:
+    """Growth of one RSS figure (`host`, or `zygote_children_rss`: the template, or the persistent
+    worker) over the soak's second half: KiB, bytes per call made in it, and whether it is within
+    SOAK_MARGIN of the figure at the half."""
+    half, after = result["at_half"], result["after"]
+    if key not in half or key not in after:
+        return 0, 0.0, True
+    grew = after[key] - half[key]
+    calls = result["calls"] - half["calls"]
+    return grew, grew * 1024 / calls if calls else 0.0, grew <= half[key] * SOAK_MARGIN
 
 
 def engine_memory(pid: int) -> dict[str, dict[str, int]]:
@@ -276,7 +310,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="the source tree to count them in")
     parser.add_argument("--every-site", action="store_true", help="list every json call's site, not only data passes")
     parser.add_argument("--baseline", default="main", help="git ref of the previous anvil-dev to run beside ('' none)")
-    parser.add_argument("--soak-s", type=float, default=20.0, help="seconds of the soak in each mode (0: none)")
+    parser.add_argument("--soak-s", type=float, default=420.0, help="most seconds of the soak in each mode (0: none)")
     parser.add_argument(
         "--only",
         default="calls,reload,cold,soak,json",
@@ -413,7 +447,7 @@ def main() -> None:
             results["cold_start_ms"] = cs
 
         if "soak" in only and args.soak_s > 0:
-            print(f"7. soak: 8 callers for {args.soak_s:g} s (at most 100,000 calls); RSS KiB before -> after")
+            print(f"7. soak: 8 callers, 100,000 calls (at most {args.soak_s:g} s); RSS KiB before -> half -> after")
             sk: dict[str, Any] = {}
             for mode in ("--fresh", "--keep-server-running"):
                 app3 = make_app(tmp, "Soak" + mode.strip("-").replace("-", "_"))
@@ -423,11 +457,20 @@ def main() -> None:
                 finally:
                     srv.stop()
             for k, v in sk.items():
-                b, a = v["before"], v["after"]
+                b, h, a = v["before"], v["at_half"], v["after"]
+                print(f"   {k:<20} {v['calls']:6d} calls (half at {h['calls']})")
+                engine = "worker" if k == "keep-server-running" else "template"
+                for key, label in (("host", "host"), ("zygote_children_rss", engine)):
+                    if key not in b:
+                        continue
+                    grew, per_call, ok = soak_growth(v, key)
+                    print(
+                        f"     {label:<8} {b[key]} -> {h[key]} -> {a[key]}  second half {grew:+d} KiB "
+                        f"({per_call:+.1f} B/call)  [target: within {SOAK_MARGIN:.0%}: {'met' if ok else 'MISSED'}]"
+                    )
                 print(
-                    f"   {k:<20} {v['calls']:6d} calls  host {b['host']} -> {a['host']} "
-                    f"({a['host'] - b['host']:+d})  zygote {b.get('zygote')} -> {a.get('zygote')}  "
-                    f"engine children {b.get('zygote_children')}+{b.get('template_children')} -> "
+                    f"     zygote {b.get('zygote')} -> {a.get('zygote')}  engine children "
+                    f"{b.get('zygote_children')}+{b.get('template_children')} -> "
                     f"{a.get('zygote_children')}+{a.get('template_children')}"
                 )
             results["soak"] = sk
