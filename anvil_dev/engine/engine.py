@@ -303,6 +303,11 @@ class Engine:
         reply then says whether it did. The caller closes the offer once this returns.
         """
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
+        if self.timeout is None:
+            # With no deadline (`--timeout 0`, a debugger) nothing would end the child's write to a
+            # client that stops reading: it would hold a worker's thread, and a retired worker, for
+            # good. The host writes instead; a stalled client then holds only its request thread.
+            offer = None
         if offer is not None:
             head.update(offer.frame_fields())
         payload = raw or b""

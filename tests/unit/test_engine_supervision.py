@@ -600,6 +600,17 @@ def test_a_call_offered_its_response_writes_it_and_says_so(start, client, persis
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
+def test_with_no_timeout_the_host_writes_the_response(start, client, persistent) -> None:
+    """With no deadline nothing would end a child's write to a client that stops reading, so the
+    child is not offered the response: a stalled client then holds the host's request thread only."""
+    engine, [zygote] = start(persistent=persistent, timeout=None)
+    ours, theirs = client
+    reply = offered_call(engine, ours, "add")
+    assert reply.ok and not reply.written and not reply.connection_broken
+    assert json.loads(reply.body)["response"]["args"] == [1, 2]
+    assert already_received(theirs) == b""  # the host's to write
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
 def test_a_reply_the_child_does_not_write_is_left_to_the_host(start, client, persistent) -> None:
     engine, _ = start(persistent=persistent)
     ours, theirs = client
