@@ -610,6 +610,7 @@ def test_with_no_timeout_the_host_writes_the_response(start, client, persistent)
     assert json.loads(reply.body)["response"]["args"] == [1, 2]
     assert already_received(theirs) == b""  # the host's to write
 
+
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
 def test_a_reply_the_child_does_not_write_is_left_to_the_host(start, client, persistent) -> None:
     engine, _ = start(persistent=persistent)
