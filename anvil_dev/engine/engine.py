@@ -305,8 +305,9 @@ class Engine:
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
         if self.timeout is None:
             # With no deadline (`--timeout 0`, a debugger) nothing would end the child's write to a
-            # client that stops reading: it would hold a worker's thread, and a retired worker, for
-            # good. The host writes instead; a stalled client then holds only its request thread.
+            # client that stops reading (once the kernel's buffers are full): it would hold a
+            # worker's thread, and a retired worker, for good. The host writes instead; a stalled
+            # client then holds only its request thread.
             offer = None
         if offer is not None:
             head.update(offer.frame_fields())
