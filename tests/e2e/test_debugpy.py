@@ -5,6 +5,9 @@ there, in the process that runs it, fresh or persistent; its timeout does not fi
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -162,3 +165,34 @@ def test_debug_refuses_a_busy_port_in_one_line(app_dir: Path) -> None:
         f"Error: port {port} for debugpy is already in use (another `serve --debug`, or an editor's debug "
         "session?) - choose another with --debugpy PORT or ANVIL_DEV_DEBUGPY=PORT"
     ]
+
+
+RACED_WORKER = """
+import json, socket, sys
+from debugpy.server import api
+from anvil_dev.engine import attach
+
+adapter = socket.create_server(("127.0.0.1", 0))  # an adapter listens: the editor looks attached
+state = sys.argv[1]
+with open(state, "w") as f:
+    json.dump({"attached": True, "host": "127.0.0.1", "port": adapter.getsockname()[1], "token": "t", "pid": 222}, f)
+api._settrace = lambda **kw: print("settrace", kw["ppid"], flush=True)
+attach._connected_to = 111  # this process was debugged for an anchor (an editor) that has gone
+attach.debug_this_call(state)
+print("ran, connected to", attach._connected_to, flush=True)
+"""
+
+
+def test_a_process_debugged_by_an_editor_that_has_gone_runs_its_call_undebugged(tmp_path: Path) -> None:
+    """Only a call that raced the host's replacement of the workers gets here: debugpy is never set
+    up twice in one process (it once stopped a call in our own code); the call runs, with a line."""
+    done = subprocess.run(
+        [sys.executable, "-c", RACED_WORKER, str(tmp_path / "state.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ran, connected to 111\n"
+    assert "was debugged by an editor that has gone: this call runs without breakpoints" in done.stderr
