@@ -147,6 +147,11 @@ def passed_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
+# A look at a socket's next byte that leaves it there and never waits; a plain int, as the
+# socket module's flag enums cost a fresh child page faults to combine.
+_PEEK_NOW = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)
+
+
 class Channel:
     """One end of a socket carrying frames; sends are thread-safe, reads belong to one thread.
 
@@ -215,11 +220,23 @@ class Channel:
         return Frame(head, payload)
 
     def has_pending(self) -> bool:
-        """True when a frame (or part of one) is waiting to be read. Any thread may ask (a select,
-        not the reader's poll object, which two threads may not use at once)."""
+        """True when a frame (or part of one) is waiting to be read, or the socket is at EOF or
+        failed (its reader's recv then returns None). Any thread may ask.
+
+        A peek, not a select: the kernel peeks at a stream socket's queue under the socket's own
+        lock, which a send to it takes too, so a persistent worker's look after it has put its
+        reading down (`ChildServer._lead`) is ordered against the host's send on any CPU. A select
+        with no timeout reads the queue with no lock or barrier: on arm64 the worker's "not
+        reading" byte could then reach the host after the look, and a frame wait with no wake."""
         if self._buf or self.sock.fileno() < 0:
-            return True  # closed: its reader's recv fails, and the read returns None
-        return bool(select.select([self.sock], [], [], 0)[0])
+            return True
+        try:
+            self.sock.recv(1, _PEEK_NOW)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return True
 
     def _read(self, n: int, deadline: float | None) -> bytes | None:
         while len(self._buf) < n:

@@ -176,3 +176,30 @@ def test_a_frame_whose_descriptors_the_kernel_dropped_gets_none_and_the_next_fra
         os.close(w)
     host.close()
     child.close()
+
+
+def test_has_pending_looks_without_taking_a_frame_or_its_descriptors() -> None:
+    """A persistent worker's thread looks for a frame after it puts its reading down: the look
+    must say what is there (nothing, a frame, EOF) and leave the frame, descriptors and all, to
+    the reader, and never leave a peeked descriptor open in this process."""
+    a, b = socket.socketpair()
+    host, child = Channel(a), Channel(b, takes_fds=True)
+    assert child.has_pending() is False
+    read_end, write_end = os.pipe()
+    host.send({"type": "CALL", "id": "c1"}, b"payload", fds=(write_end,))
+    before = _open_fds()
+    assert child.has_pending() is True
+    assert child.has_pending() is True  # still there: a look takes nothing
+    assert _open_fds() == before  # the peek's copy of the descriptor was not kept
+    frame = child.recv(time.monotonic() + 5)
+    assert frame is not None and frame.head["id"] == "c1" and frame.payload == b"payload"
+    [fd] = frame.fds
+    os.write(fd, b"ok")
+    assert os.read(read_end, 2) == b"ok"
+    assert child.has_pending() is False
+    host.close()
+    assert child.has_pending() is True  # EOF: the reader's next recv returns None
+    assert child.recv(time.monotonic() + 5) is None
+    for d in (fd, read_end, write_end):
+        os.close(d)
+    child.close()
