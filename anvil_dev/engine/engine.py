@@ -300,14 +300,16 @@ class Engine:
         `raw` is the call as the client sent it (JSON whose command, args, kwargs and objects are
         `call`'s): it travels as the frame's payload, so the call's data is not encoded again.
         `offer`: the child may write the HTTP response itself (`anvil_dev.engine.direct`); the
-        reply then says whether it did. The caller closes the offer once this returns.
+        reply then says whether it did (a persistent worker never does when calls have no
+        timeout). The caller closes the offer once this returns.
         """
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
-        if self.timeout is None:
-            # With no deadline (`--timeout 0`, a debugger) nothing would end the child's write to a
-            # client that stops reading (once the kernel's buffers are full): it would hold a
-            # worker's thread, and a retired worker, for good. The host writes instead; a stalled
-            # client then holds only its request thread.
+        if self.timeout is None and self.persistent:
+            # With no deadline (`--timeout 0`, `--debug`) nothing would end a worker's write to a
+            # client that stops reading (once the kernel's buffers are full): it would hold one of
+            # the worker's threads, and a retired worker, for good. The host writes instead; a
+            # stalled client then holds only its request thread. (A fresh child is held until the
+            # response is written either way: its release waits for the host's write.)
             offer = None
         if offer is not None:
             head.update(offer.frame_fields())
