@@ -36,10 +36,12 @@ demo: $(RUNTIME_STAMP)
 
 # Two pytest processes (pytest-xdist), a test file to each at a time, so a module's shared server or
 # database is set up once: most of a test's time is spent waiting on the servers and browsers it
-# starts (run in one process, the suite kept one core about half busy): on 2 cores it takes 7.5 min, not 11.
+# starts (run in one process, the suite kept one core about half busy): on 2 cores it takes 7.5 min,
+# not 11. `make test TEST_PROCESSES=0` runs it in this process alone.
+TEST_PROCESSES ?= 2
 test: install
 	@$(BYTECODE)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # In-process, no server started: the codec, schedule maths, services, tables, the client's pieces
 # (their PostgreSQL variants, marked `postgres`, need a database server and run in `make test`).

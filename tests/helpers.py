@@ -79,28 +79,42 @@ class OutputLines:
                 self._cond.wait(min(remaining, 0.2))
 
 
+_PORT_TRIES = 5
+
+
 class ServerProcess:
     """A real `anvil-dev serve` in a subprocess; its combined output is collected line by line."""
 
     def __init__(self, app_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.app_dir = Path(app_dir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
         full_env.update(env or {})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "anvil_dev", "--app", str(self.app_dir), "serve", "--port", str(self.port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=full_env,
-            errors="backslashreplace",  # server code may print bytes that are not UTF-8
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        self._out = OutputLines(self.proc.stdout)
-        self.wait_for_output("Serving on", timeout=60)
+        for attempt in range(_PORT_TRIES):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            command = [sys.executable, "-m", "anvil_dev", "--app", str(self.app_dir), "serve", "--port", str(self.port)]
+            self.proc = subprocess.Popen(
+                [*command, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=full_env,
+                errors="backslashreplace",  # server code may print bytes that are not UTF-8
+                start_new_session=True,
+            )
+            assert self.proc.stdout is not None
+            self._out = OutputLines(self.proc.stdout)
+            try:
+                self.wait_for_output("Serving on", timeout=60)
+                return
+            except AssertionError:
+                # The port was free when picked, and taken before serve bound it: by a server of
+                # the other pytest process, or a connection's own port. Another port, then.
+                if attempt + 1 < _PORT_TRIES and f"port {self.port} is already in use" in self.output:
+                    self.proc.wait(10)
+                    continue
+                raise
 
     @property
     def lines(self) -> list[str]:
@@ -241,7 +255,6 @@ class PostgresServer:
         import tempfile
 
         self.bindir = bindir
-        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="anvil-dev-pg-"))
         self.data = self.root / "data"
         self._as_root = os.geteuid() == 0
@@ -263,11 +276,20 @@ class PostgresServer:
             "--locale=C.UTF-8",
             "--no-sync",
         )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.root}' "
-            "-c fsync=on -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+        for attempt in range(_PORT_TRIES):
+            # Picked just before the start, and picked again if it was taken meanwhile (by a
+            # server of the other pytest process, say), as ServerProcess does.
+            self.port = free_port()
+            options = (
+                f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.root}' "
+                "-c fsync=on -c max_connections=200"
+            )
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+                break
+            except RuntimeError as e:
+                if attempt + 1 == _PORT_TRIES or "Address already in use" not in str(e):
+                    raise
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._dbs = 0
 

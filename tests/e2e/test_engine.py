@@ -140,7 +140,7 @@ def test_timeout_stops_runaway_calls_and_others_keep_working(mode_server, fn, ar
     t.join()
     assert e.value.type == "anvil.server.TimeoutError"
     assert e.value.message == "Server code took too long"
-    assert 0.9 <= elapsed < 2.5, elapsed
+    assert 0.9 <= elapsed < 10, elapsed  # at its 1 s timeout, not the call's end (never, or 30 s)
     assert results == ["slept"] * 5
     assert c.call("bump") >= 1
 

@@ -76,7 +76,7 @@ def test_printed_output_does_not_count_as_returned_data(app, server_factory, fla
 def test_persistent_call_after_a_crash_still_times_out(app, server_factory) -> None:
     srv = server_factory(app, "--keep-server-running", "--timeout", "1", env=env(app))
     c = srv.client()
-    (app.parent / "slow").write_text("5")
+    (app.parent / "slow").write_text("20")
     with pytest.raises(ServerError):
         c.call("die")
     start = time.monotonic()
@@ -84,7 +84,7 @@ def test_persistent_call_after_a_crash_still_times_out(app, server_factory) -> N
         c.call("pid")
     except ServerError as e:
         assert e.type == "anvil.server.TimeoutError"
-    assert time.monotonic() - start < 2.5  # not the replacement's 5 s import
+    assert time.monotonic() - start < 10  # at its 1 s timeout, not after the replacement's 20 s import
 
 
 @pytest.mark.parametrize("flag", ["--fresh", "--keep-server-running"])

@@ -46,6 +46,9 @@ SHIPPED = [
     "runtime/anvil/users/__init__.py",
 ]
 PYTHONS = [sys.executable, *os.environ.get("ANVIL_DEV_TEST_PYTHONS", "").split()]
+# The first test pays for the build, a venv and an install (each step may take `_run`'s 180 s):
+# more than the suite's 120 s a test, when another pytest process shares the CPUs.
+pytestmark = pytest.mark.timeout(600)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
