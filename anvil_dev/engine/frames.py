@@ -225,8 +225,8 @@ class Channel:
 
         A peek, not a select: the kernel peeks at a stream socket's queue under the socket's own
         lock, which a send to it takes too, so a persistent worker's look after it has put its
-        reading down (`ChildServer._lead`) is ordered against the host's send on any CPU. A select
-        with no timeout reads the queue with no lock or barrier: on arm64 the worker's "not
+        reading down (`ChildServer._lead`) is ordered against the host's send whatever the CPU. A
+        select with no timeout reads the queue with no lock or barrier: on arm64 the worker's "not
         reading" byte could then reach the host after the look, and a frame wait with no wake."""
         if self._buf or self.sock.fileno() < 0:
             return True
