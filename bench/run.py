@@ -83,17 +83,34 @@ def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02, warmup: int = 1
     return out
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of range(n) in which each entry comes right after each other entry equally often (a
+    Williams design: once each over n orders for an even n, twice over 2n for an odd one)."""
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    orders = [[(x + shift) % n for x in first] for shift in range(n)]
+    return orders + [order[::-1] for order in orders] if n % 2 else orders
+
+
 def interleaved(
     servers: dict[str, Server], n: int, block: int, measure: Callable[..., list[float]]
 ) -> dict[str, list[float]]:
     """`n` timings of each server, taken in turns of `block` calls: load from elsewhere on the machine
     (two shared cores) then falls on every server alike. The subprocess baseline gets a tenth as many.
-    The order of the turns reverses each round, so that no server always follows the same one (the
-    work a fresh or subprocess server leaves behind, exits and forks, lands on the next in line)."""
+    The turns' order changes each round so that each server follows each other one equally often
+    (`balanced_orders`): the work a fresh or subprocess server leaves behind, exits and forks,
+    lands on the next in line. (Reversing the order each round, as before, had "fresh" follow the
+    subprocess baseline in half its turns and "fresh@base" never.)"""
     out: dict[str, list[float]] = {k: [] for k in servers}
+    turns = list(servers.items())
+    orders = balanced_orders(len(turns))
     for i in range(max(1, n // block)):
-        turns = list(servers.items())
-        for k, srv in turns if i % 2 == 0 else reversed(turns):
+        for k, srv in (turns[j] for j in orders[i % len(orders)]):
             count = max(1, block // 10) if k == "subprocess" else block
             out[k] += measure(srv.url, count, warmup=1 if k == "subprocess" else 5)
     return out
