@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+log = logging.getLogger("anvil_dev")
+
 STATE_NAME = "debugpy.json"
 READY_WAIT_S = 15.0  # how long a call waits for the editor to give its process breakpoints
 
@@ -117,7 +119,7 @@ class Anchor:
                 try:
                     self._on_editor_gone()
                 except Exception:  # the anchor must listen again, whatever failed
-                    logging.getLogger("anvil_dev").exception("anvil-dev: replacing the debugged workers failed")
+                    log.exception("anvil-dev: replacing the debugged workers failed")
             time.sleep(0.2)  # the old adapter frees the port as its session ends
 
     def wait_listening(self, timeout: float = 30) -> bool:

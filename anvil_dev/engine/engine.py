@@ -65,6 +65,13 @@ class Engine:
         self.persistent = settings.persistent
         self.n_workers = max(1, settings.workers)
         self.timeout = settings.timeout
+        # With no deadline (`--timeout 0`, `--debug`) nothing would end a worker's write to a
+        # client that stops reading (once the kernel's buffers are full): it would hold one of the
+        # worker's threads, and a retired worker, for good. So persistent workers are then not
+        # offered the response; the host writes it, and a stalled client holds only its request
+        # thread. (A fresh child is held until the response is written either way: its release
+        # waits for the host's write.)
+        self._offers_responses = not (self.persistent and self.timeout is None)
         self.n_spares = max(1, settings.spares)
         # Where calls this engine has no function for go (the host's dispatcher): uplinks, native handlers.
         self.outbound = outbound
@@ -304,13 +311,8 @@ class Engine:
         timeout). The caller closes the offer once this returns.
         """
         head = call_frame(call, f"c{next(self._call_ids):x}", caller, with_args=raw is None)
-        if self.timeout is None and self.persistent:
-            # With no deadline (`--timeout 0`, `--debug`) nothing would end a worker's write to a
-            # client that stops reading (once the kernel's buffers are full): it would hold one of
-            # the worker's threads, and a retired worker, for good. The host writes instead; a
-            # stalled client then holds only its request thread. (A fresh child is held until the
-            # response is written either way: its release waits for the host's write.)
-            offer = None
+        if offer is not None and not self._offers_responses:
+            offer = None  # the host writes it (see __init__)
         if offer is not None:
             head.update(offer.frame_fields())
         payload = raw or b""
