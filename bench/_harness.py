@@ -202,6 +202,20 @@ def throughput(urls: list[str], callers: int = 8, seconds: float = 3.0) -> float
     return total / seconds
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of range(n) in which each entry comes right after each other entry equally often (a
+    Williams design: once each over n orders for an even n, twice over 2n for an odd one)."""
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    orders = [[(x + shift) % n for x in first] for shift in range(n)]
+    return orders + [order[::-1] for order in orders] if n % 2 else orders
+
+
 def summary(ms: list[float]) -> dict[str, float]:
     ms = sorted(ms)
     return {"p50": statistics.median(ms), "p95": ms[min(len(ms) - 1, int(len(ms) * 0.95))], "n": len(ms)}

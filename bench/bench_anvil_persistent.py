@@ -52,7 +52,18 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import BENCH_MODULE, ROOT, Server, call, children, cmdline, free_port, latencies, make_app
+from _harness import (
+    BENCH_MODULE,
+    ROOT,
+    Server,
+    balanced_orders,
+    call,
+    children,
+    cmdline,
+    free_port,
+    latencies,
+    make_app,
+)
 
 ANVIL_WHEEL = "anvil-app-server==1.18.0"
 APP_ID = "BENCHAPP"
@@ -352,8 +363,8 @@ def main() -> None:
         latencies(floor.url, 0, opts.warmup, floor_session)
         latencies(server.url, 0, opts.warmup, header_session)
 
-        # Turns of `block` calls, the order rotated each round, so that load from elsewhere on the
-        # machine (two shared cores) falls on all alike and none always follows the same one.
+        # Turns of `block` calls in balanced orders, so that load from elsewhere on the machine (two
+        # shared cores) falls on all alike and each follows each other equally often.
         times: dict[str, list[float]] = {"anvil": [], "dev": [], "floor": [], "dev_header": []}
         measure = {
             "anvil": lambda n: anvil_latencies(platform, n, warmup=5),
@@ -362,9 +373,9 @@ def main() -> None:
             "dev_header": lambda n: latencies(server.url, n, 5, header_session),
         }
         check = {"anvil": lambda: platform.call("worker_info"), "dev": lambda: call(session, server.url, "worker_info")}
-        order = list(times)
+        names, orders = list(times), balanced_orders(len(times))
         for i in range(max(1, opts.n // opts.block)):
-            for k in order[i % len(order) :] + order[: i % len(order)]:
+            for k in (names[j] for j in orders[i % len(orders)]):
                 times[k] += measure[k](opts.block)
                 if k in check:
                     infos[k].append(check[k]())

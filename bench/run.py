@@ -42,6 +42,7 @@ from _harness import (
     BENCH_MODULE,
     ROOT,
     Server,
+    balanced_orders,
     baseline_tree,
     call,
     children,
@@ -81,20 +82,6 @@ def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02, warmup: int = 1
         call(s, url, "add", 1, 2)
         out.append((time.perf_counter() - t) * 1000)
     return out
-
-
-def balanced_orders(n: int) -> list[list[int]]:
-    """Orders of range(n) in which each entry comes right after each other entry equally often (a
-    Williams design: once each over n orders for an even n, twice over 2n for an odd one)."""
-    first, low, high = [0], 1, n - 1
-    while len(first) < n:
-        first.append(low)
-        low += 1
-        if len(first) < n:
-            first.append(high)
-            high -= 1
-    orders = [[(x + shift) % n for x in first] for shift in range(n)]
-    return orders + [order[::-1] for order in orders] if n % 2 else orders
 
 
 def interleaved(

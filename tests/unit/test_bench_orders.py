@@ -1,4 +1,4 @@
-"""`make bench` takes its servers' turns in balanced orders: each follows each other equally often,
+"""The benches take their servers' turns in balanced orders: each follows each other equally often,
 so the work one leaves behind (a fresh child's exit, a replacement's fork) falls on all alike."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from run import balanced_orders
+from _harness import balanced_orders
 
 
 @pytest.mark.parametrize("n", range(2, 9))
