@@ -10,7 +10,14 @@ Times `add(1, 2)` back to back through two persistent Python workers on this mac
      line shows what HTTP and the client alone cost;
   4. anvil-dev's again, its session cookie sent as a plain header: `requests` keeps a cookie in
      http.cookiejar, pure Python that runs at every request (a browser's cookies cost it next to
-     nothing), and the floor sets none. This line shows what that costs the client.
+     nothing), and the floor sets none. This line shows what that costs the client;
+  5. and 6. anvil-dev's and the floor over a lean HTTP client (`LeanClient`: http.client alone, the
+     cookie as a header). `requests` runs ~0.8 ms of Python a call of its own, where the stand-in
+     platform's websocket end (wsproto) runs far less, so lines 2-4 compare the clients as much as
+     the servers.
+Each line also shows the client's own CPU time a call (the bench process's, over its turns): back to
+back the client's work is on every call's path, so the p50 less it is what the servers and the
+transport took.
 Both serve the same server module (the harness's `add`, plus a `worker_info` check), take turns in blocks
 of calls after a warm-up, and report p50/p90 and their ratio. Each is checked to have answered every
 call from ONE process that kept its module state (its pid and a module-level counter, asked after every
@@ -55,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (
     BENCH_MODULE,
     ROOT,
+    LeanClient,
     Server,
     balanced_orders,
     call,
@@ -238,6 +246,18 @@ def cookie_as_header(url: str) -> requests.Session:
     return session
 
 
+def lean_latencies(client: LeanClient, n: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        client.call("add", 1, 2)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        result = client.call("add", 1, 2)
+        out.append((time.perf_counter() - t) * 1000)
+        assert result == 3, result
+    return out
+
+
 def p50_p90(ms: list[float]) -> tuple[float, float]:
     return statistics.median(ms), statistics.quantiles(ms, n=10)[-1]
 
@@ -355,6 +375,7 @@ def main() -> None:
         floor = Server([sys.executable, str(ROOT / "bench" / "_floor_app.py"), str(floor_port)], floor_port)
         floor_session = requests.Session()
         header_session = cookie_as_header(server.url)
+        lean, floor_lean = LeanClient(server.url), LeanClient(floor.url)
 
         infos: dict[str, list[list[int]]] = {"anvil": [platform.call("worker_info")], "dev": []}
         infos["dev"].append(call(session, server.url, "worker_info"))
@@ -362,21 +383,28 @@ def main() -> None:
         latencies(server.url, 0, opts.warmup, session)
         latencies(floor.url, 0, opts.warmup, floor_session)
         latencies(server.url, 0, opts.warmup, header_session)
+        lean_latencies(lean, 0, opts.warmup)
+        lean_latencies(floor_lean, 0, opts.warmup)
 
         # Turns of `block` calls in balanced orders, so that load from elsewhere on the machine (two
         # shared cores) falls on all alike and each follows each other equally often.
-        times: dict[str, list[float]] = {"anvil": [], "dev": [], "floor": [], "dev_header": []}
         measure = {
             "anvil": lambda n: anvil_latencies(platform, n, warmup=5),
             "dev": lambda n: latencies(server.url, n, 5, session),
             "floor": lambda n: latencies(floor.url, n, 5, floor_session),
             "dev_header": lambda n: latencies(server.url, n, 5, header_session),
+            "dev_lean": lambda n: lean_latencies(lean, n, 5),
+            "floor_lean": lambda n: lean_latencies(floor_lean, n, 5),
         }
+        times: dict[str, list[float]] = {k: [] for k in measure}
+        cpu_ms: dict[str, float] = dict.fromkeys(measure, 0.0)  # the client's, over its timed calls and their warm-ups
         check = {"anvil": lambda: platform.call("worker_info"), "dev": lambda: call(session, server.url, "worker_info")}
         names, orders = list(times), balanced_orders(len(times))
         for i in range(max(1, opts.n // opts.block)):
             for k in (names[j] for j in orders[i % len(orders)]):
+                cpu = time.process_time()
                 times[k] += measure[k](opts.block)
+                cpu_ms[k] += (time.process_time() - cpu) * 1000
                 if k in check:
                     infos[k].append(check[k]())
 
@@ -387,23 +415,28 @@ def main() -> None:
         reused = host_log.count("Found worker for")
         calls_sent = next(platform.ids) - 1
 
-        a50, a90 = p50_p90(times["anvil"])
-        d50, d90 = p50_p90(times["dev"])
-        f50, f90 = p50_p90(times["floor"])
-        h50, h90 = p50_p90(times["dev_header"])
+        labels = {
+            "anvil": "Anvil's (anvil-app-server 1.18.0 downlink host + worker, over its websocket)",
+            "dev": "anvil-dev --keep-server-running (over HTTP, `requests`)",
+            "floor": "the floor: a bare Flask route, over the same HTTP client",
+            "dev_header": "anvil-dev again, its session cookie as a plain header (no cookie jar)",
+            "dev_lean": "anvil-dev over a lean HTTP client (http.client, the cookie as a header)",
+            "floor_lean": "the floor over the same lean client",
+        }
+        turns = max(1, opts.n // opts.block)
+        a50 = statistics.median(times["anvil"])
+        a_rest = a50 - cpu_ms["anvil"] / (len(times["anvil"]) + 5 * turns)
         n_a, n_d = len(times["anvil"]), len(times["dev"])
-        label_a = "Anvil's (anvil-app-server 1.18.0 downlink host + worker, over its websocket)"
-        label_d = "anvil-dev --keep-server-running (over HTTP)"
-        print(f"persistent worker, back to back, add(1, 2) ({n_a} + {n_d} calls, turns of {opts.block}):")
-        print(f"  {label_a:<80}  p50 {a50:6.2f} ms  p90 {a90:6.2f} ms")
-        print(f"  {label_d:<80}  p50 {d50:6.2f} ms  p90 {d90:6.2f} ms  (ratio {d50 / a50:.2f}x Anvil's)")
-        label_f = "the floor: a bare Flask route, over the same HTTP client"
-        print(f"  {label_f:<80}  p50 {f50:6.2f} ms  p90 {f90:6.2f} ms  (ratio {f50 / a50:.2f}x Anvil's)")
-        label_h = "anvil-dev again, its session cookie as a plain header (no cookie jar)"
-        print(
-            f"  {label_h:<80}  p50 {h50:6.2f} ms  p90 {h90:6.2f} ms  (ratio {h50 / a50:.2f}x Anvil's,"
-            f" {h50 / f50:.2f}x the floor)"
-        )
+        print(f"persistent worker, back to back, add(1, 2) ({n_a} + {n_d} calls each, turns of {opts.block}):")
+        print(f"  {'':<76}  {'p50':>7}  {'p90':>7}  {'client':>7}  {'p50 less':>8}  ratio to Anvil's")
+        print(f"  {'':<76}  {'':>7}  {'':>7}  {'CPU':>7}  {'client':>8}  p50 (less client)")
+        for k, label in labels.items():
+            p50, p90 = p50_p90(times[k])
+            client = cpu_ms[k] / (len(times[k]) + 5 * turns)  # each turn's 5 warm-up calls ran too
+            ratio = "" if k == "anvil" else f"{p50 / a50:.2f}x ({(p50 - client) / a_rest:.2f}x)"
+            print(f"  {label:<76}  {p50:5.2f}ms  {p90:5.2f}ms  {client:5.2f}ms  {p50 - client:6.2f}ms  {ratio}")
+        for k, base in (("dev", "floor"), ("dev_header", "floor"), ("dev_lean", "floor_lean")):
+            print(f"  {k} / {base}: {statistics.median(times[k]) / statistics.median(times[base]):.2f}x")
         print("one persistent worker each?")
         ok_a, why_a = one_process(infos["anvil"])
         ok_d, why_d = one_process(infos["dev"])
