@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import multiprocessing
@@ -186,22 +187,38 @@ class LeanClient:
         self.conn.close()
 
 
-def _caller(url: str, ready: Any, go: Any, seconds: float, counts: Any) -> None:
+def lean_latencies(client: LeanClient, n: int, warmup: int = 20) -> list[float]:
+    """`n` back-to-back times in ms of `add(1, 2)` over `client` (kept across turns)."""
+    for _ in range(warmup):
+        client.call("add", 1, 2)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        client.call("add", 1, 2)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def _caller(url: str, ready: Any, go: Any, seconds: float, counts: Any, lean: bool) -> None:
     """One caller of `throughput`, in a process of its own."""
-    s = requests.Session()
+    if lean:
+        one_call = functools.partial(LeanClient(url).call, "add", 1, 2)
+    else:
+        one_call = functools.partial(call, requests.Session(), url, "add", 1, 2)
     for _ in range(5):  # warm: the session made, the connection kept, a worker ready
-        call(s, url, "add", 1, 2)
+        one_call()
     ready.release()
     go.wait()
     n, stop = 0, time.monotonic() + seconds
     while time.monotonic() < stop:
-        call(s, url, "add", 1, 2)
+        one_call()
         n += 1
     counts.put(n)
 
 
-def throughput(urls: list[str], callers: int = 8, seconds: float = 3.0) -> float:
-    """Calls a second that `callers` processes (spread over `urls`) get through back to back.
+def throughput(urls: list[str], callers: int = 8, seconds: float = 3.0, lean: bool = False) -> float:
+    """Calls a second that `callers` processes (spread over `urls`) get through back to back, each
+    over `requests` or, with `lean`, a `LeanClient`.
 
     Processes, not threads: 8 threads of one Python client share its GIL, and on 2 cores that
     client, not the server, set the pace (the floor's 700-800 calls/s with threads, ~1,400 with
@@ -210,7 +227,8 @@ def throughput(urls: list[str], callers: int = 8, seconds: float = 3.0) -> float
     ctx = multiprocessing.get_context("fork")
     ready, go, counts = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_caller, args=(urls[i % len(urls)], ready, go, seconds, counts)) for i in range(callers)
+        ctx.Process(target=_caller, args=(urls[i % len(urls)], ready, go, seconds, counts, lean))
+        for i in range(callers)
     ]
     for p in procs:
         p.start()

@@ -70,6 +70,7 @@ from _harness import (
     cmdline,
     free_port,
     latencies,
+    lean_latencies,
     make_app,
 )
 
@@ -244,18 +245,6 @@ def cookie_as_header(url: str) -> requests.Session:
     session.cookies.clear()
     session.headers["Cookie"] = cookie
     return session
-
-
-def lean_latencies(client: LeanClient, n: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        client.call("add", 1, 2)
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        result = client.call("add", 1, 2)
-        out.append((time.perf_counter() - t) * 1000)
-        assert result == 3, result
-    return out
 
 
 def p50_p90(ms: list[float]) -> tuple[float, float]:

@@ -3,11 +3,13 @@
 Baselines in the same run: a bare Flask route (the floor), a new `python` per call (what Anvil's
 App Server does), and the previous anvil-dev (`--baseline REF`, main by default: a temporary git
 worktree, removed afterwards; `--baseline ''` for none), marked "@base".
-1. call latency: back to back and paced (a person clicking), over the same HTTP client, and back
-   to back for a larger result (500 dicts);
+1. call latency: back to back and paced (a person clicking), over the same HTTP client (`requests`),
+   and back to back for a larger result (500 dicts); 1d, back to back over a lean client
+   (`LeanClient`, http.client alone), where the client's own time is a far smaller part of a call;
 2. reload latency: from writing a changed module to the first call that returns the new result,
    and how many reloads an editor's save in several steps causes;
-3. throughput with 8 concurrent callers (a process each, so the client's GIL is not the limit);
+3. throughput with 8 concurrent callers (a process each, so the client's GIL is not the limit); 3b,
+   over the lean client;
 4. memory: host, zygote, a warm worker, and the extra memory of each fresh child;
 5. JSON passes per call: every json.dumps/json.loads in the host and in the engine's processes
    (`--json-passes [--root TREE]` runs only this, against another source tree if given);
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (
     BENCH_MODULE,
     ROOT,
+    LeanClient,
     Server,
     balanced_orders,
     baseline_tree,
@@ -52,6 +55,7 @@ from _harness import (
     describe_tree,
     free_port,
     latencies,
+    lean_latencies,
     make_app,
     make_big_app,
     memory_kb,
@@ -101,6 +105,16 @@ def interleaved(
             count = max(1, block // 10) if k == "subprocess" else block
             out[k] += measure(srv.url, count, warmup=1 if k == "subprocess" else 5)
     return out
+
+
+def throughput_in_turns(servers: dict[str, Server], lean: bool = False) -> dict[str, float]:
+    """Each server's calls a second with 8 callers (`throughput`), over three turns each of a third of
+    THROUGHPUT_S, so that a burst of load elsewhere hits every server."""
+    tp = dict.fromkeys(servers, 0.0)
+    for _ in range(3):
+        for k, srv in servers.items():
+            tp[k] += throughput([srv.url], seconds=THROUGHPUT_S / 3, lean=lean) / 3
+    return tp
 
 
 def reload_latency(
@@ -416,11 +430,27 @@ def main() -> None:
                     print(f"   {k:<16} {fmt(v)}  {v['p50'] / big['floor']['p50']:6.2f}x floor")
                 results["rows_latency_ms"] = big
 
+                print(
+                    "1d. back to back over a lean HTTP client (http.client alone, the cookie as a header; no target:"
+                    " the targets were set over `requests`, whose own ~1 ms a call is here left out)"
+                )
+                lean_servers = {k: servers[k] for k in ["floor", *modes]}
+                clients = {srv.url: LeanClient(srv.url) for srv in lean_servers.values()}
+
+                def lean_turn(url: str, n: int, warmup: int) -> list[float]:
+                    return lean_latencies(clients[url], n, warmup)
+
+                leaned = {
+                    k: summary(v) for k, v in interleaved(lean_servers, N_CALLS, block=30, measure=lean_turn).items()
+                }
+                for client in clients.values():
+                    client.close()
+                for k, v in leaned.items():
+                    print(f"   {k:<16} {fmt(v)}  {v['p50'] / leaned['floor']['p50']:6.2f}x floor")
+                results["lean_latency_ms"] = leaned
+
                 print("3. throughput, 8 concurrent callers, a process each (calls/s)")
-                tp = {k: 0.0 for k in ["floor", *modes]}
-                for _ in range(3):  # in turns, a second each, so that a burst of load elsewhere hits every server
-                    for k in tp:
-                        tp[k] += throughput([servers[k].url], seconds=THROUGHPUT_S / 3) / 3
+                tp = throughput_in_turns({k: servers[k] for k in ["floor", *modes]})
                 for k, v in tp.items():
                     goal = {"fresh": 0.5, "persistent": 0.9}.get(k)
                     print(
@@ -428,6 +458,12 @@ def main() -> None:
                         f"{target(v / tp['floor'], goal, True) if goal else ''}"
                     )
                 results["throughput_per_s"] = tp
+
+                print("3b. throughput, 8 callers over the lean HTTP client (calls/s; no target, as 1d)")
+                tp_lean = throughput_in_turns({k: servers[k] for k in ["floor", *modes]}, lean=True)
+                for k, v in tp_lean.items():
+                    print(f"   {k:<16} {v:8.0f}/s  {v / tp_lean['floor']:5.2f} of floor")
+                results["lean_throughput_per_s"] = tp_lean
 
                 print("4. memory (KiB; USS = private memory, what a process adds)")
                 mem = {k: engine_memory(servers[k].proc.pid) for k in modes}
