@@ -52,6 +52,7 @@ test-fast: install
 # bench/run.py compiles the bytecode of each tree it compares.
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_anvil_persistent.py
 	$(BIN)/python bench/bench_tables.py
 	$(BIN)/python bench/bench_tables_client.py
 	$(BIN)/python bench/bench_media.py
