@@ -8,6 +8,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import socket
@@ -261,6 +262,28 @@ def balanced_orders(n: int) -> list[list[int]]:
             high -= 1
     orders = [[(x + shift) % n for x in first] for shift in range(n)]
     return orders + [order[::-1] for order in orders] if n % 2 else orders
+
+
+def ratio_interval(
+    num_turns: list[list[float]], den_turns: list[list[float]], draws: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """A 95% interval for median(num) / median(den), two servers' call times taken in the same rounds
+    of turns (`num_turns[i]` and `den_turns[i]` in round i): a bootstrap over the rounds, each drawn
+    with both servers' turns in it, so that load that came and went during the run moves both.
+
+    It says how far the ratio moved within this one run; what differs between runs (another time,
+    the machine's other load) it cannot see.
+    """
+    rounds = min(len(num_turns), len(den_turns))
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(draws):
+        picked = [rng.randrange(rounds) for _ in range(rounds)]
+        num = statistics.median(x for i in picked for x in num_turns[i])
+        den = statistics.median(x for i in picked for x in den_turns[i])
+        ratios.append(num / den)
+    ratios.sort()
+    return ratios[int(draws * 0.025)], ratios[int(draws * 0.975) - 1]
 
 
 def summary(ms: list[float]) -> dict[str, float]:

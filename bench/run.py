@@ -59,6 +59,7 @@ from _harness import (
     make_app,
     make_big_app,
     memory_kb,
+    ratio_interval,
     summary,
     throughput,
     tree_rss_kb,
@@ -90,20 +91,44 @@ def paced_latencies(url: str, n: int = 150, gap_s: float = 0.02, warmup: int = 1
 
 def interleaved(
     servers: dict[str, Server], n: int, block: int, measure: Callable[..., list[float]]
-) -> dict[str, list[float]]:
-    """`n` timings of each server, taken in turns of `block` calls: load from elsewhere on the machine
-    (two shared cores) then falls on every server alike. The subprocess baseline gets a tenth as many.
+) -> dict[str, list[list[float]]]:
+    """`n` timings of each server, taken in turns of `block` calls, one list a turn (each round
+    gives each server one turn): load from elsewhere on the machine (two shared cores) then falls
+    on every server alike. The subprocess baseline gets a tenth as many.
     The turns' order changes each round so that each server follows each other one equally often
     (`balanced_orders`): the work a fresh or subprocess server leaves behind, exits and forks,
     lands on the next in line. (Reversing the order each round, as before, had "fresh" follow the
     subprocess baseline in half its turns and "fresh@base" never.)"""
-    out: dict[str, list[float]] = {k: [] for k in servers}
+    out: dict[str, list[list[float]]] = {k: [] for k in servers}
     turns = list(servers.items())
     orders = balanced_orders(len(turns))
     for i in range(max(1, n // block)):
         for k, srv in (turns[j] for j in orders[i % len(orders)]):
             count = max(1, block // 10) if k == "subprocess" else block
-            out[k] += measure(srv.url, count, warmup=1 if k == "subprocess" else 5)
+            out[k].append(measure(srv.url, count, warmup=1 if k == "subprocess" else 5))
+    return out
+
+
+def against_floor(turns: dict[str, list[list[float]]], goals: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Each server's p50 and p95, and their ratio to the floor's p50 with its interval within the run
+    (`ratio_interval`), printed with the target where `goals` has one; then each mode against its
+    @base, when the run has one, so that a change is told from the run's noise."""
+    out: dict[str, dict[str, Any]] = {}
+    for k, v in turns.items():
+        s: dict[str, Any] = summary([x for turn in v for x in turn])
+        ratio = s["p50"] / statistics.median(x for turn in turns["floor"] for x in turn)
+        low, high = (ratio, ratio) if k == "floor" else ratio_interval(v, turns["floor"])
+        s.update(ratio=ratio, interval=[low, high])
+        goal = goals.get(k)
+        spread = "" if k == "floor" else f" ({low:.2f}-{high:.2f})"
+        verdict = target_within(ratio, low, high, goal) if goal else ""
+        print(f"   {k:<16} {fmt(s)}  {ratio:6.2f}x floor{spread:<14}  {verdict}")
+        out[k] = s
+    for k in [k for k in turns if f"{k}@base" in turns]:
+        ratio = out[k]["p50"] / out[f"{k}@base"]["p50"]
+        low, high = ratio_interval(turns[k], turns[f"{k}@base"])
+        out[k]["against_base"] = {"ratio": ratio, "interval": [low, high]}
+        print(f"   {k + ' / ' + k + '@base':<32} {ratio:6.2f}x ({low:.2f}-{high:.2f})")
     return out
 
 
@@ -247,6 +272,17 @@ def fmt(s: dict[str, float]) -> str:
 def target(value: float, limit: float, higher_is_better: bool = False) -> str:
     ok = value >= limit if higher_is_better else value <= limit
     return f"[target {'>=' if higher_is_better else '<='} {limit:g}: {'met' if ok else 'MISSED'}]"
+
+
+def target_within(ratio: float, low: float, high: float, limit: float) -> str:
+    """A latency ratio's verdict (lower is better), said outright only where its interval within the
+    run lies on one side of the limit."""
+    if high <= limit:
+        return f"[target <= {limit:g}: met]"
+    if low > limit:
+        return f"[target <= {limit:g}: MISSED]"
+    at_p50 = "met" if ratio <= limit else "missed"
+    return f"[target <= {limit:g}: {at_p50} at p50; the interval spans it]"
 
 
 def soak(url: str, pid: int, seconds: float, max_calls: int = 100_000, callers: int = 8) -> dict[str, Any]:
@@ -397,24 +433,18 @@ def main() -> None:
                 modes = [k for k in servers if k not in ("floor", "subprocess")]
 
                 print("1. call latency, back to back (same HTTP client, same function; servers take turns in blocks)")
-                lat = {k: summary(v) for k, v in interleaved(servers, N_CALLS, block=30, measure=latencies).items()}
-                floor = lat["floor"]["p50"]
-                for k, v in lat.items():
-                    goal = {"fresh": 2.5, "persistent": 1.1}.get(k)
-                    ratio = v["p50"] / floor
-                    print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
+                lat = against_floor(
+                    interleaved(servers, N_CALLS, block=30, measure=latencies), {"fresh": 2.5, "persistent": 1.1}
+                )
                 print(f"   subprocess/fresh {lat['subprocess']['p50'] / lat['fresh']['p50']:6.2f}x")
                 results["latency_ms"] = lat
 
                 print("1b. paced call latency (calls 20 ms apart)")
                 paced_servers = {k: servers[k] for k in ["floor", *modes]}
-                paced = {
-                    k: summary(v) for k, v in interleaved(paced_servers, 150, block=15, measure=paced_latencies).items()
-                }
-                for k, v in paced.items():
-                    ratio = v["p50"] / paced["floor"]["p50"]
-                    goal = {"fresh": 1.3, "persistent": 1.1}.get(k)
-                    print(f"   {k:<16} {fmt(v)}  {ratio:6.2f}x floor  {target(ratio, goal) if goal else ''}")
+                paced = against_floor(
+                    interleaved(paced_servers, 150, block=15, measure=paced_latencies),
+                    {"fresh": 1.3, "persistent": 1.1},
+                )
                 results["paced_latency_ms"] = paced
 
                 print(f"1c. a larger result, back to back: {ROWS} dicts of four fields (~34 kB of JSON)")
@@ -423,11 +453,7 @@ def main() -> None:
                 def rows_latencies(url: str, n: int, warmup: int) -> list[float]:
                     return latencies(url, n, warmup=warmup, command="rows", args=(ROWS,))
 
-                big = {
-                    k: summary(v) for k, v in interleaved(rows_servers, 100, block=10, measure=rows_latencies).items()
-                }
-                for k, v in big.items():
-                    print(f"   {k:<16} {fmt(v)}  {v['p50'] / big['floor']['p50']:6.2f}x floor")
+                big = against_floor(interleaved(rows_servers, 100, block=10, measure=rows_latencies), {})
                 results["rows_latency_ms"] = big
 
                 print(
@@ -440,13 +466,9 @@ def main() -> None:
                 def lean_turn(url: str, n: int, warmup: int) -> list[float]:
                     return lean_latencies(clients[url], n, warmup)
 
-                leaned = {
-                    k: summary(v) for k, v in interleaved(lean_servers, N_CALLS, block=30, measure=lean_turn).items()
-                }
+                leaned = against_floor(interleaved(lean_servers, N_CALLS, block=30, measure=lean_turn), {})
                 for client in clients.values():
                     client.close()
-                for k, v in leaned.items():
-                    print(f"   {k:<16} {fmt(v)}  {v['p50'] / leaned['floor']['p50']:6.2f}x floor")
                 results["lean_latency_ms"] = leaned
 
                 print("3. throughput, 8 concurrent callers, a process each (calls/s)")
