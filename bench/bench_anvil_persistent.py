@@ -17,7 +17,7 @@ Times `add(1, 2)` back to back through two persistent Python workers on this mac
      the servers.
 Each line also shows the client's own CPU time a call (the bench process's, over its turns): back to
 back the client's work is on every call's path, so the p50 less it is what the servers and the
-transport took.
+transport took. Ratios carry a 95% interval within the run in brackets (`ratio_interval`).
 Both serve the same server module (the harness's `add`, plus a `worker_info` check), take turns in blocks
 of calls after a warm-up, and report p50/p90 and their ratio. Each is checked to have answered every
 call from ONE process that kept its module state (its pid and a module-level counter, asked after every
@@ -33,7 +33,7 @@ The platform's side of the downlink protocol, as this stand-in plays it (a wspro
 Needs the PyPI registry: at start it runs `pip install --no-deps --target TMP anvil-app-server==1.18.0
 psutil` (psutil is the one module the host imports that the venv lacks), and runs the host from there;
 without a registry it says why and exits 0. Everything listens on 127.0.0.1 and is removed at the end.
-Run with `python bench/bench_anvil_persistent.py [--n 600] [--block 30] [--warmup 100]`.
+Run with `python bench/bench_anvil_persistent.py [--n 1200] [--block 30] [--warmup 100]`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ from _harness import (
     latencies,
     lean_latencies,
     make_app,
+    ratio_interval,
 )
 
 ANVIL_WHEEL = "anvil-app-server==1.18.0"
@@ -310,7 +311,7 @@ def running(pid: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=600, help="timed calls per worker (default 600)")
+    parser.add_argument("--n", type=int, default=1200, help="timed calls per worker (default 1200)")
     parser.add_argument("--block", type=int, default=30, help="calls per turn (default 30)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed calls per worker first (default 100)")
     opts = parser.parse_args()
@@ -386,13 +387,15 @@ def main() -> None:
             "floor_lean": lambda n: lean_latencies(floor_lean, n, 5),
         }
         times: dict[str, list[float]] = {k: [] for k in measure}
+        rounds: dict[str, list[list[float]]] = {k: [] for k in measure}  # the same, a list a turn
         cpu_ms: dict[str, float] = dict.fromkeys(measure, 0.0)  # the client's, over its timed calls and their warm-ups
         check = {"anvil": lambda: platform.call("worker_info"), "dev": lambda: call(session, server.url, "worker_info")}
         names, orders = list(times), balanced_orders(len(times))
         for i in range(max(1, opts.n // opts.block)):
             for k in (names[j] for j in orders[i % len(orders)]):
                 cpu = time.process_time()
-                times[k] += measure[k](opts.block)
+                rounds[k].append(measure[k](opts.block))
+                times[k] += rounds[k][-1]
                 cpu_ms[k] += (time.process_time() - cpu) * 1000
                 if k in check:
                     infos[k].append(check[k]())
@@ -422,10 +425,15 @@ def main() -> None:
         for k, label in labels.items():
             p50, p90 = p50_p90(times[k])
             client = cpu_ms[k] / (len(times[k]) + 5 * turns)  # each turn's 5 warm-up calls ran too
-            ratio = "" if k == "anvil" else f"{p50 / a50:.2f}x ({(p50 - client) / a_rest:.2f}x)"
+            ratio = ""
+            if k != "anvil":
+                low, high = ratio_interval(rounds[k], rounds["anvil"])
+                ratio = f"{p50 / a50:.2f}x [{low:.2f}-{high:.2f}] ({(p50 - client) / a_rest:.2f}x)"
             print(f"  {label:<76}  {p50:5.2f}ms  {p90:5.2f}ms  {client:5.2f}ms  {p50 - client:6.2f}ms  {ratio}")
         for k, base in (("dev", "floor"), ("dev_header", "floor"), ("dev_lean", "floor_lean")):
-            print(f"  {k} / {base}: {statistics.median(times[k]) / statistics.median(times[base]):.2f}x")
+            low, high = ratio_interval(rounds[k], rounds[base])
+            ratio = statistics.median(times[k]) / statistics.median(times[base])
+            print(f"  {k} / {base}: {ratio:.2f}x [{low:.2f}-{high:.2f}]")
         print("one persistent worker each?")
         ok_a, why_a = one_process(infos["anvil"])
         ok_d, why_d = one_process(infos["dev"])

@@ -65,7 +65,10 @@ from _harness import (
     tree_rss_kb,
 )
 
-N_CALLS = 300
+# Calls per server, in 30 rounds of turns: enough rounds for a ratio's interval (`ratio_interval`).
+N_CALLS = 900
+N_PACED = 450
+N_ROWS = 300
 N_RELOADS = 15
 N_COLD = 5
 THROUGHPUT_S = 3.0
@@ -442,7 +445,7 @@ def main() -> None:
                 print("1b. paced call latency (calls 20 ms apart)")
                 paced_servers = {k: servers[k] for k in ["floor", *modes]}
                 paced = against_floor(
-                    interleaved(paced_servers, 150, block=15, measure=paced_latencies),
+                    interleaved(paced_servers, N_PACED, block=15, measure=paced_latencies),
                     {"fresh": 1.3, "persistent": 1.1},
                 )
                 results["paced_latency_ms"] = paced
@@ -453,7 +456,7 @@ def main() -> None:
                 def rows_latencies(url: str, n: int, warmup: int) -> list[float]:
                     return latencies(url, n, warmup=warmup, command="rows", args=(ROWS,))
 
-                big = against_floor(interleaved(rows_servers, 100, block=10, measure=rows_latencies), {})
+                big = against_floor(interleaved(rows_servers, N_ROWS, block=10, measure=rows_latencies), {})
                 results["rows_latency_ms"] = big
 
                 print(
