@@ -240,15 +240,13 @@ def _json_default(value: Any) -> Any:
 
 def _run_http(url: str, method: str, path: str, params: list[str]) -> int:
     """`anvil-dev call --http GET /path k=v`: request an HTTP endpoint and print what it answered."""
-    import requests
+    from anvil_dev.client import failure
+    from anvil_dev.client.transport import Dropped, Transport, Unreachable
 
     query = dict(p.partition("=")[::2] for p in params)
-    target = url.rstrip("/") + "/_/api/" + path.lstrip("/")
-    from anvil_dev.client import failure
-
     try:
-        resp = requests.request(method.upper(), target, params=query, timeout=120)
-    except requests.ConnectionError as e:
+        resp = Transport(url, timeout=120).request(method.upper(), "/_/api/" + path.lstrip("/"), params=query)
+    except (Unreachable, Dropped) as e:
         click.echo(str(failure(url, e)), err=True)
         return 2
     click.echo(f"HTTP {resp.status_code} {resp.headers.get('Content-Type', '')}", err=True)
@@ -269,7 +267,7 @@ def _run(
     shown: _Traceback | None = None,
 ) -> int:
     """Make the call and print what came back: the result on stdout, the function's output and errors on stderr."""
-    # Imported here: the client pulls in requests, which every other command can do without.
+    # Imported here: the client pulls in http.client, which every other command can do without.
     from anvil_dev.client import connect
 
     conn = connect(url, as_user=as_user, token=token, client_tag="cli")
@@ -312,12 +310,13 @@ def _say_replay(about: dict[str, Any]) -> None:
 
 def _run_recent(url: str, token: str) -> int:
     """`call --recent`: the server's recent calls, newest first, with the ids --replay takes."""
-    import requests
+    from anvil_dev.client import failure
+    from anvil_dev.client.transport import Dropped, Transport, Unreachable
 
     try:
-        resp = requests.get(url.rstrip("/") + "/_/dev/replay", headers={"X-Anvil-Dev-Token": token}, timeout=30)
-    except requests.ConnectionError:
-        click.echo(f"no anvil-dev server at {url} - start one with `anvil-dev serve`", err=True)
+        resp = Transport(url, timeout=30).request("GET", "/_/dev/replay", headers={"X-Anvil-Dev-Token": token})
+    except (Unreachable, Dropped) as e:
+        click.echo(str(failure(url, e)), err=True)
         return 2
     data = resp.json()
     if not resp.ok:

@@ -179,22 +179,21 @@ def email_command() -> None:
 @pass_info
 def email_deliver_command(info: AppInfo, eml: str, url: str) -> None:
     """Deliver the message in file EML to the running server's inbound email handler."""
-    import requests
-
     from anvil_dev.client import check_url, failure
+    from anvil_dev.client.transport import Dropped, Transport, Unreachable
 
     try:
         url = check_url(url)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--url / ANVIL_DEV_URL") from None
     try:
-        resp = requests.post(
-            url + "/_/dev/email",
-            data=Path(eml).read_bytes(),
-            timeout=60,
-            headers={"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()},
+        resp = Transport(url, timeout=60).request(
+            "POST",
+            "/_/dev/email",
+            Path(eml).read_bytes(),
+            {"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()},
         )
-    except requests.ConnectionError as e:
+    except (Unreachable, Dropped) as e:
         click.echo(str(failure(url, e)), err=True)
         sys.exit(2)
     body = resp.json()

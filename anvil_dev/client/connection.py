@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import requests
-
 from anvil_dev import wire
-from anvil_dev.client.errors import ConnectionFailed, ServerError, _error_class, check_url, failure
+from anvil_dev.client.errors import ServerError, _error_class, check_url, failure
 from anvil_dev.client.media import Media, _MultipartBody
 from anvil_dev.client.portable import PortableObject
 from anvil_dev.client.tables import AppTables, Row, SearchIterator, Table, _OrderBy
+from anvil_dev.client.transport import Dropped, Response, Transport, Unreachable
 
 DEFAULT_URL = "http://127.0.0.1:3030"
 
@@ -68,7 +67,8 @@ class _ClientRegistry(wire.TypeRegistry):
 
 
 class Connection:
-    """A session with one server; keeps its cookie (and so its session and login) between calls."""
+    """A session with one server; keeps its cookie (and so its session and login) between calls.
+    `http` is its `Transport`: `http.cookies` the server's cookies, `http.request` a request of its own."""
 
     def __init__(
         self,
@@ -79,11 +79,9 @@ class Connection:
         timeout: float | None = None,
         client_tag: str = "python",
     ) -> None:
-        self.url = check_url(url)
-        self.http = requests.Session()
+        self.http = Transport(check_url(url), timeout)
         # Only for the dev console's log: server code sees these calls as Anvil sees any client's.
         self.http.headers["X-Anvil-Dev-Client"] = client_tag
-        self.timeout = timeout
         self.registry = _ClientRegistry(self)
         self._uploads: list[tuple[str, Media]] = []
         if as_user is not None:
@@ -91,6 +89,24 @@ class Connection:
             self.http.headers["X-Anvil-Dev-Token"] = token or ""
         self.last_output = ""
         self.app_tables = AppTables(self)
+
+    @property
+    def url(self) -> str:
+        return self.http.base
+
+    @url.setter
+    def url(self, url: str) -> None:
+        """Another server, on the same host: the cookies (the session) go with the connection."""
+        self.http.point_at(check_url(url))
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds a request may wait for the server's answer (None: as long as it takes)."""
+        return self.http.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | None) -> None:
+        self.http.timeout = seconds
 
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call a server function; returns its result or raises ServerError (a subclass named for its type)."""
@@ -107,17 +123,10 @@ class Connection:
                     [("json", None, "application/json", json.dumps(msg).encode("utf-8"))]
                     + [(part, media.name or part, media.content_type, media) for part, media in self._uploads]
                 )
-                resp = self.http.post(
-                    self.url + "/_/call", data=body, timeout=self.timeout, headers={"Content-Type": body.content_type}
-                )
+                resp = self.http.request("POST", "/_/call", body, {"Content-Type": body.content_type})
             else:
-                resp = self.http.post(
-                    self.url + "/_/call",
-                    data=json.dumps(msg),
-                    headers={"Content-Type": "application/json"},
-                    timeout=self.timeout,
-                )
-        except requests.ConnectionError as e:
+                resp = self.http.request("POST", "/_/call", json.dumps(msg), {"Content-Type": "application/json"})
+        except (Unreachable, Dropped) as e:
             raise failure(self.url, e) from None
         finally:
             self._uploads = []
@@ -128,14 +137,10 @@ class Connection:
         of `last`): returns (the result, {"id", "of", "command", "notes"}). `token` is the app's CLI token."""
         body = {"id": call_id} if call_id is not None else {"last": last}
         try:
-            resp = self.http.post(
-                self.url + "/_/dev/replay",
-                data=json.dumps(body),
-                timeout=self.timeout,
-                headers={"Content-Type": "application/json", "X-Anvil-Dev-Token": token},
-            )
-        except requests.ConnectionError:
-            raise ConnectionFailed(f"no anvil-dev server at {self.url} - start one with `anvil-dev serve`") from None
+            headers = {"Content-Type": "application/json", "X-Anvil-Dev-Token": token}
+            resp = self.http.request("POST", "/_/dev/replay", json.dumps(body), headers)
+        except (Unreachable, Dropped) as e:
+            raise failure(self.url, e) from None
         about = json.loads(resp.headers.get("X-Anvil-Dev-Replay") or "{}")
         try:
             return self._read_reply(resp).get("response"), about
@@ -143,7 +148,7 @@ class Connection:
             e.replay = about  # the replayed call raised: which replay it was, and its notes, still matter
             raise
 
-    def _read_reply(self, resp: requests.Response) -> dict[str, Any]:
+    def _read_reply(self, resp: Response) -> dict[str, Any]:
         try:
             reply = resp.json()
         except ValueError:
@@ -166,11 +171,9 @@ class Connection:
         function names and source lines (anvil_dev.tracebacks); None if the server cannot say.
         `token` is the app's CLI token."""
         try:
-            resp = self.http.get(
-                f"{self.url}/_/dev/calls/{call_id}", headers={"X-Anvil-Dev-Token": token}, timeout=self.timeout
-            )
+            resp = self.http.request("GET", f"/_/dev/calls/{call_id}", headers={"X-Anvil-Dev-Token": token})
             data = resp.json() if resp.ok else None
-        except (requests.RequestException, ValueError):
+        except (Unreachable, Dropped, TimeoutError, ValueError):
             return None
         return data if isinstance(data, dict) else None
 
@@ -187,10 +190,13 @@ class Connection:
     def get_user(self) -> Any:
         return self.call("anvil.private.users.get_current_user")
 
-    def _download(self, url: str | None, stream: bool = False) -> requests.Response:
+    def _download(self, url: str | None, stream: bool = False) -> Response:
         if not url:
             raise ValueError("this media has no download URL")
-        resp = self.http.get(self.url + url if url.startswith("/") else url, stream=stream, timeout=self.timeout)
+        try:
+            resp = self.http.request("GET", url, stream=stream)
+        except (Unreachable, Dropped) as e:
+            raise failure(self.url, e) from None
         resp.raise_for_status()
         return resp
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-import requests
-import urllib3
+from anvil_dev.client.transport import Dropped, Unreachable
 
 
 class ServerError(Exception):
@@ -68,12 +67,9 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def failure(url: str, exc: requests.ConnectionError) -> ConnectionFailed:
+def failure(url: str, exc: Unreachable | Dropped) -> ConnectionFailed:
     """What a failed request to `url` means for the user: nothing listening, or the server gone mid-call."""
-    cause = exc.args[0] if exc.args else None
-    if isinstance(cause, urllib3.exceptions.MaxRetryError):
-        cause = cause.reason
-    if isinstance(cause, urllib3.exceptions.ProtocolError):
+    if isinstance(exc, Dropped):
         return ConnectionLost(
             f"the server at {url} closed the connection before it answered (did `anvil-dev serve` "
             "stop?) - the call may have run in part; start the server again and retry"

@@ -67,9 +67,7 @@ class Media:
         if self._content is not None:
             return io.BytesIO(self._content)
         assert self._connection is not None and self.url is not None
-        resp = self._connection._download(self.url, stream=True)
-        resp.raw.decode_content = True
-        return resp.raw
+        return self._connection._download(self.url, stream=True).raw
 
     def write_to_file(self, filename: str) -> int:
         """Save the content to a file, streaming; returns the number of bytes written."""
@@ -89,7 +87,7 @@ BlobMedia = Media
 class _MultipartBody:
     """A multipart/form-data body read piece by piece, so media stream from their files.
 
-    (requests' own `files=` builds the whole body in memory: several copies of a 100 MB media.)
+    (A body built whole in memory would hold several copies of a 100 MB media.)
     """
 
     def __init__(self, parts: list[tuple[str, str | None, str, bytes | Media]]) -> None:

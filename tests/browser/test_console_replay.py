@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from helpers import ServerProcess, write_module
 
@@ -78,8 +79,7 @@ def test_replay_that_cannot_run_says_why_in_the_entry(
     srv = server_factory(app_dir)
     page.goto(srv.url + "/_/console")
     page.wait_for_selector("#live[data-state=live]")
-    conn = srv.client()
-    with conn.http.post(
+    with requests.post(
         srv.url + "/_/call",
         files={
             "json": (

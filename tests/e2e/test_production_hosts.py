@@ -127,7 +127,7 @@ def test_a_session_made_on_one_host_is_the_same_session_on_the_other(
     # A media made on A downloads from B (its bytes are in the database; its URL is signed with the shared key).
     media = browser.call("make_media", "made on A")
     assert media.url.startswith("/_/media/")
-    got = on(b, like=browser).http.get(b.url + media.url, timeout=10)
+    got = on(b, like=browser).http.request("GET", media.url, timeout=10)
     assert (got.status_code, got.content) == (200, b"made on A")
     # Each host made its own key in its own .anvil-dev/; the database's (the first host's) is used by both.
     assert (two_apps[0] / ".anvil-dev" / "secret.key").read_bytes() != (

@@ -164,7 +164,7 @@ def test_login_moves_the_session_to_a_new_id(attacked: ServerProcess) -> None:
     # browser (a page on another port of 127.0.0.1 can set cookies for it); the victim logs in.
     planted = raw_call(attacked, "bump").cookies[COOKIE_NAME]
     victim = attacked.client()
-    victim.http.cookies.set(COOKIE_NAME, planted, domain="127.0.0.1", path="/")
+    victim.http.cookies[COOKIE_NAME] = planted
     assert victim.call("bump") == 2, "the victim is on the planted session"
     victim.login("victim@example.org", "victim's password")
     fresh = victim.http.cookies[COOKIE_NAME]
@@ -184,7 +184,8 @@ def test_session_cookie_flags(attacked: ServerProcess) -> None:
 def test_login_replies_never_carry_secrets(attacked: ServerProcess) -> None:
     c = attacked.client()
     c.login("victim@example.org", "victim's password")
-    r = c.http.post(attacked.url + "/_/call", json={"command": "anvil.private.users.get_current_user"}, timeout=10)
+    call = json.dumps({"command": "anvil.private.users.get_current_user"})
+    r = c.http.request("POST", "/_/call", call, {"Content-Type": "application/json"}, timeout=10)
     assert "victim@example.org" in r.text
     assert "password_hash" not in r.text and "scrypt" not in r.text
     # A client may not log itself in as someone without their password.
