@@ -41,9 +41,7 @@ def _pytest_seconds(app: Path, n: int, body: str, fixtures: str) -> float:
             sys.executable,
             "-m",
             "pytest",
-            "-q",
-            "-p",
-            "anvil_dev.testing",
+            "-q",  # the plugin comes in by its entry point (pytest11): `-p` as well registers it twice
             "-p",
             "no:cacheprovider",
             "tests/test_bench.py",
