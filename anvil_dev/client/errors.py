@@ -5,7 +5,10 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from anvil_dev.client.transport import Dropped, Unreachable
+from anvil_dev.client.transport import ConnectionFailed, ConnectionLost, Dropped, Unreachable
+
+# ConnectionFailed and ConnectionLost are the transport's, and the client's errors.
+__all__ = ["ConnectionFailed", "ConnectionLost", "ServerError", "check_url", "failure"]
 
 
 class ServerError(Exception):
@@ -39,14 +42,6 @@ def _error_class(type_name: str) -> type[ServerError]:
     return cls
 
 
-class ConnectionFailed(Exception):
-    """No anvil-dev server answered at the URL."""
-
-
-class ConnectionLost(ConnectionFailed):
-    """The server took the call, then closed the connection before it answered (it stopped, or was killed)."""
-
-
 def check_url(url: str) -> str:
     """`url` without a trailing slash, or ValueError saying what is wrong with it and what to give instead."""
     parts = urllib.parse.urlsplit(url)
@@ -68,7 +63,8 @@ def check_url(url: str) -> str:
 
 
 def failure(url: str, exc: Unreachable | Dropped) -> ConnectionFailed:
-    """What a failed request to `url` means for the user: nothing listening, or the server gone mid-call."""
+    """What a failed request to `url` means for the user: nothing listening, or the server gone
+    mid-call (the transport's errors are both already, worded for the URL they were sent to)."""
     if isinstance(exc, Dropped):
         return ConnectionLost(
             f"the server at {url} closed the connection before it answered (did `anvil-dev serve` "

@@ -61,7 +61,7 @@ class Media:
         return self._content
 
     def open(self) -> Any:
-        """A binary stream of the content (a file or a streamed download: no copy in memory)."""
+        """A binary file of the content (the media's file, or a streamed download: no copy in memory)."""
         if self.path is not None:
             return open(self.path, "rb")
         if self._content is not None:

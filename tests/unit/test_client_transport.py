@@ -5,18 +5,23 @@ ways, and each way a request can fail told apart."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import http.client
 import http.server
 import io
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from anvil_dev.client.transport import Dropped, Transport, Unreachable
+from anvil_dev.client import ConnectionLost
+from anvil_dev.client.transport import Dropped, HTTPStatusError, Transport, Unreachable
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +58,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(200, b"{}", ("Set-Cookie", "session=gone; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"))
         elif path.startswith("/quoted"):
             self._answer(200, b"{}", ("Set-Cookie", 'session="a,b"; Path=/'))
+        elif path.startswith("/attributes"):  # what a proxy in front of a host may add
+            self._answer(200, b"{}", ("Set-Cookie", "session=p; Path=/; Partitioned; Priority=High; Secure"))
+        elif path.startswith("/cut"):  # a response that stops part way: the server went
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 20))
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif path.startswith("/lines"):
+            self._answer(200, b"name,n\nann,1\nbob,2\n")
         elif path.startswith("/close"):  # answers, then closes the kept-alive connection
             self._answer(200, b"{}", ("Connection", "close"))
             self.close_connection = True
@@ -144,6 +160,8 @@ def test_the_servers_cookies_are_kept_sent_back_and_deleted(server: http.server.
     assert t.request("GET", "/echo").json()["cookie"] == 'session="a,b"'  # as the server wrote it
     t.request("POST", "/expire", b"{}")
     assert t.request("GET", "/echo").json()["cookie"] is None
+    t.request("POST", "/attributes", b"{}")
+    assert t.request("GET", "/echo").json()["cookie"] == "session=p"
 
 
 def test_cookies_go_to_the_servers_host_and_its_headers_to_the_server_alone(
@@ -191,6 +209,17 @@ def test_a_streamed_response_is_read_as_it_comes_and_closed_with_its_connection(
         assert len(body.read()) == (1 << 20) - 10
     assert t._idle == []  # a streamed response's connection is its own, not kept
     assert t.request("GET", "/big").content == b"x" * (1 << 20)
+    # The stream is a binary file like any other: by lines, as text, to csv.
+    with t.request("GET", "/lines", stream=True).raw as body:
+        assert next(iter(body)) == b"name,n\n"
+        assert list(csv.reader(io.TextIOWrapper(body, "utf-8"))) == [["ann", "1"], ["bob", "2"]]
+    with t.request("GET", "/cut", stream=True).raw as body, pytest.raises(ConnectionLost):
+        body.read()
+    missing = t.request("GET", "/big", stream=True)
+    missing.status_code = 404  # as a media URL gone stale answers
+    with pytest.raises(HTTPStatusError):
+        missing.raise_for_status()
+    assert missing.raw.closed
 
 
 def test_failures_are_told_apart(server: http.server.ThreadingHTTPServer) -> None:
@@ -205,6 +234,66 @@ def test_failures_are_told_apart(server: http.server.ThreadingHTTPServer) -> Non
     with pytest.raises(TimeoutError, match=r"no response from http://127\.0\.0\.1:\d+/slow within 0\.2 s"):
         t.request("GET", "/slow", timeout=0.2)
     assert t.request("GET", "/echo").ok  # and the transport goes on
+
+
+def test_a_connection_to_a_server_no_longer_pointed_at_is_not_kept(server: http.server.ThreadingHTTPServer) -> None:
+    with _serving(_Handler) as other:
+        t = Transport(_url(server))
+        t.request("GET", "/echo")
+        kept_for, conn = t._idle[0]
+        t.point_at(_url(other))
+        assert t._idle == [] and conn.sock is None  # closed
+        # A request to the old server that ends after the re-pointing is not kept for the new one.
+        late = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+        late.connect()
+        t._put_back(kept_for, late, keep=True)
+        assert t._idle == [] and late.sock is None
+
+
+def test_a_kept_tls_connection_is_used_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted as a CA would be
+    with _serving(_Handler) as srv:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
+        t = Transport(f"https://127.0.0.1:{srv.server_address[1]}")
+        for i in range(3):
+            assert t.request("POST", f"/echo?i={i}", b"{}").json()["path"] == f"/echo?i={i}"
+        assert srv.connections == 1  # type: ignore[attr-defined]
+
+
+def _self_signed(where: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key (cryptography, a dependency of anvil-dev)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = where / "cert.pem", where / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
 
 
 def test_threads_each_get_a_connection_of_their_own(server: http.server.ThreadingHTTPServer) -> None:
