@@ -249,7 +249,12 @@ def _run_http(url: str, method: str, path: str, params: list[str]) -> int:
     except (Unreachable, Dropped) as e:
         click.echo(str(failure(url, e)), err=True)
         return 2
+    except TimeoutError as e:
+        click.echo(str(e), err=True)
+        return 2
     click.echo(f"HTTP {resp.status_code} {resp.headers.get('Content-Type', '')}", err=True)
+    if 300 <= resp.status_code < 400 and resp.headers.get("Location"):
+        click.echo(f"Location: {resp.headers['Location']} (not followed)", err=True)
     click.echo(resp.text, nl=not resp.text.endswith("\n"))
     return 0 if resp.ok else 1
 
@@ -317,6 +322,9 @@ def _run_recent(url: str, token: str) -> int:
         resp = Transport(url, timeout=30).request("GET", "/_/dev/replay", headers={"X-Anvil-Dev-Token": token})
     except (Unreachable, Dropped) as e:
         click.echo(str(failure(url, e)), err=True)
+        return 2
+    except TimeoutError as e:
+        click.echo(str(e), err=True)
         return 2
     data = resp.json()
     if not resp.ok:

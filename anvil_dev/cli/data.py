@@ -196,6 +196,9 @@ def email_deliver_command(info: AppInfo, eml: str, url: str) -> None:
     except (Unreachable, Dropped) as e:
         click.echo(str(failure(url, e)), err=True)
         sys.exit(2)
+    except TimeoutError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
     body = resp.json()
     if "error" in body:
         err = body["error"]

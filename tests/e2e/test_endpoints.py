@@ -35,6 +35,10 @@ API = """
     def fail():
         raise ValueError("endpoint broke")
 
+    @anvil.server.http_endpoint("/moved")
+    def moved():
+        return anvil.server.HttpResponse(302, "", {"Location": "/_/api/users/1"})
+
     @anvil.server.route("/hello")
     def hello():
         return anvil.server.HttpResponse(201, "<h1>hi</h1>", {"Content-Type": "text/html"})
@@ -109,6 +113,8 @@ def test_cli_http(api) -> None:
     assert "HTTP 200" in r.stderr
     r = run_cli("call", "--http", "GET", "/secret", "--url", api.url)
     assert r.returncode == 1 and "HTTP 401" in r.stderr
+    r = run_cli("call", "--http", "GET", "/moved", "--url", api.url)  # shown, as curl shows it
+    assert r.returncode == 0 and "HTTP 302" in r.stderr and "Location: /_/api/users/1 (not followed)" in r.stderr
 
 
 def test_app_dependency_server_and_client_modules(tmp_path, server_factory) -> None:
