@@ -1,4 +1,4 @@
-"""Where a call's time goes, leg by leg: `python bench/timeline.py [--mode fresh|persistent] [--paced]`.
+"""Where a call's time goes, leg by leg: `python bench/timeline.py [--mode fresh|persistent] [--paced] [--lean]`.
 
 Serves the bench app with ANVIL_DEV_TIMELINE set (anvil_dev/timeline.py), makes calls over HTTP
 back to back (or 20 ms apart), and prints the median and 90th percentile of each leg, from the
@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Server, call, make_app
+from _harness import LeanClient, Server, call, make_app
 
 # (what, from, to): points of one call's host line ("request", "engine", "answered", "written": the
 # host is done with the response, which the child may have written before its REPLY)
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["fresh", "persistent"], default="fresh")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--paced", action="store_true", help="20 ms between calls, as a person clicking")
+    parser.add_argument("--lean", action="store_true", help="over the lean client (http.client), not requests")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "timeline.jsonl"
@@ -73,16 +74,21 @@ def main() -> None:
         server = Server.anvil_dev(make_app(Path(tmp)), flag, env={"ANVIL_DEV_TIMELINE": str(record)})
         try:
             session = requests.Session()
+            lean = LeanClient(server.url) if args.lean else None
             warm = 50
             for _ in range(warm + args.calls):
-                call(session, server.url, "add", 1, 2)
+                if lean is not None:
+                    lean.call("add", 1, 2)
+                else:
+                    call(session, server.url, "add", 1, 2)
                 if args.paced:
                     time.sleep(0.02)
             time.sleep(0.2)  # the last child's line
         finally:
             server.stop()
         calls = joined(record.read_text().splitlines(), skip=warm)
-    print(f"{args.mode}, {'paced 20 ms' if args.paced else 'back to back'}: {len(calls)} calls")
+    client = "the lean client" if args.lean else "requests"
+    print(f"{args.mode}, {'paced 20 ms' if args.paced else 'back to back'}, over {client}: {len(calls)} calls")
     for name, p50, p90 in legs(calls):
         print(f"  {name:<38} p50 {p50:7.3f} ms   p90 {p90:7.3f} ms")
     faults = [c["faults_during"] for c in calls]
