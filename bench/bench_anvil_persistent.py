@@ -12,8 +12,8 @@ Times `add(1, 2)` back to back through two persistent Python workers on this mac
      http.cookiejar, pure Python that runs at every request (a browser's cookies cost it next to
      nothing), and the floor sets none. This line shows what that costs the client;
   5. and 6. anvil-dev's and the floor over a lean HTTP client (`LeanClient`: http.client alone, the
-     cookie as a header). `requests` runs ~0.8 ms of Python a call of its own, where the stand-in
-     platform's websocket end (wsproto) runs far less, so lines 2-4 compare the clients as much as
+     cookie as a header). `requests` runs ~1 ms of the client's CPU a call, where the stand-in
+     platform's websocket end (wsproto) runs ~0.17 ms, so lines 2-4 compare the clients as much as
      the servers.
 Each line also shows the client's own CPU time a call (the bench process's, over its turns): back to
 back the client's work is on every call's path, so the p50 less it is what the servers and the
