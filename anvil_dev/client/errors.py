@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from anvil_dev.client.transport import ConnectionFailed, ConnectionLost, Dropped, Unreachable
+from anvil_dev.client.transport import ConnectionFailed, ConnectionLost, Dropped, Unreachable, Untrusted
 
 # ConnectionFailed and ConnectionLost are the transport's, and the client's errors.
 __all__ = ["ConnectionFailed", "ConnectionLost", "ServerError", "check_url", "failure"]
@@ -65,6 +65,8 @@ def check_url(url: str) -> str:
 def failure(url: str, exc: Unreachable | Dropped) -> ConnectionFailed:
     """What a failed request to `url` means for the user: nothing listening, or the server gone
     mid-call (the transport's errors are both already, worded for the URL they were sent to)."""
+    if isinstance(exc, Untrusted):
+        return exc  # it is a ConnectionFailed already, and says why: no server is missing
     if isinstance(exc, Dropped):
         return ConnectionLost(
             f"the server at {url} closed the connection before it answered (did `anvil-dev serve` "

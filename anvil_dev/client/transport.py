@@ -15,6 +15,7 @@ import http.client
 import io
 import json
 import select
+import ssl  # http.client imports it anyway
 import threading
 import time
 import urllib.parse
@@ -38,6 +39,10 @@ class ConnectionLost(ConnectionFailed):
 
 class Unreachable(ConnectionFailed):
     """No connection to the server could be made (nothing listening, no such host): nothing was sent."""
+
+
+class Untrusted(Unreachable):
+    """A TLS connection was refused: the server's certificate did not check out (nothing was sent)."""
 
 
 class Dropped(ConnectionLost):
@@ -173,7 +178,8 @@ class Transport:
         if ours:
             sent.update(self.headers)
         if our_host and self.cookies:
-            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+            # list() takes the items at once: another thread may be keeping a cookie meanwhile.
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in list(self.cookies.items()))
         sent.update(headers or {})
         if isinstance(body, str):
             body = body.encode("utf-8")  # http.client would encode text as Latin-1
@@ -289,7 +295,14 @@ def _connect(origin: _Origin, server: str, timeout: float | None) -> http.client
     conn = cls(host, port, timeout=timeout, blocksize=_SEND_BLOCK)
     try:
         conn.connect()
-    except OSError as e:  # refused, timed out, no such host, a certificate refused
+    except ssl.SSLError as e:
+        conn.close()
+        reason = getattr(e, "verify_message", None) or getattr(e, "reason", None) or str(e)
+        raise Untrusted(
+            f"the server at {server} could not be trusted: {reason} - a certificate of its own or of a "
+            "private authority can be given with SSL_CERT_FILE"
+        ) from e
+    except OSError as e:  # refused, timed out, no such host
         conn.close()
         raise Unreachable(f"no anvil-dev server at {server} - start one with `anvil-dev serve` ({e})") from e
     return conn  # with TCP_NODELAY, which http.client sets

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from anvil_dev.client import ConnectionLost
-from anvil_dev.client.transport import Dropped, HTTPStatusError, Transport, Unreachable
+from anvil_dev.client.errors import failure
+from anvil_dev.client.transport import Dropped, HTTPStatusError, Transport, Unreachable, Untrusted
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -261,6 +262,20 @@ def test_a_kept_tls_connection_is_used_again(tmp_path: Path, monkeypatch: pytest
         for i in range(3):
             assert t.request("POST", f"/echo?i={i}", b"{}").json()["path"] == f"/echo?i={i}"
         assert srv.connections == 1  # type: ignore[attr-defined]
+
+
+def test_an_untrusted_certificate_is_said_to_be_one(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)  # and not trusted: no SSL_CERT_FILE
+    with _serving(_Handler) as srv:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
+        url = f"https://127.0.0.1:{srv.server_address[1]}"
+        with pytest.raises(Untrusted) as caught:
+            Transport(url).request("GET", "/echo")
+        said = str(failure(url, caught.value))
+        assert said.startswith(f"the server at {url} could not be trusted: ") and "certificate" in said
+        assert "no anvil-dev server" not in said
 
 
 def _self_signed(where: Path) -> tuple[Path, Path]:
