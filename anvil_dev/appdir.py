@@ -9,13 +9,21 @@ import secrets
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 DATA_DIR_NAME = ".anvil-dev"
-# libyaml's loader where it is built in: real apps' anvil.yaml files run to thousands of lines.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_loader() -> Any:
+    """libyaml's loader where it is built in: real apps' anvil.yaml files run to thousands of lines.
+    yaml is imported here, on first use: `anvil-dev call --url` reads no anvil.yaml, and yaml's
+    import was ~12% of its run."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # anvil.yaml's top-level keys that anvil-dev reads, and the kinds of value each may hold.
@@ -99,8 +107,10 @@ class AppDir:
             return {}
         except (OSError, UnicodeDecodeError) as e:
             raise AppConfigError(f"cannot read {self.yaml_path}: {e}") from None
+        import yaml
+
         try:
-            data = yaml.load(text, Loader=_YamlLoader) or {}
+            data = yaml.load(text, Loader=_yaml_loader()) or {}
         except yaml.YAMLError as e:
             raise AppConfigError(
                 f"{self.yaml_path}{_yaml_where(e)} is not valid YAML: {_yaml_problem(e)} "
@@ -331,8 +341,10 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
 
 def _key_line(text: str, key: str) -> int | str:
     """The line of a top-level key, found by composing the YAML (which keeps positions)."""
+    import yaml
+
     try:
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        node = yaml.compose(text, Loader=_yaml_loader())
     except yaml.YAMLError:
         node = None
     for k, _v in getattr(node, "value", None) or []:
