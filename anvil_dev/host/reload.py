@@ -3,6 +3,7 @@ and the terminal and the console get one line."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -140,6 +141,41 @@ class Watcher:
         self._observer.join(2)
 
 
+# A batch whose files all hold what they held at a reload this recent is the same save's events
+# split in two (the watcher's thread ran late), not a save of its own: a person re-saving a file
+# to reload it takes longer.
+REPEAT_WITHIN_S = 1.0
+_UNSEEN = object()
+
+
+class SaveRepeats:
+    """What each file held when it was last reloaded, to tell a batch that changes nothing."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: dict[str, bytes | None] = {}
+        self._at: dict[str, float] = {}
+
+    def repeated(self, paths: list[str]) -> bool:
+        """Whether every path holds what it held at its reload of under REPEAT_WITHIN_S ago (a deleted
+        file: that it was gone then too). Either way, the paths' contents are now the last seen."""
+        now = self._clock()
+        same = True
+        for path in paths:
+            digest = _digest(path)
+            if self._seen.get(path, _UNSEEN) != digest or now - self._at.get(path, -REPEAT_WITHIN_S) >= REPEAT_WITHIN_S:
+                same = False
+            self._seen[path], self._at[path] = digest, now
+        return same
+
+
+def _digest(path: str) -> bytes | None:
+    try:
+        return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).digest()
+    except OSError:  # gone, a directory, unreadable
+        return None
+
+
 class _Reloadable(Protocol):
     """The scheduler, as the reloader sees it: told when anvil.yaml changes."""
 
@@ -154,6 +190,7 @@ class Reloader:
         self.scheduler = scheduler
         self._watcher = Watcher(state.app_dir, self.on_change, poll=poll)
         self._lock = threading.Lock()
+        self._repeats = SaveRepeats()
 
     def start(self) -> None:
         self._watcher.start()
@@ -164,6 +201,8 @@ class Reloader:
     def on_change(self, paths: list[str]) -> None:
         state, app_dir = self.state, self.state.app_dir
         with self._lock:
+            if self._repeats.repeated(paths):
+                return  # the last reload's save, its events come late: nothing changed since
             start = time.perf_counter()
             files = [Path(p) for p in paths]
             err = syntax_error(app_dir, [f for f in files if f.suffix == ".py"])
