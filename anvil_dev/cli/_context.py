@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from anvil_dev.appdir import AppConfigError, AppDir, AppDirError
+
+if TYPE_CHECKING:
+    from anvil_dev.client.transport import Response
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,3 +64,18 @@ _pass_info = click.make_pass_decorator(AppInfo, ensure=True)
 def pass_info(f: F) -> F:
     """Give the command the AppInfo, and accept `--app DIR` after the command's name."""
     return app_option(_pass_info(f))  # type: ignore[return-value]
+
+
+def server_request(url: str, method: str, path: str, *, timeout: float, **kwargs: Any) -> Response | None:
+    """A command's own request to the server at `url` (`Transport.request`'s arguments); None, the
+    reason said in a line, when no answer came: nothing listening, the server gone, too slow."""
+    from anvil_dev.client import failure
+    from anvil_dev.client.transport import Dropped, Transport, Unreachable
+
+    try:
+        return Transport(url, timeout=timeout).request(method, path, **kwargs)
+    except (Unreachable, Dropped) as e:
+        click.echo(str(failure(url, e)), err=True)
+    except TimeoutError as e:
+        click.echo(str(e), err=True)
+    return None

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import click
 
-from anvil_dev.cli._context import AppInfo, pass_info
+from anvil_dev.cli._context import AppInfo, pass_info, server_request
 
 
 def _parse_arg(text: str) -> Any:
@@ -240,17 +240,9 @@ def _json_default(value: Any) -> Any:
 
 def _run_http(url: str, method: str, path: str, params: list[str]) -> int:
     """`anvil-dev call --http GET /path k=v`: request an HTTP endpoint and print what it answered."""
-    from anvil_dev.client import failure
-    from anvil_dev.client.transport import Dropped, Transport, Unreachable
-
     query = dict(p.partition("=")[::2] for p in params)
-    try:
-        resp = Transport(url, timeout=120).request(method.upper(), "/_/api/" + path.lstrip("/"), params=query)
-    except (Unreachable, Dropped) as e:
-        click.echo(str(failure(url, e)), err=True)
-        return 2
-    except TimeoutError as e:
-        click.echo(str(e), err=True)
+    resp = server_request(url, method.upper(), "/_/api/" + path.lstrip("/"), timeout=120, params=query)
+    if resp is None:
         return 2
     click.echo(f"HTTP {resp.status_code} {resp.headers.get('Content-Type', '')}", err=True)
     if 300 <= resp.status_code < 400 and resp.headers.get("Location"):
@@ -315,16 +307,8 @@ def _say_replay(about: dict[str, Any]) -> None:
 
 def _run_recent(url: str, token: str) -> int:
     """`call --recent`: the server's recent calls, newest first, with the ids --replay takes."""
-    from anvil_dev.client import failure
-    from anvil_dev.client.transport import Dropped, Transport, Unreachable
-
-    try:
-        resp = Transport(url, timeout=30).request("GET", "/_/dev/replay", headers={"X-Anvil-Dev-Token": token})
-    except (Unreachable, Dropped) as e:
-        click.echo(str(failure(url, e)), err=True)
-        return 2
-    except TimeoutError as e:
-        click.echo(str(e), err=True)
+    resp = server_request(url, "GET", "/_/dev/replay", timeout=30, headers={"X-Anvil-Dev-Token": token})
+    if resp is None:
         return 2
     data = resp.json()
     if not resp.ok:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from anvil_dev.cli._context import AppInfo, app_option, pass_info
+from anvil_dev.cli._context import AppInfo, app_option, pass_info, server_request
 
 
 @click.group("tables", invoke_without_command=True)
@@ -179,25 +179,15 @@ def email_command() -> None:
 @pass_info
 def email_deliver_command(info: AppInfo, eml: str, url: str) -> None:
     """Deliver the message in file EML to the running server's inbound email handler."""
-    from anvil_dev.client import check_url, failure
-    from anvil_dev.client.transport import Dropped, Transport, Unreachable
+    from anvil_dev.client import check_url
 
     try:
         url = check_url(url)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--url / ANVIL_DEV_URL") from None
-    try:
-        resp = Transport(url, timeout=60).request(
-            "POST",
-            "/_/dev/email",
-            Path(eml).read_bytes(),
-            {"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()},
-        )
-    except (Unreachable, Dropped) as e:
-        click.echo(str(failure(url, e)), err=True)
-        sys.exit(2)
-    except TimeoutError as e:
-        click.echo(str(e), err=True)
+    headers = {"Content-Type": "message/rfc822", "X-Anvil-Dev-Token": info.app.cli_token()}
+    resp = server_request(url, "POST", "/_/dev/email", timeout=60, body=Path(eml).read_bytes(), headers=headers)
+    if resp is None:
         sys.exit(2)
     body = resp.json()
     if "error" in body:

@@ -153,8 +153,7 @@ class SaveRepeats:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._seen: dict[str, bytes | None] = {}
-        self._at: dict[str, float] = {}
+        self._last: dict[str, tuple[bytes | None, float]] = {}  # path -> its digest, and when
 
     def repeated(self, paths: list[str]) -> bool:
         """Whether every path holds what it held at its reload of under REPEAT_WITHIN_S ago (a deleted
@@ -163,9 +162,9 @@ class SaveRepeats:
         same = True
         for path in paths:
             digest = _digest(path)
-            if self._seen.get(path, _UNSEEN) != digest or now - self._at.get(path, -REPEAT_WITHIN_S) >= REPEAT_WITHIN_S:
-                same = False
-            self._seen[path], self._at[path] = digest, now
+            seen, at = self._last.get(path, (_UNSEEN, now - REPEAT_WITHIN_S))
+            same = same and seen == digest and now - at < REPEAT_WITHIN_S
+            self._last[path] = (digest, now)
         return same
 
 
