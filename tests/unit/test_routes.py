@@ -398,3 +398,31 @@ def test_an_exception_in_a_call_is_answered_and_logged_as_flask_does(
         answers.append((resp.status_code, resp.headers.get("Connection"), resp.data, logged))
     assert answers[0] == answers[1]
     assert answers[0][0] == 500 and answers[0][3] == [("anvil_dev", "Exception on /_/call [POST]", True)]
+
+
+class _WrittenElsewhere(StubEngine):
+    """Replies as a child does that wrote the response to the client's socket itself."""
+
+    def call(self, msg: Message, caller: Caller, raw: bytes | None = None, offer: object = None) -> Reply:
+        super().call(msg, caller, raw, offer)
+        return Reply(body=b'{"response": 3}', written=True)
+
+
+@pytest.mark.parametrize("through_flask", [False, True])
+def test_a_response_written_elsewhere_gets_nothing_from_the_host(
+    tmp_path: Path, through_flask: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _WrittenElsewhere()
+    state = build_state(AppDir(scaffold(tmp_path / "App")), engine, EventBus(), Settings(host="localhost", port=80))
+    app = create_app(state)
+    if through_flask:  # as a chunked call goes: the route under Flask, not CallsWithoutFlask
+        assert isinstance(app.wsgi_app, call_route.CallsWithoutFlask)
+        app.wsgi_app = app.wsgi_app.flask_wsgi  # type: ignore[method-assign]
+    sent: list[bool] = []
+    monkeypatch.setattr(call_route, "response_sent", lambda environ, broken=False: sent.append(broken))
+    resp = app.test_client().post("/_/call", json={"command": "hello"}, buffered=False)
+    assert resp.status_code == 200
+    assert sent == [False] and resp.get_data() == b""  # the body is the child's to write, not the host's
+    assert engine.events == ["hold", "call"]  # the spare is replaced once the response is closed
+    resp.close()
+    assert engine.events == ["hold", "call", "release"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -35,11 +36,11 @@ _flask_log = logging.getLogger("anvil_dev")
 
 
 @bp.post("/_/call")
-def call() -> Response:
+def call() -> Response | SentElsewhere:
     return handle_call(request, current())
 
 
-def handle_call(req: Request, state: HostState, body_length: int | None = None) -> Response:
+def handle_call(req: Request, state: HostState, body_length: int | None = None) -> Response | SentElsewhere:
     """A call: the route's work, given the request (Flask's, or one `CallsWithoutFlask` made).
     `body_length`: a JSON body's Content-Length, known to be plain and within bounds, to read the
     body by without werkzeug's stream wrappers."""
@@ -81,9 +82,11 @@ def handle_call(req: Request, state: HostState, body_length: int | None = None) 
         if reply.written or reply.connection_broken:
             response_sent(req.environ, broken=reply.connection_broken)
             state.media.maybe_sweep()
-            resp = Response(status=http_status(reply.error))  # not written: the child wrote the response
+            resp: Response | SentElsewhere = SentElsewhere()
         else:
             resp = reply_response(state, reply, new_session)
+            if entry is not None and not reply.ok:
+                resp.headers[CALL_ID_HEADER] = str(entry.id)
     except BaseException:
         if offer is not None and not offer.take_for_host():
             # The child has written (or is writing) the response: no error response after it.
@@ -93,14 +96,37 @@ def handle_call(req: Request, state: HostState, body_length: int | None = None) 
     finally:
         if offer is not None:
             offer.close()
-    if entry is not None and not reply.ok:
-        resp.headers[CALL_ID_HEADER] = str(entry.id)
     # werkzeug closes the response once it has written it: the spare's replacement is forked then,
     # when the caller has its answer.
     if timeline.ON:
         resp.call_on_close(timeline.host_done)  # before `release`, which forks the next spare
     resp.call_on_close(release)
     return resp
+
+
+class SentElsewhere:
+    """The WSGI response to a call whose response another process wrote (or broke off): nothing is
+    written for it (`keepalive.response_sent`); werkzeug's Response cost ~14 us to build and run
+    for that, a call. As a Response, it runs its `call_on_close` functions when the server closes
+    it; under Flask (a chunked JSON call) Flask wraps it in one."""
+
+    def __init__(self) -> None:
+        self._on_close: list[Callable[[], Any]] = []
+
+    def call_on_close(self, func: Callable[[], Any]) -> Callable[[], Any]:
+        self._on_close.append(func)
+        return func
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> SentElsewhere:
+        start_response("200 OK", [("Content-Length", "0")])
+        return self
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        for func in self._on_close:
+            func()
 
 
 class CallsWithoutFlask:
