@@ -73,15 +73,14 @@ def _head(handler: KeepAliveRequestHandler) -> tuple[int, str]:
     return _last_head
 
 
-# http.client's limits on a header block, which http.server's parse_request applies.
-_MAX_HEADER_LINE = 65536
-_MAX_HEADERS = 100
 # A header line that the email package takes as one header, name and value as written here: a name
 # of printable ASCII but ":", then ":", then a value without "\r" or "\n" (the package breaks a
 # line there, and takes what follows as the body), then the line's end. Values with the other
 # characters `str.splitlines` breaks at go to the package too, in case a version breaks at them.
-# So does anything else: a folded line, an empty name, a line without ":".
-_PLAIN_HEADER = re.compile(r"([!-9;-~]+):[ \t]*([^\r\n\x0b\x0c\x1c-\x1e\x85]*)\r?\n?\Z")
+# So does anything else: a folded line, an empty name, a line without ":". The value's leading
+# blanks are stripped after the match: matched by `[ \t]*` before the value, a long run of them on a
+# line that then fails would be split every way in turn (seconds for a 16 kB line, the GIL held).
+_PLAIN_HEADER = re.compile(r"([!-9;-~]+):([^\r\n\x0b\x0c\x1c-\x1e\x85]*)\r?\n?\Z")
 
 
 def read_headers(rfile: Any, message_class: type[http.client.HTTPMessage]) -> http.client.HTTPMessage:
@@ -90,14 +89,16 @@ def read_headers(rfile: Any, message_class: type[http.client.HTTPMessage]) -> ht
     cost ~40 us of the host's CPU a call here (more with cold caches: a quarter of the host's
     samples under 8 callers). A block of plain "Name: value" lines, what every client sends, is
     split here instead (~10 us); any other line has the whole block parsed by the email package."""
+    # http.client's limits, read where it keeps them: some apps raise them there.
+    max_line, max_headers = getattr(http.client, "_MAXLINE", 65536), getattr(http.client, "_MAXHEADERS", 100)
     lines = []
     while True:
-        line = rfile.readline(_MAX_HEADER_LINE + 1)
-        if len(line) > _MAX_HEADER_LINE:
+        line = rfile.readline(max_line + 1)
+        if len(line) > max_line:
             raise http.client.LineTooLong("header line")
         lines.append(line)
-        if len(lines) > _MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        if len(lines) > max_headers:
+            raise http.client.HTTPException(f"got more than {max_headers} headers")
         if line in (b"\r\n", b"\n", b""):
             break
     message = message_class()
@@ -106,7 +107,7 @@ def read_headers(rfile: Any, message_class: type[http.client.HTTPMessage]) -> ht
         if header is None:
             text = b"".join(lines).decode("iso-8859-1")
             return email.parser.Parser(_class=message_class).parsestr(text)
-        message[header[1]] = header[2]
+        message[header[1]] = header[2].lstrip(" \t")  # as the email package keeps a value
     return message
 
 
@@ -186,8 +187,9 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         super().handle_one_request()
 
     def parse_request(self) -> bool:
-        """http.server's `parse_request` (Python 3.11's, PSF licence), its headers read by
-        `read_headers`: the request line, the header block, then the Connection and Expect headers."""
+        """http.server's `parse_request` (Python 3.12's, PSF licence), its headers read by
+        `read_headers`: the request line, the header block, then the Connection and Expect headers.
+        (3.10 and 3.11 took a version such as "HTTP/+1.1", which 3.12 refuses, as this does.)"""
         self.command = None  # type: ignore[assignment]  # as http.server: in case the line is bad
         self.request_version = version = self.default_request_version
         self.close_connection = True
@@ -202,6 +204,9 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
                     raise ValueError
                 base_version_number = version.split("/", 1)[1]
                 major, minor = base_version_number.split(".")  # one ".", each side an integer
+                # As Python 3.12's: digits alone, at most ten of them (int() takes "+1" and "1_0").
+                if not (major.isdigit() and minor.isdigit()) or len(major) > 10 or len(minor) > 10:
+                    raise ValueError
                 version_number = int(major), int(minor)
             except (ValueError, IndexError):
                 self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")

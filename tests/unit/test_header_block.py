@@ -81,17 +81,36 @@ def test_any_block_parses_as_http_client_parses_it(lines: list[bytes], end: byte
 
 
 def test_the_limits_are_http_clients() -> None:
-    too_many = b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n"
-    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
-        read_headers(io.BytesIO(too_many), http.client.HTTPMessage)
-    just_enough = b"".join(b"X-%d: v\r\n" % i for i in range(99)) + b"\r\n"
-    assert len(read_headers(io.BytesIO(just_enough), http.client.HTTPMessage)) == 99
+    # http.client counts the block's end as a line: 99 headers are the most it takes.
+    for count, fails in ((99, False), (100, True)):
+        block = b"".join(b"X-%d: v\r\n" % i for i in range(count)) + b"\r\n"
+        for parse in (read_headers, http.client.parse_headers):
+            if fails:
+                with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+                    parse(io.BytesIO(block), http.client.HTTPMessage)
+            else:
+                assert len(parse(io.BytesIO(block), http.client.HTTPMessage)) == count
     longest = b"X-Long: " + b"v" * (65536 - 10) + b"\r\n"  # a line of 65,536 bytes, its end in them
     ours, theirs = both(longest + b"\r\n")
     assert ours == theirs and len(ours[0][1]) == 65536 - 10
     for parse in (read_headers, http.client.parse_headers):
         with pytest.raises(http.client.LineTooLong):
             parse(io.BytesIO(b"X" + longest + b"\r\n"), http.client.HTTPMessage)
+
+
+@pytest.mark.parametrize("tail", [b"\rx", b"\x0b", b"\x85"])
+def test_a_long_run_of_blanks_is_parsed_in_one_pass(tail: bytes) -> None:
+    """A value of 65,000 blanks and then a line break where none may be: the regex must not try each
+    way of splitting the blanks (this took minutes when it did)."""
+    ours, theirs = both(b"X-Blanks:" + b" \t" * 32_500 + tail + b"\r\nAfter: x\r\n\r\n")
+    assert ours == theirs
+
+
+def test_the_limits_are_read_where_http_client_keeps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps raise http.client's header limit to take more headers: the host's parse honours it."""
+    monkeypatch.setattr(http.client, "_MAXHEADERS", 200, raising=False)
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(150)) + b"\r\n"
+    assert len(read_headers(io.BytesIO(many), http.client.HTTPMessage)) == 150
 
 
 def test_what_follows_the_block_is_left_unread() -> None:
@@ -180,3 +199,10 @@ def test_connection_close_is_honoured(two_servers: tuple[int, int], connection: 
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in answer
+
+
+@pytest.mark.parametrize("version", [b"HTTP/+1.1", b"HTTP/1.1_0", b"HTTP/1.-1", b"HTTP/00000000001.1", b"HTTP/1.1.1"])
+def test_a_version_that_is_not_plain_digits_is_refused(two_servers: tuple[int, int], version: bytes) -> None:
+    """As Python 3.12 (and later 3.11 releases) refuse them; int() alone takes "+1" and "1_0"."""
+    answer = _exchange(two_servers[1], b"GET / " + version + b"\r\nHost: a\r\n\r\n")
+    assert b"Error code: 400" in answer and b"Bad request version" in answer
