@@ -189,7 +189,8 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
     def parse_request(self) -> bool:
         """http.server's `parse_request` (Python 3.12's, PSF licence), its headers read by
         `read_headers`: the request line, the header block, then the Connection and Expect headers.
-        (3.10 and 3.11 took a version such as "HTTP/+1.1", which 3.12 refuses, as this does.)"""
+        Earlier releases (3.10, and 3.11 before its later security fixes) took a version such as
+        "HTTP/+1.1", which 3.12 refuses, as this does."""
         self.command = None  # type: ignore[assignment]  # as http.server: in case the line is bad
         self.request_version = version = self.default_request_version
         self.close_connection = True
