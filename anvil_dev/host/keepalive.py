@@ -13,7 +13,9 @@ a websocket upgrade, an error midway) it closes it as werkzeug does. It also let
 response be written by the process that ran the call (`offer_response`, `anvil_dev.engine.direct`).
 `run_wsgi` is adapted from werkzeug 3.1's `WSGIRequestHandler.run_wsgi` (BSD-3-Clause): the
 changes are the Connection header, draining what is left of the request only when the connection
-is to close, and writing nothing for a response sent elsewhere.
+is to close, and writing nothing for a response sent elsewhere. `parse_request` is http.server's
+(PSF licence), its header block read by `read_headers`, which parses plain header lines itself
+rather than through the email package.
 """
 
 from __future__ import annotations
